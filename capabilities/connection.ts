@@ -1,0 +1,141 @@
+/**
+ * One CapTP connection over any message link (MessagePort, Unix socket, later a
+ * secure session). This is the seam every layer above uses:
+ *
+ * - `dispatch(msg)` feeds one message received from the peer. A message that is
+ *   not a CapTP message aborts the connection with ProtocolViolationError.
+ * - `abort(reason)` is idempotent. It rejects every question still waiting for an
+ *   answer with `reason`, and every later `E()` call on this connection's
+ *   references rejects at once with the same reason.
+ *
+ * `trace` (off unless asked) keeps the last messages in each direction, so tests
+ * can assert *what went over the wire in which order* rather than timing.
+ */
+import { makeCapTP, type CapTPMessage, type CapTPStats } from '@endo/captp';
+import { ConnectionAbortedError, ProtocolViolationError } from './errors.js';
+
+export type { CapTPMessage };
+
+export interface TraceEntry {
+  readonly dir: 'out' | 'in';
+  readonly type: string;
+  readonly questionID?: string;
+  readonly answerID?: string;
+  readonly target?: string;
+  /** The method name of a CTP_CALL, when it has one. */
+  readonly method?: string;
+}
+
+export interface ConnectionOptions {
+  /** Name used in error messages and stats. */
+  readonly name: string;
+  /** Sends one message to the peer; may throw once the link is closed. */
+  readonly send: (msg: CapTPMessage) => void;
+  /** The object the peer gets from `getBootstrap()`. */
+  readonly bootstrap?: unknown;
+  /** Release imports the local side no longer references (FinalizationRegistry). */
+  readonly gcImports?: boolean;
+  /** Keep this many recent messages per connection for `trace()`; 0 = off. */
+  readonly traceLimit?: number;
+  /** Called for each new reference (presence or promise) imported from the peer. */
+  readonly onImport?: (val: unknown) => void;
+  /** Called once when the connection aborts, with the reason. */
+  readonly onAbort?: (reason: Error) => void;
+}
+
+export interface Connection {
+  readonly name: string;
+  dispatch(msg: unknown): void;
+  getBootstrap<T = any>(): Promise<T>;
+  abort(reason?: Error): void;
+  readonly aborted: Error | undefined;
+  stats(): CapTPStats;
+  trace(): readonly TraceEntry[];
+  isOnlyLocal(specimen: unknown): boolean;
+}
+
+/** A CTP_CALL's method is capdata `[prop, args]`; read just the method name for traces. */
+const methodOf = (msg: CapTPMessage): string | undefined => {
+  const m = msg['method'] as { body?: unknown } | undefined;
+  if (!m || typeof m.body !== 'string') return undefined;
+  const match = /^\["([^"]*)"/.exec(m.body);
+  return match?.[1];
+};
+
+const isCapTPMessage = (msg: unknown): msg is CapTPMessage =>
+  typeof msg === 'object' && msg !== null && typeof (msg as CapTPMessage).type === 'string' &&
+  (msg as CapTPMessage).type.startsWith('CTP_');
+
+export const makeConnection = (opts: ConnectionOptions): Connection => {
+  const { name, traceLimit = 0 } = opts;
+  const log: TraceEntry[] = [];
+  const record = (dir: 'in' | 'out', msg: CapTPMessage) => {
+    if (traceLimit === 0) return;
+    const entry: TraceEntry = {
+      dir,
+      type: msg.type,
+      ...(typeof msg['questionID'] === 'string' ? { questionID: msg['questionID'] } : {}),
+      ...(typeof msg['answerID'] === 'string' ? { answerID: msg['answerID'] } : {}),
+      ...(typeof msg['target'] === 'string' ? { target: msg['target'] } : {}),
+      ...(msg.type === 'CTP_CALL' && methodOf(msg) !== undefined ? { method: methodOf(msg)! } : {}),
+    };
+    log.push(entry);
+    if (log.length > traceLimit) log.shift();
+  };
+
+  let aborted: Error | undefined;
+  const rawSend = (msg: CapTPMessage) => {
+    if (aborted && msg.type !== 'CTP_DISCONNECT') return;
+    record('out', msg);
+    try {
+      opts.send(msg);
+    } catch (cause) {
+      // The link is gone; abort so that callers learn it instead of waiting forever.
+      queueMicrotask(() => abort(new ConnectionAbortedError(`${name}: send failed`, { cause })));
+    }
+  };
+  const captp = makeCapTP(name, rawSend, opts.bootstrap, {
+    gcImports: opts.gcImports ?? true,
+    // CapTP reports every rejected remote promise here, including ordinary
+    // exceptions thrown by remote methods; those are the caller's business, not
+    // a connection fault. Malformed input is caught below by dispatch's result.
+    onReject: () => {},
+    ...(opts.onImport ? { importHook: (val: unknown) => opts.onImport!(val) } : {}),
+  });
+
+  const abort = (reason: Error = new ConnectionAbortedError(`${name}: connection closed`)) => {
+    if (aborted) return;
+    aborted = reason;
+    captp.abort(reason);
+    opts.onAbort?.(reason);
+  };
+
+  return {
+    name,
+    dispatch(msg) {
+      if (aborted) return;
+      if (!isCapTPMessage(msg)) {
+        abort(new ProtocolViolationError(`${name}: not a CapTP message`));
+        return;
+      }
+      record('in', msg);
+      if (msg.type === 'CTP_DISCONNECT') {
+        abort(new ConnectionAbortedError(`${name}: peer disconnected`));
+        return;
+      }
+      // dispatch() returns false when handling the message threw (bad slot,
+      // unknown answer, undecodable body): the peer is broken or hostile.
+      if (!captp.dispatch(msg) && !aborted) {
+        abort(new ProtocolViolationError(`${name}: malformed ${msg.type} from peer`));
+      }
+    },
+    getBootstrap: () => captp.getBootstrap(),
+    abort,
+    get aborted() {
+      return aborted;
+    },
+    stats: () => captp.getStats(),
+    trace: () => [...log],
+    isOnlyLocal: (s) => captp.isOnlyLocal(s),
+  };
+};

@@ -1,0 +1,47 @@
+/**
+ * Errors of the capability layer. Tests match them by `name`.
+ *
+ * CapTP (through @endo/marshal) carries an error's message across a connection
+ * but not its class: the receiver sees a plain `Error`. So anything that must be
+ * recognisable on the far side of a connection states its name in the message
+ * too (see `describeError`), and local code keeps the real class.
+ */
+export class TribeError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A connection was aborted; pending and later calls on its references reject with this. */
+export class ConnectionAbortedError extends TribeError {}
+/** A peer sent a message that is not a CapTP message. */
+export class ProtocolViolationError extends TribeError {}
+/** `names.lookup` of a name nobody published. */
+export class NameNotFoundError extends TribeError {}
+/** `names.publish` of a name another owner holds. */
+export class NameTakenError extends TribeError {}
+/** A name that is empty, too long or has characters outside [A-Za-z0-9._-]. */
+export class InvalidNameError extends TribeError {}
+
+/** One line naming the error, for CLI output and for messages that cross CapTP. */
+export const describeError = (err: unknown): string => {
+  if (err instanceof Error) {
+    const name = err.name && err.name !== 'Error' ? err.name : '';
+    return name && !err.message.startsWith(`${name}:`) ? `${name}: ${err.message}` : err.message;
+  }
+  return String(err);
+};
+
+/**
+ * Undo the `describeError` flattening on the receiving side: a message of the form
+ * `SomeError: text` becomes an error whose `name` is `SomeError` again.
+ */
+export const reviveError = (err: unknown): Error => {
+  if (!(err instanceof Error)) return new TribeError(String(err));
+  const match = /^([A-Z][A-Za-z0-9]*Error): ([\s\S]*)$/.exec(err.message);
+  if (!match) return err;
+  const revived = new TribeError(match[2]!, { cause: err });
+  revived.name = match[1]!;
+  return revived;
+};

@@ -1,0 +1,69 @@
+/**
+ * The host-local name registry: name → reference, plus where the reference lives
+ * so that a vat looking it up can reach the owning vat directly (see
+ * docs/architecture.md, "Routing").
+ */
+import { InvalidNameError, NameNotFoundError, NameTakenError } from './errors.js';
+
+/** Names are printable and short: they appear in CLI output and sturdy refs later. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export const assertValidName = (name: unknown): string => {
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw new InvalidNameError(
+      `invalid name ${JSON.stringify(name)}: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit`,
+    );
+  }
+  return name;
+};
+
+/** Where a published reference lives: in a vat (with its export key there) or in the host. */
+export type NameHome = { readonly vat: string; readonly key: string } | { readonly vat?: undefined };
+
+export interface NameEntry {
+  readonly name: string;
+  readonly ref: unknown;
+  /** Who published it: a vat name, or 'host'. Only the owner may replace it. */
+  readonly owner: string;
+  readonly home: NameHome;
+}
+
+export interface NameRegistry {
+  publish(entry: NameEntry): void;
+  lookup(name: string): NameEntry;
+  has(name: string): boolean;
+  list(): NameEntry[];
+  /** Drops every name an owner published (its vat ended). */
+  dropOwner(owner: string): void;
+  remove(name: string, owner: string): boolean;
+}
+
+export const makeNameRegistry = (): NameRegistry => {
+  const entries = new Map<string, NameEntry>();
+  return {
+    publish(entry) {
+      assertValidName(entry.name);
+      const old = entries.get(entry.name);
+      if (old && old.owner !== entry.owner) {
+        throw new NameTakenError(`name "${entry.name}" is already published by ${old.owner}`);
+      }
+      entries.set(entry.name, entry);
+    },
+    lookup(name) {
+      const e = entries.get(name);
+      if (!e) throw new NameNotFoundError(`no actor is published as "${name}"`);
+      return e;
+    },
+    has: (name) => entries.has(name),
+    list: () => [...entries.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    dropOwner(owner) {
+      for (const [n, e] of entries) if (e.owner === owner) entries.delete(n);
+    },
+    remove(name, owner) {
+      const e = entries.get(name);
+      if (!e || e.owner !== owner) return false;
+      entries.delete(name);
+      return true;
+    },
+  };
+};

@@ -1,0 +1,49 @@
+/** Text output of the CLI. */
+import { passStyleOf } from '@endo/marshal';
+import type { HostStatus } from '../host.js';
+
+/** Results as JSON; references print as their alleged interface, bigints as `123n`. */
+export const formatResult = (value: unknown): string => {
+  const toPlain = (v: unknown): unknown => {
+    switch (passStyleOf(v as any)) {
+      case 'remotable':
+        return `[${String(v).replace(/^\[object /, '').replace(/\]$/, '')}]`;
+      case 'promise':
+        return '[Promise]';
+      case 'bigint':
+        return `${String(v)}n`;
+      case 'undefined':
+        return null;
+      case 'copyArray':
+        return (v as unknown[]).map(toPlain);
+      case 'copyRecord':
+        return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, toPlain(x)]));
+      case 'error':
+        return `[${(v as Error).name}: ${(v as Error).message}]`;
+      default:
+        return v;
+    }
+  };
+  if (value === undefined) return 'undefined';
+  return JSON.stringify(toPlain(value), null, typeof value === 'object' && value !== null ? 2 : undefined) ?? 'undefined';
+};
+
+const table = (rows: string[][]): string => {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+};
+
+export const formatPs = (s: HostStatus): string => {
+  const lines = [`host ${s.id}  pid ${s.pid}  home ${s.home}`, ''];
+  if (s.vats.length === 0) lines.push('no vats (spawn one with: tribe spawn <module> --name NAME)');
+  else {
+    lines.push(
+      table([
+        ['VAT', 'STATE', 'DURABLE', 'PEERS', 'MODULE', 'DETAIL'],
+        ...s.vats.map((v) => [v.name, v.state, v.durable ? 'yes' : 'no', v.peers.join(',') || '-', v.module, v.detail ?? '']),
+      ]),
+    );
+  }
+  lines.push('', `names: ${s.names.map((n) => `${n.name} (${n.owner})`).join(', ') || 'none'}`, '');
+  return lines.join('\n');
+};

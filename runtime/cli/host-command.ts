@@ -1,0 +1,67 @@
+/** `tribe host`: run a host in the foreground until Ctrl-C or `tribe stop`. */
+import { fileURLToPath } from 'node:url';
+import { describeError, reviveError } from '../../capabilities/errors.js';
+import type { VatLimits } from '../../vats/supervisor.js';
+import { startHost, type Host } from '../host.js';
+import { homePaths } from '../home.js';
+
+/** The example actors `--examples` (and `npm start`) load, from the source tree. */
+const EXAMPLES = [
+  { name: 'counter', file: 'counter.ts', durable: true },
+  { name: 'chat', file: 'chat-room.ts', durable: false },
+  { name: 'pipeline', file: 'pipeline.ts', durable: false },
+] as const;
+const examplesDir = fileURLToPath(new URL('../../../vats/examples/', import.meta.url));
+
+const loadExamples = async (host: Host) => {
+  for (const ex of EXAMPLES) {
+    if (host.ps().vats.some((v) => v.name === ex.name)) continue;
+    try {
+      await host.spawnVat({ module: `${examplesDir}${ex.file}`, name: ex.name, durable: ex.durable });
+      process.stdout.write(`spawned example ${ex.name}\n`);
+    } catch (err) {
+      process.stdout.write(`example ${ex.name} did not start: ${describeError(reviveError(err))}\n`);
+    }
+  }
+  process.stdout.write(
+    [
+      '',
+      'Try, in another terminal (add --home if you gave one here):',
+      '  npx tribe call counter increment',
+      '  npx tribe call counter read',
+      '  npx tribe call chat post \'"hello"\'',
+      '  npx tribe call pipeline demo',
+      '  npx tribe ps',
+      '  npx tribe stop          (or Ctrl-C here)',
+      '',
+    ].join('\n'),
+  );
+};
+
+export const runHostCommand = async (opts: {
+  home?: string;
+  limits: Partial<VatLimits>;
+  examples: boolean;
+}): Promise<void> => {
+  const host = await startHost({
+    ...(opts.home ? { home: opts.home } : {}),
+    limits: opts.limits,
+    print: (line) => process.stdout.write(`${line}\n`),
+  });
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) process.exit(130); // a second Ctrl-C does not wait
+    signalled = true;
+    process.stdout.write('stopping…\n');
+    void host.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.stdout.write(`tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n`);
+  if (opts.examples) await loadExamples(host);
+  // Tests and scripts wait for this line.
+  process.stdout.write(`ready pid=${process.pid}\n`);
+  await host.stopped;
+  process.stdout.write('host stopped\n');
+  process.exit(0);
+};

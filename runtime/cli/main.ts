@@ -1,0 +1,180 @@
+#!/usr/bin/env node
+/**
+ * `tribe` — the command line. Every command but `host` is a CapTP client of a
+ * running host's control socket. Errors print one line, `tribe: <Name>: <text>`,
+ * and exit non-zero (2 for usage errors, 1 for everything else).
+ */
+import '@endo/init';
+import { parseArgs } from 'node:util';
+import { E } from '@endo/far';
+import { describeError, reviveError } from '../../capabilities/errors.js';
+import { connectControl } from '../control.js';
+import { UsageError } from '../errors.js';
+import { homePaths, resolveHome } from '../home.js';
+import { quietMarshalLogging } from '../quiet-console.js';
+import { formatPs, formatResult } from './format.js';
+import { runHostCommand } from './host-command.js';
+
+const HELP = `tribe — capability-secure actor runtime
+
+Usage:
+  tribe host   [--home DIR] [--time-budget MS] [--heap-mb N] [--examples]
+                 start a vat host in the foreground (Ctrl-C stops it)
+  tribe spawn  <module.ts|js> [--name NAME] [--params JSON] [--durable]
+               [--grant clock|random]... [--time-budget MS] [--heap-mb N]
+                 load an actor module into a new vat; its root is published as NAME
+  tribe call   NAME METHOD [JSON-ARG...]
+                 E(lookup(NAME)).METHOD(...args) and print the result
+  tribe ps     [--json]      vats with their state, and published names
+  tribe kill   NAME          stop a vat and forget it (its durable store is kept)
+  tribe stop                 stop the host gracefully
+
+Common options:
+  --home DIR   the host's home (default: $TRIBE_HOME or ~/.tribe)
+  -h, --help   this text
+`;
+
+const common = { home: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
+interface Parsed {
+  values: Record<string, any>;
+  positionals: string[];
+}
+
+const parse = (argv: string[], options: OptionSpec): Parsed => {
+  try {
+    return parseArgs({ args: argv, options: { ...common, ...options }, allowPositionals: true, strict: true }) as Parsed;
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''));
+  }
+};
+
+const parseJson = (text: string, what: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${what} is not valid JSON (${(err as Error).message}): ${text}`);
+  }
+};
+
+const positiveInt = (text: string | undefined, what: string): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${what} must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+};
+
+/** Runs one request against the host's control object, then hangs up. */
+const withControl = async <T>(home: string | undefined, fn: (control: any) => Promise<T>): Promise<T> => {
+  const dir = resolveHome(home);
+  const client = await connectControl(homePaths(dir).socket, dir);
+  try {
+    return await fn(await client.control);
+  } finally {
+    client.close();
+  }
+};
+
+const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  host: (argv) => {
+    const { values, positionals } = parse(argv, {
+      'time-budget': { type: 'string' },
+      'heap-mb': { type: 'string' },
+      examples: { type: 'boolean' },
+    });
+    if (positionals.length) throw new UsageError(`tribe host takes no positional arguments`);
+    const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
+    const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
+    return runHostCommand({
+      ...(values.home ? { home: values.home } : {}),
+      limits: { ...(timeBudgetMs ? { timeBudgetMs } : {}), ...(heapMb ? { heapMb } : {}) },
+      examples: values.examples ?? false,
+    });
+  },
+  async spawn(argv) {
+    const { values, positionals } = parse(argv, {
+      name: { type: 'string' },
+      params: { type: 'string' },
+      durable: { type: 'boolean' },
+      grant: { type: 'string', multiple: true },
+      'time-budget': { type: 'string' },
+      'heap-mb': { type: 'string' },
+    });
+    if (positionals.length !== 1) throw new UsageError('usage: tribe spawn <module.ts|js> [--name NAME] [--params JSON]');
+    const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
+    const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
+    const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
+    const { resolve } = await import('node:path');
+    const result: any = await withControl(values.home, (c) =>
+      E(c).spawn(
+        harden({
+          module: resolve(positionals[0]!),
+          ...(values.name ? { name: values.name } : {}),
+          ...(params !== undefined ? { params } : {}),
+          durable: values.durable ?? false,
+          grants: values.grant ?? [],
+          limits: { ...(timeBudgetMs ? { timeBudgetMs } : {}), ...(heapMb ? { heapMb } : {}) },
+        }),
+      ),
+    );
+    process.stdout.write(`spawned ${result.name} (${result.vat?.state ?? 'running'})\n`);
+  },
+  async call(argv) {
+    const { values, positionals } = parse(argv, {});
+    const [name, method, ...rest] = positionals;
+    if (!name || !method) throw new UsageError('usage: tribe call NAME METHOD [JSON-ARG...]');
+    const args = rest.map((a, i) => parseJson(a, `argument ${i + 1}`));
+    const result = await withControl(values.home, (c) => E(c).call(name, method, harden(args)));
+    process.stdout.write(`${formatResult(result)}\n`);
+  },
+  async ps(argv) {
+    const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+    if (positionals.length) throw new UsageError('tribe ps takes no positional arguments');
+    const status: any = await withControl(values.home, (c) => E(c).ps());
+    process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatPs(status));
+  },
+  async kill(argv) {
+    const { values, positionals } = parse(argv, {});
+    if (positionals.length !== 1) throw new UsageError('usage: tribe kill NAME');
+    await withControl(values.home, (c) => E(c).kill(positionals[0]!));
+    process.stdout.write(`stopped ${positionals[0]}\n`);
+  },
+  async stop(argv) {
+    const { values, positionals } = parse(argv, {});
+    if (positionals.length) throw new UsageError('tribe stop takes no positional arguments');
+    const dir = resolveHome(values.home);
+    const client = await connectControl(homePaths(dir).socket, dir);
+    await E(await client.control).stop();
+    // The host closes every control connection at the end of its stop.
+    await client.closed;
+    process.stdout.write(`host in ${dir} stopped\n`);
+  },
+};
+
+const main = async (argv: string[]): Promise<void> => {
+  quietMarshalLogging();
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+  const run = commands[command];
+  if (!run) throw new UsageError(`unknown command "${command}" (see tribe --help)`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  await run(rest);
+};
+
+main(process.argv.slice(2)).then(
+  () => {
+    if (process.argv[2] !== 'host') process.exit(0);
+  },
+  (err: unknown) => {
+    const e = reviveError(err);
+    process.stderr.write(`tribe: ${describeError(e)}\n`);
+    process.exit(e.name === 'UsageError' ? 2 : 1);
+  },
+);

@@ -1,0 +1,33 @@
+/**
+ * The object the CLI reaches over the control socket. Errors are flattened to
+ * "Name: message" because CapTP carries an error's message but not its class.
+ */
+import { E, Far } from '@endo/far';
+import { describeError, reviveError } from '../capabilities/errors.js';
+import type { Host, SpawnOptions } from './host.js';
+
+const flatten = async <T>(fn: () => Promise<T> | T): Promise<T> => {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(describeError(reviveError(err)));
+  }
+};
+
+export const makeControlFacet = (host: Host) =>
+  Far('TribeControl', {
+    spawn: (opts: SpawnOptions) =>
+      flatten(async () => {
+        const { name } = await host.spawnVat(opts);
+        return harden({ name, vat: host.ps().vats.find((v) => v.name === name) });
+      }),
+    call: (name: string, method: string, args: unknown[]) =>
+      flatten(() => (E(host.names.lookup(name)) as any)[method](...args)),
+    ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
+    kill: (name: string) => flatten(() => host.terminateVat(name)),
+    stop() {
+      // Answer first, then stop: the reply must leave before the socket closes.
+      setImmediate(() => void host.stop());
+      return true;
+    },
+  });

@@ -1,0 +1,249 @@
+/**
+ * A vat host: identity, store, vats, names and the control socket, wired
+ * together. `startHost` is the programmatic API; the CLI's `tribe host` is a
+ * thin wrapper around it.
+ */
+import { isAbsolute, resolve as resolvePath, basename } from 'node:path';
+import { E } from '@endo/far';
+import type { InspectionEvent } from 'xstate';
+import { describeError, reviveError } from '../capabilities/errors.js';
+import { assertValidName, makeNameRegistry } from '../capabilities/names.js';
+import { InvalidParamsError, VatExistsError } from '../vats/errors.js';
+import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
+import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
+import { makeControlFacet } from './control-facet.js';
+import { serveControl, type ControlServer } from './control.js';
+import { HostStoppedError, UsageError } from './errors.js';
+import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
+import { loadOrCreateIdentity, type VatId } from './identity.js';
+import { makeChannel, makeWorkerStarter } from './ports.js';
+import { openHostStore, type VatRow } from './store.js';
+
+export interface HostOptions {
+  /** Home directory; default $TRIBE_HOME or ~/.tribe. */
+  readonly home?: string;
+  /** Default budgets for vats spawned without their own. */
+  readonly limits?: Partial<VatLimits>;
+  /** Keep this many CapTP messages per connection for `host.trace()`; 0 = off (default). */
+  readonly traceLimit?: number;
+  /** Serve the control socket for the CLI (default true). */
+  readonly control?: boolean;
+  /** Respawn the vats this home had when it last stopped (default true). */
+  readonly restore?: boolean;
+  /** Extra V8 flags for vat workers, e.g. ['--expose-gc']. */
+  readonly workerExecArgv?: readonly string[];
+  /** Progress and warnings; default: stderr. */
+  readonly print?: (line: string) => void;
+  /** Every XState inspection event of every machine in this host. */
+  readonly inspect?: (event: InspectionEvent) => void;
+}
+
+export interface SpawnOptions {
+  /** Path of the actor module (.ts or .js); relative paths resolve against the cwd. */
+  readonly module: string;
+  /** Vat name, also the name its root is published under. Default: module basename + a number. */
+  readonly name?: string;
+  /** Passed to `make(powers, params)`; must be JSON data. */
+  readonly params?: unknown;
+  /** Gives the vat `powers.store`, kept in SQLite across restarts. */
+  readonly durable?: boolean;
+  /** Extra authority for the compartment: 'clock', 'random'. */
+  readonly grants?: readonly Grant[];
+  readonly limits?: Partial<Pick<VatLimits, 'timeBudgetMs' | 'heapMb'>>;
+}
+
+export interface HostStatus {
+  readonly id: VatId;
+  readonly home: string;
+  readonly pid: number;
+  readonly vats: readonly VatStatus[];
+  readonly names: readonly { name: string; owner: string }[];
+}
+
+export interface Host {
+  readonly id: VatId;
+  readonly home: string;
+  spawnVat(opts: SpawnOptions): Promise<{ name: string; root: any }>;
+  readonly names: {
+    lookup(name: string): any;
+    publish(name: string, ref: unknown): void;
+    list(): string[];
+  };
+  ps(): HostStatus;
+  /** Stops a vat and forgets it (it will not come back on restart). Its durable store is kept. */
+  terminateVat(name: string): Promise<void>;
+  /** The host's admin facet of a vat: stats(), trace(peer), collectGarbage(). */
+  vatAdmin(name: string): Promise<any>;
+  stop(): Promise<void>;
+  /** Resolves once the host has stopped, however that was asked for. */
+  readonly stopped: Promise<void>;
+}
+
+const WORKER_SCRIPT = new URL('./vat-worker.js', import.meta.url);
+
+const parseParams = (params: unknown): string => {
+  if (params === undefined) return 'null';
+  try {
+    const text = JSON.stringify(params);
+    if (text === undefined) throw new Error('not JSON data');
+    return text;
+  } catch (err) {
+    throw new InvalidParamsError(`params must be JSON data: ${(err as Error).message}`);
+  }
+};
+
+const checkGrants = (grants: readonly string[] = []): Grant[] => {
+  for (const g of grants) {
+    if (!(GRANTS as readonly string[]).includes(g)) {
+      throw new UsageError(`unknown grant "${g}" (known: ${GRANTS.join(', ')})`);
+    }
+  }
+  return [...new Set(grants)] as Grant[];
+};
+
+export const startHost = async (options: HostOptions = {}): Promise<Host> => {
+  const home = resolveHome(options.home);
+  const paths = homePaths(home);
+  const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
+  ensureHome(home);
+  const releaseLock = acquireLock(paths.lock);
+  let store: ReturnType<typeof openHostStore>;
+  let identity: ReturnType<typeof loadOrCreateIdentity>;
+  try {
+    identity = loadOrCreateIdentity(paths.identity);
+    store = openHostStore(paths.db);
+    const recorded = store.meta.get('vatId');
+    if (recorded && recorded !== identity.vatId) {
+      throw new UsageError(`identity key in ${home} does not match the store (VatId ${recorded}); refusing to start`);
+    }
+    store.meta.set('vatId', identity.vatId);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
+
+  const defaults: VatLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const names = makeNameRegistry();
+  const supervisor = makeSupervisor({
+    startWorker: makeWorkerStarter({
+      script: WORKER_SCRIPT,
+      dbPath: paths.db,
+      ...(options.workerExecArgv ? { execArgv: options.workerExecArgv } : {}),
+    }),
+    makeChannel,
+    names,
+    ...(options.inspect ? { inspect: options.inspect } : {}),
+    onVatEvent: (name, event, detail) => {
+      if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
+    },
+  });
+
+  let stopping = false;
+  let settleStopped!: () => void;
+  const stopped = new Promise<void>((r) => (settleStopped = r));
+  let nextAutoName = 0;
+
+  const startVat = async (row: VatRow): Promise<{ name: string; root: any }> => {
+    if (stopping) throw new HostStoppedError('the host is stopping');
+    const spec: VatSpec = {
+      name: row.name,
+      module: row.module,
+      params: row.params,
+      durable: row.durable,
+      grants: row.grants,
+      traceLimit: options.traceLimit ?? 0,
+    };
+    const limits: VatLimits = {
+      ...defaults,
+      ...(row.timeBudgetMs ? { timeBudgetMs: row.timeBudgetMs } : {}),
+      ...(row.heapMb ? { heapMb: row.heapMb } : {}),
+    };
+    const { root } = await supervisor.spawn(spec, limits);
+    return { name: row.name, root };
+  };
+
+  const spawnVat = async (opts: SpawnOptions): Promise<{ name: string; root: any }> => {
+    if (typeof opts?.module !== 'string' || opts.module === '') throw new UsageError('spawnVat needs a module path');
+    const module = isAbsolute(opts.module) ? opts.module : resolvePath(opts.module);
+    const name = assertValidName(
+      opts.name ?? `${basename(module).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '-')}-${++nextAutoName}`,
+    );
+    if (supervisor.list().some((v) => v.name === name && !['crashed', 'failed', 'stopped'].includes(v.state))) {
+      throw new VatExistsError(`a vat named "${name}" is already running`);
+    }
+    if (names.has(name)) throw new VatExistsError(`the name "${name}" is already published`);
+    const row: VatRow = {
+      name,
+      module,
+      params: parseParams(opts.params),
+      durable: opts.durable ?? false,
+      grants: checkGrants(opts.grants),
+      timeBudgetMs: opts.limits?.timeBudgetMs,
+      heapMb: opts.limits?.heapMb,
+    };
+    const result = await startVat(row);
+    // Recorded only once it runs: a module that fails to load leaves nothing behind.
+    store.vats.save(row);
+    return result;
+  };
+
+  const ps = (): HostStatus => ({
+    id: identity.vatId,
+    home,
+    pid: process.pid,
+    vats: supervisor.list(),
+    names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
+  });
+
+  let control: ControlServer | undefined;
+  const stop = async (): Promise<void> => {
+    if (stopping) return stopped;
+    stopping = true;
+    await control?.close();
+    await supervisor.stopAll();
+    store.close();
+    releaseLock();
+    settleStopped();
+  };
+
+  const host: Host = {
+    id: identity.vatId,
+    home,
+    spawnVat,
+    names: {
+      lookup: (name) => names.lookup(name).ref,
+      publish: (name, ref) => names.publish({ name, ref, owner: 'host', home: {} }),
+      list: () => names.list().map((e) => e.name),
+    },
+    ps,
+    async terminateVat(name) {
+      await supervisor.stop(name);
+      store.vats.remove(name);
+    },
+    vatAdmin: async (name) => supervisor.admin(name),
+    stop,
+    stopped,
+  };
+
+  try {
+    if (options.restore ?? true) {
+      for (const row of store.vats.list()) {
+        try {
+          await startVat(row);
+          print(`restored vat ${row.name}`);
+        } catch (err) {
+          print(`vat ${row.name} did not restart: ${describeError(reviveError(err))}`);
+        }
+      }
+    }
+    if (options.control ?? true) control = await serveControl(paths.socket, makeControlFacet(host));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return host;
+};
+
+/** Calls `method` on the actor published as `name`, the way `tribe call` does. */
+export const callByName = async (host: Host, name: string, method: string, args: readonly unknown[]) =>
+  (E(host.names.lookup(name)) as any)[method](...args);

@@ -1,0 +1,64 @@
+/**
+ * The host's identity: an Ed25519 key pair made on first start and kept in the
+ * home (PKCS#8 PEM, mode 0600). Its VatId is the SHA-256 of the raw public key
+ * in lowercase RFC 4648 base32 without padding: self-authenticating, printable,
+ * and safe in URLs and file names.
+ */
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { HomeError } from './errors.js';
+
+export type VatId = string & { readonly __brand: 'VatId' };
+
+export interface Identity {
+  readonly vatId: VatId;
+  readonly publicKey: Uint8Array;
+  readonly privateKey: KeyObject;
+}
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+export const base32 = (bytes: Uint8Array): string => {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+};
+
+export const vatIdOf = (publicKey: Uint8Array): VatId =>
+  base32(createHash('sha256').update(publicKey).digest()) as VatId;
+
+const rawPublicKey = (key: KeyObject): Uint8Array => {
+  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  if (!jwk.x) throw new HomeError('identity key is not an Ed25519 key');
+  return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
+};
+
+export const loadOrCreateIdentity = (path: string): Identity & { created: boolean } => {
+  let privateKey: KeyObject;
+  let created = false;
+  if (existsSync(path)) {
+    try {
+      privateKey = createPrivateKey(readFileSync(path));
+    } catch (err) {
+      throw new HomeError(`identity key ${path} is unreadable or corrupt: ${(err as Error).message}`, { cause: err });
+    }
+    if (privateKey.asymmetricKeyType !== 'ed25519') throw new HomeError(`identity key ${path} is not Ed25519`);
+    chmodSync(path, 0o600);
+  } else {
+    privateKey = generateKeyPairSync('ed25519').privateKey;
+    writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+    created = true;
+  }
+  const publicKey = rawPublicKey(privateKey);
+  return { vatId: vatIdOf(publicKey), publicKey, privateKey, created };
+};

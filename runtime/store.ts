@@ -1,0 +1,135 @@
+/**
+ * The host's SQLite store (better-sqlite3, WAL). One file per host; vat workers
+ * open their own connection for their durable `store` (see vat-store.ts).
+ */
+import Database from 'better-sqlite3';
+import type { Grant } from '../vats/link.js';
+
+export const SCHEMA_VERSION = 1;
+/** How long a writer waits for another connection's transaction before failing. */
+export const BUSY_TIMEOUT_MS = 5000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vats (
+  name TEXT PRIMARY KEY,
+  module TEXT NOT NULL,
+  params TEXT NOT NULL,
+  durable INTEGER NOT NULL,
+  grants TEXT NOT NULL,
+  time_budget_ms INTEGER,
+  heap_mb INTEGER,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vat_store (
+  vat TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (vat, key)
+) WITHOUT ROWID;
+`;
+
+export interface VatRow {
+  readonly name: string;
+  readonly module: string;
+  readonly params: string;
+  readonly durable: boolean;
+  readonly grants: readonly Grant[];
+  readonly timeBudgetMs: number | undefined;
+  readonly heapMb: number | undefined;
+}
+
+export const openDatabase = (path: string): Database.Database => {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // Durability on commit: a turn's reply is released only after its writes are on disk.
+  db.pragma('synchronous = FULL');
+  return db;
+};
+
+export interface HostStore {
+  meta: { get(key: string): string | undefined; set(key: string, value: string): void };
+  vats: { save(row: VatRow): void; list(): VatRow[]; remove(name: string): void };
+  close(): void;
+}
+
+export const openHostStore = (path: string): HostStore => {
+  const db = openDatabase(path);
+  db.exec(SCHEMA);
+  const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
+  const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  if (!getMeta.get('schema')) setMeta.run('schema', String(SCHEMA_VERSION));
+
+  const insertVat = db.prepare(
+    `INSERT INTO vats (name, module, params, durable, grants, time_budget_ms, heap_mb, created_at)
+     VALUES (@name, @module, @params, @durable, @grants, @timeBudgetMs, @heapMb, @createdAt)
+     ON CONFLICT(name) DO UPDATE SET module = excluded.module, params = excluded.params, durable = excluded.durable,
+       grants = excluded.grants, time_budget_ms = excluded.time_budget_ms, heap_mb = excluded.heap_mb`,
+  );
+  const listVats = db.prepare<[], Record<string, unknown>>('SELECT * FROM vats ORDER BY created_at, name');
+  const deleteVat = db.prepare('DELETE FROM vats WHERE name = ?');
+
+  return {
+    meta: {
+      get: (key: string) => getMeta.get(key)?.value,
+      set: (key: string, value: string) => void setMeta.run(key, value),
+    },
+    vats: {
+      save(row: VatRow) {
+        insertVat.run({
+          ...row,
+          durable: row.durable ? 1 : 0,
+          grants: JSON.stringify(row.grants),
+          timeBudgetMs: row.timeBudgetMs ?? null,
+          heapMb: row.heapMb ?? null,
+          createdAt: Date.now(),
+        });
+      },
+      list: (): VatRow[] =>
+        listVats.all().map((r) => ({
+          name: String(r['name']),
+          module: String(r['module']),
+          params: String(r['params']),
+          durable: r['durable'] === 1,
+          grants: JSON.parse(String(r['grants'])) as Grant[],
+          timeBudgetMs: (r['time_budget_ms'] as number | null) ?? undefined,
+          heapMb: (r['heap_mb'] as number | null) ?? undefined,
+        })),
+      remove: (name: string) => void deleteVat.run(name),
+    },
+    close: () => db.close(),
+  };
+};
+
+
+/** The SQLite side of one durable vat's `powers.store`, opened inside its worker. */
+export interface VatStoreBackend {
+  get(key: string): string | undefined;
+  keys(prefix: string): string[];
+  commit(writes: ReadonlyMap<string, string | undefined>): void;
+  close(): void;
+}
+
+export const openVatStoreBackend = (path: string, vat: string): VatStoreBackend => {
+  const db = openDatabase(path);
+  const get = db.prepare<[string, string], { value: string }>('SELECT value FROM vat_store WHERE vat = ? AND key = ?');
+  const keys = db.prepare<[string, string, string], { key: string }>(
+    'SELECT key FROM vat_store WHERE vat = ? AND key >= ? AND key < ? ORDER BY key',
+  );
+  const put = db.prepare('INSERT INTO vat_store (vat, key, value) VALUES (?, ?, ?) ON CONFLICT(vat, key) DO UPDATE SET value = excluded.value');
+  const del = db.prepare('DELETE FROM vat_store WHERE vat = ? AND key = ?');
+  const commit = db.transaction((writes: ReadonlyMap<string, string | undefined>) => {
+    for (const [k, v] of writes) {
+      if (v === undefined) del.run(vat, k);
+      else put.run(vat, k, v);
+    }
+  });
+  return {
+    get: (key: string) => get.get(vat, key)?.value,
+    // Keys with the prefix: the range [prefix, prefix + U+FFFF).
+    keys: (prefix: string) => keys.all(vat, prefix, `${prefix}\uffff`).map((r) => r.key),
+    commit: (writes: ReadonlyMap<string, string | undefined>) => void commit(writes),
+    close: () => db.close(),
+  };
+};

@@ -1,0 +1,41 @@
+/**
+ * Entry point of a vat worker thread. It locks the realm down first (SES via
+ * @endo/init), then gathers the worker's powers — module files, the durable
+ * store, a clock — and hands them to vats/vat-main.ts, which holds no
+ * platform code of its own.
+ */
+import '@endo/init';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { runVat } from '../vats/vat-main.js';
+import type { VatSpec } from '../vats/link.js';
+import { makeModuleReader } from './module-reader.js';
+import { wrapMessagePort } from './ports.js';
+import { quietMarshalLogging } from './quiet-console.js';
+import { openVatStoreBackend } from './store.js';
+
+quietMarshalLogging();
+const { spec, dbPath } = workerData as { spec: VatSpec; dbPath: string };
+if (!parentPort) throw new Error('vat-worker must run in a worker thread');
+
+const gc = (globalThis as { gc?: () => void }).gc;
+runVat({
+  spec,
+  parent: wrapMessagePort(parentPort),
+  wrapPort: (raw) => wrapMessagePort(raw as MessagePort),
+  reader: makeModuleReader(),
+  moduleUrl: pathToFileURL(spec.module).href,
+  storeBackend: spec.durable ? openVatStoreBackend(dbPath, spec.name) : undefined,
+  clock: {
+    now: () => Date.now(),
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    setImmediate: (fn) => void setImmediate(fn),
+  },
+  print: (line) => process.stdout.write(`${line}\n`),
+  collectGarbage: gc ? () => gc() : undefined,
+  realm: { Date, Math },
+  die: (reason) => {
+    process.stderr.write(`${reason}\n`);
+    process.exit(70);
+  },
+});

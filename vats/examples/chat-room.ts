@@ -1,0 +1,44 @@
+/**
+ * A chat room. Members are passed in *by reference*: `join(name, member)` takes
+ * any object with `receive(from, text)`, in whatever vat it lives, and the room
+ * calls it with E(). Joining returns a poster facet bound to the member's name, so
+ * nobody can post as someone else.
+ */
+import { E, Far } from '@endo/far';
+
+interface Member {
+  receive(from: string, text: string): void;
+}
+
+export const make = () => {
+  const members = new Map<string, Member>();
+  const history: Array<{ from: string; text: string }> = [];
+  const deliver = (from: string, text: string) => {
+    history.push({ from, text });
+    if (history.length > 100) history.shift();
+    // Fire-and-forget to each member; one broken member does not stop the rest.
+    for (const m of members.values()) void E(m).receive(from, text).catch(() => {});
+  };
+  return Far('ChatRoom', {
+    join(name: string, member: Member) {
+      if (typeof name !== 'string' || name === '') throw new TypeError('join(name, member): name must be a string');
+      if (members.has(name)) throw new Error(`"${name}" is already in the room`);
+      members.set(name, member);
+      deliver('room', `${name} joined`);
+      return Far('Poster', {
+        post: (text: string) => deliver(name, String(text)),
+        leave: () => {
+          members.delete(name);
+          deliver('room', `${name} left`);
+        },
+      });
+    },
+    /** Posting from the CLI, as "cli". */
+    post(text: string) {
+      deliver('cli', String(text));
+      return history.length;
+    },
+    members: () => [...members.keys()],
+    history: () => history.slice(),
+  });
+};

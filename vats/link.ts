@@ -1,0 +1,48 @@
+/**
+ * What travels between a host and one of its vat workers. CapTP messages ride in
+ * `c` envelopes; the rest is vat management that must work even when CapTP is
+ * busy or broken (liveness pings) or cannot be expressed in CapTP at all
+ * (transferring a MessagePort to set up a direct vat-to-vat channel).
+ */
+import type { CapTPMessage } from '../capabilities/connection.js';
+
+export type HostToVat =
+  | { readonly k: 'c'; readonly m: CapTPMessage }
+  /** A direct channel to another vat; `port` is a transferred MessagePort. */
+  | { readonly k: 'peer'; readonly vat: string; readonly port: unknown }
+  /** The named vat ended: abort the channel to it with this (flattened) error. */
+  | { readonly k: 'peer-gone'; readonly vat: string; readonly reason: string }
+  | { readonly k: 'ping'; readonly n: number };
+
+export type VatToHost =
+  | { readonly k: 'c'; readonly m: CapTPMessage }
+  | { readonly k: 'pong'; readonly n: number }
+  /** The worker set up its CapTP side and can take `load()`. */
+  | { readonly k: 'online' };
+
+/** The smallest port the vat layer needs; runtime/ wraps MessagePort and Worker into it. */
+export interface PortLike {
+  postMessage(msg: unknown, transfer?: readonly unknown[]): void;
+  onMessage(handler: (msg: unknown) => void): void;
+  /** Called once when the other end goes away. */
+  onClose(handler: () => void): void;
+  close(): void;
+}
+
+/** What the host tells a new vat worker at start (structured-clone data only). */
+export interface VatSpec {
+  readonly name: string;
+  /** Absolute file path of the actor module (.js or .ts). */
+  readonly module: string;
+  /** JSON text of the params passed to `make(powers, params)`. */
+  readonly params: string;
+  /** Durable vats get `powers.store`, committed per turn. */
+  readonly durable: boolean;
+  /** Extra authority for the compartment: 'clock' (Date.now/new Date), 'random' (Math.random). */
+  readonly grants: readonly Grant[];
+  /** Keep this many CapTP messages per connection for tracing; 0 = off. */
+  readonly traceLimit: number;
+}
+
+export const GRANTS = ['clock', 'random'] as const;
+export type Grant = (typeof GRANTS)[number];

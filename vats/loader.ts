@@ -1,0 +1,110 @@
+/**
+ * Loads an actor module into a fresh SES Compartment.
+ *
+ * The compartment can reach exactly: the frozen intrinsics, `harden`, the
+ * `@endo/far` namespace (E, Far), its own relative imports inside the entry
+ * module's directory, and any grants. Everything else — `node:*`, bare package
+ * names, files outside the directory — fails the import with
+ * ModuleNotAllowedError. Source text comes from a reader power, which is where
+ * TypeScript is stripped; this file never touches the file system.
+ */
+import { ModuleSource } from '@endo/module-source';
+import { E, Far } from '@endo/far';
+import type { Grant } from './link.js';
+import { ModuleNotAllowedError, ModuleNotFoundError, ModuleShapeError, ModuleSyntaxError } from './errors.js';
+
+export interface ModuleReader {
+  /** The URL of the file a module URL names (trying .ts for .js, and bare extensions), or undefined. */
+  resolve(url: string): string | undefined;
+  /** JavaScript text of the file (TypeScript already stripped); throws ModuleSyntaxError. */
+  read(url: string): string;
+}
+
+export interface LoadedModule {
+  readonly make: (powers: unknown, params: unknown) => unknown;
+  readonly url: string;
+}
+
+const FAR_NAMESPACE = harden({ E, Far });
+
+/** Globals a grant adds to the compartment; taken from the vat worker's own realm. */
+const grantGlobals = (grants: readonly Grant[], realm: { Date: unknown; Math: unknown }) => {
+  const globals: Record<string, unknown> = {};
+  if (grants.includes('clock')) globals['Date'] = realm.Date;
+  if (grants.includes('random')) globals['Math'] = realm.Math;
+  return globals;
+};
+
+export const loadActorModule = async (opts: {
+  readonly entryUrl: string;
+  readonly reader: ModuleReader;
+  readonly grants: readonly Grant[];
+  readonly realm: { Date: unknown; Math: unknown };
+  readonly name: string;
+}): Promise<LoadedModule> => {
+  const { reader } = opts;
+  const entry = reader.resolve(opts.entryUrl);
+  if (!entry) throw new ModuleNotFoundError(`cannot find actor module ${new URL(opts.entryUrl).pathname}`);
+  // Relative imports may go anywhere under the entry module's directory, no higher.
+  const root = new URL('./', entry).href;
+
+  const resolveHook = (spec: string, referrer: string): string => {
+    if (spec === '@endo/far') return spec;
+    if (spec.startsWith('./') || spec.startsWith('../')) return new URL(spec, referrer).href;
+    return `forbidden:${spec}`;
+  };
+  const importHook = async (specifier: string) => {
+    if (!specifier.startsWith(root)) {
+      const shown = specifier.replace(/^forbidden:/, '');
+      throw new ModuleNotAllowedError(
+        `actor modules may import only '@endo/far' and relative files under ${new URL(root).pathname}; not '${shown}'`,
+      );
+    }
+    const file = reader.resolve(specifier);
+    if (!file) throw new ModuleNotFoundError(`cannot find module ${new URL(specifier).pathname}`);
+    const text = reader.read(file);
+    let source: ModuleSource;
+    try {
+      source = new ModuleSource(text, file);
+    } catch (err) {
+      throw new ModuleSyntaxError(`${new URL(file).pathname}: ${(err as Error).message}`, { cause: err });
+    }
+    // Alias a resolved-by-extension file back to the specifier that named it.
+    return file === specifier ? { source } : { source, specifier: file };
+  };
+
+  const compartment = new Compartment({
+    __options__: true,
+    name: `vat:${opts.name}`,
+    globals: grantGlobals(opts.grants, opts.realm),
+    modules: { '@endo/far': { namespace: FAR_NAMESPACE } },
+    resolveHook,
+    importHook,
+  } as any);
+  let ns: Record<string, unknown>;
+  try {
+    ({ namespace: ns } = (await compartment.import(entry)) as { namespace: Record<string, unknown> });
+  } catch (err) {
+    throw unwrapLoadError(err);
+  }
+  const make = ns['make'];
+  if (typeof make !== 'function') {
+    throw new ModuleShapeError(
+      `${new URL(entry).pathname} does not export a make(powers, params) function (exports: ${Object.keys(ns).join(', ') || 'none'})`,
+    );
+  }
+  return { make: make as LoadedModule['make'], url: entry };
+};
+
+/** SES wraps import failures in its own errors; surface ours (by name) when it is ours. */
+const unwrapLoadError = (err: unknown): Error => {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (/^Module(NotAllowed|NotFound|Syntax)Error$/.test(e.name)) return e;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  // SES reports "Failed to load module ... in package ..." with the cause's text inside.
+  const m = /(ModuleNotAllowedError|ModuleNotFoundError|ModuleSyntaxError)/.exec(message);
+  if (m) return Object.assign(new ModuleNotAllowedError(message), { name: m[1]! });
+  if (err instanceof SyntaxError) return new ModuleSyntaxError(message, { cause: err });
+  return err instanceof Error ? err : new ModuleShapeError(message);
+};

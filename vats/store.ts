@@ -1,0 +1,102 @@
+/**
+ * `powers.store` for durable vats: a key → plain-data map whose writes belong to
+ * the turn that made them. Reads see the turn's own writes at once; the write
+ * set reaches the backend (one SQLite transaction) at the end of the turn,
+ * before any message the turn produced leaves the vat (see vat-main.ts). So a
+ * caller never sees a reply that rests on writes a crash could lose.
+ */
+import { Far } from '@endo/far';
+import { StoreValueError } from './errors.js';
+
+/** The durable side, provided by runtime/ (SQLite). Values are JSON text. */
+export interface StoreBackend {
+  get(key: string): string | undefined;
+  keys(prefix: string): string[];
+  /** Applies all writes in one transaction; `undefined` deletes. */
+  commit(writes: ReadonlyMap<string, string | undefined>): void;
+}
+
+/** Keys are short strings: they are indexed and shown by tools. */
+export const MAX_KEY_LENGTH = 512;
+/** One value's JSON text; a bound so that one turn cannot bloat the store unnoticed. */
+export const MAX_VALUE_BYTES = 1 << 20;
+
+const assertKey = (key: unknown): string => {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new StoreValueError(`store keys are non-empty strings of at most ${MAX_KEY_LENGTH} characters`);
+  }
+  return key;
+};
+
+/** Plain data only: references and functions cannot outlive the vat, so they cannot be stored. */
+const assertData = (value: unknown, path: string, depth = 0): void => {
+  if (depth > 64) throw new StoreValueError(`store value nested deeper than 64 at ${path}`);
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (Number.isFinite(value)) return;
+    throw new StoreValueError(`store value at ${path} is not a finite number`);
+  }
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => assertData(v, `${path}[${i}]`, depth + 1));
+    return;
+  }
+  if (typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      for (const [k, v] of Object.entries(value)) assertData(v, `${path}.${k}`, depth + 1);
+      return;
+    }
+  }
+  throw new StoreValueError(
+    `store value at ${path} is not plain data (${typeof value}); store only JSON-like values, not references`,
+  );
+};
+
+export interface TurnStore {
+  readonly store: object;
+  readonly dirty: () => boolean;
+  /** Makes this turn's writes durable; throws if the backend fails. */
+  readonly commit: () => void;
+}
+
+export const makeTurnStore = (backend: StoreBackend): TurnStore => {
+  const writes = new Map<string, string | undefined>();
+  const readText = (key: string) => (writes.has(key) ? writes.get(key) : backend.get(key));
+  const store = Far('Store', {
+    get(key: string): unknown {
+      const text = readText(assertKey(key));
+      return text === undefined ? undefined : harden(JSON.parse(text));
+    },
+    has: (key: string) => readText(assertKey(key)) !== undefined,
+    set(key: string, value: unknown) {
+      assertKey(key);
+      assertData(value, key);
+      const text = JSON.stringify(value);
+      if (text.length > MAX_VALUE_BYTES) {
+        throw new StoreValueError(`store value for "${key}" is ${text.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+      }
+      writes.set(key, text);
+    },
+    delete(key: string) {
+      writes.set(assertKey(key), undefined);
+    },
+    keys(prefix = ''): string[] {
+      const all = new Set(backend.keys(String(prefix)));
+      for (const [k, v] of writes) {
+        if (!k.startsWith(String(prefix))) continue;
+        if (v === undefined) all.delete(k);
+        else all.add(k);
+      }
+      return harden([...all].sort());
+    },
+  });
+  return {
+    store,
+    dirty: () => writes.size > 0,
+    commit() {
+      if (writes.size === 0) return;
+      backend.commit(writes);
+      writes.clear();
+    },
+  };
+};

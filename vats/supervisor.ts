@@ -1,0 +1,271 @@
+/**
+ * Host side of vats: starts workers, runs each vat's lifecycle machine, routes
+ * CapTP between the host and each vat, and hands pairs of vats direct channels.
+ *
+ * Failure semantics: when a vat ends for any reason, (1) the host's connection
+ * to it aborts with a VatTerminatedError subclass naming the cause, so every
+ * host-side call into it rejects with that error; (2) every vat that had a
+ * channel to it is told `peer-gone` and aborts that channel with the same error;
+ * (3) its names are withdrawn. Other vats and the host keep running.
+ */
+import { E, Far } from '@endo/far';
+import { createActor, type Actor, type InspectionEvent } from 'xstate';
+import { makeConnection, type Connection } from '../capabilities/connection.js';
+import { describeError, reviveError } from '../capabilities/errors.js';
+import type { NameRegistry } from '../capabilities/names.js';
+import {
+  VatCrashedError,
+  VatExistsError,
+  VatLoadError,
+  VatMemoryBudgetError,
+  VatNotFoundError,
+  VatTerminatedError,
+  VatTimeBudgetError,
+} from './errors.js';
+import type { HostToVat, PortLike, VatSpec } from './link.js';
+import { vatLifecycleMachine, type TerminationCause, type VatLifecycleContext } from './vat-lifecycle.machine.js';
+
+export interface VatLimits {
+  /** Longest a vat's event loop may stay busy (one turn, or `make()`), in ms. */
+  readonly timeBudgetMs: number;
+  /** Old-generation heap ceiling of the vat's worker, in MiB. */
+  readonly heapMb: number;
+  readonly startTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: VatLimits = Object.freeze({
+  // Long enough for honest heavy turns, short enough that a stuck vat is noticed quickly.
+  timeBudgetMs: 5000,
+  // Ample for actors; well below the host's memory so a runaway vat cannot starve it.
+  heapMb: 256,
+  // A cold worker (SES lockdown + esbuild + module load) takes well under a second here.
+  startTimeoutMs: 30_000,
+});
+
+export interface WorkerHandle extends PortLike {
+  onError(handler: (err: { code?: string; message: string }) => void): void;
+  onExit(handler: (code: number) => void): void;
+  terminate(): void;
+}
+
+export interface SupervisorPowers {
+  startWorker(spec: VatSpec, limits: VatLimits): WorkerHandle;
+  /** A fresh pair of connected, transferable ports. */
+  makeChannel(): [unknown, unknown];
+  readonly names: NameRegistry;
+  readonly inspect?: (event: InspectionEvent) => void;
+  /** Called when a vat reaches running or ends; the host persists and reports. */
+  readonly onVatEvent?: (name: string, event: 'running' | 'ended', detail?: string) => void;
+}
+
+export interface VatStatus {
+  readonly name: string;
+  readonly module: string;
+  readonly state: string;
+  readonly durable: boolean;
+  readonly cause?: TerminationCause | undefined;
+  readonly detail?: string | undefined;
+  readonly peers: readonly string[];
+}
+
+interface VatRecord {
+  readonly spec: VatSpec;
+  readonly worker: WorkerHandle;
+  readonly conn: Connection;
+  readonly actor: Actor<typeof vatLifecycleMachine>;
+  readonly peers: Set<string>;
+  readonly ended: Promise<Error>;
+  root: unknown;
+}
+
+const PING_INTERVAL_CEILING_MS = 250;
+
+/** The state a person would name: running, loading, crashed… from the machine's nested value. */
+export const phaseOf = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  const v = value as { alive?: { phase?: string } };
+  return v.alive?.phase ?? JSON.stringify(value);
+};
+
+const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
+  const detail = ctx.detail ?? `vat "${ctx.name}" ended`;
+  if (finalState === 'failed') return reviveError(new VatLoadError(detail));
+  switch (ctx.cause) {
+    case 'time-budget':
+      return new VatTimeBudgetError(detail);
+    case 'memory-budget':
+      return new VatMemoryBudgetError(detail);
+    case 'stopped':
+      return new VatTerminatedError(`vat "${ctx.name}" was stopped`);
+    default:
+      return new VatCrashedError(detail);
+  }
+};
+
+export const makeSupervisor = (powers: SupervisorPowers) => {
+  const vats = new Map<string, VatRecord>();
+
+  const hostFacetFor = (from: string) =>
+    Far('HostForVat', {
+      resolveName(name: string) {
+        try {
+          const entry = powers.names.lookup(name);
+          return entry.home.vat !== undefined ? harden({ vat: entry.home.vat, key: entry.home.key }) : harden({ ref: entry.ref });
+        } catch (err) {
+          throw new Error(describeError(err));
+        }
+      },
+      publish(name: string, ref: unknown, vat: string | null, key: string | null) {
+        try {
+          powers.names.publish({ name, ref, owner: from, home: vat && key ? { vat, key } : {} });
+        } catch (err) {
+          throw new Error(describeError(err));
+        }
+      },
+      listNames: () => harden(powers.names.list().map((e) => e.name)),
+      connectPeer(to: string) {
+        connectPeers(from, to);
+      },
+    });
+
+  const connectPeers = (a: string, b: string) => {
+    const ra = vats.get(a);
+    const rb = vats.get(b);
+    if (!rb || rb.actor.getSnapshot().status !== 'active') {
+      throw new Error(describeError(new VatTerminatedError(`vat "${b}" is not running`)));
+    }
+    if (!ra || a === b || ra.peers.has(b)) return;
+    const [pa, pb] = powers.makeChannel();
+    ra.peers.add(b);
+    rb.peers.add(a);
+    ra.worker.postMessage({ k: 'peer', vat: b, port: pa } satisfies HostToVat, [pa]);
+    rb.worker.postMessage({ k: 'peer', vat: a, port: pb } satisfies HostToVat, [pb]);
+  };
+
+  const spawn = (spec: VatSpec, limits: VatLimits): Promise<{ root: unknown }> => {
+    const prior = vats.get(spec.name);
+    if (prior && prior.actor.getSnapshot().status === 'active') {
+      return Promise.reject(new VatExistsError(`a vat named "${spec.name}" is already running`));
+    }
+    const worker = powers.startWorker(spec, limits);
+    const conn = makeConnection({
+      name: `host->${spec.name}`,
+      send: (m) => worker.postMessage({ k: 'c', m } satisfies HostToVat),
+      bootstrap: hostFacetFor(spec.name),
+      traceLimit: spec.traceLimit,
+    });
+    const pingIntervalMs = Math.min(PING_INTERVAL_CEILING_MS, Math.max(10, Math.floor(limits.timeBudgetMs / 4)));
+    let pingSeq = 0;
+    let settleEnded!: (e: Error) => void;
+    const ended = new Promise<Error>((r) => (settleEnded = r));
+    let settleStart!: { resolve: (v: { root: unknown }) => void; reject: (e: Error) => void };
+    const started = new Promise<{ root: unknown }>((resolve, reject) => (settleStart = { resolve, reject }));
+
+    const machine = vatLifecycleMachine.provide({
+      actions: {
+        sendPing: () => worker.postMessage({ k: 'ping', n: ++pingSeq } satisfies HostToVat),
+        terminateWorker: () => worker.terminate(),
+        startLoading: () => {
+          E(conn.getBootstrap())
+            .load()
+            .then(
+              (root: unknown) => {
+                record.root = root;
+                actor.send({ type: 'load.succeeded' });
+              },
+              (err: unknown) => actor.send({ type: 'load.failed', detail: describeError(err) }),
+            );
+        },
+        announceRunning: () => {
+          powers.names.publish({ name: spec.name, ref: record.root, owner: spec.name, home: { vat: spec.name, key: 'root' } });
+          powers.onVatEvent?.(spec.name, 'running');
+          settleStart.resolve({ root: record.root });
+        },
+        announceEnded: ({ context }) => {
+          const err = endError(context, String(actor.getSnapshot().value));
+          conn.abort(err);
+          for (const peer of record.peers) {
+            const other = vats.get(peer);
+            other?.peers.delete(spec.name);
+            other?.worker.postMessage({ k: 'peer-gone', vat: spec.name, reason: describeError(err) } satisfies HostToVat);
+          }
+          record.peers.clear();
+          powers.names.dropOwner(spec.name);
+          settleStart.reject(err);
+          settleEnded(err);
+          powers.onVatEvent?.(spec.name, 'ended', describeError(err));
+        },
+      },
+    });
+    const actor = createActor(machine, {
+      input: {
+        name: spec.name,
+        pingIntervalMs,
+        maxMissed: Math.max(2, Math.ceil(limits.timeBudgetMs / pingIntervalMs)),
+        startTimeoutMs: limits.startTimeoutMs,
+        stopTimeoutMs: 2000,
+      },
+      ...(powers.inspect ? { inspect: powers.inspect } : {}),
+    });
+    const record: VatRecord = { spec, worker, conn, actor, peers: new Set(), ended, root: undefined };
+    vats.set(spec.name, record);
+
+    worker.onMessage((raw) => {
+      const msg = raw as { k?: string; m?: unknown };
+      if (msg.k === 'c') conn.dispatch(msg.m);
+      else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong' });
+      else if (msg.k === 'online') actor.send({ type: 'worker.online' });
+    });
+    worker.onError((err) => {
+      const cause: TerminationCause = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory-budget' : 'crash';
+      const detail =
+        cause === 'memory-budget'
+          ? `vat "${spec.name}" exceeded its memory budget of ${limits.heapMb} MiB`
+          : `vat "${spec.name}" crashed: ${err.message}`;
+      actor.send({ type: 'worker.error', cause, detail });
+    });
+    worker.onExit((code) => actor.send({ type: 'worker.exit', code }));
+    actor.start();
+    return started;
+  };
+
+  const get = (name: string): VatRecord => {
+    const r = vats.get(name);
+    if (!r) throw new VatNotFoundError(`no vat named "${name}"`);
+    return r;
+  };
+
+  const status = (r: VatRecord): VatStatus => {
+    const snap = r.actor.getSnapshot();
+    return {
+      name: r.spec.name,
+      module: r.spec.module,
+      state: phaseOf(snap.value),
+      durable: r.spec.durable,
+      cause: snap.context.cause,
+      detail: snap.status === 'done' ? snap.context.detail : undefined,
+      peers: [...r.peers].sort(),
+    };
+  };
+
+  return {
+    spawn,
+    list: (): VatStatus[] => [...vats.values()].map(status).sort((a, b) => a.name.localeCompare(b.name)),
+    status: (name: string) => status(get(name)),
+    admin: (name: string) => get(name).conn.getBootstrap(),
+    /** Stops a vat; resolves when its worker is gone. Forgets it afterwards. */
+    async stop(name: string): Promise<void> {
+      const r = get(name);
+      r.actor.send({ type: 'stop' });
+      await r.ended;
+      r.actor.stop();
+      vats.delete(name);
+    },
+    async stopAll(): Promise<void> {
+      await Promise.all([...vats.keys()].map((n) => this.stop(n)));
+    },
+    actorOf: (name: string) => get(name).actor,
+  };
+};
+
+export type Supervisor = ReturnType<typeof makeSupervisor>;

@@ -1,0 +1,281 @@
+/**
+ * The inside of one vat worker: CapTP to the host, direct CapTP channels to peer
+ * vats, the actor module in its compartment, and the turn discipline.
+ *
+ * Routing (docs/architecture.md): the host hands each pair of vats that need to
+ * talk a MessageChannel of their own, so a cross-vat E() is one hop, not two via
+ * the host. `names.lookup` asks the host *where* a name lives (vat + key) and
+ * fetches it over the direct channel; only references the host itself holds
+ * travel through the host.
+ */
+import { E, Far } from '@endo/far';
+import { makeConnection, type Connection } from '../capabilities/connection.js';
+import { describeError, reviveError } from '../capabilities/errors.js';
+import { assertValidName } from '../capabilities/names.js';
+import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
+import type { PortLike, VatSpec, VatToHost } from './link.js';
+import { loadActorModule, type ModuleReader } from './loader.js';
+import { makeTurnStore, type StoreBackend } from './store.js';
+
+export interface VatClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  setImmediate(fn: () => void): void;
+}
+
+export interface VatWorkerPowers {
+  readonly spec: VatSpec;
+  readonly parent: PortLike;
+  readonly wrapPort: (raw: unknown) => PortLike;
+  readonly reader: ModuleReader;
+  readonly moduleUrl: string;
+  readonly storeBackend: StoreBackend | undefined;
+  readonly clock: VatClock;
+  readonly print: (line: string) => void;
+  /** Forces a full GC if the worker allows it (tests and `tribe` diagnostics). */
+  readonly collectGarbage: (() => void) | undefined;
+  readonly realm: { Date: unknown; Math: unknown };
+  /** Ends the worker at once; used when a turn's writes could not be made durable. */
+  readonly die: (reason: string) => never;
+}
+
+type NameHome = { vat: string; key: string } | { vat?: undefined; ref: unknown };
+
+interface Peer {
+  readonly conn: Connection;
+  readonly boot: Promise<any>;
+}
+
+const formatLogArg = (a: unknown): string => {
+  if (typeof a === 'string') return a;
+  try {
+    return JSON.stringify(a) ?? String(a);
+  } catch {
+    return String(a);
+  }
+};
+
+export const runVat = (p: VatWorkerPowers): void => {
+  const { spec, parent, clock } = p;
+  const self = spec.name;
+
+  // --- turn discipline: outbound messages wait for the turn's store commit ---
+  const turnStore = spec.durable && p.storeBackend ? makeTurnStore(p.storeBackend) : undefined;
+  const outbox: Array<() => void> = [];
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    try {
+      turnStore?.commit();
+    } catch (err) {
+      p.die(`vat "${self}" could not commit its store: ${describeError(err)}`);
+    }
+    for (const send of outbox.splice(0)) send();
+  };
+  /** Marks that vat code is about to run: the end of this turn is a commit point. */
+  const enterTurn = () => {
+    if (turnStore && !flushScheduled) {
+      flushScheduled = true;
+      clock.setImmediate(flush);
+    }
+  };
+  const emit = (send: () => void) => {
+    if (turnStore) {
+      outbox.push(send);
+      enterTurn();
+    } else send();
+  };
+
+  // --- names: local exports by key, homes of references fetched from peers ---
+  const exportsByKey = new Map<string, unknown>();
+  const keyOf = new WeakMap<object, string>();
+  const homeOf = new WeakMap<object, { vat: string; key: string }>();
+  const imported = new WeakSet<object>();
+  let nextKey = 0;
+  const exportLocal = (ref: object, key?: string): string => {
+    const existing = keyOf.get(ref);
+    if (existing) return existing;
+    const k = key ?? `k${++nextKey}`;
+    exportsByKey.set(k, ref);
+    keyOf.set(ref, k);
+    return k;
+  };
+
+  const connect = (name: string, port: PortLike, bootstrap: unknown): Connection => {
+    const conn = makeConnection({
+      name: `${self}->${name}`,
+      send: (m) => emit(() => port.postMessage(m)),
+      bootstrap,
+      traceLimit: spec.traceLimit,
+      onImport: (val) => imported.add(val as object),
+    });
+    return conn;
+  };
+
+  // --- host connection ---
+  const hostConn = makeConnection({
+    name: `${self}->host`,
+    send: (m) => emit(() => parent.postMessage({ k: 'c', m } satisfies VatToHost)),
+    // CapTP calls a function bootstrap lazily, when the host asks; `admin` is defined below.
+    bootstrap: () => admin,
+    traceLimit: spec.traceLimit,
+    onImport: (val) => imported.add(val as object),
+  });
+  const host = hostConn.getBootstrap();
+
+  // --- peers ---
+  const peers = new Map<string, Peer>();
+  const peerWaiters = new Map<string, Array<(peer: Peer) => void>>();
+  const peerBootstrap = Far('VatPeer', {
+    fetch(key: string) {
+      if (!exportsByKey.has(key)) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
+      return exportsByKey.get(key);
+    },
+  });
+  const addPeer = (name: string, port: PortLike) => {
+    peers.get(name)?.conn.abort(new VatTerminatedError(`channel to vat "${name}" was replaced`));
+    const conn = connect(name, port, peerBootstrap);
+    port.onMessage((m) => {
+      enterTurn();
+      conn.dispatch(m);
+    });
+    port.onClose(() => conn.abort(new VatTerminatedError(`vat "${name}" is gone`)));
+    const peer: Peer = { conn, boot: conn.getBootstrap() };
+    peers.set(name, peer);
+    for (const w of peerWaiters.get(name) ?? []) w(peer);
+    peerWaiters.delete(name);
+  };
+  const getPeer = async (name: string): Promise<Peer> => {
+    const existing = peers.get(name);
+    if (existing && !existing.conn.aborted) return existing;
+    const arrived = new Promise<Peer>((resolve) => {
+      peerWaiters.set(name, [...(peerWaiters.get(name) ?? []), resolve]);
+    });
+    // The host posts the port before it answers, so it arrives first on the same queue.
+    await E(host).connectPeer(name);
+    return arrived;
+  };
+
+  const resolveHome = async (home: NameHome): Promise<unknown> => {
+    if (home.vat === undefined) return home.ref;
+    if (home.vat === self) return exportsByKey.get(home.key);
+    const peer = await getPeer(home.vat);
+    const ref = await E(peer.boot).fetch(home.key);
+    if (typeof ref === 'object' && ref !== null) homeOf.set(ref, { vat: home.vat, key: home.key });
+    return ref;
+  };
+
+  const names = Far('Names', {
+    async lookup(name: string) {
+      assertValidName(name);
+      try {
+        return await resolveHome(await E(host).resolveName(name));
+      } catch (err) {
+        throw reviveError(err);
+      }
+    },
+    async publish(name: string, ref: unknown) {
+      assertValidName(name);
+      if (typeof ref !== 'object' || ref === null) throw new TypeError('names.publish needs a reference (a Far object)');
+      const home = homeOf.get(ref);
+      // A reference imported from elsewhere with no known home is published through
+      // the host: others reach it via a proxy chain, which still works.
+      const where = home ?? (imported.has(ref) ? undefined : { vat: self, key: exportLocal(ref) });
+      try {
+        await E(host).publish(name, ref, where?.vat ?? null, where?.key ?? null);
+      } catch (err) {
+        throw reviveError(err);
+      }
+    },
+    async list(): Promise<string[]> {
+      return E(host).listNames();
+    },
+  });
+
+  const timer = Far('Timer', {
+    now: () => clock.now(),
+    delay: (ms: number) =>
+      new Promise<number>((resolve) => {
+        clock.setTimeout(() => {
+          enterTurn();
+          resolve(clock.now());
+        }, Math.max(0, Number(ms) || 0));
+      }),
+  });
+  const log = (...args: unknown[]) => p.print(`[${self}] ${args.map(formatLogArg).join(' ')}`);
+
+  let root: unknown;
+  const admin = Far('VatAdmin', {
+    async load() {
+      let params: unknown;
+      try {
+        params = harden(JSON.parse(spec.params));
+      } catch (err) {
+        throw new Error(describeError(new InvalidParamsError(`params are not JSON: ${(err as Error).message}`)));
+      }
+      try {
+        const mod = await loadActorModule({
+          entryUrl: p.moduleUrl,
+          reader: p.reader,
+          grants: spec.grants,
+          realm: p.realm,
+          name: self,
+        });
+        const powers = harden({ names, timer, log, ...(turnStore ? { store: turnStore.store } : {}) });
+        try {
+          root = await mod.make(powers, params);
+        } catch (err) {
+          throw new ActorStartError(`make() of ${new URL(mod.url).pathname} failed: ${describeError(err)}`);
+        }
+        if (typeof root !== 'object' || root === null) {
+          throw new ActorStartError(`make() must return the root object (a Far object), got ${typeof root}`);
+        }
+        exportLocal(root as object, 'root');
+        return root;
+      } catch (err) {
+        throw new Error(describeError(err));
+      }
+    },
+    stats: () =>
+      harden({
+        exports: exportsByKey.size,
+        host: hostConn.stats(),
+        peers: Object.fromEntries([...peers].map(([n, peer]) => [n, peer.conn.stats()])),
+      }),
+    trace: (peer: string) => harden((peer === 'host' ? hostConn : peers.get(peer)?.conn)?.trace() ?? []),
+    async collectGarbage() {
+      p.collectGarbage?.();
+      // Finalizers run in a later task; give them one.
+      await new Promise<void>((r) => clock.setTimeout(r, 0));
+      p.collectGarbage?.();
+      await new Promise<void>((r) => clock.setTimeout(r, 0));
+      return p.collectGarbage !== undefined;
+    },
+  });
+
+  parent.onMessage((raw) => {
+    const msg = raw as { k?: string; m?: unknown; n?: number; vat?: string; port?: unknown; reason?: string };
+    switch (msg.k) {
+      case 'c':
+        enterTurn();
+        hostConn.dispatch(msg.m);
+        break;
+      case 'ping':
+        // Answered directly, never queued behind a turn: a stuck vat cannot answer at all.
+        parent.postMessage({ k: 'pong', n: msg.n ?? 0 } satisfies VatToHost);
+        break;
+      case 'peer':
+        addPeer(String(msg.vat), p.wrapPort(msg.port));
+        break;
+      case 'peer-gone': {
+        const peer = peers.get(String(msg.vat));
+        peers.delete(String(msg.vat));
+        peer?.conn.abort(reviveError(new Error(msg.reason ?? `VatTerminatedError: vat "${msg.vat}" ended`)));
+        break;
+      }
+      default:
+        p.die(`vat "${self}" got an unknown message from its host`);
+    }
+  });
+  parent.postMessage({ k: 'online' } satisfies VatToHost);
+};

@@ -181,8 +181,8 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
           powers.onVatEvent?.(spec.name, 'running');
           settleStart.resolve({ root: record.root });
         },
-        announceEnded: ({ context }) => {
-          const err = endError(context, String(actor.getSnapshot().value));
+        announceEnded: ({ context }, { final }) => {
+          const err = endError(context, final);
           conn.abort(err);
           for (const peer of record.peers) {
             const other = vats.get(peer);

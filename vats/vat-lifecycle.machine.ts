@@ -60,7 +60,7 @@ export const vatLifecycleMachine = setup({
     requestStop: () => {},
     startLoading: () => {},
     announceRunning: () => {},
-    announceEnded: () => {},
+    announceEnded: (_, _params: { final: 'failed' | 'crashed' | 'stopped' }) => {},
     countPing: assign({ outstandingPings: ({ context }) => context.outstandingPings + 1 }),
     clearPings: assign({ outstandingPings: 0 }),
     noteStuck: assign({
@@ -152,8 +152,8 @@ export const vatLifecycleMachine = setup({
       after: { stopTimeout: { target: 'stopped', actions: 'terminateWorker' } },
       on: { 'worker.exit': { target: 'stopped' } },
     },
-    failed: { type: 'final', entry: 'announceEnded' },
-    crashed: { type: 'final', entry: 'announceEnded' },
-    stopped: { type: 'final', entry: 'announceEnded' },
+    failed: { type: 'final', entry: { type: 'announceEnded', params: { final: 'failed' } } },
+    crashed: { type: 'final', entry: { type: 'announceEnded', params: { final: 'crashed' } } },
+    stopped: { type: 'final', entry: { type: 'announceEnded', params: { final: 'stopped' } } },
   },
 });

@@ -12,6 +12,7 @@
  * can assert *what went over the wire in which order* rather than timing.
  */
 import { makeCapTP, type CapTPMessage, type CapTPStats } from '@endo/captp';
+import { makeImportExportTables } from './captp-tables.js';
 import { ConnectionAbortedError, ProtocolViolationError } from './errors.js';
 
 export type { CapTPMessage };
@@ -96,6 +97,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   };
   const captp = makeCapTP(name, rawSend, opts.bootstrap, {
     gcImports: opts.gcImports ?? true,
+    makeCapTPImportExportTables: makeImportExportTables,
     // CapTP reports every rejected remote promise here, including ordinary
     // exceptions thrown by remote methods; those are the caller's business, not
     // a connection fault. Malformed input is caught below by dispatch's result.

@@ -34,14 +34,15 @@ export const describeError = (err: unknown): string => {
 };
 
 /**
- * Undo the `describeError` flattening on the receiving side: a message of the form
- * `SomeError: text` becomes an error whose `name` is `SomeError` again.
+ * Undo the `describeError` flattening on the receiving side: an error whose
+ * message reads `SomeError: text` gets `name` SomeError back. The message keeps
+ * its prefix, so the name survives any further CapTP hop as well.
  */
 export const reviveError = (err: unknown): Error => {
   if (!(err instanceof Error)) return new TribeError(String(err));
-  const match = /^([A-Z][A-Za-z0-9]*Error): ([\s\S]*)$/.exec(err.message);
-  if (!match) return err;
-  const revived = new TribeError(match[2]!, { cause: err });
+  const match = /^([A-Z][A-Za-z0-9]*Error): /.exec(err.message);
+  if (!match || err.name === match[1]) return err;
+  const revived = new TribeError(err.message, { cause: err });
   revived.name = match[1]!;
   return revived;
 };

@@ -17,6 +17,7 @@ import { HostStoppedError, UsageError } from './errors.js';
 import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
 import { makeChannel, makeWorkerStarter } from './ports.js';
+import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 
 export interface HostOptions {
@@ -30,8 +31,8 @@ export interface HostOptions {
   readonly control?: boolean;
   /** Respawn the vats this home had when it last stopped (default true). */
   readonly restore?: boolean;
-  /** Extra V8 flags for vat workers, e.g. ['--expose-gc']. */
-  readonly workerExecArgv?: readonly string[];
+  /** Give vats a working VatAdmin.collectGarbage() (tests and diagnostics). */
+  readonly exposeGc?: boolean;
   /** Progress and warnings; default: stderr. */
   readonly print?: (line: string) => void;
   /** Every XState inspection event of every machine in this host. */
@@ -105,6 +106,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const home = resolveHome(options.home);
   const paths = homePaths(home);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
+  quietMarshalLogging();
   ensureHome(home);
   const releaseLock = acquireLock(paths.lock);
   let store: ReturnType<typeof openHostStore>;
@@ -128,7 +130,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     startWorker: makeWorkerStarter({
       script: WORKER_SCRIPT,
       dbPath: paths.db,
-      ...(options.workerExecArgv ? { execArgv: options.workerExecArgv } : {}),
+      exposeGc: options.exposeGc ?? false,
     }),
     makeChannel,
     names,

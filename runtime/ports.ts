@@ -19,17 +19,16 @@ export interface WorkerOptions {
   /** Worker script (compiled runtime/vat-worker.js). */
   readonly script: URL;
   readonly dbPath: string;
-  /** Extra V8 flags for vat workers, e.g. --expose-gc in tests. */
-  readonly execArgv?: readonly string[];
+  /** Give vat workers a `gc()` for VatAdmin.collectGarbage (tests, diagnostics). */
+  readonly exposeGc?: boolean;
 }
 
 export const makeWorkerStarter =
   (opts: WorkerOptions) =>
   (spec: VatSpec, limits: VatLimits): WorkerHandle => {
     const worker = new Worker(opts.script, {
-      workerData: { spec, dbPath: opts.dbPath },
+      workerData: { spec, dbPath: opts.dbPath, exposeGc: opts.exposeGc ?? false },
       resourceLimits: { maxOldGenerationSizeMb: limits.heapMb },
-      execArgv: [...(opts.execArgv ?? [])],
       // Vat output goes to the host's stdout/stderr, prefixed by the vat's log power.
       stdout: false,
       stderr: false,

@@ -4,7 +4,10 @@
  * per failed call: noise for users. Route those lines to stderr only when
  * TRIBE_DEBUG is set; leave everything else untouched.
  */
+let installed = false;
 export const quietMarshalLogging = (debug = Boolean(process.env['TRIBE_DEBUG'])): void => {
+  if (installed) return;
+  installed = true;
   const original = globalThis.console;
   const log = original.log.bind(original);
   // defineProperty, not assignment: the tamed console is frozen, and assigning

@@ -5,6 +5,8 @@
  * platform code of its own.
  */
 import '@endo/init';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { runVat } from '../vats/vat-main.js';
@@ -15,10 +17,16 @@ import { quietMarshalLogging } from './quiet-console.js';
 import { openVatStoreBackend } from './store.js';
 
 quietMarshalLogging();
-const { spec, dbPath } = workerData as { spec: VatSpec; dbPath: string };
+const { spec, dbPath, exposeGc } = workerData as { spec: VatSpec; dbPath: string; exposeGc: boolean };
 if (!parentPort) throw new Error('vat-worker must run in a worker thread');
 
-const gc = (globalThis as { gc?: () => void }).gc;
+// Workers reject --expose-gc in execArgv; setting the flag and reading `gc` from a
+// fresh context gives the same function. Only when asked (tests, diagnostics).
+let gc: (() => void) | undefined;
+if (exposeGc) {
+  setFlagsFromString('--expose-gc');
+  gc = runInNewContext('gc') as () => void;
+}
 runVat({
   spec,
   parent: wrapMessagePort(parentPort),

@@ -12,6 +12,7 @@ declare module '@endo/captp' {
     gcImports?: boolean;
     exportHook?: (val: unknown, slot: string) => void;
     importHook?: (val: unknown, slot: string) => void;
+    makeCapTPImportExportTables?: (opts: any) => unknown;
   }
   export interface CapTP {
     abort(reason?: unknown): void;

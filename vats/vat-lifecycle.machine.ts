@@ -11,14 +11,15 @@
  *                                                          stopped
  *
  * The watchdog is pure: every `pingInterval` the machine asks for a ping and
- * counts it outstanding; a pong clears the count. A vat whose event loop is stuck
- * (endless loop, endless microtask chain) cannot answer, so after `maxMissed`
- * unanswered pings it is terminated. No clock is read here; delays come from
+ * counts it outstanding; a pong clears the count. A running vat whose event loop
+ * is stuck (endless loop, endless microtask chain) cannot answer, so after
+ * `maxMissed` unanswered pings it is terminated. While loading, the start timeout
+ * bounds the vat instead (a `make()` that never returns ends there). No clock is read here; delays come from
  * XState's clock, which tests replace with a SimulatedClock.
  *
  * All effects are named actions the adapter (vats/supervisor.ts) provides.
  */
-import { assign, setup } from 'xstate';
+import { and, assign, setup, stateIn } from 'xstate';
 
 export type TerminationCause = 'time-budget' | 'memory-budget' | 'crash' | 'start-timeout' | 'stopped';
 
@@ -122,8 +123,12 @@ export const vatLifecycleMachine = setup({
         phase: {
           initial: 'loading',
           states: {
+            // Loading is bounded by the start timeout, not the turn budget:
+            // lockdown, TypeScript stripping and module evaluation legitimately
+            // keep a cold worker busy for a while, and more so on a loaded machine.
             loading: {
               entry: 'startLoading',
+              after: { startTimeout: { target: '#vat.crashed', actions: ['noteStartTimeout', 'terminateWorker'] } },
               on: {
                 'load.succeeded': { target: 'running' },
                 'load.failed': { target: '#vat.failed', actions: ['noteLoadFailure', 'terminateWorker'] },
@@ -138,7 +143,11 @@ export const vatLifecycleMachine = setup({
             watching: {
               after: {
                 pingInterval: [
-                  { guard: 'isStuck', target: '#vat.crashed', actions: ['noteStuck', 'terminateWorker'] },
+                  {
+                    guard: and([stateIn({ alive: { phase: 'running' } }), 'isStuck']),
+                    target: '#vat.crashed',
+                    actions: ['noteStuck', 'terminateWorker'],
+                  },
                   { target: 'watching', reenter: true, actions: ['countPing', 'sendPing'] },
                 ],
               },

@@ -1,0 +1,110 @@
+/**
+ * Import/export tables for @endo/captp, passed as `makeCapTPImportExportTables`.
+ *
+ * Why our own: with `gcImports`, @endo/captp 4.5.1's default tables forget an
+ * export when the peer drops it (CTP_DROP), but CapTP's private value→slot map
+ * still remembers the slot. When the same object is sent again it goes out
+ * under the old slot without being re-registered, and the peer's next call on
+ * it fails with "Unknown export" (the connection then aborts). This happens
+ * whenever a peer drops an object and later fetches it again — e.g. a vat that
+ * garbage-collects a looked-up reference and looks it up again.
+ *
+ * The fix here: a dropped export moves to a weak "recently dropped" table.
+ * As long as the object is alive, a later mention of its slot finds it there
+ * and re-registers it (strongly) as an export. An object that was dropped *and*
+ * collected cannot be re-sent (the value→slot map is weak too), so nothing can
+ * name its slot again. Imports are weak-valued with a FinalizationRegistry, as
+ * in the default tables, so dropped presences are reported to the peer.
+ */
+import { Remotable } from '@endo/marshal';
+
+type Slot = string;
+interface Settler {
+  resolveWithPresence(): object;
+}
+interface TableOptions {
+  gcImports: boolean;
+  releaseSlot: (slot: Slot) => void;
+  makeRemoteKit: (slot: Slot) => { promise: Promise<unknown>; settler: Settler };
+}
+
+const isPromise = (v: unknown): v is Promise<unknown> => Promise.resolve(v) === v;
+
+export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit }: TableOptions) => {
+  const exported = new Map<Slot, unknown>();
+  const dropped = new Map<Slot, WeakRef<object>>();
+  const forgetDropped = new FinalizationRegistry<Slot>((slot) => {
+    const ref = dropped.get(slot);
+    if (ref && ref.deref() === undefined) dropped.delete(slot);
+  });
+
+  // Imports: weak values when gcImports, so a presence nobody holds can be collected.
+  const strongImports = new Map<Slot, unknown>();
+  const weakImports = new Map<Slot, WeakRef<object>>();
+  const importFinalizer = new FinalizationRegistry<Slot>((slot) => {
+    const ref = weakImports.get(slot);
+    if (ref && ref.deref() === undefined) {
+      weakImports.delete(slot);
+      releaseSlot(slot);
+    }
+  });
+  const importToken = new Map<Slot, object>();
+
+  let lastExport = 0;
+  let lastPromise = 0;
+
+  const revive = (slot: Slot): unknown => {
+    const val = dropped.get(slot)?.deref();
+    if (val === undefined) return undefined;
+    dropped.delete(slot);
+    exported.set(slot, val);
+    return val;
+  };
+
+  return {
+    makeSlotForValue: (val: unknown): Slot => (isPromise(val) ? `p+${++lastPromise}` : `o+${++lastExport}`),
+    makeValueForSlot(slot: Slot, iface: string | undefined) {
+      const { promise, settler } = makeRemoteKit(slot);
+      if (slot[0] === 'o' || slot[0] === 't') {
+        return { val: Remotable(iface as any, undefined, settler.resolveWithPresence() as any), settler };
+      }
+      if (slot[0] === 'p') return { val: promise, settler };
+      throw new TypeError(`unknown slot type ${slot}`);
+    },
+    hasImport: (slot: Slot) =>
+      gcImports ? weakImports.get(slot)?.deref() !== undefined : strongImports.has(slot),
+    getImport: (slot: Slot) => (gcImports ? weakImports.get(slot)?.deref() : strongImports.get(slot)),
+    markAsImported(slot: Slot, val: unknown) {
+      if (!gcImports || typeof val !== 'object' || val === null) {
+        strongImports.set(slot, val);
+        return;
+      }
+      const old = importToken.get(slot);
+      if (old) importFinalizer.unregister(old);
+      const token = {};
+      importToken.set(slot, token);
+      weakImports.set(slot, new WeakRef(val));
+      importFinalizer.register(val, slot, token);
+    },
+    hasExport: (slot: Slot) => exported.has(slot) || dropped.get(slot)?.deref() !== undefined,
+    getExport: (slot: Slot) => (exported.has(slot) ? exported.get(slot) : revive(slot)),
+    markAsExported(slot: Slot, val: unknown) {
+      dropped.delete(slot);
+      exported.set(slot, val);
+    },
+    deleteExport(slot: Slot) {
+      const val = exported.get(slot);
+      exported.delete(slot);
+      if (typeof val === 'object' && val !== null) {
+        dropped.set(slot, new WeakRef(val));
+        forgetDropped.register(val, slot);
+      }
+    },
+    didDisconnect() {
+      for (const token of importToken.values()) importFinalizer.unregister(token);
+      importToken.clear();
+      weakImports.clear();
+      strongImports.clear();
+    },
+  };
+};

@@ -10,6 +10,7 @@
  */
 import { ModuleSource } from '@endo/module-source';
 import { E, Far } from '@endo/far';
+import { describeError } from '../capabilities/errors.js';
 import type { Grant } from './link.js';
 import { ModuleNotAllowedError, ModuleNotFoundError, ModuleShapeError, ModuleSyntaxError } from './errors.js';
 
@@ -53,7 +54,16 @@ export const loadActorModule = async (opts: {
     if (spec.startsWith('./') || spec.startsWith('../')) return new URL(spec, referrer).href;
     return `forbidden:${spec}`;
   };
+  // SES reports an import failure in its own words around the hook's message and
+  // drops the error's class, so the hook's errors carry their name in the text.
   const importHook = async (specifier: string) => {
+    try {
+      return loadOne(specifier);
+    } catch (err) {
+      throw new Error(describeError(err));
+    }
+  };
+  const loadOne = (specifier: string) => {
     if (!specifier.startsWith(root)) {
       const shown = specifier.replace(/^forbidden:/, '');
       throw new ModuleNotAllowedError(
@@ -96,15 +106,13 @@ export const loadActorModule = async (opts: {
   return { make: make as LoadedModule['make'], url: entry };
 };
 
-/** SES wraps import failures in its own errors; surface ours (by name) when it is ours. */
+const LOAD_ERRORS = { ModuleNotAllowedError, ModuleNotFoundError, ModuleSyntaxError } as const;
+
+/** Recover our error (by name, with its own text) from inside SES's "Failed to load module" wrapper. */
 const unwrapLoadError = (err: unknown): Error => {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (/^Module(NotAllowed|NotFound|Syntax)Error$/.test(e.name)) return e;
-  }
   const message = err instanceof Error ? err.message : String(err);
-  // SES reports "Failed to load module ... in package ..." with the cause's text inside.
-  const m = /(ModuleNotAllowedError|ModuleNotFoundError|ModuleSyntaxError)/.exec(message);
-  if (m) return Object.assign(new ModuleNotAllowedError(message), { name: m[1]! });
+  const m = /(ModuleNotAllowedError|ModuleNotFoundError|ModuleSyntaxError): (.*?)\)?$/m.exec(message);
+  if (m) return new LOAD_ERRORS[m[1] as keyof typeof LOAD_ERRORS](m[2]!, { cause: err });
   if (err instanceof SyntaxError) return new ModuleSyntaxError(message, { cause: err });
   return err instanceof Error ? err : new ModuleShapeError(message);
 };

@@ -193,6 +193,11 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
           powers.names.dropOwner(spec.name);
           settleStart.reject(err);
           settleEnded(err);
+          // A vat that never ran leaves no trace; one that crashed stays listed with its cause.
+          if (final === 'failed' && vats.get(spec.name) === record) {
+            vats.delete(spec.name);
+            queueMicrotask(() => actor.stop());
+          }
           powers.onVatEvent?.(spec.name, 'ended', describeError(err));
         },
       },

@@ -4,6 +4,7 @@
  * thin wrapper around it.
  */
 import { isAbsolute, resolve as resolvePath, basename } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { E } from '@endo/far';
 import type { InspectionEvent } from 'xstate';
 import { describeError, reviveError } from '../capabilities/errors.js';
@@ -16,6 +17,8 @@ import { serveControl, type ControlServer } from './control.js';
 import { HostStoppedError, UsageError } from './errors.js';
 import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
+import { makeModuleCompiler } from '../vats/module-compiler.js';
+import { makeModuleReader } from './module-reader.js';
 import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
@@ -50,7 +53,8 @@ export interface SpawnOptions {
   readonly durable?: boolean;
   /** Extra authority for the compartment: 'clock', 'random'. */
   readonly grants?: readonly Grant[];
-  readonly limits?: Partial<Pick<VatLimits, 'timeBudgetMs' | 'heapMb'>>;
+  /** Budgets for this vat; `startTimeoutMs` applies to this start only and is not recorded. */
+  readonly limits?: Partial<VatLimits>;
 }
 
 export interface HostStatus {
@@ -134,6 +138,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     }),
     makeChannel,
     names,
+    compileModule: makeModuleCompiler(makeModuleReader()),
+    print,
     ...(options.inspect ? { inspect: options.inspect } : {}),
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
@@ -145,11 +151,12 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const stopped = new Promise<void>((r) => (settleStopped = r));
   let nextAutoName = 0;
 
-  const startVat = async (row: VatRow): Promise<{ name: string; root: any }> => {
+  const startVat = async (row: VatRow, startTimeoutMs?: number): Promise<{ name: string; root: any }> => {
     if (stopping) throw new HostStoppedError('the host is stopping');
     const spec: VatSpec = {
       name: row.name,
       module: row.module,
+      moduleUrl: pathToFileURL(row.module).href,
       params: row.params,
       durable: row.durable,
       grants: row.grants,
@@ -159,6 +166,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       ...defaults,
       ...(row.timeBudgetMs ? { timeBudgetMs: row.timeBudgetMs } : {}),
       ...(row.heapMb ? { heapMb: row.heapMb } : {}),
+      ...(startTimeoutMs ? { startTimeoutMs } : {}),
     };
     const { root } = await supervisor.spawn(spec, limits);
     return { name: row.name, root };
@@ -183,7 +191,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       timeBudgetMs: opts.limits?.timeBudgetMs,
       heapMb: opts.limits?.heapMb,
     };
-    const result = await startVat(row);
+    const result = await startVat(row, opts.limits?.startTimeoutMs);
     // Recorded only once it runs: a module that fails to load leaves nothing behind.
     store.vats.save(row);
     return result;

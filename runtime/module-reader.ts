@@ -7,7 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { transformSync } from 'esbuild';
 import { ModuleNotFoundError, ModuleSyntaxError } from '../vats/errors.js';
-import type { ModuleReader } from '../vats/loader.js';
+import type { ModuleReader } from '../vats/module-compiler.js';
 
 /** Larger sources are almost surely not actor code; refuse rather than parse megabytes. */
 export const MAX_MODULE_BYTES = 4 * 1024 * 1024;
@@ -31,6 +31,14 @@ export const makeModuleReader = (): ModuleReader => ({
     if (!url.startsWith('file:')) return undefined;
     const found = candidates(fileURLToPath(url)).find(isFile);
     return found ? pathToFileURL(found).href : undefined;
+  },
+  stamp(url) {
+    try {
+      const st = statSync(fileURLToPath(url));
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'missing';
+    }
   },
   read(url) {
     const path = fileURLToPath(url);

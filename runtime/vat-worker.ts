@@ -8,10 +8,8 @@ import '@endo/init';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { pathToFileURL } from 'node:url';
 import { runVat } from '../vats/vat-main.js';
 import type { VatSpec } from '../vats/link.js';
-import { makeModuleReader } from './module-reader.js';
 import { wrapMessagePort } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openVatStoreBackend } from './store.js';
@@ -31,15 +29,12 @@ runVat({
   spec,
   parent: wrapMessagePort(parentPort),
   wrapPort: (raw) => wrapMessagePort(raw as MessagePort),
-  reader: makeModuleReader(),
-  moduleUrl: pathToFileURL(spec.module).href,
   storeBackend: spec.durable ? openVatStoreBackend(dbPath, spec.name) : undefined,
   clock: {
     now: () => Date.now(),
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     setImmediate: (fn) => void setImmediate(fn),
   },
-  print: (line) => process.stdout.write(`${line}\n`),
   collectGarbage: gc ? () => gc() : undefined,
   realm: { Date, Math },
   die: (reason) => {

@@ -17,6 +17,8 @@ export type HostToVat =
 export type VatToHost =
   | { readonly k: 'c'; readonly m: CapTPMessage }
   | { readonly k: 'pong'; readonly n: number }
+  /** One line from the vat's `log` power, for the host's output. */
+  | { readonly k: 'log'; readonly line: string }
   /** The worker set up its CapTP side and can take `load()`. */
   | { readonly k: 'online' };
 
@@ -34,6 +36,8 @@ export interface VatSpec {
   readonly name: string;
   /** Absolute file path of the actor module (.js or .ts). */
   readonly module: string;
+  /** The same as a file: URL; its directory bounds what the module may import. */
+  readonly moduleUrl: string;
   /** JSON text of the params passed to `make(powers, params)`. */
   readonly params: string;
   /** Durable vats get `powers.store`, committed per turn. */

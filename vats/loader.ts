@@ -5,21 +5,17 @@
  * `@endo/far` namespace (E, Far), its own relative imports inside the entry
  * module's directory, and any grants. Everything else — `node:*`, bare package
  * names, files outside the directory — fails the import with
- * ModuleNotAllowedError. Source text comes from a reader power, which is where
- * TypeScript is stripped; this file never touches the file system.
+ * ModuleNotAllowedError. Compiled sources come from a `compile` power (the host
+ * compiles, see module-compiler.ts); this file never touches the file system.
  */
-import { ModuleSource } from '@endo/module-source';
 import { E, Far } from '@endo/far';
 import { describeError } from '../capabilities/errors.js';
 import type { Grant } from './link.js';
+import type { CompiledModule } from './module-compiler.js';
 import { ModuleNotAllowedError, ModuleNotFoundError, ModuleShapeError, ModuleSyntaxError } from './errors.js';
 
-export interface ModuleReader {
-  /** The URL of the file a module URL names (trying .ts for .js, and bare extensions), or undefined. */
-  resolve(url: string): string | undefined;
-  /** JavaScript text of the file (TypeScript already stripped); throws ModuleSyntaxError. */
-  read(url: string): string;
-}
+/** Compiles the module a URL names; rejects with a named load error (flattened across CapTP). */
+export type CompileModule = (url: string) => Promise<CompiledModule>;
 
 export interface LoadedModule {
   readonly make: (powers: unknown, params: unknown) => unknown;
@@ -38,14 +34,23 @@ const grantGlobals = (grants: readonly Grant[], realm: { Date: unknown; Math: un
 
 export const loadActorModule = async (opts: {
   readonly entryUrl: string;
-  readonly reader: ModuleReader;
+  readonly compile: CompileModule;
   readonly grants: readonly Grant[];
   readonly realm: { Date: unknown; Math: unknown };
   readonly name: string;
 }): Promise<LoadedModule> => {
-  const { reader } = opts;
-  const entry = reader.resolve(opts.entryUrl);
-  if (!entry) throw new ModuleNotFoundError(`cannot find actor module ${new URL(opts.entryUrl).pathname}`);
+  const { compile } = opts;
+  let first: CompiledModule;
+  try {
+    first = await compile(opts.entryUrl);
+  } catch (err) {
+    const e = unwrapLoadError(err);
+    if (e.name === 'ModuleNotFoundError') {
+      throw new ModuleNotFoundError(`cannot find actor module ${new URL(opts.entryUrl).pathname}`);
+    }
+    throw e;
+  }
+  const entry = first.url;
   // Relative imports may go anywhere under the entry module's directory, no higher.
   const root = new URL('./', entry).href;
 
@@ -58,29 +63,18 @@ export const loadActorModule = async (opts: {
   // drops the error's class, so the hook's errors carry their name in the text.
   const importHook = async (specifier: string) => {
     try {
-      return loadOne(specifier);
+      if (!specifier.startsWith(root)) {
+        const shown = specifier.replace(/^forbidden:/, '');
+        throw new ModuleNotAllowedError(
+          `actor modules may import only '@endo/far' and relative files under ${new URL(root).pathname}; not '${shown}'`,
+        );
+      }
+      const { url, source } = specifier === entry ? first : await compile(specifier);
+      // A file found by another extension ('./util.js' → util.ts) is aliased to its real URL.
+      return url === specifier ? { source } : { source, specifier: url };
     } catch (err) {
       throw new Error(describeError(err));
     }
-  };
-  const loadOne = (specifier: string) => {
-    if (!specifier.startsWith(root)) {
-      const shown = specifier.replace(/^forbidden:/, '');
-      throw new ModuleNotAllowedError(
-        `actor modules may import only '@endo/far' and relative files under ${new URL(root).pathname}; not '${shown}'`,
-      );
-    }
-    const file = reader.resolve(specifier);
-    if (!file) throw new ModuleNotFoundError(`cannot find module ${new URL(specifier).pathname}`);
-    const text = reader.read(file);
-    let source: ModuleSource;
-    try {
-      source = new ModuleSource(text, file);
-    } catch (err) {
-      throw new ModuleSyntaxError(`${new URL(file).pathname}: ${(err as Error).message}`, { cause: err });
-    }
-    // Alias a resolved-by-extension file back to the specifier that named it.
-    return file === specifier ? { source } : { source, specifier: file };
   };
 
   const compartment = new Compartment({

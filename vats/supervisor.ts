@@ -23,6 +23,8 @@ import {
   VatTimeBudgetError,
 } from './errors.js';
 import type { HostToVat, PortLike, VatSpec } from './link.js';
+import type { CompiledModule } from './module-compiler.js';
+import { ModuleNotAllowedError } from './errors.js';
 import { vatLifecycleMachine, type TerminationCause, type VatLifecycleContext } from './vat-lifecycle.machine.js';
 
 export interface VatLimits {
@@ -53,7 +55,11 @@ export interface SupervisorPowers {
   /** A fresh pair of connected, transferable ports. */
   makeChannel(): [unknown, unknown];
   readonly names: NameRegistry;
+  /** Compiles a module file for a vat's loader (see module-compiler.ts). */
+  readonly compileModule: (url: string) => Promise<CompiledModule>;
   readonly inspect?: (event: InspectionEvent) => void;
+  /** Lines from vats' `log` power. */
+  readonly print: (line: string) => void;
   /** Called when a vat reaches running or ends; the host persists and reports. */
   readonly onVatEvent?: (name: string, event: 'running' | 'ended', detail?: string) => void;
 }
@@ -79,6 +85,8 @@ interface VatRecord {
 }
 
 const PING_INTERVAL_CEILING_MS = 250;
+/** A vat cannot flood the host's output with one enormous line. */
+const MAX_LOG_LINE = 4096;
 
 /** The state a person would name: running, loading, crashed… from the machine's nested value. */
 export const phaseOf = (value: unknown): string => {
@@ -105,8 +113,19 @@ const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
 export const makeSupervisor = (powers: SupervisorPowers) => {
   const vats = new Map<string, VatRecord>();
 
-  const hostFacetFor = (from: string) =>
+  const hostFacetFor = (from: string, moduleRoot: string) =>
     Far('HostForVat', {
+      /** Only files under the vat's module directory: the host checks too, not just the loader. */
+      async compileModule(url: string) {
+        try {
+          if (typeof url !== 'string' || !url.startsWith(moduleRoot)) {
+            throw new ModuleNotAllowedError(`vat "${from}" may load modules only under ${new URL(moduleRoot).pathname}`);
+          }
+          return await powers.compileModule(url);
+        } catch (err) {
+          throw new Error(describeError(err));
+        }
+      },
       resolveName(name: string) {
         try {
           const entry = powers.names.lookup(name);
@@ -151,7 +170,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     const conn = makeConnection({
       name: `host->${spec.name}`,
       send: (m) => worker.postMessage({ k: 'c', m } satisfies HostToVat),
-      bootstrap: hostFacetFor(spec.name),
+      bootstrap: hostFacetFor(spec.name, new URL('./', spec.moduleUrl).href),
       traceLimit: spec.traceLimit,
     });
     const pingIntervalMs = Math.min(PING_INTERVAL_CEILING_MS, Math.max(10, Math.floor(limits.timeBudgetMs / 4)));
@@ -220,6 +239,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
       if (msg.k === 'c') conn.dispatch(msg.m);
       else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong' });
       else if (msg.k === 'online') actor.send({ type: 'worker.online' });
+      else if (msg.k === 'log') powers.print(String((msg as { line?: unknown }).line).slice(0, MAX_LOG_LINE));
     });
     worker.onError((err) => {
       const cause: TerminationCause = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory-budget' : 'crash';

@@ -14,7 +14,8 @@ import { describeError, reviveError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
 import type { PortLike, VatSpec, VatToHost } from './link.js';
-import { loadActorModule, type ModuleReader } from './loader.js';
+import { loadActorModule } from './loader.js';
+import type { CompiledModule } from './module-compiler.js';
 import { makeTurnStore, type StoreBackend } from './store.js';
 
 export interface VatClock {
@@ -27,11 +28,8 @@ export interface VatWorkerPowers {
   readonly spec: VatSpec;
   readonly parent: PortLike;
   readonly wrapPort: (raw: unknown) => PortLike;
-  readonly reader: ModuleReader;
-  readonly moduleUrl: string;
   readonly storeBackend: StoreBackend | undefined;
   readonly clock: VatClock;
-  readonly print: (line: string) => void;
   /** Forces a full GC if the worker allows it (tests and `tribe` diagnostics). */
   readonly collectGarbage: (() => void) | undefined;
   readonly realm: { Date: unknown; Math: unknown };
@@ -202,7 +200,9 @@ export const runVat = (p: VatWorkerPowers): void => {
         }, Math.max(0, Number(ms) || 0));
       }),
   });
-  const log = (...args: unknown[]) => p.print(`[${self}] ${args.map(formatLogArg).join(' ')}`);
+  // Log lines bypass the turn outbox: they are diagnostics, not results a caller acts on.
+  const log = (...args: unknown[]) =>
+    parent.postMessage({ k: 'log', line: `[${self}] ${args.map(formatLogArg).join(' ')}` } satisfies VatToHost);
 
   let root: unknown;
   const admin = Far('VatAdmin', {
@@ -215,8 +215,8 @@ export const runVat = (p: VatWorkerPowers): void => {
       }
       try {
         const mod = await loadActorModule({
-          entryUrl: p.moduleUrl,
-          reader: p.reader,
+          entryUrl: spec.moduleUrl,
+          compile: (url) => E(host).compileModule(url) as Promise<CompiledModule>,
           grants: spec.grants,
           realm: p.realm,
           name: self,

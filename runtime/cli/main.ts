@@ -13,7 +13,6 @@ import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
 import { formatPs, formatResult } from './format.js';
-import { runHostCommand } from './host-command.js';
 
 const HELP = `tribe — capability-secure actor runtime
 
@@ -77,7 +76,7 @@ const withControl = async <T>(home: string | undefined, fn: (control: any) => Pr
 };
 
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
-  host: (argv) => {
+  async host(argv) {
     const { values, positionals } = parse(argv, {
       'time-budget': { type: 'string' },
       'heap-mb': { type: 'string' },
@@ -86,6 +85,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     if (positionals.length) throw new UsageError(`tribe host takes no positional arguments`);
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
+    // Loaded only for `host`: the other commands are thin clients and start faster without it.
+    const { runHostCommand } = await import('./host-command.js');
     return runHostCommand({
       ...(values.home ? { home: values.home } : {}),
       limits: { ...(timeBudgetMs ? { timeBudgetMs } : {}), ...(heapMb ? { heapMb } : {}) },

@@ -18,8 +18,7 @@ export const tempHome = (t: ExecutionContext): string => {
 };
 
 export const withHost = async (t: ExecutionContext, opts: HostOptions = {}): Promise<Host> => {
-  const lines: string[] = [];
-  const host = await startHost({ home: tempHome(t), control: false, print: (l) => lines.push(l), ...opts });
+  const host = await startHost({ home: tempHome(t), control: false, print: () => {}, ...opts });
   t.teardown(() => host.stop());
   return host;
 };

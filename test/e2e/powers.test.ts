@@ -1,0 +1,68 @@
+import test from 'ava';
+import { E } from '../../runtime/index.js';
+import { fixture, withHost } from '../helpers/host.js';
+
+test('timer and log powers work; store is only for durable vats', async (t) => {
+  const lines: string[] = [];
+  const host = await withHost(t, { print: (l) => lines.push(l) });
+  const { root } = await host.spawnVat({ module: fixture('powers.ts'), name: 'p' });
+  t.false(await E(root).hasStore());
+  t.true((await E(root).waited(30)) >= 30);
+  t.true(await E(root).say('hi'));
+  // The log line and the reply travel on the same ordered port: the line is there already.
+  t.true(lines.includes('[p] says hi {"n":1}'), lines.join('\n'));
+});
+
+test('--grant clock / random give Date.now and Math.random; without them they throw', async (t) => {
+  const host = await withHost(t);
+  const { root: plain } = await host.spawnVat({ module: fixture('powers.ts'), name: 'plain' });
+  await t.throwsAsync(E(plain).clock(), { message: /secure mode/ });
+  await t.throwsAsync(E(plain).random(), { message: /secure mode/ });
+  const { root: granted } = await host.spawnVat({ module: fixture('powers.ts'), name: 'granted', grants: ['clock', 'random'] });
+  t.is(await E(granted).clock(), 'number');
+  t.is(await E(granted).random(), 'number');
+  await t.throwsAsync(host.spawnVat({ module: fixture('powers.ts'), name: 'bad', grants: ['net' as 'clock'] }), {
+    name: 'UsageError',
+  });
+});
+
+test('durable store: plain data only, survives a vat restart, isolated per vat', async (t) => {
+  const host = await withHost(t);
+  const { root } = await host.spawnVat({ module: fixture('powers.ts'), name: 'd', durable: true });
+  t.deepEqual(await E(root).put('a/1', { x: [1, 'two', null] }), { x: [1, 'two', null] });
+  await E(root).put('a/2', 2);
+  await E(root).put('b/1', 3);
+  t.deepEqual(await E(root).keys('a/'), ['a/1', 'a/2']);
+  t.is(await E(root).putBad('ref'), 'StoreValueError');
+  const { root: other } = await host.spawnVat({ module: fixture('powers.ts'), name: 'e', durable: true });
+  t.is(await E(other).get('a/1'), undefined, 'another vat sees nothing of d');
+
+  await host.terminateVat('d');
+  const again = await host.spawnVat({ module: fixture('powers.ts'), name: 'd', durable: true });
+  t.deepEqual(await E(again.root).get('a/1'), { x: [1, 'two', null] });
+  t.deepEqual(await E(again.root).keys(''), ['a/1', 'a/2', 'b/1']);
+});
+
+test('a make() that never returns is ended by the start timeout; the host carries on', async (t) => {
+  const host = await withHost(t);
+  const err = await t.throwsAsync(
+    host.spawnVat({ module: fixture('slow-start.ts'), name: 'slow', limits: { startTimeoutMs: 2000 } }),
+  );
+  t.is(err?.name, 'VatCrashedError');
+  t.regex(err?.message ?? '', /did not start within 2000 ms/);
+  const { root } = await host.spawnVat({ module: fixture('powers.ts'), name: 'fine' });
+  t.false(await E(root).hasStore());
+});
+
+test('terminateVat stops a vat, withdraws its names and forgets it', async (t) => {
+  const host = await withHost(t);
+  const { root } = await host.spawnVat({ module: fixture('party.ts'), name: 'gone' });
+  await E(root).publishThing('gone-thing');
+  t.deepEqual(host.names.list(), ['gone', 'gone-thing']);
+  await host.terminateVat('gone');
+  t.deepEqual(host.names.list(), []);
+  t.deepEqual(host.ps().vats, []);
+  const err = await t.throwsAsync(E(root).label());
+  t.is(err?.name, 'VatTerminatedError');
+  await t.throwsAsync(host.terminateVat('gone'), { name: 'VatNotFoundError' });
+});

@@ -92,3 +92,19 @@ test('bad input: one clear error each, non-zero exit, nothing left running or co
   t.is(none.code, 1);
   t.regex(none.stderr, /^tribe: HostNotRunningError: no host is running in /);
 });
+
+test('a reply means its writes are durable: SIGKILL right after a reply loses nothing', async (t) => {
+  const home = tempHome(t);
+  const host = await startHostProcess(t, home);
+  t.is((await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--durable', '--home', home])).code, 0);
+  for (const expected of ['1', '2']) t.is((await tribe(['call', 'counter', 'increment', '--home', home])).stdout.trim(), expected);
+  host.proc.kill('SIGKILL');
+  await host.exited;
+  // The killed host left its pid file and socket behind; the next start takes them over.
+  t.true(existsSync(join(home, 'host.pid')));
+  const again = await startHostProcess(t, home);
+  t.is(again.id, host.id);
+  t.is((await tribe(['call', 'counter', 'read', '--home', home])).stdout.trim(), '2');
+  t.is((await tribe(['stop', '--home', home])).code, 0);
+  t.is(await again.exited, 0);
+});

@@ -1,0 +1,92 @@
+/**
+ * vat-main in this realm, with in-memory ports: checks the turn discipline of
+ * durable vats deterministically — a reply leaves the vat only after the turn's
+ * writes were committed.
+ */
+import '@endo/init';
+import test from 'ava';
+import { pathToFileURL } from 'node:url';
+import { E, Far } from '@endo/far';
+import { makeConnection } from '../../capabilities/connection.js';
+import { runVat } from '../../vats/vat-main.js';
+import type { PortLike, VatSpec } from '../../vats/link.js';
+import { makeModuleCompiler } from '../../vats/module-compiler.js';
+import { makeModuleReader } from '../../runtime/module-reader.js';
+import { example } from '../helpers/host.js';
+
+const makeVat = (durable: boolean) => {
+  const events: string[] = [];
+  const toHost: Array<(m: unknown) => void> = [];
+  const data = new Map<string, string>();
+  const parent: PortLike = {
+    postMessage(msg) {
+      const m = msg as { k: string; m?: { type: string } };
+      if (m.k === 'c') events.push(`send ${m.m!.type}`);
+      // Deliver asynchronously, like a real port.
+      queueMicrotask(() => toHost.forEach((h) => h(msg)));
+    },
+    onMessage: (h) => void toVat.push(h),
+    onClose: () => {},
+    close: () => {},
+  };
+  const toVat: Array<(m: unknown) => void> = [];
+  const compile = makeModuleCompiler(makeModuleReader());
+  const hostConn = makeConnection({
+    name: 'test-host',
+    send: (m) => queueMicrotask(() => toVat.forEach((h) => h({ k: 'c', m }))),
+    bootstrap: Far('HostForVat', { compileModule: (url: string) => compile(url) }),
+  });
+  toHost.push((msg) => {
+    const m = msg as { k: string; m?: unknown };
+    if (m.k === 'c') hostConn.dispatch(m.m);
+  });
+  const module = example('counter.ts');
+  const spec: VatSpec = {
+    name: 'counter',
+    module,
+    moduleUrl: pathToFileURL(module).href,
+    params: 'null',
+    durable,
+    grants: [],
+    traceLimit: 0,
+  };
+  runVat({
+    spec,
+    parent,
+    wrapPort: () => parent,
+    storeBackend: {
+      get: (k) => data.get(k),
+      keys: () => [...data.keys()],
+      commit(writes) {
+        events.push(`commit ${[...writes.keys()].join(',')}`);
+        for (const [k, v] of writes) if (v === undefined) data.delete(k); else data.set(k, v);
+      },
+    },
+    clock: { now: () => 0, setTimeout: (fn, ms) => setTimeout(fn, ms), setImmediate: (fn) => void setImmediate(fn) },
+    collectGarbage: undefined,
+    realm: { Date, Math },
+    die: (reason) => {
+      throw new Error(reason);
+    },
+  });
+  return { events, data, admin: hostConn.getBootstrap() };
+};
+
+test('durable vat: the reply to a turn is sent only after that turn commits', async (t) => {
+  const { events, data, admin } = makeVat(true);
+  const root = await E(admin).load();
+  events.length = 0;
+  t.is(await E(root).increment(), 1);
+  const commit = events.indexOf('commit count');
+  const reply = events.indexOf('send CTP_RETURN');
+  t.true(commit >= 0, events.join(' | '));
+  t.true(reply > commit, `reply after commit: ${events.join(' | ')}`);
+  t.is(data.get('count'), '1');
+});
+
+test('non-durable vat: no store, replies go out at once', async (t) => {
+  const { events, admin } = makeVat(false);
+  const root = await E(admin).load();
+  t.is(await E(root).increment(), 1);
+  t.false(events.some((e) => e.startsWith('commit')));
+});

@@ -7,9 +7,12 @@ import { homePaths } from '../home.js';
 
 /** The example actors `--examples` (and `npm start`) load, from the source tree. */
 const EXAMPLES = [
-  { name: 'counter', file: 'counter.ts', durable: true },
-  { name: 'chat', file: 'chat-room.ts', durable: false },
-  { name: 'pipeline', file: 'pipeline.ts', durable: false },
+  { name: 'counter', file: 'counter.ts', durable: true, params: null },
+  { name: 'chat', file: 'chat-room.ts', durable: false, params: null },
+  { name: 'alice', file: 'chat-member.ts', durable: false, params: { room: 'chat', name: 'alice' } },
+  { name: 'bob', file: 'chat-member.ts', durable: false, params: { room: 'chat', name: 'bob' } },
+  { name: 'directory', file: 'pipeline.ts', durable: false, params: null },
+  { name: 'pipeline', file: 'pipeline.ts', durable: false, params: { target: 'directory' } },
 ] as const;
 const examplesDir = fileURLToPath(new URL('../../../vats/examples/', import.meta.url));
 
@@ -17,7 +20,7 @@ const loadExamples = async (host: Host) => {
   for (const ex of EXAMPLES) {
     if (host.ps().vats.some((v) => v.name === ex.name)) continue;
     try {
-      await host.spawnVat({ module: `${examplesDir}${ex.file}`, name: ex.name, durable: ex.durable });
+      await host.spawnVat({ module: `${examplesDir}${ex.file}`, name: ex.name, durable: ex.durable, params: ex.params });
       process.stdout.write(`spawned example ${ex.name}\n`);
     } catch (err) {
       process.stdout.write(`example ${ex.name} did not start: ${describeError(reviveError(err))}\n`);
@@ -29,8 +32,9 @@ const loadExamples = async (host: Host) => {
       'Try, in another terminal (add --home if you gave one here):',
       '  npx tribe call counter increment',
       '  npx tribe call counter read',
-      '  npx tribe call chat post \'"hello"\'',
-      '  npx tribe call pipeline demo',
+      '  npx tribe call alice say \'"hi bob"\'     (alice and bob joined the chat by reference)',
+      '  npx tribe call bob inbox',
+      '  npx tribe call pipeline demo          (a pipelined chain into the directory vat)',
       '  npx tribe ps',
       '  npx tribe stop          (or Ctrl-C here)',
       '',

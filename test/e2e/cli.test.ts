@@ -108,3 +108,21 @@ test('a reply means its writes are durable: SIGKILL right after a reply loses no
   t.is((await tribe(['stop', '--home', home])).code, 0);
   t.is(await again.exited, 0);
 });
+
+test('the examples (npm start): chat members in their own vats talk through the room by reference', async (t) => {
+  const home = tempHome(t);
+  const host = await startHostProcess(t, home, ['--examples']);
+  for (const name of ['counter', 'chat', 'alice', 'bob', 'directory', 'pipeline']) {
+    t.true(host.output.some((l) => l === `spawned example ${name}`), `example ${name} spawned`);
+  }
+  t.is((await tribe(['call', 'alice', 'say', '"hi bob"', '--home', home])).code, 0);
+  const inbox = JSON.parse((await tribe(['call', 'bob', 'inbox', '--home', home])).stdout);
+  t.true(inbox.includes('alice: hi bob'), JSON.stringify(inbox));
+  t.true(inbox.includes('room: bob joined'), 'bob saw his own join');
+  t.is((await tribe(['call', 'pipeline', 'demo', '--home', home])).stdout.trim(), '"contents of /docs/readme"');
+  const ps = JSON.parse((await tribe(['ps', '--json', '--home', home])).stdout);
+  const pipeline = ps.vats.find((v: { name: string }) => v.name === 'pipeline');
+  t.deepEqual(pipeline.peers, ['directory'], 'pipeline talks to directory over a direct channel');
+  t.is((await tribe(['stop', '--home', home])).code, 0);
+  t.is(await host.exited, 0);
+});

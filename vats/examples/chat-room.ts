@@ -13,29 +13,29 @@ interface Member {
 export const make = () => {
   const members = new Map<string, Member>();
   const history: Array<{ from: string; text: string }> = [];
-  const deliver = (from: string, text: string) => {
+  /** Resolves once every member has the message; a broken member does not stop the rest. */
+  const deliver = async (from: string, text: string) => {
     history.push({ from, text });
     if (history.length > 100) history.shift();
-    // Fire-and-forget to each member; one broken member does not stop the rest.
-    for (const m of members.values()) void E(m).receive(from, text).catch(() => {});
+    await Promise.allSettled([...members.values()].map((m) => E(m).receive(from, text)));
   };
   return Far('ChatRoom', {
     join(name: string, member: Member) {
       if (typeof name !== 'string' || name === '') throw new TypeError('join(name, member): name must be a string');
       if (members.has(name)) throw new Error(`"${name}" is already in the room`);
       members.set(name, member);
-      deliver('room', `${name} joined`);
+      void deliver('room', `${name} joined`);
       return Far('Poster', {
         post: (text: string) => deliver(name, String(text)),
         leave: () => {
           members.delete(name);
-          deliver('room', `${name} left`);
+          return deliver('room', `${name} left`);
         },
       });
     },
     /** Posting from the CLI, as "cli". */
-    post(text: string) {
-      deliver('cli', String(text));
+    async post(text: string) {
+      await deliver('cli', String(text));
       return history.length;
     },
     members: () => [...members.keys()],

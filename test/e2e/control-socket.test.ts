@@ -1,0 +1,68 @@
+/** Hostile input on the control socket: each bad connection is closed, the host keeps serving. */
+import test from 'ava';
+import { once } from 'node:events';
+import { createConnection, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { E } from '../../runtime/index.js';
+import { connectControl } from '../../runtime/control.js';
+import { example, withHost } from '../helpers/host.js';
+
+const openRaw = async (path: string): Promise<Socket> => {
+  const s = createConnection(path);
+  await once(s, 'connect');
+  return s;
+};
+
+/** Sends bytes and resolves with whatever came back once the host closed the connection. */
+const sendAndAwaitClose = async (path: string, bytes: string | Buffer): Promise<string> => {
+  const s = await openRaw(path);
+  let received = '';
+  s.on('data', (d) => (received += String(d)));
+  s.on('error', () => {});
+  const closed = once(s, 'close');
+  s.write(bytes);
+  await closed;
+  return received;
+};
+
+test('bad frames on the control socket abort that connection only', async (t) => {
+  const host = await withHost(t, { control: true });
+  const { root } = await host.spawnVat({ module: example('counter.ts'), name: 'counter' });
+  const socket = join(host.home, 'control.sock');
+
+  const hostile: Array<[string, string | Buffer]> = [
+    ['garbage bytes', Buffer.from([0xff, 0x00, 0x13, 0x37, 0x0a])],
+    ['not JSON', '{"type": CTP_CALL\n'],
+    ['JSON but not CapTP', '[1,2,3]\n'],
+    ['unknown CapTP type', '{"type":"CTP_FROBNICATE"}\n'],
+    ['call on a slot that was never exported', '{"type":"CTP_CALL","questionID":"q-1","target":"o-99","method":{"body":"[\\"x\\",[]]","slots":[]}}\n'],
+    ['oversized line', 'x'.repeat(8 * 1024 * 1024 + 10)],
+  ];
+  for (const [what, bytes] of hostile) {
+    const reply = await sendAndAwaitClose(socket, bytes);
+    // The host says goodbye (CTP_DISCONNECT) or just closes; it never answers the bad frame.
+    t.false(reply.includes('CTP_RETURN'), `${what}: no answer`);
+    t.is(await E(root).increment(), hostile.indexOf(hostile.find((h) => h[0] === what)!) + 1, `${what}: host still serves`);
+  }
+  // A well-behaved client still works after all that.
+  const client = await connectControl(socket, host.home);
+  t.is(await E(await client.control).call('counter', 'read', []), hostile.length);
+  client.close();
+});
+
+const resources = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'CloseReq').sort();
+
+// Serial: the other test's host must not be counted.
+test.serial('a stopped host leaves no worker, socket, timer or handle behind', async (t) => {
+  const before = resources();
+  const host = await withHost(t, { control: true });
+  await host.spawnVat({ module: example('counter.ts'), name: 'a' });
+  await host.spawnVat({ module: example('pipeline.ts'), name: 'b' });
+  await host.stop();
+  // A terminated worker's port is released a few event-loop turns after its exit
+  // event; give the loop a bounded number of turns (not time) to settle.
+  for (let turn = 0; turn < 1000 && resources().join() !== before.join(); turn++) {
+    await new Promise((r) => setImmediate(r));
+  }
+  t.deepEqual(resources(), before);
+});

@@ -2,7 +2,7 @@
  * The host's home directory: identity key, SQLite store, control socket, lock.
  * Owner-only (0700 directory, 0600 files): the key and the socket are authority.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, chmodSync, writeSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HomeError, HostAlreadyRunningError } from './errors.js';
@@ -37,20 +37,33 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
+const readPid = (path: string): number => {
+  try {
+    return Number.parseInt(readFileSync(path, 'utf8'), 10);
+  } catch {
+    return Number.NaN;
+  }
+};
+
 /**
- * One host per home: an exclusive pid file. A pid file whose process is gone
- * (a host that was killed) is stale and taken over.
+ * One host per home: an exclusive pid file. It appears complete or not at all
+ * (written aside, then hard-linked into place, which fails if it exists), so
+ * no second host can read it half-written and take it for stale. A pid file
+ * whose process is gone (a host that was killed) is stale and taken over.
  */
 export const acquireLock = (lockPath: string): (() => void) => {
+  const release = () => {
+    if (readPid(lockPath) === process.pid) rmSync(lockPath, { force: true });
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
+    const aside = `${lockPath}.${process.pid}.tmp`;
     try {
-      const fd = openSync(lockPath, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
+      writeFileSync(aside, String(process.pid), { mode: 0o600 });
+      linkSync(aside, lockPath);
+      return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+      const pid = readPid(lockPath);
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
         throw new HostAlreadyRunningError(`a host is already running in ${lockPath.replace(/\/host\.pid$/, '')} (pid ${pid})`);
       }
@@ -58,6 +71,8 @@ export const acquireLock = (lockPath: string): (() => void) => {
         throw new HostAlreadyRunningError(`this process already runs a host in ${lockPath.replace(/\/host\.pid$/, '')}`);
       }
       rmSync(lockPath, { force: true });
+    } finally {
+      rmSync(aside, { force: true });
     }
   }
   throw new HostAlreadyRunningError(`could not take the lock ${lockPath}`);

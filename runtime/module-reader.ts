@@ -29,7 +29,13 @@ const candidates = (path: string): string[] => {
 export const makeModuleReader = (): ModuleReader => ({
   resolve(url) {
     if (!url.startsWith('file:')) return undefined;
-    const found = candidates(fileURLToPath(url)).find(isFile);
+    let path: string;
+    try {
+      path = fileURLToPath(url); // throws on an encoded '/' such as '..%2f'
+    } catch {
+      return undefined;
+    }
+    const found = candidates(path).find(isFile);
     return found ? pathToFileURL(found).href : undefined;
   },
   stamp(url) {

@@ -114,8 +114,11 @@ export interface VatStoreBackend {
 export const openVatStoreBackend = (path: string, vat: string): VatStoreBackend => {
   const db = openDatabase(path);
   const get = db.prepare<[string, string], { value: string }>('SELECT value FROM vat_store WHERE vat = ? AND key = ?');
-  const keys = db.prepare<[string, string, string], { key: string }>(
-    'SELECT key FROM vat_store WHERE vat = ? AND key >= ? AND key < ? ORDER BY key',
+  // Prefix match by substr, not by an upper bound: SQLite compares UTF-8 bytes, so no
+  // single "largest character" bounds every key (emoji sort above U+FFFF). The lower
+  // bound still lets the primary-key index skip ahead.
+  const keys = db.prepare<[{ vat: string; prefix: string }], { key: string }>(
+    'SELECT key FROM vat_store WHERE vat = @vat AND key >= @prefix AND substr(key, 1, length(@prefix)) = @prefix ORDER BY key',
   );
   const put = db.prepare('INSERT INTO vat_store (vat, key, value) VALUES (?, ?, ?) ON CONFLICT(vat, key) DO UPDATE SET value = excluded.value');
   const del = db.prepare('DELETE FROM vat_store WHERE vat = ? AND key = ?');
@@ -127,8 +130,7 @@ export const openVatStoreBackend = (path: string, vat: string): VatStoreBackend 
   });
   return {
     get: (key: string) => get.get(vat, key)?.value,
-    // Keys with the prefix: the range [prefix, prefix + U+FFFF).
-    keys: (prefix: string) => keys.all(vat, prefix, `${prefix}\uffff`).map((r) => r.key),
+    keys: (prefix: string) => keys.all({ vat, prefix }).map((r) => r.key),
     commit: (writes: ReadonlyMap<string, string | undefined>) => void commit(writes),
     close: () => db.close(),
   };

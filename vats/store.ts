@@ -72,8 +72,10 @@ export const makeTurnStore = (backend: StoreBackend): TurnStore => {
       assertKey(key);
       assertData(value, key);
       const text = JSON.stringify(value);
-      if (text.length > MAX_VALUE_BYTES) {
-        throw new StoreValueError(`store value for "${key}" is ${text.length} bytes; the limit is ${MAX_VALUE_BYTES}`);
+      // UTF-8 is at most 3 bytes per UTF-16 unit: encode only when the cheap bound is not enough.
+      const bytes = text.length * 3 <= MAX_VALUE_BYTES ? text.length : new TextEncoder().encode(text).length;
+      if (bytes > MAX_VALUE_BYTES) {
+        throw new StoreValueError(`store value for "${key}" is ${bytes} bytes; the limit is ${MAX_VALUE_BYTES}`);
       }
       writes.set(key, text);
     },

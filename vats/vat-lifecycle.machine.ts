@@ -130,7 +130,8 @@ export const vatLifecycleMachine = setup({
               entry: 'startLoading',
               after: { startTimeout: { target: '#vat.crashed', actions: ['noteStartTimeout', 'terminateWorker'] } },
               on: {
-                'load.succeeded': { target: 'running' },
+                // Pings that went unanswered during a long load must not count against the first turn.
+                'load.succeeded': { target: 'running', actions: 'clearPings' },
                 'load.failed': { target: '#vat.failed', actions: ['noteLoadFailure', 'terminateWorker'] },
               },
             },

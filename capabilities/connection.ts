@@ -67,6 +67,9 @@ const isCapTPMessage = (msg: unknown): msg is CapTPMessage =>
   typeof msg === 'object' && msg !== null && typeof (msg as CapTPMessage).type === 'string' &&
   (msg as CapTPMessage).type.startsWith('CTP_');
 
+/** Messages a peer may pipeline behind its bootstrap request before the answer goes out. */
+export const MAX_HELD_MESSAGES = 10_000;
+
 export const makeConnection = (opts: ConnectionOptions): Connection => {
   const { name, traceLimit = 0 } = opts;
   const log: TraceEntry[] = [];
@@ -85,8 +88,25 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   };
 
   let aborted: Error | undefined;
-  const rawSend = (msg: CapTPMessage) => {
-    if (aborted && msg.type !== 'CTP_DISCONNECT') return;
+  // CapTP answers CTP_BOOTSTRAP a few microtasks late (it awaits the bootstrap
+  // object), so a peer that pipelines a call on the bootstrap question in the
+  // same batch would name an answer that does not exist yet. Hold inbound
+  // messages from a bootstrap request until its answer has gone out.
+  const awaitingBootstrap = new Set<string>();
+  const held: CapTPMessage[] = [];
+  const rawSend = (original: CapTPMessage) => {
+    if (aborted && original.type !== 'CTP_DISCONNECT') return;
+    let msg = original;
+    if (msg.type === 'CTP_DISCONNECT' && msg['reason'] instanceof Error) {
+      // The reason goes out as JSON: keep what a peer can use, not an empty object.
+      const reason = msg['reason'];
+      msg = { ...msg, reason: { name: reason.name, message: reason.message } };
+    }
+    if (msg.type === 'CTP_RETURN' && awaitingBootstrap.delete(String(msg['answerID'])) && awaitingBootstrap.size === 0) {
+      queueMicrotask(() => {
+        for (const m of held.splice(0)) deliver(m);
+      });
+    }
     record('out', msg);
     try {
       opts.send(msg);
@@ -112,6 +132,22 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     opts.onAbort?.(reason);
   };
 
+  const deliver = (msg: CapTPMessage) => {
+    if (aborted) return;
+    if (msg.type === 'CTP_DISCONNECT') {
+      const reason = msg['reason'] as { message?: unknown } | undefined;
+      const why = typeof reason?.message === 'string' ? `: ${reason.message.slice(0, 500)}` : '';
+      abort(new ConnectionAbortedError(`${name}: peer disconnected${why}`));
+      return;
+    }
+    if (msg.type === 'CTP_BOOTSTRAP') awaitingBootstrap.add(String(msg['questionID']));
+    // dispatch() returns false when handling the message threw (bad slot,
+    // unknown answer, undecodable body): the peer is broken or hostile.
+    if (!captp.dispatch(msg) && !aborted) {
+      abort(new ProtocolViolationError(`${name}: malformed ${msg.type} from peer`));
+    }
+  };
+
   return {
     name,
     dispatch(msg) {
@@ -121,15 +157,16 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
         return;
       }
       record('in', msg);
-      if (msg.type === 'CTP_DISCONNECT') {
-        abort(new ConnectionAbortedError(`${name}: peer disconnected`));
+      if (awaitingBootstrap.size > 0 && msg.type !== 'CTP_DISCONNECT') {
+        // Bounded by what the peer may send before one answer: a flood aborts.
+        if (held.length >= MAX_HELD_MESSAGES) {
+          abort(new ProtocolViolationError(`${name}: more than ${MAX_HELD_MESSAGES} messages before the bootstrap answer`));
+          return;
+        }
+        held.push(msg);
         return;
       }
-      // dispatch() returns false when handling the message threw (bad slot,
-      // unknown answer, undecodable body): the peer is broken or hostile.
-      if (!captp.dispatch(msg) && !aborted) {
-        abort(new ProtocolViolationError(`${name}: malformed ${msg.type} from peer`));
-      }
+      deliver(msg);
     },
     getBootstrap: () => captp.getBootstrap(),
     abort,

@@ -2,14 +2,15 @@
  * Errors of the capability layer. Tests match them by `name`.
  *
  * CapTP (through @endo/marshal) carries an error's message across a connection
- * but not its class: the receiver sees a plain `Error`. So anything that must be
- * recognisable on the far side of a connection states its name in the message
- * too (see `describeError`), and local code keeps the real class.
+ * but not its class: the receiver sees a plain `Error`. So every TribeError's
+ * message starts with its name ("VatTimeBudgetError: vat …"), which survives
+ * any number of hops, and `reviveError` restores `name` from it where needed.
  */
 export class TribeError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
+    const name = new.target.name;
+    super(message.startsWith(`${name}: `) ? message : `${name}: ${message}`, options);
+    this.name = name;
   }
 }
 
@@ -30,7 +31,8 @@ export const describeError = (err: unknown): string => {
     const name = err.name && err.name !== 'Error' ? err.name : '';
     return name && !err.message.startsWith(`${name}:`) ? `${name}: ${err.message}` : err.message;
   }
-  return String(err);
+  // A thrown non-error (`throw 'text'`) is shown as what it was.
+  return `thrown ${typeof err}: ${String(err)}`;
 };
 
 /**
@@ -39,10 +41,10 @@ export const describeError = (err: unknown): string => {
  * its prefix, so the name survives any further CapTP hop as well.
  */
 export const reviveError = (err: unknown): Error => {
-  if (!(err instanceof Error)) return new TribeError(String(err));
+  if (!(err instanceof Error)) return new Error(describeError(err));
   const match = /^([A-Z][A-Za-z0-9]*Error): /.exec(err.message);
   if (!match || err.name === match[1]) return err;
-  const revived = new TribeError(err.message, { cause: err });
+  const revived = new Error(err.message, { cause: err });
   revived.name = match[1]!;
   return revived;
 };

@@ -39,6 +39,9 @@ const attach = (socket: Socket, name: string, bootstrap: unknown): Connection =>
 };
 
 export interface ControlServer {
+  /** Refuses new connections; existing ones stay open (a `tribe stop` waits on one). */
+  stopAccepting(): void;
+  /** Ends every connection and removes the socket file. */
   close(): Promise<void>;
 }
 
@@ -57,15 +60,21 @@ export const serveControl = async (socketPath: string, control: unknown): Promis
     server.listen(socketPath, () => resolve());
   });
   chmodSync(socketPath, 0o600);
+  const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
+  const stopAccepting = () => {
+    if (server.listening) {
+      server.close();
+      rmSync(socketPath, { force: true });
+    }
+  };
   return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.end();
-        server.close(() => resolve());
-        // Clients that do not hang up are cut off so that stop() cannot hang.
-        for (const s of sockets) s.destroySoon?.();
-        rmSync(socketPath, { force: true });
-      }),
+    stopAccepting,
+    close: async () => {
+      stopAccepting();
+      // Clients that do not hang up are cut off so that stop() cannot hang.
+      for (const s of sockets) s.destroySoon();
+      await closed;
+    },
   };
 };
 

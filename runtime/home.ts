@@ -18,10 +18,10 @@ export const homePaths = (home: string) => ({
   lock: join(home, 'host.pid'),
 });
 
+/** Creates the home owner-only. An existing directory keeps its mode: its files are 0600 anyway. */
 export const ensureHome = (home: string): void => {
   try {
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    chmodSync(home, 0o700);
+    if (mkdirSync(home, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(home, 0o700);
   } catch (err) {
     throw new HomeError(`cannot use ${home} as the host's home: ${(err as Error).message}`, { cause: err });
   }

@@ -4,6 +4,7 @@
  * thin wrapper around it.
  */
 import { isAbsolute, resolve as resolvePath, basename } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { E } from '@endo/far';
 import type { InspectionEvent } from 'xstate';
@@ -86,6 +87,15 @@ export interface Host {
 
 const WORKER_SCRIPT = new URL('./vat-worker.js', import.meta.url);
 
+/** Symlinks resolved, so the module directory that bounds imports is the real one. */
+const realPathOr = (path: string): string => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // missing: loading reports ModuleNotFoundError
+  }
+};
+
 const parseParams = (params: unknown): string => {
   if (params === undefined) return 'null';
   try {
@@ -156,7 +166,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     const spec: VatSpec = {
       name: row.name,
       module: row.module,
-      moduleUrl: pathToFileURL(row.module).href,
+      moduleUrl: pathToFileURL(realPathOr(row.module)).href,
       params: row.params,
       durable: row.durable,
       grants: row.grants,
@@ -209,10 +219,12 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const stop = async (): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
-    await control?.close();
+    control?.stopAccepting();
     await supervisor.stopAll();
     store.close();
     releaseLock();
+    // Last: a `tribe stop` waiting on its connection learns the home is free.
+    await control?.close();
     settleStopped();
   };
 

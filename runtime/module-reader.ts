@@ -3,7 +3,7 @@
  * TypeScript author expects ('./util.js' finds util.ts) and strips TypeScript
  * with esbuild, so `.ts` actor modules need no build step.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { transformSync } from 'esbuild';
 import { ModuleNotFoundError, ModuleSyntaxError } from '../vats/errors.js';
@@ -36,7 +36,8 @@ export const makeModuleReader = (): ModuleReader => ({
       return undefined;
     }
     const found = candidates(path).find(isFile);
-    return found ? pathToFileURL(found).href : undefined;
+    // The real path: a symlink must not carry an import outside the module's directory.
+    return found ? pathToFileURL(realpathSync(found)).href : undefined;
   },
   stamp(url) {
     try {

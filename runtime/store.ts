@@ -2,6 +2,7 @@
  * The host's SQLite store (better-sqlite3, WAL). One file per host; vat workers
  * open their own connection for their durable `store` (see vat-store.ts).
  */
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Grant } from '../vats/link.js';
 
@@ -39,9 +40,22 @@ export interface VatRow {
   readonly heapMb: number | undefined;
 }
 
+/** The database and its WAL files hold vat state: owner-only, like the key. */
+const restrictFiles = (path: string) => {
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch {
+      // Not created (yet): SQLite makes -wal/-shm on first use, with this file's mode.
+    }
+  }
+};
+
 export const openDatabase = (path: string): Database.Database => {
   const db = new Database(path);
+  restrictFiles(path);
   db.pragma('journal_mode = WAL');
+  restrictFiles(path);
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // Durability on commit: a turn's reply is released only after its writes are on disk.
   db.pragma('synchronous = FULL');

@@ -5,7 +5,7 @@
  * platform code of its own.
  */
 import '@endo/init';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { runVat } from '../vats/vat-main.js';
@@ -37,6 +37,8 @@ runVat({
   },
   collectGarbage: gc ? () => gc() : undefined,
   realm: { Date, Math },
+  exit: () => process.exit(0),
+  externalMemory: () => getHeapStatistics().external_memory,
   die: (reason) => {
     process.stderr.write(`${reason}\n`);
     process.exit(70);

@@ -12,11 +12,14 @@ export type HostToVat =
   | { readonly k: 'peer'; readonly vat: string; readonly port: unknown }
   /** The named vat ended: abort the channel to it with this (flattened) error. */
   | { readonly k: 'peer-gone'; readonly vat: string; readonly reason: string }
-  | { readonly k: 'ping'; readonly n: number };
+  | { readonly k: 'ping'; readonly n: number }
+  /** Finish the current turn (commit, send), then end the worker. */
+  | { readonly k: 'stop' };
 
 export type VatToHost =
   | { readonly k: 'c'; readonly m: CapTPMessage }
-  | { readonly k: 'pong'; readonly n: number }
+  /** `external`: bytes outside the V8 heap (ArrayBuffers), which resourceLimits does not bound. */
+  | { readonly k: 'pong'; readonly n: number; readonly external: number }
   /** One line from the vat's `log` power, for the host's output. */
   | { readonly k: 'log'; readonly line: string }
   /** The worker set up its CapTP side and can take `load()`. */

@@ -9,10 +9,13 @@
  * (`__syncModuleProgram__` and the export maps).
  */
 import type { ModuleSource as ModuleSourceClass } from '@endo/module-source';
-import { ModuleNotFoundError, ModuleSyntaxError } from './errors.js';
+import { ModuleNotAllowedError, ModuleNotFoundError, ModuleSyntaxError } from './errors.js';
 
 export interface ModuleReader {
-  /** The URL of the file a module URL names (trying .ts for .js, and bare extensions), or undefined. */
+  /**
+   * The URL of the real file a module URL names (trying .ts for .js, and bare
+   * extensions; symlinks resolved), or undefined.
+   */
   resolve(url: string): string | undefined;
   /** JavaScript text of the file (TypeScript already stripped); throws ModuleSyntaxError. */
   read(url: string): string;
@@ -66,10 +69,16 @@ const loadModuleSource = () => (moduleSourceClass ??= import('@endo/module-sourc
 
 export const makeModuleCompiler = (reader: ModuleReader) => {
   const cache = new Map<string, CompiledModule>();
-  return async (requested: string): Promise<CompiledModule> => {
+  /** `within`: a directory URL the real file must lie under (the vat's module directory). */
+  return async (requested: string, within?: string): Promise<CompiledModule> => {
     const ModuleSource = await loadModuleSource();
     const url = reader.resolve(requested);
     if (!url) throw new ModuleNotFoundError(`cannot find module ${new URL(requested).pathname}`);
+    if (within !== undefined && !url.startsWith(within)) {
+      throw new ModuleNotAllowedError(
+        `${new URL(requested).pathname} is really ${new URL(url).pathname}, outside ${new URL(within).pathname}`,
+      );
+    }
     const key = `${url}\n${reader.stamp(url)}`;
     const hit = cache.get(key);
     if (hit) return hit;

@@ -56,7 +56,7 @@ export interface SupervisorPowers {
   makeChannel(): [unknown, unknown];
   readonly names: NameRegistry;
   /** Compiles a module file for a vat's loader (see module-compiler.ts). */
-  readonly compileModule: (url: string) => Promise<CompiledModule>;
+  readonly compileModule: (url: string, within: string) => Promise<CompiledModule>;
   readonly inspect?: (event: InspectionEvent) => void;
   /** Lines from vats' `log` power. */
   readonly print: (line: string) => void;
@@ -88,6 +88,12 @@ const PING_INTERVAL_CEILING_MS = 250;
 /** A vat cannot flood the host's output with one enormous line. */
 const MAX_LOG_LINE = 4096;
 
+/** One line, no control characters: a vat cannot forge host output such as `ready pid=`. */
+export const sanitizeLogLine = (line: string): string =>
+  line
+    .slice(0, MAX_LOG_LINE)
+    .replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+
 /** The state a person would name: running, loading, crashed… from the machine's nested value. */
 export const phaseOf = (value: unknown): string => {
   if (typeof value === 'string') return value;
@@ -97,7 +103,11 @@ export const phaseOf = (value: unknown): string => {
 
 const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
   const detail = ctx.detail ?? `vat "${ctx.name}" ended`;
-  if (finalState === 'failed') return reviveError(new VatLoadError(detail));
+  if (finalState === 'failed') {
+    // The detail names the load error ("ModuleSyntaxError: …") when there is one.
+    const named = reviveError(new Error(detail));
+    return named.name === 'Error' ? new VatLoadError(detail) : named;
+  }
   switch (ctx.cause) {
     case 'time-budget':
       return new VatTimeBudgetError(detail);
@@ -121,7 +131,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
           if (typeof url !== 'string' || !url.startsWith(moduleRoot)) {
             throw new ModuleNotAllowedError(`vat "${from}" may load modules only under ${new URL(moduleRoot).pathname}`);
           }
-          return await powers.compileModule(url);
+          return await powers.compileModule(url, moduleRoot);
         } catch (err) {
           throw new Error(describeError(err));
         }
@@ -183,6 +193,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     const machine = vatLifecycleMachine.provide({
       actions: {
         sendPing: () => worker.postMessage({ k: 'ping', n: ++pingSeq } satisfies HostToVat),
+        requestStop: () => worker.postMessage({ k: 'stop' } satisfies HostToVat),
         terminateWorker: () => worker.terminate(),
         startLoading: () => {
           E(conn.getBootstrap())
@@ -228,6 +239,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         maxMissed: Math.max(2, Math.ceil(limits.timeBudgetMs / pingIntervalMs)),
         startTimeoutMs: limits.startTimeoutMs,
         stopTimeoutMs: 2000,
+        externalBudgetBytes: limits.heapMb * 2 ** 20,
       },
       ...(powers.inspect ? { inspect: powers.inspect } : {}),
     });
@@ -237,9 +249,9 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     worker.onMessage((raw) => {
       const msg = raw as { k?: string; m?: unknown };
       if (msg.k === 'c') conn.dispatch(msg.m);
-      else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong' });
+      else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong', externalBytes: Number((msg as { external?: unknown }).external) || 0 });
       else if (msg.k === 'online') actor.send({ type: 'worker.online' });
-      else if (msg.k === 'log') powers.print(String((msg as { line?: unknown }).line).slice(0, MAX_LOG_LINE));
+      else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)));
     });
     worker.onError((err) => {
       const cause: TerminationCause = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory-budget' : 'crash';

@@ -29,6 +29,11 @@ export interface VatLifecycleInput {
   readonly pingIntervalMs: number;
   /** Unanswered pings before the vat is declared stuck: the time budget is roughly their product. */
   readonly maxMissed: number;
+  /**
+   * Ceiling for memory outside the V8 heap (ArrayBuffers), reported with each pong.
+   * The heap itself is bounded by the worker's resourceLimits; this closes the gap.
+   */
+  readonly externalBudgetBytes: number;
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
 }
@@ -43,7 +48,7 @@ export type VatLifecycleEvent =
   | { type: 'worker.online' }
   | { type: 'load.succeeded' }
   | { type: 'load.failed'; detail: string }
-  | { type: 'heartbeat.pong' }
+  | { type: 'heartbeat.pong'; externalBytes?: number }
   | { type: 'worker.error'; cause: TerminationCause; detail: string }
   | { type: 'worker.exit'; code: number }
   | { type: 'stop' };
@@ -64,6 +69,10 @@ export const vatLifecycleMachine = setup({
     announceEnded: (_, _params: { final: 'failed' | 'crashed' | 'stopped' }) => {},
     countPing: assign({ outstandingPings: ({ context }) => context.outstandingPings + 1 }),
     clearPings: assign({ outstandingPings: 0 }),
+    noteExternalMemory: assign(({ context, event }) => ({
+      cause: 'memory-budget' as TerminationCause,
+      detail: `vat "${context.name}" holds ${event.type === 'heartbeat.pong' ? Math.round((event.externalBytes ?? 0) / 2 ** 20) : '?'} MiB outside its heap; its memory budget is ${Math.round(context.externalBudgetBytes / 2 ** 20)} MiB`,
+    })),
     noteStuck: assign({
       cause: 'time-budget' as TerminationCause,
       detail: ({ context }) =>
@@ -87,6 +96,8 @@ export const vatLifecycleMachine = setup({
   },
   guards: {
     isStuck: ({ context }) => context.outstandingPings >= context.maxMissed,
+    isOverExternalBudget: ({ context, event }) =>
+      event.type === 'heartbeat.pong' && (event.externalBytes ?? 0) > context.externalBudgetBytes,
   },
   delays: {
     pingInterval: ({ context }) => context.pingIntervalMs,
@@ -114,7 +125,10 @@ export const vatLifecycleMachine = setup({
       type: 'parallel',
       entry: 'clearPings',
       on: {
-        'heartbeat.pong': { actions: 'clearPings' },
+        'heartbeat.pong': [
+          { guard: 'isOverExternalBudget', target: 'crashed', actions: ['noteExternalMemory', 'terminateWorker'] },
+          { actions: 'clearPings' },
+        ],
         'worker.error': { target: 'crashed', actions: ['noteError', 'terminateWorker'] },
         'worker.exit': { target: 'crashed', actions: 'noteUnexpectedExit' },
         stop: { target: 'stopping' },

@@ -35,6 +35,10 @@ export interface VatWorkerPowers {
   readonly realm: { Date: unknown; Math: unknown };
   /** Ends the worker at once; used when a turn's writes could not be made durable. */
   readonly die: (reason: string) => never;
+  /** Ends the worker normally (after a stop request). */
+  readonly exit: () => void;
+  /** Bytes this worker holds outside the V8 heap (ArrayBuffers and the like). */
+  readonly externalMemory: () => number;
 }
 
 type NameHome = { vat: string; key: string } | { vat?: undefined; ref: unknown };
@@ -262,7 +266,13 @@ export const runVat = (p: VatWorkerPowers): void => {
         break;
       case 'ping':
         // Answered directly, never queued behind a turn: a stuck vat cannot answer at all.
-        parent.postMessage({ k: 'pong', n: msg.n ?? 0 } satisfies VatToHost);
+        parent.postMessage({ k: 'pong', n: msg.n ?? 0, external: p.externalMemory() } satisfies VatToHost);
+        break;
+      case 'stop':
+        // Whatever the current turn wrote is committed and its messages sent first.
+        // No CTP_DISCONNECT: the host tells everyone why this vat ended when it exits.
+        if (flushScheduled) flush();
+        p.exit();
         break;
       case 'peer':
         addPeer(String(msg.vat), p.wrapPort(msg.port));

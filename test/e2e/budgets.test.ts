@@ -1,6 +1,6 @@
 import test from 'ava';
 import { E } from '../../runtime/index.js';
-import { fixture, withHost } from '../helpers/host.js';
+import { fixture, makeVatWatcher, withHost } from '../helpers/host.js';
 
 test('a method that throws rejects that call only', async (t) => {
   const host = await withHost(t);
@@ -52,4 +52,30 @@ test('a vat that grows its memory without bound is terminated with VatMemoryBudg
   // The host can start a new vat under the same name afterwards.
   const again = await host.spawnVat({ module: fixture('runaway.ts'), name: 'hog' });
   t.is(await E(again.root).ok(), 'ok');
+});
+
+test('memory held outside the heap (ArrayBuffers) counts against the budget too', async (t) => {
+  const watcher = makeVatWatcher();
+  const host = await withHost(t, { inspect: watcher.inspect });
+  const { root } = await host.spawnVat({ module: fixture('runaway.ts'), name: 'buffers', limits: { heapMb: 48 } });
+  t.is(await E(root).growBuffers(16), 1);
+  // 16 + 64 MiB of buffers: over 48 MiB. The next liveness report ends the vat.
+  await E(root).growBuffers(64);
+  const end = await watcher.ended('buffers');
+  t.is(end.state, 'crashed');
+  t.is(end.cause, 'memory-budget');
+  const err = await t.throwsAsync(E(root).ok());
+  t.is(err?.name, 'VatMemoryBudgetError');
+  t.regex(err?.message ?? '', /outside its heap; its memory budget is 48 MiB/);
+});
+
+test('a stopped vat is asked to stop and exits by itself (not forced by the stop timeout)', async (t) => {
+  const watcher = makeVatWatcher();
+  const host = await withHost(t, { inspect: watcher.inspect });
+  await host.spawnVat({ module: fixture('runaway.ts'), name: 'quick' });
+  await host.terminateVat('quick');
+  const whileStopping = watcher.events.filter((e) => e.vat === 'quick' && e.state === 'stopping').map((e) => e.event);
+  t.true(whileStopping.includes('worker.exit'), whileStopping.join());
+  t.false(whileStopping.some((e) => e.startsWith('xstate.after')), `no timer fired while stopping: ${whileStopping.join()}`);
+  t.is((await watcher.ended('quick')).state, 'stopped');
 });

@@ -22,3 +22,35 @@ export const withHost = async (t: ExecutionContext, opts: HostOptions = {}): Pro
   t.teardown(() => host.stop());
   return host;
 };
+
+/**
+ * Watches the vat lifecycle machines through the host's `inspect` option, so tests
+ * can await a vat's end (an event) instead of sleeping or polling.
+ */
+export const makeVatWatcher = () => {
+  const done = new Map<string, { state: string; cause?: string; detail?: string }>();
+  const waiters = new Map<string, Array<(r: { state: string; cause?: string; detail?: string }) => void>>();
+  const events: Array<{ vat: string; event: string; state: unknown }> = [];
+  const inspect = (ev: any) => {
+    const ctx = ev.snapshot?.context ?? ev.actorRef?.getSnapshot?.()?.context;
+    const vat = ctx?.name;
+    if (typeof vat !== 'string') return;
+    if (ev.type === '@xstate.event') events.push({ vat, event: ev.event.type, state: ev.actorRef.getSnapshot().value });
+    if (ev.type === '@xstate.snapshot' && ev.snapshot.status === 'done') {
+      const r = { state: String(ev.snapshot.value), cause: ctx.cause, detail: ctx.detail };
+      done.set(vat, r);
+      for (const w of waiters.get(vat) ?? []) w(r);
+      waiters.delete(vat);
+    }
+  };
+  return {
+    inspect,
+    events,
+    ended: (vat: string) =>
+      new Promise<{ state: string; cause?: string; detail?: string }>((resolve) => {
+        const r = done.get(vat);
+        if (r) resolve(r);
+        else waiters.set(vat, [...(waiters.get(vat) ?? []), resolve]);
+      }),
+  };
+};

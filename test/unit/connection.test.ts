@@ -173,7 +173,7 @@ test('abort() with no reason uses a ConnectionAbortedError naming the connection
   const counter = await b.getBootstrap();
   b.abort();
   t.true(b.aborted instanceof ConnectionAbortedError);
-  t.regex(b.aborted?.message ?? '', /^b: /);
+  t.regex(b.aborted?.message ?? '', /^ConnectionAbortedError: b: /);
   const err = await t.throwsAsync(E(counter).incr());
   t.is(err?.name, 'ConnectionAbortedError');
   t.true(a.aborted instanceof ConnectionAbortedError);
@@ -287,7 +287,7 @@ for (const [what, msg] of GARBAGE_CALLS) {
     c.dispatch(msg);
     await settle();
     t.true(c.aborted instanceof ProtocolViolationError, `aborted with ${String(c.aborted)}`);
-    t.regex(c.aborted?.message ?? '', /^c: malformed CTP_/);
+    t.regex(c.aborted?.message ?? '', /^ProtocolViolationError: c: malformed CTP_/);
     t.is(sent.at(-1)?.type, 'CTP_DISCONNECT');
     t.false(sent.some((m) => m.type === 'CTP_RETURN' && m['answerID'] === 'q-2'), 'nothing was answered');
   });

@@ -81,11 +81,12 @@ test('ensureHome makes an owner-only directory, and refuses a file', (t) => {
   ensureHome(home);
   t.true(statSync(home).isDirectory());
   t.is(statSync(home).mode & 0o777, 0o700);
-  // An existing, looser directory is tightened.
+  // An existing directory is the user's choice and keeps its mode (its key and
+  // socket files are 0600 regardless).
   const loose = join(base, 'loose');
   mkdirSync(loose, { mode: 0o755 });
   ensureHome(loose);
-  t.is(statSync(loose).mode & 0o777, 0o700);
+  t.is(statSync(loose).mode & 0o777, 0o755);
   const file = join(base, 'file');
   writeFileSync(file, '');
   t.throws(() => ensureHome(file), { name: 'HomeError' });

@@ -82,7 +82,7 @@ test('a TypeScript syntax error is a ModuleSyntaxError naming file:line:column',
   const { url, dir } = tree(t, { 'bad.ts': 'export const ok = 1;\n\nexport const x = (;\n' });
   const err = t.throws(() => makeModuleReader().read(url('bad.ts')));
   t.is(err?.name, 'ModuleSyntaxError');
-  t.true(err?.message.startsWith(`${join(dir, 'bad.ts')}:3:`), err?.message);
+  t.true(err?.message.startsWith(`ModuleSyntaxError: ${join(dir, 'bad.ts')}:3:`), err?.message);
 });
 
 test('reading a missing file is ModuleNotFoundError; an oversize one is refused', (t) => {

@@ -19,6 +19,7 @@ const INPUT: VatLifecycleInput = {
   maxMissed: 3,
   startTimeoutMs: 100,
   stopTimeoutMs: 50,
+  externalBudgetBytes: 1000,
 };
 
 interface Effect {
@@ -82,6 +83,19 @@ test('starting → loading → running on worker.online and load.succeeded', (t)
   t.deepEqual(h.names(), ['startLoading', 'announceRunning']);
   t.is(h.snap().status, 'active');
   t.is(h.snap().context.cause, undefined);
+});
+
+test('a pong reporting memory outside the heap over budget ends the vat as memory-budget', (t) => {
+  const h = harness();
+  t.teardown(h.stop);
+  toRunning(h);
+  h.send({ type: 'heartbeat.pong', externalBytes: 1000 });
+  t.is(h.phase(), 'running', 'at the budget is allowed');
+  h.send({ type: 'heartbeat.pong', externalBytes: 1001 });
+  t.is(h.snap().value, 'crashed');
+  t.is(h.snap().context.cause, 'memory-budget');
+  t.regex(h.snap().context.detail ?? '', /outside its heap/);
+  t.deepEqual(h.names().slice(-2), ['terminateWorker', 'announceEnded']);
 });
 
 test('events that do not apply are ignored, not fatal', (t) => {

@@ -68,6 +68,8 @@ const makeVat = (durable: boolean) => {
     die: (reason) => {
       throw new Error(reason);
     },
+    exit: () => events.push('exit'),
+    externalMemory: () => 0,
   });
   return { events, data, admin: hostConn.getBootstrap() };
 };

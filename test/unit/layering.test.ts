@@ -1,0 +1,42 @@
+/**
+ * The layering rule of docs/architecture.md, checked on the source: only runtime/
+ * imports node built-ins and native packages, and imports point downward only
+ * (runtime → vats → capabilities → protocols).
+ */
+import test from 'ava';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { repoRoot } from '../helpers/host.js';
+
+const LAYERS = ['protocols', 'capabilities', 'vats', 'runtime'] as const;
+const PLATFORM = /^(node:|fs$|net$|os$|path$|child_process$|worker_threads$|better-sqlite3$|esbuild$)/;
+
+const sources = (dir: string): string[] =>
+  readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return name === 'examples' ? [] : sources(path);
+    return path.endsWith('.ts') ? [path] : [];
+  });
+
+const importsOf = (file: string): string[] =>
+  [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+
+test('only runtime/ imports platform modules; imports point downward', (t) => {
+  const violations: string[] = [];
+  for (const layer of LAYERS) {
+    const rank = LAYERS.indexOf(layer);
+    for (const file of sources(join(repoRoot, layer))) {
+      for (const spec of importsOf(file)) {
+        const where = `${relative(repoRoot, file)} imports ${spec}`;
+        if (layer !== 'runtime' && PLATFORM.test(spec)) violations.push(`${where} (platform module outside runtime/)`);
+        if (spec.startsWith('.')) {
+          const target = relative(repoRoot, join(file, '..', spec)).split('/')[0] as (typeof LAYERS)[number];
+          const targetRank = LAYERS.indexOf(target);
+          if (targetRank > rank) violations.push(`${where} (upward, into ${target}/)`);
+        }
+      }
+    }
+  }
+  t.deepEqual(violations, []);
+  t.true(sources(join(repoRoot, 'vats')).length > 5, 'the check saw the source tree');
+});

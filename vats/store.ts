@@ -37,7 +37,7 @@ const assertData = (value: unknown, path: string, depth = 0): void => {
     throw new StoreValueError(`store value at ${path} is not a finite number`);
   }
   if (Array.isArray(value)) {
-    value.forEach((v, i) => assertData(v, `${path}[${i}]`, depth + 1));
+    for (const [i, v] of value.entries()) assertData(v, `${path}[${i}]`, depth + 1);
     return;
   }
   if (typeof value === 'object') {

@@ -89,10 +89,13 @@ const PING_INTERVAL_CEILING_MS = 250;
 const MAX_LOG_LINE = 4096;
 
 /** One line, no control characters: a vat cannot forge host output such as `ready pid=`. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_CHARS = /[\u0000-\u001f\u007f\u2028\u2029]/g;
+
 export const sanitizeLogLine = (line: string): string =>
   line
     .slice(0, MAX_LOG_LINE)
-    .replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    .replace(CONTROL_CHARS, (c) => (c === '\n' ? '\\n' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 
 /** The state a person would name: running, loading, crashed… from the machine's nested value. */
 export const phaseOf = (value: unknown): string => {
@@ -122,6 +125,8 @@ const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
 
 export const makeSupervisor = (powers: SupervisorPowers) => {
   const vats = new Map<string, VatRecord>();
+  /** The flattened error each vat name last ended with. */
+  const endReasons = new Map<string, string>();
 
   const hostFacetFor = (from: string, moduleRoot: string) =>
     Far('HostForVat', {
@@ -152,6 +157,11 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         }
       },
       listNames: () => harden(powers.names.list().map((e) => e.name)),
+      /**
+       * Why a vat ended. A vat whose channel to a peer closes asks this: the close
+       * can overtake the host's `peer-gone` notice, which carries the cause.
+       */
+      whyEnded: (name: string) => endReasons.get(name) ?? `VatTerminatedError: vat "${name}" is gone`,
       connectPeer(to: string) {
         connectPeers(from, to);
       },
@@ -160,7 +170,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
   const connectPeers = (a: string, b: string) => {
     const ra = vats.get(a);
     const rb = vats.get(b);
-    if (!rb || rb.actor.getSnapshot().status !== 'active') {
+    if (rb?.actor.getSnapshot().status !== 'active') {
       throw new Error(describeError(new VatTerminatedError(`vat "${b}" is not running`)));
     }
     if (!ra || a === b || ra.peers.has(b)) return;
@@ -213,6 +223,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         },
         announceEnded: ({ context }, { final }) => {
           const err = endError(context, final);
+          endReasons.set(spec.name, describeError(err));
           conn.abort(err);
           for (const peer of record.peers) {
             const other = vats.get(peer);

@@ -141,7 +141,17 @@ export const runVat = (p: VatWorkerPowers): void => {
       enterTurn();
       conn.dispatch(m);
     });
-    port.onClose(() => conn.abort(new VatTerminatedError(`vat "${name}" is gone`)));
+    // The close can arrive before the host's `peer-gone` (another port, no order
+    // between them); ask the host for the cause rather than guess it.
+    port.onClose(() => {
+      if (conn.aborted) return;
+      E(host)
+        .whyEnded(name)
+        .then(
+          (why: string) => conn.abort(reviveError(new Error(why))),
+          () => conn.abort(new VatTerminatedError(`vat "${name}" is gone`)),
+        );
+    });
     const peer: Peer = { conn, boot: conn.getBootstrap() };
     peers.set(name, peer);
     for (const w of peerWaiters.get(name) ?? []) w(peer);

@@ -38,7 +38,9 @@ const makePair = (opts: { a?: Partial<ConnectionOptions>; b?: Partial<Connection
     a,
     b,
     wire,
-    hold: () => void (held = true),
+    hold: () => {
+      held = true;
+    },
     release() {
       held = false;
       while (queue.length > 0) queue.shift()!();

@@ -23,7 +23,9 @@ const makeVat = (durable: boolean) => {
       const m = msg as { k: string; m?: { type: string } };
       if (m.k === 'c') events.push(`send ${m.m!.type}`);
       // Deliver asynchronously, like a real port.
-      queueMicrotask(() => toHost.forEach((h) => h(msg)));
+      queueMicrotask(() => {
+        for (const h of toHost) h(msg);
+      });
     },
     onMessage: (h) => void toVat.push(h),
     onClose: () => {},
@@ -33,7 +35,10 @@ const makeVat = (durable: boolean) => {
   const compile = makeModuleCompiler(makeModuleReader());
   const hostConn = makeConnection({
     name: 'test-host',
-    send: (m) => queueMicrotask(() => toVat.forEach((h) => h({ k: 'c', m }))),
+    send: (m) =>
+      queueMicrotask(() => {
+        for (const h of toVat) h({ k: 'c', m });
+      }),
     bootstrap: Far('HostForVat', { compileModule: (url: string) => compile(url) }),
   });
   toHost.push((msg) => {

@@ -12,7 +12,10 @@ interface Powers {
 export const make = (powers: Powers, params: { start?: number } | null) => {
   let memory = params?.start ?? 0;
   const read = (): number => (powers.store ? ((powers.store.get('count') as number | undefined) ?? memory) : memory);
-  const write = (n: number) => (powers.store ? powers.store.set('count', n) : (memory = n));
+  const write = (n: number) => {
+    if (powers.store) powers.store.set('count', n);
+    else memory = n;
+  };
   return Far('Counter', {
     increment(by = 1) {
       if (typeof by !== 'number' || !Number.isFinite(by)) throw new TypeError(`increment(by): by must be a number`);

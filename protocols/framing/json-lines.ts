@@ -25,8 +25,7 @@ export const makeLineDecoder = (maxLineChars = MAX_LINE_CHARS): LineDecoder => {
     push(chunk) {
       const frames: unknown[] = [];
       let text = pending + chunk;
-      let nl: number;
-      while ((nl = text.indexOf('\n')) >= 0) {
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
         const line = text.slice(0, nl);
         text = text.slice(nl + 1);
         if (line.length > maxLineChars) throw new FrameTooLargeError(`frame of ${line.length} chars exceeds ${maxLineChars}`);

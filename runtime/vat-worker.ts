@@ -12,7 +12,6 @@ import { runVat } from '../vats/vat-main.js';
 import type { VatSpec } from '../vats/link.js';
 import { wrapMessagePort } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
-import { openVatStoreBackend } from './store.js';
 
 quietMarshalLogging();
 const { spec, dbPath, exposeGc } = workerData as { spec: VatSpec; dbPath: string; exposeGc: boolean };
@@ -29,7 +28,8 @@ runVat({
   spec,
   parent: wrapMessagePort(parentPort),
   wrapPort: (raw) => wrapMessagePort(raw as MessagePort),
-  storeBackend: spec.durable ? openVatStoreBackend(dbPath, spec.name) : undefined,
+  // SQLite is loaded only by durable vats: the others save its memory.
+  storeBackend: spec.durable ? (await import('./store.js')).openVatStoreBackend(dbPath, spec.name) : undefined,
   clock: {
     now: () => Date.now(),
     setTimeout: (fn, ms) => setTimeout(fn, ms),

@@ -81,8 +81,14 @@ export const runVat = (p: VatWorkerPowers): void => {
       clock.setImmediate(flush);
     }
   };
+  /**
+   * A message waits only if something before it in this turn wrote to the store
+   * (or an earlier message is already waiting, to keep order): no message leaves
+   * before the writes that preceded it are durable. Turns that write nothing
+   * pay nothing.
+   */
   const emit = (send: () => void) => {
-    if (turnStore) {
+    if (turnStore && (outbox.length > 0 || turnStore.dirty())) {
       outbox.push(send);
       enterTurn();
     } else send();

@@ -1,0 +1,114 @@
+/** Small statistics and process-measurement helpers for the bench suite. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+export const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+export interface Summary {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly samples: readonly number[];
+}
+
+export const summarize = (samples: readonly number[]): Summary => ({
+  median: median(samples),
+  min: Math.min(...samples),
+  max: Math.max(...samples),
+  samples: samples.map((x) => Math.round(x * 1000) / 1000),
+});
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** A full GC in this thread (the same trick the vat worker uses: the flag, then `gc` from a fresh context). */
+let gcFn: (() => void) | undefined;
+export const gcHere = (): void => {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc');
+    gcFn = runInNewContext('gc') as () => void;
+  }
+  gcFn();
+};
+
+const kbField = (status: string, field: string): number => {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+};
+
+/** Processes whose parent is `pid` (esbuild's service processes, for instance). */
+const childPids = (pid: number): number[] => {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) comes after the parenthesised command name, which may contain spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+};
+
+export interface MemorySample {
+  /** RSS of this process: the main thread and every worker thread (vats) share it. */
+  readonly rss: number;
+  /** Sum of the RSS of this process's child processes (not counted in `rss`). */
+  readonly childRss: number;
+  readonly childProcesses: number;
+  readonly threads: number;
+}
+
+export const sampleMemory = (): MemorySample => {
+  let childRss = 0;
+  const kids = childPids(process.pid);
+  for (const pid of kids) {
+    try {
+      childRss += kbField(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  let threads = 0;
+  try {
+    threads = Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+  } catch {
+    // Not Linux.
+  }
+  return { rss: process.memoryUsage.rss(), childRss, childProcesses: kids.length, threads };
+};
+
+/**
+ * RSS at a quiet point: run `collect` (full GCs), then wait until RSS holds still
+ * (three samples 100 ms apart within 64 KiB): V8 unmaps freed pages a little
+ * after a GC, and a sample taken too early counts them.
+ */
+export const quietRss = async (collect: () => Promise<void>): Promise<MemorySample> => {
+  await collect();
+  let last = sampleMemory();
+  let still = 0;
+  for (let i = 0; i < 30 && still < 3; i += 1) {
+    await sleep(100);
+    const next = sampleMemory();
+    still = Math.abs(next.rss - last.rss) < 64 * 1024 ? still + 1 : 0;
+    last = next;
+  }
+  return last;
+};
+
+export const MiB = 1024 * 1024;
+/** Fixed digits with thousands separators (toLocaleString ignores options after SES lockdown). */
+export const fmt = (x: number, digits = 1): string => {
+  if (!Number.isFinite(x)) return 'n/a';
+  const [int, frac] = Math.abs(x).toFixed(digits).split('.');
+  const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${x < 0 && Number(x.toFixed(digits)) !== 0 ? '-' : ''}${grouped}${frac ? `.${frac}` : ''}`;
+};

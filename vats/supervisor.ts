@@ -104,6 +104,22 @@ export const phaseOf = (value: unknown): string => {
   return v.alive?.phase ?? JSON.stringify(value);
 };
 
+/**
+ * Runs a HostForVat method so that its failure crosses CapTP as "Name: message"
+ * (CapTP keeps messages, not classes); async results are handled the same way.
+ */
+const flattenErrors = <T>(fn: () => T): T => {
+  const flatten = (err: unknown): never => {
+    throw new Error(describeError(err));
+  };
+  try {
+    const result = fn();
+    return (result instanceof Promise ? result.catch(flatten) : result) as T;
+  } catch (err) {
+    return flatten(err);
+  }
+};
+
 const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
   const detail = ctx.detail ?? `vat "${ctx.name}" ended`;
   if (finalState === 'failed') {
@@ -131,31 +147,20 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
   const hostFacetFor = (from: string, moduleRoot: string) =>
     Far('HostForVat', {
       /** Only files under the vat's module directory: the host checks too, not just the loader. */
-      async compileModule(url: string) {
-        try {
+      compileModule: (url: string) =>
+        flattenErrors(() => {
           if (typeof url !== 'string' || !url.startsWith(moduleRoot)) {
             throw new ModuleNotAllowedError(`vat "${from}" may load modules only under ${new URL(moduleRoot).pathname}`);
           }
-          return await powers.compileModule(url, moduleRoot);
-        } catch (err) {
-          throw new Error(describeError(err));
-        }
-      },
-      resolveName(name: string) {
-        try {
-          const entry = powers.names.lookup(name);
-          return entry.home.vat !== undefined ? harden({ vat: entry.home.vat, key: entry.home.key }) : harden({ ref: entry.ref });
-        } catch (err) {
-          throw new Error(describeError(err));
-        }
-      },
-      publish(name: string, ref: unknown, vat: string | null, key: string | null) {
-        try {
-          powers.names.publish({ name, ref, owner: from, home: vat && key ? { vat, key } : {} });
-        } catch (err) {
-          throw new Error(describeError(err));
-        }
-      },
+          return powers.compileModule(url, moduleRoot);
+        }),
+      resolveName: (name: string) =>
+        flattenErrors(() => {
+          const { home, ref } = powers.names.lookup(name);
+          return home.vat !== undefined ? harden({ vat: home.vat, key: home.key }) : harden({ ref });
+        }),
+      publish: (name: string, ref: unknown, vat: string | null, key: string | null) =>
+        flattenErrors(() => powers.names.publish({ name, ref, owner: from, home: vat && key ? { vat, key } : {} })),
       listNames: () => harden(powers.names.list().map((e) => e.name)),
       /**
        * Why a vat ended. A vat whose channel to a peer closes asks this: the close

@@ -63,12 +63,11 @@ const toData = (ms: ModuleSourceClass): PrecompiledSource => {
   ) as PrecompiledSource;
 };
 
-/** Loading the analyser costs ~0.4 s, so a host pays it on its first spawn, not at start-up. */
-let moduleSourceClass: Promise<typeof ModuleSourceClass> | undefined;
-const loadModuleSource = () => (moduleSourceClass ??= import('@endo/module-source').then((m) => m.ModuleSource));
-
 export const makeModuleCompiler = (reader: ModuleReader) => {
   const cache = new Map<string, CompiledModule>();
+  // Loading the analyser costs ~0.4 s, so a host pays it on its first spawn, not at start-up.
+  let moduleSourceClass: Promise<typeof ModuleSourceClass> | undefined;
+  const loadModuleSource = () => (moduleSourceClass ??= import('@endo/module-source').then((m) => m.ModuleSource));
   /** `within`: a directory URL the real file must lie under (the vat's module directory). */
   return async (requested: string, within?: string): Promise<CompiledModule> => {
     const ModuleSource = await loadModuleSource();

@@ -2,9 +2,10 @@
  * The host's home directory: identity key, SQLite store, control socket, lock.
  * Owner-only (0700 directory, 0600 files): the key and the socket are authority.
  */
-import { chmodSync, linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { HomeError, HostAlreadyRunningError } from './errors.js';
 
 export const resolveHome = (home?: string): string =>
@@ -28,15 +29,6 @@ export const ensureHome = (home: string): void => {
   if (!statSync(home).isDirectory()) throw new HomeError(`${home} is not a directory`);
 };
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 const readPid = (path: string): number => {
   try {
     return Number.parseInt(readFileSync(path, 'utf8'), 10);
@@ -45,35 +37,47 @@ const readPid = (path: string): number => {
   }
 };
 
+/** How long a starting host waits out another process's half-taken lock before giving up. */
+export const LOCK_CONTENTION_MS = 250;
+
 /**
- * One host per home: an exclusive pid file. It appears complete or not at all
- * (written aside, then hard-linked into place, which fails if it exists), so
- * no second host can read it half-written and take it for stale. A pid file
- * whose process is gone (a host that was killed) is stale and taken over.
+ * One host per home. The lock itself is a kernel lock: a SQLite write
+ * transaction held open on `<pid file>.lock` for the host's lifetime (POSIX
+ * advisory locks under the hood). The kernel releases it when the process
+ * ends, however it ends, so there is no stale lock to take over and no race in
+ * taking one over. The pid file beside it only tells people *which* process
+ * holds the home. The lock file is never deleted: deleting it while another
+ * process has it open would let two processes lock two different files.
  */
 export const acquireLock = (lockPath: string): (() => void) => {
-  const release = () => {
-    if (readPid(lockPath) === process.pid) rmSync(lockPath, { force: true });
-  };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const aside = `${lockPath}.${process.pid}.tmp`;
-    try {
-      writeFileSync(aside, String(process.pid), { mode: 0o600 });
-      linkSync(aside, lockPath);
-      return release;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = readPid(lockPath);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new HostAlreadyRunningError(`a host is already running in ${lockPath.replace(/\/host\.pid$/, '')} (pid ${pid})`);
-      }
-      if (pid === process.pid) {
-        throw new HostAlreadyRunningError(`this process already runs a host in ${lockPath.replace(/\/host\.pid$/, '')}`);
-      }
-      rmSync(lockPath, { force: true });
-    } finally {
-      rmSync(aside, { force: true });
-    }
+  const home = dirname(lockPath);
+  // A short busy timeout rather than none, so a contender that meets a lock in the
+  // middle of being taken waits for the outcome instead of failing on a transient.
+  const db = new Database(`${lockPath}.lock`, { timeout: LOCK_CONTENTION_MS });
+  try {
+    chmodSync(`${lockPath}.lock`, 0o600);
+    // IMMEDIATE takes SQLite's single RESERVED lock at once: of two contenders exactly
+    // one gets it (EXCLUSIVE can leave both stuck half-way and fail both).
+    db.exec('BEGIN IMMEDIATE');
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    const pid = readPid(lockPath);
+    throw new HostAlreadyRunningError(
+      pid === process.pid
+        ? `this process already runs a host in ${home}`
+        : `a host is already running in ${home}${Number.isInteger(pid) && pid > 0 ? ` (pid ${pid})` : ''}`,
+    );
   }
-  throw new HostAlreadyRunningError(`could not take the lock ${lockPath}`);
+  // Written aside and renamed into place: readers never see it half-written.
+  const aside = `${lockPath}.${process.pid}.tmp`;
+  writeFileSync(aside, String(process.pid), { mode: 0o600 });
+  renameSync(aside, lockPath);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    if (readPid(lockPath) === process.pid) rmSync(lockPath, { force: true });
+    db.close();
+  };
 };

@@ -45,14 +45,46 @@ test('release removes the lock, after which it can be taken again', (t) => {
   t.false(existsSync(lock));
 });
 
-test('a lock held by a live process is respected', async (t) => {
+/** A child process that takes the lock and holds it until killed. */
+const holdLockInChild = async (lock: string) => {
+  const home = new URL('../../runtime/home.js', import.meta.url).href;
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', `const { acquireLock } = await import(${JSON.stringify(home)}); acquireLock(${JSON.stringify(lock)}); console.log('locked'); setInterval(() => {}, 1000);`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+  });
+  return child;
+};
+
+test('a lock held by a live process is respected; the kernel frees it when that process is killed', async (t) => {
   const { lock } = homePaths(tempDir(t));
-  // Our parent (the ava main process) is alive and is not us.
-  writeFileSync(lock, String(process.ppid));
+  const child = await holdLockInChild(lock);
+  t.teardown(() => child.kill('SIGKILL'));
   const err = t.throws(() => acquireLock(lock));
   t.is(err?.name, 'HostAlreadyRunningError');
-  t.regex(err?.message ?? '', new RegExp(`pid ${process.ppid}`));
-  t.is(readFileSync(lock, 'utf8'), String(process.ppid));
+  t.regex(err?.message ?? '', new RegExp(`pid ${child.pid}`));
+  t.is(readFileSync(lock, 'utf8'), String(child.pid));
+  // SIGKILL: no cleanup runs in the child, its pid file stays; the lock does not.
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  t.is(readFileSync(lock, 'utf8'), String(child.pid), 'the stale pid file is still there');
+  const release = acquireLock(lock);
+  t.is(readFileSync(lock, 'utf8'), String(process.pid));
+  release();
+});
+
+test('a pid file alone (no process holding the lock) does not block', (t) => {
+  const { lock } = homePaths(tempDir(t));
+  // Our parent (the ava main process) is alive, but holds no lock on this home.
+  writeFileSync(lock, String(process.ppid));
+  const release = acquireLock(lock);
+  t.is(readFileSync(lock, 'utf8'), String(process.pid));
+  release();
 });
 
 test('a stale lock whose pid is dead is taken over', async (t) => {
@@ -111,4 +143,39 @@ test('resolveHome prefers the argument, then TRIBE_HOME, and is absolute', (t) =
     socket: '/h/control.sock',
     lock: '/h/host.pid',
   });
+});
+
+test('hosts racing for a home with a stale pid file: exactly one wins, every time', async (t) => {
+  const home = new URL('../../runtime/home.js', import.meta.url).href;
+  const contender = (lock: string) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { acquireLock } = await import(${JSON.stringify(home)});
+         try { acquireLock(${JSON.stringify(lock)}); console.log('locked'); } catch (e) { console.log(e.name); }
+         process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const said = new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
+    return { child, said };
+  };
+  for (let round = 0; round < 8; round++) {
+    const { lock } = homePaths(tempDir(t));
+    writeFileSync(lock, String(await deadPid()));
+    const a = contender(lock);
+    const b = contender(lock);
+    t.teardown(() => {
+      a.child.kill('SIGKILL');
+      b.child.kill('SIGKILL');
+    });
+    const results = (await Promise.all([a.said, b.said])).sort();
+    t.deepEqual(results, ['HostAlreadyRunningError', 'locked'], `round ${round}`);
+    const exits = [a, b].map(({ child }) => new Promise((r) => child.once('exit', r)));
+    a.child.stdin!.end();
+    b.child.stdin!.end();
+    await Promise.all(exits);
+  }
 });

@@ -14,13 +14,7 @@ const port = parentPort!;
 let many: any;
 
 const ops: Record<string, (...args: any[]) => unknown> = {
-  async gc() {
-    const { gcHere } = await import('./stats.js');
-    gcHere();
-    await new Promise((r) => setTimeout(r, 0));
-    gcHere();
-    return true;
-  },
+  gc: async () => (await import('./stats.js')).gcAndSettle(),
   async makeMany(n: number) {
     many ??= (await import('./actors/many.js')).make();
     return many.makeMany(n);

@@ -22,13 +22,7 @@ const boot = role === 'driver' ? captp.getBootstrap() : undefined;
 const driver: any =
   role === 'driver' ? makeDriver({ names: { lookup: async () => boot }, timer: { now: () => Date.now() } }) : undefined;
 const ops: Record<string, (...args: any[]) => unknown> = {
-  async gc() {
-    const { gcHere } = await import('./stats.js');
-    gcHere();
-    await new Promise((r) => setTimeout(r, 0));
-    gcHere();
-    return true;
-  },
+  gc: async () => (await import('./stats.js')).gcAndSettle(),
   connect: (name: string) => driver.connect(name),
   sequential: (n: number) => driver.sequential(n),
   concurrent: (n: number, window: number) => driver.concurrent(n, window),

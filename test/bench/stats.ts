@@ -36,6 +36,14 @@ export const gcHere = (): void => {
   gcFn();
 };
 
+/** Full GC, one task for finalizers to run, full GC again: the worker-side `gc` op. */
+export const gcAndSettle = async (): Promise<true> => {
+  gcHere();
+  await new Promise((r) => setTimeout(r, 0));
+  gcHere();
+  return true;
+};
+
 const kbField = (status: string, field: string): number => {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
   return m ? Number(m[1]) * 1024 : 0;

@@ -100,12 +100,13 @@ export const runVat = (p: VatWorkerPowers): void => {
   const homeOf = new WeakMap<object, { vat: string; key: string }>();
   const imported = new WeakSet<object>();
   let nextKey = 0;
+  /** Registers `ref` for peers to fetch; an explicit key (e.g. 'root') is always honoured. */
   const exportLocal = (ref: object, key?: string): string => {
     const existing = keyOf.get(ref);
-    if (existing) return existing;
+    if (existing && key === undefined) return existing;
     const k = key ?? `k${++nextKey}`;
     exportsByKey.set(k, ref);
-    keyOf.set(ref, k);
+    if (!existing) keyOf.set(ref, k);
     return k;
   };
 

@@ -55,6 +55,14 @@ test('Far objects and promises pass by reference both ways, identity survives ro
   t.is(await awaited, 'got late value');
 });
 
+test('a root the actor published under another name in make() is reachable under both', async (t) => {
+  const host = await withHost(t);
+  await host.spawnVat({ module: fixture('party.ts'), name: 'b', params: { label: 'B', alias: 'b-alias' } });
+  const { root: a } = await host.spawnVat({ module: fixture('party.ts'), name: 'a' });
+  t.is(await E(a).pingPeer('b'), 'B');
+  t.is(await E(a).pingPeer('b-alias'), 'B');
+});
+
 test('errors propagate with their message and standard class', async (t) => {
   const host = await withHost(t);
   const { root: a } = await host.spawnVat({ module: fixture('party.ts'), name: 'a' });

@@ -48,6 +48,11 @@ interface Peer {
   readonly boot: Promise<any>;
 }
 
+/** setTimeout's ceiling; larger delays would fire at once (Node's overflow rule). */
+const MAX_DELAY_MS = 2 ** 31 - 1;
+/** Longest log line a vat builds; the host cuts and escapes again on its side. */
+const MAX_LOG_CHARS = 4096;
+
 const formatLogArg = (a: unknown): string => {
   if (typeof a === 'string') return a;
   try {
@@ -167,11 +172,18 @@ export const runVat = (p: VatWorkerPowers): void => {
   const getPeer = async (name: string): Promise<Peer> => {
     const existing = peers.get(name);
     if (existing && !existing.conn.aborted) return existing;
+    let waiter!: (peer: Peer) => void;
     const arrived = new Promise<Peer>((resolve) => {
+      waiter = resolve;
       peerWaiters.set(name, [...(peerWaiters.get(name) ?? []), resolve]);
     });
     // The host posts the port before it answers, so it arrives first on the same queue.
-    await E(host).connectPeer(name);
+    try {
+      await E(host).connectPeer(name);
+    } catch (err) {
+      peerWaiters.set(name, (peerWaiters.get(name) ?? []).filter((w) => w !== waiter));
+      throw err;
+    }
     return arrived;
   };
 
@@ -218,12 +230,15 @@ export const runVat = (p: VatWorkerPowers): void => {
         clock.setTimeout(() => {
           enterTurn();
           resolve(clock.now());
-        }, Math.max(0, Number(ms) || 0));
+        }, Math.min(MAX_DELAY_MS, Math.max(0, Number(ms) || 0)));
       }),
   });
   // Log lines bypass the turn outbox: they are diagnostics, not results a caller acts on.
   const log = (...args: unknown[]) =>
-    parent.postMessage({ k: 'log', line: `[${self}] ${args.map(formatLogArg).join(' ')}` } satisfies VatToHost);
+    parent.postMessage({
+      k: 'log',
+      line: `[${self}] ${args.map(formatLogArg).join(' ')}`.slice(0, MAX_LOG_CHARS),
+    } satisfies VatToHost);
 
   let root: unknown;
   const admin = Far('VatAdmin', {

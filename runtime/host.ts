@@ -107,6 +107,14 @@ const parseParams = (params: unknown): string => {
   }
 };
 
+const checkLimits = (limits: Partial<VatLimits> = {}): void => {
+  for (const [key, value] of Object.entries(limits)) {
+    if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+      throw new UsageError(`limits.${key} must be a positive integer, got ${JSON.stringify(value)}`);
+    }
+  }
+};
+
 const checkGrants = (grants: readonly string[] = []): Grant[] => {
   for (const g of grants) {
     if (!(GRANTS as readonly string[]).includes(g)) {
@@ -159,7 +167,14 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   let stopping = false;
   let settleStopped!: () => void;
   const stopped = new Promise<void>((r) => (settleStopped = r));
-  let nextAutoName = 0;
+  /** `<base>-N` with the smallest N that no vat or name uses (vats restored from the store included). */
+  const freeName = (base: string): string => {
+    const stem = base.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'vat';
+    const taken = new Set([...supervisor.list().map((v) => v.name), ...names.list().map((e) => e.name)]);
+    let n = 1;
+    while (taken.has(`${stem}-${n}`)) n++;
+    return `${stem}-${n}`;
+  };
 
   const startVat = async (row: VatRow, startTimeoutMs?: number): Promise<{ name: string; root: any }> => {
     if (stopping) throw new HostStoppedError('the host is stopping');
@@ -185,13 +200,10 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const spawnVat = async (opts: SpawnOptions): Promise<{ name: string; root: any }> => {
     if (typeof opts?.module !== 'string' || opts.module === '') throw new UsageError('spawnVat needs a module path');
     const module = isAbsolute(opts.module) ? opts.module : resolvePath(opts.module);
-    const name = assertValidName(
-      opts.name ?? `${basename(module).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]/g, '-')}-${++nextAutoName}`,
-    );
-    if (supervisor.list().some((v) => v.name === name && !['crashed', 'failed', 'stopped'].includes(v.state))) {
-      throw new VatExistsError(`a vat named "${name}" is already running`);
-    }
+    const name = assertValidName(opts.name ?? freeName(basename(module).replace(/\.[^.]*$/, '')));
+    // A running vat of that name is refused by the supervisor; a published name is refused here.
     if (names.has(name)) throw new VatExistsError(`the name "${name}" is already published`);
+    checkLimits(opts.limits);
     const row: VatRow = {
       name,
       module,

@@ -66,3 +66,17 @@ test('terminateVat stops a vat, withdraws its names and forgets it', async (t) =
   t.is(err?.name, 'VatTerminatedError');
   await t.throwsAsync(host.terminateVat('gone'), { name: 'VatNotFoundError' });
 });
+
+test('spawnVat without a name picks a free one; bad limits are refused', async (t) => {
+  const host = await withHost(t);
+  const a = await host.spawnVat({ module: fixture('powers.ts') });
+  const b = await host.spawnVat({ module: fixture('powers.ts') });
+  t.is(a.name, 'powers-1');
+  t.is(b.name, 'powers-2');
+  await host.terminateVat('powers-1');
+  t.is((await host.spawnVat({ module: fixture('powers.ts') })).name, 'powers-1', 'a freed name is reused');
+  for (const limits of [{ heapMb: -5 }, { timeBudgetMs: 0.5 }, { heapMb: Number.NaN }]) {
+    await t.throwsAsync(host.spawnVat({ module: fixture('powers.ts'), name: 'bad', limits }), { name: 'UsageError' });
+  }
+  t.false(host.ps().vats.some((v) => v.name === 'bad'));
+});

@@ -202,7 +202,12 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     const module = isAbsolute(opts.module) ? opts.module : resolvePath(opts.module);
     const name = assertValidName(opts.name ?? freeName(basename(module).replace(/\.[^.]*$/, '')));
     // A running vat of that name is refused by the supervisor; a published name is refused here.
-    if (names.has(name)) throw new VatExistsError(`the name "${name}" is already published`);
+    if (names.has(name)) {
+      const { owner } = names.lookup(name);
+      throw new VatExistsError(
+        owner === name ? `a vat named "${name}" is already running` : `the name "${name}" is already published by ${owner}`,
+      );
+    }
     checkLimits(opts.limits);
     const row: VatRow = {
       name,

@@ -35,6 +35,11 @@ export interface HostOptions {
   readonly control?: boolean;
   /** Respawn the vats this home had when it last stopped (default true). */
   readonly restore?: boolean;
+  /**
+   * Vat workers kept started and locked down ahead of time (default 1): a spawn
+   * with the default heap limit then skips most of its start-up. 0 turns it off.
+   */
+  readonly spareWorkers?: number;
   /** Give vats a working VatAdmin.collectGarbage() (tests and diagnostics). */
   readonly exposeGc?: boolean;
   /** Progress and warnings; default: stderr. */
@@ -147,13 +152,16 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   }
 
   const defaults: VatLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const workers = makeWorkerStarter({
+    script: WORKER_SCRIPT,
+    dbPath: paths.db,
+    exposeGc: options.exposeGc ?? false,
+    spares: options.spareWorkers ?? 1,
+    defaultHeapMb: defaults.heapMb,
+  });
   const names = makeNameRegistry();
   const supervisor = makeSupervisor({
-    startWorker: makeWorkerStarter({
-      script: WORKER_SCRIPT,
-      dbPath: paths.db,
-      exposeGc: options.exposeGc ?? false,
-    }),
+    startWorker: (spec, limits) => workers.start(spec, limits),
     makeChannel,
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
@@ -238,6 +246,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     stopping = true;
     control?.stopAccepting();
     await supervisor.stopAll();
+    await workers.close();
     store.close();
     releaseLock();
     // Last: a `tribe stop` waiting on its connection learns the home is free.

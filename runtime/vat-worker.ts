@@ -10,12 +10,21 @@ import { runInNewContext } from 'node:vm';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { runVat } from '../vats/vat-main.js';
 import type { VatSpec } from '../vats/link.js';
-import { wrapMessagePort } from './ports.js';
+import { wrapMessagePort, type SpareAssignment } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 
 quietMarshalLogging();
-const { spec, dbPath, exposeGc } = workerData as { spec: VatSpec; dbPath: string; exposeGc: boolean };
+const data = workerData as { spec: VatSpec | undefined; dbPath: string; exposeGc: boolean };
+const { dbPath, exposeGc } = data;
 if (!parentPort) throw new Error('vat-worker must run in a worker thread');
+const parent = parentPort;
+// A spare worker (see ports.ts) is started and locked down before it has a vat;
+// it learns which vat to become from its first message.
+const spec: VatSpec =
+  data.spec ??
+  (await new Promise<VatSpec>((resolve) =>
+    parent.once('message', (m: SpareAssignment) => resolve(m.spec)),
+  ));
 
 // Workers reject --expose-gc in execArgv; setting the flag and reading `gc` from a
 // fresh context gives the same function. Only when asked (tests, diagnostics).
@@ -26,7 +35,7 @@ if (exposeGc) {
 }
 runVat({
   spec,
-  parent: wrapMessagePort(parentPort),
+  parent: wrapMessagePort(parent),
   wrapPort: (raw) => wrapMessagePort(raw as MessagePort),
   // SQLite is loaded only by durable vats: the others save its memory.
   storeBackend: spec.durable ? (await import('./store.js')).openVatStoreBackend(dbPath, spec.name) : undefined,

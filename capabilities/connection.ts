@@ -34,8 +34,6 @@ export interface ConnectionOptions {
   readonly send: (msg: CapTPMessage) => void;
   /** The object the peer gets from `getBootstrap()`. */
   readonly bootstrap?: unknown;
-  /** Release imports the local side no longer references (FinalizationRegistry). */
-  readonly gcImports?: boolean;
   /** Keep this many recent messages per connection for `trace()`; 0 = off. */
   readonly traceLimit?: number;
   /** Called for each new reference (presence or promise) imported from the peer. */
@@ -52,7 +50,6 @@ export interface Connection {
   readonly aborted: Error | undefined;
   stats(): CapTPStats;
   trace(): readonly TraceEntry[];
-  isOnlyLocal(specimen: unknown): boolean;
 }
 
 /** A CTP_CALL's method is capdata `[prop, args]`; read just the method name for traces. */
@@ -81,8 +78,9 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       ...(typeof msg['questionID'] === 'string' ? { questionID: msg['questionID'] } : {}),
       ...(typeof msg['answerID'] === 'string' ? { answerID: msg['answerID'] } : {}),
       ...(typeof msg['target'] === 'string' ? { target: msg['target'] } : {}),
-      ...(msg.type === 'CTP_CALL' && methodOf(msg) !== undefined ? { method: methodOf(msg)! } : {}),
     };
+    const method = msg.type === 'CTP_CALL' ? methodOf(msg) : undefined;
+    if (method !== undefined) (entry as { method?: string }).method = method;
     log.push(entry);
     if (log.length > traceLimit) log.shift();
   };
@@ -103,9 +101,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       msg = { ...msg, reason: { name: reason.name, message: reason.message } };
     }
     if (msg.type === 'CTP_RETURN' && awaitingBootstrap.delete(String(msg['answerID'])) && awaitingBootstrap.size === 0) {
-      queueMicrotask(() => {
-        for (const m of held.splice(0)) deliver(m);
-      });
+      queueMicrotask(releaseHeld);
     }
     record('out', msg);
     try {
@@ -116,7 +112,8 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     }
   };
   const captp = makeCapTP(name, rawSend, opts.bootstrap, {
-    gcImports: opts.gcImports ?? true,
+    // Imports are held weakly; dropped ones are reported to the peer (CTP_DROP).
+    gcImports: true,
     makeCapTPImportExportTables: makeImportExportTables,
     // CapTP reports every rejected remote promise here, including ordinary
     // exceptions thrown by remote methods; those are the caller's business, not
@@ -130,6 +127,11 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     aborted = reason;
     captp.abort(reason);
     opts.onAbort?.(reason);
+  };
+
+  /** Delivers held messages in order; stops again if one of them is another bootstrap request. */
+  const releaseHeld = () => {
+    while (held.length > 0 && awaitingBootstrap.size === 0) deliver(held.shift()!);
   };
 
   const deliver = (msg: CapTPMessage) => {
@@ -175,6 +177,5 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     },
     stats: () => captp.getStats(),
     trace: () => [...log],
-    isOnlyLocal: (s) => captp.isOnlyLocal(s),
   };
 };

@@ -2,9 +2,9 @@
  * The object the CLI reaches over the control socket. Errors are flattened to
  * "Name: message" because CapTP carries an error's message but not its class.
  */
-import { E, Far } from '@endo/far';
+import { Far } from '@endo/far';
 import { describeError, reviveError } from '../capabilities/errors.js';
-import type { Host, SpawnOptions } from './host.js';
+import { callByName, type Host, type SpawnOptions } from './host.js';
 
 const flatten = async <T>(fn: () => Promise<T> | T): Promise<T> => {
   try {
@@ -22,7 +22,7 @@ export const makeControlFacet = (host: Host) =>
         return harden({ name, vat: host.ps().vats.find((v) => v.name === name) });
       }),
     call: (name: string, method: string, args: unknown[]) =>
-      flatten(() => (E(host.names.lookup(name)) as any)[method](...args)),
+      flatten(() => callByName(host, name, method, args)),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
     stop() {

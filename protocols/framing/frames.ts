@@ -1,0 +1,161 @@
+/**
+ * Binary frames for sessions between hosts (docs/protocol.md, "Frames").
+ *
+ *   byte 0      tag byte: class 0b11 (private), constructed bit set, tag number 0–31
+ *               (ParrotTalk's ASN.1 layout: 0b11_1_ttttt, so 0xE0 | tag)
+ *   bytes 1–4   payload length, unsigned 32-bit big-endian
+ *   bytes 5…    payload: one msgpack value (handshake frames) or ciphertext (Encrypted)
+ *
+ * A fixed five-byte header lets the reader refuse an oversized frame before it
+ * buffers a single payload byte, and lets a frame split at any byte boundary be
+ * reassembled without re-parsing.
+ */
+import { Packr } from 'msgpackr';
+
+export class FrameTooLargeError extends Error {
+  override name = 'FrameTooLargeError';
+}
+export class MalformedFrameError extends Error {
+  override name = 'MalformedFrameError';
+}
+
+/** Bytes before the payload: tag byte + 32-bit length. */
+export const HEADER_BYTES = 5;
+/** Largest payload a reader accepts by default: big enough for a 1 MiB argument with room, small enough to bound a hostile peer. */
+export const MAX_FRAME_BYTES = 2 * 1024 * 1024;
+/** Class 0b11 and the constructed bit. */
+const TAG_BASE = 0xe0;
+const TAG_MASK = 0x1f;
+
+/**
+ * Tag numbers. 1–15 travel in the clear (handshake and refusals), 16–31 only
+ * inside an Encrypted frame's plaintext (remote-promise operations and session control).
+ */
+export const Tag = {
+  ProtocolOffered: 1,
+  ProtocolAccepted: 2,
+  Hello: 3,
+  Response: 4,
+  Signature: 5,
+  Encrypted: 6,
+  DuplicateConnection: 7,
+  NotMe: 8,
+  /** A loaded responder's demand: repeat Hello with this cookie. */
+  Cookie: 9,
+  /** A refusal with a reason, sent before closing (wrong version, bad frame, timeout). */
+  Abort: 10,
+  BridgeProvideFor: 11,
+  BridgeAcceptFrom: 12,
+  // inside Encrypted: CapTP messages by kind, then session control
+  Bootstrap: 16,
+  Deliver: 17,
+  DeliverOnly: 18,
+  Return: 19,
+  Resolve: 20,
+  GCExport: 21,
+  GCAnswer: 22,
+  Shutdown: 23,
+  ChannelOpen: 24,
+  ChannelClose: 25,
+  Ping: 26,
+  Pong: 27,
+} as const;
+export type TagName = keyof typeof Tag;
+export type TagNumber = (typeof Tag)[TagName];
+
+const TAG_NAMES = new Map<number, TagName>(Object.entries(Tag).map(([k, v]) => [v, k as TagName]));
+export const tagName = (tag: number): TagName | undefined => TAG_NAMES.get(tag);
+
+export const tagByte = (tag: number): number => {
+  if (!Number.isInteger(tag) || tag < 0 || tag > TAG_MASK) throw new RangeError(`frame tag ${tag} is outside 0–31`);
+  return TAG_BASE | tag;
+};
+
+/** Decodes a tag byte, or throws MalformedFrameError when it is not class 0b11 + constructed. */
+export const tagOfByte = (byte: number): number => {
+  if ((byte & ~TAG_MASK) !== TAG_BASE) {
+    throw new MalformedFrameError(`tag byte 0x${byte.toString(16).padStart(2, '0')} is not a constructed private-class tag`);
+  }
+  return byte & TAG_MASK;
+};
+
+export interface Frame {
+  readonly tag: number;
+  readonly payload: Uint8Array;
+}
+
+export const encodeFrame = (tag: number, payload: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(HEADER_BYTES + payload.length);
+  out[0] = tagByte(tag);
+  new DataView(out.buffer).setUint32(1, payload.length);
+  out.set(payload, HEADER_BYTES);
+  return out;
+};
+
+export interface FrameReader {
+  /** Feeds a chunk (split anywhere); returns the frames it completed, in order. Throws on a bad header. */
+  push(chunk: Uint8Array): Frame[];
+  /** Bytes held for an unfinished frame. */
+  readonly pending: number;
+}
+
+export const makeFrameReader = (maxFrameBytes = MAX_FRAME_BYTES): FrameReader => {
+  let buf = new Uint8Array(0);
+  let failed: Error | undefined;
+  return {
+    push(chunk) {
+      if (failed) throw failed;
+      buf = buf.length === 0 ? chunk : concat(buf, chunk);
+      const frames: Frame[] = [];
+      let at = 0;
+      try {
+        while (buf.length - at >= 1) {
+          const tag = tagOfByte(buf[at] as number);
+          if (buf.length - at < HEADER_BYTES) break;
+          const len = new DataView(buf.buffer, buf.byteOffset + at + 1, 4).getUint32(0);
+          if (len > maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${maxFrameBytes}-byte limit`);
+          if (buf.length - at < HEADER_BYTES + len) break;
+          frames.push({ tag, payload: buf.slice(at + HEADER_BYTES, at + HEADER_BYTES + len) });
+          at += HEADER_BYTES + len;
+        }
+      } catch (err) {
+        failed = err as Error;
+        buf = new Uint8Array(0);
+        throw err;
+      }
+      buf = at === 0 ? buf : buf.slice(at);
+      return frames;
+    },
+    get pending() {
+      return buf.length;
+    },
+  };
+};
+
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+};
+
+// --- msgpack payloads ---
+
+/**
+ * Plain msgpack: no records, no structure sharing, maps decode to objects. Hostile
+ * input is validated by the caller's schema after decoding; this only guarantees
+ * a value or a MalformedFrameError.
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, bundleStrings: false });
+
+export const encodePayload = (value: unknown): Uint8Array => packr.pack(value);
+
+export const decodePayload = (bytes: Uint8Array): unknown => {
+  try {
+    return packr.unpack(bytes);
+  } catch (err) {
+    throw new MalformedFrameError(`payload is not msgpack: ${(err as Error).message}`);
+  }
+};
+
+export const encodeMessage = (tag: number, value: unknown): Uint8Array => encodeFrame(tag, encodePayload(value));

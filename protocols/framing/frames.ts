@@ -100,7 +100,7 @@ export interface FrameReader {
 }
 
 export const makeFrameReader = (maxFrameBytes = MAX_FRAME_BYTES): FrameReader => {
-  let buf = new Uint8Array(0);
+  let buf: Uint8Array = new Uint8Array(0);
   let failed: Error | undefined;
   return {
     push(chunk) {

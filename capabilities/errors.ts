@@ -48,3 +48,10 @@ export const reviveError = (err: unknown): Error => {
   revived.name = match[1]!;
   return revived;
 };
+
+/** The session to another host ended: calls waiting on it and later calls on its references reject with this. */
+export class SessionLostError extends TribeError {}
+/** A sturdy ref that does not parse, or names no live export (unknown or revoked: the two look the same on purpose). */
+export class SturdyRefError extends TribeError {}
+/** A remote request over a limit (channels per session, pending enlivens). */
+export class RemoteLimitError extends TribeError {}

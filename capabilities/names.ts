@@ -17,8 +17,15 @@ export const assertValidName = (name: unknown): string => {
   return name;
 };
 
-/** Where a published reference lives: in a vat (with its export key there) or in the host. */
-export type NameHome = { readonly vat: string; readonly key: string } | { readonly vat?: undefined };
+/**
+ * Where a published reference lives: in a vat (with its export key there), in
+ * the host, or on another host (a sturdy ref each looker-up enlivens itself, so
+ * that its vat talks to the remote vat directly).
+ */
+export type NameHome =
+  | { readonly vat: string; readonly key: string; readonly sturdy?: undefined }
+  | { readonly vat?: undefined; readonly sturdy?: undefined }
+  | { readonly vat?: undefined; readonly sturdy: string };
 
 export interface NameEntry {
   readonly name: string;

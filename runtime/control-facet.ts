@@ -25,6 +25,15 @@ export const makeControlFacet = (host: Host) =>
       flatten(() => callByName(host, name, method, args)),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
+    ref: (name: string) => flatten(() => host.makeSturdyRef(name)),
+    /** Enlivens (and with `as`, publishes); answers what it reached, not the reference itself. */
+    connect: (ref: string, as: string | null) =>
+      flatten(async () => {
+        const live = as === null ? await host.enliven(ref) : await host.connect(ref, as);
+        const iface = String(live).replace(/^\[object (?:Alleged: )?/, '').replace(/\]$/, '');
+        return harden({ iface, host: ref.slice('tribe://'.length, ref.indexOf('@')) });
+      }),
+    revoke: (ref: string) => flatten(() => host.revokeSturdyRef(ref)),
     stop() {
       // Answer first, then stop: the reply must leave before the socket closes.
       setImmediate(() => void host.stop());

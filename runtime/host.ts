@@ -23,6 +23,12 @@ import { makeModuleReader } from './module-reader.js';
 import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
+import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
+import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './remote-hosts.js';
+import { parseListenAddress } from './tcp.js';
+import type { PathLimits } from '../protocols/session/path.js';
+import { SturdyRefError } from '../capabilities/errors.js';
+import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 
 export interface HostOptions {
   /** Home directory; default $TRIBE_HOME or ~/.tribe. */
@@ -46,6 +52,16 @@ export interface HostOptions {
   readonly print?: (line: string) => void;
   /** Every XState inspection event of every machine in this host. */
   readonly inspect?: (event: InspectionEvent) => void;
+  /**
+   * Where to listen for other hosts: 'ADDR:PORT', or false for no networking.
+   * Default: loopback, on the port this home used last (so its sturdy refs keep
+   * working), else a free port.
+   */
+  readonly listen?: string | false;
+  /** 'HOST[:PORT]' written into sturdy refs, when peers must dial another address than the bound one. */
+  readonly advertise?: string;
+  /** Session limits (timeouts, rekey interval), mainly for tests. */
+  readonly sessionLimits?: Partial<PathLimits>;
 }
 
 export interface SpawnOptions {
@@ -67,6 +83,9 @@ export interface HostStatus {
   readonly id: VatId;
   readonly home: string;
   readonly pid: number;
+  /** Where the host listens for other hosts ('ADDR:PORT'), if it does. */
+  readonly listen?: string;
+  readonly sessions: readonly SessionStatus[];
   readonly vats: readonly VatStatus[];
   readonly names: readonly { name: string; owner: string }[];
 }
@@ -85,6 +104,18 @@ export interface Host {
   terminateVat(name: string): Promise<void>;
   /** The host's admin facet of a vat: stats(), trace(peer), collectGarbage(). */
   vatAdmin(name: string): Promise<any>;
+  /** Where other hosts reach this one, or undefined without networking. */
+  readonly address: { readonly host: string; readonly port: number } | undefined;
+  /** A new sturdy ref `tribe://<VatId>@<host>:<port>/<swiss>` to the actor published as `name`. */
+  makeSturdyRef(name: string): string;
+  /** A live reference from a sturdy ref (this host's or another's). */
+  enliven(ref: string): Promise<any>;
+  /** Enlivens `ref` and publishes it as `name`; vats that look it up reach the remote actor directly. */
+  connect(ref: string, name: string): Promise<any>;
+  /** Later enlivens of `ref` fail with SturdyRefError; live references already given out stay. */
+  revokeSturdyRef(ref: string): void;
+  /** The remote side of the networking, for diagnostics and tests. */
+  readonly remote: RemoteHosts | undefined;
   stop(): Promise<void>;
   /** Resolves once the host has stopped, however that was asked for. */
   readonly stopped: Promise<void>;
@@ -169,8 +200,15 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     ...(options.inspect ? { inspect: options.inspect } : {}),
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
+      if (event === 'ended') remote?.vatEnded(name, reviveError(new Error(detail ?? `vat "${name}" ended`)));
     },
+    enlivenFor: (from, refText) => {
+      if (!remote) throw new SturdyRefError('this host was started without networking (listen: false)');
+      return remote.enlivenFor(from, refText);
+    },
+    onPeerFault: (vat, peer, reason) => remote?.peerFault(vat, peer, reason),
   });
+  let remote: RemoteHosts | undefined;
 
   let stopping = false;
   let settleStopped!: () => void;
@@ -232,12 +270,49 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     return result;
   };
 
+  /** Listens where asked, else where this home listened last (its sturdy refs name that port), else anywhere. */
+  const startNetworking = async (): Promise<RemoteHosts> => {
+    const asked = options.listen ? parseListenAddress(options.listen) : undefined;
+    const last = store.meta.get('listen');
+    const start = (listen: { host: string; port: number }) =>
+      startRemoteHosts({
+        identity: { vatId: identity.vatId, key: nodeSigningKey(identity.privateKey) },
+        crypto: nodeCrypto,
+        listen,
+        ...(options.advertise ? { advertise: parseAdvertise(options.advertise) } : {}),
+        supervisor,
+        names,
+        refs: store.sturdyRefs,
+        print,
+        ...(options.inspect ? { inspect: options.inspect as (e: unknown) => void } : {}),
+        ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
+        traceLimit: options.traceLimit ?? 0,
+      });
+    let started: RemoteHosts;
+    if (asked) started = await start(asked);
+    else {
+      const previous = last ? parseListenAddress(last) : { host: '127.0.0.1', port: 0 };
+      try {
+        started = await start(previous);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EADDRINUSE' || previous.port === 0) throw err;
+        print(`port ${previous.port} is taken: listening on another; sturdy refs that name ${previous.port} will not reach this host`);
+        started = await start({ host: previous.host, port: 0 });
+      }
+    }
+    const { host: h, port } = started.address;
+    store.meta.set('listen', h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`);
+    return started;
+  };
+
   const ps = (): HostStatus => ({
     id: identity.vatId,
     home,
     pid: process.pid,
     vats: supervisor.list(),
     names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
+    ...(remote ? { listen: `${remote.address.host}:${remote.address.port}` } : {}),
+    sessions: remote?.sessions() ?? [],
   });
 
   let control: ControlServer | undefined;
@@ -245,6 +320,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     if (stopping) return stopped;
     stopping = true;
     control?.stopAccepting();
+    await remote?.close();
     await supervisor.stopAll();
     await workers.close();
     store.close();
@@ -269,11 +345,31 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       store.vats.remove(name);
     },
     vatAdmin: async (name) => supervisor.admin(name),
+    get address() {
+      return remote?.address;
+    },
+    makeSturdyRef: (name) => needRemote().makeSturdyRef(assertValidName(name)),
+    enliven: async (ref) => needRemote().enliven(ref),
+    async connect(ref, name) {
+      assertValidName(name);
+      const live = await needRemote().enliven(ref);
+      names.publish({ name, ref: live, owner: 'host', home: { sturdy: ref } });
+      return live;
+    },
+    revokeSturdyRef: (ref) => needRemote().revoke(ref),
+    get remote() {
+      return remote;
+    },
     stop,
     stopped,
   };
+  function needRemote(): RemoteHosts {
+    if (!remote) throw new SturdyRefError('this host was started without networking (listen: false)');
+    return remote;
+  }
 
   try {
+    if (options.listen !== false) remote = await startNetworking();
     if (options.restore ?? true) {
       for (const row of store.vats.list()) {
         try {
@@ -292,6 +388,11 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   return host;
 };
 
-/** Calls `method` on the actor published as `name`, the way `tribe call` does. */
+/** Calls `method` on the actor published as `name` (or reached by a sturdy ref), the way `tribe call` does. */
 export const callByName = async (host: Host, name: string, method: string, args: readonly unknown[]) =>
-  (E(host.names.lookup(name)) as any)[method](...args);
+  (E(isSturdyRefText(name) ? await host.enliven(name) : host.names.lookup(name)) as any)[method](...args);
+
+const parseAdvertise = (text: string): { host: string; port?: number } => {
+  if (/^[A-Za-z0-9.-]+$/.test(text)) return { host: text };
+  return parseListenAddress(text);
+};

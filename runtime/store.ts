@@ -28,6 +28,12 @@ CREATE TABLE IF NOT EXISTS vat_store (
   value TEXT NOT NULL,
   PRIMARY KEY (vat, key)
 ) WITHOUT ROWID;
+-- Sturdy refs by the SHA-256 of their swiss number: the store alone does not reveal live capabilities.
+CREATE TABLE IF NOT EXISTS sturdy_refs (
+  swiss_hash TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 export interface VatRow {
@@ -65,6 +71,13 @@ export const openDatabase = (path: string): Database.Database => {
 export interface HostStore {
   meta: { get(key: string): string | undefined; set(key: string, value: string): void };
   vats: { save(row: VatRow): void; list(): VatRow[]; remove(name: string): void };
+  sturdyRefs: {
+    add(swissHash: string, name: string): void;
+    lookup(swissHash: string): string | undefined;
+    /** true when a ref was there to revoke. */
+    remove(swissHash: string): boolean;
+    count(name?: string): number;
+  };
   close(): void;
 }
 
@@ -83,6 +96,11 @@ export const openHostStore = (path: string): HostStore => {
   );
   const listVats = db.prepare<[], Record<string, unknown>>('SELECT * FROM vats ORDER BY created_at, name');
   const deleteVat = db.prepare('DELETE FROM vats WHERE name = ?');
+  const addRef = db.prepare('INSERT INTO sturdy_refs (swiss_hash, name, created_at) VALUES (?, ?, ?)');
+  const getRef = db.prepare<[string], { name: string }>('SELECT name FROM sturdy_refs WHERE swiss_hash = ?');
+  const delRef = db.prepare('DELETE FROM sturdy_refs WHERE swiss_hash = ?');
+  const countRefs = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM sturdy_refs');
+  const countRefsOf = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM sturdy_refs WHERE name = ?');
 
   return {
     meta: {
@@ -111,6 +129,12 @@ export const openHostStore = (path: string): HostStore => {
           heapMb: (r['heap_mb'] as number | null) ?? undefined,
         })),
       remove: (name: string) => void deleteVat.run(name),
+    },
+    sturdyRefs: {
+      add: (swissHash, name) => void addRef.run(swissHash, name, Date.now()),
+      lookup: (swissHash) => getRef.get(swissHash)?.name,
+      remove: (swissHash) => delRef.run(swissHash).changes > 0,
+      count: (name) => (name === undefined ? countRefs.get()!.n : countRefsOf.get(name)!.n),
     },
     close: () => db.close(),
   };

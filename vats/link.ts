@@ -8,8 +8,12 @@ import type { CapTPMessage } from '../capabilities/connection.js';
 
 export type HostToVat =
   | { readonly k: 'c'; readonly m: CapTPMessage }
-  /** A direct channel to another vat; `port` is a transferred MessagePort. */
-  | { readonly k: 'peer'; readonly vat: string; readonly port: unknown }
+  /**
+   * A direct channel to another vat; `port` is a transferred MessagePort. A
+   * `remote` peer is a vat (or host) on another host, named `<VatId>/<endpoint>`:
+   * it may only redeem tickets its host admitted, never fetch exports by key.
+   */
+  | { readonly k: 'peer'; readonly vat: string; readonly port: unknown; readonly remote?: boolean }
   /** The named vat ended: abort the channel to it with this (flattened) error. */
   | { readonly k: 'peer-gone'; readonly vat: string; readonly reason: string }
   | { readonly k: 'ping'; readonly n: number }
@@ -23,7 +27,9 @@ export type VatToHost =
   /** One line from the vat's `log` power, for the host's output. */
   | { readonly k: 'log'; readonly line: string }
   /** The worker set up its CapTP side and can take `load()`. */
-  | { readonly k: 'online' };
+  | { readonly k: 'online' }
+  /** A remote peer sent malformed CapTP: its host should end that session. */
+  | { readonly k: 'peer-fault'; readonly vat: string; readonly reason: string };
 
 /** The smallest port the vat layer needs; runtime/ wraps MessagePort and Worker into it. */
 export interface PortLike {

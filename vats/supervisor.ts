@@ -62,6 +62,13 @@ export interface SupervisorPowers {
   readonly print: (line: string) => void;
   /** Called when a vat reaches running or ends; the host persists and reports. */
   readonly onVatEvent?: (name: string, event: 'running' | 'ended', detail?: string) => void;
+  /**
+   * Reaches a sturdy ref for vat `from` (runtime/remote-hosts.ts): wires a channel
+   * to the remote endpoint and returns where to redeem it. Absent: no networking.
+   */
+  readonly enlivenFor?: (from: string, refText: string) => Promise<unknown>;
+  /** A vat saw malformed CapTP from a remote peer (`<VatId>/<endpoint>`). */
+  readonly onPeerFault?: (vat: string, peer: string, reason: string) => void;
 }
 
 export interface VatStatus {
@@ -157,8 +164,10 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
       resolveName: (name: string) =>
         flattenErrors(() => {
           const { home, ref } = powers.names.lookup(name);
+          if (home.sturdy !== undefined) return enlivenFor(from, home.sturdy);
           return home.vat !== undefined ? harden({ vat: home.vat, key: home.key }) : harden({ ref });
         }),
+      enliven: (refText: string) => flattenErrors(() => enlivenFor(from, refText)),
       publish: (name: string, ref: unknown, vat: string | null, key: string | null) =>
         flattenErrors(() => powers.names.publish({ name, ref, owner: from, home: vat && key ? { vat, key } : {} })),
       listNames: () => harden(powers.names.list().map((e) => e.name)),
@@ -171,6 +180,11 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         connectPeers(from, to);
       },
     });
+
+  const enlivenFor = (from: string, refText: string) => {
+    if (!powers.enlivenFor) throw new Error('SturdyRefError: this host does not reach other hosts');
+    return powers.enlivenFor(from, refText);
+  };
 
   const connectPeers = (a: string, b: string) => {
     const ra = vats.get(a);
@@ -268,6 +282,10 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
       else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong', externalBytes: Number((msg as { external?: unknown }).external) || 0 });
       else if (msg.k === 'online') actor.send({ type: 'worker.online' });
       else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)));
+      else if (msg.k === 'peer-fault') {
+        const { vat, reason } = msg as { vat?: unknown; reason?: unknown };
+        powers.onPeerFault?.(spec.name, String(vat), String(reason));
+      }
     });
     worker.onError((err) => {
       const cause: TerminationCause = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'memory-budget' : 'crash';
@@ -318,6 +336,26 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
       await Promise.all([...vats.keys()].map((n) => this.stop(n)));
     },
     actorOf: (name: string) => get(name).actor,
+    /** Hands vat `vat` a channel to a remote endpoint `peer` (`<VatId>/<endpoint>`). */
+    attachRemotePeer(vat: string, peer: string, port: unknown) {
+      const r = get(vat);
+      endReasons.delete(peer);
+      r.peers.add(peer);
+      r.worker.postMessage({ k: 'peer', vat: peer, port, remote: true } satisfies HostToVat, [port]);
+    },
+    /** The remote endpoint went away (or its session did): the vat aborts that channel with `reason`. */
+    remotePeerGone(vat: string, peer: string, reason: string) {
+      endReasons.set(peer, reason);
+      const r = vats.get(vat);
+      if (!r?.peers.delete(peer)) return;
+      r.worker.postMessage({ k: 'peer-gone', vat: peer, reason } satisfies HostToVat);
+    },
+    /** Lets a remote host's endpoint redeem `ticket` once for vat `vat`'s export `key`. */
+    admit: (vat: string, ticket: string, key: string): Promise<void> => E(get(vat).conn.getBootstrap()).admit(ticket, key),
+    isRunning: (vat: string) => {
+      const r = vats.get(vat);
+      return r !== undefined && phaseOf(r.actor.getSnapshot().value) === 'running';
+    },
   };
 };
 

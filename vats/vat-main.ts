@@ -12,6 +12,7 @@ import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
 import { describeError, reviveError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
+import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
 import type { PortLike, VatSpec, VatToHost } from './link.js';
 import { loadActorModule } from './loader.js';
@@ -41,7 +42,14 @@ export interface VatWorkerPowers {
   readonly externalMemory: () => number;
 }
 
-type NameHome = { vat: string; key: string } | { vat?: undefined; ref: unknown };
+type NameHome =
+  | { vat: string; key: string; ticket?: undefined }
+  /** A remote endpoint: redeem the ticket its host admitted for us. */
+  | { vat: string; ticket: string; key?: undefined }
+  | { vat?: undefined; ref: unknown };
+
+/** Tickets admitted but not yet redeemed, per vat: bounds what remote enlivens can pile up. */
+const MAX_TICKETS = 10_000;
 
 interface Peer {
   readonly conn: Connection;
@@ -115,16 +123,38 @@ export const runVat = (p: VatWorkerPowers): void => {
     return k;
   };
 
-  const connect = (name: string, port: PortLike, bootstrap: unknown): Connection => {
+  const connect = (name: string, port: PortLike, bootstrap: unknown, remote: boolean): Connection => {
     const conn = makeConnection({
       name: `${self}->${name}`,
       send: (m) => emit(() => port.postMessage(m)),
       bootstrap,
       traceLimit: spec.traceLimit,
       onImport: (val) => imported.add(val as object),
+      // A remote host checks shapes before forwarding; what it cannot check (slots
+      // that name nothing) shows here, and the session to that host must end.
+      ...(remote
+        ? {
+            onAbort: (reason: Error) => {
+              if (reason.name === 'ProtocolViolationError') {
+                parent.postMessage({ k: 'peer-fault', vat: name, reason: describeError(reason) } satisfies VatToHost);
+              }
+            },
+          }
+        : {}),
     });
     return conn;
   };
+
+  // --- tickets: what a remote host's enliven request may redeem here ---
+  const tickets = new Map<string, string>();
+  const remoteGate = Far('RemoteGate', {
+    redeem(ticket: string) {
+      const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
+      if (key === undefined) throw new Error('SturdyRefError: no such ticket (unknown, used or expired)');
+      tickets.delete(ticket);
+      return exportsByKey.get(key);
+    },
+  });
 
   // --- host connection ---
   const hostConn = makeConnection({
@@ -146,9 +176,9 @@ export const runVat = (p: VatWorkerPowers): void => {
       return exportsByKey.get(key);
     },
   });
-  const addPeer = (name: string, port: PortLike) => {
+  const addPeer = (name: string, port: PortLike, remote: boolean) => {
     peers.get(name)?.conn.abort(new VatTerminatedError(`channel to vat "${name}" was replaced`));
-    const conn = connect(name, port, peerBootstrap);
+    const conn = connect(name, port, remote ? remoteGate : peerBootstrap, remote);
     port.onMessage((m) => {
       enterTurn();
       conn.dispatch(m);
@@ -189,6 +219,11 @@ export const runVat = (p: VatWorkerPowers): void => {
 
   const resolveHome = async (home: NameHome): Promise<unknown> => {
     if (home.vat === undefined) return home.ref;
+    if (home.ticket !== undefined) {
+      // The host posted the channel's port before it answered: it is here already.
+      const peer = peers.get(home.vat) ?? (await getPeer(home.vat));
+      return E(peer.boot).redeem(home.ticket);
+    }
     if (home.vat === self) return exportsByKey.get(home.key);
     const peer = await getPeer(home.vat);
     const ref = await E(peer.boot).fetch(home.key);
@@ -197,10 +232,12 @@ export const runVat = (p: VatWorkerPowers): void => {
   };
 
   const names = Far('Names', {
+    /** A published name, or a sturdy ref's text (`tribe://…`): holding the text is the authority. */
     async lookup(name: string) {
-      assertValidName(name);
+      const sturdy = isSturdyRefText(name);
+      if (!sturdy) assertValidName(name);
       try {
-        return await resolveHome(await E(host).resolveName(name));
+        return await resolveHome(await (sturdy ? E(host).enliven(name) : E(host).resolveName(name)));
       } catch (err) {
         throw reviveError(err);
       }
@@ -272,6 +309,12 @@ export const runVat = (p: VatWorkerPowers): void => {
         throw new Error(describeError(err));
       }
     },
+    /** The host admits a remote enliven request: `ticket` may be redeemed once for export `key`. */
+    admit(ticket: string, key: string) {
+      if (!exportsByKey.has(key)) throw new Error(`SturdyRefError: vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
+      if (tickets.size >= MAX_TICKETS) tickets.delete(tickets.keys().next().value as string);
+      tickets.set(ticket, key);
+    },
     stats: () =>
       harden({
         exports: exportsByKey.size,
@@ -290,7 +333,7 @@ export const runVat = (p: VatWorkerPowers): void => {
   });
 
   parent.onMessage((raw) => {
-    const msg = raw as { k?: string; m?: unknown; n?: number; vat?: string; port?: unknown; reason?: string };
+    const msg = raw as { k?: string; m?: unknown; n?: number; vat?: string; port?: unknown; reason?: string; remote?: boolean };
     switch (msg.k) {
       case 'c':
         enterTurn();
@@ -307,7 +350,7 @@ export const runVat = (p: VatWorkerPowers): void => {
         p.exit();
         break;
       case 'peer':
-        addPeer(String(msg.vat), p.wrapPort(msg.port));
+        addPeer(String(msg.vat), p.wrapPort(msg.port), msg.remote === true);
         break;
       case 'peer-gone': {
         const peer = peers.get(String(msg.vat));

@@ -44,6 +44,24 @@ export const formatPs = (s: HostStatus): string => {
       ]),
     );
   }
+  lines.push('', `listen: ${s.listen ?? 'off'}`);
+  if (s.sessions.length === 0) lines.push('no sessions with other hosts');
+  else {
+    lines.push(
+      table([
+        ['PEER HOST', 'ADDRESS', 'ROLE', 'CIPHER', 'CHANNELS', 'FRAMES IN/OUT', 'UP'],
+        ...s.sessions.map((x) => [
+          x.peer,
+          x.address,
+          x.role,
+          x.cipher,
+          String(x.channels),
+          `${x.framesIn}/${x.framesOut}`,
+          `${Math.round((Date.now() - x.since) / 1000)}s`,
+        ]),
+      ]),
+    );
+  }
   lines.push('', `names: ${s.names.map((n) => `${n.name} (${n.owner})`).join(', ') || 'none'}`, '');
   return lines.join('\n');
 };

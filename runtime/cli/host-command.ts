@@ -46,9 +46,13 @@ export const runHostCommand = async (opts: {
   home?: string;
   limits: Partial<VatLimits>;
   examples: boolean;
+  listen?: string | false;
+  advertise?: string;
 }): Promise<void> => {
   const host = await startHost({
     ...(opts.home ? { home: opts.home } : {}),
+    ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+    ...(opts.advertise ? { advertise: opts.advertise } : {}),
     limits: opts.limits,
     print: (line) => process.stdout.write(`${line}\n`),
   });
@@ -61,7 +65,10 @@ export const runHostCommand = async (opts: {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.stdout.write(`tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n`);
+  const listen = host.address ? `${host.address.host}:${host.address.port}` : 'off (--no-listen)';
+  process.stdout.write(
+    `tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n`,
+  );
   if (opts.examples) await loadExamples(host);
   // Tests and scripts wait for this line.
   process.stdout.write(`ready pid=${process.pid}\n`);

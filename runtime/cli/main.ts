@@ -17,14 +17,21 @@ import { formatPs, formatResult } from './format.js';
 const HELP = `tribe — capability-secure actor runtime
 
 Usage:
-  tribe host   [--home DIR] [--time-budget MS] [--heap-mb N] [--examples]
-                 start a vat host in the foreground (Ctrl-C stops it)
+  tribe host   [--home DIR] [--listen ADDR:PORT | --port N | --no-listen]
+               [--advertise HOST[:PORT]] [--time-budget MS] [--heap-mb N] [--examples]
+                 start a vat host in the foreground (Ctrl-C stops it); it listens
+                 for other hosts on loopback by default
+  tribe ref    NAME          print a new sturdy ref tribe://<VatId>@<host>:<port>/<swiss>
+                             to the actor published as NAME
+  tribe connect <REF> [--as NAME]
+                 enliven a sturdy ref (of any host); with --as, publish it here as NAME
+  tribe revoke <REF>         later enlivens of this ref (made here) fail
   tribe spawn  <module.ts|js> [--name NAME] [--params JSON] [--durable]
                [--grant clock|random]... [--time-budget MS] [--heap-mb N]
                  load an actor module into a new vat; its root is published as NAME
-  tribe call   NAME METHOD [JSON-ARG...]
+  tribe call   NAME|REF METHOD [JSON-ARG...]
                  E(lookup(NAME)).METHOD(...args) and print the result
-  tribe ps     [--json]      vats with their state, and published names
+  tribe ps     [--json]      vats with their state, sessions with other hosts, names
   tribe kill   NAME          stop a vat and forget it (its durable store is kept)
   tribe stop                 stop the host gracefully
 
@@ -81,8 +88,16 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       'time-budget': { type: 'string' },
       'heap-mb': { type: 'string' },
       examples: { type: 'boolean' },
+      listen: { type: 'string' },
+      port: { type: 'string' },
+      'no-listen': { type: 'boolean' },
+      advertise: { type: 'string' },
     });
     if (positionals.length) throw new UsageError(`tribe host takes no positional arguments`);
+    const given = [values.listen, values.port, values['no-listen']].filter((v) => v !== undefined).length;
+    if (given > 1) throw new UsageError('give at most one of --listen, --port, --no-listen');
+    if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port wants a number, got ${JSON.stringify(values.port)}`);
+    const listen: string | false | undefined = values['no-listen'] ? false : (values.listen ?? (values.port !== undefined ? `127.0.0.1:${values.port}` : undefined));
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
     // Loaded only for `host`: the other commands are thin clients and start faster without it.
@@ -91,7 +106,29 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       ...(values.home ? { home: values.home } : {}),
       limits: { ...(timeBudgetMs ? { timeBudgetMs } : {}), ...(heapMb ? { heapMb } : {}) },
       examples: values.examples ?? false,
+      ...(listen !== undefined ? { listen } : {}),
+      ...(values.advertise ? { advertise: values.advertise } : {}),
     });
+  },
+  async ref(argv) {
+    const { values, positionals } = parse(argv, {});
+    if (positionals.length !== 1) throw new UsageError('usage: tribe ref NAME');
+    const ref = await withControl(values.home, (c) => E(c).ref(positionals[0]!));
+    process.stdout.write(`${ref}\n`);
+  },
+  async connect(argv) {
+    const { values, positionals } = parse(argv, { as: { type: 'string' } });
+    if (positionals.length !== 1) throw new UsageError('usage: tribe connect <tribe://…> [--as NAME]');
+    const info: any = await withControl(values.home, (c) => E(c).connect(positionals[0]!, values.as ?? null));
+    process.stdout.write(
+      `connected to ${info.iface} on host ${info.host}${values.as ? `; published here as ${values.as}` : ''}\n`,
+    );
+  },
+  async revoke(argv) {
+    const { values, positionals } = parse(argv, {});
+    if (positionals.length !== 1) throw new UsageError('usage: tribe revoke <tribe://…>');
+    await withControl(values.home, (c) => E(c).revoke(positionals[0]!));
+    process.stdout.write('revoked\n');
   },
   async spawn(argv) {
     const { values, positionals } = parse(argv, {

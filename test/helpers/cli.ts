@@ -25,6 +25,8 @@ export const tribe = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliR
 export interface RunningHost {
   readonly proc: ChildProcess;
   readonly id: string;
+  /** 'ADDR:PORT' the host listens on for other hosts, if it does. */
+  readonly listen: string | undefined;
   readonly output: string[];
   readonly exited: Promise<number | null>;
 }
@@ -43,13 +45,16 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
   proc.stderr!.on('data', (d) => output.push(String(d)));
   const lines = createInterface({ input: proc.stdout! });
   let id = '';
+  let listen: string | undefined;
   for await (const line of lines) {
     output.push(line);
     const m = /^tribe host (\S+)/.exec(line);
     if (m) id = m[1]!;
+    const l = /^ {2}listen {2}(\S+:\d+)$/.exec(line);
+    if (l) listen = l[1]!;
     if (line.startsWith('ready ')) break;
   }
   if (!id) throw new Error(`host did not start:\n${output.join('\n')}`);
   lines.on('line', (l) => output.push(l));
-  return { proc, id, output, exited };
+  return { proc, id, listen, output, exited };
 };

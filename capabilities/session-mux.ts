@@ -1,0 +1,199 @@
+/**
+ * CapTP channels over one secure session between two hosts.
+ *
+ * A channel joins one endpoint on each host: a vat (by name) or the host itself
+ * ('@host'). It is named by its two endpoints, so both hosts agree on it without
+ * allocating ids, and a pair of vats that reach each other from both sides still
+ * shares one channel (one CapTP connection, one set of tables). Channel
+ * '@gw'↔'@gw' is the hosts' own CapTP connection, whose bootstrap is each
+ * host's gateway (sturdy-ref enlivening).
+ *
+ * Each message travels as one inner frame: the tag says which CapTP operation it
+ * is (Deliver = CTP_CALL, Return, Resolve, GCExport = CTP_DROP, Bootstrap,
+ * ChannelClose = CTP_DISCONNECT), the payload is msgpack `[from, to, message]`.
+ *
+ * Failure semantics: a frame that is not one of these, or whose CapTP message is
+ * malformed (captp-schema.ts), aborts the whole session with
+ * ProtocolViolationError: the peer is broken or hostile, and a session is the
+ * unit of trust. A frame for a channel this side never opened is dropped and
+ * counted: it can be a late message for a channel just closed. When the path
+ * closes, every channel end is closed with SessionLostError.
+ */
+import { decodePayload, encodePayload, Tag } from '../protocols/framing/frames.js';
+import { checkRemoteCapTP, type CapTPMessage } from './captp-schema.js';
+import { makeConnection, type Connection } from './connection.js';
+import { ProtocolViolationError, RemoteLimitError, SessionLostError } from './errors.js';
+
+/** The part of a SecurePath (protocols/session/path.ts) the mux uses. */
+export interface FramePath {
+  send(tag: number, payload: Uint8Array): void;
+  onFrame(handler: (tag: number, payload: Uint8Array) => void): void;
+  onClose(handler: (reason: Error) => void): void;
+  abort(reason: Error): void;
+  readonly closed: boolean;
+}
+
+/** The local side of one channel. */
+export interface ChannelEnd {
+  /** A message from the remote endpoint, already checked. */
+  deliver(msg: CapTPMessage): void;
+  /** The channel ended: the remote endpoint went away, or the session did. Called once. */
+  close(reason: Error): void;
+}
+
+export const GATEWAY_ENDPOINT = '@gw';
+export const HOST_ENDPOINT = '@host';
+/** Endpoint names are vat names (≤ 128 chars) or '@…'; anything longer is hostile. */
+const MAX_ENDPOINT_CHARS = 128;
+/** Channels one session may hold: one per pair of talking endpoints; bounds what a peer can make us allocate. */
+export const MAX_CHANNELS_PER_SESSION = 4096;
+
+const TAG_OF_TYPE: Record<string, number> = {
+  CTP_BOOTSTRAP: Tag.Bootstrap,
+  CTP_CALL: Tag.Deliver,
+  CTP_RETURN: Tag.Return,
+  CTP_RESOLVE: Tag.Resolve,
+  CTP_DROP: Tag.GCExport,
+  CTP_DISCONNECT: Tag.ChannelClose,
+};
+
+export interface SessionMux {
+  /** The peer host's gateway (its bootstrap on the '@gw' channel). */
+  gateway(): Promise<any>;
+  /**
+   * Opens (or returns the sender of) the channel `local`↔`remote`. The returned
+   * function sends one CapTP message to the remote endpoint.
+   */
+  open(local: string, remote: string, end: ChannelEnd): (msg: CapTPMessage) => void;
+  has(local: string, remote: string): boolean;
+  /** Ends every channel of a local endpoint (its vat ended) and tells the peer why. */
+  closeEndpoint(local: string, reason: Error): void;
+  readonly channels: number;
+  readonly dropped: number;
+}
+
+const key = (local: string, remote: string) => `${local}\u0000${remote}`;
+
+const validEndpoint = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ENDPOINT_CHARS;
+
+export const makeSessionMux = (opts: {
+  path: FramePath;
+  name: string;
+  /** What the peer host gets as this host's gateway. */
+  gateway: unknown;
+  traceLimit?: number;
+}): SessionMux => {
+  const { path, name } = opts;
+  const ends = new Map<string, { local: string; remote: string; end: ChannelEnd }>();
+  let dropped = 0;
+  let lost: Error | undefined;
+
+  const sendOn = (local: string, remote: string) => (msg: CapTPMessage) => {
+    if (lost || path.closed) return;
+    const tag = TAG_OF_TYPE[msg.type];
+    // Our own vats send only these; anything else is a bug here, not the peer's.
+    if (tag === undefined) throw new ProtocolViolationError(`${name}: cannot send ${msg.type} to another host`);
+    path.send(tag, encodePayload([local, remote, msg]));
+    if (msg.type === 'CTP_DISCONNECT') {
+      // The local endpoint gave up on this channel: it is over on both sides.
+      const entry = ends.get(key(local, remote));
+      ends.delete(key(local, remote));
+      entry?.end.close(new SessionLostError(`${name}: channel ${local}↔${remote} closed by ${local}`));
+    }
+  };
+
+  const violation = (why: string) => {
+    path.abort(new ProtocolViolationError(`${name}: ${why}`));
+  };
+
+  path.onFrame((tag, payload) => {
+    if (lost) return;
+    let decoded: unknown;
+    try {
+      decoded = decodePayload(payload);
+    } catch (err) {
+      violation((err as Error).message);
+      return;
+    }
+    if (!Array.isArray(decoded) || decoded.length !== 3) return violation('channel frame is not [from, to, message]');
+    const [from, to, msg] = decoded as [unknown, unknown, unknown];
+    if (!validEndpoint(from) || !validEndpoint(to)) return violation('bad channel endpoint');
+    const bad = checkRemoteCapTP(msg);
+    if (bad) return violation(bad);
+    const m = msg as CapTPMessage;
+    if (TAG_OF_TYPE[m.type] !== tag) return violation(`frame tag ${tag} does not match ${m.type}`);
+    // Our key is (local, remote): the sender's `from` is our remote.
+    const entry = ends.get(key(to, from));
+    if (!entry) {
+      dropped += 1;
+      return;
+    }
+    if (m.type === 'CTP_DISCONNECT') {
+      ends.delete(key(to, from));
+      const reason = m['reason'] as { message?: unknown } | undefined;
+      const why = typeof reason?.message === 'string' ? reason.message.slice(0, 500) : `endpoint "${from}" went away`;
+      entry.end.close(new SessionLostError(`${name}: ${why}`));
+      return;
+    }
+    entry.end.deliver(m);
+  });
+
+  path.onClose((reason) => {
+    lost = new SessionLostError(`${name}: session ended: ${reason.message}`, { cause: reason });
+    const all = [...ends.values()];
+    ends.clear();
+    for (const { end } of all) end.close(lost);
+  });
+
+  const open = (local: string, remote: string, end: ChannelEnd) => {
+    if (lost) throw lost;
+    const k = key(local, remote);
+    if (!ends.has(k)) {
+      if (ends.size >= MAX_CHANNELS_PER_SESSION) {
+        throw new RemoteLimitError(`${name}: more than ${MAX_CHANNELS_PER_SESSION} channels in one session`);
+      }
+      ends.set(k, { local, remote, end });
+    }
+    return sendOn(local, remote);
+  };
+
+  // The hosts' own channel.
+  let gatewayConn: Connection | undefined;
+  gatewayConn = makeConnection({
+    name: `${name}@gw`,
+    send: sendOn(GATEWAY_ENDPOINT, GATEWAY_ENDPOINT),
+    bootstrap: opts.gateway,
+    traceLimit: opts.traceLimit ?? 0,
+    // A malformed message on the hosts' channel is a session fault like any other.
+    onAbort: (reason) => {
+      if (reason.name === 'ProtocolViolationError' && !path.closed) path.abort(reason);
+    },
+  });
+  open(GATEWAY_ENDPOINT, GATEWAY_ENDPOINT, {
+    deliver: (m) => gatewayConn?.dispatch(m),
+    close: (reason) => gatewayConn?.abort(reason),
+  });
+  const gatewayBoot = gatewayConn.getBootstrap();
+  // Unobserved until someone asks; a lost session must not become an unhandled rejection.
+  gatewayBoot.catch(() => {});
+
+  return {
+    gateway: () => gatewayBoot,
+    open,
+    has: (local, remote) => ends.has(key(local, remote)),
+    closeEndpoint(local, reason) {
+      for (const [k, entry] of [...ends]) {
+        if (entry.local !== local) continue;
+        ends.delete(k);
+        sendOn(entry.local, entry.remote)({ type: 'CTP_DISCONNECT', reason: { name: reason.name, message: reason.message } });
+        entry.end.close(reason);
+      }
+    },
+    get channels() {
+      return ends.size;
+    },
+    get dropped() {
+      return dropped;
+    },
+  };
+};

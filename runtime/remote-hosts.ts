@@ -1,0 +1,421 @@
+/**
+ * This host's sessions with other hosts: the TCP listener, dialing, one secure
+ * session per peer host (crossed connections settled), sturdy refs, and the
+ * wiring that gives a vat a direct CapTP channel to a vat on another host.
+ *
+ * Routing (docs/architecture.md): a channel joins two endpoints — a vat, or a
+ * host itself — and rides the peers' one session (capabilities/session-mux.ts).
+ * The host only moves bytes for it: vat X's CapTP messages go over a
+ * MessagePort to this thread, into an Encrypted frame, and out of the other
+ * host's thread into vat Y. Enlivening goes through the hosts' own channel: the
+ * requester's host asks the owner's gateway `enliven(swiss, from)`; the owner
+ * checks the swiss number, wires the channel, admits a one-time ticket in the
+ * exporting vat and returns it; the requesting vat redeems it over the channel.
+ */
+import { createHash } from 'node:crypto';
+import { E, Far } from '@endo/far';
+import type { CapTPMessage } from '../capabilities/captp-schema.js';
+import { makeConnection, type Connection } from '../capabilities/connection.js';
+import { describeError, ProtocolViolationError, SessionLostError, SturdyRefError } from '../capabilities/errors.js';
+import { NAME_PATTERN, type NameRegistry } from '../capabilities/names.js';
+import { HOST_ENDPOINT, makeSessionMux, type FramePath, type SessionMux } from '../capabilities/session-mux.js';
+import { formatSturdyRef, isSturdyRefText, parseSturdyRef, SWISS_BYTES, SWISS_PATTERN } from '../capabilities/sturdy-ref.js';
+import type { ByteStream } from '../protocols/framing/byte-stream.js';
+import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../protocols/session/path.js';
+import { base32, type VatId } from '../protocols/session/vat-id.js';
+import type { CryptoSuite, SigningKey } from '../protocols/session/crypto.js';
+import type { Supervisor } from '../vats/supervisor.js';
+import { makeChannel, wrapMessagePort } from './ports.js';
+import type { HostStore } from './store.js';
+import { dialTcp, listenTcp, type Listener } from './tcp.js';
+import type { MessagePort } from 'node:worker_threads';
+
+/** Handshakes in flight above which the listener demands a cookie round trip before any DH work. */
+export const COOKIE_DEMAND_THRESHOLD = 32;
+/** Tickets the host itself admitted but nobody redeemed; the oldest go first. */
+const MAX_HOST_TICKETS = 10_000;
+/** How long a dial that lost a crossed-connection tie waits for the winning inbound session. */
+const CROSSED_WAIT_MS = 15_000;
+/** Names that refer to other names' sturdy refs are followed this deep, no deeper (no loops). */
+const MAX_REF_HOPS = 4;
+
+export interface SessionStatus {
+  readonly peer: string;
+  readonly address: string;
+  readonly role: 'initiator' | 'responder';
+  readonly cipher: string;
+  readonly since: number;
+  readonly channels: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+}
+
+export interface RemoteHostsOptions {
+  readonly identity: { readonly vatId: VatId; readonly key: SigningKey };
+  readonly crypto: CryptoSuite;
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The address written into sturdy refs; default: the bound listen address. */
+  readonly advertise?: { readonly host: string; readonly port?: number };
+  readonly supervisor: Supervisor;
+  readonly names: NameRegistry;
+  readonly refs: HostStore['sturdyRefs'];
+  readonly print: (line: string) => void;
+  readonly inspect?: (event: unknown) => void;
+  readonly limits?: Partial<PathLimits>;
+  readonly traceLimit?: number;
+}
+
+interface Session {
+  readonly peer: VatId;
+  readonly path: SecurePath;
+  readonly mux: SessionMux;
+  readonly address: string;
+  readonly since: number;
+  readonly hostConns: Map<string, Connection>;
+}
+
+const clock = {
+  now: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+};
+
+const hashSwiss = (swiss: string) => createHash('sha256').update(swiss).digest('hex');
+const short = (id: string) => id.slice(0, 8);
+
+/** One session's close fans out to the mux and to us (a path takes one close handler). */
+const fanOut = (path: SecurePath): FramePath & { onClosed(h: (reason: Error) => void): void } => {
+  const handlers: Array<(reason: Error) => void> = [];
+  path.onClose((reason) => {
+    for (const h of handlers) h(reason);
+  });
+  return {
+    send: (tag, payload) => path.send(tag, payload),
+    onFrame: (h) => path.onFrame(h),
+    onClose: (h) => void handlers.push(h),
+    onClosed: (h) => void handlers.push(h),
+    abort: (reason) => path.abort(reason),
+    get closed() {
+      return path.closed;
+    },
+  };
+};
+
+export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
+  const { identity, crypto, supervisor, names, refs, print } = opts;
+  const self = identity.vatId;
+  const sessions = new Map<VatId, Session>();
+  const dialing = new Map<VatId, Promise<Session>>();
+  /** Peers whose Hello we answered and whose handshake is still running (claimed ids, not yet proven). */
+  const inboundPending = new Map<VatId, number>();
+  const waiters = new Map<VatId, Array<(s: Session | undefined) => void>>();
+  let handshakesInFlight = 0;
+  let failedHandshakes = 0;
+  let closing = false;
+  const cookieSecret = crypto.randomBytes(32);
+  const pathOptions = (stream: ByteStream) => ({
+    stream,
+    identity: { vatId: self, key: identity.key },
+    crypto,
+    clock,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.inspect ? { inspect: opts.inspect } : {}),
+  });
+
+  // --- the host's own gate: tickets for references the host itself holds ---
+  const hostTickets = new Map<string, unknown>();
+  const hostGate = Far('RemoteGate', {
+    redeem(ticket: string) {
+      if (typeof ticket !== 'string' || !hostTickets.has(ticket)) {
+        throw new SturdyRefError('no such ticket (unknown, used or expired)');
+      }
+      const ref = hostTickets.get(ticket);
+      hostTickets.delete(ticket);
+      return ref;
+    },
+  });
+  const admitHostTicket = (ticket: string, ref: unknown) => {
+    if (hostTickets.size >= MAX_HOST_TICKETS) hostTickets.delete(hostTickets.keys().next().value as string);
+    hostTickets.set(ticket, ref);
+  };
+  const newTicket = () => base32(crypto.randomBytes(16));
+
+  // --- channels ---
+  const hostConn = (session: Session, remote: string): Connection => {
+    const existing = session.hostConns.get(remote);
+    if (existing && !existing.aborted) return existing;
+    let conn!: Connection;
+    const send = session.mux.open(HOST_ENDPOINT, remote, {
+      deliver: (m) => conn.dispatch(m),
+      close: (reason) => {
+        session.hostConns.delete(remote);
+        conn.abort(reason);
+      },
+    });
+    conn = makeConnection({
+      name: `host->${short(session.peer)}/${remote}`,
+      send,
+      bootstrap: hostGate,
+      traceLimit: opts.traceLimit ?? 0,
+      onAbort: (reason) => {
+        if (reason.name === 'ProtocolViolationError') session.path.abort(reason);
+      },
+    });
+    session.hostConns.set(remote, conn);
+    return conn;
+  };
+
+  const wireVatChannel = (session: Session, vat: string, remote: string) => {
+    if (session.mux.has(vat, remote)) return;
+    const peerName = `${session.peer}/${remote}`;
+    const [mine, theirs] = makeChannel();
+    const port = wrapMessagePort(mine as MessagePort);
+    const send = session.mux.open(vat, remote, {
+      deliver: (m) => port.postMessage(m),
+      close: (reason) => {
+        supervisor.remotePeerGone(vat, peerName, describeError(reason));
+        port.close();
+      },
+    });
+    // Messages from our own vat: trusted, forwarded as they are.
+    port.onMessage((m) => send(m as CapTPMessage));
+    supervisor.attachRemotePeer(vat, peerName, theirs);
+  };
+
+  // --- gateway: what a peer host may ask of us ---
+  const makeGateway = (getSession: () => Session) =>
+    Far('TribeGateway', {
+      async enliven(swiss: unknown, from: unknown) {
+        if (typeof swiss !== 'string' || !SWISS_PATTERN.test(swiss)) throw new SturdyRefError('malformed swiss number');
+        if (typeof from !== 'string' || (from !== HOST_ENDPOINT && !NAME_PATTERN.test(from))) {
+          throw new SturdyRefError('malformed endpoint');
+        }
+        const name = refs.lookup(hashSwiss(swiss));
+        if (name === undefined) throw new SturdyRefError('unknown or revoked sturdy ref');
+        if (!names.has(name)) throw new SturdyRefError(`the actor behind this ref ("${name}") is not running`);
+        const entry = names.lookup(name);
+        const session = getSession();
+        const ticket = newTicket();
+        if (entry.home.vat !== undefined && supervisor.isRunning(entry.home.vat)) {
+          wireVatChannel(session, entry.home.vat, from);
+          await supervisor.admit(entry.home.vat, ticket, entry.home.key);
+          return harden({ endpoint: entry.home.vat, ticket });
+        }
+        // Held by the host (published by it, or a remote ref it enlivened): served from here.
+        admitHostTicket(ticket, entry.ref);
+        hostConn(session, from);
+        return harden({ endpoint: HOST_ENDPOINT, ticket });
+      },
+    });
+
+  // --- sessions ---
+  const adopt = (path: SecurePath, address: string): Session => {
+    const peer = path.remoteId as VatId;
+    const old = sessions.get(peer);
+    const fan = fanOut(path);
+    let session!: Session;
+    const mux = makeSessionMux({
+      path: fan,
+      name: `${short(self)}↔${short(peer)}`,
+      gateway: makeGateway(() => session),
+      traceLimit: opts.traceLimit ?? 0,
+    });
+    session = { peer, path, mux, address, since: Date.now(), hostConns: new Map() };
+    sessions.set(peer, session);
+    // A peer that proved its key and dials us again has lost the old session (it
+    // restarted, or its side timed out): the new one replaces it. Crossed dials
+    // are settled earlier, at Hello (see `decide`).
+    if (old && !old.path.closed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
+    fan.onClosed((reason) => {
+      if (sessions.get(peer) === session) sessions.delete(peer);
+      if (!closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
+    });
+    for (const w of waiters.get(peer) ?? []) w(session);
+    waiters.delete(peer);
+    return session;
+  };
+
+  /** Crossed connections: the connection initiated by the smaller VatId survives, on both sides. */
+  const decide = (peer: VatId): 'accept' | 'duplicate' => {
+    if (dialing.has(peer) && self < peer) return 'duplicate';
+    inboundPending.set(peer, (inboundPending.get(peer) ?? 0) + 1);
+    return 'accept';
+  };
+  const inboundDone = (peer: VatId | undefined) => {
+    if (!peer) return;
+    const n = (inboundPending.get(peer) ?? 1) - 1;
+    if (n <= 0) inboundPending.delete(peer);
+    else inboundPending.set(peer, n);
+  };
+
+  const onInbound = (stream: ByteStream) => {
+    if (closing) return stream.close();
+    handshakesInFlight += 1;
+    let claimed: VatId | undefined;
+    acceptPath({
+      ...pathOptions(stream),
+      cookies: { secret: cookieSecret, demand: () => handshakesInFlight > COOKIE_DEMAND_THRESHOLD },
+      decide: (peer: VatId) => {
+        const verdict = decide(peer);
+        if (verdict === 'accept') claimed = peer;
+        return verdict;
+      },
+    }).then(
+      (path) => {
+        handshakesInFlight -= 1;
+        inboundDone(claimed);
+        if (closing) return path.close({ code: 'host-stopping', message: 'the host is stopping' });
+        adopt(path, stream.remoteAddress);
+      },
+      () => {
+        handshakesInFlight -= 1;
+        failedHandshakes += 1;
+        inboundDone(claimed);
+        const peer = claimed;
+        // A dial that waited for this inbound handshake must now dial itself.
+        if (peer && !sessions.has(peer)) for (const w of waiters.get(peer) ?? []) w(undefined);
+      },
+    );
+  };
+
+  const waitForSession = (peer: VatId, ms: number): Promise<Session | undefined> =>
+    new Promise((resolve) => {
+      const timer = clock.setTimeout(() => done(undefined), ms);
+      const done = (s: Session | undefined) => {
+        clock.clearTimeout(timer);
+        waiters.set(peer, (waiters.get(peer) ?? []).filter((w) => w !== done));
+        resolve(s);
+      };
+      waiters.set(peer, [...(waiters.get(peer) ?? []), done]);
+    });
+
+  const dial = async (peer: VatId, host: string, port: number): Promise<Session> => {
+    const stream = await dialTcp(host, port);
+    try {
+      const path = await initiatePath({ ...pathOptions(stream), wanted: peer });
+      return adopt(path, `${host}:${port}`);
+    } catch (err) {
+      // We lost a crossed-connection tie: the peer's own connection to us wins.
+      if ((err as Error).name === 'DuplicateConnectionError') {
+        const s = sessions.get(peer) ?? (await waitForSession(peer, CROSSED_WAIT_MS));
+        if (s) return s;
+      }
+      throw err;
+    }
+  };
+
+  /** The session with `peer`, dialing `host:port` if there is none. */
+  const connect = async (peer: VatId, host: string, port: number): Promise<Session> => {
+    if (closing) throw new SessionLostError('the host is stopping');
+    const live = sessions.get(peer);
+    if (live && !live.path.closed) return live;
+    const pending = dialing.get(peer);
+    if (pending) return pending;
+    const attempt = (async () => {
+      if (inboundPending.has(peer)) {
+        const s = await waitForSession(peer, CROSSED_WAIT_MS);
+        if (s && !s.path.closed) return s;
+      }
+      return dial(peer, host, port);
+    })();
+    dialing.set(peer, attempt);
+    try {
+      return await attempt;
+    } finally {
+      dialing.delete(peer);
+    }
+  };
+
+  /** Follows a sturdy ref for a local endpoint: a vat name, or '@host' for the host itself. */
+  const enlivenFor = async (from: string, refText: string, hops = 0): Promise<unknown> => {
+    const ref = parseSturdyRef(refText);
+    if (ref.vatId === self) {
+      const name = refs.lookup(hashSwiss(ref.swiss));
+      if (name === undefined) throw new SturdyRefError('unknown or revoked sturdy ref');
+      const entry = names.lookup(name);
+      if (entry.home.sturdy !== undefined) {
+        if (hops >= MAX_REF_HOPS) throw new SturdyRefError(`sturdy ref chain longer than ${MAX_REF_HOPS}`);
+        return enlivenFor(from, entry.home.sturdy, hops + 1);
+      }
+      if (from === HOST_ENDPOINT) return entry.ref;
+      return entry.home.vat !== undefined ? harden({ vat: entry.home.vat, key: entry.home.key }) : harden({ ref: entry.ref });
+    }
+    const session = await connect(ref.vatId as VatId, ref.host, ref.port);
+    const answer = (await E(session.mux.gateway()).enliven(ref.swiss, from)) as { endpoint?: unknown; ticket?: unknown };
+    const endpoint = answer?.endpoint;
+    const ticket = answer?.ticket;
+    if (typeof endpoint !== 'string' || typeof ticket !== 'string' || (endpoint !== HOST_ENDPOINT && !NAME_PATTERN.test(endpoint))) {
+      session.path.abort(new ProtocolViolationError(`host ${short(session.peer)} answered enliven with garbage`));
+      throw new SessionLostError('the remote host answered enliven with garbage');
+    }
+    if (from === HOST_ENDPOINT) return E(hostConn(session, endpoint).getBootstrap()).redeem(ticket);
+    wireVatChannel(session, from, endpoint);
+    return harden({ vat: `${session.peer}/${endpoint}`, ticket });
+  };
+
+  const listener: Listener = await listenTcp(opts.listen.host, opts.listen.port, onInbound);
+  const advertised = { host: opts.advertise?.host ?? listener.host, port: opts.advertise?.port ?? listener.port };
+
+  return {
+    /** Where this host listens. */
+    address: { host: listener.host, port: listener.port },
+    advertised,
+    connect,
+    /** A live reference for the host itself (host.enliven, `tribe connect`). */
+    enliven: (refText: string) => enlivenFor(HOST_ENDPOINT, refText),
+    /** For a vat's `names.lookup(ref)` and sturdy names: where the vat redeems it. */
+    enlivenFor: (vat: string, refText: string) => enlivenFor(vat, refText),
+    makeSturdyRef(name: string): string {
+      names.lookup(name); // NameNotFoundError when nothing is published under it
+      const swiss = base32(crypto.randomBytes(SWISS_BYTES));
+      refs.add(hashSwiss(swiss), name);
+      return formatSturdyRef({ vatId: self, host: advertised.host, port: advertised.port, swiss });
+    },
+    revoke(refText: string): void {
+      const ref = parseSturdyRef(refText);
+      if (ref.vatId !== self) throw new SturdyRefError(`this ref belongs to host ${ref.vatId}, not to this host (${self})`);
+      if (!refs.remove(hashSwiss(ref.swiss))) throw new SturdyRefError('unknown or already revoked sturdy ref');
+    },
+    isSturdyRef: isSturdyRefText,
+    sessions: (): SessionStatus[] =>
+      [...sessions.values()].map((s) => {
+        const st = s.path.stats();
+        return {
+          peer: s.peer,
+          address: s.address,
+          role: s.path.role,
+          cipher: s.path.cipher,
+          since: s.since,
+          channels: s.mux.channels,
+          framesIn: st.framesIn,
+          framesOut: st.framesOut,
+        };
+      }),
+    stats: () => ({ handshakesInFlight, failedHandshakes, connections: listener.connections, sessions: sessions.size }),
+    /** A local vat ended: its channels to other hosts end too, with the same reason. */
+    vatEnded(vat: string, reason: Error) {
+      for (const s of sessions.values()) s.mux.closeEndpoint(vat, reason);
+    },
+    /** A vat saw malformed CapTP from `peer` (`<VatId>/<endpoint>`): end that session. */
+    peerFault(vat: string, peer: string, reason: string) {
+      const id = peer.split('/')[0] as VatId;
+      sessions.get(id)?.path.abort(new ProtocolViolationError(`vat "${vat}" got malformed CapTP: ${reason}`));
+    },
+    /** Drops one session (tests, `tribe` diagnostics). */
+    dropSession(peer: string, reason: Error) {
+      sessions.get(peer as VatId)?.path.abort(reason);
+    },
+    async close(): Promise<void> {
+      closing = true;
+      for (const s of sessions.values()) s.path.close({ code: 'host-stopping', message: `host ${short(self)} is stopping` });
+      sessions.clear();
+      await listener.close();
+    },
+  };
+};
+
+export type RemoteHosts = Awaited<ReturnType<typeof startRemoteHosts>>;

@@ -1,0 +1,137 @@
+/**
+ * TCP as a ByteStream (protocols/framing/byte-stream.ts): the listener and the
+ * dialer the session layer runs over. Nothing here parses bytes; bounds on what
+ * a peer may send live in the framing and session layers.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { ByteStream } from '../protocols/framing/byte-stream.js';
+import { UsageError } from './errors.js';
+
+/** How long a closed stream waits for the peer's FIN before it drops the socket. */
+const CLOSE_GRACE_MS = 2000;
+/** Sockets one listener holds at once; more are refused at accept, before any work. */
+export const MAX_INBOUND_CONNECTIONS = 512;
+/** A dial that gets no TCP connection within this is abandoned. */
+export const DIAL_TIMEOUT_MS = 10_000;
+
+export class DialError extends Error {
+  override name = 'DialError';
+}
+
+export const socketStream = (socket: Socket): ByteStream => {
+  socket.setNoDelay(true);
+  let onData: ((chunk: Uint8Array) => void) | undefined;
+  let onClose: ((err?: Error) => void) | undefined;
+  const early: Uint8Array[] = [];
+  let ended: { err?: Error } | undefined;
+  const fire = (err?: Error) => {
+    if (ended) return;
+    ended = err ? { err } : {};
+    onClose?.(err);
+  };
+  socket.on('data', (chunk: Buffer) => {
+    if (ended) return;
+    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    if (onData) onData(bytes);
+    else early.push(bytes);
+  });
+  socket.on('error', (err) => fire(err));
+  socket.on('close', () => fire());
+  socket.on('end', () => {
+    // The peer is done sending; we are done too (no half-open sessions).
+    socket.end();
+  });
+  const remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+  return {
+    write(bytes) {
+      if (!ended && !socket.destroyed) socket.write(bytes);
+    },
+    onData(handler) {
+      onData = handler;
+      for (const chunk of early.splice(0)) handler(chunk);
+    },
+    onClose(handler) {
+      onClose = handler;
+      if (ended) handler(ended.err);
+    },
+    close() {
+      if (socket.destroyed) return fire();
+      socket.end();
+      const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+      timer.unref();
+      socket.once('close', () => clearTimeout(timer));
+      fire();
+    },
+    remoteAddress,
+  };
+};
+
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+  /** Sockets open now. */
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+/** ADDR:PORT, [v6]:PORT or PORT. */
+export const parseListenAddress = (text: string): { host: string; port: number } => {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text) ?? (/^\d{1,5}$/.test(text) ? [text, undefined, '127.0.0.1', text] : null);
+  const port = Number(m?.[3]);
+  if (!m || !(port >= 0 && port <= 65535)) throw new UsageError(`--listen wants ADDR:PORT (e.g. 127.0.0.1:7420), got ${JSON.stringify(text)}`);
+  return { host: (m[1] ?? m[2]) as string, port };
+};
+
+export const listenTcp = (
+  host: string,
+  port: number,
+  onStream: (stream: ByteStream) => void,
+): Promise<Listener> =>
+  new Promise((resolve, reject) => {
+    const sockets = new Set<Socket>();
+    const server: Server = createServer((socket) => {
+      if (sockets.size >= MAX_INBOUND_CONNECTIONS) {
+        socket.destroy();
+        return;
+      }
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      onStream(socketStream(socket));
+    });
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      const bound = typeof addr === 'object' && addr ? addr.port : port;
+      resolve({
+        host,
+        port: bound,
+        get connections() {
+          return sockets.size;
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const s of sockets) s.destroy();
+          }),
+      });
+    });
+  });
+
+export const dialTcp = (host: string, port: number, timeoutMs = DIAL_TIMEOUT_MS): Promise<ByteStream> =>
+  new Promise((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new DialError(`no TCP connection to ${host}:${port} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socketStream(socket));
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new DialError(`cannot reach ${host}:${port}: ${err.message}`, { cause: err }));
+    });
+  });

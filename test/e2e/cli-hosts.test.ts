@@ -1,0 +1,70 @@
+/**
+ * Two real `tribe host` processes on loopback: a sturdy ref printed by one is
+ * enlivened by the other through the CLI, calls go across, and killing the
+ * remote host turns later calls into a one-line SessionLostError.
+ */
+import test from 'ava';
+import { example, tempHome } from '../helpers/host.js';
+import { startHostProcess, tribe } from '../helpers/cli.js';
+
+test('CLI: tribe ref on one host, tribe connect and tribe call on another', async (t) => {
+  const homeA = tempHome(t);
+  const homeB = tempHome(t);
+  const [a, b] = await Promise.all([startHostProcess(t, homeA), startHostProcess(t, homeB)]);
+  t.regex(b.listen ?? '', /^127\.0\.0\.1:\d+$/, 'loopback by default');
+
+  t.is((await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--durable', '--home', homeB])).code, 0);
+  const refOut = await tribe(['ref', 'counter', '--home', homeB]);
+  t.is(refOut.code, 0, refOut.stderr);
+  const ref = refOut.stdout.trim();
+  t.is(ref, `tribe://${b.id}@${b.listen}/${ref.split('/').pop()}`);
+
+  const connected = await tribe(['connect', ref, '--as', 'bcounter', '--home', homeA]);
+  t.is(connected.code, 0, connected.stderr);
+  t.regex(connected.stdout, new RegExp(`connected to Counter on host ${b.id}; published here as bcounter`));
+
+  t.is((await tribe(['call', 'bcounter', 'increment', '--home', homeA])).stdout.trim(), '1');
+  t.is((await tribe(['call', 'bcounter', 'increment', '5', '--home', homeA])).stdout.trim(), '6');
+  // A ref works in place of a name; the count lives on B.
+  t.is((await tribe(['call', ref, 'read', '--home', homeA])).stdout.trim(), '6');
+  t.is((await tribe(['call', 'counter', 'read', '--home', homeB])).stdout.trim(), '6');
+
+  const ps = JSON.parse((await tribe(['ps', '--json', '--home', homeA])).stdout);
+  t.is(ps.sessions.length, 1);
+  t.is(ps.sessions[0].peer, b.id);
+  t.true(ps.sessions[0].framesOut > 0);
+  const psText = (await tribe(['ps', '--home', homeA])).stdout;
+  t.regex(psText, new RegExp(`${b.id}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+chacha20-poly1305`));
+
+  // Revoked: a new enliven fails with one line and a non-zero exit.
+  t.is((await tribe(['revoke', ref, '--home', homeB])).stdout.trim(), 'revoked');
+  const again = await tribe(['connect', ref, '--home', homeA]);
+  t.is(again.code, 1);
+  t.regex(again.stderr, /^tribe: SturdyRefError: unknown or revoked sturdy ref\n$/);
+
+  // Kill B: the name A holds now fails at once with a named error.
+  b.proc.kill('SIGKILL');
+  await b.exited;
+  const lost = await tribe(['call', 'bcounter', 'read', '--home', homeA]);
+  t.is(lost.code, 1);
+  t.regex(lost.stderr, /^tribe: SessionLostError: /);
+  // A itself lives on.
+  t.is((await tribe(['ps', '--home', homeA])).code, 0);
+  t.truthy(a.id);
+});
+
+test('CLI: bad refs and bad listen options are one-line errors', async (t) => {
+  const home = tempHome(t);
+  const bad = await tribe(['host', '--listen', 'nowhere', '--home', home]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /^tribe: UsageError: --listen wants ADDR:PORT/);
+  const both = await tribe(['host', '--port', '1', '--no-listen', '--home', home]);
+  t.is(both.code, 2);
+  await startHostProcess(t, home);
+  const notRef = await tribe(['connect', 'http://example.com', '--home', home]);
+  t.is(notRef.code, 1);
+  t.regex(notRef.stderr, /^tribe: SturdyRefError: not a sturdy ref/);
+  const noName = await tribe(['ref', 'nobody', '--home', home]);
+  t.is(noName.code, 1);
+  t.regex(noName.stderr, /^tribe: NameNotFoundError: /);
+});

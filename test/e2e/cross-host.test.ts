@@ -1,0 +1,151 @@
+/**
+ * E() between hosts over real TCP on loopback and real secure sessions: vats
+ * and hosts on different hosts call each other, pass references both ways and
+ * through a third host, and see a named error when a session drops.
+ */
+import '@endo/init';
+import test from 'ava';
+import { E, Far } from '@endo/far';
+import type { Host } from '../../runtime/index.js';
+import { fixture, withHost } from '../helpers/host.js';
+
+const quiet = { spareWorkers: 0 } as const;
+
+const twoHosts = async (t: any): Promise<[Host, Host]> => [await withHost(t, quiet), await withHost(t, quiet)];
+
+test('a vat on one host calls a vat on another through a sturdy ref', async (t) => {
+  const [a, b] = await twoHosts(t);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const { root: alice } = await a.spawnVat({ module: fixture('party.ts'), name: 'alice', params: { label: 'alice' } });
+  const ref = b.makeSturdyRef('bob');
+  t.regex(ref, new RegExp(`^tribe://${b.id}@127\\.0\\.0\\.1:${b.address!.port}/[a-z2-7]{32}$`));
+  t.is(await E(alice).lookupAndCall(ref, 'label'), 'bob');
+  // A second lookup reuses the session and the channel.
+  t.is(await E(alice).lookupAndCall(ref, 'echo', 42), 42);
+  const [sa] = a.ps().sessions;
+  t.is(a.ps().sessions.length, 1);
+  t.is(sa!.peer, b.id);
+  t.is(b.ps().sessions.length, 1);
+  t.is(b.ps().sessions[0]!.peer, a.id);
+  // The vat talks to the remote vat over its own channel, not through its host.
+  t.true(a.ps().vats.find((v) => v.name === 'alice')!.peers.includes(`${b.id}/bob`));
+});
+
+test('references pass both ways between hosts, with identity kept', async (t) => {
+  const [a, b] = await twoHosts(t);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const bob = await a.enliven(b.makeSturdyRef('bob'));
+  // B's object comes to A …
+  const thing = await E(bob).makeThing('t1');
+  t.is(await E(thing).owner(), 'bob');
+  t.true(await E(bob).same(thing, thing));
+  // … and A's object goes to B, which calls back into A.
+  const greeter = Far('Greeter', { hello: (x: string) => `hello ${x} from A` });
+  t.is(await E(bob).callBack(greeter, 'bob'), 'hello bob from A');
+  // Promises go both ways too.
+  const { promise, settler } = await E(bob).pending();
+  const awaited = E(bob).awaitIt(promise);
+  await E(settler).settle('done');
+  t.is(await awaited, 'got done');
+  // Errors keep their messages.
+  await t.throwsAsync(() => E(bob).fail('nope'), { message: /nope/ });
+});
+
+test("a third host's actor passed along is proxied and still answers", async (t) => {
+  const [a, b] = await twoHosts(t);
+  const c = await withHost(t, quiet);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  await c.spawnVat({ module: fixture('party.ts'), name: 'carol', params: { label: 'carol' } });
+  const { root: alice } = await a.spawnVat({ module: fixture('party.ts'), name: 'alice', params: { label: 'alice' } });
+  const bob = await a.enliven(b.makeSturdyRef('bob'));
+  const carol = await a.enliven(c.makeSturdyRef('carol'));
+  // B gets a reference to C's actor from A, and calls it.
+  t.is(await E(bob).callMethod(carol, 'label'), 'carol');
+  t.is(await E(bob).keep(carol), 1);
+  t.is(await E(bob).callKept('echo', 'via A'), 'via A');
+  // A vat does the same with refs it enlivens itself.
+  const carolRef = c.makeSturdyRef('carol');
+  t.is(await E(alice).lookupAndCall(carolRef, 'label'), 'carol');
+  // B never dialed C: the reference is proxied by A (no three-party handoff yet).
+  t.false(b.ps().sessions.some((s) => s.peer === c.id));
+});
+
+test('a dropped session rejects pending calls with SessionLostError, and later calls at once', async (t) => {
+  const [a, b] = await twoHosts(t);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const { root: alice } = await a.spawnVat({ module: fixture('party.ts'), name: 'alice', params: { label: 'alice' } });
+  const ref = b.makeSturdyRef('bob');
+  const bob = await a.enliven(ref);
+  const { promise } = await E(bob).pending();
+  const waiting = E(bob).awaitIt(promise); // B never settles it
+  t.is(await E(alice).keep(await E(alice).lookupAndCall(ref, 'makeThing', 'x')), 1);
+  const vatWaiting = E(alice).callKept('name'); // answered, then a hanging one:
+  t.is(await vatWaiting, 'x');
+  const vatPending = E(alice).lookupAndCall(ref, 'awaitIt', promise);
+  a.remote!.dropSession(b.id, new Error('cut by the test'));
+  await t.throwsAsync(waiting, { name: 'SessionLostError' });
+  await t.throwsAsync(() => E(bob).label(), { name: 'SessionLostError' });
+  await t.throwsAsync(vatPending, { message: /SessionLostError/ });
+  await t.throwsAsync(() => E(alice).callKept('name'), { message: /SessionLostError/ });
+  // A new enliven makes a new session.
+  t.is(await E(await a.enliven(ref)).label(), 'bob');
+});
+
+test('revoked, unknown and mis-addressed refs fail with named errors', async (t) => {
+  const [a, b] = await twoHosts(t);
+  const c = await withHost(t, quiet);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const ref = b.makeSturdyRef('bob');
+  const other = b.makeSturdyRef('bob');
+  t.not(ref, other);
+  t.is(await E(await a.enliven(ref)).label(), 'bob');
+  b.revokeSturdyRef(ref);
+  await t.throwsAsync(() => a.enliven(ref), { message: /SturdyRefError: unknown or revoked/ });
+  t.is(await E(await a.enliven(other)).label(), 'bob', 'other refs to the same actor still work');
+  t.throws(() => b.revokeSturdyRef(ref), { name: 'SturdyRefError' });
+  t.throws(() => a.revokeSturdyRef(other), { name: 'SturdyRefError', message: /belongs to host/ });
+  // Right address, wrong VatId: the session refuses (NotMe), nothing is reached.
+  const wrongId = other.replace(b.id, c.id);
+  await t.throwsAsync(() => a.enliven(wrongId), { name: 'NotMeError' });
+  // Not a ref at all.
+  await t.throwsAsync(() => a.enliven('tribe://nope'), { name: 'SturdyRefError' });
+  t.throws(() => b.makeSturdyRef('nobody'), { name: 'NameNotFoundError' });
+  // Nothing listens there.
+  const closed = other.replace(`:${b.address!.port}/`, ':1/');
+  await t.throwsAsync(() => a.enliven(closed), { name: 'DialError' });
+});
+
+test('a ref of this host enlivens locally, without a session', async (t) => {
+  const a = await withHost(t, quiet);
+  await a.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const { root: alice } = await a.spawnVat({ module: fixture('party.ts'), name: 'alice', params: { label: 'alice' } });
+  const ref = a.makeSturdyRef('bob');
+  t.is(await E(await a.enliven(ref)).label(), 'bob');
+  t.is(await E(alice).lookupAndCall(ref, 'label'), 'bob');
+  t.is(a.ps().sessions.length, 0);
+});
+
+test('a connected name lets vats reach the remote actor directly', async (t) => {
+  const [a, b] = await twoHosts(t);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const { root: alice } = await a.spawnVat({ module: fixture('party.ts'), name: 'alice', params: { label: 'alice' } });
+  await a.connect(b.makeSturdyRef('bob'), 'remote-bob');
+  t.is(await E(alice).pingPeer('remote-bob'), 'bob');
+  t.true(a.ps().vats.find((v) => v.name === 'alice')!.peers.includes(`${b.id}/bob`));
+});
+
+test('crossed connections end with exactly one session, the same on both sides', async (t) => {
+  for (let i = 0; i < 4; i++) {
+    const [a, b] = await twoHosts(t);
+    const [sa, sb] = await Promise.all([
+      a.remote!.connect(b.id as any, '127.0.0.1', b.address!.port),
+      b.remote!.connect(a.id as any, '127.0.0.1', a.address!.port),
+    ]);
+    t.is(sa.path.sessionId, sb.path.sessionId, `round ${i}: both sides kept the same session`);
+    t.is(a.ps().sessions.length, 1);
+    t.is(b.ps().sessions.length, 1);
+    // The survivor is the one the smaller VatId initiated.
+    const initiator = sa.path.role === 'initiator' ? a.id : b.id;
+    t.is(initiator, a.id < b.id ? a.id : b.id);
+  }
+});

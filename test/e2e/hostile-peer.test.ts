@@ -1,0 +1,166 @@
+/**
+ * Hostile input against a real host over real TCP: peers that send garbage,
+ * break the handshake, or complete it and then send malformed CapTP. Each bad
+ * session or connection ends with a named reason; the host keeps serving, and a
+ * thousand bad attempts leave no handles or memory behind.
+ */
+import '@endo/init';
+import test from 'ava';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { E, Far } from '@endo/far';
+import { makeSessionMux } from '../../capabilities/session-mux.js';
+import { encodeFrame, encodeMessage, encodePayload, Tag } from '../../protocols/framing/frames.js';
+import { initiatePath, type SecurePath } from '../../protocols/session/path.js';
+import { vatIdOf } from '../../protocols/session/vat-id.js';
+import { nodeCrypto } from '../../runtime/crypto-node.js';
+import { dialTcp } from '../../runtime/tcp.js';
+import type { Host } from '../../runtime/index.js';
+import { fixture, withHost } from '../helpers/host.js';
+
+const clock = {
+  now: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+};
+
+const fakeIdentity = () => {
+  const key = nodeCrypto.ed25519FromSeed(nodeCrypto.randomBytes(32));
+  return { vatId: vatIdOf(nodeCrypto, key.publicKey), key };
+};
+
+/** A host whose printed lines can be awaited. */
+const watchedHost = async (t: any) => {
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  const host = await withHost(t, {
+    spareWorkers: 0,
+    print: (line) => {
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    },
+  });
+  const nextLine = (re: RegExp) =>
+    new Promise<string>((resolve) => {
+      const seen = lines.find((l) => re.test(l));
+      if (seen) resolve(seen);
+      else waiters.push({ re, resolve });
+    });
+  return { host, lines, nextLine };
+};
+
+const hostileSession = async (host: Host): Promise<{ path: SecurePath; id: string }> => {
+  const identity = fakeIdentity();
+  const stream = await dialTcp('127.0.0.1', host.address!.port);
+  const path = await initiatePath({ stream, identity, crypto: nodeCrypto, clock, wanted: host.id as any });
+  return { path, id: identity.vatId };
+};
+
+const MALFORMED: Array<[string, (path: SecurePath) => void]> = [
+  ['a payload that is not msgpack', (p) => p.send(Tag.Deliver, new Uint8Array([0xc1, 0xc1, 0xc1]))],
+  ['a payload of the wrong shape', (p) => p.send(Tag.Deliver, encodePayload({ hello: 'world' }))],
+  ['a CapTP type Tribe does not take', (p) => p.send(Tag.Deliver, encodePayload(['@gw', '@gw', { type: 'CTP_TRAP_ITERATE' }]))],
+  ['a CTP_CALL without a target', (p) => p.send(Tag.Deliver, encodePayload(['@gw', '@gw', { type: 'CTP_CALL', questionID: 'q-1' }]))],
+  [
+    'a tag that does not match the message',
+    (p) => p.send(Tag.Return, encodePayload(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])),
+  ],
+  [
+    'a well-formed call to an export that does not exist',
+    (p) =>
+      p.send(
+        Tag.Deliver,
+        encodePayload(['@gw', '@gw', { type: 'CTP_CALL', questionID: 'q-1', target: 'o+77', method: { body: '#["x",[]]', slots: [] } }]),
+      ),
+  ],
+];
+
+for (const [what, send] of MALFORMED) {
+  test(`hostile peer: ${what} aborts that session, the host lives`, async (t) => {
+    const { host, nextLine } = await watchedHost(t);
+    await host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+    const { path, id } = await hostileSession(host);
+    const closed = new Promise<Error>((r) => path.onClose(r));
+    send(path);
+    const line = await nextLine(new RegExp(`session with ${id.slice(0, 8)} ended: ProtocolViolationError`));
+    t.regex(line, /ProtocolViolationError/);
+    await closed;
+    t.is(host.ps().sessions.length, 0);
+    // Others are still served.
+    const peer = await withHost(t, { spareWorkers: 0 });
+    t.is(await E(await peer.enliven(host.makeSturdyRef('bob'))).label(), 'bob');
+  });
+}
+
+test('hostile peer: a bad enliven request is refused, the session stays', async (t) => {
+  const { host } = await watchedHost(t);
+  const { path } = await hostileSession(host);
+  const mux = makeSessionMux({ path, name: 'hostile', gateway: Far('Nothing', {}) });
+  const gateway = await mux.gateway();
+  await t.throwsAsync(() => E(gateway).enliven('not-a-swiss', '@host'), { message: /SturdyRefError: malformed swiss/ });
+  await t.throwsAsync(() => E(gateway).enliven('a'.repeat(32), 'bad endpoint!'), { message: /SturdyRefError: malformed endpoint/ });
+  await t.throwsAsync(() => E(gateway).enliven('a'.repeat(32), '@host'), { message: /SturdyRefError: unknown or revoked/ });
+  t.false(path.closed);
+  t.is(host.ps().sessions.length, 1);
+  path.close();
+});
+
+// --- a thousand bad attempts ---
+
+const BAD_OPENINGS: Array<(id: string) => Uint8Array[]> = [
+  () => [new TextEncoder().encode('GET / HTTP/1.1\r\nHost: x\r\n\r\n')],
+  () => [encodeMessage(Tag.ProtocolOffered, { versions: ['tribe/0'] })],
+  () => [new Uint8Array([0xe3, 0xff, 0xff, 0xff, 0xff])],
+  () => [encodeMessage(Tag.Signature, { signature: new Uint8Array(64) })],
+  () => [encodeFrame(Tag.Hello, new Uint8Array([1, 2, 3]))],
+  (id) => [encodeMessage(Tag.ProtocolOffered, { versions: ['tribe/1'] }), encodeMessage(Tag.Hello, { vatId: id }).slice(0, 9)],
+];
+
+const badAttempt = async (host: Host, i: number): Promise<void> => {
+  const stream = await dialTcp('127.0.0.1', host.address!.port);
+  const closed = new Promise<void>((r) => stream.onClose(() => r()));
+  stream.onData(() => {});
+  const frames = BAD_OPENINGS[i % BAD_OPENINGS.length]!(host.id);
+  for (const f of frames) stream.write(f);
+  // The truncated ones would wait for the handshake timeout: hang up like a broken peer.
+  if (i % BAD_OPENINGS.length === BAD_OPENINGS.length - 1) stream.close();
+  await closed;
+};
+
+const until = async (what: string, cond: () => boolean) => {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+};
+
+test('1,000 bad connection attempts: each refused, no handles or memory kept, good peers served', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { host } = await watchedHost(t);
+  await host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const run = async (n: number, from: number) => {
+    for (let i = from; i < from + n; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => badAttempt(host, i + j)));
+    }
+    await until('the listener to drop its sockets', () => host.remote!.stats().connections === 0);
+  };
+  await run(100, 0); // warm-up: code paths compiled, pools filled
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const handlesBefore = process.getActiveResourcesInfo().length;
+  await run(1000, 100);
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  const stats = host.remote!.stats();
+  t.is(stats.handshakesInFlight, 0);
+  t.is(stats.sessions, 0);
+  t.true(stats.failedHandshakes >= 1000, `${stats.failedHandshakes} failed handshakes counted`);
+  t.is(process.getActiveResourcesInfo().length, handlesBefore, 'no handles left behind');
+  t.true(heapAfter - heapBefore < 4 * 2 ** 20, `heap grew by ${((heapAfter - heapBefore) / 2 ** 20).toFixed(2)} MiB`);
+  const peer = await withHost(t, { spareWorkers: 0 });
+  t.is(await E(await peer.enliven(host.makeSturdyRef('bob'))).label(), 'bob');
+});

@@ -1,0 +1,53 @@
+/** Sturdy ref text: format, strict parsing, and the size of the secret. */
+import test from 'ava';
+import fc from 'fast-check';
+import { formatSturdyRef, parseSturdyRef, SWISS_BYTES } from '../../capabilities/sturdy-ref.js';
+
+const vatId = 'a'.repeat(52);
+const swiss = 'b'.repeat(32);
+
+test('format and parse round-trip, IPv4, names and IPv6', (t) => {
+  for (const host of ['127.0.0.1', 'example.org', '::1', 'fe80::1']) {
+    const text = formatSturdyRef({ vatId, host, port: 7420, swiss });
+    t.deepEqual(parseSturdyRef(text), { vatId, host, port: 7420, swiss });
+  }
+  t.is(formatSturdyRef({ vatId, host: '::1', port: 1, swiss }), `tribe://${vatId}@[::1]:1/${swiss}`);
+});
+
+test('swiss numbers carry at least 128 bits', (t) => {
+  t.true(SWISS_BYTES * 8 >= 128);
+  t.is(Math.ceil((SWISS_BYTES * 8) / 5), 32);
+});
+
+test('malformed refs are SturdyRefError, each with a reason', (t) => {
+  for (const bad of [
+    '',
+    'http://x',
+    `tribe://${vatId}@127.0.0.1/${swiss}`,
+    `tribe://${vatId}@127.0.0.1:0/${swiss}`,
+    `tribe://${vatId}@127.0.0.1:70000/${swiss}`,
+    `tribe://${vatId.slice(1)}@127.0.0.1:1/${swiss}`,
+    `tribe://${vatId}@127.0.0.1:1/${swiss.slice(1)}`,
+    `tribe://${vatId}@127.0.0.1:1/${swiss.toUpperCase()}`,
+    `tribe://${vatId}@bad host:1/${swiss}`,
+    `tribe://${vatId}@127.0.0.1:1/${swiss}/extra`,
+    `tribe://${vatId}@${'h'.repeat(400)}:1/${swiss}`,
+  ]) {
+    t.throws(() => parseSturdyRef(bad), { name: 'SturdyRefError' }, bad);
+  }
+  t.throws(() => parseSturdyRef(42), { name: 'SturdyRefError' });
+});
+
+test('random text never parses by accident and never throws anything but SturdyRefError', (t) => {
+  fc.assert(
+    fc.property(fc.string({ maxLength: 500 }), (s) => {
+      try {
+        parseSturdyRef(`tribe://${s}`);
+        return true;
+      } catch (err) {
+        return (err as Error).name === 'SturdyRefError';
+      }
+    }),
+  );
+  t.pass();
+});

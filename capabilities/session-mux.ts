@@ -106,7 +106,7 @@ export const makeSessionMux = (opts: {
     path.abort(new ProtocolViolationError(`${name}: ${why}`));
   };
 
-  path.onFrame((tag, payload) => {
+  const onFrame = (tag: number, payload: Uint8Array) => {
     if (lost) return;
     let decoded: unknown;
     try {
@@ -136,7 +136,7 @@ export const makeSessionMux = (opts: {
       return;
     }
     entry.end.deliver(m);
-  });
+  };
 
   path.onClose((reason) => {
     lost = new SessionLostError(`${name}: session ended: ${reason.message}`, { cause: reason });
@@ -173,6 +173,8 @@ export const makeSessionMux = (opts: {
     deliver: (m) => gatewayConn?.dispatch(m),
     close: (reason) => gatewayConn?.abort(reason),
   });
+  // Last: a path hands over frames that arrived early as soon as a handler is set.
+  path.onFrame(onFrame);
   const gatewayBoot = gatewayConn.getBootstrap();
   // Unobserved until someone asks; a lost session must not become an unhandled rejection.
   gatewayBoot.catch(() => {});

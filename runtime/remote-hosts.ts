@@ -217,26 +217,30 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     const peer = path.remoteId as VatId;
     const old = sessions.get(peer);
     const fan = fanOut(path);
-    let session!: Session;
+    let session: Session | undefined;
+    // Registered before the mux: the path hands over early frames as the mux sets
+    // its handler, and a hostile first frame can end the session right there.
+    fan.onClosed((reason) => {
+      if (session && sessions.get(peer) === session) sessions.delete(peer);
+      if (!closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
+    });
     const mux = makeSessionMux({
       path: fan,
       name: `${short(self)}↔${short(peer)}`,
-      gateway: makeGateway(() => session),
+      gateway: makeGateway(() => session!),
       traceLimit: opts.traceLimit ?? 0,
     });
-    session = { peer, path, mux, address, since: Date.now(), hostConns: new Map() };
-    sessions.set(peer, session);
+    const live: Session = { peer, path, mux, address, since: Date.now(), hostConns: new Map() };
+    session = live;
+    if (path.closed) return live;
+    sessions.set(peer, live);
     // A peer that proved its key and dials us again has lost the old session (it
     // restarted, or its side timed out): the new one replaces it. Crossed dials
     // are settled earlier, at Hello (see `decide`).
     if (old && !old.path.closed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
-    fan.onClosed((reason) => {
-      if (sessions.get(peer) === session) sessions.delete(peer);
-      if (!closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
-    });
-    for (const w of waiters.get(peer) ?? []) w(session);
+    for (const w of waiters.get(peer) ?? []) w(live);
     waiters.delete(peer);
-    return session;
+    return live;
   };
 
   /** Crossed connections: the connection initiated by the smaller VatId survives, on both sides. */

@@ -71,13 +71,10 @@ const MALFORMED: Array<[string, (path: SecurePath) => void]> = [
     (p) => p.send(Tag.Return, encodePayload(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])),
   ],
   [
-    'a well-formed call to an export that does not exist',
-    (p) =>
-      p.send(
-        Tag.Deliver,
-        encodePayload(['@gw', '@gw', { type: 'CTP_CALL', questionID: 'q-1', target: 'o+77', method: { body: '#["x",[]]', slots: [] } }]),
-      ),
+    'a well-formed answer to a question never asked',
+    (p) => p.send(Tag.Return, encodePayload(['@gw', '@gw', { type: 'CTP_RETURN', answerID: 'q-999', result: { body: '#1', slots: [] } }])),
   ],
+  ['a well-formed drop of a slot never exported', (p) => p.send(Tag.GCExport, encodePayload(['@gw', '@gw', { type: 'CTP_DROP', slotID: 'o+999', decRefs: 1 }]))],
 ];
 
 for (const [what, send] of MALFORMED) {

@@ -28,7 +28,9 @@ const pathPair = (): [FramePath & { sent: number }, FramePath & { sent: number }
         queueMicrotask(() => o.frame(tag, payload));
       },
       frame: (tag: number, payload: Uint8Array) => !closed && frameHandler?.(tag, payload),
-      onFrame: (h: typeof frameHandler) => void (frameHandler = h),
+      onFrame: (h: typeof frameHandler) => {
+        frameHandler = h;
+      },
       onClose: (h: (e: Error) => void) => void closeHandlers.push(h),
       end(reason: Error) {
         if (closed) return;

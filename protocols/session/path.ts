@@ -1,0 +1,453 @@
+/**
+ * One secure path over one byte stream: the handshake (handshake.machine.ts
+ * driving handshake.ts), then an encrypted, authenticated frame channel
+ * (secure-channel.ts). This file is the thin adapter between the ByteStream, the
+ * machine and the data path; README.md has the wire format.
+ *
+ * Failure semantics. Everything that goes wrong ends the path with a named error
+ * (errors.ts): before the handshake completes, the `initiatePath`/`acceptPath`
+ * promise rejects with it; after, the `onClose` handler gets it. Either way the
+ * stream is closed, every timer is cleared, and the error is reported exactly
+ * once. Nothing throws out of the stream's data handler.
+ *
+ * The initiator is established once its Signature is written (it may send at
+ * once, "0.5-RTT"); if the responder then refuses the signature, the initiator's
+ * path closes with the responder's reason (BadSignatureError, …) and what it sent
+ * is discarded unread.
+ */
+import { createActor } from 'xstate';
+import { FrameTooLargeError, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../framing/frames.js';
+import type { ByteStream } from '../framing/byte-stream.js';
+import { AEAD_TAG_BYTES, CIPHERS, type CipherName, type CryptoSuite, type SigningKey } from './crypto.js';
+import { AeadError, MalformedMessageError, PathClosedError, PathOverflowError, SessionError } from './errors.js';
+import {
+  abortFrame,
+  concatBytes,
+  DEFAULT_DOMAIN,
+  type HandshakeSteps,
+  makeInitiatorSteps,
+  type SessionSummary,
+  makeResponderSteps,
+} from './handshake.js';
+import { pathMachine, type PathRole } from './handshake.machine.js';
+import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
+import {
+  FIRST_INNER_TAG,
+  InboundChannel,
+  LAST_INNER_TAG,
+  makeFrameSplitter,
+  MAX_REKEY_AFTER_MESSAGES,
+  OutboundChannel,
+  REKEY_AFTER_MESSAGES,
+} from './secure-channel.js';
+import { type VatId, vatIdOf } from './vat-id.js';
+
+/** Handshake frames are a few hundred bytes; a peer that has not authenticated may not make us buffer more. */
+export const MAX_HANDSHAKE_FRAME_BYTES = 16 * 1024;
+/** A handshake is three messages and one round trip and a half; ten seconds covers a slow link and a loaded host. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Quiet time before a Ping: well under common NAT and proxy idle timeouts (30 s and up). */
+export const IDLE_MS = 15_000;
+/** Silence (pings unanswered) after which the peer counts as gone: three keepalive intervals. */
+export const DEAD_MS = 45_000;
+/** Inbound data held for a path whose owner has not called onFrame yet: two full frames. */
+export const MAX_UNCLAIMED_BYTES = 2 * MAX_FRAME_BYTES;
+/** A Ping's payload is an opaque token echoed in the Pong. */
+export const MAX_PING_BYTES = 64;
+
+export interface PathLimits {
+  readonly maxHandshakeFrameBytes: number;
+  /** Largest frame payload after the handshake, in both directions (send refuses larger). */
+  readonly maxFrameBytes: number;
+  readonly handshakeTimeoutMs: number;
+  /** Frames per key epoch and direction before the deterministic rekey. */
+  readonly rekeyAfterMessages: number;
+  readonly idleMs: number;
+  readonly deadMs: number;
+  readonly maxUnclaimedBytes: number;
+}
+
+export const DEFAULT_PATH_LIMITS: PathLimits = Object.freeze({
+  maxHandshakeFrameBytes: MAX_HANDSHAKE_FRAME_BYTES,
+  maxFrameBytes: MAX_FRAME_BYTES,
+  handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+  rekeyAfterMessages: REKEY_AFTER_MESSAGES,
+  idleMs: IDLE_MS,
+  deadMs: DEAD_MS,
+  maxUnclaimedBytes: MAX_UNCLAIMED_BYTES,
+});
+
+export interface PathIdentity {
+  readonly vatId: VatId;
+  /** `key.publicKey` is the raw Ed25519 public key whose hash is `vatId`. */
+  readonly key: SigningKey;
+}
+
+export interface PathClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(h: unknown): void;
+}
+
+export interface PathOptions {
+  readonly stream: ByteStream;
+  readonly identity: PathIdentity;
+  readonly crypto: CryptoSuite;
+  readonly clock: PathClock;
+  /** Both ends must use the same domain; default 'tribe'. */
+  readonly domain?: string;
+  readonly limits?: Partial<PathLimits>;
+  /** XState inspection events of the path machine. */
+  readonly inspect?: (ev: unknown) => void;
+  /** In preference order; default CIPHERS (ChaCha20-Poly1305 first). */
+  readonly ciphers?: readonly CipherName[];
+}
+
+export interface InitiateOptions extends PathOptions {
+  /** The VatId expected at the other end; the path fails with NotMeError if it is someone else. */
+  readonly wanted?: VatId;
+}
+
+export interface AcceptOptions extends PathOptions {
+  /** When `demand()` is true, a Hello without a valid cookie gets a Cookie and no DH or signing work. */
+  readonly cookies?: { readonly secret: Uint8Array; demand(): boolean };
+  /**
+   * Called with the initiator's claimed VatId (not yet proven: the proof is its
+   * Signature, later) on a valid Hello; 'duplicate' refuses with DuplicateConnection.
+   */
+  readonly decide?: (peer: VatId) => 'accept' | 'duplicate';
+}
+
+export interface PathStats {
+  framesIn: number;
+  framesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  rekeysIn: number;
+  rekeysOut: number;
+  rttMs?: number;
+}
+
+export interface SecurePath {
+  readonly role: PathRole;
+  readonly localId: VatId;
+  readonly remoteId: VatId;
+  /** 16 bytes, hex; equal on both ends. */
+  readonly sessionId: string;
+  readonly cipher: CipherName;
+  readonly encoder: string;
+  /**
+   * Sends one inner frame (tag 16–31, except Ping, Pong and Shutdown, which the
+   * path owns). Throws PathClosedError once closed, RangeError for a tag the
+   * caller may not use, FrameTooLargeError above `maxFrameBytes`.
+   */
+  send(tag: number, payload: Uint8Array): void;
+  /** Frames that arrived before the handler was set are delivered when it is. A handler that throws aborts the path with that error. */
+  onFrame(handler: (tag: number, payload: Uint8Array) => void): void;
+  /** Called once with the reason the path ended (PathClosedError for a graceful close by either side). */
+  onClose(handler: (reason: Error) => void): void;
+  /** Graceful: an encrypted Shutdown carrying `reason`, then the stream closes. Idempotent. */
+  close(reason?: { code: string; message: string }): void;
+  /** Closes the stream at once, without a Shutdown. Idempotent. */
+  abort(reason: Error): void;
+  readonly closed: boolean;
+  stats(): PathStats;
+}
+
+export const initiatePath = (opts: InitiateOptions): Promise<SecurePath> =>
+  startPath('initiator', opts, (ctx) => makeInitiatorSteps({ ...ctx, wanted: opts.wanted ?? null }));
+
+export const acceptPath = (opts: AcceptOptions): Promise<SecurePath> =>
+  startPath('responder', opts, (ctx) =>
+    makeResponderSteps({
+      ...ctx,
+      remoteAddress: opts.stream.remoteAddress,
+      now: () => opts.clock.now(),
+      cookies: opts.cookies,
+      decide: opts.decide,
+    }),
+  );
+
+const checkOptions = (opts: PathOptions) => {
+  const limits = { ...DEFAULT_PATH_LIMITS, ...opts.limits };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`limits.${k} must be a positive integer, got ${v}`);
+  }
+  if (limits.rekeyAfterMessages > MAX_REKEY_AFTER_MESSAGES) throw new RangeError(`limits.rekeyAfterMessages exceeds 2^32`);
+  if (limits.maxFrameBytes > 0xffffffff) throw new RangeError('limits.maxFrameBytes exceeds the 32-bit length field');
+  const ciphers = opts.ciphers ?? CIPHERS;
+  if (ciphers.length === 0 || ciphers.some((c) => !CIPHERS.includes(c))) throw new RangeError(`ciphers must be among ${CIPHERS.join(', ')}`);
+  const domain = opts.domain ?? DEFAULT_DOMAIN;
+  if (domain.length === 0 || domain.length > MAX_DOMAIN_CHARS) throw new RangeError(`domain must be 1–${MAX_DOMAIN_CHARS} characters`);
+  if (vatIdOf(opts.crypto, opts.identity.key.publicKey) !== opts.identity.vatId) {
+    throw new TypeError('identity.vatId is not the VatId of identity.key.publicKey');
+  }
+  return { limits, ciphers, domain };
+};
+
+type StepsFactory = (ctx: {
+  crypto: CryptoSuite;
+  identity: PathIdentity;
+  domain: string;
+  ciphers: readonly CipherName[];
+}) => HandshakeSteps;
+
+const startPath = (role: PathRole, opts: PathOptions, makeSteps: StepsFactory): Promise<SecurePath> => {
+  let checked: ReturnType<typeof checkOptions>;
+  let steps: HandshakeSteps;
+  try {
+    checked = checkOptions(opts);
+    steps = makeSteps({ crypto: opts.crypto, identity: opts.identity, domain: checked.domain, ciphers: checked.ciphers });
+  } catch (err) {
+    opts.stream.close();
+    return Promise.reject(err);
+  }
+  return new Promise((resolve, reject) => runPath(role, opts, checked.limits, steps, resolve, reject));
+};
+
+const isUserTag = (tag: number) =>
+  Number.isInteger(tag) && tag >= FIRST_INNER_TAG && tag <= LAST_INNER_TAG && tag !== Tag.Ping && tag !== Tag.Pong && tag !== Tag.Shutdown;
+
+/** Runs until closed; settles the handshake through resolve/reject. */
+const runPath = (
+  role: PathRole,
+  opts: PathOptions,
+  limits: PathLimits,
+  steps: HandshakeSteps,
+  resolve: (p: SecurePath) => void,
+  reject: (err: Error) => void,
+): void => {
+  const { stream, crypto, clock } = opts;
+  const splitter = makeFrameSplitter(limits.maxHandshakeFrameBytes);
+  const stats: PathStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0 };
+  const maxPayload = limits.maxFrameBytes - HEADER_BYTES - AEAD_TAG_BYTES;
+  let outbound: OutboundChannel | undefined;
+  let inbound: InboundChannel | undefined;
+  let path: SecurePath | undefined;
+  let done = false;
+  let reported = false;
+  let streamEnded = false;
+  let reason: Error | undefined;
+  let heardMark = 0;
+  let frameHandler: ((tag: number, payload: Uint8Array) => void) | undefined;
+  let closeHandler: ((reason: Error) => void) | undefined;
+  let unclaimed: Array<[number, Uint8Array]> = [];
+  let unclaimedBytes = 0;
+
+  const write = (bytes: Uint8Array) => {
+    stats.bytesOut += bytes.length;
+    stream.write(bytes);
+  };
+  const sealAndWrite = (tag: number, payload: Uint8Array) => {
+    if (!outbound) return;
+    write(outbound.seal(tag, payload));
+    stats.framesOut++;
+  };
+  const tell = (ev: Parameters<typeof actor.send>[0]) => {
+    if (!done) actor.send(ev);
+  };
+
+  /** The end, reported once: reject the handshake or call onClose. */
+  const report = (err: Error) => {
+    if (reported) return;
+    reported = true;
+    reason = err;
+    if (!path) return reject(err);
+    const h = closeHandler;
+    if (h) callQuietly(h, err);
+  };
+
+  const deliver = (tag: number, payload: Uint8Array) => {
+    if (frameHandler) {
+      try {
+        frameHandler(tag, payload);
+      } catch (err) {
+        tell({ type: 'path.abort', error: err instanceof Error ? err : new Error(String(err)) });
+      }
+      return;
+    }
+    unclaimedBytes += payload.length;
+    if (unclaimedBytes > limits.maxUnclaimedBytes) {
+      tell({ type: 'frame.invalid', error: new PathOverflowError(`more than ${limits.maxUnclaimedBytes} bytes arrived before onFrame was set`) });
+      return;
+    }
+    unclaimed.push([tag, payload]);
+  };
+
+  /** The data path: open, dispatch. Any failure ends the path through the machine. */
+  const onEncrypted = (sealed: Uint8Array) => {
+    if (!inbound) return;
+    let inner: ReturnType<InboundChannel['open']>;
+    try {
+      inner = inbound.open(sealed);
+    } catch (err) {
+      return tell({ type: 'frame.invalid', error: err as Error });
+    }
+    if (!inner) return tell({ type: 'frame.invalid', error: new AeadError('an Encrypted frame failed to authenticate') });
+    stats.framesIn++;
+    switch (inner.tag) {
+      case Tag.Ping:
+        if (inner.payload.length > MAX_PING_BYTES) {
+          return tell({ type: 'frame.invalid', error: new MalformedMessageError(`Ping of ${inner.payload.length} bytes`) });
+        }
+        sealAndWrite(Tag.Pong, inner.payload);
+        return;
+      case Tag.Pong:
+        if (inner.payload.length === 8) {
+          const rtt = clock.now() - new DataView(inner.payload.buffer, inner.payload.byteOffset, 8).getFloat64(0);
+          if (rtt >= 0 && rtt <= limits.deadMs) stats.rttMs = rtt;
+        }
+        return;
+      case Tag.Shutdown: {
+        let r: { code: string; message: string };
+        try {
+          r = decodeReason(inner.payload, 'Shutdown');
+        } catch (err) {
+          return tell({ type: 'frame.invalid', error: err as Error });
+        }
+        return tell({ type: 'peer.shutdown', code: r.code, message: r.message });
+      }
+      default:
+        deliver(inner.tag, inner.payload);
+    }
+  };
+
+  const onWireFrame = (tag: number, payload: Uint8Array): boolean => {
+    if (path && tag === Tag.Encrypted) onEncrypted(payload);
+    // Handshake frames are kept (transcript), so they are copied out of the receive buffer.
+    else tell({ type: 'frame.received', tag, payload: new Uint8Array(payload) });
+    return !done;
+  };
+
+  const establish = (summary: SessionSummary | undefined) => {
+    const keys = steps.takeKeys();
+    const [out, inn] =
+      role === 'initiator' ? [keys.initiatorToResponder, keys.responderToInitiator] : [keys.responderToInitiator, keys.initiatorToResponder];
+    outbound = new OutboundChannel(crypto, keys.cipher, out, limits.rekeyAfterMessages);
+    inbound = new InboundChannel(crypto, keys.cipher, inn, limits.rekeyAfterMessages);
+    out.fill(0);
+    inn.fill(0);
+    splitter.maxFrameBytes = limits.maxFrameBytes;
+    if (!summary) throw new SessionError('established without a session summary');
+    path = makeSecurePath(summary.remoteId, summary.sessionId, summary.cipher, summary.encoder);
+    resolve(path);
+  };
+
+  const makeSecurePath = (remoteId: VatId, sessionId: string, cipher: CipherName, encoder: string): SecurePath => ({
+    role,
+    localId: opts.identity.vatId,
+    remoteId,
+    sessionId,
+    cipher,
+    encoder,
+    send(tag, payload) {
+      if (done) throw new PathClosedError('closed', 'the path is closed', reason ? { cause: reason } : {});
+      if (!isUserTag(tag)) throw new RangeError(`tag ${tag} is not an application tag (16–31 but Ping, Pong, Shutdown)`);
+      if (payload.length > maxPayload) throw new FrameTooLargeError(`payload of ${payload.length} bytes exceeds ${maxPayload}`);
+      sealAndWrite(tag, payload);
+    },
+    onFrame(handler) {
+      frameHandler = handler;
+      const queued = unclaimed;
+      unclaimed = [];
+      unclaimedBytes = 0;
+      for (const [tag, payload] of queued) {
+        if (done) break;
+        deliver(tag, payload);
+      }
+    },
+    onClose(handler) {
+      closeHandler = handler;
+      const r = reason;
+      if (reported && r) queueMicrotask(() => callQuietly(handler, r));
+    },
+    close(r) {
+      tell({ type: 'path.close', code: r?.code ?? 'closed', message: r?.message ?? 'closed by the local side' });
+    },
+    abort(err) {
+      tell({ type: 'path.abort', error: err });
+    },
+    get closed() {
+      return done;
+    },
+    stats: () => ({ ...stats, rekeysIn: inbound?.rekeys ?? 0, rekeysOut: outbound?.rekeys ?? 0 }),
+  });
+
+  const machine = pathMachine.provide({
+    actions: {
+      writeFrames: (_, { frames }) => {
+        if (frames.length > 0) write(frames.length === 1 ? (frames[0] as Uint8Array) : concatBytes(frames));
+      },
+      sendAbort: ({ context }) => {
+        if (!streamEnded && context.error) write(abortFrame(context.error));
+      },
+      sendShutdown: ({ context }) => {
+        const e = context.error as PathClosedError | undefined;
+        if (!streamEnded && e) sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.message }));
+      },
+      sendPing: () => {
+        const token = new Uint8Array(8);
+        new DataView(token.buffer).setFloat64(0, clock.now());
+        sealAndWrite(Tag.Ping, token);
+      },
+      markTraffic: () => {
+        heardMark = stats.framesIn;
+      },
+      deliverData: (_, { payload }) => onEncrypted(payload),
+      closeStream: () => {
+        done = true;
+        outbound?.wipe();
+        inbound?.wipe();
+        stream.close();
+      },
+      announceEstablished: ({ context }) => establish(context.session),
+      announceClosed: ({ context }) => report(context.error ?? new PathClosedError('closed', 'closed')),
+    },
+    guards: {
+      heardFromPeer: () => stats.framesIn !== heardMark,
+    },
+  });
+
+  const actor = createActor(machine, {
+    input: {
+      role,
+      steps,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      idleMs: limits.idleMs,
+      deadMs: limits.deadMs,
+    },
+    clock,
+    ...(opts.inspect ? { inspect: opts.inspect } : {}),
+  });
+  // A bug in an effect must still end the path cleanly, not leave it half open.
+  actor.subscribe({
+    error: (err) => {
+      done = true;
+      stream.close();
+      report(err instanceof Error ? err : new SessionError(String(err)));
+    },
+  });
+
+  stream.onData((chunk) => {
+    if (done) return;
+    stats.bytesIn += chunk.length;
+    try {
+      splitter.push(chunk, onWireFrame);
+    } catch (err) {
+      tell({ type: 'frame.invalid', error: err as Error });
+    }
+  });
+  stream.onClose((err) => {
+    streamEnded = true;
+    tell({ type: 'stream.closed', error: err });
+  });
+  actor.start();
+};
+
+const callQuietly = (h: (reason: Error) => void, err: Error) => {
+  try {
+    h(err);
+  } catch {
+    // A close handler's own failure has nowhere to go; the path is already closed.
+  }
+};

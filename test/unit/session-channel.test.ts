@@ -1,0 +1,153 @@
+/** The data path alone: per-direction AEAD, counter nonces, rekeying, and the inbound frame splitter. */
+import test from 'ava';
+import fc from 'fast-check';
+import { encodeFrame, HEADER_BYTES, Tag } from '../../protocols/framing/frames.js';
+import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
+import {
+  ENCRYPTION_OVERHEAD_BYTES,
+  InboundChannel,
+  makeFrameSplitter,
+  OutboundChannel,
+  parseInnerFrame,
+  REKEY_AFTER_MESSAGES,
+} from '../../protocols/session/secure-channel.js';
+import { nodeCrypto } from '../../runtime/crypto-node.js';
+
+const crypto: CryptoSuite = nodeCrypto;
+const key = new Uint8Array(32).fill(4);
+const body = (b: Uint8Array) => b.subarray(HEADER_BYTES);
+
+test('seal/open round trip with both ciphers; the frame is an Encrypted frame of the right size', (t) => {
+  for (const cipher of CIPHERS) {
+    const out = new OutboundChannel(crypto, cipher, key, 100);
+    const inn = new InboundChannel(crypto, cipher, key, 100);
+    const payload = new TextEncoder().encode('hello');
+    const frame = out.seal(Tag.Deliver, payload);
+    t.is(frame[0], 0xe0 | Tag.Encrypted);
+    t.is(frame.length, payload.length + ENCRYPTION_OVERHEAD_BYTES);
+    const inner = inn.open(body(frame));
+    t.is(inner?.tag, Tag.Deliver);
+    t.deepEqual(inner && new Uint8Array(inner.payload), payload);
+  }
+});
+
+test('counter nonces: the same plaintext never seals the same twice; a replayed or skipped frame fails', (t) => {
+  const out = new OutboundChannel(crypto, 'chacha20-poly1305', key, 100);
+  const inn = new InboundChannel(crypto, 'chacha20-poly1305', key, 100);
+  const p = new Uint8Array([1, 2, 3]);
+  const f1 = out.seal(Tag.Deliver, p);
+  const f2 = out.seal(Tag.Deliver, p);
+  const f3 = out.seal(Tag.Deliver, p);
+  t.notDeepEqual(f1, f2);
+  t.truthy(inn.open(body(f1)));
+  t.is(inn.open(body(f1)), undefined, 'replay');
+  t.is(inn.open(body(f3)), undefined, 'skipped f2');
+  t.truthy(inn.open(body(f2)), 'a failed open does not advance the counter');
+});
+
+test('limit: REKEY_AFTER_MESSAGES is the default epoch; at a small limit both ends rekey in step', (t) => {
+  t.is(REKEY_AFTER_MESSAGES, 2 ** 20);
+  const out = new OutboundChannel(crypto, 'aes-256-gcm', key, 5);
+  const inn = new InboundChannel(crypto, 'aes-256-gcm', key, 5);
+  const sealed: Uint8Array[] = [];
+  for (let i = 0; i < 23; i++) {
+    const f = out.seal(Tag.Deliver, new Uint8Array([i]));
+    sealed.push(f);
+    t.is(inn.open(body(f))?.payload[0], i);
+  }
+  t.is(out.rekeys, 4);
+  t.is(inn.rekeys, 4);
+  // Frame 5 is sealed under the second key: a receiver on the first key cannot open it at counter 0.
+  const fresh = new InboundChannel(crypto, 'aes-256-gcm', key, 1000);
+  t.truthy(fresh.open(body(sealed[0]!)));
+  const stale = new InboundChannel(crypto, 'aes-256-gcm', key, 1000);
+  t.is(stale.open(body(sealed[5]!)), undefined);
+});
+
+test('inner frames: header checked against the plaintext', (t) => {
+  const ok = encodeFrame(Tag.Deliver, new Uint8Array(3));
+  t.is(parseInnerFrame(ok).payload.length, 3);
+  t.throws(() => parseInnerFrame(ok.subarray(0, 4)), { name: 'MalformedMessageError' });
+  t.throws(() => parseInnerFrame(ok.subarray(0, 7)), { name: 'MalformedMessageError' }, 'length mismatch');
+  t.throws(() => parseInnerFrame(encodeFrame(Tag.Hello, new Uint8Array(0))), { name: 'MalformedMessageError' }, 'clear tag inside');
+  t.throws(() => parseInnerFrame(new Uint8Array([0x11, 0, 0, 0, 0])), { name: 'MalformedMessageError' }, 'bad tag byte');
+});
+
+const splitAll = (max: number, chunks: Uint8Array[]) => {
+  const s = makeFrameSplitter(max);
+  const got: Array<[number, number[]]> = [];
+  for (const c of chunks) {
+    s.push(c, (tag, p) => {
+      got.push([tag, [...p]]);
+      return true;
+    });
+  }
+  return { got, pending: s.pending };
+};
+
+test('splitter: frames split at any byte boundary come out whole and in order', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 16, max: 31 }), fc.uint8Array({ maxLength: 300 })), { maxLength: 12 }),
+      fc.array(fc.nat(5000), { maxLength: 20 }),
+      (frames, cuts) => {
+        const wire = new Uint8Array(frames.flatMap(([tag, p]) => [...encodeFrame(tag, p)]));
+        const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
+        const chunks: Uint8Array[] = [];
+        let last = 0;
+        for (const p of [...points, wire.length]) {
+          chunks.push(wire.slice(last, p));
+          last = p;
+        }
+        const { got, pending } = splitAll(1000, chunks);
+        return pending === 0 && JSON.stringify(got) === JSON.stringify(frames.map(([tag, p]) => [tag, [...p]]));
+      },
+    ),
+  );
+  t.pass();
+});
+
+test('splitter: an oversized header is refused before its payload arrives; the limit can change between frames', (t) => {
+  const s = makeFrameSplitter(10);
+  const header = encodeFrame(Tag.Encrypted, new Uint8Array(11)).subarray(0, HEADER_BYTES);
+  const err = t.throws(() => s.push(header, () => true));
+  t.is(err?.name, 'MalformedMessageError');
+  t.is((err?.cause as Error | undefined)?.name, 'FrameTooLargeError');
+  const s2 = makeFrameSplitter(10);
+  const two = new Uint8Array([...encodeFrame(5, new Uint8Array(2)), ...encodeFrame(6, new Uint8Array(50))]);
+  const tags: number[] = [];
+  s2.push(two, (tag) => {
+    tags.push(tag);
+    s2.maxFrameBytes = 100;
+    return true;
+  });
+  t.deepEqual(tags, [5, 6]);
+});
+
+test('splitter: garbage is refused at the first byte; stopping mid-chunk drops the rest', (t) => {
+  const err = t.throws(() => makeFrameSplitter(100).push(new TextEncoder().encode('G'), () => true));
+  t.is((err?.cause as Error | undefined)?.name, 'MalformedFrameError');
+  const s = makeFrameSplitter(100);
+  let n = 0;
+  s.push(new Uint8Array([...encodeFrame(1, new Uint8Array(1)), ...encodeFrame(2, new Uint8Array(1))]), () => {
+    n++;
+    return false;
+  });
+  t.is(n, 1);
+});
+
+test('splitter: a frame delivered a byte at a time is joined once and kept as a copy', (t) => {
+  const frame = encodeFrame(Tag.Encrypted, new Uint8Array(64).fill(9));
+  const s = makeFrameSplitter(100);
+  const got: Uint8Array[] = [];
+  const scratch = new Uint8Array(1);
+  for (const b of frame) {
+    scratch[0] = b; // the "stream" reuses its buffer
+    s.push(scratch, (_tag, p) => {
+      got.push(p);
+      return true;
+    });
+  }
+  t.is(got.length, 1);
+  t.deepEqual([...got[0]!], new Array(64).fill(9));
+});

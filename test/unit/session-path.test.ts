@@ -1,0 +1,276 @@
+/** Secure paths end to end over a memory stream: both suites, both ciphers, ordering, rekeying, close, keepalive. */
+import test from 'ava';
+import { MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
+import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
+import { nobleCrypto } from '../../protocols/session/crypto-noble.js';
+import { DEAD_MS, HANDSHAKE_TIMEOUT_MS, IDLE_MS, MAX_HANDSHAKE_FRAME_BYTES } from '../../protocols/session/path.js';
+import { nodeCrypto } from '../../runtime/crypto-node.js';
+import { closedWith, collect, connected, makeManualQueue, makePair, makeSimClock } from './session-fixtures.js';
+
+const suites: Array<[string, CryptoSuite, CryptoSuite]> = [
+  ['node', nodeCrypto, nodeCrypto],
+  ['noble', nobleCrypto, nobleCrypto],
+  ['node→noble', nodeCrypto, nobleCrypto],
+];
+
+for (const [suite, crypto, responderCrypto] of suites) {
+  for (const cipher of CIPHERS) {
+    test(`${suite}, ${cipher}: handshake, same session id, data both ways`, async (t) => {
+      const p = await connected(crypto, { responderCrypto, initiator: { ciphers: [cipher] }, responder: { ciphers: [cipher] } });
+      const { initiator: i, responder: r } = p;
+      t.is(i.role, 'initiator');
+      t.is(r.role, 'responder');
+      t.is(i.cipher, cipher);
+      t.is(r.cipher, cipher);
+      t.is(i.encoder, 'msgpack');
+      t.regex(i.sessionId, /^[0-9a-f]{32}$/);
+      t.is(i.sessionId, r.sessionId);
+      t.is(i.remoteId, p.responderId.vatId);
+      t.is(r.remoteId, p.initiatorId.vatId);
+      t.is(i.localId, p.initiatorId.vatId);
+      const atR = collect(r);
+      const atI = collect(i);
+      i.send(Tag.Deliver, new Uint8Array([1, 2, 3]));
+      r.send(Tag.Return, new Uint8Array([4]));
+      await Promise.all([atR.until(1), atI.until(1)]);
+      t.deepEqual(atR.got, [[Tag.Deliver, new Uint8Array([1, 2, 3])]]);
+      t.deepEqual(atI.got, [[Tag.Return, new Uint8Array([4])]]);
+      i.close();
+      await closedWith(r);
+    });
+  }
+}
+
+test('the responder prefers ChaCha20-Poly1305 when both are offered; its own order decides', async (t) => {
+  const a = await connected(nodeCrypto, { initiator: { ciphers: ['aes-256-gcm', 'chacha20-poly1305'] } });
+  t.is(a.initiator.cipher, 'chacha20-poly1305');
+  const b = await connected(nodeCrypto, { responder: { ciphers: ['aes-256-gcm', 'chacha20-poly1305'] } });
+  t.is(b.responder.cipher, 'aes-256-gcm');
+  t.is(b.initiator.cipher, 'aes-256-gcm');
+});
+
+test('keys differ per direction: a frame sent back to its sender does not open', async (t) => {
+  const p = await connected(nodeCrypto);
+  const captured: Uint8Array[] = [];
+  p.a.link.tap((b) => captured.push(new Uint8Array(b)));
+  p.initiator.send(Tag.Deliver, new Uint8Array([9]));
+  const closed = closedWith(p.initiator);
+  // Reflect the initiator's own Encrypted frame back at it.
+  p.b.link.inject(captured[0]!);
+  t.is((await closed).name, 'AeadError');
+});
+
+test('1,000 messages each way arrive in order', async (t) => {
+  const { initiator: i, responder: r } = await connected(nodeCrypto);
+  const atR = collect(r);
+  const atI = collect(i);
+  for (let n = 0; n < 1000; n++) {
+    i.send(Tag.Deliver, new TextEncoder().encode(`i${n}`));
+    r.send(Tag.Deliver, new TextEncoder().encode(`r${n}`));
+  }
+  await Promise.all([atR.until(1000), atI.until(1000)]);
+  t.deepEqual(
+    atR.got.map(([, p]) => new TextDecoder().decode(p)),
+    Array.from({ length: 1000 }, (_, n) => `i${n}`),
+  );
+  t.deepEqual(
+    atI.got.map(([, p]) => new TextDecoder().decode(p)),
+    Array.from({ length: 1000 }, (_, n) => `r${n}`),
+  );
+  t.is(i.stats().framesOut, 1000);
+  t.is(r.stats().framesIn, 1000);
+});
+
+test('rekeying at a small limit: many messages, both sides agree on the count', async (t) => {
+  const { initiator: i, responder: r } = await connected(nodeCrypto, { initiator: { limits: { rekeyAfterMessages: 5 } }, responder: { limits: { rekeyAfterMessages: 5 } } });
+  const atR = collect(r);
+  const atI = collect(i);
+  for (let n = 0; n < 503; n++) i.send(Tag.Deliver, new Uint8Array([n & 0xff]));
+  for (let n = 0; n < 12; n++) r.send(Tag.Deliver, new Uint8Array([n]));
+  await Promise.all([atR.until(503), atI.until(12)]);
+  t.deepEqual(
+    atR.got.map(([, p]) => p[0]),
+    Array.from({ length: 503 }, (_, n) => n & 0xff),
+  );
+  t.is(i.stats().rekeysOut, 100);
+  t.is(r.stats().rekeysIn, 100);
+  t.is(r.stats().rekeysOut, 2);
+  t.is(i.stats().rekeysIn, 2);
+});
+
+test('limit: MAX_FRAME_BYTES after the handshake (a 1 MiB message passes; send refuses more than the limit)', async (t) => {
+  const { initiator: i, responder: r } = await connected(nodeCrypto);
+  t.true(MAX_HANDSHAKE_FRAME_BYTES < 1024 * 1024);
+  const atR = collect(r);
+  const big = new Uint8Array(1024 * 1024).map((_, n) => n & 0xff);
+  i.send(Tag.Deliver, big);
+  await atR.until(1);
+  t.deepEqual(atR.got[0]![1], big);
+  t.throws(() => i.send(Tag.Deliver, new Uint8Array(MAX_FRAME_BYTES)), { name: 'FrameTooLargeError' });
+});
+
+test('send refuses the tags the path owns, clear tags, and any use after close', async (t) => {
+  const { initiator: i, responder: r } = await connected(nodeCrypto);
+  for (const tag of [Tag.Ping, Tag.Pong, Tag.Shutdown, Tag.Hello, Tag.Encrypted, 32, -1, 1.5]) {
+    t.throws(() => i.send(tag, new Uint8Array()), { instanceOf: RangeError }, `tag ${tag}`);
+  }
+  const closed = closedWith(i);
+  i.close({ code: 'bye', message: 'done here' });
+  t.true(i.closed);
+  t.throws(() => i.send(Tag.Deliver, new Uint8Array()), { name: 'PathClosedError' });
+  const [mine, theirs] = await Promise.all([closed, closedWith(r)]);
+  t.is(mine.name, 'PathClosedError');
+  t.false((mine as { remote?: boolean }).remote);
+  t.is(theirs.name, 'PathClosedError');
+  t.is((theirs as { code?: string }).code, 'bye');
+  t.true((theirs as { remote?: boolean }).remote);
+  t.regex(theirs.message, /done here/);
+});
+
+test('close and abort are idempotent; onClose fires once; a late onClose still hears the reason', async (t) => {
+  const { initiator: i, responder: r, b } = await connected(nodeCrypto);
+  let calls = 0;
+  i.onClose(() => calls++);
+  i.abort(new Error('first'));
+  i.abort(new Error('second'));
+  i.close();
+  await closedWith(r);
+  t.is(calls, 1);
+  const late = await closedWith(i);
+  t.is(late.message, 'first');
+  t.true(b.isClosed);
+});
+
+test('frames that arrive before onFrame is set are held and delivered in order', async (t) => {
+  const q = makeManualQueue();
+  const pending = connected(nodeCrypto, { stream: { schedule: q.schedule } });
+  q.run();
+  const { initiator: i, responder: r } = await pending;
+  for (let n = 0; n < 5; n++) i.send(Tag.Deliver, new Uint8Array([n]));
+  q.run();
+  t.is(r.stats().framesIn, 5, 'all five are in');
+  const atR = collect(r);
+  t.deepEqual(
+    atR.got.map(([, p]) => p[0]),
+    [0, 1, 2, 3, 4],
+  );
+  i.send(Tag.Deliver, new Uint8Array([5]));
+  q.run();
+  t.is(atR.got.length, 6);
+});
+
+test('limit: maxUnclaimedBytes — a flood before onFrame is set ends the path (PathOverflowError)', async (t) => {
+  const q = makeManualQueue();
+  const limits = { maxUnclaimedBytes: 1000 };
+  const pending = connected(nodeCrypto, { stream: { schedule: q.schedule }, responder: { limits } });
+  q.run();
+  const { initiator: i, responder: r } = await pending;
+  const closed = closedWith(r);
+  i.send(Tag.Deliver, new Uint8Array(600));
+  q.run();
+  t.false(r.closed);
+  i.send(Tag.Deliver, new Uint8Array(600));
+  q.run();
+  t.is((await closed).name, 'PathOverflowError');
+});
+
+test('a frame handler that throws aborts the path with that error', async (t) => {
+  const { initiator: i, responder: r } = await connected(nodeCrypto);
+  r.onFrame(() => {
+    throw new TypeError('handler bug');
+  });
+  const closed = closedWith(r);
+  i.send(Tag.Deliver, new Uint8Array([1]));
+  const err = await closed;
+  t.is(err.name, 'TypeError');
+  t.is((await closedWith(i)).name, 'PathLostError');
+});
+
+test('limits: IDLE_MS / DEAD_MS / HANDSHAKE_TIMEOUT_MS defaults', (t) => {
+  t.is(IDLE_MS, 15_000);
+  t.is(DEAD_MS, 45_000);
+  t.is(HANDSHAKE_TIMEOUT_MS, 10_000);
+  t.is(MAX_HANDSHAKE_FRAME_BYTES, 16 * 1024);
+});
+
+test('keepalive: an idle path pings, stays up for hours of simulated time, and measures the round trip', async (t) => {
+  const q = makeManualQueue();
+  const clock = makeSimClock();
+  const p = await (async () => {
+    const pending = connected(nodeCrypto, { clock, stream: { schedule: q.schedule } });
+    q.run();
+    return pending;
+  })();
+  for (let n = 0; n < 3 * 60 * 60; n++) {
+    clock.advance(1000);
+    q.run();
+  }
+  t.false(p.initiator.closed);
+  t.false(p.responder.closed);
+  t.true(p.initiator.stats().framesOut > 0, 'pings went out');
+  t.is(typeof p.initiator.stats().rttMs, 'number');
+  p.initiator.close();
+  q.run();
+  t.true(p.responder.closed);
+  t.is(clock.pending, 0, 'no timers left');
+});
+
+test('keepalive: a peer that goes silent is dead after DEAD_MS (PathTimeoutError), with no timers left', async (t) => {
+  const q = makeManualQueue();
+  const clock = makeSimClock();
+  const limits = { idleMs: 1000, deadMs: 3000 };
+  const pending = connected(nodeCrypto, { clock, stream: { schedule: q.schedule }, initiator: { limits }, responder: { limits } });
+  q.run();
+  const p = await pending;
+  const closed = closedWith(p.initiator);
+  // The responder's bytes no longer reach the initiator; the initiator's still reach it.
+  p.b.link.hold();
+  let diedAt = -1;
+  for (let ms = 0; ms <= 5000 && !p.initiator.closed; ms += 100) {
+    clock.advance(100);
+    q.run();
+    if (p.initiator.closed) diedAt = ms + 100;
+  }
+  t.true(diedAt >= 3000 && diedAt <= 4000, `died at ${diedAt}`);
+  t.is((await closed).name, 'PathTimeoutError');
+  t.true(p.a.isClosed);
+  q.run();
+  t.true(p.responder.closed, 'the responder sees the stream end');
+  t.is(clock.pending, 0, 'no timers left');
+});
+
+test('inspect sees the machine (handshake states, then established); its context holds no key material', async (t) => {
+  const events: Array<{ type: string; snapshot?: { value?: unknown; context?: Record<string, unknown> } }> = [];
+  const p = await connected(nodeCrypto, { responder: { inspect: (ev) => events.push(ev as (typeof events)[number]) } });
+  const values = events.filter((e) => e.type === '@xstate.snapshot').map((e) => JSON.stringify(e.snapshot?.value));
+  t.true(values.includes(JSON.stringify({ handshaking: { responder: 'awaitingSignature' } })), values.join(' '));
+  t.true(values.includes(JSON.stringify({ established: 'watching' })));
+  const last = events.filter((e) => e.type === '@xstate.snapshot').at(-1)?.snapshot?.context ?? {};
+  t.deepEqual(Object.keys(last).sort(), ['deadMs', 'error', 'handshakeTimeoutMs', 'idleMs', 'role', 'session', 'silentTicks', 'steps']);
+  t.deepEqual(JSON.parse(JSON.stringify(last['steps'])), {}, 'the steps object serializes to nothing');
+  t.is((last['session'] as { sessionId?: string }).sessionId, p.responder.sessionId);
+});
+
+test('Signature and the first data frames in one chunk: the limit switches mid-chunk and nothing is lost', async (t) => {
+  let writes = 0;
+  const p = makePair(nodeCrypto, {
+    prepare: (a) =>
+      a.link.tap(() => {
+        // Hold everything after the first flight: the Signature and what follows it.
+        if (++writes === 1) queueMicrotask(() => a.link.hold());
+      }),
+  });
+  const initiator = await p.initiating;
+  const big = new Uint8Array(MAX_HANDSHAKE_FRAME_BYTES + 4096).fill(7);
+  initiator.send(Tag.Deliver, big);
+  initiator.send(Tag.Deliver, new Uint8Array([1]));
+  const held = p.a.link.takeHeld();
+  t.is(held.length, 3, 'Signature and two Encrypted frames');
+  p.a.link.release();
+  p.a.link.inject(new Uint8Array(held.flatMap((c) => [...c])));
+  const responder = await p.accepting;
+  const got = collect(responder);
+  await got.until(2);
+  t.deepEqual(got.got[0]![1], big);
+  t.deepEqual([...got.got[1]![1]], [1]);
+});

@@ -6,9 +6,11 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { base32, type VatId } from '../protocols/session/vat-id.js';
 import { HomeError } from './errors.js';
 
-export type VatId = string & { readonly __brand: 'VatId' };
+export type { VatId };
+export { base32 };
 
 export interface Identity {
   readonly vatId: VatId;
@@ -16,26 +18,7 @@ export interface Identity {
   readonly privateKey: KeyObject;
 }
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
-export const base32 = (bytes: Uint8Array): string => {
-  let out = '';
-  let bits = 0;
-  let value = 0;
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-};
-
-export const vatIdOf = (publicKey: Uint8Array): VatId =>
-  base32(createHash('sha256').update(publicKey).digest()) as VatId;
+export const vatIdOf = (publicKey: Uint8Array): VatId => base32(createHash('sha256').update(publicKey).digest()) as VatId;
 
 const rawPublicKey = (key: KeyObject): Uint8Array => {
   const jwk = createPublicKey(key).export({ format: 'jwk' });

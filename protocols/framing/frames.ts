@@ -92,51 +92,116 @@ export const encodeFrame = (tag: number, payload: Uint8Array): Uint8Array => {
   return out;
 };
 
+/** The u32 BE length of the header at `at` (the caller checked that five bytes are there). */
+export const readLength = (b: Uint8Array, at: number): number =>
+  (((b[at + 1] as number) << 24) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 8) | (b[at + 4] as number)) >>> 0;
+
+export interface FrameSplitter {
+  /**
+   * Feeds a chunk (split anywhere) and calls `onFrame` for each complete frame in
+   * order, until it returns false. Throws MalformedFrameError or
+   * FrameTooLargeError as soon as a header is bad, before buffering the payload it
+   * announces. Payloads are views: copy what you keep.
+   */
+  push(chunk: Uint8Array, onFrame: (tag: number, payload: Uint8Array) => boolean): void;
+  /** The largest payload accepted from the next header on (a session lowers it for the handshake). */
+  maxFrameBytes: number;
+  /** Bytes held for an unfinished frame. */
+  readonly pending: number;
+}
+
+/**
+ * The one inbound frame parser. The limit can change between two frames of one
+ * chunk, frames are handed over one at a time so the caller can stop mid-chunk,
+ * and a frame split over many chunks is joined once, not on every chunk.
+ */
+export const makeFrameSplitter = (maxFrameBytes = MAX_FRAME_BYTES): FrameSplitter => {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  /** Bytes needed before parsing again: a header, or the frame its header announced. */
+  let need = 1;
+  const self: FrameSplitter = {
+    maxFrameBytes,
+    get pending() {
+      return held;
+    },
+    push(chunk, onFrame) {
+      if (chunk.length === 0) return;
+      let data: Uint8Array;
+      if (held === 0) data = chunk;
+      else {
+        // Copied: the stream may reuse a chunk's memory once onData returns.
+        parts.push(new Uint8Array(chunk));
+        held += chunk.length;
+        if (held < need) return;
+        data = new Uint8Array(held);
+        let at = 0;
+        for (const p of parts) {
+          data.set(p, at);
+          at += p.length;
+        }
+        parts = [];
+        held = 0;
+      }
+      let at = 0;
+      for (;;) {
+        const left = data.length - at;
+        if (left === 0) break;
+        const tag = tagOfByte(data[at] as number);
+        if (left < HEADER_BYTES) {
+          need = HEADER_BYTES;
+          break;
+        }
+        const len = readLength(data, at);
+        if (len > self.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${self.maxFrameBytes}-byte limit`);
+        if (left < HEADER_BYTES + len) {
+          need = HEADER_BYTES + len;
+          break;
+        }
+        const payload = data.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
+        at += HEADER_BYTES + len;
+        if (!onFrame(tag, payload)) return;
+      }
+      if (at < data.length) {
+        // Keep a copy: the stream may reuse the chunk's memory.
+        parts = [new Uint8Array(data.subarray(at))];
+        held = data.length - at;
+      } else need = 1;
+    },
+  };
+  return self;
+};
+
 export interface FrameReader {
-  /** Feeds a chunk (split anywhere); returns the frames it completed, in order. Throws on a bad header. */
+  /** Feeds a chunk (split anywhere); returns the frames it completed, in order. Throws on a bad header, and on every push after. */
   push(chunk: Uint8Array): Frame[];
   /** Bytes held for an unfinished frame. */
   readonly pending: number;
 }
 
+/** The splitter, collecting: for callers that want whole frames (payloads copied). */
 export const makeFrameReader = (maxFrameBytes = MAX_FRAME_BYTES): FrameReader => {
-  let buf: Uint8Array = new Uint8Array(0);
+  const splitter = makeFrameSplitter(maxFrameBytes);
   let failed: Error | undefined;
   return {
     push(chunk) {
       if (failed) throw failed;
-      buf = buf.length === 0 ? chunk : concat(buf, chunk);
       const frames: Frame[] = [];
-      let at = 0;
       try {
-        while (buf.length - at >= 1) {
-          const tag = tagOfByte(buf[at] as number);
-          if (buf.length - at < HEADER_BYTES) break;
-          const len = new DataView(buf.buffer, buf.byteOffset + at + 1, 4).getUint32(0);
-          if (len > maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${maxFrameBytes}-byte limit`);
-          if (buf.length - at < HEADER_BYTES + len) break;
-          frames.push({ tag, payload: buf.slice(at + HEADER_BYTES, at + HEADER_BYTES + len) });
-          at += HEADER_BYTES + len;
-        }
+        splitter.push(chunk, (tag, payload) => {
+          frames.push({ tag, payload: payload.slice() });
+          return true;
+        });
       } catch (err) {
         failed = err as Error;
-        buf = new Uint8Array(0);
         throw err;
       }
-      buf = at === 0 ? buf : buf.slice(at);
       return frames;
     },
     get pending() {
-      return buf.length;
+      return splitter.pending;
     },
   };
-};
-
-const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 };
 
 // --- msgpack payloads ---

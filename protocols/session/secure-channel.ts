@@ -11,7 +11,17 @@
  * `rekeyAfter` frames a direction's key becomes HKDF(key, 'tribe/1 rekey') and
  * its counter restarts at 0, on both sides at the same frame, without a message.
  */
-import { FrameTooLargeError, HEADER_BYTES, type MalformedFrameError, Tag, tagByte, tagOfByte } from '../framing/frames.js';
+import {
+  FrameTooLargeError,
+  type FrameSplitter,
+  HEADER_BYTES,
+  MalformedFrameError,
+  makeFrameSplitter as makeRawSplitter,
+  readLength,
+  Tag,
+  tagByte,
+  tagOfByte,
+} from '../framing/frames.js';
 import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, type Aead, type CipherName, type CryptoSuite } from './crypto.js';
 import { MalformedMessageError } from './errors.js';
 import { nextKey } from './handshake.js';
@@ -35,10 +45,6 @@ const writeHeader = (out: Uint8Array, byte: number, len: number): void => {
   out[3] = (len >>> 8) & 0xff;
   out[4] = len & 0xff;
 };
-
-/** The u32 BE length of the header at `at` (the caller checked that five bytes are there). */
-const readLength = (b: Uint8Array, at: number): number =>
-  (((b[at + 1] as number) << 24) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 8) | (b[at + 4] as number)) >>> 0;
 
 /** One direction's key and counter. The nonce buffer is reused: the CryptoSuite copies what it keeps. */
 class DirectionKey {
@@ -126,87 +132,30 @@ export const parseInnerFrame = (plain: Uint8Array): InnerFrame => {
 
 // --- inbound framing ---
 
-export interface FrameSplitter {
-  /**
-   * Feeds a chunk (split anywhere) and calls `onFrame` for each complete frame in
-   * order, until it returns false. Throws MalformedMessageError (cause
-   * MalformedFrameError or FrameTooLargeError) as soon as a header is bad, before
-   * buffering the payload it announces. Payloads are views: copy what you keep.
-   */
-  push(chunk: Uint8Array, onFrame: (tag: number, payload: Uint8Array) => boolean): void;
-  /** The largest payload accepted from the next header on (the handshake limit, then the session's). */
-  maxFrameBytes: number;
-  readonly pending: number;
-}
+export type { FrameSplitter };
 
 const framingError = (err: Error) => new MalformedMessageError(err.message, { cause: err });
 
-/**
- * Unlike framing's FrameReader, the limit can change between two frames of one
- * chunk (the handshake's small limit stops at Signature), frames are handed over
- * one at a time so processing can stop mid-chunk, and a frame split over many
- * chunks is joined once, not on every chunk.
- */
+/** framing's splitter, with its errors named as this layer's MalformedMessageError (the original as `cause`). */
 export const makeFrameSplitter = (maxFrameBytes: number): FrameSplitter => {
-  let parts: Uint8Array[] = [];
-  let held = 0;
-  /** Bytes needed before parsing again: a header, or the frame its header announced. */
-  let need = 1;
-  const self: FrameSplitter = {
-    maxFrameBytes,
+  const inner = makeRawSplitter(maxFrameBytes);
+  return {
+    get maxFrameBytes() {
+      return inner.maxFrameBytes;
+    },
+    set maxFrameBytes(n: number) {
+      inner.maxFrameBytes = n;
+    },
     get pending() {
-      return held;
+      return inner.pending;
     },
     push(chunk, onFrame) {
-      if (chunk.length === 0) return;
-      let data: Uint8Array;
-      if (held === 0) data = chunk;
-      else {
-        // Copied: the stream may reuse a chunk's memory once onData returns.
-        parts.push(new Uint8Array(chunk));
-        held += chunk.length;
-        if (held < need) return;
-        data = new Uint8Array(held);
-        let at = 0;
-        for (const p of parts) {
-          data.set(p, at);
-          at += p.length;
-        }
-        parts = [];
-        held = 0;
+      try {
+        inner.push(chunk, onFrame);
+      } catch (err) {
+        if (err instanceof FrameTooLargeError || err instanceof MalformedFrameError) throw framingError(err);
+        throw err;
       }
-      let at = 0;
-      for (;;) {
-        const left = data.length - at;
-        if (left === 0) break;
-        let tag: number;
-        try {
-          tag = tagOfByte(data[at] as number);
-        } catch (err) {
-          throw framingError(err as MalformedFrameError);
-        }
-        if (left < HEADER_BYTES) {
-          need = HEADER_BYTES;
-          break;
-        }
-        const len = readLength(data, at);
-        if (len > self.maxFrameBytes) {
-          throw framingError(new FrameTooLargeError(`frame of ${len} bytes exceeds the ${self.maxFrameBytes}-byte limit`));
-        }
-        if (left < HEADER_BYTES + len) {
-          need = HEADER_BYTES + len;
-          break;
-        }
-        const payload = data.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
-        at += HEADER_BYTES + len;
-        if (!onFrame(tag, payload)) return;
-      }
-      if (at < data.length) {
-        // Keep a copy: the stream may reuse the chunk's memory.
-        parts = [new Uint8Array(data.subarray(at))];
-        held = data.length - at;
-      } else need = 1;
     },
   };
-  return self;
 };

@@ -6,8 +6,8 @@
 import '@endo/init';
 import test from 'ava';
 import { E, Far } from '@endo/far';
-import type { Host } from '../../runtime/index.js';
-import { fixture, withHost } from '../helpers/host.js';
+import { startHost, type Host } from '../../runtime/index.js';
+import { fixture, tempHome, withHost } from '../helpers/host.js';
 
 const quiet = { spareWorkers: 0 } as const;
 
@@ -149,4 +149,35 @@ test('crossed connections end with exactly one session, the same on both sides',
     const initiator = sa.path.role === 'initiator' ? a.id : b.id;
     t.is(initiator, [a.id, b.id].sort()[0]!);
   }
+});
+
+test('when the remote vat ends, callers on the other host get its termination error', async (t) => {
+  const [a, b] = await twoHosts(t);
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const { root: alice } = await a.spawnVat({ module: fixture('party.ts'), name: 'alice', params: { label: 'alice' } });
+  const ref = b.makeSturdyRef('bob');
+  t.is(await E(alice).lookupAndCall(ref, 'label'), 'bob');
+  const bob = await a.enliven(ref);
+  await b.terminateVat('bob');
+  await t.throwsAsync(() => E(bob).label(), { message: /VatTerminatedError: vat "bob" was stopped/ });
+  await t.throwsAsync(() => E(alice).lookupAndCall(ref, 'label'), { message: /SturdyRefError: the actor behind this ref \("bob"\) is not running/ });
+  // The session itself is fine: other actors on B are still reachable.
+  await b.spawnVat({ module: fixture('party.ts'), name: 'carl', params: { label: 'carl' } });
+  t.is(await E(await a.enliven(b.makeSturdyRef('carl'))).label(), 'carl');
+  t.is(a.ps().sessions.length, 1);
+});
+
+test('sturdy refs survive a restart of their host: same VatId, same port, same swiss', async (t) => {
+  const a = await withHost(t, quiet);
+  const homeB = tempHome(t);
+  let b = await startHost({ home: homeB, control: false, print: () => {}, ...quiet });
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const ref = b.makeSturdyRef('bob');
+  const port = b.address!.port;
+  t.is(await E(await a.enliven(ref)).label(), 'bob');
+  await b.stop();
+  b = await startHost({ home: homeB, control: false, print: () => {}, ...quiet });
+  t.teardown(() => b.stop());
+  t.is(b.address!.port, port, 'the host listens where it did before');
+  t.is(await E(await a.enliven(ref)).label(), 'bob', 'the restored vat answers the old ref');
 });

@@ -87,9 +87,12 @@ export class AeadError extends SessionError {
 export class PathClosedError extends SessionError {
   override name = 'PathClosedError';
   override readonly code: string;
-  constructor(code: string, message: string, options: SessionErrorOptions = {}) {
+  /** What the closing side said, as it goes out in its Shutdown (the message adds who closed). */
+  readonly detail: string;
+  constructor(code: string, message: string, options: SessionErrorOptions & { detail?: string } = {}) {
     super(message, options);
     this.code = code;
+    this.detail = options.detail ?? message;
   }
 }
 /** Nothing arrived from the peer for the dead interval, pings included. */

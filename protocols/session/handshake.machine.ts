@@ -151,12 +151,14 @@ export const pathMachine = setup({
     notePeerShutdown: assign({
       error: ({ event }) =>
         event.type === 'peer.shutdown'
-          ? new PathClosedError(event.code, `peer closed the path (${event.code}): ${event.message}`, { remote: true })
+          ? new PathClosedError(event.code, `peer closed the path (${event.code}): ${event.message}`, { remote: true, detail: event.message })
           : undefined,
     }),
     noteLocalClose: assign({
       error: ({ event }) =>
-        event.type === 'path.close' ? new PathClosedError(event.code, `closed (${event.code}): ${event.message}`) : undefined,
+        event.type === 'path.close'
+          ? new PathClosedError(event.code, `closed (${event.code}): ${event.message}`, { detail: event.message })
+          : undefined,
     }),
     noteDead: assign({
       error: ({ context }) =>

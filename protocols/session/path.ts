@@ -383,7 +383,7 @@ const runPath = (
       },
       sendShutdown: ({ context }) => {
         const e = context.error as PathClosedError | undefined;
-        if (!streamEnded && e) sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.message }));
+        if (!streamEnded && e) sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.detail ?? e.message }));
       },
       sendPing: () => {
         const token = new Uint8Array(8);

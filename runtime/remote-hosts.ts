@@ -115,6 +115,8 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const waiters = new Map<VatId, Array<(s: Session | undefined) => void>>();
   let handshakesInFlight = 0;
   let failedHandshakes = 0;
+  /** Failed inbound handshakes by error name: what `tribe ps --json` and the tests read. */
+  const failures = new Map<string, number>();
   let closing = false;
   const cookieSecret = crypto.randomBytes(32);
   const pathOptions = (stream: ByteStream) => ({
@@ -275,9 +277,10 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
         if (closing) return path.close({ code: 'host-stopping', message: 'the host is stopping' });
         adopt(path, stream.remoteAddress);
       },
-      () => {
+      (err: Error) => {
         handshakesInFlight -= 1;
         failedHandshakes += 1;
+        failures.set(err.name, (failures.get(err.name) ?? 0) + 1);
         inboundDone(claimed);
         const peer = claimed;
         // A dial that waited for this inbound handshake must now dial itself.
@@ -399,7 +402,13 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
           framesOut: st.framesOut,
         };
       }),
-    stats: () => ({ handshakesInFlight, failedHandshakes, connections: listener.connections, sessions: sessions.size }),
+    stats: () => ({
+      handshakesInFlight,
+      failedHandshakes,
+      failures: Object.fromEntries(failures),
+      connections: listener.connections,
+      sessions: sessions.size,
+    }),
     /** A local vat ended: its channels to other hosts end too, with the same reason. */
     vatEnded(vat: string, reason: Error) {
       for (const s of sessions.values()) s.mux.closeEndpoint(vat, reason);

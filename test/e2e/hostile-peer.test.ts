@@ -156,6 +156,10 @@ test('1,000 bad connection attempts: each refused, no handles or memory kept, go
   t.is(stats.handshakesInFlight, 0);
   t.is(stats.sessions, 0);
   t.true(stats.failedHandshakes >= 1000, `${stats.failedHandshakes} failed handshakes counted`);
+  // Each kind of bad opening ended with its own named error.
+  for (const name of ['MalformedMessageError', 'UnsupportedVersionError', 'UnexpectedFrameError', 'PathLostError']) {
+    t.true((stats.failures[name] ?? 0) > 0, `${name}: ${JSON.stringify(stats.failures)}`);
+  }
   t.is(process.getActiveResourcesInfo().length, handlesBefore, 'no handles left behind');
   t.true(heapAfter - heapBefore < 4 * 2 ** 20, `heap grew by ${((heapAfter - heapBefore) / 2 ** 20).toFixed(2)} MiB`);
   const peer = await withHost(t, { spareWorkers: 0 });

@@ -8,6 +8,9 @@
  *    bare worker + @endo/init lockdown.
  * 3. Memory: per idle vat, and per 10,000 small Far objects in one vat, against
  *    the same in bare locked-down workers.
+ * 4. Sessions between hosts (sessions.ts): E() round trips between two host
+ *    processes against raw @endo/captp over TCP and Cap'n Web over WebSocket;
+ *    bulk MB/s through a secure session against plain framed TCP; handshakes/s.
  *
  * Prints a table and writes test-artifacts/bench.json. Every number is a median
  * over repetitions; baselines run interleaved with ours in the same process.
@@ -29,6 +32,7 @@ import { E, startHost } from '../../runtime/index.js';
 import { makeModuleReader } from '../../runtime/module-reader.js';
 import { loadActorModule } from '../../vats/loader.js';
 import { makeModuleCompiler } from '../../vats/module-compiler.js';
+import { benchSessions } from './sessions.js';
 import { startBenchWorker, startRawEndpoint, type BenchWorker } from './workers.js';
 import { fmt, gcHere, median, MiB, quietRss, sleep, summarize, type MemorySample, type Summary } from './stats.js';
 
@@ -53,6 +57,14 @@ const CONFIG = {
   actorsPerStep: QUICK ? 1000 : 10000,
   actorSteps: QUICK ? 2 : 4,
   settleMs: QUICK ? 200 : 1000,
+  /** Section 4: pipelined pairs (getChild → ping) per repetition between hosts. */
+  pipePairs: QUICK ? 100 : 1000,
+  /** Section 4: MiB per bulk repetition (64 KiB frames). */
+  bulkMiB: QUICK ? 4 : 64,
+  bulkReps: QUICK ? 2 : 7,
+  /** Section 4: full handshakes per repetition. */
+  handshakes: QUICK ? 3 : 20,
+  handshakeReps: QUICK ? 2 : 7,
 };
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -118,7 +130,7 @@ const startRawPair = async (workers: BenchWorker[], gcImports: boolean): Promise
 const RAW_NAMES = ['raw-captp', 'raw-captp-gc'] as const;
 
 const benchRoundTrips = async () => {
-  log('[1/3] cross-vat round trips');
+  log('[1/4] cross-vat round trips');
   const host = await newHost();
   const workers: BenchWorker[] = [];
   try {
@@ -223,7 +235,7 @@ const benchRoundTrips = async () => {
 // --- 2. module load and spawn -------------------------------------------------
 
 const benchLoadAndSpawn = async () => {
-  log('[2/3] module load and vat spawn');
+  log('[2/4] module load and vat spawn');
   // Distinct copies of the small module: each is a compile-cache miss in the host.
   const copies = tempDir('tribe-bench-mods-');
   let copyNo = 0;
@@ -446,7 +458,7 @@ const runMemChild = async (kind: string): Promise<{ before: MemorySample; settle
 };
 
 const benchMemory = async () => {
-  log('[3/3] memory');
+  log('[3/4] memory');
   const kinds = ['empty', 'init', 'raw', 'vat'] as const;
   const perUnit = Object.fromEntries(kinds.map((k) => [k, { settled: [] as number[], collected: [] as number[], threads: [] as number[], childRss: [] as number[] }]));
   for (let rep = 0; rep < CONFIG.memReps; rep += 1) {
@@ -565,13 +577,36 @@ const benchMemory = async () => {
   }
 };
 
+// --- 4. sessions between hosts ----------------------------------------------------
+
+const benchHostSessions = () =>
+  benchSessions({
+    config: {
+      seqCalls: CONFIG.seqCalls,
+      concCalls: CONFIG.concCalls,
+      window: CONFIG.window,
+      pipePairs: CONFIG.pipePairs,
+      reps: CONFIG.reps,
+      warmups: CONFIG.warmups,
+      bulkMiB: CONFIG.bulkMiB,
+      bulkReps: CONFIG.bulkReps,
+      handshakes: CONFIG.handshakes,
+      handshakeReps: CONFIG.handshakeReps,
+    },
+    row,
+    details,
+    log,
+    tempDir,
+  });
+
 // --- report -------------------------------------------------------------------
 
 const printTable = () => {
   const header = ['metric', 'unit', 'measured', 'baseline', 'ratio'];
   const lines: string[][] = [];
   let section = '';
-  const digits = (unit: string, x: number) => (unit === 'calls/s' ? fmt(x, 0) : unit === 'MiB' ? fmt(x, 2) : fmt(x, 1));
+  const digits = (unit: string, x: number) =>
+    unit === 'calls/s' || unit === 'MB/s' ? fmt(x, 0) : unit === 'MiB' || unit === 'ms CPU' ? fmt(x, 2) : fmt(x, 1);
   for (const r of rows) {
     if (r.section !== section) {
       section = r.section;
@@ -595,8 +630,8 @@ const printTable = () => {
     .filter((r) => r.note?.startsWith('goal'))
     .map((r) => `  ${r.metric}: ${fmt(r.ratio!, 2)} × raw → ${r.note!.includes('MET') ? 'met' : 'MISSED'}`);
   process.stdout.write(
-    `\n${out.join('\n')}\n\nratio = measured / baseline (calls/s: higher is better; ms and MiB: lower is better)\n` +
-      `\nGoal: tribe ≥ 0.80 × raw @endo/captp\n${goals.join('\n')}\n\nNotes:\n${notes.join('\n')}\n`,
+    `\n${out.join('\n')}\n\nratio = measured / baseline (calls/s, MB/s, handshakes/s: higher is better; ms, ms CPU and MiB: lower is better)\n` +
+      `\nGoals: tribe ≥ 0.80 × raw @endo/captp within a host; ≥ 0.85 × raw @endo/captp over TCP between hosts\n${goals.join('\n')}\n\nNotes:\n${notes.join('\n')}\n`,
   );
 };
 
@@ -604,7 +639,7 @@ const main = async () => {
   const t0 = performance.now();
   const started = new Date().toISOString();
   const loadBefore = loadavg();
-  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory];
+  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions];
   const only = process.env['TRIBE_BENCH_ONLY']; // e.g. "1,3"
   const phaseSeconds: Record<string, number> = {};
   try {

@@ -1,0 +1,221 @@
+/**
+ * Section 4 of `npm run bench`: sessions between hosts.
+ *
+ * 1. Round trips between two processes on loopback (sequential, a sliding
+ *    window of outstanding calls, depth-2 pipelined pairs), interleaved:
+ *    - tribe: two real hosts. Host A is this process (startHost, listening on
+ *      loopback); host B a child process (net/tribe-host-peer.ts). Driver vats
+ *      on A look up B's targets by sturdy ref and time the calls inside the vat.
+ *    - raw-captp-tcp(-gc): @endo/captp between two locked-down processes over
+ *      one TCP socket with Tribe's framing (net/captp-tcp-peer.ts); the goal
+ *      baseline (the faster of gcImports off / on).
+ *    - capnweb-ws: Cap'n Web over a `ws` WebSocket, no lockdown
+ *      (net/capnweb-ws-peer.ts), for context.
+ * 2. Bulk throughput and 3. handshakes: net/path-bench.ts.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { E, startHost, type Host } from '../../runtime/index.js';
+import { benchBulk, benchHandshakes, type PathBenchContext } from './net/path-bench.js';
+import { startPeer, type Peer } from './net/peers.js';
+import { fmt, median, summarize, type Summary } from './stats.js';
+
+export interface SessionsConfig {
+  /** Sequential calls per repetition. */
+  readonly seqCalls: number;
+  /** Calls per repetition with `window` outstanding. */
+  readonly concCalls: number;
+  readonly window: number;
+  /** Pipelined pairs (getChild → ping) per repetition. */
+  readonly pipePairs: number;
+  readonly reps: number;
+  readonly warmups: number;
+  readonly bulkMiB: number;
+  readonly bulkReps: number;
+  readonly handshakes: number;
+  readonly handshakeReps: number;
+}
+
+export interface SessionsContext extends PathBenchContext {
+  readonly config: SessionsConfig;
+  tempDir(prefix: string): string;
+}
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const actorTs = (name: string) => join(repoRoot, 'test', 'bench', 'actors', `${name}.ts`);
+
+interface Contender {
+  readonly name: string;
+  /** Elapsed ms, measured where the calls are made. */
+  sequential(n: number): Promise<number>;
+  concurrent(n: number, window: number): Promise<number>;
+  /** n pipelined pairs, each awaited. */
+  pipelined(n: number): Promise<number>;
+}
+
+const ofPeer = (name: string, driver: Peer): Contender => ({
+  name,
+  sequential: (n) => driver.call('sequential', n),
+  concurrent: (n, w) => driver.call('concurrent', n, w),
+  pipelined: (n) => driver.call('pipelined', n),
+});
+
+/** No single step takes this long; a stuck session fails the run instead of hanging it (as the peers' calls do). */
+const STEP_TIMEOUT_MS = 120_000;
+const timed = <T>(what: string, p: Promise<T>): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+};
+
+const RAW_NAMES = ['raw-captp-tcp', 'raw-captp-tcp-gc'] as const;
+const SESSION_GOAL = 0.85;
+
+const benchRoundTrips = async (ctx: SessionsContext) => {
+  const { config, row, details, log } = ctx;
+  const peers: Peer[] = [];
+  let hostA: Host | undefined;
+  const peer = async (name: string, script: string, args: string[]) => {
+    const p = await startPeer(name, script, args);
+    peers.push(p);
+    return p;
+  };
+  try {
+    // Baselines: a target process and a driver process each.
+    const rawPair = async (name: string, gc: boolean) => {
+      const flags = gc ? ['gc'] : [];
+      const target = await peer(`${name} target`, './captp-tcp-peer.js', ['target', ...flags]);
+      const driver = await peer(`${name} driver`, './captp-tcp-peer.js', ['driver', String(target.hello['port']), ...flags]);
+      if ((await driver.call('connect')) !== true) throw new Error(`${name} driver could not reach its target`);
+      return ofPeer(name, driver);
+    };
+    const capnweb = async () => {
+      const target = await peer('capnweb-ws target', './capnweb-ws-peer.js', ['target']);
+      const driver = await peer('capnweb-ws driver', './capnweb-ws-peer.js', ['driver', String(target.hello['port'])]);
+      if ((await driver.call('connect')) !== true) throw new Error('capnweb-ws driver could not reach its target');
+      return ofPeer('capnweb-ws', driver);
+    };
+    // Tribe: host B in a child process, host A here; the vats talk across the hosts' session.
+    /** Session frames (both directions, as host A counts them) per call or pair, by mode. */
+    const frameTally: Record<string, { frames: number; units: number }> = {};
+    const tribe = async (): Promise<Contender> => {
+      const hostB = await peer('tribe host B', './tribe-host-peer.js', []);
+      const refs = hostB.hello['refs'] as { pinger: string; pipe: string };
+      const a = await startHost({ home: ctx.tempDir('tribe-bench-a-'), control: false, restore: false, print: () => {}, listen: '127.0.0.1:0' });
+      hostA = a;
+      const { root: driver } = await a.spawnVat({ module: actorTs('driver'), name: 'hosts-driver' });
+      const { root: pipeDriver } = await a.spawnVat({ module: actorTs('pipe-driver'), name: 'hosts-pipe-driver' });
+      if ((await timed('tribe connect', E(driver).connect(refs.pinger))) !== true) throw new Error('tribe driver could not reach the pinger on host B');
+      if ((await timed('tribe connect', E(pipeDriver).connect(refs.pipe))) !== true) {
+        throw new Error('tribe pipe driver could not reach its target on host B');
+      }
+      const frames = () => a.ps().sessions.reduce((sum, s) => sum + s.framesIn + s.framesOut, 0);
+      const counted = async (mode: string, n: number, run: () => Promise<number>) => {
+        const before = frames();
+        const ms = await timed(`tribe ${mode}`, run());
+        frameTally[mode] ??= { frames: 0, units: 0 };
+        const t = frameTally[mode]!;
+        t.frames += frames() - before;
+        t.units += n;
+        return ms;
+      };
+      return {
+        name: 'tribe',
+        sequential: (n) => counted('sequential', n, () => E(driver).sequential(n)),
+        concurrent: (n, w) => counted('concurrent', n, () => E(driver).concurrent(n, w)),
+        pipelined: (n) => counted('pipelined', n, () => E(pipeDriver).pipelined(n)),
+      };
+    };
+    const contenders: Contender[] = [await tribe(), await rawPair(RAW_NAMES[0], false), await rawPair(RAW_NAMES[1], true), await capnweb()];
+
+    const modes = [
+      { key: 'sequential', label: 'E() calls/s between hosts, sequential', n: config.seqCalls, calls: 1, run: (c: Contender, n: number) => c.sequential(n) },
+      {
+        key: 'concurrent',
+        label: `E() calls/s between hosts, ${config.window} outstanding`,
+        n: config.concCalls,
+        calls: 1,
+        run: (c: Contender, n: number) => c.concurrent(n, config.window),
+      },
+      // A pair is two calls in (ideally) one round trip; calls/s counts both.
+      { key: 'pipelined', label: 'E() calls/s between hosts, depth-2 pipelined pairs', n: config.pipePairs, calls: 2, run: (c: Contender, n: number) => c.pipelined(n) },
+    ] as const;
+    for (const mode of modes) {
+      for (let i = 0; i < config.warmups; i += 1) {
+        for (const c of contenders) await mode.run(c, Math.ceil(mode.n / 2));
+      }
+      const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+      for (let rep = 0; rep < config.reps; rep += 1) {
+        // Rotate who goes first, so drift on a noisy machine hits everyone alike.
+        for (let i = 0; i < contenders.length; i += 1) {
+          const c = contenders[(i + rep) % contenders.length]!;
+          const ms = await mode.run(c, mode.n);
+          rates.get(c.name)!.push((mode.n * mode.calls * 1000) / Math.max(ms, 1));
+        }
+      }
+      const sums = Object.fromEntries([...rates].map(([k, v]) => [k, summarize(v)])) as Record<string, Summary>;
+      const best = RAW_NAMES.reduce((a, b) => (sums[b]!.median > sums[a]!.median ? b : a));
+      const other = RAW_NAMES.find((n) => n !== best)!;
+      const paired = (a: string, b: string) => rates.get(a)!.map((x, i) => x / rates.get(b)![i]!);
+      const vsRaw = paired('tribe', best);
+      const vsCapnweb = paired('tribe', 'capnweb-ws');
+      details[`sessions.roundTrips.${mode.key}`] = {
+        [mode.key === 'pipelined' ? 'pairs' : 'calls']: mode.n,
+        callsPerUnit: mode.calls,
+        window: mode.key === 'concurrent' ? config.window : 1,
+        baseline: best,
+        ...sums,
+        pairedRatioVsBaseline: summarize(vsRaw),
+        pairedRatioVsCapnweb: summarize(vsCapnweb),
+        tribeSessionFramesPerUnit: frameTally[mode.key] ? frameTally[mode.key]!.frames / frameTally[mode.key]!.units : undefined,
+      };
+      const tribeRate = sums['tribe']!.median;
+      const raw = sums[best]!.median;
+      const capn = sums['capnweb-ws']!.median;
+      const ratio = tribeRate / raw;
+      const range = (xs: number[]) => `median ${fmt(median(xs), 2)}, range ${fmt(Math.min(...xs), 2)}–${fmt(Math.max(...xs), 2)}`;
+      row({
+        section: 'sessions',
+        metric: mode.label,
+        unit: 'calls/s',
+        ours: tribeRate,
+        baseline: raw,
+        baselineName: `${best}: @endo/captp between 2 locked-down processes over 1 loopback TCP socket, Tribe's framing, same workload (the faster raw setup)`,
+        note: `goal ≥ ${SESSION_GOAL} × raw-captp-tcp: ${ratio >= SESSION_GOAL ? 'MET' : 'MISSED'}; per-repetition ratios: ${range(vsRaw)}; tribe ${fmt(sums['tribe']!.min, 0)}–${fmt(sums['tribe']!.max, 0)}/s, ${best} ${fmt(sums[best]!.min, 0)}–${fmt(sums[best]!.max, 0)}/s${mode.calls === 2 ? '; a pair (E(E(t).getChild()).ping(i)) counts as 2 calls' : ''}`,
+      });
+      row({
+        section: 'sessions',
+        metric: '  tribe vs capnweb-ws',
+        unit: 'calls/s',
+        ours: tribeRate,
+        baseline: capn,
+        baselineName: "capnweb-ws: Cap'n Web over a ws WebSocket, 2 processes, no lockdown",
+        note: `per-repetition ratios: ${range(vsCapnweb)}; capnweb-ws ${fmt(sums['capnweb-ws']!.min, 0)}–${fmt(sums['capnweb-ws']!.max, 0)}/s`,
+      });
+      row({ section: 'sessions', metric: `  ${best} vs capnweb-ws (context)`, unit: 'calls/s', ours: raw, baseline: capn, baselineName: 'capnweb-ws' });
+      row({
+        section: 'sessions',
+        metric: `  ${other} (the other raw setup)`,
+        unit: 'calls/s',
+        ours: sums[other]!.median,
+        baseline: raw,
+        baselineName: best,
+        note: other === 'raw-captp-tcp' ? 'gcImports off (the default)' : 'gcImports on, as in Tribe',
+      });
+      log(`  ${mode.key}: ${contenders.map((c) => `${c.name} ${fmt(sums[c.name]!.median, 0)}/s`).join(', ')}`);
+    }
+    details['sessions.tribeSessions'] = hostA?.ps().sessions;
+  } finally {
+    await hostA?.stop();
+    await Promise.all(peers.map((p) => p.stop()));
+  }
+};
+
+export async function benchSessions(ctx: SessionsContext): Promise<void> {
+  ctx.log('[4/4] sessions between hosts');
+  await benchRoundTrips(ctx);
+  await benchBulk(ctx);
+  await benchHandshakes(ctx);
+}

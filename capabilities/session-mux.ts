@@ -129,6 +129,8 @@ export const makeSessionMux = (opts: {
       return;
     }
     if (m.type === 'CTP_DISCONNECT') {
+      // The hosts' own channel lives as long as the session: without it no enliven works.
+      if (to === GATEWAY_ENDPOINT) return violation('the peer closed the gateway channel');
       ends.delete(key(to, from));
       const reason = m['reason'] as { message?: unknown } | undefined;
       const why = typeof reason?.message === 'string' ? reason.message.slice(0, 500) : `endpoint "${from}" went away`;

@@ -133,7 +133,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const hostGate = Far('RemoteGate', {
     redeem(ticket: string) {
       if (typeof ticket !== 'string' || !hostTickets.has(ticket)) {
-        throw new SturdyRefError('no such ticket (unknown, used or expired)');
+        throw new SturdyRefError('no such ticket (unknown or already redeemed)');
       }
       const ref = hostTickets.get(ticket);
       hostTickets.delete(ticket);

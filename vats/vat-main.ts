@@ -150,7 +150,7 @@ export const runVat = (p: VatWorkerPowers): void => {
   const remoteGate = Far('RemoteGate', {
     redeem(ticket: string) {
       const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
-      if (key === undefined) throw new Error('SturdyRefError: no such ticket (unknown, used or expired)');
+      if (key === undefined) throw new Error('SturdyRefError: no such ticket (unknown or already redeemed)');
       tickets.delete(ticket);
       return exportsByKey.get(key);
     },
@@ -194,10 +194,16 @@ export const runVat = (p: VatWorkerPowers): void => {
           () => conn.abort(new VatTerminatedError(`vat "${name}" is gone`)),
         );
     });
-    const boot = conn.getBootstrap();
-    // Observed only when this vat fetches from the peer; a channel that ends first must not report an unhandled rejection.
-    boot.catch(() => {});
-    const peer: Peer = { conn, boot };
+    // Asked for on first use, not now: a remote peer's host may not have opened its
+    // end of the channel yet, and a bootstrap request sent too early would be lost.
+    let boot: Promise<any> | undefined;
+    const peer: Peer = {
+      conn,
+      get boot() {
+        boot ??= conn.getBootstrap();
+        return boot;
+      },
+    };
     peers.set(name, peer);
     for (const w of peerWaiters.get(name) ?? []) w(peer);
     peerWaiters.delete(name);

@@ -47,7 +47,9 @@ export const nobleCrypto: CryptoSuite = {
   ed25519Verify(publicKey, message, signature) {
     if (publicKey.length !== 32 || signature.length !== 64) return false;
     try {
-      return ed25519.verify(signature, message, publicKey);
+      // Strict RFC 8032 (as OpenSSL, the node suite, verifies), not noble's default
+      // ZIP-215 rule: both suites must accept exactly the same signatures.
+      return ed25519.verify(signature, message, publicKey, { zip215: false });
     } catch {
       return false;
     }

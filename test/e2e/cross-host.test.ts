@@ -29,6 +29,14 @@ test('a vat on one host calls a vat on another through a sturdy ref', async (t) 
   t.is(b.ps().sessions[0]!.peer, a.id);
   // The vat talks to the remote vat over its own channel, not through its host.
   t.true(a.ps().vats.find((v) => v.name === 'alice')!.peers.includes(`${b.id}/bob`));
+  // And the other way, over the same channel: bob enlivens a ref to alice.
+  const { root: bob } = { root: await b.enliven(ref) };
+  t.is(await E(bob).lookupAndCall(a.makeSturdyRef('alice'), 'label'), 'alice');
+  t.deepEqual(
+    b.ps().vats.find((v) => v.name === 'bob')!.peers.filter((p) => p.startsWith(a.id)),
+    [`${a.id}/alice`],
+    'one channel between the two vats, used from both sides',
+  );
 });
 
 test('references pass both ways between hosts, with identity kept', async (t) => {

@@ -74,6 +74,7 @@ const MALFORMED: Array<[string, (path: SecurePath) => void]> = [
     'a well-formed answer to a question never asked',
     (p) => p.send(Tag.Return, encodePayload(['@gw', '@gw', { type: 'CTP_RETURN', answerID: 'q-999', result: { body: '#1', slots: [] } }])),
   ],
+  ['a close of the hosts\' gateway channel', (p) => p.send(Tag.ChannelClose, encodePayload(['@gw', '@gw', { type: 'CTP_DISCONNECT', reason: 'bye' }]))],
   ['a well-formed drop of a slot never exported', (p) => p.send(Tag.GCExport, encodePayload(['@gw', '@gw', { type: 'CTP_DROP', slotID: 'o+999', decRefs: 1 }]))],
 ];
 

@@ -1,8 +1,9 @@
 /**
  * The CryptoSuite on node:crypto (OpenSSL): the hot path of every host. Raw
  * 32-byte keys become KeyObjects through fixed DER prefixes (PKCS#8 for
- * secrets) and JWK (public keys); per TOOLCHAIN.md that conversion is most of a
- * handshake's cost, so long-lived keys keep theirs inside their closures.
+ * secrets) and JWK (public keys: ≈ 7 µs here, against ≈ 75 µs for SPKI DER); per
+ * TOOLCHAIN.md that conversion is most of a handshake's cost, so long-lived
+ * keys keep theirs inside their closures.
  */
 import {
   createCipheriv,
@@ -12,14 +13,12 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
   sign as edSign,
   verify as edVerify,
-  type CipherGCM,
-  type DecipherGCM,
+  generateKeyPairSync,
+  hkdfSync,
   type KeyObject,
+  randomBytes,
 } from 'node:crypto';
 import { AEAD_KEY_BYTES, AEAD_TAG_BYTES, type Aead, type CipherName, type CryptoSuite, type SigningKey } from '../protocols/session/crypto.js';
 import { WeakKeyError } from '../protocols/session/errors.js';
@@ -27,26 +26,65 @@ import { WeakKeyError } from '../protocols/session/errors.js';
 const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
+/** A plain Uint8Array over the same memory (callers compare and store Uint8Arrays, not Buffers). */
 const bytes = (b: Buffer | ArrayBuffer): Uint8Array => (b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.length));
-const rawPublic = (key: KeyObject): Uint8Array => new Uint8Array(Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x!, 'base64url'));
+const rawPublicOf = (publicKey: KeyObject): Uint8Array => new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
 const publicFromRaw = (crv: 'X25519' | 'Ed25519', raw: Uint8Array): KeyObject =>
-  createPublicKey({ key: { kty: 'OKP', crv, x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  createPublicKey({ key: { kty: 'OKP', crv, x: Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('base64url') }, format: 'jwk' });
 
 /** A SigningKey over an Ed25519 KeyObject (the host's identity key). */
 export const nodeSigningKey = (privateKey: KeyObject): SigningKey => {
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new TypeError('nodeSigningKey needs an Ed25519 private key');
-  const publicKey = rawPublic(privateKey);
+  if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') throw new TypeError('nodeSigningKey needs an Ed25519 private key');
+  const publicKey = rawPublicOf(createPublicKey(privateKey));
   return { publicKey, sign: (message) => bytes(edSign(null, message, privateKey)) };
 };
 
-const allZero = (b: Uint8Array) => b.every((x) => x === 0);
+// --- Ed25519 public keys OpenSSL accepts and RFC 8032 / the noble suite do not ---
+
+/**
+ * The y coordinates (little-endian, sign bit cleared) of the eight points of
+ * order 1, 2, 4 and 8: with such a key one signature verifies for many messages,
+ * so nobody holds it. libsodium refuses the same list; noble's strict mode
+ * (crypto-noble.ts) refuses these points by arithmetic.
+ */
+const SMALL_ORDER_Y = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // order 4
+  '0100000000000000000000000000000000000000000000000000000000000000', // order 1 (identity)
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // order 2 (y = p − 1)
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+].map((h) => Buffer.from(h, 'hex'));
+
+/**
+ * OpenSSL decodes a public key with y ≥ p (reducing it) and verifies against
+ * small-order keys; RFC 8032 §5.1.3 rejects the first, and the noble suite both.
+ * Refusing them here keeps the two suites' answers identical for every input.
+ */
+const isStrictEd25519Key = (key: Uint8Array): boolean => {
+  const y = Buffer.from(key);
+  y[31]! &= 0x7f;
+  // y ≥ p = 2^255 − 19: 0xed…0xff, then thirty 0xff, then 0x7f.
+  if (y[0]! >= 0xed && y[31] === 0x7f && y.subarray(1, 31).every((b) => b === 0xff)) return false;
+  return !SMALL_ORDER_Y.some((small) => small.equals(y));
+};
+
+// --- AEAD ---
+
+const cipherFor = (cipher: CipherName, key: Buffer, nonce: Uint8Array) =>
+  cipher === 'aes-256-gcm'
+    ? createCipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES })
+    : createCipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES });
+const decipherFor = (cipher: CipherName, key: Buffer, nonce: Uint8Array) =>
+  cipher === 'aes-256-gcm'
+    ? createDecipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES })
+    : createDecipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES });
 
 const aead = (cipher: CipherName, key: Uint8Array): Aead => {
   if (key.length !== AEAD_KEY_BYTES) throw new RangeError(`${cipher} needs a ${AEAD_KEY_BYTES}-byte key`);
   const k = Buffer.from(key);
   return {
     seal(nonce, plaintext, aad) {
-      const c = createCipheriv(cipher, k, nonce, { authTagLength: AEAD_TAG_BYTES } as never) as unknown as CipherGCM;
+      const c = cipherFor(cipher, k, nonce);
       if (aad) c.setAAD(aad, { plaintextLength: plaintext.length });
       const head = c.update(plaintext);
       const tail = c.final();
@@ -61,15 +99,43 @@ const aead = (cipher: CipherName, key: Uint8Array): Aead => {
       if (sealed.length < AEAD_TAG_BYTES) return undefined;
       const body = sealed.subarray(0, sealed.length - AEAD_TAG_BYTES);
       try {
-        const d = createDecipheriv(cipher, k, nonce, { authTagLength: AEAD_TAG_BYTES } as never) as unknown as DecipherGCM;
+        const d = decipherFor(cipher, k, nonce);
         d.setAuthTag(sealed.subarray(sealed.length - AEAD_TAG_BYTES));
         if (aad) d.setAAD(aad, { plaintextLength: body.length });
         const head = d.update(body);
-        const tail = d.final();
+        const tail = d.final(); // throws when the tag does not verify
         return tail.length === 0 ? bytes(head) : bytes(Buffer.concat([head, tail]));
       } catch {
         return undefined;
       }
+    },
+  };
+};
+
+// --- X25519 ---
+
+const allZero = (b: Uint8Array) => b.every((x) => x === 0);
+
+const x25519 = (secret?: Uint8Array) => {
+  let privateKey: KeyObject;
+  let publicKey: KeyObject;
+  if (secret) {
+    if (secret.length !== 32) throw new RangeError('an X25519 secret is 32 bytes');
+    privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
+    publicKey = createPublicKey(privateKey);
+  } else ({ privateKey, publicKey } = generateKeyPairSync('x25519'));
+  return {
+    publicKey: rawPublicOf(publicKey),
+    agree(peer: Uint8Array): Uint8Array {
+      let shared: Uint8Array;
+      try {
+        shared = bytes(diffieHellman({ privateKey, publicKey: publicFromRaw('X25519', peer) }));
+      } catch (err) {
+        // OpenSSL refuses the all-zero result itself (and malformed keys).
+        throw new WeakKeyError('X25519 with a low-order or malformed public key', { cause: err });
+      }
+      if (allZero(shared)) throw new WeakKeyError('X25519 gave the all-zero secret (low-order point)');
+      return shared;
     },
   };
 };
@@ -80,30 +146,13 @@ export const nodeCrypto: CryptoSuite = {
   sha256: (data) => bytes(createHash('sha256').update(data).digest()),
   hmacSha256: (key, data) => bytes(createHmac('sha256', key).update(data).digest()),
   hkdf: (ikm, salt, info, length) => bytes(hkdfSync('sha256', ikm, salt, info, length)),
-  x25519(secret) {
-    const privateKey = secret
-      ? createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' })
-      : generateKeyPairSync('x25519').privateKey;
-    return {
-      publicKey: rawPublic(privateKey),
-      agree(peer) {
-        let shared: Uint8Array;
-        try {
-          shared = bytes(diffieHellman({ privateKey, publicKey: publicFromRaw('X25519', peer) }));
-        } catch (err) {
-          // OpenSSL refuses some low-order points itself (and malformed keys).
-          throw new WeakKeyError('X25519 with a low-order or malformed public key', { cause: err });
-        }
-        if (allZero(shared)) throw new WeakKeyError('X25519 gave the all-zero secret (low-order point)');
-        return shared;
-      },
-    };
-  },
+  x25519,
   ed25519FromSeed(seed) {
+    if (seed.length !== 32) throw new RangeError('an Ed25519 seed is 32 bytes');
     return nodeSigningKey(createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
   },
   ed25519Verify(publicKey, message, signature) {
-    if (publicKey.length !== 32 || signature.length !== 64) return false;
+    if (publicKey.length !== 32 || signature.length !== 64 || !isStrictEd25519Key(publicKey)) return false;
     try {
       return edVerify(null, message, publicFromRaw('Ed25519', publicKey), signature);
     } catch {

@@ -240,6 +240,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     // restarted, or its side timed out): the new one replaces it. Crossed dials
     // are settled earlier, at Hello (see `decide`).
     if (old && !old.path.closed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
+    print(`session with ${short(peer)} up (${path.role}, ${address}, ${path.cipher})`);
     for (const w of waiters.get(peer) ?? []) w(live);
     waiters.delete(peer);
     return live;

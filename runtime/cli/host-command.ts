@@ -36,6 +36,7 @@ const loadExamples = async (host: Host) => {
       '  npx tribe call bob inbox',
       '  npx tribe call pipeline demo          (a pipelined chain into the directory vat)',
       '  npx tribe ps',
+      '  npx tribe ref counter                 (a sturdy ref another host can `tribe connect` to)',
       '  npx tribe stop          (or Ctrl-C here)',
       '',
     ].join('\n'),

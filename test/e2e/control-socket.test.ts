@@ -68,3 +68,23 @@ test.serial('a stopped host leaves no worker, socket, timer or handle behind', a
   }
   t.deepEqual(resources(), before);
 });
+
+// Serial, like the one above: two hosts with a live session between them, both stopped.
+test.serial('two hosts with a session leave no socket, timer or handle behind once stopped', async (t) => {
+  const before = resources();
+  const seen = new Set<string>();
+  const a = await withHost(t, { spareWorkers: 0, inspect: (ev: any) => seen.add(`${ev.actorRef?.logic?.id}:${ev.type}`) });
+  const b = await withHost(t, { spareWorkers: 0 });
+  await b.spawnVat({ module: example('counter.ts'), name: 'counter' });
+  const { root: alice } = await a.spawnVat({ module: example('counter.ts'), name: 'alice' });
+  t.is(await E(await a.enliven(b.makeSturdyRef('counter'))).increment(), 1);
+  t.truthy(alice);
+  // The handshake machine reports through the host's inspector, as the vat machines do.
+  t.true(seen.has('path:@xstate.snapshot'), [...seen].join(', '));
+  await a.stop();
+  await b.stop();
+  for (let turn = 0; turn < 1000 && resources().join() !== before.join(); turn++) {
+    await new Promise((r) => setImmediate(r));
+  }
+  t.deepEqual(resources(), before);
+});

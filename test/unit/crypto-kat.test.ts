@@ -1,23 +1,74 @@
 /**
  * Known-answer tests for both CryptoSuites (node:crypto and @noble), from the
- * RFCs, and cross-checks that each accepts what the other produces.
+ * RFCs and the GCM specification, and cross-checks that each accepts exactly
+ * what the other produces — including the hostile inputs where OpenSSL and
+ * noble's defaults disagree (small-order and non-canonical Ed25519 keys).
  */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, verify as opensslVerify } from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import test from 'ava';
+import fc from 'fast-check';
 import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
 import { nobleCrypto } from '../../protocols/session/crypto-noble.js';
-import { nodeCrypto } from '../../runtime/crypto-node.js';
+import { nodeCrypto, nodeSigningKey } from '../../runtime/crypto-node.js';
 
-const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
-const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+/** Strict: a typo in a vector fails loudly instead of truncating (as Buffer.from(…, 'hex') would). */
+const hex = (s: string): Uint8Array => {
+  const clean = s.replace(/\s+/g, '');
+  if (!/^(?:[0-9a-f]{2})*$/i.test(clean)) throw new Error(`not hex: ${s}`);
+  return Uint8Array.from(clean.match(/../g) ?? [], (h) => Number.parseInt(h, 16));
+};
+const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const SUITES: readonly CryptoSuite[] = [nodeCrypto, nobleCrypto];
+const PAIRS = [
+  [nodeCrypto, nobleCrypto],
+  [nobleCrypto, nodeCrypto],
+] as const;
 
-// RFC 7748 §6.1
+// --- vectors ---
+
+/** RFC 7748 §6.1. */
 const ALICE = { secret: '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a', pub: '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a' };
 const BOB = { secret: '5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb', pub: 'de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f' };
 const SHARED = '4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742';
 
-// RFC 8032 §7.1, tests 1 and 2
+/** RFC 7748 §5.2: scalar × u. The second u has its top bit set, which X25519 must ignore. */
+const X25519_MULT = [
+  {
+    scalar: 'a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4',
+    u: 'e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c',
+    out: 'c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552',
+  },
+  {
+    scalar: '4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d',
+    u: 'e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493',
+    out: '95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957',
+  },
+];
+/** RFC 7748 §5.2, iterated from k = u = 9: after one and after 1,000 iterations. */
+const X25519_ITERATED = {
+  1: '422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079',
+  1000: '684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51',
+};
+
+/**
+ * u-coordinates of small order (and their non-canonical forms ≥ p), as listed by
+ * libsodium and Bernstein's Curve25519 page. With the top bit set they are the
+ * same points (§5: the top bit is masked), so each is tried both ways.
+ */
+const X25519_LOW_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+/** RFC 8032 §7.1, tests 1–3. */
 const ED = [
   {
     seed: '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60',
@@ -31,9 +82,15 @@ const ED = [
     msg: '72',
     sig: '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
   },
+  {
+    seed: 'c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7',
+    pub: 'fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025',
+    msg: 'af82',
+    sig: '6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a',
+  },
 ];
 
-// RFC 8439 §2.8.2
+/** RFC 8439 §2.8.2. */
 const CHACHA = {
   key: '808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f',
   nonce: '070000004041424344454647',
@@ -44,14 +101,77 @@ const CHACHA = {
   tag: '1ae10b594f09e26a7e902ecbd0600691',
 };
 
-// The GCM specification (McGrew & Viega), test cases 13 and 14: AES-256, zero key and IV.
+/** The GCM specification (McGrew & Viega), AES-256 test cases 13–16 (96-bit IVs; 16 has AAD). */
+const GCM_KEY = 'feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308';
+const GCM_PLAIN =
+  'd9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255';
+const GCM_CIPHER =
+  '522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad';
 const GCM = [
-  { plaintext: '', ciphertext: '', tag: '530f8afbc74536b9a963b4f1c4cb738b' },
-  { plaintext: '00000000000000000000000000000000', ciphertext: 'cea7403d4d606b6e074ec5d3baf39d18', tag: 'd0d1c8a799996bf0265b98b5d48ab919' },
+  { name: '13', key: '00'.repeat(32), iv: '00'.repeat(12), aad: '', plaintext: '', ciphertext: '', tag: '530f8afbc74536b9a963b4f1c4cb738b' },
+  {
+    name: '14',
+    key: '00'.repeat(32),
+    iv: '00'.repeat(12),
+    aad: '',
+    plaintext: '00'.repeat(16),
+    ciphertext: 'cea7403d4d606b6e074ec5d3baf39d18',
+    tag: 'd0d1c8a799996bf0265b98b5d48ab919',
+  },
+  { name: '15', key: GCM_KEY, iv: 'cafebabefacedbaddecaf888', aad: '', plaintext: GCM_PLAIN, ciphertext: GCM_CIPHER, tag: 'b094dac5d93471bdec1a502270e3cc6c' },
+  {
+    name: '16',
+    key: GCM_KEY,
+    iv: 'cafebabefacedbaddecaf888',
+    aad: 'feedfacedeadbeeffeedfacedeadbeefabaddad2',
+    plaintext: GCM_PLAIN.slice(0, 120),
+    ciphertext: GCM_CIPHER.slice(0, 120),
+    tag: '76fc6ece0f4e1768cddf8853bb2d551b',
+  },
 ];
 
+// --- Ed25519 forgeries that only a strict verifier refuses ---
+
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const P = 2n ** 255n - 19n;
+const le32 = (n: bigint): Uint8Array => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+const fromLe = (b: Uint8Array): bigint => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+const Point = ed25519.Point;
+/** The eight points of small order: multiples of one point of order 8. */
+const ORDER_8 = Point.fromBytes(hex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a'));
+const TORSION = Array.from({ length: 8 }, (_, i) => (i === 0 ? Point.ZERO : ORDER_8.multiplyUnsafe(BigInt(i))));
+const setBit255 = (b: Uint8Array) => {
+  const c = b.slice();
+  c[31]! |= 0x80;
+  return c;
+};
+/** Small-order keys as encoded canonically, and the non-canonical encodings ZIP-215 decoders accept. */
+const WEAK_ED_KEYS: Array<[string, Uint8Array]> = [
+  ...TORSION.map((p, i): [string, Uint8Array] => [`torsion point ${i}`, p.toBytes()]),
+  ['identity as y = p + 1', le32(P + 1n)],
+  ['order 4 as y = p', le32(P)],
+  ['identity with the sign bit on x = 0', setBit255(le32(1n))],
+  ['order 2 with the sign bit on x = 0', setBit255(le32(P - 1n))],
+];
+
+/**
+ * A signature (R, s) under small-order key bytes `a` that satisfies the
+ * cofactorless equation sB = R + kA (so OpenSSL and ZIP-215 accept it) for
+ * `msg`: try R = sB − jA until k = H(R‖A‖M) ≡ j on A's small subgroup.
+ */
+const forge = (a: Uint8Array, msg: Uint8Array): Uint8Array => {
+  const A = Point.fromBytes(a, true);
+  for (let s = 1n; ; s++) {
+    for (let j = 0n; j < 8n; j++) {
+      const R = Point.BASE.multiply(s).subtract(A.multiplyUnsafe(j)).toBytes();
+      const k = fromLe(sha512(Uint8Array.from([...R, ...a, ...msg]))) % L;
+      if (A.multiplyUnsafe(k).equals(A.multiplyUnsafe(j))) return Uint8Array.from([...R, ...le32(s)]);
+    }
+  }
+};
+
 for (const suite of SUITES) {
-  test(`${suite.name}: X25519 (RFC 7748)`, (t) => {
+  test(`${suite.name}: X25519 key agreement (RFC 7748 §6.1)`, (t) => {
     const alice = suite.x25519(hex(ALICE.secret));
     const bob = suite.x25519(hex(BOB.secret));
     t.is(toHex(alice.publicKey), ALICE.pub);
@@ -60,42 +180,88 @@ for (const suite of SUITES) {
     t.is(toHex(bob.agree(alice.publicKey)), SHARED);
   });
 
-  test(`${suite.name}: X25519 refuses the all-zero (low-order) point`, (t) => {
-    t.throws(() => suite.x25519().agree(new Uint8Array(32)), { name: 'WeakKeyError' });
+  test(`${suite.name}: X25519 scalar multiplication and the iterated vectors (RFC 7748 §5.2)`, (t) => {
+    for (const v of X25519_MULT) t.is(toHex(suite.x25519(hex(v.scalar)).agree(hex(v.u))), v.out);
+    // k, u ← X25519(k, u), k — exercises clamping of arbitrary scalars.
+    let k = hex(`09${'00'.repeat(31)}`);
+    let u = k;
+    for (let i = 1; i <= 1000; i++) {
+      [k, u] = [suite.x25519(k).agree(u), k];
+      if (i === 1) t.is(toHex(k), X25519_ITERATED[1]);
+    }
+    t.is(toHex(k), X25519_ITERATED[1000]);
   });
 
-  test(`${suite.name}: Ed25519 (RFC 8032)`, (t) => {
+  test(`${suite.name}: X25519 refuses every low-order point with WeakKeyError`, (t) => {
+    const key = suite.x25519();
+    for (const u of X25519_LOW_ORDER) {
+      t.throws(() => key.agree(hex(u)), { name: 'WeakKeyError' }, u);
+      t.throws(() => key.agree(setBit255(hex(u))), { name: 'WeakKeyError' }, `${u} with the top bit set`);
+    }
+    t.throws(() => key.agree(new Uint8Array(31)), { name: 'WeakKeyError' }, 'a malformed key');
+    // The key still works after refusing.
+    t.is(key.agree(suite.x25519(hex(BOB.secret)).publicKey).length, 32);
+    t.throws(() => suite.x25519(new Uint8Array(31)), { instanceOf: RangeError });
+  });
+
+  test(`${suite.name}: Ed25519 (RFC 8032 §7.1 tests 1–3)`, (t) => {
     for (const v of ED) {
       const key = suite.ed25519FromSeed(hex(v.seed));
       t.is(toHex(key.publicKey), v.pub);
-      const sig = key.sign(hex(v.msg));
-      t.is(toHex(sig), v.sig);
+      t.is(toHex(key.sign(hex(v.msg))), v.sig);
       t.true(suite.ed25519Verify(hex(v.pub), hex(v.msg), hex(v.sig)));
-      const flipped = hex(v.sig);
-      flipped[5]! ^= 1;
-      t.false(suite.ed25519Verify(hex(v.pub), hex(v.msg), flipped));
-      t.false(suite.ed25519Verify(hex(v.pub), utf8('other'), hex(v.sig)));
-      // Malformed inputs are a plain false, never a throw.
-      t.false(suite.ed25519Verify(hex(v.pub).slice(1), hex(v.msg), hex(v.sig)));
-      t.false(suite.ed25519Verify(hex(v.pub), hex(v.msg), hex(v.sig).slice(1)));
-      t.false(suite.ed25519Verify(new Uint8Array(32).fill(0xff), hex(v.msg), hex(v.sig)));
+      for (const bit of [0, 200, 511]) {
+        const flipped = hex(v.sig);
+        flipped[bit >> 3]! ^= 1 << (bit & 7);
+        t.false(suite.ed25519Verify(hex(v.pub), hex(v.msg), flipped), `signature bit ${bit}`);
+      }
+      const otherKey = hex(v.pub);
+      otherKey[0]! ^= 1;
+      t.false(suite.ed25519Verify(otherKey, hex(v.msg), hex(v.sig)), 'another key');
+      t.false(suite.ed25519Verify(hex(v.pub), utf8('other'), hex(v.sig)), 'another message');
     }
   });
 
-  test(`${suite.name}: ChaCha20-Poly1305 (RFC 8439)`, (t) => {
+  test(`${suite.name}: Ed25519 verify is false, never a throw, for malformed keys and signatures`, (t) => {
+    const [v] = ED;
+    const pub = hex(v!.pub);
+    const msg = hex(v!.msg);
+    const sig = hex(v!.sig);
+    for (const k of [new Uint8Array(0), pub.slice(1), Uint8Array.from([...pub, 0])]) t.false(suite.ed25519Verify(k, msg, sig), `key of ${k.length} bytes`);
+    for (const s of [new Uint8Array(0), sig.slice(1), Uint8Array.from([...sig, 0])]) t.false(suite.ed25519Verify(pub, msg, s), `signature of ${s.length} bytes`);
+    // Not a point on the curve (no x for this y).
+    t.false(suite.ed25519Verify(hex(`02${'00'.repeat(31)}`), msg, sig));
+    // s + L: the same scalar, not reduced (RFC 8032 §5.1.7 requires s < L).
+    const unreduced = Uint8Array.from([...sig.subarray(0, 32), ...le32(fromLe(sig.subarray(32)) + L)]);
+    t.false(suite.ed25519Verify(pub, msg, unreduced));
+    t.throws(() => suite.ed25519FromSeed(new Uint8Array(31)));
+  });
+
+  test(`${suite.name}: Ed25519 refuses small-order and non-canonical keys, even with a signature that satisfies the equation`, (t) => {
+    const msg = utf8('transfer everything');
+    for (const [what, key] of WEAK_ED_KEYS) {
+      const sig = forge(key, msg);
+      // The forgery is real: ZIP-215 (noble's default) accepts it.
+      t.true(ed25519.verify(sig, msg, key, { zip215: true }), `${what}: forgery valid under ZIP-215`);
+      t.false(suite.ed25519Verify(key, msg, sig), what);
+    }
+  });
+
+  test(`${suite.name}: ChaCha20-Poly1305 (RFC 8439 §2.8.2)`, (t) => {
     const aead = suite.aead('chacha20-poly1305', hex(CHACHA.key));
     const sealed = aead.seal(hex(CHACHA.nonce), utf8(CHACHA.plaintext), hex(CHACHA.aad));
     t.is(toHex(sealed), CHACHA.ciphertext + CHACHA.tag);
-    const opened = aead.open(hex(CHACHA.nonce), sealed, hex(CHACHA.aad));
-    t.is(new TextDecoder().decode(opened), CHACHA.plaintext);
+    t.is(new TextDecoder().decode(aead.open(hex(CHACHA.nonce), hex(CHACHA.ciphertext + CHACHA.tag), hex(CHACHA.aad))), CHACHA.plaintext);
+    t.is(aead.open(hex(CHACHA.nonce), sealed), undefined, 'without its AAD');
   });
 
-  test(`${suite.name}: AES-256-GCM (GCM spec cases 13, 14)`, (t) => {
-    const aead = suite.aead('aes-256-gcm', new Uint8Array(32));
+  test(`${suite.name}: AES-256-GCM (GCM specification test cases 13–16)`, (t) => {
     for (const v of GCM) {
-      const sealed = aead.seal(new Uint8Array(12), hex(v.plaintext));
-      t.is(toHex(sealed), v.ciphertext + v.tag);
-      t.is(toHex(aead.open(new Uint8Array(12), sealed)!), v.plaintext);
+      const aead = suite.aead('aes-256-gcm', hex(v.key));
+      const aad = v.aad ? hex(v.aad) : undefined;
+      t.is(toHex(aead.seal(hex(v.iv), hex(v.plaintext), aad)), v.ciphertext + v.tag, `case ${v.name}`);
+      const opened = aead.open(hex(v.iv), hex(v.ciphertext + v.tag), aad);
+      t.is(opened && toHex(opened), v.plaintext, `case ${v.name} opens`);
     }
   });
 
@@ -103,21 +269,31 @@ for (const suite of SUITES) {
     for (const cipher of CIPHERS) {
       const aead = suite.aead(cipher, hex(CHACHA.key));
       const nonce = hex(CHACHA.nonce);
-      const sealed = aead.seal(nonce, utf8('attack at dawn'), utf8('aad'));
+      const aad = utf8('aad');
+      const sealed = aead.seal(nonce, utf8('attack at dawn'), aad);
+      t.is(sealed.length, 14 + 16);
+      t.deepEqual(aead.open(nonce, sealed, aad), utf8('attack at dawn'));
       for (let i = 0; i < sealed.length; i++) {
         const bad = sealed.slice();
         bad[i]! ^= 0x80;
-        t.is(aead.open(nonce, bad, utf8('aad')), undefined, `${cipher} byte ${i}`);
+        t.is(aead.open(nonce, bad, aad), undefined, `${cipher} byte ${i}`);
       }
-      const otherNonce = nonce.slice();
-      otherNonce[11]! ^= 1;
-      t.is(aead.open(otherNonce, sealed, utf8('aad')), undefined);
+      for (let i = 0; i < nonce.length; i++) {
+        const otherNonce = nonce.slice();
+        otherNonce[i]! ^= 1;
+        t.is(aead.open(otherNonce, sealed, aad), undefined, `${cipher} nonce byte ${i}`);
+      }
       t.is(aead.open(nonce, sealed, utf8('AAD')), undefined);
-      t.is(aead.open(nonce, sealed.slice(0, 10), utf8('aad')), undefined, 'shorter than a tag');
+      t.is(aead.open(nonce, sealed), undefined, 'AAD dropped');
+      t.is(aead.open(nonce, sealed.subarray(0, sealed.length - 1), aad), undefined, 'truncated');
+      t.is(aead.open(nonce, Uint8Array.from([...sealed, 0]), aad), undefined, 'extended');
+      t.is(aead.open(nonce, sealed.slice(0, 10), aad), undefined, 'shorter than a tag');
+      t.is(suite.aead(cipher, new Uint8Array(32).fill(1)).open(nonce, sealed, aad), undefined, 'another key');
+      t.throws(() => suite.aead(cipher, new Uint8Array(16)), { instanceOf: RangeError });
     }
   });
 
-  test(`${suite.name}: HKDF-SHA256 (RFC 5869 case 1), HMAC-SHA256 (RFC 4231 case 2), SHA-256`, (t) => {
+  test(`${suite.name}: HKDF-SHA256 (RFC 5869 case 1), HMAC-SHA256 (RFC 4231 case 2), SHA-256 ("abc")`, (t) => {
     const okm = suite.hkdf(hex('0b'.repeat(22)), hex('000102030405060708090a0b0c'), hex('f0f1f2f3f4f5f6f7f8f9'), 42);
     t.is(toHex(okm), '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');
     t.is(toHex(suite.hmacSha256(utf8('Jefe'), utf8('what do ya want for nothing?'))), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
@@ -125,26 +301,93 @@ for (const suite of SUITES) {
     t.is(suite.randomBytes(24).length, 24);
     t.notDeepEqual(suite.randomBytes(16), suite.randomBytes(16));
   });
+
+  test(`${suite.name}: every byte string returned is a plain Uint8Array`, (t) => {
+    const x = suite.x25519();
+    const e = suite.ed25519FromSeed(new Uint8Array(32));
+    const a = suite.aead('aes-256-gcm', new Uint8Array(32));
+    const sealed = a.seal(new Uint8Array(12), new Uint8Array(5));
+    const outputs: Record<string, Uint8Array | undefined> = {
+      randomBytes: suite.randomBytes(8),
+      sha256: suite.sha256(new Uint8Array(1)),
+      hmacSha256: suite.hmacSha256(new Uint8Array(1), new Uint8Array(1)),
+      hkdf: suite.hkdf(new Uint8Array(1), new Uint8Array(1), new Uint8Array(1), 16),
+      x25519Public: x.publicKey,
+      agree: x.agree(suite.x25519().publicKey),
+      edPublic: e.publicKey,
+      sign: e.sign(new Uint8Array(1)),
+      seal: sealed,
+      open: a.open(new Uint8Array(12), sealed),
+    };
+    for (const [name, out] of Object.entries(outputs)) t.is(Object.getPrototypeOf(out), Uint8Array.prototype, name);
+  });
 }
 
-test('the suites agree with each other on fresh keys', (t) => {
-  for (const [x, y] of [
-    [nodeCrypto, nobleCrypto],
-    [nobleCrypto, nodeCrypto],
-  ] as const) {
+test('the suites agree on fresh keys: X25519 both ways, each verifies the other’s signatures, each opens the other’s ciphertexts', (t) => {
+  for (const [x, y] of PAIRS) {
     const ex = x.x25519();
     const ey = y.x25519();
-    t.deepEqual(ex.agree(ey.publicKey), ey.agree(ex.publicKey), `${x.name}↔${y.name} X25519`);
+    const shared = ex.agree(ey.publicKey);
+    t.deepEqual(ey.agree(ex.publicKey), shared, `${x.name}↔${y.name} X25519`);
     const seed = x.randomBytes(32);
     const kx = x.ed25519FromSeed(seed);
-    t.deepEqual(kx.publicKey, y.ed25519FromSeed(seed).publicKey);
+    const ky = y.ed25519FromSeed(seed);
+    t.deepEqual(kx.publicKey, ky.publicKey);
     const msg = x.randomBytes(100);
-    t.true(y.ed25519Verify(kx.publicKey, msg, kx.sign(msg)), `${x.name} signs, ${y.name} verifies`);
+    const sig = kx.sign(msg);
+    t.deepEqual(ky.sign(msg), sig, 'Ed25519 is deterministic');
+    t.true(y.ed25519Verify(kx.publicKey, msg, sig), `${x.name} signs, ${y.name} verifies`);
+    const bad = sig.slice();
+    bad[0]! ^= 1;
+    t.false(y.ed25519Verify(kx.publicKey, msg, bad));
     for (const cipher of CIPHERS) {
       const key = x.randomBytes(32);
       const nonce = x.randomBytes(12);
       const plain = x.randomBytes(1000);
-      t.deepEqual(y.aead(cipher, key).open(nonce, x.aead(cipher, key).seal(nonce, plain, msg), msg), plain, `${cipher} ${x.name}→${y.name}`);
+      const sealed = x.aead(cipher, key).seal(nonce, plain, msg);
+      const opener = y.aead(cipher, key);
+      t.deepEqual(opener.open(nonce, sealed, msg), plain, `${cipher} ${x.name}→${y.name}`);
+      const tampered = [sealed.length - 1, 0, 500].map((i) => {
+        const b = sealed.slice();
+        b[i]! ^= 4;
+        return b;
+      });
+      for (const b of tampered) t.is(opener.open(nonce, b, msg), undefined, `${cipher} tampered ${x.name}→${y.name}`);
+      t.is(opener.open(x.randomBytes(12), sealed, msg), undefined, 'another nonce');
+      t.is(opener.open(nonce, sealed, msg.subarray(1)), undefined, 'another AAD');
     }
   }
+});
+
+test('property: X25519 with any 32 peer bytes gives the same secret, or WeakKeyError, in both suites', (t) => {
+  const outcome = (suite: CryptoSuite, secret: Uint8Array, peer: Uint8Array) => {
+    try {
+      return toHex(suite.x25519(secret).agree(peer));
+    } catch (err) {
+      return (err as Error).name;
+    }
+  };
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (secret, peer) => {
+      t.is(outcome(nodeCrypto, secret, peer), outcome(nobleCrypto, secret, peer));
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('nodeSigningKey over a host identity KeyObject signs as the seed does in both suites', (t) => {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const seed = Uint8Array.from(Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'));
+  // As runtime/identity.ts loads it: through PEM.
+  const key = nodeSigningKey(createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' })));
+  const msg = utf8('hello');
+  for (const suite of SUITES) {
+    const fromSeed = suite.ed25519FromSeed(seed);
+    t.deepEqual(key.publicKey, fromSeed.publicKey, suite.name);
+    t.deepEqual(key.sign(msg), fromSeed.sign(msg), suite.name);
+    t.true(suite.ed25519Verify(key.publicKey, msg, key.sign(msg)));
+  }
+  t.true(opensslVerify(null, msg, createPublicKey(privateKey), key.sign(msg)));
+  t.throws(() => nodeSigningKey(createPublicKey(privateKey)), { instanceOf: TypeError });
+  t.throws(() => nodeSigningKey(generateKeyPairSync('x25519').privateKey), { instanceOf: TypeError });
 });

@@ -210,8 +210,15 @@ export const makeFrameReader = (maxFrameBytes = MAX_FRAME_BYTES): FrameReader =>
  * Plain msgpack: no records, no structure sharing, maps decode to objects. Hostile
  * input is validated by the caller's schema after decoding; this only guarantees
  * a value or a MalformedFrameError.
+ *
+ * `structuredClone: false` matters on the decoding side: without it msgpackr
+ * honours the id/pointer extensions (0x69/0x70) in any input, so thirteen hostile
+ * bytes decode to an array that contains itself, which a recursive schema check or
+ * a logger cannot walk. With it a decoded value is always a tree. (msgpackr's other built-in
+ * extensions still decode: Date, Set, BigInt, Error, RegExp, typed arrays,
+ * undefined; schemas refuse what they do not expect.)
  */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, bundleStrings: false });
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, bundleStrings: false, structuredClone: false });
 
 export const encodePayload = (value: unknown): Uint8Array => packr.pack(value);
 

@@ -16,6 +16,13 @@ import { WeakKeyError } from './errors.js';
 
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
 
+/**
+ * RFC 8032 decoding, not noble's ed25519 default (ZIP-215, for consensus code):
+ * a public key or R with y ≥ p is refused, and so is a small-order public key.
+ * node:crypto's suite refuses the same keys, so both answer alike for any input.
+ */
+const STRICT = { zip215: false } as const;
+
 export const nobleCrypto: CryptoSuite = {
   name: 'noble',
   randomBytes: (n) => randomBytes(n),
@@ -23,7 +30,9 @@ export const nobleCrypto: CryptoSuite = {
   hmacSha256: (key, data) => hmac(sha256, key, data),
   hkdf: (ikm, salt, info, length) => hkdf(sha256, ikm, salt, info, length),
   x25519(secret) {
-    const priv = secret ?? randomBytes(32);
+    if (secret && secret.length !== 32) throw new RangeError('an X25519 secret is 32 bytes');
+    // A copy: the caller's array must not change the key after the fact.
+    const priv = secret ? Uint8Array.from(secret) : randomBytes(32);
     const publicKey = x25519.getPublicKey(priv);
     return {
       publicKey,
@@ -41,28 +50,30 @@ export const nobleCrypto: CryptoSuite = {
     };
   },
   ed25519FromSeed(seed) {
+    if (seed.length !== 32) throw new RangeError('an Ed25519 seed is 32 bytes');
     const priv = Uint8Array.from(seed);
     return { publicKey: ed25519.getPublicKey(priv), sign: (message) => ed25519.sign(message, priv) };
   },
   ed25519Verify(publicKey, message, signature) {
     if (publicKey.length !== 32 || signature.length !== 64) return false;
     try {
-      // Strict RFC 8032 (as OpenSSL, the node suite, verifies), not noble's default
-      // ZIP-215 rule: both suites must accept exactly the same signatures.
-      return ed25519.verify(signature, message, publicKey, { zip215: false });
+      return ed25519.verify(signature, message, publicKey, STRICT);
     } catch {
       return false;
     }
   },
   aead(cipher: CipherName, key: Uint8Array): Aead {
     if (key.length !== AEAD_KEY_BYTES) throw new RangeError(`${cipher} needs a ${AEAD_KEY_BYTES}-byte key`);
-    const make = cipher === 'aes-256-gcm' ? (n: Uint8Array, aad?: Uint8Array) => gcm(key, n, aad) : (n: Uint8Array, aad?: Uint8Array) => chacha20poly1305(key, n, aad);
+    // A copy, as node's suite makes: later changes to the caller's array do not change the key.
+    const k = Uint8Array.from(key);
+    const make = cipher === 'aes-256-gcm' ? (n: Uint8Array, aad?: Uint8Array) => gcm(k, n, aad) : (n: Uint8Array, aad?: Uint8Array) => chacha20poly1305(k, n, aad);
     return {
       seal: (nonce, plaintext, aad) => make(nonce, aad).encrypt(plaintext),
       open(nonce, sealed, aad) {
         try {
           return make(nonce, aad).decrypt(sealed);
         } catch {
+          // noble throws on a tag mismatch (and on a malformed nonce, as node does): both are "does not open".
           return undefined;
         }
       },

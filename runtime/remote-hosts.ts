@@ -48,6 +48,8 @@ export interface SessionStatus {
   readonly channels: number;
   readonly framesIn: number;
   readonly framesOut: number;
+  /** Round-trip time of the last keepalive Ping, once one was answered. */
+  readonly rttMs?: number;
 }
 
 export interface RemoteHostsOptions {
@@ -401,6 +403,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
           channels: s.mux.channels,
           framesIn: st.framesIn,
           framesOut: st.framesOut,
+          ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
         };
       }),
     stats: () => ({

@@ -49,7 +49,7 @@ export const formatPs = (s: HostStatus): string => {
   else {
     lines.push(
       table([
-        ['PEER HOST', 'ADDRESS', 'ROLE', 'CIPHER', 'CHANNELS', 'FRAMES IN/OUT', 'UP'],
+        ['PEER HOST', 'ADDRESS', 'ROLE', 'CIPHER', 'CHANNELS', 'FRAMES IN/OUT', 'RTT', 'UP'],
         ...s.sessions.map((x) => [
           x.peer,
           x.address,
@@ -57,6 +57,7 @@ export const formatPs = (s: HostStatus): string => {
           x.cipher,
           String(x.channels),
           `${x.framesIn}/${x.framesOut}`,
+          x.rttMs === undefined ? '-' : `${x.rttMs.toFixed(1)}ms`,
           `${Math.round((Date.now() - x.since) / 1000)}s`,
         ]),
       ]),

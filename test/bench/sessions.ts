@@ -16,6 +16,8 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { E, startHost, type Host } from '../../runtime/index.js';
+import { make as makeDriver } from './actors/driver.js';
+import { make as makePipeDriver } from './actors/pipe-driver.js';
 import { benchBulk, benchHandshakes, type PathBenchContext } from './net/path-bench.js';
 import { startPeer, type Peer } from './net/peers.js';
 import { fmt, median, summarize, type Summary } from './stats.js';
@@ -100,9 +102,11 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
     // Tribe: host B in a child process, host A here; the vats talk across the hosts' session.
     /** Session frames (both directions, as host A counts them) per call or pair, by mode. */
     const frameTally: Record<string, { frames: number; units: number }> = {};
+    let hostRefs: { hostPinger: string; hostPipe: string } | undefined;
     const tribe = async (): Promise<Contender> => {
       const hostB = await peer('tribe host B', './tribe-host-peer.js', []);
-      const refs = hostB.hello['refs'] as { pinger: string; pipe: string };
+      const refs = hostB.hello['refs'] as { pinger: string; pipe: string; hostPinger: string; hostPipe: string };
+      hostRefs = refs;
       const a = await startHost({ home: ctx.tempDir('tribe-bench-a-'), control: false, restore: false, print: () => {}, listen: '127.0.0.1:0' });
       hostA = a;
       const { root: driver } = await a.spawnVat({ module: actorTs('driver'), name: 'hosts-driver' });
@@ -128,7 +132,32 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         pipelined: (n) => counted('pipelined', n, () => E(pipeDriver).pipelined(n)),
       };
     };
-    const contenders: Contender[] = [await tribe(), await rawPair(RAW_NAMES[0], false), await rawPair(RAW_NAMES[1], true), await capnweb()];
+    /**
+     * The session alone: host A's own thread calls targets held by host B's thread
+     * (the same driver code, run here), so no vat hop is on either side. It shows
+     * what the session layer costs apart from the hops between a vat and its host.
+     */
+    const tribeHosts = async (): Promise<Contender> => {
+      const a = hostA!;
+      const powers = { names: { lookup: (ref: string) => a.enliven(ref) }, timer: { now: () => performance.now() } };
+      const driver = makeDriver(powers);
+      const pipeDriver = makePipeDriver(powers);
+      if ((await timed('tribe-hosts connect', driver.connect(hostRefs!.hostPinger))) !== true) throw new Error('host A could not reach host B');
+      if ((await timed('tribe-hosts connect', pipeDriver.connect(hostRefs!.hostPipe))) !== true) throw new Error('host A could not reach host B');
+      return {
+        name: 'tribe-hosts',
+        sequential: (n) => driver.sequential(n),
+        concurrent: (n, w) => driver.concurrent(n, w),
+        pipelined: (n) => pipeDriver.pipelined(n),
+      };
+    };
+    const contenders: Contender[] = [
+      await tribe(),
+      await tribeHosts(),
+      await rawPair(RAW_NAMES[0], false),
+      await rawPair(RAW_NAMES[1], true),
+      await capnweb(),
+    ];
 
     const modes = [
       { key: 'sequential', label: 'E() calls/s between hosts, sequential', n: config.seqCalls, calls: 1, run: (c: Contender, n: number) => c.sequential(n) },
@@ -193,6 +222,16 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         baseline: capn,
         baselineName: "capnweb-ws: Cap'n Web over a ws WebSocket, 2 processes, no lockdown",
         note: `per-repetition ratios: ${range(vsCapnweb)}; capnweb-ws ${fmt(sums['capnweb-ws']!.min, 0)}–${fmt(sums['capnweb-ws']!.max, 0)}/s`,
+      });
+      const hostsRate = sums['tribe-hosts']!.median;
+      row({
+        section: 'sessions',
+        metric: '  tribe, host thread to host thread (the session alone, no vat hop)',
+        unit: 'calls/s',
+        ours: hostsRate,
+        baseline: raw,
+        baselineName: best,
+        note: `same driver code in host A's thread, targets held by host B's thread; per-repetition ratios: ${range(paired('tribe-hosts', best))}`,
       });
       row({ section: 'sessions', metric: `  ${best} vs capnweb-ws (context)`, unit: 'calls/s', ours: raw, baseline: capn, baselineName: 'capnweb-ws' });
       row({

@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHost } from '../../../runtime/index.js';
+import { make as makePinger } from '../actors/pinger.js';
+import { make as makePipeTarget } from '../actors/pipe-target.js';
 import { failPeer, servePeer } from './peer-io.js';
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -23,7 +25,15 @@ const main = async () => {
   try {
     await host.spawnVat({ module: actorTs('pinger'), name: 'pinger' });
     await host.spawnVat({ module: actorTs('pipe-target'), name: 'pipe-target' });
-    const refs = { pinger: host.makeSturdyRef('pinger'), pipe: host.makeSturdyRef('pipe-target') };
+    // The same targets held by the host itself: calls to them cross the session only, no vat hop.
+    host.names.publish('host-pinger', makePinger());
+    host.names.publish('host-pipe-target', makePipeTarget());
+    const refs = {
+      pinger: host.makeSturdyRef('pinger'),
+      pipe: host.makeSturdyRef('pipe-target'),
+      hostPinger: host.makeSturdyRef('host-pinger'),
+      hostPipe: host.makeSturdyRef('host-pipe-target'),
+    };
     servePeer({ refs, address: host.address, id: host.id }, { sessions: () => host.ps().sessions }, async () => {
       await host.stop();
       rmSync(home, { recursive: true, force: true });

@@ -26,7 +26,7 @@
  * code. The keepalive reads the adapter's inbound counter through the
  * `heardFromPeer` guard once per interval, not once per frame.
  */
-import { assign, raise, setup } from 'xstate';
+import { and, assign, raise, setup } from 'xstate';
 import { Tag, tagName } from '../framing/frames.js';
 import {
   CookieError,
@@ -173,6 +173,12 @@ export const pathMachine = setup({
       event.type === 'frame.received' && params.tags.includes(event.tag),
     /** Provided by path.ts: something arrived since the last `markTraffic`. */
     heardFromPeer: () => false,
+    /**
+     * Provided by path.ts: an initiator that has not yet decrypted anything may
+     * still be refused in the clear. After that, a clear frame can only be an
+     * on-path forgery and ends the path as unexpected.
+     */
+    mayStillBeRefused: () => false,
     silentTooLong: ({ context }) => (context.silentTicks + 1) * context.idleMs >= context.deadMs,
   },
   delays: {
@@ -281,8 +287,9 @@ export const pathMachine = setup({
             },
           },
           // The initiator is established once it has sent Signature; the responder
-          // may still refuse it (bad signature, …) with a clear Abort.
-          { guard: frame(Tag.Abort), actions: step('refusal') },
+          // may still refuse it (bad signature, …) with a clear Abort, until its
+          // first encrypted frame shows it accepted.
+          { guard: and([frame(Tag.Abort), 'mayStillBeRefused']), actions: step('refusal') },
           { target: 'closed', actions: 'noteUnexpected' },
         ],
         'step.refused': { target: 'closed', actions: 'noteError' },

@@ -405,6 +405,7 @@ const runPath = (
     },
     guards: {
       heardFromPeer: () => stats.framesIn !== heardMark,
+      mayStillBeRefused: () => role === 'initiator' && stats.framesIn === 0,
     },
   });
 

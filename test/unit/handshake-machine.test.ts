@@ -138,7 +138,10 @@ test('sweep: every (state, frame tag) pair either runs its step or ends in a cle
       const snapWithSpy = { ...before, context: { ...before.context, steps: fake.steps } } as Snap;
       const [after, actions] = transition(pathMachine, snapWithSpy, frame(tag));
       const label = `${st.role}.${st.name} + tag ${tag}`;
-      const refusal = tag === Tag.Abort || (st.role === 'initiator' && st.name !== 'established' && (tag === Tag.NotMe || tag === Tag.DuplicateConnection));
+      // Once established, a clear Abort is a refusal only while `mayStillBeRefused` (false here; see the test below).
+      const refusal =
+        (tag === Tag.Abort && st.name !== 'established') ||
+        (st.role === 'initiator' && st.name !== 'established' && (tag === Tag.NotMe || tag === Tag.DuplicateConnection));
       const expected = st.takes[tag];
       if (expected === 'deliver') {
         t.true(after.matches('established'), label);
@@ -269,5 +272,22 @@ test('the machine file imports no crypto and no platform module, and calls no I/
   t.true(imports.filter((i) => i.spec === './handshake.js').every((i) => i.typeOnly), 'steps enter as a type only');
   for (const word of ['crypto', 'node:', 'setTimeout', 'Date.now', 'write(', 'fetch(']) {
     t.false(new RegExp(`\\b${word.replace(/[.(]/g, '\\$&')}`).test(source.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '')), word);
+  }
+});
+
+test('an established initiator takes a clear Abort only before it has decrypted anything', (t) => {
+  for (const [mayStillBeRefused, calls, error] of [
+    [true, ['refusal'], 'NotMeError'],
+    [false, [], 'UnexpectedFrameError'],
+  ] as const) {
+    const fake = fakeSteps();
+    const machine = pathMachine.provide({ guards: { mayStillBeRefused: () => mayStillBeRefused } });
+    let [snap] = initialTransition(machine, input('initiator', fake.steps));
+    for (const tag of [Tag.ProtocolAccepted, Tag.Response]) [snap] = transition(machine, snap, frame(tag));
+    t.true(snap.matches('established'));
+    const [after] = transition(machine, snap, frame(Tag.Abort));
+    t.deepEqual(fake.calls.slice(3), [...calls]);
+    t.true(after.matches('closed'));
+    t.is(after.context.error?.name, error);
   }
 });

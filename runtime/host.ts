@@ -25,7 +25,8 @@ import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
 import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './remote-hosts.js';
-import { parseListenAddress } from './tcp.js';
+import { advertisedHost, parseListenAddress } from './tcp.js';
+import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
 import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
@@ -279,7 +280,9 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         identity: { vatId: identity.vatId, key: nodeSigningKey(identity.privateKey) },
         crypto: nodeCrypto,
         listen,
-        ...(options.advertise ? { advertise: parseAdvertise(options.advertise) } : {}),
+        advertise: options.advertise
+          ? parseAdvertise(options.advertise)
+          : { host: advertisedHost(listen.host, networkInterfaces(), hostname()) },
         supervisor,
         names,
         refs: store.sturdyRefs,

@@ -4,6 +4,7 @@
  * a peer may send live in the framing and session layers.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { NetworkInterfaceInfo } from 'node:os';
 import type { ByteStream } from '../protocols/framing/byte-stream.js';
 import { UsageError } from './errors.js';
 
@@ -135,3 +136,21 @@ export const dialTcp = (host: string, port: number, timeoutMs = DIAL_TIMEOUT_MS)
       reject(new DialError(`cannot reach ${host}:${port}: ${err.message}`, { cause: err }));
     });
   });
+
+/**
+ * The host name to write into sturdy refs for a listener bound to `bound`. A
+ * wildcard address (0.0.0.0, ::) is not dialable from elsewhere: use the first
+ * non-internal address of this machine (IPv4 first), else `fallback` (the host name).
+ */
+export const advertisedHost = (
+  bound: string,
+  interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>,
+  fallback: string,
+): string => {
+  if (bound !== '0.0.0.0' && bound !== '::') return bound;
+  const external = Object.values(interfaces)
+    .flatMap((list) => list ?? [])
+    .filter((i) => !i.internal && !(i.family === 'IPv6' && i.address.startsWith('fe80:')));
+  const pick = external.find((i) => i.family === 'IPv4') ?? (bound === '::' ? external.find((i) => i.family === 'IPv6') : undefined);
+  return pick?.address ?? fallback;
+};

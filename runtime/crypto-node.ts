@@ -70,6 +70,8 @@ const isStrictEd25519Key = (key: Uint8Array): boolean => {
 
 // --- AEAD ---
 
+// The two branches are the same call: each narrows `cipher` to one literal so that
+// TypeScript picks the overload typed with setAAD/getAuthTag (GCM vs ChaCha20-Poly1305).
 const cipherFor = (cipher: CipherName, key: Buffer, nonce: Uint8Array) =>
   cipher === 'aes-256-gcm'
     ? createCipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES })

@@ -48,7 +48,8 @@ const MAX_ENDPOINT_CHARS = 128;
 /** Channels one session may hold: one per pair of talking endpoints; bounds what a peer can make us allocate. */
 export const MAX_CHANNELS_PER_SESSION = 4096;
 
-const TAG_OF_TYPE: Record<string, number> = {
+/** The inner frame tag of each CapTP message kind (docs/protocol.md §7.2). */
+export const TAG_OF_TYPE: Readonly<Record<string, number>> = {
   CTP_BOOTSTRAP: Tag.Bootstrap,
   CTP_CALL: Tag.Deliver,
   CTP_RETURN: Tag.Return,

@@ -16,7 +16,8 @@
 import '@endo/init';
 import { makeCapTP, type CapTPMessage } from '@endo/captp';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { decodePayload, encodeFrame, encodePayload, makeFrameReader, Tag } from '../../../protocols/framing/frames.js';
+import { TAG_OF_TYPE } from '../../../capabilities/session-mux.js';
+import { decodePayload, encodeFrame, encodePayload, makeFrameReader } from '../../../protocols/framing/frames.js';
 import { make as makeDriver } from '../actors/driver.js';
 import { make as makePipeDriver } from '../actors/pipe-driver.js';
 import { make as makePipeTarget } from '../actors/pipe-target.js';
@@ -25,15 +26,6 @@ import { failPeer, servePeer } from './peer-io.js';
 const [role, ...rest] = process.argv.slice(2);
 const gcImports = rest.includes('gc');
 
-/** The tags capabilities/session-mux.ts gives each CapTP message kind. */
-const TAG_OF_TYPE: Record<string, number> = {
-  CTP_BOOTSTRAP: Tag.Bootstrap,
-  CTP_CALL: Tag.Deliver,
-  CTP_RETURN: Tag.Return,
-  CTP_RESOLVE: Tag.Resolve,
-  CTP_DROP: Tag.GCExport,
-  CTP_DISCONNECT: Tag.ChannelClose,
-};
 
 const connect = (socket: Socket, bootstrap: unknown) => {
   socket.setNoDelay(true);

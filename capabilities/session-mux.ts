@@ -161,8 +161,7 @@ export const makeSessionMux = (opts: {
   };
 
   // The hosts' own channel.
-  let gatewayConn: Connection | undefined;
-  gatewayConn = makeConnection({
+  const gatewayConn: Connection = makeConnection({
     name: `${name}@gw`,
     send: sendOn(GATEWAY_ENDPOINT, GATEWAY_ENDPOINT),
     bootstrap: opts.gateway,
@@ -173,8 +172,8 @@ export const makeSessionMux = (opts: {
     },
   });
   open(GATEWAY_ENDPOINT, GATEWAY_ENDPOINT, {
-    deliver: (m) => gatewayConn?.dispatch(m),
-    close: (reason) => gatewayConn?.abort(reason),
+    deliver: (m) => gatewayConn.dispatch(m),
+    close: (reason) => gatewayConn.abort(reason),
   });
   // Last: a path hands over frames that arrived early as soon as a handler is set.
   path.onFrame(onFrame);

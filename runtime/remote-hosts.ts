@@ -19,7 +19,7 @@ import { makeConnection, type Connection } from '../capabilities/connection.js';
 import { describeError, ProtocolViolationError, SessionLostError, SturdyRefError } from '../capabilities/errors.js';
 import { NAME_PATTERN, type NameRegistry } from '../capabilities/names.js';
 import { HOST_ENDPOINT, makeSessionMux, type FramePath, type SessionMux } from '../capabilities/session-mux.js';
-import { formatSturdyRef, isSturdyRefText, parseSturdyRef, SWISS_BYTES, SWISS_PATTERN } from '../capabilities/sturdy-ref.js';
+import { formatSturdyRef, parseSturdyRef, SWISS_BYTES, SWISS_PATTERN } from '../capabilities/sturdy-ref.js';
 import type { ByteStream } from '../protocols/framing/byte-stream.js';
 import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../protocols/session/path.js';
 import { base32, type VatId } from '../protocols/session/vat-id.js';
@@ -90,7 +90,7 @@ const hashSwiss = (swiss: string) => createHash('sha256').update(swiss).digest('
 const short = (id: string) => id.slice(0, 8);
 
 /** One session's close fans out to the mux and to us (a path takes one close handler). */
-const fanOut = (path: SecurePath): FramePath & { onClosed(h: (reason: Error) => void): void } => {
+const fanOut = (path: SecurePath): FramePath => {
   const handlers: Array<(reason: Error) => void> = [];
   path.onClose((reason) => {
     for (const h of handlers) h(reason);
@@ -99,7 +99,6 @@ const fanOut = (path: SecurePath): FramePath & { onClosed(h: (reason: Error) => 
     send: (tag, payload) => path.send(tag, payload),
     onFrame: (h) => path.onFrame(h),
     onClose: (h) => void handlers.push(h),
-    onClosed: (h) => void handlers.push(h),
     abort: (reason) => path.abort(reason),
     get closed() {
       return path.closed;
@@ -224,7 +223,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     let session: Session | undefined;
     // Registered before the mux: the path hands over early frames as the mux sets
     // its handler, and a hostile first frame can end the session right there.
-    fan.onClosed((reason) => {
+    fan.onClose((reason) => {
       if (session && sessions.get(peer) === session) sessions.delete(peer);
       if (!closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
     });
@@ -390,7 +389,6 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
       if (ref.vatId !== self) throw new SturdyRefError(`this ref belongs to host ${ref.vatId}, not to this host (${self})`);
       if (!refs.remove(hashSwiss(ref.swiss))) throw new SturdyRefError('unknown or already revoked sturdy ref');
     },
-    isSturdyRef: isSturdyRefText,
     sessions: (): SessionStatus[] =>
       [...sessions.values()].map((s) => {
         const st = s.path.stats();
@@ -406,6 +404,8 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
           ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
         };
       }),
+    /** Resolves once the listener holds no socket (tests await it after closing connections). */
+    idle: () => listener.idle(),
     stats: () => ({
       handshakesInFlight,
       failedHandshakes,

@@ -72,6 +72,8 @@ export interface Listener {
   readonly port: number;
   /** Sockets open now. */
   readonly connections: number;
+  /** Resolves when no socket is open (at once if none is). */
+  idle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -90,13 +92,19 @@ export const listenTcp = (
 ): Promise<Listener> =>
   new Promise((resolve, reject) => {
     const sockets = new Set<Socket>();
+    let idleWaiters: Array<() => void> = [];
     const server: Server = createServer((socket) => {
       if (sockets.size >= MAX_INBOUND_CONNECTIONS) {
         socket.destroy();
         return;
       }
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      socket.once('close', () => {
+        sockets.delete(socket);
+        if (sockets.size > 0) return;
+        for (const w of idleWaiters) w();
+        idleWaiters = [];
+      });
       onStream(socketStream(socket));
     });
     server.once('error', reject);
@@ -110,6 +118,7 @@ export const listenTcp = (
         get connections() {
           return sockets.size;
         },
+        idle: () => (sockets.size === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r))),
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

@@ -34,7 +34,7 @@ import { loadActorModule } from '../../vats/loader.js';
 import { makeModuleCompiler } from '../../vats/module-compiler.js';
 import { benchSessions } from './sessions.js';
 import { startBenchWorker, startRawEndpoint, type BenchWorker } from './workers.js';
-import { fmt, gcHere, median, MiB, quietRss, sleep, summarize, type MemorySample, type Summary } from './stats.js';
+import { fmt, gcHere, median, MiB, quietRss, sleep, summarize, type MemorySample, type RowInput, type Summary } from './stats.js';
 
 const execFileAsync = promisify(execFile);
 const QUICK = process.env['TRIBE_BENCH_QUICK'] === '1';
@@ -82,16 +82,9 @@ const newHost = (opts: { exposeGc?: boolean; spareWorkers?: number } = {}) =>
 
 // --- results ----------------------------------------------------------------
 
-interface Row {
-  readonly section: string;
-  readonly metric: string;
-  readonly unit: string;
-  readonly ours: number;
-  readonly baseline?: number;
-  readonly baselineName?: string;
+interface Row extends RowInput {
   /** ours / baseline. */
   readonly ratio?: number;
-  readonly note?: string;
 }
 const rows: Row[] = [];
 const details: Record<string, unknown> = {};

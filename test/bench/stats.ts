@@ -120,3 +120,14 @@ export const fmt = (x: number, digits = 1): string => {
   const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   return `${x < 0 && Number(x.toFixed(digits)) !== 0 ? '-' : ''}${grouped}${frac ? `.${frac}` : ''}`;
 };
+
+/** One line of the bench table; `ratio` (ours / baseline) is added by the runner. */
+export interface RowInput {
+  readonly section: string;
+  readonly metric: string;
+  readonly unit: string;
+  readonly ours: number;
+  readonly baseline?: number;
+  readonly baselineName?: string;
+  readonly note?: string;
+}

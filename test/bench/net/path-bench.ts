@@ -22,17 +22,7 @@ import { acceptPath, initiatePath, type PathClock, type PathIdentity, type Secur
 import { vatIdOf } from '../../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../../runtime/crypto-node.js';
 import { dialTcp, listenTcp, type Listener } from '../../../runtime/tcp.js';
-import { fmt, MiB, summarize, type Summary } from '../stats.js';
-
-export interface RowInput {
-  readonly section: string;
-  readonly metric: string;
-  readonly unit: string;
-  readonly ours: number;
-  readonly baseline?: number;
-  readonly baselineName?: string;
-  readonly note?: string;
-}
+import { fmt, MiB, type RowInput, summarize, type Summary } from '../stats.js';
 
 export interface PathBenchContext {
   readonly config: { readonly bulkMiB: number; readonly bulkReps: number; readonly handshakes: number; readonly handshakeReps: number; readonly warmups: number };

@@ -1,4 +1,23 @@
-// After tsc: make the CLI entry executable (tsc writes 0644), so `npx tribe` works from a clean build.
-import { chmodSync } from 'node:fs';
+// After tsc: make the CLI entry executable (tsc writes 0644), so `npx tribe` works from a clean build;
+// then bundle the visualizer's page (its code and elkjs) into the one script the host serves.
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { build } from 'esbuild';
 
 chmodSync(new URL('../dist/runtime/cli/main.js', import.meta.url), 0o755);
+
+const pageSrc = new URL('../runtime/viz/page/', import.meta.url);
+const pageOut = new URL('../dist/runtime/viz/page/', import.meta.url);
+mkdirSync(pageOut, { recursive: true });
+await build({
+  entryPoints: [new URL('main.ts', pageSrc).pathname],
+  outfile: new URL('app.js', pageOut).pathname,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
+for (const file of ['index.html', 'app.css']) copyFileSync(new URL(file, pageSrc), new URL(file, pageOut));

@@ -1,0 +1,2 @@
+// Placeholder entry; the page is being written.
+export {};

@@ -6,3 +6,5 @@ export class HostNotRunningError extends TribeError {}
 export class HomeError extends TribeError {}
 export class UsageError extends TribeError {}
 export class HostStoppedError extends TribeError {}
+/** A peer's visualizer relay sent something that is not a well-formed, bounded batch of its own records. */
+export class VizRelayError extends TribeError {}

@@ -30,6 +30,10 @@ import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
 import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
+import { makeInspector, type Inspector } from './viz/inspector.js';
+import { startVizServer, type VizServer } from './viz/server.js';
+import { openVizHistory, type VizHistoryStore } from './store.js';
+import type { StepRecord } from './viz/model.js';
 
 export interface HostOptions {
   /** Home directory; default $TRIBE_HOME or ~/.tribe. */
@@ -63,6 +67,16 @@ export interface HostOptions {
   readonly advertise?: string;
   /** Session limits (timeouts, rekey interval), mainly for tests. */
   readonly sessionLimits?: Partial<PathLimits>;
+  /**
+   * Serve the visualizer on 127.0.0.1: true = on the port this home used last
+   * (else a free one), a number = that port (0 = a free one), false = off
+   * (default for the API; `tribe host` turns it on).
+   */
+  readonly viz?: boolean | number;
+  /** Steps of machine history kept in the store for the visualizer's scrubber (default 50,000). */
+  readonly vizHistoryLimit?: number;
+  /** Peers with a session may watch this host's machines in their visualizer (default true). */
+  readonly shareMachines?: boolean;
 }
 
 export interface SpawnOptions {
@@ -87,6 +101,8 @@ export interface HostStatus {
   /** Where the host listens for other hosts ('ADDR:PORT'), if it does. */
   readonly listen?: string;
   readonly sessions: readonly SessionStatus[];
+  /** The visualizer's address, when it is served. */
+  readonly viz?: string;
   readonly vats: readonly VatStatus[];
   readonly names: readonly { name: string; owner: string }[];
 }
@@ -117,10 +133,20 @@ export interface Host {
   revokeSturdyRef(ref: string): void;
   /** The remote side of the networking, for diagnostics and tests. */
   readonly remote: RemoteHosts | undefined;
+  /**
+   * The host's inspector. Registering a machine is all the visualizer needs:
+   * `createActor(machine, { inspect: host.inspector.tap({ group, name }).inspect })`.
+   */
+  readonly inspector: Inspector;
+  /** The visualizer's URL, when it is served. */
+  readonly vizUrl: string | undefined;
   stop(): Promise<void>;
   /** Resolves once the host has stopped, however that was asked for. */
   readonly stopped: Promise<void>;
 }
+
+/** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
+const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };
 
 const WORKER_SCRIPT = new URL('./vat-worker.js', import.meta.url);
 
@@ -183,6 +209,13 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     throw err;
   }
 
+  const inspector = makeInspector({ host: identity.vatId });
+  /** Each machine's inspection goes to the inspector, and to the caller's `inspect` if given. */
+  const inspectWith = (tap: { inspect: (ev: InspectionEvent) => void }) => {
+    const raw = options.inspect;
+    return raw ? (ev: InspectionEvent) => (tap.inspect(ev), raw(ev)) : tap.inspect;
+  };
+
   const defaults: VatLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const workers = makeWorkerStarter({
     script: WORKER_SCRIPT,
@@ -198,7 +231,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
     print,
-    ...(options.inspect ? { inspect: options.inspect } : {}),
+    inspectVat: (name) => inspectWith(inspector.tap({ group: 'vats', name }, VAT_TAP)),
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
       if (event === 'ended') remote?.vatEnded(name, reviveError(new Error(detail ?? `vat "${name}" ended`)));
@@ -288,6 +321,9 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         refs: store.sturdyRefs,
         print,
         ...(options.inspect ? { inspect: options.inspect as (e: unknown) => void } : {}),
+        inspector,
+        shareMachines: options.shareMachines ?? true,
+        watchPeers: Boolean(options.viz ?? false),
         ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
         traceLimit: options.traceLimit ?? 0,
       });
@@ -316,14 +352,64 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
     ...(remote ? { listen: `${remote.address.host}:${remote.address.port}` } : {}),
     sessions: remote?.sessions() ?? [],
+    ...(viz ? { viz: viz.url } : {}),
   });
+
+  let viz: VizServer | undefined;
+  let vizHistory: VizHistoryStore | undefined;
+  /** The page server, the store's history of every step seen, and this host's session health. */
+  const startViz = async (): Promise<VizServer> => {
+    const history = openVizHistory(paths.db, options.vizHistoryLimit ?? 50_000);
+    vizHistory = history;
+    inspector.watch((batch) => {
+      const steps = batch.filter((u): u is StepRecord => u.k === 'step');
+      history.append(steps.map((s) => ({ host: s.host, seq: s.seq, t: s.t, body: JSON.stringify(s) })));
+    });
+    inspector.setHealthSource(() =>
+      (remote?.sessions() ?? []).map((s) => ({
+        peer: s.peer,
+        address: s.address,
+        role: s.role,
+        cipher: s.cipher,
+        rttMs: s.rttMs ?? null,
+        framesIn: s.framesIn,
+        framesOut: s.framesOut,
+        bytesIn: s.bytesIn,
+        bytesOut: s.bytesOut,
+        channels: s.channels,
+        upMs: Date.now() - s.since,
+      })),
+    );
+    const asked = options.viz;
+    const last = Number(store.meta.get('viz'));
+    const port = typeof asked === 'number' ? asked : Number.isInteger(last) && last > 0 ? last : 0;
+    const serve = (p: number) =>
+      startVizServer({
+        inspector,
+        port: p,
+        history: (before, limit) => history.before(before, limit).map((b) => JSON.parse(b) as StepRecord),
+      });
+    let server: VizServer;
+    try {
+      server = await serve(port);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || typeof asked === 'number') throw err;
+      print(`visualizer port ${port} is taken: serving on another`);
+      server = await serve(0);
+    }
+    store.meta.set('viz', String(server.port));
+    return server;
+  };
 
   let control: ControlServer | undefined;
   const stop = async (): Promise<void> => {
     if (stopping) return stopped;
     stopping = true;
     control?.stopAccepting();
+    await viz?.close();
     await remote?.close();
+    inspector.close();
+    vizHistory?.close();
     await supervisor.stopAll();
     await workers.close();
     store.close();
@@ -363,6 +449,10 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     get remote() {
       return remote;
     },
+    inspector,
+    get vizUrl() {
+      return viz?.url;
+    },
     stop,
     stopped,
   };
@@ -372,6 +462,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   }
 
   try {
+    if (options.viz !== undefined && options.viz !== false) viz = await startViz();
     if (options.listen !== false) remote = await startNetworking();
     if (options.restore ?? true) {
       for (const row of store.vats.list()) {

@@ -29,6 +29,9 @@ import { makeChannel, wrapMessagePort } from './ports.js';
 import type { HostStore } from './store.js';
 import { dialTcp, listenTcp, type Listener } from './tcp.js';
 import type { MessagePort } from 'node:worker_threads';
+import { tagName } from '../protocols/framing/frames.js';
+import { VizRelayError } from './errors.js';
+import type { Inspector, Tap } from './viz/inspector.js';
 
 /** Handshakes in flight above which the listener demands a cookie round trip before any DH work. */
 export const COOKIE_DEMAND_THRESHOLD = 32;
@@ -48,6 +51,8 @@ export interface SessionStatus {
   readonly channels: number;
   readonly framesIn: number;
   readonly framesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
   /** Round-trip time of the last keepalive Ping, once one was answered. */
   readonly rttMs?: number;
 }
@@ -63,6 +68,12 @@ export interface RemoteHostsOptions {
   readonly refs: HostStore['sturdyRefs'];
   readonly print: (line: string) => void;
   readonly inspect?: (event: unknown) => void;
+  /** The host's inspector: path machines are registered with it. */
+  readonly inspector?: Inspector;
+  /** Peers with a session may watch this host's machines (default true). */
+  readonly shareMachines?: boolean;
+  /** Watch the machines of every peer this host has a session with (the host serves the visualizer). */
+  readonly watchPeers?: boolean;
   readonly limits?: Partial<PathLimits>;
   readonly traceLimit?: number;
 }
@@ -74,7 +85,18 @@ interface Session {
   readonly address: string;
   readonly since: number;
   readonly hostConns: Map<string, Connection>;
+  /** This host's machine records flowing to the peer's visualizer, while it watches. */
+  relay?: { stop(): void };
 }
+
+/** How the visualizer captions a path machine's events, and which came from the peer. */
+const PATH_TAP = {
+  describe: (ev: { type: string; tag?: unknown }) =>
+    ev.type === 'frame.received' && typeof ev.tag === 'number' ? (tagName(ev.tag) ?? `tag ${ev.tag}`) : undefined,
+  remote: (ev: { type: string }) => ev.type === 'frame.received' || ev.type === 'peer.shutdown',
+  /** Keepalive ticks that change nothing. */
+  quiet: (ev: { type: string }) => ev.type.startsWith('xstate.after.keepalive'),
+};
 
 const clock = {
   now: () => Date.now(),
@@ -120,14 +142,20 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const failures = new Map<string, number>();
   let closing = false;
   const cookieSecret = crypto.randomBytes(32);
-  const pathOptions = (stream: ByteStream) => ({
-    stream,
-    identity: { vatId: self, key: identity.key },
-    crypto,
-    clock,
-    ...(opts.limits ? { limits: opts.limits } : {}),
-    ...(opts.inspect ? { inspect: opts.inspect } : {}),
-  });
+  /** A path machine's place in the visualizer: under 'handshakes' until it proves its peer, then under 'sessions'. */
+  const pathTap = (name: string): Tap | undefined => opts.inspector?.tap({ group: 'handshakes', name }, PATH_TAP);
+  const pathOptions = (stream: ByteStream, tap: Tap | undefined) => {
+    const raw = opts.inspect;
+    const inspect = tap && raw ? (ev: any) => (tap.inspect(ev), raw(ev)) : (tap?.inspect ?? raw);
+    return {
+      stream,
+      identity: { vatId: self, key: identity.key },
+      crypto,
+      clock,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      ...(inspect ? { inspect: inspect as (ev: unknown) => void } : {}),
+    };
+  };
 
   // --- the host's own gate: tickets for references the host itself holds ---
   const hostTickets = new Map<string, unknown>();
@@ -213,18 +241,32 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
         hostConn(session, from);
         return harden({ endpoint: HOST_ENDPOINT, ticket });
       },
+      /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
+      watch(sink: unknown) {
+        const inspector = opts.inspector;
+        if (!inspector || opts.shareMachines === false) throw new VizRelayError('this host does not share its machines');
+        const session = getSession();
+        if (session.path.closed) throw new SessionLostError('the session ended');
+        session.relay?.stop();
+        session.relay = inspector.relay((batch) => E(sink as any).push(harden(batch)));
+      },
     });
 
   // --- sessions ---
-  const adopt = (path: SecurePath, address: string): Session => {
+  const adopt = (path: SecurePath, address: string, tap?: Tap): Session => {
     const peer = path.remoteId as VatId;
+    tap?.retag({ group: 'sessions', name: short(peer), peer });
     const old = sessions.get(peer);
     const fan = fanOut(path);
     let session: Session | undefined;
     // Registered before the mux: the path hands over early frames as the mux sets
     // its handler, and a hostile first frame can end the session right there.
     fan.onClose((reason) => {
-      if (session && sessions.get(peer) === session) sessions.delete(peer);
+      session?.relay?.stop();
+      if (session && sessions.get(peer) === session) {
+        sessions.delete(peer);
+        if (opts.watchPeers) opts.inspector?.peerGone(peer);
+      }
       if (!closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
     });
     const mux = makeSessionMux({
@@ -242,9 +284,35 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     // are settled earlier, at Hello (see `decide`).
     if (old && !old.path.closed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
     print(`session with ${short(peer)} up (${path.role}, ${address}, ${path.cipher})`);
+    if (opts.watchPeers) watchPeer(live);
     for (const w of waiters.get(peer) ?? []) w(live);
     waiters.delete(peer);
     return live;
+  };
+
+  /** Asks the peer for its machine records; they stop when the session ends or a batch is malformed. */
+  const watchPeer = (session: Session) => {
+    const inspector = opts.inspector;
+    if (!inspector) return;
+    let refused = false;
+    const sink = Far('MachineSink', {
+      push(batch: unknown) {
+        if (refused || session.path.closed) return;
+        try {
+          inspector.ingest(session.peer, batch);
+        } catch (err) {
+          refused = true;
+          inspector.peerGone(session.peer);
+          print(`machines of ${short(session.peer)} no longer shown: ${describeError(err)}`);
+          throw err;
+        }
+      },
+    });
+    E(session.mux.gateway())
+      .watch(sink)
+      .catch((err: unknown) => {
+        if (!closing && !session.path.closed) print(`machines of ${short(session.peer)} not shown: ${describeError(err)}`);
+      });
   };
 
   /** Crossed connections: the connection initiated by the smaller VatId survives, on both sides. */
@@ -264,8 +332,9 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     if (closing) return stream.close();
     handshakesInFlight += 1;
     let claimed: VatId | undefined;
+    const tap = pathTap(`inbound ${stream.remoteAddress}`);
     acceptPath({
-      ...pathOptions(stream),
+      ...pathOptions(stream, tap),
       cookies: { secret: cookieSecret, demand: () => handshakesInFlight > COOKIE_DEMAND_THRESHOLD },
       decide: (peer: VatId) => {
         const verdict = decide(peer);
@@ -277,7 +346,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
         handshakesInFlight -= 1;
         inboundDone(claimed);
         if (closing) return path.close({ code: 'host-stopping', message: 'the host is stopping' });
-        adopt(path, stream.remoteAddress);
+        adopt(path, stream.remoteAddress, tap);
       },
       (err: Error) => {
         handshakesInFlight -= 1;
@@ -305,8 +374,9 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const dial = async (peer: VatId, host: string, port: number): Promise<Session> => {
     const stream = await dialTcp(host, port);
     try {
-      const path = await initiatePath({ ...pathOptions(stream), wanted: peer });
-      return adopt(path, `${host}:${port}`);
+      const tap = pathTap(`dialing ${short(peer)}`);
+      const path = await initiatePath({ ...pathOptions(stream, tap), wanted: peer });
+      return adopt(path, `${host}:${port}`, tap);
     } catch (err) {
       // We lost a crossed-connection tie: the peer's own connection to us wins.
       if ((err as Error).name === 'DuplicateConnectionError') {
@@ -401,6 +471,8 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
           channels: s.mux.channels,
           framesIn: st.framesIn,
           framesOut: st.framesOut,
+          bytesIn: st.bytesIn,
+          bytesOut: st.bytesOut,
           ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
         };
       }),

@@ -57,7 +57,8 @@ export interface SupervisorPowers {
   readonly names: NameRegistry;
   /** Compiles a module file for a vat's loader (see module-compiler.ts). */
   readonly compileModule: (url: string, within: string) => Promise<CompiledModule>;
-  readonly inspect?: (event: InspectionEvent) => void;
+  /** The `inspect` function for the lifecycle machine of the vat `name` (XState's inspection stream). */
+  readonly inspectVat?: (name: string) => ((event: InspectionEvent) => void) | undefined;
   /** Lines from vats' `log` power. */
   readonly print: (line: string) => void;
   /** Called when a vat reaches running or ends; the host persists and reports. */
@@ -271,7 +272,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         stopTimeoutMs: 2000,
         externalBudgetBytes: limits.heapMb * 2 ** 20,
       },
-      ...(powers.inspect ? { inspect: powers.inspect } : {}),
+      ...inspectOption(powers.inspectVat?.(spec.name)),
     });
     const record: VatRecord = { spec, worker, conn, actor, peers: new Set(), ended, root: undefined };
     vats.set(spec.name, record);
@@ -360,3 +361,5 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
 };
 
 export type Supervisor = ReturnType<typeof makeSupervisor>;
+
+const inspectOption = (inspect: ((event: InspectionEvent) => void) | undefined) => (inspect ? { inspect } : {});

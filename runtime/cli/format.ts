@@ -44,7 +44,7 @@ export const formatPs = (s: HostStatus): string => {
       ]),
     );
   }
-  lines.push('', `listen: ${s.listen ?? 'off'}`);
+  lines.push('', `listen: ${s.listen ?? 'off'}`, `viz:    ${s.viz ?? 'off'}`);
   if (s.sessions.length === 0) lines.push('no sessions with other hosts');
   else {
     lines.push(

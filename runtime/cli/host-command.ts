@@ -49,12 +49,14 @@ export const runHostCommand = async (opts: {
   examples: boolean;
   listen?: string | false;
   advertise?: string;
+  viz: boolean | number;
 }): Promise<void> => {
   const host = await startHost({
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.advertise ? { advertise: opts.advertise } : {}),
     limits: opts.limits,
+    viz: opts.viz,
     print: (line) => process.stdout.write(`${line}\n`),
   });
   let signalled = false;
@@ -68,7 +70,7 @@ export const runHostCommand = async (opts: {
   process.on('SIGTERM', onSignal);
   const listen = host.address ? `${host.address.host}:${host.address.port}` : 'off (--no-listen)';
   process.stdout.write(
-    `tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n`,
+    `tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n  viz     ${host.vizUrl ?? 'off (--no-viz)'}\n`,
   );
   if (opts.examples) await loadExamples(host);
   // Tests and scripts wait for this line.

@@ -18,9 +18,12 @@ const HELP = `tribe — capability-secure actor runtime
 
 Usage:
   tribe host   [--home DIR] [--listen ADDR:PORT | --port N | --no-listen]
-               [--advertise HOST[:PORT]] [--time-budget MS] [--heap-mb N] [--examples]
+               [--advertise HOST[:PORT]] [--viz PORT | --no-viz]
+               [--time-budget MS] [--heap-mb N] [--examples]
                  start a vat host in the foreground (Ctrl-C stops it); it listens
-                 for other hosts on loopback by default
+                 for other hosts on loopback by default and serves the
+                 visualizer on 127.0.0.1 (the port it used last, else a free one)
+  tribe viz                  print the visualizer's URL
   tribe ref    NAME          print a new sturdy ref tribe://<VatId>@<host>:<port>/<swiss>
                              to the actor published as NAME
   tribe connect <REF> [--as NAME]
@@ -92,8 +95,15 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       port: { type: 'string' },
       'no-listen': { type: 'boolean' },
       advertise: { type: 'string' },
+      viz: { type: 'string' },
+      'no-viz': { type: 'boolean' },
     });
     if (positionals.length) throw new UsageError(`tribe host takes no positional arguments`);
+    if (values.viz !== undefined && values['no-viz']) throw new UsageError('give at most one of --viz, --no-viz');
+    if (values.viz !== undefined && !(/^\d{1,5}$/.test(values.viz) && Number(values.viz) <= 65535)) {
+      throw new UsageError(`--viz wants a port number (0 for a free one), got ${JSON.stringify(values.viz)}`);
+    }
+    const viz: boolean | number = values['no-viz'] ? false : values.viz !== undefined ? Number(values.viz) : true;
     const given = [values.listen, values.port, values['no-listen']].filter((v) => v !== undefined).length;
     if (given > 1) throw new UsageError('give at most one of --listen, --port, --no-listen');
     if (values.port !== undefined && !/^\d{1,5}$/.test(values.port)) throw new UsageError(`--port wants a number, got ${JSON.stringify(values.port)}`);
@@ -108,7 +118,15 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       examples: values.examples ?? false,
       ...(listen !== undefined ? { listen } : {}),
       ...(values.advertise ? { advertise: values.advertise } : {}),
+      viz,
     });
+  },
+  async viz(argv) {
+    const { values, positionals } = parse(argv, {});
+    if (positionals.length) throw new UsageError('tribe viz takes no positional arguments');
+    const status: any = await withControl(values.home, (c) => E(c).ps());
+    if (typeof status.viz !== 'string') throw new UsageError('this host serves no visualizer (it was started with --no-viz)');
+    process.stdout.write(`${status.viz}\n`);
   },
   async ref(argv) {
     const { values, positionals } = parse(argv, {});

@@ -27,6 +27,8 @@ export interface RunningHost {
   readonly id: string;
   /** 'ADDR:PORT' the host listens on for other hosts, if it does. */
   readonly listen: string | undefined;
+  /** The visualizer's URL, if it serves one. */
+  readonly viz: string | undefined;
   readonly output: string[];
   readonly exited: Promise<number | null>;
 }
@@ -46,15 +48,18 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
   const lines = createInterface({ input: proc.stdout! });
   let id = '';
   let listen: string | undefined;
+  let viz: string | undefined;
   for await (const line of lines) {
     output.push(line);
     const m = /^tribe host (\S+)/.exec(line);
     if (m) id = m[1]!;
     const l = /^ {2}listen {2}(\S+:\d+)$/.exec(line);
     if (l) listen = l[1]!;
+    const v = /^ {2}viz {5}(http\S+)$/.exec(line);
+    if (v) viz = v[1]!;
     if (line.startsWith('ready ')) break;
   }
   if (!id) throw new Error(`host did not start:\n${output.join('\n')}`);
   lines.on('line', (l) => output.push(l));
-  return { proc, id, listen, output, exited };
+  return { proc, id, listen, viz, output, exited };
 };

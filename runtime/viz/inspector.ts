@@ -1,0 +1,441 @@
+/**
+ * The host's inspector: XState's own `inspect` stream of every registered
+ * machine, turned into the visualizer's records (model.ts), batched, kept as
+ * recent history, and handed to whoever watches — the page server, the store,
+ * and peer hosts that relay it to their own page.
+ *
+ * Registration is the only thing a machine needs: `inspector.tap(tag)` gives
+ * the `inspect` function to pass to `createActor`; the tag places the actor in
+ * the tree. Definitions are read from the machines themselves (machine-def.ts),
+ * so the page draws any machine without knowing it.
+ */
+import type { InspectionEvent } from 'xstate';
+import { checkUpdates, MAX_BATCH } from './check.js';
+import { machineDef } from './machine-def.js';
+import type { ActorInfo, ActorTag, Hello, HostInfo, MachineDef, SessionHealth, StepRecord, Update } from './model.js';
+import { redact, redactText } from './redact.js';
+
+export interface TapOptions {
+  /** A short caption for an event, e.g. the name of the frame a 'frame.received' carries. */
+  readonly describe?: (event: { readonly type: string }) => string | undefined;
+  /** Events that came from the actor's counterpart on `tag.peer` (drawn as arriving from its lane). */
+  readonly remote?: (event: { readonly type: string }) => boolean;
+  /**
+   * Routine events (heartbeats, keepalive ticks): recorded only when they
+   * change the state, so they do not bury the steps that matter.
+   */
+  readonly quiet?: (event: { readonly type: string }) => boolean;
+}
+
+export interface Tap {
+  /** Pass as `createActor(machine, { inspect })`. */
+  readonly inspect: (event: InspectionEvent) => void;
+  /** Moves the tapped actors in the tree (a session path learns its peer once the handshake names it). */
+  retag(tag: ActorTag): void;
+}
+
+export interface InspectorOptions {
+  readonly host: string;
+  readonly listen?: string;
+  readonly now?: () => number;
+  readonly setTimeout?: (fn: () => void, ms: number) => unknown;
+  readonly clearTimeout?: (handle: unknown) => void;
+  /** Recent steps kept in memory for a new page or watcher (default 2,000). */
+  readonly historyLimit?: number;
+  /** Actors remembered after they end, oldest forgotten first (default 2,000 in all). */
+  readonly actorLimit?: number;
+  /** How long updates wait to travel as one batch (default 40 ms; the page shows them within 250 ms). */
+  readonly batchMs?: number;
+}
+
+export interface WatchOptions {
+  /** Only this host's own records (what a peer relays; it never forwards a third host's). */
+  readonly ownOnly?: boolean;
+}
+
+/** Health rows of sessions that ended stay this long, marked 'ended'. */
+const ENDED_HEALTH_MS = 5 * 60_000;
+const HEALTH_EVERY_MS = 1000;
+/** One relay push carries at most this many records, and stops adding once past this many bytes of JSON. */
+const RELAY_BATCH = 1000;
+const RELAY_BATCH_BYTES = 256 * 1024;
+
+interface ActorState {
+  info: ActorInfo;
+  latest: StepRecord | undefined;
+  contextText: string | undefined;
+  tap: TapRecord;
+  ended: boolean;
+}
+interface TapRecord {
+  tag: ActorTag;
+  opts: TapOptions;
+  aids: string[];
+}
+
+export const makeInspector = (opts: InspectorOptions) => {
+  const self = opts.host;
+  const now = opts.now ?? Date.now;
+  const setTimer = opts.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
+  const clearTimer = opts.clearTimeout ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+  const historyLimit = opts.historyLimit ?? 2000;
+  const actorLimit = opts.actorLimit ?? 2000;
+  const batchMs = opts.batchMs ?? 40;
+
+  const hosts = new Map<string, HostInfo>([
+    [self, { k: 'host', host: self, self: true, connected: true, ...(opts.listen ? { listen: opts.listen } : {}) }],
+  ]);
+  const defs = new Map<string, MachineDef>();
+  const defOf = new WeakMap<object, MachineDef>();
+  const actors = new Map<string, ActorState>();
+  const aidOf = new WeakMap<object, string>();
+  const sourceOf = new WeakMap<object, string>();
+  const history: StepRecord[] = [];
+  const health = new Map<string, Extract<Update, { k: 'health' }>>();
+  // Sequence numbers grow across restarts (records of an earlier run keep their place).
+  let seq = now() * 1000;
+  let nextActor = 1;
+
+  // --- watchers and batching ---
+  type Watcher = { ownOnly: boolean; deliver: (batch: readonly Update[]) => void };
+  const watchers = new Set<Watcher>();
+  let pending: Update[] = [];
+  let timer: unknown;
+  let closed = false;
+  const flush = () => {
+    timer = undefined;
+    const batch = pending;
+    pending = [];
+    if (batch.length === 0) return;
+    let own: Update[] | undefined;
+    for (const w of watchers) {
+      if (!w.ownOnly) w.deliver(batch);
+      else {
+        own ??= batch.filter(isOwn);
+        if (own.length > 0) w.deliver(own);
+      }
+    }
+  };
+  const isOwn = (u: Update) => u.k === 'def' || (u.k === 'actor' ? u.actor.host === self : u.host === self);
+  const emit = (u: Update) => {
+    if (closed || watchers.size === 0) return;
+    pending.push(u);
+    timer ??= setTimer(flush, batchMs);
+  };
+
+  const remember = (step: StepRecord) => {
+    history.push(step);
+    if (history.length > historyLimit) history.splice(0, history.length - historyLimit);
+  };
+
+  /** Forget the oldest ended actors beyond the limit (live ones are never forgotten). */
+  const trimActors = () => {
+    if (actors.size <= actorLimit) return;
+    for (const [aid, a] of actors) {
+      if (actors.size <= actorLimit) break;
+      if (a.ended) actors.delete(aid);
+    }
+  };
+
+  const addDef = (logic: object): MachineDef => {
+    let def = defOf.get(logic);
+    if (!def) {
+      def = machineDef(logic as { id: string; root: unknown });
+      defOf.set(logic, def);
+    }
+    if (!defs.has(def.hash)) {
+      defs.set(def.hash, def);
+      emit({ k: 'def', def });
+    }
+    return def;
+  };
+
+  const isMachine = (logic: unknown): logic is { id: string; root: unknown } =>
+    typeof logic === 'object' && logic !== null && 'root' in logic && 'id' in logic;
+
+  // --- taps: registration of machines ---
+  const tap = (tag: ActorTag, tapOpts: TapOptions = {}): Tap => {
+    const record: TapRecord = { tag: cleanTag(tag), opts: tapOpts, aids: [] };
+    const onActor = (ref: any) => {
+      if (!isMachine(ref.logic)) return; // promise/callback actors: nothing to draw
+      const def = addDef(ref.logic);
+      const aid = `${self}/${nextActor++}`;
+      aidOf.set(ref, aid);
+      const parentAid = ref._parent ? aidOf.get(ref._parent) : undefined;
+      const tagHere = parentAid ? { ...record.tag, name: `${record.tag.name} › ${redactText(String(ref.id))}` } : record.tag;
+      const info: ActorInfo = { aid, host: self, def: def.hash, tag: tagHere, ...(parentAid ? { parent: parentAid } : {}) };
+      actors.set(aid, { info, latest: undefined, contextText: undefined, tap: record, ended: false });
+      record.aids.push(aid);
+      emit({ k: 'actor', actor: info });
+      trimActors();
+    };
+    const onSnapshot = (ref: object, event: { type: string }, snapshot: any) => {
+      const aid = aidOf.get(ref);
+      const actor = aid ? actors.get(aid) : undefined;
+      if (!aid || !actor) return;
+      const status = snapshot?.status === 'done' || snapshot?.status === 'error' || snapshot?.status === 'stopped' ? snapshot.status : 'active';
+      if (actor.latest && tapOpts.quiet?.(event) && status === actor.latest.status && sameValue(snapshot?.value, actor.latest.value)) return;
+      const context = redact(snapshot?.context);
+      const contextText = JSON.stringify(context);
+      const changed = contextText !== actor.contextText;
+      actor.contextText = contextText;
+      const label = event.type === 'xstate.init' ? undefined : (tapOpts.describe?.(event) ?? delayLabel(event.type));
+      const source = sourceOf.get(event);
+      const step: StepRecord = {
+        k: 'step',
+        seq: ++seq,
+        t: now(),
+        host: self,
+        aid,
+        event: event.type === 'xstate.init' ? '(start)' : redactText(event.type),
+        ...(label ? { label: redactText(label) } : {}),
+        ...(source && source !== aid ? { source } : {}),
+        ...(tapOpts.remote?.(event) ? { remote: true } : {}),
+        value: snapshot?.value ?? null,
+        status,
+        ...(changed && context !== undefined ? { context } : {}),
+      };
+      actor.latest = step;
+      actor.ended = status !== 'active';
+      remember(step);
+      emit(step);
+    };
+    const inspect = (ev: InspectionEvent) => {
+      if (closed) return;
+      try {
+        if (ev.type === '@xstate.actor') onActor(ev.actorRef);
+        else if (ev.type === '@xstate.event') {
+          const source = ev.sourceRef ? aidOf.get(ev.sourceRef) : undefined;
+          if (source && typeof ev.event === 'object' && ev.event) sourceOf.set(ev.event, source);
+        } else if (ev.type === '@xstate.snapshot') onSnapshot(ev.actorRef, ev.event, ev.snapshot);
+      } catch {
+        // The inspector must never break a machine: a record it cannot make is skipped.
+      }
+    };
+    return {
+      inspect,
+      retag(next) {
+        record.tag = cleanTag(next);
+        for (const aid of record.aids) {
+          const a = actors.get(aid);
+          if (!a) continue;
+          a.info = { ...a.info, tag: a.info.parent ? { ...record.tag, name: `${record.tag.name} › ${a.info.tag.name.split(' › ').pop()}` } : record.tag };
+          emit({ k: 'actor', actor: a.info });
+        }
+      },
+    };
+  };
+
+  // --- health ---
+  let healthSource: (() => readonly Omit<SessionHealth, 'state'>[]) | undefined;
+  const endedHealth = new Map<string, { row: SessionHealth; at: number }>();
+  let healthTimer: unknown;
+  const pollHealth = () => {
+    healthTimer = undefined;
+    if (closed || !healthSource) return;
+    const t = now();
+    const live = healthSource().map((s) => ({ ...s, state: 'established' }));
+    const prev = health.get(self)?.sessions ?? [];
+    for (const p of prev) {
+      if (p.state === 'established' && !live.some((s) => s.peer === p.peer)) endedHealth.set(p.peer, { row: { ...p, state: 'ended', rttMs: null }, at: t });
+    }
+    for (const s of live) endedHealth.delete(s.peer);
+    for (const [peer, e] of endedHealth) if (t - e.at > ENDED_HEALTH_MS) endedHealth.delete(peer);
+    const sessions = [...live, ...[...endedHealth.values()].map((e) => e.row)];
+    const before = JSON.stringify(prev);
+    const record = { k: 'health' as const, host: self, t, sessions };
+    health.set(self, record);
+    if (JSON.stringify(sessions) !== before) emit(record);
+    if (watchers.size > 0) healthTimer = setTimer(pollHealth, HEALTH_EVERY_MS);
+  };
+  const startHealth = () => {
+    if (healthTimer === undefined && healthSource && !closed) healthTimer = setTimer(pollHealth, 0);
+  };
+
+  // --- what a new watcher gets first ---
+  const latestSteps = (own: boolean) =>
+    [...actors.values()].filter((a) => a.latest && (!own || a.info.host === self)).map((a) => a.latest!);
+
+  const hello = (): Hello => ({
+    k: 'hello',
+    self,
+    hosts: [...hosts.values()],
+    defs: [...defs.values()],
+    actors: [...actors.values()].map((a) => a.info),
+    latest: latestSteps(false),
+    history: [...history],
+    health: [...health.values()],
+  });
+
+  /** This host's own present and recent history, as updates (what a peer's relay starts with). */
+  const ownSnapshot = (): Update[] => {
+    const mine = [...actors.values()].filter((a) => a.info.host === self);
+    const used = new Set(mine.map((a) => a.info.def));
+    const out: Update[] = [hosts.get(self)!];
+    for (const def of defs.values()) if (used.has(def.hash)) out.push({ k: 'def', def });
+    for (const a of mine) out.push({ k: 'actor', actor: a.info });
+    const recent = history.filter((s) => s.host === self);
+    const inRecent = new Set(recent.map((s) => s.aid));
+    // Each actor's latest step, for those whose last step is older than the recent window.
+    for (const s of latestSteps(true)) if (!inRecent.has(s.aid)) out.push(s);
+    out.push(...recent);
+    const h = health.get(self);
+    if (h) out.push(h);
+    return out;
+  };
+
+  // --- watching ---
+  const watch = (deliver: (batch: readonly Update[]) => void, wopts: WatchOptions = {}): (() => void) => {
+    const w: Watcher = { ownOnly: wopts.ownOnly ?? false, deliver };
+    watchers.add(w);
+    startHealth();
+    return () => void watchers.delete(w);
+  };
+
+  /**
+   * Feeds this host's records to a peer through `push` (one call in flight;
+   * while it is, records queue, and past MAX_BATCH the oldest steps are dropped
+   * and counted in a 'gap' record). Ends when `push` fails or `stop` is called.
+   */
+  const relay = (push: (batch: readonly Update[]) => Promise<unknown>, onEnd?: (err: unknown) => void) => {
+    let queue: Update[] = ownSnapshot();
+    let dropped = 0;
+    let inFlight = false;
+    let ended = false;
+    const pump = () => {
+      if (ended || inFlight || (queue.length === 0 && dropped === 0)) return;
+      // Batches stay far below a frame's size limit (a history snapshot can be megabytes).
+      let bytes = 0;
+      let n = 0;
+      while (n < queue.length && n < RELAY_BATCH && bytes < RELAY_BATCH_BYTES) bytes += JSON.stringify(queue[n++]).length;
+      const batch = queue.slice(0, n);
+      queue = queue.slice(n);
+      if (dropped > 0) {
+        batch.push({ k: 'gap', host: self, dropped });
+        dropped = 0;
+      }
+      inFlight = true;
+      push(batch).then(
+        () => {
+          inFlight = false;
+          pump();
+        },
+        (err) => stop(err),
+      );
+    };
+    const unwatch = watch(
+      (batch) => {
+        queue.push(...batch);
+        if (queue.length > MAX_BATCH * 2) {
+          // Keep definitions, actors and health; drop the oldest steps.
+          const excess = queue.length - MAX_BATCH * 2;
+          let cut = 0;
+          queue = queue.filter((u) => (u.k === 'step' && cut < excess ? (cut++, false) : true));
+          dropped += cut;
+        }
+        pump();
+      },
+      { ownOnly: true },
+    );
+    const stop = (err?: unknown) => {
+      if (ended) return;
+      ended = true;
+      unwatch();
+      queue = [];
+      onEnd?.(err);
+    };
+    pump();
+    return { stop };
+  };
+
+  /** Records relayed by `peer` (checked: see check.ts). Throws VizRelayError on a malformed batch. */
+  const ingest = (peer: string, batch: unknown): void => {
+    const updates = checkUpdates(peer, batch);
+    if (closed) return;
+    if (!hosts.get(peer)?.connected) setHost({ k: 'host', host: peer, self: false, connected: true });
+    for (const u of updates) {
+      switch (u.k) {
+        case 'host':
+          setHost(u);
+          continue;
+        case 'def':
+          if (defs.has(u.def.hash)) continue;
+          defs.set(u.def.hash, u.def);
+          break;
+        case 'actor': {
+          const old = actors.get(u.actor.aid);
+          if (old) old.info = u.actor;
+          else actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, tap: PEER_TAP, ended: false });
+          trimActors();
+          break;
+        }
+        case 'step': {
+          const a = actors.get(u.aid);
+          if (a) {
+            a.latest = u;
+            a.ended = u.status !== 'active';
+          }
+          remember(u);
+          break;
+        }
+        case 'health':
+          health.set(peer, u);
+          break;
+        case 'gap':
+          break;
+      }
+      emit(u);
+    }
+  };
+  const setHost = (info: HostInfo) => {
+    hosts.set(info.host, info);
+    emit(info);
+  };
+
+  /** The relay from `peer` ended (its session closed): its actors stay, marked as no longer live. */
+  const peerGone = (peer: string) => {
+    const h = hosts.get(peer);
+    if (h && h.connected) setHost({ ...h, connected: false });
+  };
+
+  return {
+    host: self,
+    tap,
+    watch,
+    relay,
+    ingest,
+    peerGone,
+    hello,
+    ownSnapshot,
+    /** Where session health comes from (this host's sessions), polled each second while someone watches. */
+    setHealthSource(source: () => readonly Omit<SessionHealth, 'state'>[]) {
+      healthSource = source;
+      if (watchers.size > 0) startHealth();
+    },
+    /** Counts for diagnostics and tests. */
+    stats: () => ({ actors: actors.size, defs: defs.size, history: history.length, watchers: watchers.size, hosts: hosts.size }),
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimer(timer);
+      if (healthTimer !== undefined) clearTimer(healthTimer);
+      timer = healthTimer = undefined;
+      watchers.clear();
+    },
+  };
+};
+
+/** 'xstate.after.keepaliveInterval.path.established' → 'after keepaliveInterval'. */
+const delayLabel = (type: string): string | undefined =>
+  type.startsWith('xstate.after.') ? `after ${type.split('.')[2]}` : undefined;
+
+const sameValue = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+const PEER_TAP: TapRecord = { tag: { group: 'peer', name: 'peer' }, opts: {}, aids: [] };
+
+const cleanTag = (tag: ActorTag): ActorTag => ({
+  group: redactText(String(tag.group)),
+  name: redactText(String(tag.name)),
+  ...(tag.peer !== undefined ? { peer: String(tag.peer) } : {}),
+});
+
+export type Inspector = ReturnType<typeof makeInspector>;

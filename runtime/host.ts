@@ -210,6 +210,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   }
 
   const inspector = makeInspector({ host: identity.vatId });
+  const vizOn = options.viz !== undefined && options.viz !== false;
   /** Each machine's inspection goes to the inspector, and to the caller's `inspect` if given. */
   const inspectWith = (tap: { inspect: (ev: InspectionEvent) => void }) => {
     const raw = options.inspect;
@@ -323,7 +324,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         ...(options.inspect ? { inspect: options.inspect as (e: unknown) => void } : {}),
         inspector,
         shareMachines: options.shareMachines ?? true,
-        watchPeers: Boolean(options.viz ?? false),
+        watchPeers: vizOn,
         ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
         traceLimit: options.traceLimit ?? 0,
       });
@@ -462,7 +463,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   }
 
   try {
-    if (options.viz !== undefined && options.viz !== false) viz = await startViz();
+    if (vizOn) viz = await startViz();
     if (options.listen !== false) remote = await startNetworking();
     if (options.restore ?? true) {
       for (const row of store.vats.list()) {

@@ -40,3 +40,15 @@ test('only runtime/ imports platform modules; imports point downward', (t) => {
   t.deepEqual(violations, []);
   t.true(sources(join(repoRoot, 'vats')).length > 5, 'the check saw the source tree');
 });
+
+test('the visualizer page and the records it reads run in a browser: no platform module, only page-safe imports', (t) => {
+  const viz = join(repoRoot, 'runtime', 'viz');
+  const browserSide = [...sources(join(viz, 'page')), ...['model.ts', 'machine-def.ts'].map((f) => join(viz, f))];
+  const violations = browserSide.flatMap((file) =>
+    importsOf(file)
+      .filter((spec) => PLATFORM.test(spec) || !(spec.startsWith('./') || spec.startsWith('../') || spec.startsWith('elkjs/')))
+      .map((spec) => `${relative(repoRoot, file)} imports ${spec}`),
+  );
+  t.deepEqual(violations, []);
+  t.true(browserSide.length >= 3, 'the check saw the page sources');
+});

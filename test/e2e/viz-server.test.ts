@@ -1,0 +1,221 @@
+/**
+ * The visualizer's server against real hosts (no browser: the browser tests
+ * are in viz-browser.test.ts): what it serves and to whom, the live stream,
+ * the history in the store, and records relayed between two hosts over their
+ * real session.
+ */
+import '@endo/init';
+import test from 'ava';
+import { E } from '@endo/far';
+import { createActor, setup } from 'xstate';
+import { startHost } from '../../runtime/index.js';
+import type { ActorInfo, HostInfo, StepRecord, Update } from '../../runtime/viz/model.js';
+import { startHostProcess, tribe } from '../helpers/cli.js';
+import { fixture, tempHome, withHost } from '../helpers/host.js';
+import { openVizStream } from '../helpers/viz.js';
+
+const quiet = { spareWorkers: 0 } as const;
+const isActor = (u: Update): u is { k: 'actor'; actor: ActorInfo } => u.k === 'actor';
+const isStep = (u: Update): u is StepRecord => u.k === 'step';
+const isHost = (u: Update): u is HostInfo => u.k === 'host';
+
+/** A small machine a test drives by hand: registered, it appears with no page change. */
+const toggle = setup({}).createMachine({
+  id: 'toggle',
+  initial: 'off',
+  states: { off: { on: { flip: 'on' } }, on: { on: { flip: 'off' } } },
+});
+
+test('the page and its assets come from the host, on loopback, to loopback names only', async (t) => {
+  const host = await withHost(t, { ...quiet, viz: 0, listen: false });
+  const url = host.vizUrl!;
+  t.regex(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const page = await fetch(url);
+  t.is(page.status, 200);
+  t.regex(page.headers.get('content-type')!, /^text\/html/);
+  t.regex(page.headers.get('content-security-policy')!, /default-src 'none'; script-src 'self'/);
+  const html = await page.text();
+  t.notRegex(html, /(src|href)\s*=\s*["']?(https?:)?\/\//i, 'the page loads nothing from elsewhere');
+  for (const [path, type] of [
+    ['app.js', /^text\/javascript/],
+    ['app.css', /^text\/css/],
+  ] as const) {
+    const res = await fetch(new URL(path, url));
+    t.is(res.status, 200, path);
+    t.regex(res.headers.get('content-type')!, type);
+    t.true((await res.arrayBuffer()).byteLength > 100, `${path} has content`);
+  }
+  t.is((await fetch(new URL('nope', url))).status, 404);
+  t.is((await fetch(url, { method: 'POST' })).status, 405);
+  // DNS rebinding: a name that resolves to 127.0.0.1 but is not a loopback name is refused.
+  const { request } = await import('node:http');
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = request(url, { headers: { host: `evil.example:${new URL(url).port}` } }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.is(status, 403);
+  t.is(host.ps().viz, url);
+});
+
+test('the stream opens with the present and then brings each step as it happens', async (t) => {
+  const host = await withHost(t, { ...quiet, viz: 0, listen: false });
+  await host.spawnVat({ module: fixture('party.ts'), name: 'early' });
+  const stream = openVizStream(host.vizUrl!);
+  t.teardown(() => stream.close());
+  const hello = await stream.hello;
+  t.is(hello.self, host.id);
+  const early = hello.actors.find((a) => a.tag.group === 'vats' && a.tag.name === 'early')!;
+  t.truthy(early, 'a vat that was there before the page is in the hello');
+  t.is(hello.defs.find((d) => d.hash === early.def)?.id, 'vat');
+  t.deepEqual(hello.latest.find((s) => s.aid === early.aid)?.value, { alive: { phase: 'running', watchdog: 'watching' } });
+  // A new vat: its actor, then its steps up to running.
+  const spawned = host.spawnVat({ module: fixture('party.ts'), name: 'late' });
+  const late = (await stream.next((u) => isActor(u) && u.actor.tag.name === 'late')) as { actor: ActorInfo };
+  await stream.next((u) => isStep(u) && u.aid === late.actor.aid && JSON.stringify(u.value).includes('running'));
+  await spawned;
+  // A machine registered by the embedding program shows up the same way.
+  const tap = host.inspector.tap({ group: 'services', name: 'switch' });
+  const actor = createActor(toggle, { inspect: tap.inspect }).start();
+  t.teardown(() => actor.stop());
+  const sw = (await stream.next((u) => isActor(u) && u.actor.tag.name === 'switch')) as { actor: ActorInfo };
+  actor.send({ type: 'flip' });
+  const flipped = (await stream.next((u) => isStep(u) && u.aid === sw.actor.aid && u.event === 'flip')) as StepRecord;
+  t.is(flipped.value, 'on');
+  await stream.next((u) => u.k === 'def' && u.def.id === 'toggle');
+});
+
+test('history is kept in the store, bounded, and outlives the host', async (t) => {
+  const home = tempHome(t);
+  const first = await startHost({ home, control: false, print: () => {}, ...quiet, viz: 0, listen: false, vizHistoryLimit: 160 });
+  const actor = createActor(toggle, { inspect: first.inspector.tap({ group: 'services', name: 'switch' }).inspect }).start();
+  const stream = openVizStream(first.vizUrl!);
+  await stream.hello;
+  for (let i = 0; i < 400; i++) actor.send({ type: 'flip' });
+  const last = (await stream.next((u) => isStep(u) && u.event === 'flip' && stream.updates.filter(isStep).length >= 400)) as StepRecord;
+  stream.close();
+  actor.stop();
+  // The batch holding the last step is written before the next batch goes out; one more step flushes it for sure.
+  await first.stop();
+  const second = await startHost({ home, control: false, print: () => {}, ...quiet, viz: 0, listen: false, vizHistoryLimit: 160 });
+  t.teardown(() => second.stop());
+  const res = await fetch(new URL(`api/history?before=${Date.now() + 1}&limit=1000`, second.vizUrl!));
+  const history = (await res.json()) as StepRecord[];
+  t.true(history.length >= 160 && history.length <= 160 + 10, `kept ${history.length} of 401 steps (limit 160 + one prune step)`);
+  t.deepEqual(history.at(-1), last, 'the newest step survived the restart');
+  t.true(history.every((s, i) => i === 0 || s.t >= history[i - 1]!.t), 'oldest first');
+  const page = (await (await fetch(new URL(`api/history?before=${history[50]!.t}&limit=20`, second.vizUrl!))).json()) as StepRecord[];
+  t.true(page.length <= 20 && page.every((s) => s.t < history[50]!.t), 'older pages come before the given time');
+  t.is((await fetch(new URL('api/history?limit=-3', second.vizUrl!))).status, 400);
+});
+
+test("a peer's machines are relayed over the session: its vats, its half of the handshake, its end", async (t) => {
+  const a = await withHost(t, { ...quiet, viz: 0 });
+  const b = await withHost(t, quiet); // serves no page itself; shares its machines by default
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const stream = openVizStream(a.vizUrl!);
+  t.teardown(() => stream.close());
+  await stream.hello;
+  const bob = await a.enliven(b.makeSturdyRef('bob'));
+  t.is(await E(bob).label(), 'bob');
+  await stream.next((u) => isHost(u) && u.host === b.id && u.connected);
+  const bobVat = (await stream.next((u) => isActor(u) && u.actor.host === b.id && u.actor.tag.name === 'bob')) as { actor: ActorInfo };
+  t.true(bobVat.actor.aid.startsWith(`${b.id}/`));
+  // Both halves of the handshake: A's initiator path and B's responder path, each named after the other host.
+  const mine = (await stream.next((u) => isActor(u) && u.actor.host === a.id && u.actor.tag.group === 'sessions')) as { actor: ActorInfo };
+  const theirs = (await stream.next((u) => isActor(u) && u.actor.host === b.id && u.actor.tag.group === 'sessions')) as { actor: ActorInfo };
+  t.is(mine.actor.tag.peer, b.id);
+  t.is(theirs.actor.tag.peer, a.id);
+  const hello = openVizStream(a.vizUrl!);
+  t.teardown(() => hello.close());
+  const present = await hello.hello;
+  const theirSteps = present.history.filter((s) => s.aid === theirs.actor.aid);
+  t.deepEqual(
+    theirSteps.filter((s) => s.remote).map((s) => s.label),
+    ['ProtocolOffered', 'Hello', 'Signature'].filter((l) => theirSteps.some((s) => s.label === l)),
+    'frames B received are marked as coming from A',
+  );
+  t.true(theirSteps.some((s) => s.label === 'Hello' && s.remote), 'B’s relayed history includes receiving Hello');
+  t.true(present.latest.some((s) => s.aid === theirs.actor.aid && JSON.stringify(s.value).includes('established')));
+  // Session health at a glance.
+  const health = (await stream.next((u) => u.k === 'health' && u.host === a.id && u.sessions.some((s) => s.peer === b.id))) as Extract<Update, { k: 'health' }>;
+  const row = health.sessions.find((s) => s.peer === b.id)!;
+  t.is(row.state, 'established');
+  t.true(row.framesIn > 0 && row.bytesOut > 0);
+  // B goes away: A's path ends, B is shown disconnected.
+  await b.stop();
+  await stream.next((u) => isHost(u) && u.host === b.id && !u.connected);
+  await stream.next((u) => isStep(u) && u.aid === mine.actor.aid && u.status === 'done' && u.value === 'closed');
+});
+
+test('a host can keep its machines to itself; a malformed relay ends the relay, not the session', async (t) => {
+  const printedA: string[] = [];
+  let onPrint = (_line: string) => {};
+  const printed = (re: RegExp) =>
+    new Promise<string>((resolve) => {
+      const seen = printedA.find((l) => re.test(l));
+      if (seen) return resolve(seen);
+      onPrint = (l) => re.test(l) && resolve(l);
+    });
+  const a = await withHost(t, {
+    ...quiet,
+    viz: 0,
+    print: (l) => {
+      printedA.push(l);
+      onPrint(l);
+    },
+  });
+  const shy = await withHost(t, { ...quiet, shareMachines: false });
+  await shy.spawnVat({ module: fixture('party.ts'), name: 'shy' });
+  const shyRef = await a.enliven(shy.makeSturdyRef('shy'));
+  t.is(await E(shyRef).label(), 'party');
+  const stream = openVizStream(a.vizUrl!);
+  t.teardown(() => stream.close());
+  const hello = await stream.hello;
+  t.false(hello.hosts.some((h) => h.host === shy.id), 'no records of a host that does not share');
+  await printed(/machines of .* not shown: VizRelayError: this host does not share its machines/);
+
+  // A peer whose relay lies about whose records it sends.
+  const liar = await withHost(t, quiet);
+  await liar.spawnVat({ module: fixture('party.ts'), name: 'liar' });
+  (liar.inspector as any).relay = (push: (batch: unknown[]) => Promise<unknown>) => {
+    void push([{ k: 'step', seq: 1, t: 1, host: a.id, aid: `${a.id}/999`, event: 'forged', value: 'x', status: 'active' }]).catch(() => {});
+    return { stop() {} };
+  };
+  const liarRef = await a.enliven(liar.makeSturdyRef('liar'));
+  t.is(await E(liarRef).label(), 'party');
+  await printed(/machines of .* no longer shown: VizRelayError: .*relays only its own records/);
+  t.false(stream.updates.some((u) => isHost(u) && u.host === liar.id), 'nothing of the liar reached the page');
+  t.false(stream.updates.some((u) => isStep(u) && u.event === 'forged'), 'the forged record never reached the page');
+  t.is(await E(liarRef).echo(7), 7, 'the session itself carries on');
+});
+
+test('tribe viz prints the URL; a host started with --no-viz says it serves none', async (t) => {
+  const home = tempHome(t);
+  const running = await startHostProcess(t, home, ['--viz', '0', '--no-listen']);
+  t.regex(running.viz!, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const printed = await tribe(['viz', '--home', home]);
+  t.is(printed.code, 0, printed.stderr);
+  t.is(printed.stdout.trim(), running.viz!);
+  const ps = await tribe(['ps', '--home', home]);
+  t.regex(ps.stdout, new RegExp(`viz: +${running.viz!.replace(/[./]/g, '\\$&')}`));
+  t.is((await fetch(running.viz!)).status, 200);
+  await tribe(['stop', '--home', home]);
+  await running.exited;
+
+  const home2 = tempHome(t);
+  const off = await startHostProcess(t, home2, ['--no-viz', '--no-listen']);
+  t.is(off.viz, undefined);
+  t.true(off.output.some((l) => /viz +off/.test(l)));
+  const none = await tribe(['viz', '--home', home2]);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /^tribe: UsageError: this host serves no visualizer/);
+  const bad = await tribe(['host', '--home', tempHome(t), '--viz', 'eighty']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--viz wants a port number/);
+  await tribe(['stop', '--home', home2]);
+  await off.exited;
+});

@@ -1,0 +1,271 @@
+/**
+ * The inspector: XState's inspection stream in, the visualizer's records out.
+ * Real machines, a manual timer (batches leave when the test says so), two
+ * inspectors joined by a relay the way two hosts are.
+ */
+import '@endo/init';
+import test from 'ava';
+import { assign, createActor, sendTo, setup } from 'xstate';
+import { makeInspector } from '../../runtime/viz/inspector.js';
+import type { ActorInfo, StepRecord, Update } from '../../runtime/viz/model.js';
+
+const HOST_A = 'a'.repeat(52);
+const HOST_B = 'b'.repeat(52);
+
+/** Timers the test fires by hand: `tick()` runs what is due, in order. */
+const manualTimers = () => {
+  let now = 1_000_000;
+  let queue: { at: number; fn: () => void; id: number }[] = [];
+  let ids = 0;
+  return {
+    now: () => now,
+    setTimeout: (fn: () => void, ms: number) => {
+      const id = ++ids;
+      queue.push({ at: now + ms, fn, id });
+      return id;
+    },
+    clearTimeout: (id: unknown) => void (queue = queue.filter((q) => q.id !== id)),
+    advance(ms: number) {
+      now += ms;
+      for (;;) {
+        const due = queue.filter((q) => q.at <= now).sort((x, y) => x.at - y.at)[0];
+        if (!due) return;
+        queue = queue.filter((q) => q !== due);
+        due.fn();
+      }
+    },
+    pending: () => queue.length,
+  };
+};
+
+const child = setup({}).createMachine({
+  id: 'child',
+  initial: 'idle',
+  states: { idle: { on: { poke: 'poked' } }, poked: { type: 'final' } },
+});
+
+/** Nested, parallel, a child actor that the parent sends to, a context with a secret in it. */
+const demo = setup({
+  types: { context: {} as { count: number; privateKey: string; note: string; bytes: Uint8Array } },
+  actors: { child },
+}).createMachine({
+  id: 'demo',
+  context: {
+    count: 0,
+    privateKey: 'k'.repeat(64),
+    note: 'ref tribe://aaaa@127.0.0.1:1/abcdefghijklmnopqrstuvwxyz234567',
+    bytes: new Uint8Array(32),
+  },
+  invoke: { id: 'kid', src: 'child' },
+  initial: 'off',
+  states: {
+    off: { on: { go: 'on' } },
+    on: {
+      type: 'parallel',
+      states: {
+        left: { initial: 'a', states: { a: { on: { flip: 'b' } }, b: {} } },
+        right: { initial: 'x', states: { x: {} } },
+      },
+      on: {
+        tick: { actions: assign({ count: ({ context }) => context.count + 1 }) },
+        poke: { actions: sendTo('kid', { type: 'poke' }) },
+      },
+    },
+  },
+});
+
+const collect = (inspector: ReturnType<typeof makeInspector>, opts?: { ownOnly?: boolean }) => {
+  const batches: Update[][] = [];
+  inspector.watch((b) => void batches.push([...b]), opts);
+  return { batches, all: () => batches.flat() };
+};
+const steps = (us: readonly Update[]) => us.filter((u): u is StepRecord => u.k === 'step');
+
+test('a tapped machine becomes a definition, an actor and its steps, in batches', (t) => {
+  const timers = manualTimers();
+  const inspector = makeInspector({ host: HOST_A, ...timers, batchMs: 40 });
+  const seen = collect(inspector);
+  const actor = createActor(demo, { inspect: inspector.tap({ group: 'services', name: 'demo-1' }).inspect }).start();
+  actor.send({ type: 'go' });
+  actor.send({ type: 'flip' });
+  t.is(seen.batches.length, 0, 'nothing leaves before the batch interval');
+  timers.advance(40);
+  t.is(seen.batches.length, 1, 'one batch for everything so far');
+  const out = seen.all();
+  const defs = out.filter((u) => u.k === 'def');
+  t.deepEqual(defs.map((d) => d.k === 'def' && d.def.id).sort(), ['child', 'demo']);
+  const actors = out.filter((u): u is { k: 'actor'; actor: ActorInfo } => u.k === 'actor').map((u) => u.actor);
+  const parent = actors.find((a) => a.tag.name === 'demo-1')!;
+  const kid = actors.find((a) => a.parent === parent.aid)!;
+  t.truthy(kid, 'the invoked child is an actor of its own, under its parent');
+  t.is(kid.tag.name, 'demo-1 › kid');
+  t.true(parent.aid.startsWith(`${HOST_A}/`));
+  const mine = steps(out).filter((s) => s.aid === parent.aid);
+  t.deepEqual(
+    mine.map((s) => [s.event, s.value]),
+    [
+      ['(start)', 'off'],
+      ['go', { on: { left: 'a', right: 'x' } }],
+      ['flip', { on: { left: 'b', right: 'x' } }],
+    ],
+  );
+  t.true(mine.every((s, i) => i === 0 || s.seq > mine[i - 1]!.seq), 'sequence numbers grow');
+  t.truthy(mine[0]!.context, 'the first step carries the context');
+  t.is(mine[1]!.context, undefined, 'an unchanged context is not repeated');
+  const text = JSON.stringify(out);
+  t.false(text.includes('k'.repeat(64)), 'a privateKey field never leaves');
+  t.false(text.includes('abcdefghijklmnopqrstuvwxyz234567'), 'nor a swiss number inside a string');
+  actor.stop();
+});
+
+test('the source of an event sent between actors is recorded; quiet events that change nothing are not', (t) => {
+  const timers = manualTimers();
+  const inspector = makeInspector({ host: HOST_A, ...timers });
+  const seen = collect(inspector);
+  const tap = inspector.tap({ group: 'services', name: 'demo' }, { quiet: (e) => e.type === 'tick' });
+  const actor = createActor(demo, { inspect: tap.inspect }).start();
+  actor.send({ type: 'go' });
+  actor.send({ type: 'tick' });
+  actor.send({ type: 'tick' });
+  actor.send({ type: 'poke' });
+  timers.advance(100);
+  const all = seen.all();
+  const infos = all.filter((u): u is { k: 'actor'; actor: ActorInfo } => u.k === 'actor').map((u) => u.actor);
+  const parent = infos.find((a) => !a.parent)!;
+  const kid = infos.find((a) => a.parent)!;
+  t.deepEqual(
+    steps(all).filter((s) => s.aid === parent.aid).map((s) => s.event),
+    ['(start)', 'go', 'poke', 'xstate.done.actor.kid'],
+    'ticks changed only the context: not recorded',
+  );
+  const poked = steps(all).find((s) => s.aid === kid.aid && s.event === 'poke')!;
+  t.is(poked.source, parent.aid, 'the poke came from the parent');
+  t.is(poked.status, 'done');
+  actor.stop();
+});
+
+test('retag moves an actor in the tree; hello holds the present', (t) => {
+  const timers = manualTimers();
+  const inspector = makeInspector({ host: HOST_A, ...timers });
+  const seen = collect(inspector);
+  const tap = inspector.tap({ group: 'handshakes', name: 'inbound 127.0.0.1:5' });
+  const actor = createActor(child, { inspect: tap.inspect }).start();
+  tap.retag({ group: 'sessions', name: 'peer-b', peer: HOST_B });
+  actor.send({ type: 'poke' });
+  timers.advance(40);
+  const tags = seen.all().flatMap((u) => (u.k === 'actor' ? [u.actor.tag] : []));
+  t.deepEqual(tags.at(-1), { group: 'sessions', name: 'peer-b', peer: HOST_B });
+  const hello = inspector.hello();
+  t.is(hello.self, HOST_A);
+  t.is(hello.actors.length, 1);
+  t.deepEqual(hello.actors[0]!.tag, { group: 'sessions', name: 'peer-b', peer: HOST_B });
+  t.is(hello.latest[0]!.value, 'poked');
+  t.is(hello.latest[0]!.status, 'done');
+  t.deepEqual(hello.defs.map((d) => d.id), ['child']);
+});
+
+test('a relay carries only its own host’s records to the peer, which shows them as that host', async (t) => {
+  const ta = manualTimers();
+  const tb = manualTimers();
+  const a = makeInspector({ host: HOST_A, ...ta });
+  const b = makeInspector({ host: HOST_B, ...tb });
+  const pageOfA = collect(a);
+  const onB = createActor(child, { inspect: b.tap({ group: 'vats', name: 'worker' }).inspect }).start();
+  const pushed: Update[][] = [];
+  // B relays to A (what `watch` on B's gateway does for A's page).
+  const relay = b.relay(async (batch) => {
+    pushed.push([...batch]);
+    a.ingest(HOST_B, batch);
+  });
+  await Promise.resolve();
+  t.is(pushed.length, 1, 'the relay starts with B’s present');
+  onB.send({ type: 'poke' });
+  tb.advance(40);
+  await new Promise((r) => setImmediate(r));
+  ta.advance(40);
+  const hello = a.hello();
+  t.deepEqual(
+    hello.hosts.map((h) => [h.host, h.self, h.connected]),
+    [
+      [HOST_A, true, true],
+      [HOST_B, false, true],
+    ],
+  );
+  t.deepEqual(hello.actors.map((x) => [x.host, x.tag.name]), [[HOST_B, 'worker']]);
+  t.is(hello.latest.find((s) => s.host === HOST_B)?.value, 'poked');
+  t.true(pageOfA.all().some((u) => u.k === 'step' && u.host === HOST_B && u.event === 'poke'), 'A’s page got B’s step live');
+  // A's own records never travel back to B through B's relay, and B's relay never forwards A's.
+  const onA = createActor(child, { inspect: a.tap({ group: 'vats', name: 'local' }).inspect }).start();
+  ta.advance(40);
+  tb.advance(40);
+  await new Promise((r) => setImmediate(r));
+  t.false(pushed.flat().some((u) => u.k === 'step' && u.host === HOST_A));
+  a.peerGone(HOST_B);
+  t.false(a.hello().hosts.find((h) => h.host === HOST_B)!.connected, 'a relay that ended marks its host disconnected');
+  relay.stop();
+  onA.stop();
+  onB.stop();
+});
+
+test('a slow peer: the relay keeps one push in flight, drops the oldest steps past its bound and says how many', async (t) => {
+  const tb = manualTimers();
+  const b = makeInspector({ host: HOST_B, ...tb, historyLimit: 10 });
+  const batches: Update[][] = [];
+  let release!: () => void;
+  const relay = b.relay((batch) => {
+    batches.push([...batch]);
+    return new Promise<void>((r) => (release = r));
+  });
+  const actor = createActor(demo, { inspect: b.tap({ group: 'services', name: 'busy' }).inspect }).start();
+  actor.send({ type: 'go' });
+  for (let i = 0; i < 6000; i++) {
+    actor.send({ type: 'flip' }); // the first flips; later ones are no-ops but still steps
+    actor.send({ type: 'tick' });
+    if (i % 500 === 0) tb.advance(40);
+  }
+  tb.advance(40);
+  t.is(batches.length, 1, 'nothing more while the first push is unanswered');
+  release();
+  await new Promise((r) => setImmediate(r));
+  t.is(batches.length, 2);
+  const gap = batches[1]!.find((u) => u.k === 'gap');
+  if (gap?.k !== 'gap') return t.fail('the second batch reports the dropped records');
+  const carried = batches[1]!.filter((u) => u.k === 'step').length;
+  t.true(gap.dropped > 0, `dropped ${gap.dropped}`);
+  t.true(carried <= 1000, `one push carries at most 1,000 records (carried ${carried})`);
+  relay.stop();
+  actor.stop();
+});
+
+test('a malformed batch from a peer is refused whole, and nothing of it is kept', (t) => {
+  const a = makeInspector({ host: HOST_A, ...manualTimers() });
+  const err = t.throws(() =>
+    a.ingest(HOST_B, [
+      { k: 'host', host: HOST_B },
+      { k: 'step', seq: 1, t: 1, host: HOST_A, aid: `${HOST_A}/1`, event: 'x', value: 'y', status: 'active' },
+    ]),
+  );
+  t.is(err?.name, 'VizRelayError');
+  t.deepEqual(a.hello().hosts.map((h) => h.host), [HOST_A], 'the peer was not even added');
+});
+
+test('health: live sessions each poll, an ended one kept as ended', (t) => {
+  const timers = manualTimers();
+  const inspector = makeInspector({ host: HOST_A, ...timers });
+  const seen = collect(inspector);
+  let sessions = [
+    { peer: HOST_B, address: '127.0.0.1:9', role: 'initiator', cipher: 'chacha20-poly1305', rttMs: 0.4, framesIn: 3, framesOut: 4, bytesIn: 30, bytesOut: 40, channels: 1, upMs: 10 },
+  ];
+  inspector.setHealthSource(() => sessions);
+  timers.advance(0);
+  sessions = [];
+  timers.advance(1000);
+  timers.advance(40);
+  const health = seen.all().filter((u) => u.k === 'health');
+  t.deepEqual(
+    health.map((h) => h.k === 'health' && h.sessions.map((s) => [s.peer, s.state, s.rttMs])),
+    [[[HOST_B, 'established', 0.4]], [[HOST_B, 'ended', null]]],
+  );
+  inspector.close();
+  t.is(timers.pending(), 0, 'close leaves no timer');
+});

@@ -1,0 +1,173 @@
+/**
+ * The visualizer in a real headless Chromium (playwright-core), against real
+ * hosts: two `tribe host` processes for the live protocol run, in-process
+ * hosts where the test needs to plant secrets or 500 actors. Assertions are on
+ * the DOM the page builds (the hooks are listed in runtime/viz/page/README.md);
+ * screenshots land in test-artifacts/.
+ */
+import '@endo/init';
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { E } from '@endo/far';
+import { assign, createActor, setup } from 'xstate';
+import { base32 } from '../../protocols/session/vat-id.js';
+import { closeBrowser, openPage } from '../helpers/browser.js';
+import { startHostProcess, tribe } from '../helpers/cli.js';
+import { fixture, tempHome, withHost } from '../helpers/host.js';
+import { openVizStream } from '../helpers/viz.js';
+
+test.after.always(closeBrowser);
+
+const WAIT = { timeout: 30_000 } as const;
+
+test('live hosts: vats reach running, a handshake runs to established, the session ends when the peer is killed', async (t) => {
+  const homeA = tempHome(t);
+  const homeB = tempHome(t);
+  const a = await startHostProcess(t, homeA, ['--viz', '0']);
+  const b = await startHostProcess(t, homeB, ['--no-viz']);
+  const { page, offsite, errors, screenshot } = await openPage(t, a.viz!);
+  await page.waitForSelector('body[data-ready="true"]', WAIT);
+  t.is(await page.getAttribute(`[data-host="${a.id}"]`, 'data-self'), 'true');
+
+  // A vat's lifecycle machine, live.
+  t.is((await tribe(['spawn', fixture('party.ts'), '--name', 'alice', '--home', homeA])).code, 0);
+  await page.waitForSelector(`[data-aid^="${a.id}/"][data-group="vats"][data-name="alice"][data-state~="alive.phase.running"]`, WAIT);
+
+  // Two hosts: B exports bob, A connects; the handshake runs on both and B's half is relayed to A's page.
+  t.is((await tribe(['spawn', fixture('party.ts'), '--name', 'bob', '--params', '{"label":"bob"}', '--home', homeB])).code, 0);
+  const ref = (await tribe(['ref', 'bob', '--home', homeB])).stdout.trim();
+  const connected = await tribe(['connect', ref, '--as', 'bob', '--home', homeA]);
+  t.is(connected.code, 0, connected.stderr);
+  const mine = `[data-aid^="${a.id}/"][data-group="sessions"]`;
+  await page.waitForSelector(`${mine}[data-state~="established.watching"]`, WAIT);
+  await page.waitForSelector(`[data-host="${b.id}"][data-connected="true"]`, WAIT);
+  await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="sessions"][data-state~="established.watching"]`, WAIT);
+  await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="vats"][data-name="bob"][data-state~="alive.phase.running"]`, WAIT);
+  await page.waitForSelector(`#health tr[data-host="${a.id}"][data-peer="${b.id}"][data-state="established"]`, WAIT);
+
+  // The statechart of A's path machine, drawn from its definition, with the live state highlighted.
+  await page.click(mine);
+  const aid = await page.getAttribute(mine, 'data-aid');
+  await page.waitForSelector(`#chart[data-aid="${aid}"] svg g.state.active[data-path="established"]`, WAIT);
+  t.true((await page.locator('#chart svg g.state').count()) >= 10, 'every state of the path machine is drawn');
+  t.is(await page.locator('#chart svg g.state[data-path="handshaking.initiator.awaitingResponse"]').count(), 1);
+  // The sequence diagram shows the handshake's frames crossing between the hosts.
+  await page.waitForFunction(() => /Hello/.test(document.querySelector('#sequence')?.textContent ?? ''), undefined, WAIT);
+  await screenshot('viz-two-hosts');
+  t.is((await tribe(['call', 'bob', 'label', '--home', homeA])).stdout.trim(), '"bob"');
+
+  // Time travel: back to the moment A's path took ProtocolAccepted … and live again.
+  await page.locator(`#log [data-seq][data-host="${a.id}"]`, { hasText: 'ProtocolAccepted' }).first().click();
+  await page.waitForSelector('body[data-mode="history"]', WAIT);
+  t.regex((await page.getAttribute(mine, 'data-state')) ?? '', /handshaking/, 'the tree shows the state as of that step');
+  await page.click('#live');
+  await page.waitForSelector(`body[data-mode="live"] ${mine}[data-state~="established.watching"]`, WAIT);
+
+  // The peer dies: its host greys out, A's path ends, the health row says so.
+  b.proc.kill('SIGKILL');
+  await b.exited;
+  await page.waitForSelector(`[data-host="${b.id}"][data-connected="false"]`, WAIT);
+  await page.waitForSelector(`${mine}[data-status="done"][data-state~="closed"]`, WAIT);
+  await page.waitForSelector(`#chart svg g.state.active[data-path="closed"]`, WAIT);
+  await page.waitForSelector(`#health tr[data-peer="${b.id}"][data-state="ended"]`, WAIT);
+  await screenshot('viz-peer-killed');
+  t.deepEqual(offsite, [], 'the page asked nothing of the internet');
+  t.deepEqual(errors, [], 'no errors in the page');
+  await tribe(['stop', '--home', homeA]);
+});
+
+/** Every text form a 32-byte secret could take on a page. */
+const forms = (bytes: Uint8Array): string[] => {
+  const b = Buffer.from(bytes);
+  return [b.toString('hex'), b.toString('base64'), b.toString('base64url'), base32(bytes)].map((s) => s.replace(/=+$/, ''));
+};
+
+test('the page never shows a secret: private keys and swiss numbers stay out of the DOM and the wire', async (t) => {
+  const a = await withHost(t, { spareWorkers: 0, viz: 0 });
+  const b = await withHost(t, { spareWorkers: 0 });
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob' });
+  const ref = b.makeSturdyRef('bob');
+  const swiss = ref.split('/').pop()!;
+  const bob = await a.connect(ref, 'bob');
+  t.is(await E(bob).label(), 'party');
+  const keyOf = (home: string) => {
+    const jwk = createPrivateKey(readFileSync(join(home, 'identity.key'))).export({ format: 'jwk' });
+    return new Uint8Array(Buffer.from(jwk.d!, 'base64url'));
+  };
+  const secrets = [swiss, ...forms(keyOf(a.home)), ...forms(keyOf(b.home))];
+  // A machine that carries secrets in its context and events, as a careless one might.
+  const careless = setup({ types: { context: {} as Record<string, unknown> } }).createMachine({
+    id: 'careless',
+    context: { privateKey: forms(keyOf(a.home))[0], note: `use ${ref}`, token: swiss, raw: keyOf(b.home) },
+    initial: 'holding',
+    states: { holding: { on: { leak: { actions: assign({ last: ({ event }) => (event as any).ref }) } } } },
+  });
+  const actor = createActor(careless, { inspect: a.inspector.tap({ group: 'services', name: 'careless' }).inspect }).start();
+  t.teardown(() => actor.stop());
+  actor.send({ type: 'leak', ref } as any);
+  const stream = openVizStream(a.vizUrl!);
+  t.teardown(() => stream.close());
+  await stream.hello;
+
+  const { page } = await openPage(t, a.vizUrl!);
+  await page.waitForSelector('body[data-ready="true"]', WAIT);
+  await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="sessions"]`, WAIT);
+  // Open every actor's chart and context, so that everything the page can show is in the DOM at some point.
+  const shown: string[] = [];
+  for (const row of await page.locator('#tree [data-aid]').all()) {
+    await row.click();
+    await page.waitForSelector(`#chart[data-aid="${await row.getAttribute('data-aid')}"]`, WAIT);
+    shown.push(await page.content());
+  }
+  t.true(shown.length >= 4, `every actor was opened (${shown.length})`);
+  const wire = [
+    JSON.stringify(await stream.hello),
+    JSON.stringify(stream.updates),
+    await (await fetch(new URL('api/state', a.vizUrl!))).text(),
+    await (await fetch(new URL(`api/history?before=${Date.now() + 1}&limit=5000`, a.vizUrl!))).text(),
+  ];
+  t.true(shown.join('').includes('careless'), 'the careless machine was shown');
+  t.true(shown.join('').includes(b.id), 'public names (VatIds) are shown');
+  for (const secret of secrets) {
+    t.false(shown.some((html) => html.includes(secret)), `the DOM never holds ${secret.slice(0, 6)}…`);
+    t.false(wire.some((text) => text.includes(secret)), `the wire never carries ${secret.slice(0, 6)}…`);
+  }
+});
+
+test('500 live actors: the page draws them all and keeps applying updates', async (t) => {
+  const host = await withHost(t, { spareWorkers: 0, viz: 0, listen: false });
+  const machine = setup({ types: { context: {} as { n: number } } }).createMachine({
+    id: 'worker',
+    context: { n: 0 },
+    initial: 'idle',
+    states: {
+      idle: { on: { work: 'busy' } },
+      busy: {
+        type: 'parallel',
+        states: { io: { initial: 'reading', states: { reading: { on: { next: 'writing' } }, writing: {} } }, cpu: { initial: 'hot', states: { hot: {} } } },
+        on: { rest: { target: 'idle', actions: assign({ n: ({ context }) => context.n + 1 }) } },
+      },
+    },
+  });
+  const actors = Array.from({ length: 500 }, (_, i) =>
+    createActor(machine, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),
+  );
+  t.teardown(() => actors.forEach((x) => x.stop()));
+  const { page, errors, screenshot } = await openPage(t, host.vizUrl!);
+  await page.waitForSelector('body[data-ready="true"]', WAIT);
+  t.is(await page.locator('[data-aid][data-machine="worker"]').count(), 500);
+  // Three rounds of updates to every actor; the page must show the last state of the last one.
+  for (const round of ['work', 'next', 'rest'] as const) for (const x of actors) x.send({ type: round });
+  actors[499]!.send({ type: 'work' });
+  await page.waitForSelector('[data-name="worker-499"][data-state~="busy.io.reading"]', WAIT);
+  await page.waitForSelector('[data-name="worker-0"][data-state="idle"]', WAIT);
+  const stats = await page.evaluate(() => (window as any).tribeViz);
+  t.true(stats.applied > 0 && Number.isFinite(stats.firstRenderMs) && Number.isFinite(stats.lastApplyMs));
+  t.log(`first render ${stats.firstRenderMs.toFixed(0)} ms, last update applied in ${stats.lastApplyMs.toFixed(1)} ms (timings: npm run bench)`);
+  await page.click('[data-name="worker-499"]');
+  await page.waitForSelector('#chart svg g.state.active[data-path="busy.io.reading"]', WAIT);
+  await screenshot('viz-500-actors');
+  t.deepEqual(errors, []);
+});

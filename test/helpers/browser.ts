@@ -1,0 +1,80 @@
+/**
+ * A real headless Chromium for the visualizer tests (playwright-core driving
+ * the Chromium that @sparticuz/chromium ships inside its npm package, so
+ * `npm install` is all a machine needs). One browser per test file.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import chromium from '@sparticuz/chromium';
+import type { ExecutionContext } from 'ava';
+import { chromium as playwright, type Browser, type Page } from 'playwright-core';
+import { repoRoot } from './host.js';
+
+/** Where screenshots land (kept by CI as test artifacts; ignored by git). */
+export const artifactsDir = join(repoRoot, 'test-artifacts');
+
+let browser: Promise<Browser> | undefined;
+
+export const launchBrowser = (): Promise<Browser> => {
+  browser ??= (async () =>
+    playwright.launch({
+      executablePath: await chromium.executablePath(),
+      headless: true,
+      // Without the networking switches Chromium keeps dialing Google services, which this machine refuses.
+      // Its Lambda-minded --single-process takes the whole browser down when one test's context closes.
+      args: [
+        ...chromium.args.filter((a) => a !== '--single-process'),
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    }))();
+  return browser;
+};
+
+export const closeBrowser = async (): Promise<void> => {
+  const b = browser;
+  browser = undefined;
+  await (await b)?.close();
+};
+
+export interface OpenedPage {
+  readonly page: Page;
+  /** Requests that tried to leave loopback (blocked): the page must work offline. */
+  readonly offsite: string[];
+  /** Console errors and uncaught exceptions of the page. */
+  readonly errors: string[];
+  screenshot(name: string): Promise<string>;
+}
+
+/** Opens `url` in a fresh context; anything not on 127.0.0.1 is blocked and recorded. */
+export const openPage = async (t: ExecutionContext, url: string, viewport = { width: 1400, height: 900 }): Promise<OpenedPage> => {
+  const b = await launchBrowser();
+  const context = await b.newContext({ viewport });
+  t.teardown(() => context.close());
+  const page = await context.newPage();
+  const offsite: string[] = [];
+  const errors: string[] = [];
+  await page.route('**/*', (route) => {
+    const target = new URL(route.request().url());
+    if (target.hostname === '127.0.0.1' || target.protocol === 'data:') return route.continue();
+    offsite.push(target.href);
+    return route.abort();
+  });
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  return {
+    page,
+    offsite,
+    errors,
+    async screenshot(name) {
+      mkdirSync(artifactsDir, { recursive: true });
+      const path = join(artifactsDir, `${name}.png`);
+      await page.screenshot({ path, fullPage: false });
+      t.log(`screenshot: ${path}`);
+      return path;
+    },
+  };
+};

@@ -253,7 +253,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
 };
 
 export async function benchSessions(ctx: SessionsContext): Promise<void> {
-  ctx.log('[4/4] sessions between hosts');
+  ctx.log('[4/5] sessions between hosts');
   await benchRoundTrips(ctx);
   await benchBulk(ctx);
   await benchHandshakes(ctx);

@@ -214,7 +214,11 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   /** Each machine's inspection goes to the inspector, and to the caller's `inspect` if given. */
   const inspectWith = (tap: { inspect: (ev: InspectionEvent) => void }) => {
     const raw = options.inspect;
-    return raw ? (ev: InspectionEvent) => (tap.inspect(ev), raw(ev)) : tap.inspect;
+    if (!raw) return tap.inspect;
+    return (ev: InspectionEvent) => {
+      tap.inspect(ev);
+      raw(ev);
+    };
   };
 
   const defaults: VatLimits = { ...DEFAULT_LIMITS, ...options.limits };

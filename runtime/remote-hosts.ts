@@ -146,7 +146,13 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const pathTap = (name: string): Tap | undefined => opts.inspector?.tap({ group: 'handshakes', name }, PATH_TAP);
   const pathOptions = (stream: ByteStream, tap: Tap | undefined) => {
     const raw = opts.inspect;
-    const inspect = tap && raw ? (ev: any) => (tap.inspect(ev), raw(ev)) : (tap?.inspect ?? raw);
+    const inspect =
+      tap && raw
+        ? (ev: any) => {
+            tap.inspect(ev);
+            raw(ev);
+          }
+        : (tap?.inspect ?? raw);
     return {
       stream,
       identity: { vatId: self, key: identity.key },

@@ -20,6 +20,8 @@ const MAX_LIST = 64;
 const fail = (what: string): never => {
   throw new VizRelayError(`malformed relay record: ${what}`);
 };
+/** A short, safe description of any value for an error message (String() can throw on hostile objects). */
+const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.slice(0, 60)) : typeof v);
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const text = (v: unknown, what: string, max = MAX_TEXT): string =>
   typeof v === 'string' && v.length <= max ? v : fail(`${what} must be a string of at most ${max} characters`);
@@ -33,11 +35,11 @@ const texts = (v: unknown, what: string): string[] => {
 
 /** A state value: a string, or an object of state values (bounded depth and width). */
 const stateValue = (v: unknown, depth = 0): unknown => {
-  if (typeof v === 'string') return text(v, 'state value');
+  if (typeof v === 'string') return redactText(text(v, 'state value'));
   if (!isObject(v) || depth > MAX_VALUE_DEPTH) return fail('state value');
   const keys = Object.keys(v);
   if (keys.length > MAX_LIST) fail('state value is too wide');
-  return Object.fromEntries(keys.map((k) => [text(k, 'state key'), stateValue(v[k], depth + 1)]));
+  return Object.fromEntries(keys.map((k) => [redactText(text(k, 'state key')), stateValue(v[k], depth + 1)]));
 };
 
 const STATE_TYPES = new Set(['atomic', 'compound', 'parallel', 'final', 'history']);
@@ -54,7 +56,7 @@ const checkDef = (v: unknown): MachineDef => {
     return {
       event: text(t['event'], 'transition event'),
       targets: texts(t['targets'], 'targets'),
-      ...(guard !== undefined ? { guard } : {}),
+      ...(guard !== undefined ? { guard: redactText(guard) } : {}),
       actions: texts(t['actions'], 'actions'),
     };
   };
@@ -65,11 +67,12 @@ const checkDef = (v: unknown): MachineDef => {
     if (!STATE_TYPES.has(type)) fail(`unknown state type ${JSON.stringify(type)}`);
     if (!Array.isArray(n['children']) || !Array.isArray(n['transitions'])) fail('state node lists');
     const initial = optText(n['initial'], 'initial');
+    // Paths are redacted like the targets that name them, so the two still match.
     return {
-      path: text(n['path'], 'path'),
-      key: text(n['key'], 'key'),
+      path: redactText(text(n['path'], 'path')),
+      key: redactText(text(n['key'], 'key')),
       type: type as StateNodeDef['type'],
-      ...(initial !== undefined ? { initial } : {}),
+      ...(initial !== undefined ? { initial: redactText(initial) } : {}),
       children: (n['children'] as unknown[]).map((c) => node(c, depth + 1)),
       transitions: (n['transitions'] as unknown[]).map(transition),
       entry: texts(n['entry'], 'entry'),
@@ -107,7 +110,7 @@ export const checkUpdates = (peer: string, batch: unknown): Update[] => {
   if (!Array.isArray(batch)) return fail('a batch must be a list');
   if (batch.length > MAX_BATCH) fail(`a batch holds at most ${MAX_BATCH} records`);
   const own = (host: unknown) => {
-    if (host !== peer) fail(`a peer relays only its own records (got host ${JSON.stringify(String(host).slice(0, 60))})`);
+    if (host !== peer) fail(`a peer relays only its own records (got host ${show(host)})`);
     return peer;
   };
   const ownAid = (aid: unknown, what: string) => {
@@ -171,7 +174,7 @@ export const checkUpdates = (peer: string, batch: unknown): Update[] => {
       case 'gap':
         return { k: 'gap', host: own(u['host']), dropped: num(u['dropped'], 'dropped') };
       default:
-        return fail(`unknown kind ${JSON.stringify(String(u['k']).slice(0, 20))}`);
+        return fail(`unknown kind ${show(u['k'])}`);
     }
   });
 };

@@ -330,7 +330,11 @@ export const makeInspector = (opts: InspectorOptions) => {
           // Keep definitions, actors and health; drop the oldest steps.
           const excess = queue.length - MAX_BATCH * 2;
           let cut = 0;
-          queue = queue.filter((u) => (u.k === 'step' && cut < excess ? (cut++, false) : true));
+          queue = queue.filter((u) => {
+            if (u.k !== 'step' || cut >= excess) return true;
+            cut++;
+            return false;
+          });
           dropped += cut;
         }
         pump();
@@ -395,7 +399,7 @@ export const makeInspector = (opts: InspectorOptions) => {
   /** The relay from `peer` ended (its session closed): its actors stay, marked as no longer live. */
   const peerGone = (peer: string) => {
     const h = hosts.get(peer);
-    if (h && h.connected) setHost({ ...h, connected: false });
+    if (h?.connected) setHost({ ...h, connected: false });
   };
 
   return {

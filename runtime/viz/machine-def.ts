@@ -47,18 +47,34 @@ const refName = (ref: unknown): string => {
   return 'inline';
 };
 
+/**
+ * A guard as the diagram shows it: its name (and params); XState's combinators
+ * as `a & b`, `a | b`, `!(a)`; `stateIn` as `in(<state>)`.
+ */
 const guardName = (guard: unknown): string | undefined => {
   if (guard === undefined) return undefined;
-  if (guard && typeof guard === 'object') {
-    const g = guard as { type?: unknown; guards?: readonly unknown[] };
-    // and()/or()/not() are functions with `guards`; show their parts.
-    if (Array.isArray(g.guards)) return clip(g.guards.map(guardName).join(' & '));
-  }
   if (typeof guard === 'function') {
-    const parts = (guard as { guards?: readonly unknown[] }).guards;
-    if (Array.isArray(parts)) return clip(parts.map(guardName).join(' & '));
+    const g = guard as { name?: string; guards?: readonly unknown[]; stateValue?: unknown };
+    if (Array.isArray(g.guards)) {
+      const parts = g.guards.map((p) => guardName(p) ?? 'inline');
+      if (g.name === 'not') return clip(`!(${parts.join(' & ')})`);
+      return clip(parts.map((p) => (/[&|]/.test(p) ? `(${p})` : p)).join(g.name === 'or' ? ' | ' : ' & '));
+    }
+    if (g.name === 'stateIn' && g.stateValue !== undefined) return clip(`in(${refName({ type: '', params: g.stateValue }).slice(1, -1)})`);
   }
   return refName(guard);
+};
+
+/** XState's own scheduling of `after` transitions (a raise of 'xstate.after.…' on entry), not an action the machine declares. */
+const isDelaySchedule = (action: unknown): boolean => {
+  const a = action as { type?: unknown; event?: { type?: unknown } } | undefined;
+  return (
+    typeof action === 'function' &&
+    a?.type === 'xstate.raise' &&
+    typeof a.event === 'object' &&
+    typeof a.event?.type === 'string' &&
+    a.event.type.startsWith('xstate.after.')
+  );
 };
 
 /** Transitions as the diagram labels them: delayed ones as 'after <delay>', eventless ones as 'always'. */
@@ -93,7 +109,7 @@ const nodeDef = (node: XStateNode): StateNodeDef => {
     ...(initial ? { initial: initial.path.join('.') } : {}),
     children: Object.values(node.states ?? {}).map(nodeDef),
     transitions,
-    entry: (node.entry ?? []).map(refName),
+    entry: (node.entry ?? []).filter((a) => !isDelaySchedule(a)).map(refName),
     invoke: (node.invoke ?? []).map((i) => refName(i.src ?? i.id)),
     tags: [...(node.tags ?? [])],
   };

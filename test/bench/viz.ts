@@ -65,7 +65,8 @@ const observeRows = (page: Page) =>
         const el = r.target as HTMLElement;
         const name = el.dataset['name'];
         if (!name || el.dataset['aid'] === undefined) continue;
-        (seen[name] ??= []).push({ state: el.dataset['state'] ?? '', at });
+        seen[name] ??= [];
+        seen[name].push({ state: el.dataset['state'] ?? '', at });
       }
     }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
   });

@@ -154,7 +154,9 @@ test('500 live actors: the page draws them all and keeps applying updates', asyn
   const actors = Array.from({ length: 500 }, (_, i) =>
     createActor(machine, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),
   );
-  t.teardown(() => actors.forEach((x) => x.stop()));
+  t.teardown(() => {
+    for (const x of actors) x.stop();
+  });
   const { page, errors, screenshot } = await openPage(t, host.vizUrl!);
   await page.waitForSelector('body[data-ready="true"]', WAIT);
   t.is(await page.locator('[data-aid][data-machine="worker"]').count(), 500);

@@ -24,7 +24,9 @@ const manualTimers = () => {
       queue.push({ at: now + ms, fn, id });
       return id;
     },
-    clearTimeout: (id: unknown) => void (queue = queue.filter((q) => q.id !== id)),
+    clearTimeout: (id: unknown) => {
+      queue = queue.filter((q) => q.id !== id);
+    },
     advance(ms: number) {
       now += ms;
       for (;;) {

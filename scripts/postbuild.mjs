@@ -1,6 +1,6 @@
 // After tsc: make the CLI entry executable (tsc writes 0644), so `npx tribe` works from a clean build;
 // then bundle the visualizer's page (its code and elkjs) into the one script the host serves.
-import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 chmodSync(new URL('../dist/runtime/cli/main.js', import.meta.url), 0o755);
@@ -20,4 +20,9 @@ await build({
   legalComments: 'linked',
   logLevel: 'warning',
 });
-for (const file of ['index.html', 'app.css']) copyFileSync(new URL(file, pageSrc), new URL(file, pageOut));
+copyFileSync(new URL('index.html', pageSrc), new URL('index.html', pageOut));
+// One stylesheet for the page: its own, then the statechart's (served as /app.css).
+writeFileSync(
+  new URL('app.css', pageOut),
+  ['app.css', 'statechart.css'].map((file) => readFileSync(new URL(file, pageSrc), 'utf8')).join('\n'),
+);

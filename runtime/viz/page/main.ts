@@ -1,2 +1,106 @@
-// Placeholder entry; the page is being written.
-export {};
+/**
+ * The visualizer page's entry: finds the elements of index.html, builds the
+ * views around them, and connects to this host's `/api/stream`.
+ */
+import { App, type VizMetrics } from './controller.js';
+import { ChartPanel } from './chart.js';
+import { byId, setAttr, setText } from './dom.js';
+import { count, shortId } from './format.js';
+import { HealthView } from './health.js';
+import { EventLog } from './log.js';
+import { SequenceView } from './sequence.js';
+import type { VizModel } from './state.js';
+import { openStream } from './stream.js';
+import { Timeline } from './timeline.js';
+import { ActorTree } from './tree.js';
+
+declare global {
+  interface Window {
+    tribeViz: VizMetrics;
+  }
+}
+
+/** Steps per second, counted over the header's refresh period. */
+const makeHeader = () => {
+  const self = byId('self');
+  const stats = byId('stats');
+  let lastSize = 0;
+  let lastT = performance.now();
+  let rate = 0;
+  return (model: VizModel) => {
+    setText(self, shortId(model.self));
+    self.title = model.self;
+    const now = performance.now();
+    const received = model.received;
+    // A hello starts the count again.
+    if (received < lastSize) lastSize = received;
+    if (now - lastT >= 1000) {
+      rate = ((received - lastSize) * 1000) / (now - lastT);
+      lastSize = received;
+      lastT = now;
+    }
+    const hosts = model.hosts.size;
+    const parts = [
+      `${hosts} host${hosts === 1 ? '' : 's'}`,
+      `${count(model.actors.size)} actors`,
+      `${count(model.history.size)} steps held`,
+      `${rate < 10 ? rate.toFixed(1) : Math.round(rate)} steps/s`,
+    ];
+    if (model.dropped > 0) parts.push(`⚠ ${count(model.dropped)} dropped`);
+    setText(stats, parts.join('  ·  '));
+    setAttr(stats, 'data-dropped', String(model.dropped > 0));
+  };
+};
+
+const start = () => {
+  const app: App = new App({
+    tree: new ActorTree(byId('tree'), byId<HTMLInputElement>('filter'), (aid) => app.select(aid)),
+    chart: new ChartPanel(byId('chart'), {
+      name: byId('chart-name'),
+      machine: byId('chart-machine'),
+      host: byId('chart-host'),
+      status: byId('chart-status'),
+      state: byId('chart-state'),
+      context: byId('chart-context'),
+      zoom: byId<HTMLButtonElement>('chart-zoom'),
+    }),
+    sequence: new SequenceView(
+      byId<SVGSVGElement>('sequence'),
+      byId('sequence-scroll'),
+      (index) => app.scrub(index),
+      (aid) => app.select(aid),
+    ),
+    log: new EventLog(byId('log'), (index) => app.scrub(index)),
+    health: new HealthView(byId('health')),
+    timeline: new Timeline(
+      {
+        scrubber: byId<HTMLInputElement>('scrubber'),
+        live: byId<HTMLButtonElement>('live'),
+        position: byId('position'),
+        older: byId<HTMLButtonElement>('older'),
+      },
+      { scrub: (i) => app.scrub(i), live: () => app.live(), loadOlder: () => void app.loadOlder() },
+    ),
+    header: makeHeader(),
+  });
+  window.tribeViz = app.metrics;
+  const focus = byId<HTMLInputElement>('seq-focus');
+  focus.addEventListener('change', () => app.focusOnly(focus.checked));
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && app.mode === 'history') app.live();
+  });
+
+  const conn = byId('conn');
+  const connText = byId('conn-text');
+  openStream('/api/stream', {
+    hello: (hello) => app.hello(hello),
+    updates: (updates, arrived) => app.updates(updates, arrived),
+    connection: (open) => {
+      conn.dataset.state = open ? 'open' : 'closed';
+      setText(connText, open ? 'connected' : 'reconnecting…');
+    },
+  });
+};
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+else start();

@@ -1,0 +1,134 @@
+/**
+ * The selected actor's statechart. Layout (elkjs) is slow, so it is cached per
+ * definition hash and the chart is redrawn only when the selection changes;
+ * a step, or a move of the scrubber, only calls `highlight`.
+ */
+import { activePaths, type ActorInfo, type MachineDef, type StepRecord } from '../model.js';
+import { h, setAttr, setText } from './dom.js';
+import { json, leafPaths, shortId, stateText } from './format.js';
+import { drawStatechart, layoutStatechart } from './statechart.js';
+
+type Layout = Awaited<ReturnType<typeof layoutStatechart>>;
+type Drawn = ReturnType<typeof drawStatechart>;
+
+export interface ChartHead {
+  readonly name: HTMLElement;
+  readonly machine: HTMLElement;
+  readonly host: HTMLElement;
+  readonly status: HTMLElement;
+  readonly state: HTMLElement;
+  readonly context: HTMLElement;
+  /** Toggles between fitting the chart to the panel and its natural size. */
+  readonly zoom: HTMLButtonElement;
+}
+
+/** Small charts are not blown up past this; large ones shrink to fit until their text would be unreadable. */
+const MAX_SCALE = 1.25;
+const MIN_SCALE = 0.4;
+
+export class ChartPanel {
+  readonly #root: HTMLElement;
+  readonly #head: ChartHead;
+  readonly #layouts = new Map<string, Promise<Layout>>();
+  #aid: string | undefined;
+  /** The definition drawn (or being laid out) for `#aid`. */
+  #hash: string | undefined;
+  #drawn: Drawn | undefined;
+  #paths: readonly string[] = [];
+  #fit = true;
+
+  constructor(root: HTMLElement, head: ChartHead) {
+    this.#root = root;
+    this.#head = head;
+    head.zoom.addEventListener('click', () => {
+      this.#fit = !this.#fit;
+      this.#scale();
+    });
+    new ResizeObserver(() => this.#scale()).observe(root);
+    this.#scale();
+  }
+
+  clear(): void {
+    this.#aid = undefined;
+    this.#hash = undefined;
+    this.#drawn = undefined;
+    this.#root.replaceChildren(h('p', { class: 'empty' }, 'No actor selected.'));
+    this.#root.removeAttribute('data-aid');
+    for (const el of [this.#head.name, this.#head.machine, this.#head.host, this.#head.status, this.#head.state]) setText(el, '');
+  }
+
+  /** Shows `actor` (a no-op when it is already shown with its definition). */
+  show(actor: ActorInfo | undefined, def: MachineDef | undefined): void {
+    if (!actor) {
+      this.clear();
+      return;
+    }
+    if (actor.aid === this.#aid && def?.hash === this.#hash) return;
+    this.#aid = actor.aid;
+    this.#hash = def?.hash;
+    this.#drawn = undefined;
+    this.#root.dataset.aid = actor.aid;
+    setText(this.#head.name, String(actor.tag.name));
+    setText(this.#head.machine, def?.id ?? '?');
+    setText(this.#head.host, shortId(actor.host));
+    this.#head.host.title = actor.host;
+    if (!def) {
+      this.#root.replaceChildren(h('p', { class: 'empty' }, 'Waiting for the machine definition…'));
+      return;
+    }
+    this.#root.replaceChildren(h('p', { class: 'empty' }, 'Laying out…'));
+    void this.#draw(actor.aid, def);
+  }
+
+  /** Marks the state of `step` (the selected actor's, as of the scrubber) and its context. */
+  update(step: StepRecord | undefined, context: unknown): void {
+    const leaves = step ? leafPaths(step.value) : [];
+    setText(this.#head.state, stateText(leaves));
+    this.#head.state.title = leaves.join('\n');
+    setText(this.#head.status, step ? String(step.status) : 'unknown');
+    setAttr(this.#head.status, 'data-status', step ? String(step.status) : 'unknown');
+    setText(this.#head.context, context === undefined ? '(no context recorded)' : json(context));
+    this.#paths = step ? activePaths(step.value) : [];
+    this.#drawn?.highlight(this.#paths);
+  }
+
+  async #draw(aid: string, def: MachineDef): Promise<void> {
+    let layout = this.#layouts.get(def.hash);
+    if (!layout) {
+      layout = layoutStatechart(def);
+      this.#layouts.set(def.hash, layout);
+    }
+    let laid: Layout;
+    try {
+      laid = await layout;
+    } catch (error) {
+      this.#layouts.delete(def.hash);
+      if (this.#aid === aid) this.#root.replaceChildren(h('p', { class: 'empty error' }, `Layout failed: ${String(error)}`));
+      return;
+    }
+    // The selection may have moved on while elkjs worked.
+    if (this.#aid !== aid || this.#hash !== def.hash) return;
+    const drawn = drawStatechart(document, laid, def);
+    this.#drawn = drawn;
+    this.#root.replaceChildren(drawn.element);
+    drawn.highlight(this.#paths);
+    this.#scale();
+  }
+
+  /** Fits the drawn chart into the panel (or shows it at its natural size). */
+  #scale(): void {
+    setText(this.#head.zoom, this.#fit ? '1:1' : 'Fit');
+    this.#head.zoom.title = this.#fit ? 'Show at natural size' : 'Fit to the panel';
+    const el = this.#drawn?.element;
+    if (!el) return;
+    const width = Number(el.getAttribute('width')) || 1;
+    const height = Number(el.getAttribute('height')) || 1;
+    const style = getComputedStyle(this.#root);
+    const padX = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
+    const padY = Number.parseFloat(style.paddingTop) + Number.parseFloat(style.paddingBottom);
+    const room = Math.min((this.#root.clientWidth - padX) / width, (this.#root.clientHeight - padY) / height);
+    const scale = this.#fit ? Math.max(MIN_SCALE, Math.min(MAX_SCALE, room)) : 1;
+    el.style.width = `${Math.round(width * scale)}px`;
+    el.style.height = `${Math.round(height * scale)}px`;
+  }
+}

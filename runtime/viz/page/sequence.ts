@@ -1,0 +1,275 @@
+/**
+ * The sequence diagram of the last steps up to the scrubber: one lane per
+ * actor involved, time flowing down. An event an actor sent (`source`) is an
+ * arrow from the sender's lane; an event from the counterpart on a peer host
+ * (`remote`) is a dashed arrow from the counterpart's lane (or from a lane
+ * for that host when no counterpart is known); anything else is a dot on the
+ * actor's own lane. The SVG is rebuilt per frame: it is capped at WINDOW rows.
+ */
+import type { StepRecord } from '../model.js';
+import { svg } from './dom.js';
+import { asText, clock, leafPaths, shortId, stateText } from './format.js';
+import type { Entry, VizModel } from './state.js';
+
+/** Rows drawn: enough to follow a handshake across hosts, few enough to rebuild every frame. */
+export const WINDOW = 60;
+/** How far back a focused diagram looks for steps involving the selected actor. */
+const FOCUS_SCAN = 20_000;
+const GUTTER = 70;
+/** Lanes share the panel's width between these bounds; past the lower one the diagram scrolls sideways. */
+const MIN_LANE_W = 112;
+const MAX_LANE_W = 180;
+const HEAD_H = 42;
+const ROW_H = 24;
+const CHAR_W = 6.2;
+
+interface Lane {
+  readonly key: string;
+  readonly host: string;
+  readonly title: string;
+  readonly sub: string;
+  readonly aid?: string;
+  /** Place in recency: 0 for the lane of the newest row. */
+  readonly order: number;
+  x: number;
+}
+
+interface Row {
+  readonly index: number;
+  readonly entry: Entry;
+  /** Lane keys: the event's origin (undefined for a self event) and the actor's. */
+  readonly from?: string;
+  readonly to?: string;
+}
+
+const clipText = (text: string, width: number) => {
+  const max = Math.max(3, Math.floor(width / CHAR_W));
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+};
+
+export interface SequenceOptions {
+  /** One past the newest entry drawn. */
+  readonly end: number;
+  /** Entry to mark as the scrubber's position (history mode). */
+  readonly current?: number;
+  /** Only steps involving this actor. */
+  readonly focus?: string;
+}
+
+export class SequenceView {
+  readonly #svg: SVGSVGElement;
+  #head: SVGGElement | undefined;
+  /**
+   * The scroller stacks bottom-up (app.css: column-reverse), so it stays at the
+   * newest row without being told, and scrollTop is ≤ 0. Both are cached so
+   * that a redraw never forces a layout to read them.
+   */
+  #scrollTop = 0;
+  #viewH = 300;
+  #viewW = 600;
+  #height = 0;
+  #laneW = MAX_LANE_W;
+
+  constructor(el: SVGSVGElement, scroller: HTMLElement, onScrub: (index: number) => void, onSelect: (aid: string) => void) {
+    this.#svg = el;
+    scroller.addEventListener('scroll', () => {
+      this.#scrollTop = scroller.scrollTop;
+      this.#pinHead();
+    });
+    new ResizeObserver(() => {
+      this.#viewH = scroller.clientHeight || this.#viewH;
+      this.#viewW = scroller.clientWidth || this.#viewW;
+      this.#pinHead();
+    }).observe(scroller);
+    el.addEventListener('click', (e) => {
+      const target = e.target as Element;
+      const lane = target.closest<SVGGElement>('[data-lane-aid]');
+      if (lane?.dataset.laneAid) return onSelect(lane.dataset.laneAid);
+      const msg = target.closest<SVGGElement>('[data-index]');
+      if (msg?.dataset.index) onScrub(Number(msg.dataset.index));
+    });
+  }
+
+  clear(): void {
+    this.#svg.replaceChildren();
+    this.#head = undefined;
+    this.#height = 0;
+  }
+
+  render(model: VizModel, opts: SequenceOptions): void {
+    const rows = this.#rows(model, opts);
+    const lanes = this.#lanes(model, rows);
+    const width = GUTTER + lanes.size * this.#laneW + 8;
+    const height = Math.max(HEAD_H + (rows.length + 0.5) * ROW_H, this.#viewH);
+    this.#height = height;
+    const root = this.#svg;
+    root.setAttribute('width', String(width));
+    root.setAttribute('height', String(height));
+    root.setAttribute('viewBox', `0 0 ${width} ${height}`);
+    const body = svg('g', { class: 'body' });
+    for (const lane of lanes.values())
+      body.append(svg('line', { class: 'lifeline', x1: lane.x, x2: lane.x, y1: HEAD_H, y2: height }));
+    rows.forEach((row, i) => {
+      body.append(this.#message(row, lanes, HEAD_H + (i + 0.75) * ROW_H, width, row.index === opts.current));
+    });
+    if (rows.length === 0)
+      body.append(svg('text', { class: 'empty', x: 16, y: HEAD_H + ROW_H }, 'No steps in this window.'));
+    this.#head = this.#laneHeads(lanes, width);
+    root.replaceChildren(this.#defs(), body, this.#head);
+    this.#pinHead();
+  }
+
+  #rows(model: VizModel, opts: SequenceOptions): Row[] {
+    const { history } = model;
+    const rows: Row[] = [];
+    const floor = Math.max(history.start, opts.focus ? opts.end - FOCUS_SCAN : history.start);
+    for (let i = opts.end - 1; i >= floor && rows.length < WINDOW; i--) {
+      const e = history.at(i);
+      if (!e) continue;
+      if (e.k === 'gap') {
+        if (!opts.focus) rows.push({ index: i, entry: e });
+        continue;
+      }
+      const from = this.#origin(model, e);
+      if (opts.focus && e.aid !== opts.focus && from !== opts.focus) continue;
+      rows.push({ index: i, entry: e, to: e.aid, ...(from !== undefined ? { from } : {}) });
+    }
+    return rows.reverse();
+  }
+
+  /** The lane an event comes from: its sender, the remote counterpart, or nothing (a self event). */
+  #origin(model: VizModel, s: StepRecord): string | undefined {
+    if (s.source !== undefined && s.source !== s.aid) return String(s.source);
+    if (!s.remote) return undefined;
+    const actor = model.actors.get(s.aid);
+    if (!actor || actor.tag.peer === undefined) return undefined;
+    return model.counterpart(actor) ?? `peer:${actor.tag.peer}`;
+  }
+
+  #lanes(model: VizModel, rows: readonly Row[]): Map<string, Lane> {
+    const lanes = new Map<string, Lane>();
+    const add = (key: string | undefined) => {
+      if (key === undefined || lanes.has(key)) return;
+      if (key.startsWith('peer:')) {
+        const host = key.slice(5);
+        lanes.set(key, { key, host, title: `host ${shortId(host)}`, sub: 'no counterpart known', order: lanes.size, x: 0 });
+        return;
+      }
+      const actor = model.actors.get(key);
+      const host = actor?.host ?? key.split('/')[0] ?? '';
+      lanes.set(key, {
+        key,
+        host,
+        aid: key,
+        title: actor ? asText(actor.tag.name) : key,
+        sub: `${shortId(host)} · ${actor ? (model.defs.get(actor.def)?.id ?? '?') : '?'}`,
+        order: lanes.size,
+        x: 0,
+      });
+    };
+    // Newest first: when the lanes overflow the panel, those of the rows in view (the newest) are the ones on screen.
+    for (let i = rows.length - 1; i >= 0; i--) {
+      add(rows[i]!.to);
+      add(rows[i]!.from);
+    }
+    // Lanes with an arrow to another host's lane sit at their host's edge, next to that host.
+    const bridges = new Set<string>();
+    for (const r of rows) {
+      const from = r.from === undefined ? undefined : lanes.get(r.from);
+      const to = lanes.get(r.to ?? '');
+      if (from && to && from.host !== to.host) bridges.add(from.key).add(to.key);
+    }
+    // Grouped by host (this host first), then newest first.
+    const hostRank = new Map([...model.hosts.keys()].map((host, i) => [host, i]));
+    const rank = (l: Lane) => hostRank.get(l.host) ?? hostRank.size;
+    const edge = (l: Lane) => (bridges.has(l.key) ? (rank(l) === 0 ? 1 : -1) : 0);
+    const sorted = [...lanes.values()].sort((a, b) => rank(a) - rank(b) || edge(a) - edge(b) || a.order - b.order);
+    const laneW = Math.max(MIN_LANE_W, Math.min(MAX_LANE_W, (this.#viewW - GUTTER - 8) / Math.max(1, sorted.length)));
+    this.#laneW = laneW;
+    sorted.forEach((lane, i) => {
+      lane.x = GUTTER + i * laneW + laneW / 2;
+    });
+    return new Map(sorted.map((l) => [l.key, l]));
+  }
+
+  #message(row: Row, lanes: Map<string, Lane>, y: number, width: number, current: boolean): SVGGElement {
+    const e = row.entry;
+    const g = svg('g', { class: current ? 'message current' : 'message', 'data-index': row.index, 'data-host': e.host });
+    g.append(svg('rect', { class: 'hit', x: 0, y: y - ROW_H * 0.75, width, height: ROW_H }));
+    // Minutes, seconds, milliseconds: the hour is in the tooltip and the log.
+    g.append(svg('text', { class: 'time', x: 8, y: y + 4 }, clock(e.t).slice(3)));
+    if (e.k === 'gap') {
+      g.setAttribute('class', 'gap');
+      g.append(svg('line', { class: 'gap-line', x1: GUTTER, x2: width - 8, y1: y, y2: y }));
+      g.append(svg('text', { class: 'gap-label', x: GUTTER + 8, y: y - 4 }, `⚠ ${e.dropped} records dropped (${shortId(e.host)})`));
+      return g;
+    }
+    g.setAttribute('data-seq', String(e.seq));
+    const to = lanes.get(row.to ?? '')!;
+    const from = row.from !== undefined ? lanes.get(row.from) : undefined;
+    const label = asText(e.label ?? e.event);
+    const state = stateText(leafPaths(e.value));
+    const title = svg('title', {}, `${clock(e.t)}  ${label}\n${e.aid}${e.remote ? ' (from peer)' : ''} → ${state}`);
+    if (from && from !== to) {
+      const dir = to.x > from.x ? 1 : -1;
+      g.classList.add(e.remote ? 'remote' : 'sent');
+      g.append(
+        svg('line', { class: 'arrow', x1: from.x + dir * 4, x2: to.x - dir * 6, y1: y, y2: y, 'marker-end': 'url(#seq-arrowhead)' }),
+        svg('circle', { class: 'tail', cx: from.x, cy: y, r: 2.5 }),
+        // By the arrowhead: on a long arrow the receiving lane is the one in view.
+        svg(
+          'text',
+          { class: 'label', x: to.x - dir * 10, y: y - 5, 'text-anchor': dir > 0 ? 'end' : 'start' },
+          clipText(label, Math.abs(to.x - from.x) - 16),
+        ),
+      );
+    } else {
+      g.classList.add('self');
+      g.append(
+        svg('circle', { class: 'dot', cx: to.x, cy: y, r: 4 }),
+        svg('text', { class: 'label', x: to.x + 9, y: y + 4 }, clipText(label, this.#laneW - 14)),
+      );
+    }
+    g.append(title);
+    return g;
+  }
+
+  #laneHeads(lanes: Map<string, Lane>, width: number): SVGGElement {
+    const laneW = this.#laneW;
+    const head = svg('g', { class: 'lanes-head' });
+    head.append(svg('rect', { class: 'head-bg', x: 0, y: 0, width, height: HEAD_H }));
+    for (const lane of lanes.values()) {
+      const g = svg('g', { class: 'lane', 'data-lane-host': lane.host, ...(lane.aid ? { 'data-lane-aid': lane.aid } : {}) });
+      g.append(
+        svg('rect', { class: 'lane-box', x: lane.x - laneW / 2 + 6, y: 5, width: laneW - 12, height: HEAD_H - 10, rx: 4 }),
+        svg('text', { class: 'lane-title', x: lane.x, y: 20, 'text-anchor': 'middle' }, clipText(lane.title, laneW - 20)),
+        svg('text', { class: 'lane-sub', x: lane.x, y: 32, 'text-anchor': 'middle' }, clipText(lane.sub, laneW - 20)),
+        svg('title', {}, lane.aid ?? lane.host),
+      );
+      head.append(g);
+    }
+    return head;
+  }
+
+  #defs(): SVGDefsElement {
+    const defs = svg('defs');
+    const marker = svg('marker', {
+      id: 'seq-arrowhead',
+      viewBox: '0 0 10 10',
+      refX: 9,
+      refY: 5,
+      markerWidth: 7,
+      markerHeight: 7,
+      orient: 'auto-start-reverse',
+    });
+    marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrowhead' }));
+    defs.append(marker);
+    return defs;
+  }
+
+  /** Keeps the lane titles in view while the diagram scrolls (SVG has no position: sticky). */
+  #pinHead(): void {
+    const top = Math.max(0, this.#height - this.#viewH + this.#scrollTop);
+    this.#head?.setAttribute('transform', `translate(0 ${Math.round(top)})`);
+  }
+}

@@ -58,10 +58,15 @@ test('live hosts: vats reach running, a handshake runs to established, the sessi
   await screenshot('viz-two-hosts');
   t.is((await tribe(['call', 'bob', 'label', '--home', homeA])).stdout.trim(), '"bob"');
 
-  // Time travel: back to the moment A's path took ProtocolAccepted … and live again.
-  await page.locator(`#log [data-seq][data-host="${a.id}"]`, { hasText: 'ProtocolAccepted' }).first().click();
-  await page.waitForSelector('body[data-mode="history"]', WAIT);
-  t.regex((await page.getAttribute(mine, 'data-state')) ?? '', /handshaking/, 'the tree shows the state as of that step');
+  // Time travel: back to the moment B's path took A's Hello (B's step, relayed, in its place in time):
+  // A was then still in its handshake (waiting for ProtocolAccepted or Response: Hello is pipelined) … and live again.
+  await page
+    .locator(`#log [data-seq][data-host="${b.id}"]`)
+    .filter({ has: page.locator('.event', { hasText: /^\W*Hello$/ }) })
+    .click();
+  await page.waitForSelector(`body[data-mode="history"] ${mine}[data-state^="handshaking.initiator.awaiting"]`, WAIT);
+  await page.waitForSelector(`#chart svg g.state.active[data-path="handshaking.initiator"]`, WAIT);
+  t.is(await page.locator('#chart svg g.state.active[data-path="established"]').count(), 0, 'established is not lit in the past');
   await page.click('#live');
   await page.waitForSelector(`body[data-mode="live"] ${mine}[data-state~="established.watching"]`, WAIT);
 

@@ -77,3 +77,15 @@ test('a full history drops its oldest entries but remembers each actor’s state
   t.is(first.get(`${A}/1`)?.value, 'two');
   t.is(first.get(`${B}/1`)?.value, 'bee', 'B’s last step fell out of the history, and is still its state then');
 });
+
+test('a view finds a step again by host and seq after a late, older step moved it', (t) => {
+  const m = new VizModel();
+  const mine = step(A, 1, 50, 'x');
+  m.reset(hello([step(A, 1, 40, 'w'), mine]));
+  const drawnAt = m.history.end - 1;
+  m.apply([step(B, 1, 45, 'late')]);
+  const now = m.indexOf(A, mine.seq, drawnAt);
+  t.is(now, drawnAt + 1);
+  t.is(m.history.at(now), mine);
+  t.is(m.indexOf(undefined, Number.NaN, 7), 7, 'entries without a seq keep their index');
+});

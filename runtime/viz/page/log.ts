@@ -40,7 +40,9 @@ export class EventLog {
     root.replaceChildren(this.#spacer);
     root.addEventListener('click', (e) => {
       const row = (e.target as Element).closest<HTMLElement>('[data-index]');
-      if (row?.dataset.index) onScrub(Number(row.dataset.index));
+      if (!row?.dataset.index) return;
+      const index = Number(row.dataset.index);
+      onScrub(this.#model ? this.#model.indexOf(row.dataset.host, Number(row.dataset.seq), index) : index);
     });
     root.addEventListener('scroll', () => {
       this.#scrollTop = root.scrollTop;

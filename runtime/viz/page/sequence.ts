@@ -70,6 +70,7 @@ export class SequenceView {
   #height = 0;
   #laneW = MAX_LANE_W;
 
+  #model: VizModel | undefined;
   constructor(el: SVGSVGElement, scroller: HTMLElement, onScrub: (index: number) => void, onSelect: (aid: string) => void) {
     this.#svg = el;
     scroller.addEventListener('scroll', () => {
@@ -86,7 +87,9 @@ export class SequenceView {
       const lane = target.closest<SVGGElement>('[data-lane-aid]');
       if (lane?.dataset.laneAid) return onSelect(lane.dataset.laneAid);
       const msg = target.closest<SVGGElement>('[data-index]');
-      if (msg?.dataset.index) onScrub(Number(msg.dataset.index));
+      if (!msg?.dataset.index) return;
+      const index = Number(msg.dataset.index);
+      onScrub(this.#model ? this.#model.indexOf(msg.dataset.host, Number(msg.dataset.seq), index) : index);
     });
   }
 
@@ -97,6 +100,7 @@ export class SequenceView {
   }
 
   render(model: VizModel, opts: SequenceOptions): void {
+    this.#model = model;
     const rows = this.#rows(model, opts);
     const lanes = this.#lanes(model, rows);
     const width = GUTTER + lanes.size * this.#laneW + 8;

@@ -213,6 +213,20 @@ export class VizModel {
     return out;
   }
 
+  /**
+   * Where a step is held now: entries move when a late, older step goes in
+   * before them, so a view that drew `index` a moment ago finds it again by
+   * (host, seq). Falls back to `index` for entries without a seq (gaps).
+   */
+  indexOf(host: string | undefined, seq: number, index: number): number {
+    if (host === undefined || !Number.isFinite(seq)) return index;
+    for (let i = this.history.end - 1; i >= this.history.start; i--) {
+      const e = this.history.at(i);
+      if (e?.k === 'step' && e.seq === seq && e.host === host) return i;
+    }
+    return index;
+  }
+
   /** One actor's step as of entry `index`. */
   stepAt(aid: string, index: number): StepRecord | undefined {
     for (let i = Math.min(index, this.history.end - 1); i >= this.history.start; i--) {

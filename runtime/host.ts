@@ -370,21 +370,6 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       const steps = batch.filter((u): u is StepRecord => u.k === 'step');
       history.append(steps.map((s) => ({ host: s.host, seq: s.seq, t: s.t, body: JSON.stringify(s) })));
     });
-    inspector.setHealthSource(() =>
-      (remote?.sessions() ?? []).map((s) => ({
-        peer: s.peer,
-        address: s.address,
-        role: s.role,
-        cipher: s.cipher,
-        rttMs: s.rttMs ?? null,
-        framesIn: s.framesIn,
-        framesOut: s.framesOut,
-        bytesIn: s.bytesIn,
-        bytesOut: s.bytesOut,
-        channels: s.channels,
-        upMs: Date.now() - s.since,
-      })),
-    );
     const asked = options.viz;
     const last = Number(store.meta.get('viz'));
     const port = typeof asked === 'number' ? asked : Number.isInteger(last) && last > 0 ? last : 0;
@@ -469,6 +454,23 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   try {
     if (vizOn) viz = await startViz();
     if (options.listen !== false) remote = await startNetworking();
+    // Session health for this host's page and for peers that watch it (polled only while someone does).
+    inspector.setHealthSource(() =>
+      (remote?.sessions() ?? []).map((s) => ({
+        peer: s.peer,
+        address: s.address,
+        role: s.role,
+        cipher: s.cipher,
+        rttMs: s.rttMs ?? null,
+        framesIn: s.framesIn,
+        framesOut: s.framesOut,
+        bytesIn: s.bytesIn,
+        bytesOut: s.bytesOut,
+        channels: s.channels,
+        upMs: Date.now() - s.since,
+      })),
+    );
+
     if (options.restore ?? true) {
       for (const row of store.vats.list()) {
         try {

@@ -90,6 +90,13 @@ export const makeInspector = (opts: InspectorOptions) => {
   const actors = new Map<string, ActorState>();
   const aidOf = new WeakMap<object, string>();
   const sourceOf = new WeakMap<object, string>();
+  /**
+   * When each event reached its actor. A step is stamped with it, not with the
+   * time its snapshot came out: by then the step's effects (a frame written to
+   * the peer, say) may already have caused steps elsewhere, and time order
+   * across hosts must keep cause before effect.
+   */
+  const arrivedAt = new WeakMap<object, number>();
   const history: StepRecord[] = [];
   const health = new Map<string, Extract<Update, { k: 'health' }>>();
   // Sequence numbers grow across restarts (records of an earlier run keep their place).
@@ -184,7 +191,7 @@ export const makeInspector = (opts: InspectorOptions) => {
       const step: StepRecord = {
         k: 'step',
         seq: ++seq,
-        t: now(),
+        t: arrivedAt.get(event) ?? now(),
         host: self,
         aid,
         event: event.type === 'xstate.init' ? '(start)' : redactText(event.type),
@@ -205,8 +212,10 @@ export const makeInspector = (opts: InspectorOptions) => {
       try {
         if (ev.type === '@xstate.actor') onActor(ev.actorRef);
         else if (ev.type === '@xstate.event') {
+          if (typeof ev.event !== 'object' || !ev.event) return;
+          arrivedAt.set(ev.event, now());
           const source = ev.sourceRef ? aidOf.get(ev.sourceRef) : undefined;
-          if (source && typeof ev.event === 'object' && ev.event) sourceOf.set(ev.event, source);
+          if (source) sourceOf.set(ev.event, source);
         } else if (ev.type === '@xstate.snapshot') onSnapshot(ev.actorRef, ev.event, ev.snapshot);
       } catch {
         // The inspector must never break a machine: a record it cannot make is skipped.

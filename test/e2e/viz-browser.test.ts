@@ -46,6 +46,8 @@ test('live hosts: vats reach running, a handshake runs to established, the sessi
   await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="sessions"][data-state~="established.watching"]`, WAIT);
   await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="vats"][data-name="bob"][data-state~="alive.phase.running"]`, WAIT);
   await page.waitForSelector(`#health tr[data-host="${a.id}"][data-peer="${b.id}"][data-state="established"]`, WAIT);
+  // B's own view of the session, relayed.
+  await page.waitForSelector(`#health tr[data-host="${b.id}"][data-peer="${a.id}"][data-state="established"]`, WAIT);
 
   // The statechart of A's path machine, drawn from its definition, with the live state highlighted.
   await page.click(mine);

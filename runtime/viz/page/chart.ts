@@ -36,6 +36,8 @@ export class ChartPanel {
   #drawn: Drawn | undefined;
   #paths: readonly string[] = [];
   #fit = true;
+  /** The active leaf last scrolled into view. */
+  #revealed: string | undefined;
 
   constructor(root: HTMLElement, head: ChartHead) {
     this.#root = root;
@@ -90,6 +92,16 @@ export class ChartPanel {
     setText(this.#head.context, context === undefined ? '(no context recorded)' : json(context));
     this.#paths = step ? activePaths(step.value) : [];
     this.#drawn?.highlight(this.#paths);
+    this.#reveal();
+  }
+
+  /** Scrolls the deepest active state into view when it changed (a large chart is taller than its panel). */
+  #reveal(): void {
+    const leaf = this.#paths.at(-1);
+    if (!this.#drawn || leaf === this.#revealed) return;
+    this.#revealed = leaf;
+    const states = this.#drawn.element.querySelectorAll<SVGGElement>('g.state.active');
+    states[states.length - 1]?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   }
 
   async #draw(aid: string, def: MachineDef): Promise<void> {
@@ -113,6 +125,8 @@ export class ChartPanel {
     this.#root.replaceChildren(drawn.element);
     drawn.highlight(this.#paths);
     this.#scale();
+    this.#revealed = undefined;
+    this.#reveal();
   }
 
   /** Fits the drawn chart into the panel (or shows it at its natural size). */

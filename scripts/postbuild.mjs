@@ -9,8 +9,11 @@ const pageSrc = new URL('../runtime/viz/page/', import.meta.url);
 const pageOut = new URL('../dist/runtime/viz/page/', import.meta.url);
 mkdirSync(pageOut, { recursive: true });
 await build({
-  entryPoints: [new URL('main.ts', pageSrc).pathname],
-  outfile: new URL('app.js', pageOut).pathname,
+  entryPoints: { app: new URL('main.ts', pageSrc).pathname },
+  outdir: pageOut.pathname,
+  // The statechart code and elkjs load after the first render, as their own chunk.
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   bundle: true,
   format: 'esm',
   platform: 'browser',

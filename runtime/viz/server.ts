@@ -18,6 +18,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
 };
+const CHUNK = /^\/chunk-[A-Z0-9]{8}\.js$/;
 const SECURITY_HEADERS = {
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
@@ -90,6 +91,14 @@ export const startVizServer = async (opts: VizServerOptions): Promise<VizServer>
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     const a = ASSETS[url.pathname];
     if (a) return send(res, 200, a.type, asset(a.file));
+    // Chunks the bundler split off (names it made: no path can reach outside the page's folder).
+    if (CHUNK.test(url.pathname)) {
+      try {
+        return send(res, 200, 'text/javascript; charset=utf-8', asset(url.pathname.slice(1)));
+      } catch {
+        return send(res, 404, 'text/plain', 'not found\n');
+      }
+    }
     if (url.pathname === '/api/stream') return stream(req, res);
     if (url.pathname === '/api/state') return send(res, 200, 'application/json', JSON.stringify(inspector.hello()));
     if (url.pathname === '/api/history') {

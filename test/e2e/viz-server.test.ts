@@ -46,6 +46,12 @@ test('the page and its assets come from the host, on loopback, to loopback names
     t.true((await res.arrayBuffer()).byteLength > 100, `${path} has content`);
   }
   t.is((await fetch(new URL('nope', url))).status, 404);
+  // The statechart code is a chunk the bundler split off; only its own names are served.
+  const chunk = /from"\.\/(chunk-[A-Z0-9]{8}\.js)"|import\("\.\/(chunk-[A-Z0-9]{8}\.js)"\)/.exec(await (await fetch(new URL('app.js', url))).text());
+  t.truthy(chunk, 'app.js loads its chunks by relative name');
+  t.is((await fetch(new URL(chunk![1] ?? chunk![2]!, url))).status, 200);
+  t.is((await fetch(new URL('chunk-AAAAAAAA.js', url))).status, 404);
+  t.is((await fetch(new URL('chunk-..%2F..%2Fpackage.json', url))).status, 404);
   t.is((await fetch(url, { method: 'POST' })).status, 405);
   // DNS rebinding: a name that resolves to 127.0.0.1 but is not a loopback name is refused.
   const { request } = await import('node:http');

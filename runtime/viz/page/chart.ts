@@ -6,10 +6,20 @@
 import { activePaths, type ActorInfo, type MachineDef, type StepRecord } from '../model.js';
 import { h, setAttr, setText } from './dom.js';
 import { json, leafPaths, shortId, stateText } from './format.js';
-import { drawStatechart, layoutStatechart } from './statechart.js';
+import type { drawStatechart, layoutStatechart } from './statechart.js';
 
 type Layout = Awaited<ReturnType<typeof layoutStatechart>>;
 type Drawn = ReturnType<typeof drawStatechart>;
+
+/**
+ * The statechart code and elkjs are most of the page's bytes: loaded after the
+ * first render, in their own chunk, so the tree and the log show at once.
+ */
+let statecharts: Promise<typeof import('./statechart.js')> | undefined;
+const loadStatecharts = () => {
+  statecharts ??= import('./statechart.js');
+  return statecharts;
+};
 
 export interface ChartHead {
   readonly name: HTMLElement;
@@ -107,12 +117,14 @@ export class ChartPanel {
   async #draw(aid: string, def: MachineDef): Promise<void> {
     let layout = this.#layouts.get(def.hash);
     if (!layout) {
-      layout = layoutStatechart(def);
+      layout = loadStatecharts().then((m) => m.layoutStatechart(def));
       this.#layouts.set(def.hash, layout);
     }
     let laid: Layout;
+    let drawStatechart: typeof import('./statechart.js').drawStatechart;
     try {
       laid = await layout;
+      drawStatechart = (await loadStatecharts()).drawStatechart;
     } catch (error) {
       this.#layouts.delete(def.hash);
       if (this.#aid === aid) this.#root.replaceChildren(h('p', { class: 'empty error' }, `Layout failed: ${String(error)}`));

@@ -42,8 +42,8 @@ export interface InspectorOptions {
   readonly clearTimeout?: (handle: unknown) => void;
   /** Recent steps kept in memory for a new page or watcher (default 2,000). */
   readonly historyLimit?: number;
-  /** Actors remembered after they end, oldest forgotten first (default 2,000 in all). */
-  readonly actorLimit?: number;
+  /** Actors remembered after they end (failed handshakes, stopped vats), oldest forgotten first (default 256). */
+  readonly endedLimit?: number;
   /** How long updates wait to travel as one batch (default 40 ms; the page shows them within 250 ms). */
   readonly batchMs?: number;
 }
@@ -79,7 +79,8 @@ export const makeInspector = (opts: InspectorOptions) => {
   const setTimer = opts.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
   const clearTimer = opts.clearTimeout ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
   const historyLimit = opts.historyLimit ?? 2000;
-  const actorLimit = opts.actorLimit ?? 2000;
+  const endedLimit = opts.endedLimit ?? 256;
+  let endedCount = 0;
   const batchMs = opts.batchMs ?? 40;
 
   const hosts = new Map<string, HostInfo>([
@@ -137,11 +138,21 @@ export const makeInspector = (opts: InspectorOptions) => {
 
   /** Forget the oldest ended actors beyond the limit (live ones are never forgotten). */
   const trimActors = () => {
-    if (actors.size <= actorLimit) return;
+    if (endedCount <= endedLimit) return;
     for (const [aid, a] of actors) {
-      if (actors.size <= actorLimit) break;
-      if (a.ended) actors.delete(aid);
+      if (endedCount <= endedLimit) break;
+      if (a.ended) {
+        actors.delete(aid);
+        endedCount--;
+      }
     }
+  };
+  /** Marks an actor ended or not, keeping the count `trimActors` reads. */
+  const setEnded = (a: ActorState, ended: boolean) => {
+    if (a.ended === ended) return;
+    a.ended = ended;
+    endedCount += ended ? 1 : -1;
+    if (ended) trimActors();
   };
 
   const addDef = (logic: object): MachineDef => {
@@ -174,7 +185,6 @@ export const makeInspector = (opts: InspectorOptions) => {
       actors.set(aid, { info, latest: undefined, contextText: undefined, tap: record, ended: false });
       record.aids.push(aid);
       emit({ k: 'actor', actor: info });
-      trimActors();
     };
     const onSnapshot = (ref: object, event: { type: string }, snapshot: any) => {
       const aid = aidOf.get(ref);
@@ -203,7 +213,7 @@ export const makeInspector = (opts: InspectorOptions) => {
         ...(changed && context !== undefined ? { context } : {}),
       };
       actor.latest = step;
-      actor.ended = status !== 'active';
+      setEnded(actor, status !== 'active');
       remember(step);
       emit(step);
     };
@@ -379,14 +389,13 @@ export const makeInspector = (opts: InspectorOptions) => {
           const old = actors.get(u.actor.aid);
           if (old) old.info = u.actor;
           else actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, tap: PEER_TAP, ended: false });
-          trimActors();
           break;
         }
         case 'step': {
           const a = actors.get(u.aid);
           if (a) {
             a.latest = u;
-            a.ended = u.status !== 'active';
+            setEnded(a, u.status !== 'active');
           }
           remember(u);
           break;

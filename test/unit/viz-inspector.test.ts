@@ -271,3 +271,17 @@ test('health: live sessions each poll, an ended one kept as ended', (t) => {
   inspector.close();
   t.is(timers.pending(), 0, 'close leaves no timer');
 });
+
+test('ended actors are forgotten beyond their limit, oldest first; live ones never', (t) => {
+  const inspector = makeInspector({ host: HOST_A, ...manualTimers(), endedLimit: 2 });
+  const live = createActor(child, { inspect: inspector.tap({ group: 'services', name: 'live' }).inspect }).start();
+  for (let i = 0; i < 5; i++) {
+    const a = createActor(child, { inspect: inspector.tap({ group: 'handshakes', name: `failed-${i}` }).inspect }).start();
+    a.send({ type: 'poke' }); // final state: done
+  }
+  t.deepEqual(
+    inspector.hello().actors.map((a) => a.tag.name),
+    ['live', 'failed-3', 'failed-4'],
+  );
+  live.stop();
+});

@@ -176,18 +176,25 @@ export class SequenceView {
       add(rows[i]!.to);
       add(rows[i]!.from);
     }
-    // Lanes with an arrow to another host's lane sit at their host's edge, next to that host.
-    const bridges = new Set<string>();
+    // Lanes that exchange arrows sit side by side (a path and its counterpart on the other host),
+    // the pair placed where its newer lane falls; otherwise newest first, so that the lanes of the
+    // rows in view (the newest) are on screen when the lanes overflow the panel.
+    const partners = new Map<string, string[]>();
     for (const r of rows) {
-      const from = r.from === undefined ? undefined : lanes.get(r.from);
-      const to = lanes.get(r.to ?? '');
-      if (from && to && from.host !== to.host) bridges.add(from.key).add(to.key);
+      if (r.from === undefined || r.to === undefined || r.from === r.to) continue;
+      partners.set(r.to, [...(partners.get(r.to) ?? []), r.from]);
+      partners.set(r.from, [...(partners.get(r.from) ?? []), r.to]);
     }
-    // Grouped by host (this host first), then newest first.
-    const hostRank = new Map([...model.hosts.keys()].map((host, i) => [host, i]));
-    const rank = (l: Lane) => hostRank.get(l.host) ?? hostRank.size;
-    const edge = (l: Lane) => (bridges.has(l.key) ? (rank(l) === 0 ? 1 : -1) : 0);
-    const sorted = [...lanes.values()].sort((a, b) => rank(a) - rank(b) || edge(a) - edge(b) || a.order - b.order);
+    const byRecency = [...lanes.values()].sort((a, b) => a.order - b.order);
+    const sorted: Lane[] = [];
+    const placed = new Set<string>();
+    const place = (l: Lane | undefined) => {
+      if (!l || placed.has(l.key)) return;
+      placed.add(l.key);
+      sorted.push(l);
+      for (const p of partners.get(l.key) ?? []) place(lanes.get(p));
+    };
+    for (const l of byRecency) place(l);
     const laneW = Math.max(MIN_LANE_W, Math.min(MAX_LANE_W, (this.#viewW - GUTTER - 8) / Math.max(1, sorted.length)));
     this.#laneW = laneW;
     sorted.forEach((lane, i) => {

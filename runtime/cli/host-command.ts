@@ -37,7 +37,7 @@ const loadExamples = async (host: Host) => {
       '  npx tribe call pipeline demo          (a pipelined chain into the directory vat)',
       '  npx tribe ps',
       '  npx tribe ref counter                 (a sturdy ref another host can `tribe connect` to)',
-      ...(host.vizUrl ? [`  open ${host.vizUrl} in a browser    (the visualizer: every machine, live)`] : []),
+      ...(host.vizUrl ? [`${`  open ${host.vizUrl}`.padEnd(40)}(the visualizer: every machine, live)`] : []),
       '  npx tribe stop          (or Ctrl-C here)',
       '',
     ].join('\n'),

@@ -1,6 +1,7 @@
 // After tsc: make the CLI entry executable (tsc writes 0644), so `npx tribe` works from a clean build;
-// then bundle the visualizer's page (its code and elkjs) into the one script the host serves.
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// then bundle the visualizer's page into the scripts the host serves (app.js, its statechart chunk,
+// and elkjs's worker).
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 chmodSync(new URL('../dist/runtime/cli/main.js', import.meta.url), 0o755);
@@ -8,10 +9,12 @@ chmodSync(new URL('../dist/runtime/cli/main.js', import.meta.url), 0o755);
 const pageSrc = new URL('../runtime/viz/page/', import.meta.url);
 const pageOut = new URL('../dist/runtime/viz/page/', import.meta.url);
 mkdirSync(pageOut, { recursive: true });
+// Chunks of an earlier build would linger under their old hashes.
+for (const file of readdirSync(pageOut)) if (file.startsWith('chunk-')) rmSync(new URL(file, pageOut));
 await build({
   entryPoints: { app: new URL('main.ts', pageSrc).pathname },
   outdir: pageOut.pathname,
-  // The statechart code and elkjs load after the first render, as their own chunk.
+  // The statechart code loads after the first render, as its own chunk.
   splitting: true,
   chunkNames: 'chunk-[hash]',
   bundle: true,
@@ -29,3 +32,5 @@ writeFileSync(
   new URL('app.css', pageOut),
   ['app.css', 'statechart.css'].map((file) => readFileSync(new URL(file, pageSrc), 'utf8')).join('\n'),
 );
+// elkjs's layout engine, which the page runs in a Web Worker: statechart layout stays off its main thread.
+copyFileSync(new URL('../node_modules/elkjs/lib/elk-worker.min.js', import.meta.url), new URL('elk-worker.js', pageOut));

@@ -17,6 +17,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+  '/elk-worker.js': { file: 'elk-worker.js', type: 'text/javascript; charset=utf-8' },
 };
 const CHUNK = /^\/chunk-[A-Z0-9]{8}\.js$/;
 const SECURITY_HEADERS = {

@@ -39,6 +39,7 @@ test('the page and its assets come from the host, on loopback, to loopback names
   for (const [path, type] of [
     ['app.js', /^text\/javascript/],
     ['app.css', /^text\/css/],
+    ['elk-worker.js', /^text\/javascript/],
   ] as const) {
     const res = await fetch(new URL(path, url));
     t.is(res.status, 200, path);

@@ -6,6 +6,8 @@
  * e2e test covers it in a real one).
  */
 import test from 'ava';
+import elkBundled from 'elkjs/lib/elk.bundled.js';
+import type { ELK as ElkEngine } from 'elkjs/lib/elk-api.js';
 import { setup } from 'xstate';
 import { pathMachine } from '../../protocols/session/handshake.machine.js';
 import { machineDef } from '../../runtime/viz/machine-def.js';
@@ -20,6 +22,9 @@ import {
   transitionText,
 } from '../../runtime/viz/page/statechart.js';
 import { vatLifecycleMachine } from '../../vats/vat-lifecycle.machine.js';
+
+/** elkjs in this thread (the page runs it in a Web Worker): its CommonJS default export is the constructor. */
+const engine = new (elkBundled as unknown as new () => ElkEngine)();
 
 /** How far (px) an end of a route may sit from its box's border. */
 const NEAR = 3;
@@ -85,7 +90,7 @@ const DEFS: Record<string, MachineDef> = {
 
 const layouts = new Map<string, Promise<ChartLayout>>();
 const layoutOf = (name: string) => {
-  if (!layouts.has(name)) layouts.set(name, layoutStatechart(DEFS[name]!));
+  if (!layouts.has(name)) layouts.set(name, layoutStatechart(DEFS[name]!, engine));
   return layouts.get(name)!;
 };
 
@@ -238,7 +243,7 @@ for (const name of Object.keys(DEFS)) {
   });
 
   test(`${name}: the same definition gives the same layout`, async (t) => {
-    const again = await layoutStatechart(JSON.parse(JSON.stringify(DEFS[name])) as MachineDef);
+    const again = await layoutStatechart(JSON.parse(JSON.stringify(DEFS[name])) as MachineDef, engine);
     t.deepEqual(again, await layoutOf(name));
   });
 }
@@ -279,7 +284,7 @@ test('a definition naming a state it does not have still lays out, with that tra
       children: [{ ...starting, transitions: [{ event: 'x', targets: ['nowhere'], actions: [] }] }, ...def.root.children.slice(1)],
     },
   };
-  const layout = await layoutStatechart(broken);
+  const layout = await layoutStatechart(broken, engine);
   const edge = layout.edges.find((e) => e.source === 'starting')!;
   t.deepEqual(edge.points, []);
   t.true(contains(nodesByPath(layout).get('starting')!, edge.label));
@@ -376,7 +381,7 @@ test('drawStatechart: untrusted names are text, never markup', async (t) => {
     states: { '<b>a</b>': { on: { '<script>': '"b"' } }, '"b"': {} },
   });
   const def = machineDef(hostile);
-  const svg = drawStatechart(fakeDocument, await layoutStatechart(def), def).element as unknown as FakeElement;
+  const svg = drawStatechart(fakeDocument, await layoutStatechart(def, engine), def).element as unknown as FakeElement;
   const texts = svg.all().flatMap((e) => (e.textContent === null ? [] : [e.textContent]));
   t.true(texts.includes('<b>a</b>'));
   t.true(texts.some((s) => s.startsWith('<script>')));

@@ -6,7 +6,8 @@
 import { activePaths, type ActorInfo, type MachineDef, type StepRecord } from '../model.js';
 import { h, setAttr, setText } from './dom.js';
 import { json, leafPaths, shortId, stateText } from './format.js';
-import type { drawStatechart, layoutStatechart } from './statechart.js';
+import ElkApi from 'elkjs/lib/elk-api.js';
+import type { drawStatechart, ElkEngine, layoutStatechart } from './statechart.js';
 
 type Layout = Awaited<ReturnType<typeof layoutStatechart>>;
 type Drawn = ReturnType<typeof drawStatechart>;
@@ -19,6 +20,16 @@ let statecharts: Promise<typeof import('./statechart.js')> | undefined;
 const loadStatecharts = () => {
   statecharts ??= import('./statechart.js');
   return statecharts;
+};
+
+/**
+ * One elkjs engine for the page, running in a Web Worker (the host serves
+ * elk-worker.js): a layout of a large machine never blocks the page.
+ */
+let engine: ElkEngine | undefined;
+const elkEngine = (): ElkEngine => {
+  engine ??= new (ElkApi as unknown as new (opts: { workerUrl: string }) => ElkEngine)({ workerUrl: './elk-worker.js' });
+  return engine;
 };
 
 export interface ChartHead {
@@ -117,7 +128,7 @@ export class ChartPanel {
   async #draw(aid: string, def: MachineDef): Promise<void> {
     let layout = this.#layouts.get(def.hash);
     if (!layout) {
-      layout = loadStatecharts().then((m) => m.layoutStatechart(def));
+      layout = loadStatecharts().then((m) => m.layoutStatechart(def, elkEngine()));
       this.#layouts.set(def.hash, layout);
     }
     let laid: Layout;

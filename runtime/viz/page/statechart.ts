@@ -19,16 +19,11 @@
  * - every string is untrusted (definitions come from other hosts): it is
  *   measured by length, clipped, and set as textContent only.
  */
-import elkBundled from 'elkjs/lib/elk.bundled.js';
 import type { ELK as ElkEngine, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import type { MachineDef, StateNodeDef } from '../model.js';
 
-/**
- * elkjs is CommonJS with an ES-style declaration file: under NodeNext its
- * default import is typed as the module, while at run time (Node, and the
- * esbuild bundle) it is the constructor.
- */
-const ELK = elkBundled as unknown as new () => ElkEngine;
+/** An elkjs engine: the page's runs in a Web Worker (elk-api + elk-worker), tests use elk.bundled in-thread. */
+export type { ElkEngine };
 
 export interface Point {
   x: number;
@@ -397,8 +392,11 @@ const inDefinitionOrder = (states: Map<string, Indexed>, edges: readonly LaidEdg
   return [...states.values()].flatMap(({ node }) => node.transitions.map((_, index) => byId.get(`${node.path}#${index}`)!));
 };
 
-/** Lays out a machine definition with elkjs (layered, hierarchyHandling INCLUDE_CHILDREN so edges may cross levels). Pure: no DOM. */
-export const layoutStatechart = async (def: MachineDef): Promise<ChartLayout> => {
+/**
+ * Lays out a machine definition with elkjs (layered, hierarchyHandling
+ * INCLUDE_CHILDREN so edges may cross levels) on `engine`. Pure: no DOM.
+ */
+export const layoutStatechart = async (def: MachineDef, engine: ElkEngine): Promise<ChartLayout> => {
   const states = indexStates(def);
   const bundles = bundleTransitions(states);
   const edges = elkEdges(states, bundles);
@@ -408,9 +406,7 @@ export const layoutStatechart = async (def: MachineDef): Promise<ChartLayout> =>
     children: [elkNode(states, edges, def.root)],
     edges: edges.get(GRAPH) ?? [],
   };
-  // A fresh engine per layout: elkjs keeps no state worth sharing, and a
-  // module-level instance would be a singleton the page could not dispose of.
-  const result = await new ELK().layout(graph);
+  const result = await engine.layout(graph);
   const { shapes, routes } = flatten(result);
   return {
     width: Math.ceil(result.width ?? 0),

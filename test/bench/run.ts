@@ -699,7 +699,8 @@ const main = async () => {
 main().then(
   () => process.exit(0),
   (err) => {
-    process.stderr.write(`bench failed: ${(err as Error)?.stack ?? err}\n`);
+    // Under lockdown stacks can be empty: the name and message always print.
+    process.stderr.write(`bench failed: ${(err as Error)?.name}: ${(err as Error)?.message}\n${(err as Error)?.stack ?? err}\n`);
     process.exit(1);
   },
 );

@@ -13,6 +13,22 @@ import { repoRoot } from './host.js';
 /** Where screenshots land (kept by CI as test artifacts; ignored by git). */
 export const artifactsDir = join(repoRoot, 'test-artifacts');
 
+/**
+ * @sparticuz/chromium's switches are made for AWS Lambda. Two of them hurt here:
+ * --single-process takes the whole browser down when one test's context closes,
+ * and its SwiftShader GPU (--use-gl=angle …) stalls frame production for up to
+ * a second about a second after a page loads (measured with a rAF gap probe;
+ * gone with --disable-gpu). The page needs no GPU.
+ */
+const DROPPED = new Set([
+  '--single-process',
+  '--use-gl=angle',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+  '--in-process-gpu',
+  '--ignore-gpu-blocklist',
+]);
+
 let browser: Promise<Browser> | undefined;
 
 export const launchBrowser = (): Promise<Browser> => {
@@ -21,9 +37,9 @@ export const launchBrowser = (): Promise<Browser> => {
       executablePath: await chromium.executablePath(),
       headless: true,
       // Without the networking switches Chromium keeps dialing Google services, which this machine refuses.
-      // Its Lambda-minded --single-process takes the whole browser down when one test's context closes.
       args: [
-        ...chromium.args.filter((a) => a !== '--single-process'),
+        ...chromium.args.filter((a) => !DROPPED.has(a)),
+        '--disable-gpu',
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',

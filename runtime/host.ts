@@ -31,9 +31,7 @@ import type { PathLimits } from '../protocols/session/path.js';
 import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { makeInspector, type Inspector } from './viz/inspector.js';
-import { startVizServer, type VizServer } from './viz/server.js';
-import { openVizHistory, type VizHistoryStore } from './store.js';
-import type { StepRecord } from './viz/model.js';
+import { serveHostViz, sessionHealth, type HostViz } from './viz/serve.js';
 
 export interface HostOptions {
   /** Home directory; default $TRIBE_HOME or ~/.tribe. */
@@ -360,36 +358,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     ...(viz ? { viz: viz.url } : {}),
   });
 
-  let viz: VizServer | undefined;
-  let vizHistory: VizHistoryStore | undefined;
-  /** The page server, the store's history of every step seen, and this host's session health. */
-  const startViz = async (): Promise<VizServer> => {
-    const history = openVizHistory(paths.db, options.vizHistoryLimit ?? 50_000);
-    vizHistory = history;
-    inspector.watch((batch) => {
-      const steps = batch.filter((u): u is StepRecord => u.k === 'step');
-      history.append(steps.map((s) => ({ host: s.host, seq: s.seq, t: s.t, body: JSON.stringify(s) })));
-    });
-    const asked = options.viz;
-    const last = Number(store.meta.get('viz'));
-    const port = typeof asked === 'number' ? asked : Number.isInteger(last) && last > 0 ? last : 0;
-    const serve = (p: number) =>
-      startVizServer({
-        inspector,
-        port: p,
-        history: (before, limit) => history.before(before, limit).map((b) => JSON.parse(b) as StepRecord),
-      });
-    let server: VizServer;
-    try {
-      server = await serve(port);
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EADDRINUSE' || typeof asked === 'number') throw err;
-      print(`visualizer port ${port} is taken: serving on another`);
-      server = await serve(0);
-    }
-    store.meta.set('viz', String(server.port));
-    return server;
-  };
+  let viz: HostViz | undefined;
 
   let control: ControlServer | undefined;
   const stop = async (): Promise<void> => {
@@ -399,7 +368,6 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     await viz?.close();
     await remote?.close();
     inspector.close();
-    vizHistory?.close();
     await supervisor.stopAll();
     await workers.close();
     store.close();
@@ -452,24 +420,19 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   }
 
   try {
-    if (vizOn) viz = await startViz();
+    if (vizOn) {
+      viz = await serveHostViz({
+        inspector,
+        dbPath: paths.db,
+        historyLimit: options.vizHistoryLimit ?? 50_000,
+        port: options.viz === true ? true : Number(options.viz),
+        meta: store.meta,
+        print,
+      });
+    }
     if (options.listen !== false) remote = await startNetworking();
     // Session health for this host's page and for peers that watch it (polled only while someone does).
-    inspector.setHealthSource(() =>
-      (remote?.sessions() ?? []).map((s) => ({
-        peer: s.peer,
-        address: s.address,
-        role: s.role,
-        cipher: s.cipher,
-        rttMs: s.rttMs ?? null,
-        framesIn: s.framesIn,
-        framesOut: s.framesOut,
-        bytesIn: s.bytesIn,
-        bytesOut: s.bytesOut,
-        channels: s.channels,
-        upMs: Date.now() - s.since,
-      })),
-    );
+    inspector.setHealthSource(() => sessionHealth(remote));
 
     if (options.restore ?? true) {
       for (const row of store.vats.list()) {

@@ -1,0 +1,84 @@
+/**
+ * A host's visualizer, wired: the page server on loopback, the store's history
+ * of every step the inspector sees, and the port remembered in the home.
+ */
+import type { RemoteHosts } from '../remote-hosts.js';
+import { openVizHistory, type HostStore } from '../store.js';
+import type { Inspector } from './inspector.js';
+import type { SessionHealth, StepRecord } from './model.js';
+import { startVizServer, type VizServer } from './server.js';
+
+export interface HostViz {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface HostVizOptions {
+  readonly inspector: Inspector;
+  /** The host's SQLite file (the history table lives there, on its own connection). */
+  readonly dbPath: string;
+  /** Steps kept in the store. */
+  readonly historyLimit: number;
+  /** true: the port this home used last, else a free one; a number: that port (0: a free one). */
+  readonly port: true | number;
+  readonly meta: HostStore['meta'];
+  readonly print: (line: string) => void;
+}
+
+export const serveHostViz = async (opts: HostVizOptions): Promise<HostViz> => {
+  const { inspector, meta } = opts;
+  const history = openVizHistory(opts.dbPath, opts.historyLimit);
+  const unwatch = inspector.watch((batch) => {
+    const steps = batch.filter((u): u is StepRecord => u.k === 'step');
+    history.append(steps.map((s) => ({ host: s.host, seq: s.seq, t: s.t, body: JSON.stringify(s) })));
+  });
+  const serve = (port: number) =>
+    startVizServer({
+      inspector,
+      port,
+      history: (before, limit) => history.before(before, limit).map((b) => JSON.parse(b) as StepRecord),
+    });
+  const last = Number(meta.get('viz'));
+  const port = typeof opts.port === 'number' ? opts.port : Number.isInteger(last) && last > 0 ? last : 0;
+  let server: VizServer;
+  try {
+    try {
+      server = await serve(port);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EADDRINUSE' || typeof opts.port === 'number') throw err;
+      opts.print(`visualizer port ${port} is taken: serving on another`);
+      server = await serve(0);
+    }
+  } catch (err) {
+    unwatch();
+    history.close();
+    throw err;
+  }
+  meta.set('viz', String(server.port));
+  return {
+    url: server.url,
+    port: server.port,
+    async close() {
+      await server.close();
+      unwatch();
+      history.close();
+    },
+  };
+};
+
+/** This host's sessions as the visualizer's health rows. */
+export const sessionHealth = (remote: RemoteHosts | undefined, now = Date.now()): Omit<SessionHealth, 'state'>[] =>
+  (remote?.sessions() ?? []).map((s) => ({
+    peer: s.peer,
+    address: s.address,
+    role: s.role,
+    cipher: s.cipher,
+    rttMs: s.rttMs ?? null,
+    framesIn: s.framesIn,
+    framesOut: s.framesOut,
+    bytesIn: s.bytesIn,
+    bytesOut: s.bytesOut,
+    channels: s.channels,
+    upMs: now - s.since,
+  }));

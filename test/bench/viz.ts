@@ -9,7 +9,8 @@
  *   the new state (a MutationObserver in the page, on the same clock);
  * - burst: one event to each of the 500 actors → the last of them shown.
  */
-import { assign, createActor, setup } from 'xstate';
+import { createActor } from 'xstate';
+import { workerMachine } from '../fixtures/worker-machine.js';
 import type { Browser, Page } from 'playwright-core';
 import { E, Far, startHost } from '../../runtime/index.js';
 import { launchBrowser, closeBrowser } from '../helpers/browser.js';
@@ -22,22 +23,7 @@ export interface VizBenchConfig {
   readonly bursts: number;
 }
 
-const worker = setup({ types: { context: {} as { n: number } } }).createMachine({
-  id: 'worker',
-  context: { n: 0 },
-  initial: 'idle',
-  states: {
-    idle: { on: { work: 'busy' } },
-    busy: {
-      type: 'parallel',
-      states: {
-        io: { initial: 'reading', states: { reading: { on: { next: 'writing' } }, writing: { on: { next: 'reading' } } } },
-        cpu: { initial: 'hot', states: { hot: {} } },
-      },
-      on: { rest: { target: 'idle', actions: assign({ n: ({ context }) => context.n + 1 }) } },
-    },
-  },
-});
+const worker = workerMachine;
 
 /** The baseline: the same stream, one row per actor, nothing else. */
 const BASELINE_HTML = `<!doctype html><meta charset="utf-8"><title>baseline</title><body><div id="rows"></div><script>

@@ -13,6 +13,7 @@ import test from 'ava';
 import { E } from '@endo/far';
 import { assign, createActor, setup } from 'xstate';
 import { base32 } from '../../protocols/session/vat-id.js';
+import { workerMachine } from '../fixtures/worker-machine.js';
 import { closeBrowser, openPage } from '../helpers/browser.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
@@ -145,21 +146,8 @@ test('the page never shows a secret: private keys and swiss numbers stay out of 
 
 test('500 live actors: the page draws them all and keeps applying updates', async (t) => {
   const host = await withHost(t, { spareWorkers: 0, viz: 0, listen: false });
-  const machine = setup({ types: { context: {} as { n: number } } }).createMachine({
-    id: 'worker',
-    context: { n: 0 },
-    initial: 'idle',
-    states: {
-      idle: { on: { work: 'busy' } },
-      busy: {
-        type: 'parallel',
-        states: { io: { initial: 'reading', states: { reading: { on: { next: 'writing' } }, writing: {} } }, cpu: { initial: 'hot', states: { hot: {} } } },
-        on: { rest: { target: 'idle', actions: assign({ n: ({ context }) => context.n + 1 }) } },
-      },
-    },
-  });
   const actors = Array.from({ length: 500 }, (_, i) =>
-    createActor(machine, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),
+    createActor(workerMachine, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),
   );
   t.teardown(() => {
     for (const x of actors) x.stop();

@@ -18,24 +18,14 @@ export const clock = (t: number): string => {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 };
 
-export const bytes = (n: number): string => {
+/**
+ * A byte count: '812 B', '9.4 KB', '12 MB'; `short` for table cells, at most
+ * five characters: '812B', '9.4K', '12M'.
+ */
+export const bytes = (n: number, short = false): string => {
   if (!Number.isFinite(n)) return '–';
-  if (n < 1024) return `${n} B`;
-  const units = ['KB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-};
-
-/** Bytes in at most five characters, for table cells: 812B, 9.4K, 12M, 1.1G. */
-export const bytesShort = (n: number): string => {
-  if (!Number.isFinite(n)) return '–';
-  if (n < 1024) return `${n}B`;
-  const units = ['K', 'M', 'G', 'T'];
+  if (n < 1024) return short ? `${n}B` : `${n} B`;
+  const units = short ? ['K', 'M', 'G', 'T'] : [' KB', ' MB', ' GB', ' TB'];
   let v = n / 1024;
   let i = 0;
   while (v >= 1024 && i < units.length - 1) {

@@ -5,7 +5,7 @@
  */
 import type { SessionHealth } from '../model.js';
 import { h, setAttr, setText } from './dom.js';
-import { asText, bytes, bytesShort, count, duration, shortId } from './format.js';
+import { asText, bytes, count, duration, shortId } from './format.js';
 import type { VizModel } from './state.js';
 
 interface Table {
@@ -112,7 +112,7 @@ export class HealthView {
     setText(state!, st);
     setText(rtt!, s.rttMs === null || s.rttMs === undefined ? '–' : s.rttMs < 10 ? s.rttMs.toFixed(1) : String(Math.round(s.rttMs)));
     setText(frames!, `${count(s.framesIn)}/${count(s.framesOut)}`);
-    setText(bytesCell!, `${bytesShort(s.bytesIn)}/${bytesShort(s.bytesOut)}`);
+    setText(bytesCell!, `${bytes(s.bytesIn, true)}/${bytes(s.bytesOut, true)}`);
     setText(channels!, String(s.channels));
     setText(up!, duration(s.upMs));
   }

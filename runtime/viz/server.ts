@@ -30,6 +30,8 @@ const SECURITY_HEADERS = {
 /** A page that reads slower than this much buffered output is dropped; its EventSource reconnects with a fresh hello. */
 const MAX_BUFFERED = 8 * 2 ** 20;
 const MAX_HISTORY_PAGE = 5000;
+/** Pages streaming at once; more are refused (each costs a watcher and its buffers). */
+export const MAX_STREAMS = 32;
 
 export interface VizServerOptions {
   readonly inspector: Inspector;
@@ -100,7 +102,13 @@ export const startVizServer = async (opts: VizServerOptions): Promise<VizServer>
         return send(res, 404, 'text/plain', 'not found\n');
       }
     }
-    if (url.pathname === '/api/stream') return stream(req, res);
+    if (url.pathname === '/api/stream') {
+      if (streams.size >= MAX_STREAMS) {
+        res.setHeader('retry-after', '5');
+        return send(res, 503, 'text/plain', `at most ${MAX_STREAMS} pages may watch at once\n`);
+      }
+      return stream(req, res);
+    }
     if (url.pathname === '/api/state') return send(res, 200, 'application/json', JSON.stringify(inspector.hello()));
     if (url.pathname === '/api/history') {
       const before = Number(url.searchParams.get('before') ?? Date.now() + 1);

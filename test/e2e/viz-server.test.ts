@@ -13,6 +13,7 @@ import type { ActorInfo, HostInfo, StepRecord, Update } from '../../runtime/viz/
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
 import { openVizStream } from '../helpers/viz.js';
+import { MAX_STREAMS } from '../../runtime/viz/server.js';
 
 const quiet = { spareWorkers: 0 } as const;
 const isActor = (u: Update): u is { k: 'actor'; actor: ActorInfo } => u.k === 'actor';
@@ -225,4 +226,28 @@ test('tribe viz prints the URL; a host started with --no-viz says it serves none
   t.regex(bad.stderr, /--viz wants a port number/);
   await tribe(['stop', '--home', home2]);
   await off.exited;
+});
+
+test('at most MAX_STREAMS pages stream at once; one that leaves makes room', async (t) => {
+  const host = await withHost(t, { ...quiet, viz: 0, listen: false });
+  const streams = Array.from({ length: MAX_STREAMS }, () => openVizStream(host.vizUrl!));
+  t.teardown(() => {
+    for (const s of streams) s.close();
+  });
+  await Promise.all(streams.map((s) => s.hello));
+  const refused = await fetch(new URL('api/stream', host.vizUrl!));
+  t.is(refused.status, 503);
+  t.is(refused.headers.get('retry-after'), '5');
+  streams.pop()!.close();
+  // The server sees the close when the socket ends; the next page gets in then.
+  for (;;) {
+    const res = await fetch(new URL('api/stream', host.vizUrl!));
+    if (res.status === 200) {
+      await res.body?.cancel();
+      break;
+    }
+    await res.body?.cancel();
+    await new Promise((r) => setImmediate(r));
+  }
+  t.pass();
 });

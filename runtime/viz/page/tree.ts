@@ -24,12 +24,33 @@ interface Row {
   shown: string;
 }
 
+interface GroupNode {
+  readonly el: HTMLDetailsElement;
+  readonly list: HTMLElement;
+  readonly count: HTMLElement;
+  /** The rows' names in DOM order (sorted): where a new row goes, found without reading the DOM. */
+  readonly names: string[];
+}
+
 interface HostNode {
   readonly el: HTMLElement;
   readonly badge: HTMLElement;
   readonly count: HTMLElement;
-  readonly groups: Map<string, { readonly el: HTMLDetailsElement; readonly list: HTMLElement; readonly count: HTMLElement }>;
+  readonly groups: Map<string, GroupNode>;
+  actors: number;
 }
+
+/** The index of the first name greater than `name` (the insertion point that keeps equal names in arrival order). */
+const insertionPoint = (names: readonly string[], name: string): number => {
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (names[mid]! > name) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+};
 
 export class ActorTree {
   readonly #root: HTMLElement;
@@ -148,7 +169,7 @@ export class ActorTree {
         count,
       );
       const el = h('section', { class: 'tree-host', role: 'group', 'data-host': info.host }, head);
-      node = { el, badge, count, groups: new Map() };
+      node = { el, badge, count, groups: new Map(), actors: 0 };
       this.#hosts.set(info.host, node);
       // This host first, the others in the order they appeared.
       if (info.self) this.#root.prepend(el);
@@ -160,7 +181,7 @@ export class ActorTree {
     return node;
   }
 
-  #group(host: HostNode, group: string) {
+  #group(host: HostNode, group: string): GroupNode {
     let g = host.groups.get(group);
     if (g) return g;
     const count = h('span', { class: 'count' });
@@ -171,7 +192,7 @@ export class ActorTree {
       h('summary', {}, h('span', { class: 'group-name' }, group), count),
       list,
     );
-    g = { el, list, count };
+    g = { el, list, count, names: [] };
     const after = [...host.groups.entries()].find(([name]) => groupBefore(group, name) < 0);
     host.el.insertBefore(el, after ? after[1].el : null);
     host.groups.set(group, g);
@@ -205,12 +226,13 @@ export class ActorTree {
       state,
     );
     const row: Row = { el, state, search: `${name} ${machine} ${actor.aid}`.toLowerCase(), shown: '' };
-    // Rows sorted by name within their group; insertion is rare next to steps.
-    const before = [...group.list.children].find((c) => ((c as HTMLElement).dataset.name ?? '') > name);
-    group.list.insertBefore(el, before ?? null);
-    setText(group.count, String(group.list.childElementCount));
-    const actors = [...hostNode.groups.values()].reduce((n, g) => n + g.list.childElementCount, 0);
-    setText(hostNode.count, `${actors} actor${actors === 1 ? '' : 's'}`);
+    // Rows sorted by name within their group.
+    const at = insertionPoint(group.names, name);
+    group.list.insertBefore(el, group.list.children[at] ?? null);
+    group.names.splice(at, 0, name);
+    setText(group.count, String(group.names.length));
+    hostNode.actors += 1;
+    setText(hostNode.count, `${hostNode.actors} actor${hostNode.actors === 1 ? '' : 's'}`);
     this.#rows.set(actor.aid, row);
     this.#applyFilter(row);
     if (actor.aid === this.#selected) el.setAttribute('aria-selected', 'true');

@@ -34,7 +34,7 @@ try {
   await page.goto(url);
   const session = '#tree [data-group="sessions"][data-state~="established.watching"]';
   await page.waitForSelector(session);
-  await page.waitForSelector('#health tr[data-state="established"]');
+  await page.waitForFunction(() => document.querySelectorAll('#health tr[data-state="established"]').length === 2);
   await page.click(session);
   await page.waitForSelector('#chart svg g.state.active[data-path="established"]');
   await page.waitForFunction(() => /Signature/.test(document.querySelector('#sequence')?.textContent ?? ''));

@@ -56,6 +56,8 @@ export interface WatchOptions {
 /** Health rows of sessions that ended stay this long, marked 'ended'. */
 const ENDED_HEALTH_MS = 5 * 60_000;
 const HEALTH_EVERY_MS = 1000;
+/** The tree group of session path machines: their steps refresh the health rows at once. */
+const SESSIONS = 'sessions';
 /** One relay push carries at most this many records, and stops adding once past this many bytes of JSON. */
 const RELAY_BATCH = 1000;
 const RELAY_BATCH_BYTES = 256 * 1024;
@@ -213,6 +215,7 @@ export const makeInspector = (opts: InspectorOptions) => {
         ...(changed && context !== undefined ? { context } : {}),
       };
       actor.latest = step;
+      if (record.tag.group === SESSIONS) refreshHealth();
       setEnded(actor, status !== 'active');
       remember(step);
       emit(step);
@@ -235,6 +238,7 @@ export const makeInspector = (opts: InspectorOptions) => {
       inspect,
       retag(next) {
         record.tag = cleanTag(next);
+        if (record.tag.group === SESSIONS) refreshHealth();
         for (const aid of record.aids) {
           const a = actors.get(aid);
           if (!a) continue;
@@ -249,8 +253,8 @@ export const makeInspector = (opts: InspectorOptions) => {
   let healthSource: (() => readonly Omit<SessionHealth, 'state'>[]) | undefined;
   const endedHealth = new Map<string, { row: SessionHealth; at: number }>();
   let healthTimer: unknown;
-  const pollHealth = () => {
-    healthTimer = undefined;
+  let healthSoon: unknown;
+  const measureHealth = () => {
     if (closed || !healthSource) return;
     const t = now();
     const live = healthSource().map((s) => ({ ...s, state: 'established' }));
@@ -265,7 +269,19 @@ export const makeInspector = (opts: InspectorOptions) => {
     const record = { k: 'health' as const, host: self, t, sessions };
     health.set(self, record);
     if (JSON.stringify(sessions) !== before) emit(record);
-    if (watchers.size > 0) healthTimer = setTimer(pollHealth, HEALTH_EVERY_MS);
+  };
+  const pollHealth = () => {
+    healthTimer = undefined;
+    measureHealth();
+    if (watchers.size > 0 && !closed && healthSource) healthTimer = setTimer(pollHealth, HEALTH_EVERY_MS);
+  };
+  /** A session's machine moved: its health row follows in the same batch, not at the next poll. */
+  const refreshHealth = () => {
+    if (healthSoon !== undefined || closed || !healthSource || watchers.size === 0) return;
+    healthSoon = setTimer(() => {
+      healthSoon = undefined;
+      measureHealth();
+    }, 0);
   };
   const startHealth = () => {
     if (healthTimer === undefined && healthSource && !closed) healthTimer = setTimer(pollHealth, 0);
@@ -438,9 +454,8 @@ export const makeInspector = (opts: InspectorOptions) => {
     stats: () => ({ actors: actors.size, defs: defs.size, history: history.length, watchers: watchers.size, hosts: hosts.size }),
     close() {
       closed = true;
-      if (timer !== undefined) clearTimer(timer);
-      if (healthTimer !== undefined) clearTimer(healthTimer);
-      timer = healthTimer = undefined;
+      for (const t of [timer, healthTimer, healthSoon]) if (t !== undefined) clearTimer(t);
+      timer = healthTimer = healthSoon = undefined;
       watchers.clear();
     },
   };

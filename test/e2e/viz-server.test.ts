@@ -148,11 +148,13 @@ test("a peer's machines are relayed over the session: its vats, its half of the 
   );
   t.true(theirSteps.some((s) => s.label === 'Hello' && s.remote), 'B’s relayed history includes receiving Hello');
   t.true(present.latest.some((s) => s.aid === theirs.actor.aid && JSON.stringify(s.value).includes('established')));
-  // Session health at a glance.
-  const health = (await stream.next((u) => u.k === 'health' && u.host === a.id && u.sessions.some((s) => s.peer === b.id))) as Extract<Update, { k: 'health' }>;
-  const row = health.sessions.find((s) => s.peer === b.id)!;
-  t.is(row.state, 'established');
-  t.true(row.framesIn > 0 && row.bytesOut > 0);
+  // Session health at a glance: the row comes with the session; its counters move with the calls made.
+  const first = (await stream.next((u) => u.k === 'health' && u.host === a.id && u.sessions.some((s) => s.peer === b.id))) as Extract<Update, { k: 'health' }>;
+  t.is(first.sessions.find((s) => s.peer === b.id)!.state, 'established');
+  const counted = (await stream.next(
+    (u) => u.k === 'health' && u.host === a.id && u.sessions.some((s) => s.peer === b.id && s.framesIn > 0 && s.bytesOut > 0),
+  )) as Extract<Update, { k: 'health' }>;
+  t.is(counted.sessions.find((s) => s.peer === b.id)!.state, 'established');
   // B goes away: A's path ends, B is shown disconnected.
   await b.stop();
   await stream.next((u) => isHost(u) && u.host === b.id && !u.connected);

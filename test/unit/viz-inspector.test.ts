@@ -285,3 +285,28 @@ test('ended actors are forgotten beyond their limit, oldest first; live ones nev
   );
   live.stop();
 });
+
+test('a session machine that moves brings its health row in the same batch, without waiting for the poll', (t) => {
+  const timers = manualTimers();
+  const inspector = makeInspector({ host: HOST_A, ...timers });
+  const seen = collect(inspector);
+  let sessions: { peer: string; address: string; role: string; cipher: string; rttMs: number | null; framesIn: number; framesOut: number; bytesIn: number; bytesOut: number; channels: number; upMs: number }[] = [];
+  inspector.setHealthSource(() => sessions);
+  timers.advance(0); // the first poll: no sessions
+  const tap = inspector.tap({ group: 'handshakes', name: 'dialing b' });
+  const path = createActor(child, { inspect: tap.inspect }).start();
+  // The handshake completes: the session is listed, the path moves under 'sessions'.
+  sessions = [{ peer: HOST_B, address: 'x', role: 'initiator', cipher: 'c', rttMs: null, framesIn: 1, framesOut: 1, bytesIn: 1, bytesOut: 1, channels: 1, upMs: 0 }];
+  tap.retag({ group: 'sessions', name: 'b', peer: HOST_B });
+  timers.advance(40); // one batch interval, far less than the 1 s poll
+  const rows = seen.all().flatMap((u) => (u.k === 'health' ? u.sessions.map((s) => `${s.peer.slice(0, 1)}:${s.state}`) : []));
+  t.deepEqual(rows, ['b:established']);
+  // It ends: the path's last step brings the 'ended' row just as fast.
+  sessions = [];
+  path.send({ type: 'poke' });
+  timers.advance(40);
+  const last = seen.all().filter((u) => u.k === 'health').at(-1);
+  t.deepEqual(last?.k === 'health' && last.sessions.map((s) => s.state), ['ended']);
+  inspector.close();
+  t.is(timers.pending(), 0);
+});

@@ -45,7 +45,7 @@ export interface ChartHead {
 
 /** Small charts are not blown up past this; large ones shrink to fit until their text would be unreadable. */
 const MAX_SCALE = 1.25;
-const MIN_SCALE = 0.4;
+const MIN_SCALE = 0.75;
 
 export class ChartPanel {
   readonly #root: HTMLElement;

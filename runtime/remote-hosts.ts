@@ -261,7 +261,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   // --- sessions ---
   const adopt = (path: SecurePath, address: string, tap?: Tap): Session => {
     const peer = path.remoteId as VatId;
-    tap?.retag({ group: 'sessions', name: short(peer), peer });
+    tap?.retag({ group: 'sessions', name: `↔ ${short(peer)}`, peer });
     const old = sessions.get(peer);
     const fan = fanOut(path);
     let session: Session | undefined;

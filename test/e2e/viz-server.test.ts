@@ -137,6 +137,7 @@ test("a peer's machines are relayed over the session: its vats, its half of the 
   const theirs = (await stream.next((u) => isActor(u) && u.actor.host === b.id && u.actor.tag.group === 'sessions')) as { actor: ActorInfo };
   t.is(mine.actor.tag.peer, b.id);
   t.is(theirs.actor.tag.peer, a.id);
+  t.is(mine.actor.tag.name, `↔ ${b.id.slice(0, 8)}`, 'a session is named after the host at its other end');
   const hello = openVizStream(a.vizUrl!);
   t.teardown(() => hello.close());
   const present = await hello.hello;

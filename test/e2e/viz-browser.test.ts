@@ -167,4 +167,19 @@ test('500 live actors: the page draws them all and keeps applying updates', asyn
   await page.waitForSelector('#chart svg g.state.active[data-path="busy.io.reading"]', WAIT);
   await screenshot('viz-500-actors');
   t.deepEqual(errors, []);
+
+  // A new page starts with the host's recent history (2,000 steps); older steps come from the store.
+  for (const round of ['next', 'next', 'rest'] as const) for (const x of actors) x.send({ type: round });
+  await page.waitForSelector('[data-name="worker-499"][data-state="idle"]', WAIT);
+  const later = await openPage(t, host.vizUrl!);
+  await later.page.waitForSelector('body[data-ready="true"]', WAIT);
+  const span = () => later.page.$eval('#scrubber', (el) => Number((el as HTMLInputElement).max) - Number((el as HTMLInputElement).min) + 1);
+  const before = await span();
+  t.is(before, 2000, 'the hello brings the host’s last 2,000 steps');
+  await later.page.click('#older');
+  await later.page.waitForFunction((n) => {
+    const el = document.querySelector<HTMLInputElement>('#scrubber')!;
+    return Number(el.max) - Number(el.min) + 1 > n;
+  }, before, WAIT);
+  t.true((await span()) > before, 'older steps were loaded from the store');
 });

@@ -4,6 +4,8 @@
  * bounded history that remembers each actor's state before its first entry.
  */
 import test from 'ava';
+import fc from 'fast-check';
+import { Ring } from '../../runtime/viz/page/ring.js';
 import type { Hello, StepRecord } from '../../runtime/viz/model.js';
 import { VizModel } from '../../runtime/viz/page/state.js';
 
@@ -88,4 +90,73 @@ test('a view finds a step again by host and seq after a late, older step moved i
   t.is(now, drawnAt + 1);
   t.is(m.history.at(now), mine);
   t.is(m.indexOf(undefined, Number.NaN, 7), 7, 'entries without a seq keep their index');
+});
+
+test('property: whatever order batches arrive in, the history is every step once, in time order, ties in arrival order', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ host: fc.constantFrom(A, B), t: fc.integer({ min: 0, max: 50 }) }), { maxLength: 60 }),
+      fc.array(fc.integer({ min: 1, max: 8 }), { maxLength: 30 }),
+      fc.integer({ min: 5, max: 80 }),
+      (specs, cuts, capacity) => {
+        const m = new VizModel(capacity);
+        m.reset(hello([]));
+        const steps = specs.map((s) => step(s.host, 1, s.t, 'v'));
+        // Deliver in batches of the given sizes.
+        let at = 0;
+        for (const size of [...cuts, steps.length]) {
+          if (at >= steps.length) break;
+          m.apply(steps.slice(at, at + size));
+          at += size;
+        }
+        const held: StepRecord[] = [];
+        for (let i = m.history.start; i < m.history.end; i++) held.push(m.history.at(i) as StepRecord);
+        const expected = steps
+          .map((s, i) => [s, i] as const)
+          .sort((x, y) => x[0].t - y[0].t || x[1] - y[1])
+          .map(([s]) => s);
+        // A full history keeps the newest by time; older ones may have been dropped at any point,
+        // so compare the held ones with the tail of the expected order.
+        t.true(held.length <= capacity);
+        t.deepEqual(
+          held.map((s) => s.t),
+          [...held.map((s) => s.t)].sort((x, y) => x - y),
+        );
+        if (steps.length <= capacity) t.deepEqual(held, expected);
+      },
+    ),
+  );
+});
+
+test('property: the ring holds what an array would, within its capacity, with stable absolute indices', (t) => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 12 }),
+      fc.array(fc.oneof(fc.record({ op: fc.constant('push' as const), v: fc.integer() }), fc.record({ op: fc.constant('pop' as const) }), fc.record({ op: fc.constant('unshift' as const), v: fc.integer() }))),
+      (capacity, ops) => {
+        const ring = new Ring<number>(capacity);
+        let model: number[] = [];
+        let start = 0;
+        for (const o of ops) {
+          if (o.op === 'push') {
+            model.push(o.v);
+            if (model.length > capacity) {
+              model = model.slice(1);
+              start++;
+            }
+            ring.push(o.v);
+          } else if (o.op === 'pop') {
+            t.is(ring.pop(), model.pop());
+          } else if (model.length < capacity) {
+            t.true(ring.unshift(o.v));
+            model.unshift(o.v);
+            start--;
+          } else t.false(ring.unshift(o.v));
+          t.is(ring.size, model.length);
+          t.is(ring.start, start);
+          for (let i = 0; i < model.length; i++) t.is(ring.at(start + i), model[i]);
+        }
+      },
+    ),
+  );
 });

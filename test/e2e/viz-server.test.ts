@@ -103,13 +103,16 @@ test('history is kept in the store, bounded, and outlives the host', async (t) =
   const stream = openVizStream(first.vizUrl!);
   await stream.hello;
   for (let i = 0; i < 400; i++) actor.send({ type: 'flip' });
-  const last = (await stream.next((u) => isStep(u) && u.event === 'flip' && stream.updates.filter(isStep).length >= 400)) as StepRecord;
+  // Wait for the 400th flip, then take the newest step received (not the first that matches).
+  await stream.next((u) => isStep(u) && u.event === 'flip' && stream.updates.filter(isStep).length >= 400);
+  const last = stream.updates.filter(isStep).at(-1)!;
   stream.close();
   actor.stop();
-  // The batch holding the last step is written before the next batch goes out; one more step flushes it for sure.
+  // The store writes each batch before the page gets it (its watcher comes first), so the last step is on disk.
   await first.stop();
-  const second = await startHost({ home, control: false, print: () => {}, ...quiet, viz: 0, listen: false, vizHistoryLimit: 160 });
+  const second = await startHost({ home, control: false, print: () => {}, ...quiet, viz: true, listen: false, vizHistoryLimit: 160 });
   t.teardown(() => second.stop());
+  t.is(second.vizUrl, first.vizUrl, 'viz: true serves on the port this home used last (bookmarks keep working)');
   const res = await fetch(new URL(`api/history?before=${Date.now() + 1}&limit=1000`, second.vizUrl!));
   const history = (await res.json()) as StepRecord[];
   t.true(history.length >= 160 && history.length <= 160 + 10, `kept ${history.length} of 401 steps (limit 160 + one prune step)`);

@@ -61,6 +61,12 @@ const SESSIONS = 'sessions';
 /** One relay push carries at most this many records, and stops adding once past this many bytes of JSON. */
 const RELAY_BATCH = 1000;
 const RELAY_BATCH_BYTES = 256 * 1024;
+/**
+ * Steps a watcher takes from one peer per second; beyond, they are dropped and
+ * counted in a 'gap' record. A relay keeps one push of at most 1,000 in
+ * flight, so only a very busy peer, or a flooding one, gets there.
+ */
+export const MAX_RELAY_RATE = 20_000;
 
 interface ActorState {
   info: ActorInfo;
@@ -388,9 +394,17 @@ export const makeInspector = (opts: InspectorOptions) => {
   };
 
   /** Records relayed by `peer` (checked: see check.ts). Throws VizRelayError on a malformed batch. */
+  /** Records each peer relayed in the current one-second window. */
+  const relayed = new Map<string, { window: number; count: number }>();
   const ingest = (peer: string, batch: unknown): void => {
-    const updates = checkUpdates(peer, batch);
+    const checked = checkUpdates(peer, batch);
     if (closed) return;
+    const window = Math.floor(now() / 1000);
+    const seen = relayed.get(peer);
+    const count = (seen?.window === window ? seen.count : 0) + checked.length;
+    relayed.set(peer, { window, count });
+    // Over the rate, steps are dropped and counted (the page says so); the tree stays whole.
+    const updates = count > MAX_RELAY_RATE ? overRate(peer, checked) : checked;
     if (!hosts.get(peer)?.connected) setHost({ k: 'host', host: peer, self: false, connected: true });
     for (const u of updates) {
       switch (u.k) {
@@ -432,6 +446,7 @@ export const makeInspector = (opts: InspectorOptions) => {
 
   /** The relay from `peer` ended (its session closed): its actors stay, marked as no longer live. */
   const peerGone = (peer: string) => {
+    relayed.delete(peer);
     const h = hosts.get(peer);
     if (h?.connected) setHost({ ...h, connected: false });
   };
@@ -459,6 +474,13 @@ export const makeInspector = (opts: InspectorOptions) => {
       watchers.clear();
     },
   };
+};
+
+/** A batch past the relay rate: everything but its steps, and a 'gap' record counting them. */
+const overRate = (peer: string, updates: readonly Update[]): Update[] => {
+  const kept = updates.filter((u) => u.k !== 'step');
+  const dropped = updates.length - kept.length;
+  return dropped > 0 ? [...kept, { k: 'gap', host: peer, dropped }] : kept;
 };
 
 /** 'xstate.after.keepaliveInterval.path.established' → 'after keepaliveInterval'. */

@@ -6,7 +6,7 @@
 import '@endo/init';
 import test from 'ava';
 import { assign, createActor, sendTo, setup } from 'xstate';
-import { makeInspector } from '../../runtime/viz/inspector.js';
+import { makeInspector, MAX_RELAY_RATE } from '../../runtime/viz/inspector.js';
 import type { ActorInfo, StepRecord, Update } from '../../runtime/viz/model.js';
 
 const HOST_A = 'a'.repeat(52);
@@ -309,4 +309,28 @@ test('a session machine that moves brings its health row in the same batch, with
   t.deepEqual(last?.k === 'health' && last.sessions.map((s) => s.state), ['ended']);
   inspector.close();
   t.is(timers.pending(), 0);
+});
+
+test('a peer past the relay rate: its steps are dropped and counted, its tree kept; the next second it is measured afresh', (t) => {
+  const timers = manualTimers();
+  const a = makeInspector({ host: HOST_A, ...timers });
+  const seen = collect(a);
+  const steps = (n: number, from: number) =>
+    Array.from({ length: n }, (_, i) => ({ k: 'step', seq: from + i, t: 1, host: HOST_B, aid: `${HOST_B}/1`, event: 'e', value: 'v', status: 'active' }));
+  let seq = 1;
+  for (let sent = 0; sent + 1000 <= MAX_RELAY_RATE; sent += 1000) {
+    a.ingest(HOST_B, steps(1000, seq));
+    seq += 1000;
+  }
+  const actor = { k: 'actor', actor: { aid: `${HOST_B}/2`, host: HOST_B, def: 'd', tag: { group: 'vats', name: 'late' } } };
+  a.ingest(HOST_B, [actor, ...steps(10, seq)]);
+  timers.advance(40);
+  const gaps = seen.all().filter((u) => u.k === 'gap');
+  t.deepEqual(gaps, [{ k: 'gap', host: HOST_B, dropped: 10 }]);
+  t.true(a.hello().actors.some((x) => x.aid === `${HOST_B}/2`), 'the actor record still went in');
+  t.is(seen.all().filter((u) => u.k === 'step').length, MAX_RELAY_RATE);
+  timers.advance(1000);
+  a.ingest(HOST_B, steps(5, seq + 10));
+  timers.advance(40);
+  t.is(seen.all().filter((u) => u.k === 'step').length, MAX_RELAY_RATE + 5, 'a new second takes steps again');
 });

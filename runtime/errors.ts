@@ -8,3 +8,11 @@ export class UsageError extends TribeError {}
 export class HostStoppedError extends TribeError {}
 /** A peer's visualizer relay sent something that is not a well-formed, bounded batch of its own records. */
 export class VizRelayError extends TribeError {}
+/** An address asked for (listen or visualizer) is taken by another host or program. */
+export class PortInUseError extends TribeError {}
+
+/** `err` as a PortInUseError when it is the OS saying the address is taken; otherwise unchanged. */
+export const portInUse = (err: unknown, what: string, address: string, hint: string): unknown =>
+  (err as { code?: string })?.code === 'EADDRINUSE'
+    ? new PortInUseError(`${what} ${address} is taken (another host or program listens there); ${hint}`, { cause: err })
+    : err;

@@ -15,7 +15,7 @@ import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
 import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
 import { makeControlFacet } from './control-facet.js';
 import { serveControl, type ControlServer } from './control.js';
-import { HostStoppedError, UsageError } from './errors.js';
+import { HostStoppedError, portInUse, UsageError } from './errors.js';
 import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
 import { makeModuleCompiler } from '../vats/module-compiler.js';
@@ -331,8 +331,13 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         traceLimit: options.traceLimit ?? 0,
       });
     let started: RemoteHosts;
-    if (asked) started = await start(asked);
-    else {
+    if (asked) {
+      try {
+        started = await start(asked);
+      } catch (err) {
+        throw portInUse(err, 'the listen address', `${asked.host}:${asked.port}`, 'give another with --listen or --port');
+      }
+    } else {
       const previous = last ? parseListenAddress(last) : { host: '127.0.0.1', port: 0 };
       try {
         started = await start(previous);

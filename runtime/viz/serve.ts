@@ -2,6 +2,7 @@
  * A host's visualizer, wired: the page server on loopback, the store's history
  * of every step the inspector sees, and the port remembered in the home.
  */
+import { portInUse } from '../errors.js';
 import type { RemoteHosts } from '../remote-hosts.js';
 import { openVizHistory, type HostStore } from '../store.js';
 import type { Inspector } from './inspector.js';
@@ -46,7 +47,10 @@ export const serveHostViz = async (opts: HostVizOptions): Promise<HostViz> => {
     try {
       server = await serve(port);
     } catch (err) {
-      if ((err as { code?: string }).code !== 'EADDRINUSE' || typeof opts.port === 'number') throw err;
+      if (typeof opts.port === 'number') {
+        throw portInUse(err, 'the visualizer port', `127.0.0.1:${port}`, 'give another with --viz PORT (0 for a free one)');
+      }
+      if ((err as { code?: string }).code !== 'EADDRINUSE') throw err;
       opts.print(`visualizer port ${port} is taken: serving on another`);
       server = await serve(0);
     }

@@ -257,3 +257,32 @@ test('at most MAX_STREAMS pages stream at once; one that leaves makes room', asy
   }
   t.pass();
 });
+
+test('a taken port is a PortInUseError, named, for the visualizer and for listening; a remembered one falls back', async (t) => {
+  const { createServer } = await import('node:net');
+  const squatter = createServer();
+  await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+  t.teardown(() => squatter.close());
+  const port = (squatter.address() as { port: number }).port;
+  for (const args of [
+    ['--viz', String(port), '--no-listen'],
+    ['--listen', `127.0.0.1:${port}`, '--no-viz'],
+  ]) {
+    const run = await tribe(['host', '--home', tempHome(t), ...args]);
+    t.is(run.code, 1, args.join(' '));
+    t.regex(run.stderr, new RegExp(`^tribe: PortInUseError: the (visualizer port|listen address) 127\\.0\\.0\\.1:${port} is taken`), args.join(' '));
+  }
+  // A home whose remembered visualizer port is taken serves on another and says so.
+  const home = tempHome(t);
+  const printed: string[] = [];
+  const first = await startHost({ home, control: false, print: (l) => printed.push(l), ...quiet, viz: 0, listen: false });
+  const remembered = Number(new URL(first.vizUrl!).port);
+  await first.stop();
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(remembered, '127.0.0.1', r));
+  t.teardown(() => blocker.close());
+  const second = await startHost({ home, control: false, print: (l) => printed.push(l), ...quiet, viz: true, listen: false });
+  t.teardown(() => second.stop());
+  t.not(Number(new URL(second.vizUrl!).port), remembered);
+  t.true(printed.includes(`visualizer port ${remembered} is taken: serving on another`));
+});

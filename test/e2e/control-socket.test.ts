@@ -5,6 +5,7 @@ import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { E } from '../../runtime/index.js';
 import { connectControl } from '../../runtime/control.js';
+import { openVizStream } from '../helpers/viz.js';
 import { example, withHost } from '../helpers/host.js';
 
 const openRaw = async (path: string): Promise<Socket> => {
@@ -69,11 +70,14 @@ test.serial('a stopped host leaves no worker, socket, timer or handle behind', a
   t.deepEqual(resources(), before);
 });
 
-// Serial, like the one above: two hosts with a live session between them, both stopped.
-test.serial('two hosts with a session leave no socket, timer or handle behind once stopped', async (t) => {
+// Serial, like the one above: two hosts with a live session between them, both stopped; one serves
+// the visualizer to a page that is still reading (and watches the other's machines).
+test.serial('two hosts with a session and a visualizer page leave no socket, timer or handle behind once stopped', async (t) => {
   const before = resources();
   const seen = new Set<string>();
-  const a = await withHost(t, { spareWorkers: 0, inspect: (ev: any) => seen.add(`${ev.actorRef?.logic?.id}:${ev.type}`) });
+  const a = await withHost(t, { spareWorkers: 0, viz: 0, inspect: (ev: any) => seen.add(`${ev.actorRef?.logic?.id}:${ev.type}`) });
+  const page = openVizStream(a.vizUrl!);
+  await page.hello;
   const b = await withHost(t, { spareWorkers: 0 });
   await b.spawnVat({ module: example('counter.ts'), name: 'counter' });
   const { root: alice } = await a.spawnVat({ module: example('counter.ts'), name: 'alice' });
@@ -81,6 +85,7 @@ test.serial('two hosts with a session leave no socket, timer or handle behind on
   t.truthy(alice);
   // The handshake machine reports through the host's inspector, as the vat machines do.
   t.true(seen.has('path:@xstate.snapshot'), [...seen].join(', '));
+  await page.next((u) => u.k === 'host' && u.host === b.id);
   await a.stop();
   await b.stop();
   for (let turn = 0; turn < 1000 && resources().join() !== before.join(); turn++) {

@@ -2,8 +2,11 @@
  * A real headless Chromium for the visualizer tests (playwright-core driving
  * the Chromium that @sparticuz/chromium ships inside its npm package, so
  * `npm install` is all a machine needs). One browser per test file.
+ * TRIBE_CHROMIUM=/path/to/chromium uses another Chromium (Debian's, say); if
+ * the packaged one cannot start on a machine, a system /usr/bin/chromium is
+ * tried before giving up.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import chromium from '@sparticuz/chromium';
 import type { ExecutionContext } from 'ava';
@@ -29,23 +32,26 @@ const DROPPED = new Set([
   '--ignore-gpu-blocklist',
 ]);
 
+/** Without the networking switches Chromium keeps dialing Google services, which this machine refuses. */
+const QUIET = ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const SYSTEM_CHROMIUM = '/usr/bin/chromium';
+
 let browser: Promise<Browser> | undefined;
 
+const launchAt = (executablePath: string, args: readonly string[]) => playwright.launch({ executablePath, headless: true, args: [...args] });
+
 export const launchBrowser = (): Promise<Browser> => {
-  browser ??= (async () =>
-    playwright.launch({
-      executablePath: await chromium.executablePath(),
-      headless: true,
-      // Without the networking switches Chromium keeps dialing Google services, which this machine refuses.
-      args: [
-        ...chromium.args.filter((a) => !DROPPED.has(a)),
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    }))();
+  browser ??= (async () => {
+    const chosen = process.env['TRIBE_CHROMIUM'];
+    if (chosen) return launchAt(chosen, ['--no-sandbox', '--disable-quic', ...QUIET]);
+    try {
+      return await launchAt(await chromium.executablePath(), [...chromium.args.filter((a) => !DROPPED.has(a)), ...QUIET]);
+    } catch (err) {
+      if (!existsSync(SYSTEM_CHROMIUM)) throw err;
+      process.stderr.write(`packaged Chromium did not start (${(err as Error).message.split('\n')[0]}); using ${SYSTEM_CHROMIUM}\n`);
+      return launchAt(SYSTEM_CHROMIUM, ['--no-sandbox', '--disable-quic', ...QUIET]);
+    }
+  })();
   return browser;
 };
 

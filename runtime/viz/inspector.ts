@@ -72,12 +72,10 @@ interface ActorState {
   info: ActorInfo;
   latest: StepRecord | undefined;
   contextText: string | undefined;
-  tap: TapRecord;
   ended: boolean;
 }
 interface TapRecord {
   tag: ActorTag;
-  opts: TapOptions;
   aids: string[];
 }
 
@@ -181,7 +179,7 @@ export const makeInspector = (opts: InspectorOptions) => {
 
   // --- taps: registration of machines ---
   const tap = (tag: ActorTag, tapOpts: TapOptions = {}): Tap => {
-    const record: TapRecord = { tag: cleanTag(tag), opts: tapOpts, aids: [] };
+    const record: TapRecord = { tag: cleanTag(tag), aids: [] };
     const onActor = (ref: any) => {
       if (!isMachine(ref.logic)) return; // promise/callback actors: nothing to draw
       const def = addDef(ref.logic);
@@ -190,7 +188,7 @@ export const makeInspector = (opts: InspectorOptions) => {
       const parentAid = ref._parent ? aidOf.get(ref._parent) : undefined;
       const tagHere = parentAid ? { ...record.tag, name: `${record.tag.name} › ${redactText(String(ref.id))}` } : record.tag;
       const info: ActorInfo = { aid, host: self, def: def.hash, tag: tagHere, ...(parentAid ? { parent: parentAid } : {}) };
-      actors.set(aid, { info, latest: undefined, contextText: undefined, tap: record, ended: false });
+      actors.set(aid, { info, latest: undefined, contextText: undefined, ended: false });
       record.aids.push(aid);
       emit({ k: 'actor', actor: info });
     };
@@ -418,7 +416,7 @@ export const makeInspector = (opts: InspectorOptions) => {
         case 'actor': {
           const old = actors.get(u.actor.aid);
           if (old) old.info = u.actor;
-          else actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, tap: PEER_TAP, ended: false });
+          else actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, ended: false });
           break;
         }
         case 'step': {
@@ -489,7 +487,6 @@ const delayLabel = (type: string): string | undefined =>
 
 const sameValue = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 
-const PEER_TAP: TapRecord = { tag: { group: 'peer', name: 'peer' }, opts: {}, aids: [] };
 
 const cleanTag = (tag: ActorTag): ActorTag => ({
   group: redactText(String(tag.group)),

@@ -333,7 +333,7 @@ export const makeInspector = (opts: InspectorOptions) => {
 
   /**
    * Feeds this host's records to a peer through `push` (one call in flight;
-   * while it is, records queue, and past MAX_BATCH the oldest steps are dropped
+   * while it is, records queue, and past 2 × MAX_BATCH the oldest steps are dropped
    * and counted in a 'gap' record). Ends when `push` fails or `stop` is called.
    */
   const relay = (push: (batch: readonly Update[]) => Promise<unknown>, onEnd?: (err: unknown) => void) => {

@@ -57,6 +57,9 @@ export class ChartPanel {
   #drawn: Drawn | undefined;
   #paths: readonly string[] = [];
   #fit = true;
+  /** The step highlighted now, and the transitions marked as taken to reach it. */
+  #shown: StepRecord | undefined;
+  #taken: SVGGElement[] = [];
   /** The active leaf last scrolled into view. */
   #revealed: string | undefined;
 
@@ -88,6 +91,7 @@ export class ChartPanel {
     }
     if (actor.aid === this.#aid && def?.hash === this.#hash) return;
     this.#aid = actor.aid;
+    this.#shown = undefined;
     this.#hash = def?.hash;
     this.#drawn = undefined;
     this.#root.dataset.aid = actor.aid;
@@ -111,9 +115,32 @@ export class ChartPanel {
     setText(this.#head.status, step ? String(step.status) : 'unknown');
     setAttr(this.#head.status, 'data-status', step ? String(step.status) : 'unknown');
     setText(this.#head.context, context === undefined ? '(no context recorded)' : json(context));
+    const before = this.#shown;
+    const previous = this.#paths;
+    this.#shown = step;
     this.#paths = step ? activePaths(step.value) : [];
     this.#drawn?.highlight(this.#paths);
+    this.#markTaken(step, before, previous);
     this.#reveal();
+  }
+
+  /**
+   * Marks the transitions the step could have taken: its event's, from a state
+   * that was active before it. Only when the chart moves forward by the
+   * actor's own steps (live, or scrubbing ahead); otherwise nothing is marked.
+   */
+  #markTaken(step: StepRecord | undefined, before: StepRecord | undefined, previous: readonly string[]): void {
+    for (const el of this.#taken) el.classList.remove('taken');
+    this.#taken = [];
+    if (!this.#drawn || !step || !before || step.host !== before.host || step.seq <= before.seq) return;
+    const events = new Set([step.event, step.label].filter((e): e is string => typeof e === 'string'));
+    const sources = new Set(previous);
+    for (const g of this.#drawn.element.querySelectorAll<SVGGElement>('g.transition')) {
+      if (events.has(g.dataset['event'] ?? '') && sources.has(g.dataset['source'] ?? '')) {
+        g.classList.add('taken');
+        this.#taken.push(g);
+      }
+    }
   }
 
   /** Scrolls the deepest active state into view when it changed (a large chart is taller than its panel). */

@@ -207,17 +207,9 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     throw err;
   }
 
-  const inspector = makeInspector({ host: identity.vatId });
+  // Every machine's inspection goes to the inspector, which forwards it to the caller's `inspect`.
+  const inspector = makeInspector({ host: identity.vatId, ...(options.inspect ? { forward: options.inspect } : {}) });
   const vizOn = options.viz !== undefined && options.viz !== false;
-  /** Each machine's inspection goes to the inspector, and to the caller's `inspect` if given. */
-  const inspectWith = (tap: { inspect: (ev: InspectionEvent) => void }) => {
-    const raw = options.inspect;
-    if (!raw) return tap.inspect;
-    return (ev: InspectionEvent) => {
-      tap.inspect(ev);
-      raw(ev);
-    };
-  };
 
   const defaults: VatLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const workers = makeWorkerStarter({
@@ -234,7 +226,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
     print,
-    inspectVat: (name) => inspectWith(inspector.tap({ group: 'vats', name }, VAT_TAP)),
+    inspectVat: (name) => inspector.tap({ group: 'vats', name }, VAT_TAP).inspect,
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
       if (event === 'ended') remote?.vatEnded(name, reviveError(new Error(detail ?? `vat "${name}" ended`)));
@@ -246,6 +238,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     onPeerFault: (vat, peer, reason) => remote?.peerFault(vat, peer, reason),
   });
   let remote: RemoteHosts | undefined;
+  let viz: HostViz | undefined;
 
   let stopping = false;
   let settleStopped!: () => void;
@@ -323,7 +316,6 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         names,
         refs: store.sturdyRefs,
         print,
-        ...(options.inspect ? { inspect: options.inspect as (e: unknown) => void } : {}),
         inspector,
         shareMachines: options.shareMachines ?? true,
         watchPeers: vizOn,
@@ -362,8 +354,6 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     sessions: remote?.sessions() ?? [],
     ...(viz ? { viz: viz.url } : {}),
   });
-
-  let viz: HostViz | undefined;
 
   let control: ControlServer | undefined;
   const stop = async (): Promise<void> => {

@@ -67,9 +67,8 @@ export interface RemoteHostsOptions {
   readonly names: NameRegistry;
   readonly refs: HostStore['sturdyRefs'];
   readonly print: (line: string) => void;
-  readonly inspect?: (event: unknown) => void;
   /** The host's inspector: path machines are registered with it. */
-  readonly inspector?: Inspector;
+  readonly inspector: Inspector;
   /** Peers with a session may watch this host's machines (default true). */
   readonly shareMachines?: boolean;
   /** Watch the machines of every peer this host has a session with (the host serves the visualizer). */
@@ -143,25 +142,15 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   let closing = false;
   const cookieSecret = crypto.randomBytes(32);
   /** A path machine's place in the visualizer: under 'handshakes' until it proves its peer, then under 'sessions'. */
-  const pathTap = (name: string): Tap | undefined => opts.inspector?.tap({ group: 'handshakes', name }, PATH_TAP);
-  const pathOptions = (stream: ByteStream, tap: Tap | undefined) => {
-    const raw = opts.inspect;
-    const inspect =
-      tap && raw
-        ? (ev: any) => {
-            tap.inspect(ev);
-            raw(ev);
-          }
-        : (tap?.inspect ?? raw);
-    return {
-      stream,
-      identity: { vatId: self, key: identity.key },
-      crypto,
-      clock,
-      ...(opts.limits ? { limits: opts.limits } : {}),
-      ...(inspect ? { inspect: inspect as (ev: unknown) => void } : {}),
-    };
-  };
+  const pathTap = (name: string): Tap => opts.inspector.tap({ group: 'handshakes', name }, PATH_TAP);
+  const pathOptions = (stream: ByteStream, tap: Tap) => ({
+    stream,
+    identity: { vatId: self, key: identity.key },
+    crypto,
+    clock,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+    inspect: tap.inspect as (ev: unknown) => void,
+  });
 
   // --- the host's own gate: tickets for references the host itself holds ---
   const hostTickets = new Map<string, unknown>();
@@ -250,7 +239,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
       /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
       watch(sink: unknown) {
         const inspector = opts.inspector;
-        if (!inspector || opts.shareMachines === false) throw new VizRelayError('this host does not share its machines');
+        if (opts.shareMachines === false) throw new VizRelayError('this host does not share its machines');
         const session = getSession();
         if (session.path.closed) throw new SessionLostError('the session ended');
         session.relay?.stop();
@@ -259,9 +248,9 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     });
 
   // --- sessions ---
-  const adopt = (path: SecurePath, address: string, tap?: Tap): Session => {
+  const adopt = (path: SecurePath, address: string, tap: Tap): Session => {
     const peer = path.remoteId as VatId;
-    tap?.retag({ group: 'sessions', name: `↔ ${short(peer)}`, peer });
+    tap.retag({ group: 'sessions', name: `↔ ${short(peer)}`, peer });
     const old = sessions.get(peer);
     const fan = fanOut(path);
     let session: Session | undefined;
@@ -271,7 +260,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
       session?.relay?.stop();
       if (session && sessions.get(peer) === session) {
         sessions.delete(peer);
-        if (opts.watchPeers) opts.inspector?.peerGone(peer);
+        if (opts.watchPeers) opts.inspector.peerGone(peer);
       }
       if (!closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
     });
@@ -298,8 +287,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
 
   /** Asks the peer for its machine records; they stop when the session ends or a batch is malformed. */
   const watchPeer = (session: Session) => {
-    const inspector = opts.inspector;
-    if (!inspector) return;
+    const { inspector } = opts;
     let refused = false;
     const sink = Far('MachineSink', {
       push(batch: unknown) {

@@ -181,18 +181,16 @@ export const openVatStoreBackend = (path: string, vat: string): VatStoreBackend 
  * an fsync per batch on the vats' store is not.
  */
 export interface VizHistoryStore {
-  append(records: readonly { host: string; seq: number; t: number; body: string }[]): void;
+  /** Each record's time (ms) and its JSON. */
+  append(records: readonly { t: number; body: string }[]): void;
   /** Bodies of the `limit` newest records older than `before` (ms), oldest first. */
   before(before: number, limit: number): string[];
-  count(): number;
   close(): void;
 }
 
 const VIZ_SCHEMA = `
 CREATE TABLE IF NOT EXISTS viz_history (
   id INTEGER PRIMARY KEY,
-  host TEXT NOT NULL,
-  seq INTEGER NOT NULL,
   t INTEGER NOT NULL,
   body TEXT NOT NULL
 );
@@ -203,15 +201,14 @@ export const openVizHistory = (path: string, limit: number): VizHistoryStore => 
   const db = openDatabase(path);
   db.pragma('synchronous = NORMAL');
   db.exec(VIZ_SCHEMA);
-  const insert = db.prepare('INSERT INTO viz_history (host, seq, t, body) VALUES (?, ?, ?, ?)');
-  const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM viz_history');
+  const insert = db.prepare('INSERT INTO viz_history (t, body) VALUES (?, ?)');
   const prune = db.prepare('DELETE FROM viz_history WHERE id <= (SELECT max(id) FROM viz_history) - ?');
   const older = db.prepare<[number, number], { body: string }>(
     'SELECT body FROM viz_history WHERE t < ? ORDER BY t DESC, id DESC LIMIT ?',
   );
   let sincePrune = 0;
-  const append = db.transaction((records: readonly { host: string; seq: number; t: number; body: string }[]) => {
-    for (const r of records) insert.run(r.host, r.seq, r.t, r.body);
+  const append = db.transaction((records: readonly { t: number; body: string }[]) => {
+    for (const r of records) insert.run(r.t, r.body);
     sincePrune += records.length;
     // Ids only grow, so "the newest `limit`" is an id range; pruning in steps keeps appends cheap.
     if (sincePrune >= Math.max(1, limit >> 4)) {
@@ -224,7 +221,6 @@ export const openVizHistory = (path: string, limit: number): VizHistoryStore => 
       if (records.length > 0) append(records);
     },
     before: (before, n) => older.all(before, n).map((r) => r.body).reverse(),
-    count: () => count.get()!.n,
     close: () => db.close(),
   };
 };

@@ -36,6 +36,8 @@ export interface Tap {
 
 export interface InspectorOptions {
   readonly host: string;
+  /** Every inspection event of every tapped machine, as XState gives it (the host's `inspect` option). */
+  readonly forward?: (event: InspectionEvent) => void;
   readonly listen?: string;
   readonly now?: () => number;
   readonly setTimeout?: (fn: () => void, ms: number) => unknown;
@@ -225,6 +227,8 @@ export const makeInspector = (opts: InspectorOptions) => {
       emit(step);
     };
     const inspect = (ev: InspectionEvent) => {
+      // The forwarded stream does not end with the inspector: vats still stop after it closes.
+      opts.forward?.(ev);
       if (closed) return;
       try {
         if (ev.type === '@xstate.actor') onActor(ev.actorRef);
@@ -457,14 +461,11 @@ export const makeInspector = (opts: InspectorOptions) => {
     ingest,
     peerGone,
     hello,
-    ownSnapshot,
     /** Where session health comes from (this host's sessions), polled each second while someone watches. */
     setHealthSource(source: () => readonly Omit<SessionHealth, 'state'>[]) {
       healthSource = source;
       if (watchers.size > 0) startHealth();
     },
-    /** Counts for diagnostics and tests. */
-    stats: () => ({ actors: actors.size, defs: defs.size, history: history.length, watchers: watchers.size, hosts: hosts.size }),
     close() {
       closed = true;
       for (const t of [timer, healthTimer, healthSoon]) if (t !== undefined) clearTimer(t);

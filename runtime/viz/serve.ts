@@ -32,7 +32,7 @@ export const serveHostViz = async (opts: HostVizOptions): Promise<HostViz> => {
   const history = openVizHistory(opts.dbPath, opts.historyLimit);
   const unwatch = inspector.watch((batch) => {
     const steps = batch.filter((u): u is StepRecord => u.k === 'step');
-    history.append(steps.map((s) => ({ host: s.host, seq: s.seq, t: s.t, body: JSON.stringify(s) })));
+    history.append(steps.map((s) => ({ t: s.t, body: JSON.stringify(s) })));
   });
   const serve = (port: number) =>
     startVizServer({

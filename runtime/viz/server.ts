@@ -44,8 +44,6 @@ export interface VizServerOptions {
 export interface VizServer {
   readonly url: string;
   readonly port: number;
-  /** Pages connected to the stream now. */
-  readonly clients: number;
   close(): Promise<void>;
 }
 
@@ -135,9 +133,6 @@ export const startVizServer = async (opts: VizServerOptions): Promise<VizServer>
   return {
     url: `http://127.0.0.1:${port}/`,
     port,
-    get clients() {
-      return streams.size;
-    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of streams) s.end();

@@ -96,12 +96,20 @@ export class EventLog {
     this.#draw();
   }
 
-  /** Rows are cached by index; when the model moved entries (a late, older step went in), they are rebuilt. */
+  /**
+   * Rows are cached by index; when the model moved entries (a late, older step
+   * went in), the rows from where it moved them are rebuilt — all of them if
+   * more than one rewrite happened since the last draw.
+   */
   #forgetMoved(model: VizModel): void {
     if (model.rewrites === this.#rewrites) return;
+    const from = model.rewrites === this.#rewrites + 1 ? model.movedFrom : Number.NEGATIVE_INFINITY;
     this.#rewrites = model.rewrites;
-    for (const row of this.#rows.values()) row.remove();
-    this.#rows.clear();
+    for (const [index, row] of this.#rows) {
+      if (index < from) continue;
+      row.remove();
+      this.#rows.delete(index);
+    }
   }
 
   #scrollTo(top: number): void {

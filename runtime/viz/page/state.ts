@@ -72,6 +72,8 @@ export class VizModel {
    * newest held went in before it): views that cache rows by index redraw them.
    */
   rewrites = 0;
+  /** The lowest (absolute) index the latest rewrite changed: entries before it kept their place. */
+  movedFrom = 0;
   /** Records dropped by relays since the hello. */
   dropped = 0;
   /** Steps received since the hello (the header's rate). */
@@ -167,6 +169,7 @@ export class VizModel {
     }
     tail.reverse();
     this.rewrites++;
+    this.movedFrom = this.history.end;
     let i = 0;
     let j = 0;
     // Ties keep what was held first.

@@ -23,7 +23,6 @@ export interface VizBenchConfig {
   readonly bursts: number;
 }
 
-const worker = workerMachine;
 
 /** The baseline: the same stream, one row per actor, nothing else. */
 const BASELINE_HTML = `<!doctype html><meta charset="utf-8"><title>baseline</title><body><div id="rows"></div><script>
@@ -77,7 +76,7 @@ export const benchViz = async (opts: {
   log(`[5/5] visualizer with ${config.actors} live actors (headless Chromium)`);
   const host = await startHost({ home: opts.tempDir('tribe-bench-viz-'), control: false, restore: false, print: () => {}, spareWorkers: 0, viz: 0 });
   const actors = Array.from({ length: config.actors }, (_, i) =>
-    createActor(worker, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),
+    createActor(workerMachine, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),
   );
   let browser: Browser | undefined;
   try {
@@ -111,7 +110,6 @@ export const benchViz = async (opts: {
 
     // One update at a time: both pages watch the same event.
     const single = { tribe: [] as number[], baseline: [] as number[] };
-    let flip = 0;
     for (let i = 0; i < config.singles; i++) {
       const k = (i * 97) % config.actors;
       const name = `worker-${k}`;
@@ -122,7 +120,6 @@ export const benchViz = async (opts: {
       const [a, b] = await Promise.all([shownAt(ours.page, name, expect!, t0), shownAt(bare.page, name, expect!, t0)]);
       single.tribe.push(a - t0);
       single.baseline.push(b - t0);
-      flip++;
     }
 
     // Bursts: every actor changes at once; time until the last one shows.
@@ -151,7 +148,7 @@ export const benchViz = async (opts: {
     try {
       peer.names.publish('thing', Far('Thing', { ping: () => 'pong' }));
       await E(await host.enliven(peer.makeSturdyRef('thing'))).ping();
-      const remote = createActor(worker, { inspect: peer.inspector.tap({ group: 'services', name: 'remote-worker' }).inspect }).start();
+      const remote = createActor(workerMachine, { inspect: peer.inspector.tap({ group: 'services', name: 'remote-worker' }).inspect }).start();
       await Promise.all([ours.page, bare.page].map((p) => p.waitForSelector('[data-name="remote-worker"]', { timeout: 30_000 })));
       for (let i = 0; i < config.singles; i++) {
         const [event, expect] = remote.getSnapshot().value === 'idle' ? ['work', 'busy.io.reading'] : ['rest', 'idle'];
@@ -212,7 +209,7 @@ export const benchViz = async (opts: {
       ours: median(applyTimes),
       note: `the page's own measure over ${applyTimes.length} batches (no baseline: the bare page does not measure itself)`,
     });
-    details['viz'] = { loads, single, relayed, burst, applyTimesMedian: median(applyTimes), flips: flip };
+    details['viz'] = { loads, single, relayed, burst, applyTimesMedian: median(applyTimes) };
     log(
       `  first render ${fmt(median(loads.tribe), 0)} ms (baseline ${fmt(median(loads.baseline), 0)}); one update ${fmt(median(single.tribe), 0)} ms (baseline ${fmt(median(single.baseline), 0)}); burst ${fmt(median(burst.tribe), 0)} ms (baseline ${fmt(median(burst.baseline), 0)})`,
     );

@@ -19,7 +19,11 @@ const groupBefore = (a: string, b: string) => groupRank(a) - groupRank(b) || (a 
 interface Row {
   readonly el: HTMLElement;
   readonly state: HTMLElement;
-  readonly search: string;
+  readonly nameEl: HTMLElement;
+  /** Where the row stands: an actor's tag can change (a session path learns its peer), and the row follows. */
+  group: string;
+  name: string;
+  search: string;
   /** The step it shows (host/seq), to skip unchanged rows. */
   shown: string;
 }
@@ -103,7 +107,9 @@ export class ActorTree {
     for (const aid of aids) {
       const actor = model.actors.get(aid);
       if (!actor) continue;
-      const row = this.#rows.get(aid) ?? this.#addRow(model, actor);
+      let row = this.#rows.get(aid);
+      if (!row) row = this.#addRow(model, actor);
+      else if (row.group !== String(actor.tag.group) || row.name !== String(actor.tag.name)) this.#moveRow(model, row, actor);
       const step = stepOf(aid);
       const shown = step ? `${step.host}\n${step.seq}` : `-${unknown}`;
       if (row.shown === shown) continue;
@@ -199,12 +205,16 @@ export class ActorTree {
     return g;
   }
 
+  #hostOf(model: VizModel, actor: ActorInfo): HostNode {
+    return this.#hostNode(model.hosts.get(actor.host) ?? { k: 'host', host: actor.host, self: false, connected: true });
+  }
+
   #addRow(model: VizModel, actor: ActorInfo): Row {
-    const hostNode = this.#hostNode(model.hosts.get(actor.host) ?? { k: 'host', host: actor.host, self: false, connected: true });
-    const group = this.#group(hostNode, String(actor.tag.group));
+    const hostNode = this.#hostOf(model, actor);
     const machine = model.defs.get(actor.def)?.id ?? '?';
     const name = String(actor.tag.name);
     const state = h('span', { class: 'state' }, '—');
+    const nameEl = h('span', { class: 'name' }, name);
     const el = h(
       'div',
       {
@@ -221,22 +231,54 @@ export class ActorTree {
         title: actor.aid,
       },
       h('span', { class: 'status' }),
-      h('span', { class: 'name' }, name),
+      nameEl,
       h('span', { class: 'machine' }, machine),
       state,
     );
-    const row: Row = { el, state, search: `${name} ${machine} ${actor.aid}`.toLowerCase(), shown: '' };
-    // Rows sorted by name within their group.
-    const at = insertionPoint(group.names, name);
-    group.list.insertBefore(el, group.list.children[at] ?? null);
-    group.names.splice(at, 0, name);
-    setText(group.count, String(group.names.length));
+    const row: Row = { el, state, nameEl, group: String(actor.tag.group), name, search: '', shown: '' };
+    this.#place(hostNode, row, actor);
     hostNode.actors += 1;
     setText(hostNode.count, `${hostNode.actors} actor${hostNode.actors === 1 ? '' : 's'}`);
     this.#rows.set(actor.aid, row);
-    this.#applyFilter(row);
     if (actor.aid === this.#selected) el.setAttribute('aria-selected', 'true');
     return row;
+  }
+
+  /** Puts a row in its group, sorted by name, under the group and name its actor's tag gives. */
+  #place(hostNode: HostNode, row: Row, actor: ActorInfo): void {
+    row.group = String(actor.tag.group);
+    row.name = String(actor.tag.name);
+    row.search = `${row.name} ${row.el.dataset.machine ?? ''} ${actor.aid}`.toLowerCase();
+    setAttr(row.el, 'data-group', row.group);
+    setAttr(row.el, 'data-name', row.name);
+    setText(row.nameEl, row.name);
+    const group = this.#group(hostNode, row.group);
+    const at = insertionPoint(group.names, row.name);
+    group.list.insertBefore(row.el, group.list.children[at] ?? null);
+    group.names.splice(at, 0, row.name);
+    setText(group.count, String(group.names.length));
+    this.#applyFilter(row);
+  }
+
+  /**
+   * The actor was retagged (a path that proved its peer moves from
+   * 'handshakes' to 'sessions'): its row leaves its old group, which goes
+   * once empty, and takes its place in the new one.
+   */
+  #moveRow(model: VizModel, row: Row, actor: ActorInfo): void {
+    const hostNode = this.#hostOf(model, actor);
+    const old = hostNode.groups.get(row.group);
+    if (old) {
+      const at = [...old.list.children].indexOf(row.el);
+      if (at >= 0) old.names.splice(at, 1);
+      setText(old.count, String(old.names.length));
+      if (old.names.length === 0) {
+        old.el.remove();
+        hostNode.groups.delete(row.group);
+      }
+    }
+    row.el.remove();
+    this.#place(hostNode, row, actor);
   }
 
   #applyFilter(row: Row): void {

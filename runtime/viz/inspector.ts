@@ -53,6 +53,12 @@ export interface InspectorOptions {
 export interface WatchOptions {
   /** Only this host's own records (what a peer relays; it never forwards a third host's). */
   readonly ownOnly?: boolean;
+  /**
+   * The watcher has just taken the present (`hello()`, a relay's snapshot), which
+   * already holds the records still waiting for the next batch: it gets only
+   * what comes after. Without it a new page or peer receives those twice.
+   */
+  readonly fromPresent?: boolean;
 }
 
 /** Health rows of sessions that ended stay this long, marked 'ended'. */
@@ -113,7 +119,8 @@ export const makeInspector = (opts: InspectorOptions) => {
   let nextActor = 1;
 
   // --- watchers and batching ---
-  type Watcher = { ownOnly: boolean; deliver: (batch: readonly Update[]) => void };
+  /** `skip`: how many records of the next batch the watcher already has (see WatchOptions.fromPresent). */
+  type Watcher = { ownOnly: boolean; deliver: (batch: readonly Update[]) => void; skip: number };
   const watchers = new Set<Watcher>();
   let pending: Update[] = [];
   let timer: unknown;
@@ -125,10 +132,15 @@ export const makeInspector = (opts: InspectorOptions) => {
     if (batch.length === 0) return;
     let own: Update[] | undefined;
     for (const w of watchers) {
-      if (!w.ownOnly) w.deliver(batch);
+      const skip = w.skip;
+      w.skip = 0;
+      const mine = skip > 0 ? batch.slice(skip) : batch;
+      if (mine.length === 0) continue;
+      if (!w.ownOnly) w.deliver(mine);
       else {
-        own ??= batch.filter(isOwn);
-        if (own.length > 0) w.deliver(own);
+        if (skip === 0) own ??= batch.filter(isOwn);
+        const kept = skip > 0 ? mine.filter(isOwn) : own!;
+        if (kept.length > 0) w.deliver(kept);
       }
     }
   };
@@ -319,8 +331,9 @@ export const makeInspector = (opts: InspectorOptions) => {
     for (const a of mine) out.push({ k: 'actor', actor: a.info });
     const recent = history.filter((s) => s.host === self);
     const inRecent = new Set(recent.map((s) => s.aid));
-    // Each actor's latest step, for those whose last step is older than the recent window.
-    for (const s of latestSteps(true)) if (!inRecent.has(s.aid)) out.push(s);
+    // Each actor's latest step, for those whose last step is older than the recent window,
+    // in seq order like everything a relay sends (the receiver drops what it already has by seq).
+    out.push(...latestSteps(true).filter((s) => !inRecent.has(s.aid)).sort((a, b) => a.seq - b.seq));
     out.push(...recent);
     const h = health.get(self);
     if (h) out.push(h);
@@ -329,7 +342,7 @@ export const makeInspector = (opts: InspectorOptions) => {
 
   // --- watching ---
   const watch = (deliver: (batch: readonly Update[]) => void, wopts: WatchOptions = {}): (() => void) => {
-    const w: Watcher = { ownOnly: wopts.ownOnly ?? false, deliver };
+    const w: Watcher = { ownOnly: wopts.ownOnly ?? false, deliver, skip: wopts.fromPresent ? pending.length : 0 };
     watchers.add(w);
     startHealth();
     return () => void watchers.delete(w);
@@ -382,7 +395,7 @@ export const makeInspector = (opts: InspectorOptions) => {
         }
         pump();
       },
-      { ownOnly: true },
+      { ownOnly: true, fromPresent: true },
     );
     const stop = (err?: unknown) => {
       if (ended) return;
@@ -398,6 +411,14 @@ export const makeInspector = (opts: InspectorOptions) => {
   /** Records relayed by `peer` (checked: see check.ts). Throws VizRelayError on a malformed batch. */
   /** Records each peer relayed in the current one-second window. */
   const relayed = new Map<string, { window: number; count: number }>();
+  /**
+   * The newest step seq taken from each peer. A relay sends its steps in seq
+   * order, and a new relay (the session came back) starts with recent history
+   * the page already has: anything at or below this mark is a repeat. Kept
+   * across relays (one number per peer); a peer's seqs keep growing across its
+   * restarts (they start from its clock).
+   */
+  const newestSeq = new Map<string, number>();
   const ingest = (peer: string, batch: unknown): void => {
     const checked = checkUpdates(peer, batch);
     if (closed) return;
@@ -424,6 +445,8 @@ export const makeInspector = (opts: InspectorOptions) => {
           break;
         }
         case 'step': {
+          if (u.seq <= (newestSeq.get(peer) ?? Number.NEGATIVE_INFINITY)) continue;
+          newestSeq.set(peer, u.seq);
           const a = actors.get(u.aid);
           if (a) {
             a.latest = u;

@@ -77,7 +77,7 @@ export const startVizServer = async (opts: VizServerOptions): Promise<VizServer>
     const unwatch = inspector.watch((batch: readonly Update[]) => {
       if (res.writableLength > MAX_BUFFERED) return res.destroy();
       res.write(`event: updates\ndata: ${JSON.stringify(batch)}\n\n`);
-    });
+    }, { fromPresent: true });
     const end = () => {
       unwatch();
       streams.delete(res);

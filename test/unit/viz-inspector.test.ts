@@ -334,3 +334,64 @@ test('a peer past the relay rate: its steps are dropped and counted, its tree ke
   timers.advance(40);
   t.is(seen.all().filter((u) => u.k === 'step').length, MAX_RELAY_RATE + 5, 'a new second takes steps again');
 });
+
+/** Every step seq in a page's view (its hello, then its batches), with repeats. */
+const seqsSeen = (hello: { history: readonly StepRecord[] }, batches: readonly Update[][]) => [
+  ...hello.history.map((s) => `${s.host}/${s.seq}`),
+  ...steps(batches.flat()).map((s) => `${s.host}/${s.seq}`),
+];
+
+test('a page that opens while records wait for their batch gets each step once (hello, then only what is new)', (t) => {
+  const timers = manualTimers();
+  const inspector = makeInspector({ host: HOST_A, ...timers });
+  const store = collect(inspector); // a watcher from the start (the store): it gets everything, in batches
+  const actor = createActor(demo, { inspect: inspector.tap({ group: 'services', name: 'demo' }).inspect }).start();
+  actor.send({ type: 'go' });
+  // The page opens now: its hello holds these steps, which are still pending for the next batch.
+  const hello = inspector.hello();
+  const page: Update[][] = [];
+  inspector.watch((b) => void page.push([...b]), { fromPresent: true });
+  actor.send({ type: 'flip' });
+  timers.advance(40);
+  const seen = seqsSeen(hello, page);
+  t.is(new Set(seen).size, seen.length, `no step twice: ${seen.join(' ')}`);
+  t.true(steps(page.flat()).some((s) => s.event === 'flip'), 'what came after the hello arrives');
+  t.is(steps(store.all()).length, steps(hello.history).length + 1, 'a watcher without fromPresent still gets the whole batch');
+});
+
+test('a relay that starts while records are pending, and a second relay after the session came back, repeat nothing on the page', async (t) => {
+  const ta = manualTimers();
+  const tb = manualTimers();
+  const a = makeInspector({ host: HOST_A, ...ta });
+  const b = makeInspector({ host: HOST_B, ...tb });
+  collect(b); // B's own page: B's records are pending for it when A starts watching
+  const machine = createActor(demo, { inspect: b.tap({ group: 'vats', name: 'worker' }).inspect }).start();
+  machine.send({ type: 'go' });
+  const hello = a.hello();
+  const pageOfA: Update[][] = [];
+  a.watch((batch) => void pageOfA.push([...batch]), { fromPresent: true });
+  const settle = async () => {
+    for (let i = 0; i < 3; i++) {
+      tb.advance(40);
+      await new Promise((r) => setImmediate(r));
+      ta.advance(40);
+    }
+  };
+  const first = b.relay(async (batch) => a.ingest(HOST_B, batch));
+  machine.send({ type: 'flip' });
+  await settle();
+  first.stop();
+  a.peerGone(HOST_B);
+  // The session comes back: a new relay starts again with B's recent history.
+  const second = b.relay(async (batch) => a.ingest(HOST_B, batch));
+  machine.send({ type: 'tick' });
+  await settle();
+  second.stop();
+  const seen = seqsSeen(hello, pageOfA);
+  t.is(new Set(seen).size, seen.length, `no step twice on A's page: ${seen.join(' ')}`);
+  t.deepEqual(
+    steps(pageOfA.flat()).filter((s) => s.aid === steps(pageOfA.flat()).find((x) => x.event === 'tick')?.aid).map((s) => s.event),
+    ['(start)', 'go', 'flip', 'tick'],
+    'each of B’s steps reached A’s page once, in order',
+  );
+});

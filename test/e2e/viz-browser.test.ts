@@ -14,7 +14,7 @@ import { E } from '@endo/far';
 import { assign, createActor, setup } from 'xstate';
 import { base32 } from '../../protocols/session/vat-id.js';
 import { workerMachine } from '../fixtures/worker-machine.js';
-import { closeBrowser, openPage } from '../helpers/browser.js';
+import { closeBrowser, explainFailure, openPage } from '../helpers/browser.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
 import { openVizStream } from '../helpers/viz.js';
@@ -29,6 +29,13 @@ test('live hosts: vats reach running, a handshake runs to established, the sessi
   const a = await startHostProcess(t, homeA, ['--viz', '0']);
   const b = await startHostProcess(t, homeB, ['--no-viz']);
   const { page, offsite, errors, screenshot } = await openPage(t, a.viz!);
+  // On a failure, what the page and both hosts had to say (a wait that times out says only what it waited for).
+  explainFailure(t, async () => {
+    const rows = await page.$$eval('#tree [data-aid]', (els) =>
+      els.map((e) => ['aid', 'group', 'name', 'state', 'status'].map((k) => e.getAttribute(k === 'aid' ? 'data-aid' : `data-${k}`)).join(' | ')),
+    );
+    return [`tree rows:\n${rows.join('\n')}`, `host A:\n${a.output.join('\n')}`, `host B:\n${b.output.join('\n')}`];
+  });
   await page.waitForSelector('body[data-ready="true"]', WAIT);
   t.is(await page.getAttribute(`[data-host="${a.id}"]`, 'data-self'), 'true');
 
@@ -187,4 +194,21 @@ test('500 live actors: the page draws them all and keeps applying updates', asyn
     return Number(el.max) - Number(el.min) + 1 > n;
   }, before, WAIT);
   t.true((await span()) > before, 'older steps were loaded from the store');
+});
+
+test('a retagged actor moves in the tree: a path that proves its peer leaves "handshakes" for "sessions"', async (t) => {
+  const host = await withHost(t, { spareWorkers: 0, viz: 0, listen: false });
+  const tap = host.inspector.tap({ group: 'handshakes', name: 'inbound 127.0.0.1:1' });
+  const actor = createActor(workerMachine, { inspect: tap.inspect }).start();
+  t.teardown(() => actor.stop());
+  const { page, errors } = await openPage(t, host.vizUrl!);
+  await page.waitForSelector('#tree details[data-group="handshakes"] [data-name="inbound 127.0.0.1:1"][data-group="handshakes"]', WAIT);
+  // Only now, after the page drew the row (a handshake that outlasts one batch): the live session hit this.
+  tap.retag({ group: 'sessions', name: '↔ peer', peer: 'peer' });
+  actor.send({ type: 'work' });
+  await page.waitForSelector('#tree details[data-group="sessions"] [data-name="↔ peer"][data-group="sessions"][data-state~="busy.io.reading"]', WAIT);
+  t.is(await page.locator('#tree details[data-group="handshakes"]').count(), 0, 'the emptied group is gone');
+  t.is(await page.locator('#tree [data-aid]').count(), 1, 'one row, moved — not a copy');
+  t.is(await page.locator('#tree details[data-group="sessions"] .count').first().textContent(), '1');
+  t.deepEqual(errors, []);
 });

@@ -100,3 +100,18 @@ export const openPage = async (t: ExecutionContext, url: string, viewport = { wi
     },
   };
 };
+
+/**
+ * Logs what `explain` gathers if the test fails (ava shows a failed test's
+ * logs): a timed-out wait names only its selector, not what the page held.
+ */
+export const explainFailure = (t: ExecutionContext, explain: () => Promise<readonly string[]>): void => {
+  t.teardown(async () => {
+    if (t.passed) return;
+    try {
+      for (const line of await explain()) t.log(line);
+    } catch (err) {
+      t.log(`(could not gather the page's state: ${String(err)})`);
+    }
+  });
+};

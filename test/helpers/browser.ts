@@ -38,6 +38,15 @@ const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 
 let browser: Promise<Browser> | undefined;
 
+/**
+ * After lockdown an error's stack is hidden, and ava then prints an uncaught
+ * exception as an empty block: say at least its name, message and code.
+ */
+process.on('uncaughtExceptionMonitor', (err: unknown, origin) => {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown } | undefined;
+  process.stderr.write(`${origin} in a browser test: ${String(e?.name)}: ${String(e?.message)}${e?.code ? ` (${String(e.code)})` : ''}\n`);
+});
+
 const launchAt = (executablePath: string, args: readonly string[]) => playwright.launch({ executablePath, headless: true, args: [...args] });
 
 export const launchBrowser = (): Promise<Browser> => {

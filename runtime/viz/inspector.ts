@@ -10,6 +10,7 @@
  * so the page draws any machine without knowing it.
  */
 import type { InspectionEvent } from 'xstate';
+import { VizRelayError } from '../errors.js';
 import { checkUpdates, MAX_BATCH } from './check.js';
 import { machineDef } from './machine-def.js';
 import type { ActorInfo, ActorTag, Hello, HostInfo, MachineDef, SessionHealth, StepRecord, Update } from './model.js';
@@ -48,7 +49,22 @@ export interface InspectorOptions {
   readonly endedLimit?: number;
   /** How long updates wait to travel as one batch (default 40 ms; the page shows them within 250 ms). */
   readonly batchMs?: number;
+  /** What one peer's relay may make this host remember (see PeerLimits). */
+  readonly peerLimits?: Partial<PeerLimits>;
 }
+
+/**
+ * What a peer's relay may make this host keep. Steps are bounded by the
+ * history and the relay rate; these bound the rest. A peer past a bound loses
+ * its relay (VizRelayError), and this host keeps what it had.
+ */
+export interface PeerLimits {
+  /** Actors of one peer held at once, live or ended (a host of ours runs tens to hundreds). */
+  readonly actors: number;
+  /** Machine definitions one peer brought (each up to ~400 states; ours run a handful of machines). */
+  readonly defs: number;
+}
+export const DEFAULT_PEER_LIMITS: PeerLimits = { actors: 10_000, defs: 128 };
 
 export interface WatchOptions {
   /** Only this host's own records (what a peer relays; it never forwards a third host's). */
@@ -75,6 +91,12 @@ const RELAY_BATCH_BYTES = 256 * 1024;
  * flight, so only a very busy peer, or a flooding one, gets there.
  */
 export const MAX_RELAY_RATE = 20_000;
+/**
+ * Records queued for one peer at most. Steps past 2 × MAX_BATCH are dropped
+ * and health rows coalesce, so only a flood of new actors or definitions
+ * reaches this while the peer takes nothing.
+ */
+export const MAX_RELAY_QUEUE = 4 * MAX_BATCH;
 
 interface ActorState {
   info: ActorInfo;
@@ -113,6 +135,11 @@ export const makeInspector = (opts: InspectorOptions) => {
    */
   const arrivedAt = new WeakMap<object, number>();
   const history: StepRecord[] = [];
+  const peerLimits: PeerLimits = { ...DEFAULT_PEER_LIMITS, ...opts.peerLimits };
+  /** What each peer made this host keep, counted against its PeerLimits. */
+  const peerActors = new Map<string, number>();
+  const peerDefs = new Map<string, number>();
+  const addTo = (counts: Map<string, number>, peer: string, by: number) => counts.set(peer, (counts.get(peer) ?? 0) + by);
   const health = new Map<string, Extract<Update, { k: 'health' }>>();
   // Sequence numbers grow across restarts (records of an earlier run keep their place).
   let seq = now() * 1000;
@@ -164,6 +191,7 @@ export const makeInspector = (opts: InspectorOptions) => {
       if (a.ended) {
         actors.delete(aid);
         endedCount--;
+        if (a.info.host !== self) addTo(peerActors, a.info.host, -1);
       }
     }
   };
@@ -350,8 +378,10 @@ export const makeInspector = (opts: InspectorOptions) => {
 
   /**
    * Feeds this host's records to a peer through `push` (one call in flight;
-   * while it is, records queue, and past 2 × MAX_BATCH the oldest steps are dropped
-   * and counted in a 'gap' record). Ends when `push` fails or `stop` is called.
+   * while it is, records queue: newer health and actor records replace queued
+   * ones, past 2 × MAX_BATCH the oldest steps are dropped and counted in a
+   * 'gap' record, and past MAX_RELAY_QUEUE the relay ends with VizRelayError).
+   * Ends when `push` fails or `stop` is called.
    */
   const relay = (push: (batch: readonly Update[]) => Promise<unknown>, onEnd?: (err: unknown) => void) => {
     let queue: Update[] = ownSnapshot();
@@ -381,7 +411,14 @@ export const makeInspector = (opts: InspectorOptions) => {
     };
     const unwatch = watch(
       (batch) => {
-        queue.push(...batch);
+        for (const u of batch) {
+          // A newer health, host or actor record replaces a queued one in its place:
+          // a peer that reads slowly gets the latest, not every second's health row.
+          const key = coalesceKey(u);
+          const at = key === undefined ? -1 : queue.findIndex((q) => coalesceKey(q) === key);
+          if (at >= 0) queue[at] = u;
+          else queue.push(u);
+        }
         if (queue.length > MAX_BATCH * 2) {
           // Keep definitions, actors and health; drop the oldest steps.
           const excess = queue.length - MAX_BATCH * 2;
@@ -393,6 +430,8 @@ export const makeInspector = (opts: InspectorOptions) => {
           });
           dropped += cut;
         }
+        // Only new actors and definitions are left to grow it: a peer that takes none for this long loses its relay.
+        if (queue.length > MAX_RELAY_QUEUE) return stop(new VizRelayError(`the peer took no records while ${queue.length} waited`));
         pump();
       },
       { ownOnly: true, fromPresent: true },
@@ -428,6 +467,15 @@ export const makeInspector = (opts: InspectorOptions) => {
     relayed.set(peer, { window, count });
     // Over the rate, steps are dropped and counted (the page says so); the tree stays whole.
     const updates = count > MAX_RELAY_RATE ? overRate(peer, checked) : checked;
+    // Bounds first, for the whole batch: a batch past them is refused whole, like a malformed one.
+    const newActors = new Set(updates.flatMap((u) => (u.k === 'actor' && !actors.has(u.actor.aid) ? [u.actor.aid] : [])));
+    const newDefs = new Set(updates.flatMap((u) => (u.k === 'def' && !defs.has(u.def.hash) ? [u.def.hash] : [])));
+    if ((peerActors.get(peer) ?? 0) + newActors.size > peerLimits.actors) {
+      throw new VizRelayError(`the peer sent more than ${peerLimits.actors} actors`);
+    }
+    if ((peerDefs.get(peer) ?? 0) + newDefs.size > peerLimits.defs) {
+      throw new VizRelayError(`the peer sent more than ${peerLimits.defs} machine definitions`);
+    }
     if (!hosts.get(peer)?.connected) setHost({ k: 'host', host: peer, self: false, connected: true });
     for (const u of updates) {
       switch (u.k) {
@@ -436,12 +484,16 @@ export const makeInspector = (opts: InspectorOptions) => {
           continue;
         case 'def':
           if (defs.has(u.def.hash)) continue;
+          addTo(peerDefs, peer, 1);
           defs.set(u.def.hash, u.def);
           break;
         case 'actor': {
           const old = actors.get(u.actor.aid);
           if (old) old.info = u.actor;
-          else actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, ended: false });
+          else {
+            addTo(peerActors, peer, 1);
+            actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, ended: false });
+          }
           break;
         }
         case 'step': {
@@ -504,6 +556,10 @@ const overRate = (peer: string, updates: readonly Update[]): Update[] => {
   const dropped = updates.length - kept.length;
   return dropped > 0 ? [...kept, { k: 'gap', host: peer, dropped }] : kept;
 };
+
+/** Records of which only the newest matters while queued for a peer. */
+const coalesceKey = (u: Update): string | undefined =>
+  u.k === 'health' || u.k === 'host' ? u.k : u.k === 'actor' ? `actor ${u.actor.aid}` : undefined;
 
 /** 'xstate.after.keepaliveInterval.path.established' → 'after keepaliveInterval'. */
 const delayLabel = (type: string): string | undefined =>

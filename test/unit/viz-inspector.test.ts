@@ -6,7 +6,7 @@
 import '@endo/init';
 import test from 'ava';
 import { assign, createActor, sendTo, setup } from 'xstate';
-import { makeInspector, MAX_RELAY_RATE } from '../../runtime/viz/inspector.js';
+import { DEFAULT_PEER_LIMITS, makeInspector, MAX_RELAY_QUEUE, MAX_RELAY_RATE } from '../../runtime/viz/inspector.js';
 import type { ActorInfo, StepRecord, Update } from '../../runtime/viz/model.js';
 
 const HOST_A = 'a'.repeat(52);
@@ -394,4 +394,87 @@ test('a relay that starts while records are pending, and a second relay after th
     ['(start)', 'go', 'flip', 'tick'],
     'each of B’s steps reached A’s page once, in order',
   );
+});
+
+/** What a flooding peer sends: `n` actors of its own from `from` on, each of a machine it also defines. */
+const actorsOf = (peer: string, from: number, n: number, def = 'd'.repeat(16)): Update[] =>
+  Array.from({ length: n }, (_, i) => ({
+    k: 'actor' as const,
+    actor: { aid: `${peer}/${from + i}`, host: peer, def, tag: { group: 'vats', name: `v${from + i}` } },
+  }));
+const defOf = (hash: string): Update => ({ k: 'def', def: { hash, id: 'm', root: { path: 'm', key: 'm', type: 'atomic', children: [], transitions: [], entry: [], invoke: [], tags: [] } } });
+
+test('a peer flooding actors (a million, in batches) is cut off at its bound; the host keeps what it had, no more', (t) => {
+  const a = makeInspector({ host: HOST_A, ...manualTimers() });
+  let sent = 0;
+  let refused: Error | undefined;
+  while (sent < 1_000_000) {
+    try {
+      a.ingest(HOST_B, actorsOf(HOST_B, sent, 5000));
+    } catch (err) {
+      refused = err as Error;
+      break;
+    }
+    sent += 5000;
+  }
+  t.is(refused?.name, 'VizRelayError');
+  t.regex(refused!.message, /more than 10000 actors/);
+  t.is(sent, DEFAULT_PEER_LIMITS.actors, 'batches up to the bound were taken; the one past it was refused whole');
+  t.is(a.hello().actors.filter((x) => x.host === HOST_B).length, DEFAULT_PEER_LIMITS.actors);
+});
+
+test('a peer flooding machine definitions is cut off at its bound, and one batch past it leaves nothing', (t) => {
+  const a = makeInspector({ host: HOST_A, ...manualTimers(), peerLimits: { defs: 3 } });
+  a.ingest(HOST_B, [defOf('h1'), defOf('h2'), defOf('h2'), defOf('h3')]);
+  t.is(a.hello().defs.length, 3, 'a definition seen twice counts once');
+  const err = t.throws(() => a.ingest(HOST_B, [defOf('h4'), ...actorsOf(HOST_B, 0, 1)]));
+  t.is(err?.name, 'VizRelayError');
+  t.is(a.hello().defs.length, 3);
+  t.is(a.hello().actors.length, 0, 'the refused batch left nothing behind');
+});
+
+test('a peer’s ended actors, once forgotten, no longer count against its bound', (t) => {
+  const a = makeInspector({ host: HOST_A, ...manualTimers(), endedLimit: 0, peerLimits: { actors: 2 } });
+  const end = (n: number): Update => ({ k: 'step', seq: n, t: n, host: HOST_B, aid: `${HOST_B}/${n}`, event: 'x', value: 'gone', status: 'done' });
+  a.ingest(HOST_B, [...actorsOf(HOST_B, 1, 2), end(1), end(2)]);
+  t.notThrows(() => a.ingest(HOST_B, actorsOf(HOST_B, 3, 2)), 'two ended and forgotten: room for two more');
+  t.throws(() => a.ingest(HOST_B, actorsOf(HOST_B, 5, 1)), { name: 'VizRelayError' });
+});
+
+test('a peer that reads slowly gets the newest health row, not one per second; one that takes nothing while actors pile up loses its relay', async (t) => {
+  const tb = manualTimers();
+  const b = makeInspector({ host: HOST_B, ...tb });
+  const pushed: Update[][] = [];
+  let release!: () => void;
+  let ended: unknown;
+  b.relay(
+    (batch) => {
+      pushed.push([...batch]);
+      return new Promise<void>((r) => (release = r));
+    },
+    (err) => (ended = err),
+  );
+  let up = 0;
+  b.setHealthSource(() => [
+    { peer: HOST_A, address: '127.0.0.1:9', role: 'initiator', cipher: 'chacha20-poly1305', rttMs: 0.4, framesIn: 1, framesOut: 1, bytesIn: 1, bytesOut: 1, channels: 1, upMs: ++up },
+  ]);
+  for (let i = 0; i < 600; i++) tb.advance(1000); // ten minutes of polls while the first push hangs
+  tb.advance(40); // the last poll's batch
+  release();
+  await new Promise((r) => setImmediate(r));
+  const health = pushed.slice(1).flat().filter((u) => u.k === 'health');
+  t.is(health.length, 1, 'one health row waited, the newest');
+  const newest = health[0];
+  t.is(newest?.k === 'health' ? (newest.sessions[0] as { upMs?: number } | undefined)?.upMs : undefined, up);
+  // Now the peer takes nothing at all while this host's actors keep coming.
+  const tap = b.tap({ group: 'services', name: 'many' });
+  const actors = [];
+  for (let i = 0; ended === undefined && i < MAX_RELAY_QUEUE + 10; i++) {
+    actors.push(createActor(child, { inspect: tap.inspect }).start());
+    if (i % 1000 === 0) tb.advance(40);
+  }
+  tb.advance(40);
+  t.is((ended as Error | undefined)?.name, 'VizRelayError', 'the relay ended, named');
+  for (const x of actors) x.stop();
+  b.close();
 });

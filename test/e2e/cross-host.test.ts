@@ -46,10 +46,19 @@ test('references pass both ways between hosts, with identity kept', async (t) =>
   // B's object comes to A …
   const thing = await E(bob).makeThing('t1');
   t.is(await E(thing).owner(), 'bob');
-  t.true(await E(bob).same(thing, thing));
+  // … and keeps its identity in later messages: sent home it is the object B made,
+  // and B sending it again gives A the presence it already holds.
+  t.true(await E(bob).isMine(thing), "B's thing comes home as itself");
+  t.is(await E(bob).echo(thing), thing, 'B sends it back as the same presence');
   // … and A's object goes to B, which calls back into A.
   const greeter = Far('Greeter', { hello: (x: string) => `hello ${x} from A` });
   t.is(await E(bob).callBack(greeter, 'bob'), 'hello bob from A');
+  // Sent in two messages, it is one presence on B; sent back, it is A's own object.
+  t.is(await E(bob).keep(greeter), 1);
+  t.true(await E(bob).isKept(greeter), 'the second message brings B the presence of the first');
+  t.false(await E(bob).isKept(Far('Greeter', { hello: () => 'other' })), 'another object is not it');
+  t.false(await E(bob).isMine(greeter), 'an object of A is not one B made');
+  t.is(await E(bob).echo(greeter), greeter, "A's object comes home as itself");
   // Promises go both ways too.
   const { promise, settler } = await E(bob).pending();
   const awaited = E(bob).awaitIt(promise);

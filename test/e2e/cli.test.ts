@@ -93,7 +93,10 @@ test('bad input: one clear error each, non-zero exit, nothing left running or co
   t.regex(none.stderr, /^tribe: HostNotRunningError: no host is running in /);
 });
 
-test('a reply means its writes are durable: SIGKILL right after a reply loses nothing', async (t) => {
+// Across processes a commit just after the reply looks the same as one before it
+// (the host is killed only after the CLI printed). That a reply waits for its
+// turn's commit is shown where the commit can be held: test/unit/vat-main.test.ts.
+test('the writes of turns that replied survive a SIGKILL of the host', async (t) => {
   const home = tempHome(t);
   const host = await startHostProcess(t, home);
   t.is((await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--durable', '--home', home])).code, 0);

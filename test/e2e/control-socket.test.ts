@@ -39,16 +39,23 @@ test('bad frames on the control socket abort that connection only', async (t) =>
     ['call on a slot that was never exported', '{"type":"CTP_CALL","questionID":"q-1","target":"o-99","method":{"body":"[\\"x\\",[]]","slots":[]}}\n'],
     ['oversized line', 'x'.repeat(8 * 1024 * 1024 + 10)],
   ];
-  for (const [what, bytes] of hostile) {
+  // A client connected before the attacks stays connected through all of them.
+  const bystander = await connectControl(socket, host.home);
+  t.teardown(() => bystander.close());
+  const control = await bystander.control;
+  t.is(await E(control).call('counter', 'increment', []), 1);
+  for (const [i, [what, bytes]] of hostile.entries()) {
     const reply = await sendAndAwaitClose(socket, bytes);
     // The host says goodbye (CTP_DISCONNECT) or just closes; it never answers the bad frame.
     t.false(reply.includes('CTP_RETURN'), `${what}: no answer`);
-    t.is(await E(root).increment(), hostile.indexOf(hostile.find((h) => h[0] === what)!) + 1, `${what}: host still serves`);
+    t.is(await E(control).call('counter', 'increment', []), 2 * i + 2, `${what}: the other connection still works`);
+    t.is(await E(root).increment(), 2 * i + 3, `${what}: host still serves`);
   }
-  // A well-behaved client still works after all that.
+  // A well-behaved client still connects after all that, and the first one is still there.
   const client = await connectControl(socket, host.home);
-  t.is(await E(await client.control).call('counter', 'read', []), hostile.length);
+  t.is(await E(await client.control).call('counter', 'read', []), 2 * hostile.length + 1);
   client.close();
+  t.is(await E(control).call('counter', 'read', []), 2 * hostile.length + 1);
 });
 
 // FSReqCallback is one file-system request in flight (ava's own logging, say), not a handle anyone holds.

@@ -6,6 +6,7 @@
 import '@endo/init';
 import test from 'ava';
 import { E, Far } from '@endo/far';
+import { parseSturdyRef } from '../../capabilities/sturdy-ref.js';
 import { startHost, type Host } from '../../runtime/index.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
 
@@ -46,10 +47,19 @@ test('references pass both ways between hosts, with identity kept', async (t) =>
   // B's object comes to A …
   const thing = await E(bob).makeThing('t1');
   t.is(await E(thing).owner(), 'bob');
-  t.true(await E(bob).same(thing, thing));
+  // … and keeps its identity in later messages: sent home it is the object B made,
+  // and B sending it again gives A the presence it already holds.
+  t.true(await E(bob).isMine(thing), "B's thing comes home as itself");
+  t.is(await E(bob).echo(thing), thing, 'B sends it back as the same presence');
   // … and A's object goes to B, which calls back into A.
   const greeter = Far('Greeter', { hello: (x: string) => `hello ${x} from A` });
   t.is(await E(bob).callBack(greeter, 'bob'), 'hello bob from A');
+  // Sent in two messages, it is one presence on B; sent back, it is A's own object.
+  t.is(await E(bob).keep(greeter), 1);
+  t.true(await E(bob).isKept(greeter), 'the second message brings B the presence of the first');
+  t.false(await E(bob).isKept(Far('Greeter', { hello: () => 'other' })), 'another object is not it');
+  t.false(await E(bob).isMine(greeter), 'an object of A is not one B made');
+  t.is(await E(bob).echo(greeter), greeter, "A's object comes home as itself");
   // Promises go both ways too.
   const { promise, settler } = await E(bob).pending();
   const awaited = E(bob).awaitIt(promise);
@@ -122,6 +132,43 @@ test('revoked, unknown and mis-addressed refs fail with named errors', async (t)
   await t.throwsAsync(() => a.enliven(nowhere), { name: 'DialError' });
   // With a live session to the VatId, the address is only a hint: the session is used.
   t.is(await E(await a.enliven(other.replace(`:${b.address!.port}/`, ':1/'))).label(), 'bob');
+});
+
+/** Lowercase RFC 4648 base32 (no padding) back to bytes. */
+const fromBase32 = (text: string): Uint8Array => {
+  const out: number[] = [];
+  let bits = 0;
+  let value = 0;
+  for (const c of text) {
+    value = ((value << 5) | 'abcdefghijklmnopqrstuvwxyz234567'.indexOf(c)) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return new Uint8Array(out);
+};
+
+test('swiss numbers are 160 random bits: distinct, and every bit varies (at least 128 bits of secret)', async (t) => {
+  const a = await withHost(t, quiet);
+  a.names.publish('thing', Far('Thing', {}));
+  const swisses = Array.from({ length: 256 }, () => parseSturdyRef(a.makeSturdyRef('thing')).swiss);
+  t.is(new Set(swisses).size, swisses.length, 'no two alike');
+  const first = fromBase32(swisses[0]!);
+  const width = first.length * 8;
+  const varying = new Set<number>();
+  for (const swiss of swisses) {
+    t.regex(swiss, /^[a-z2-7]{32}$/);
+    const bytes = fromBase32(swiss);
+    bytes.forEach((b, i) => {
+      for (let bit = 0; bit < 8; bit++) if (((b ^ first[i]!) >> bit) & 1) varying.add(i * 8 + bit);
+    });
+  }
+  t.is(width, 160);
+  // A bit fixed by the code (padding, a counter, a short random part) stays the same in all 256;
+  // a random one does with probability 2^-255.
+  t.is(varying.size, width, `${width - varying.size} bits never change`);
 });
 
 test('a ref of this host enlivens locally, without a session', async (t) => {

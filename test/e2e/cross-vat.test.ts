@@ -37,10 +37,15 @@ test('Far objects and promises pass by reference both ways, identity survives ro
   // Host → vat → host: our own object comes back as itself.
   const mine = Far('Mine', { hello: (x: string) => `hello ${x} from host` });
   t.is(await E(a).echo(mine), mine);
-  t.true(await E(a).same(mine, mine));
-  // Vat → host → vat: a vat's object comes back to its vat as itself.
+  // Sent in two messages, it is one presence in the vat.
+  t.is(await E(a).keep(mine), 1);
+  t.true(await E(a).isKept(mine), 'the second message brings the vat the presence of the first');
+  t.false(await E(a).isKept(Far('Other', {})), 'another object is not it');
+  // Vat → host → vat: a vat's object comes back to its vat as itself, and to the host as one presence.
   const thing = await E(a).makeThing('x');
-  t.true(await E(a).same(thing, await E(a).echo(thing)));
+  t.true(await E(a).isMine(thing), "the vat's thing comes home as itself");
+  t.false(await E(a).isMine(mine));
+  t.is(await E(a).echo(thing), thing);
   // Callbacks: vat a calls an object that lives in the host.
   t.is(await E(a).callBack(mine, 'a'), 'hello a from host');
   // Vat-to-vat: a fetches b and b's things; b calls back into an object of a's.

@@ -79,17 +79,24 @@ const MALFORMED: Array<[string, (path: SecurePath) => void]> = [
 ];
 
 for (const [what, send] of MALFORMED) {
-  test(`hostile peer: ${what} aborts that session, the host lives`, async (t) => {
+  test(`hostile peer: ${what} aborts that session only, the host lives`, async (t) => {
     const { host, nextLine } = await watchedHost(t);
     await host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+    // A good peer with a live session and a reference into the host, before the attack.
+    const good = await withHost(t, { spareWorkers: 0 });
+    const bob = await good.enliven(host.makeSturdyRef('bob'));
+    t.is(await E(bob).label(), 'bob');
     const { path, id } = await hostileSession(host);
     const closed = new Promise<Error>((r) => path.onClose(r));
     send(path);
     const line = await nextLine(new RegExp(`session with ${id.slice(0, 8)} ended: ProtocolViolationError`));
     t.regex(line, /ProtocolViolationError/);
     await closed;
-    t.is(host.ps().sessions.length, 0);
-    // Others are still served.
+    // Only the hostile session ended: the good one is still there and still carries
+    // calls (a reference from a lost session rejects with SessionLostError, it never re-dials).
+    t.deepEqual(host.ps().sessions.map((s) => s.peer), [good.id]);
+    t.is(await E(bob).echo('after the attack'), 'after the attack');
+    // And new peers are still served.
     const peer = await withHost(t, { spareWorkers: 0 });
     t.is(await E(await peer.enliven(host.makeSturdyRef('bob'))).label(), 'bob');
   });

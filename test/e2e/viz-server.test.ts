@@ -5,14 +5,14 @@
  * real session.
  */
 import '@endo/init';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { E } from '@endo/far';
 import { createActor, setup } from 'xstate';
-import { startHost } from '../../runtime/index.js';
+import { type Host, startHost } from '../../runtime/index.js';
 import type { ActorInfo, HostInfo, StepRecord, Update } from '../../runtime/viz/model.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
-import { openVizStream } from '../helpers/viz.js';
+import { openVizStream, type VizStream } from '../helpers/viz.js';
 import { MAX_STREAMS } from '../../runtime/viz/server.js';
 
 const quiet = { spareWorkers: 0 } as const;
@@ -165,6 +165,19 @@ test("a peer's machines are relayed over the session: its vats, its half of the 
   await stream.next((u) => isStep(u) && u.aid === mine.actor.aid && u.status === 'done' && u.value === 'closed');
 });
 
+/**
+ * Waits until the stream has caught up with everything the host did so far: a
+ * marker machine on the host steps, and its step arrives after whatever came before
+ * it. Only then does the absence of a record on the page mean anything.
+ */
+const caughtUp = async (t: ExecutionContext, host: Host, stream: VizStream, name: string) => {
+  const actor = createActor(toggle, { inspect: host.inspector.tap({ group: 'services', name }).inspect }).start();
+  t.teardown(() => actor.stop());
+  const marker = (await stream.next((u) => isActor(u) && u.actor.tag.name === name)) as { actor: ActorInfo };
+  actor.send({ type: 'flip' });
+  await stream.next((u) => isStep(u) && u.aid === marker.actor.aid && u.event === 'flip');
+};
+
 test('a host can keep its machines to itself; a malformed relay ends the relay, not the session', async (t) => {
   const printedA: string[] = [];
   let onPrint = (_line: string) => {};
@@ -191,6 +204,9 @@ test('a host can keep its machines to itself; a malformed relay ends the relay, 
   const hello = await stream.hello;
   t.false(hello.hosts.some((h) => h.host === shy.id), 'no records of a host that does not share');
   await printed(/machines of .* not shown: VizRelayError: this host does not share its machines/);
+  await caughtUp(t, a, stream, 'after-shy');
+  t.false(stream.updates.some((u) => (isHost(u) || isStep(u)) && u.host === shy.id), 'nor later');
+  t.false(stream.updates.some((u) => isActor(u) && u.actor.host === shy.id), 'no machines of the host that does not share');
 
   // A peer whose relay lies about whose records it sends.
   const liar = await withHost(t, quiet);
@@ -202,6 +218,7 @@ test('a host can keep its machines to itself; a malformed relay ends the relay, 
   const liarRef = await a.enliven(liar.makeSturdyRef('liar'));
   t.is(await E(liarRef).label(), 'party');
   await printed(/machines of .* no longer shown: VizRelayError: .*relays only its own records/);
+  await caughtUp(t, a, stream, 'after-liar');
   t.false(stream.updates.some((u) => isHost(u) && u.host === liar.id), 'nothing of the liar reached the page');
   t.false(stream.updates.some((u) => isStep(u) && u.event === 'forged'), 'the forged record never reached the page');
   t.is(await E(liarRef).echo(7), 7, 'the session itself carries on');

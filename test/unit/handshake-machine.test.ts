@@ -1,17 +1,20 @@
 /**
  * The path machine alone, with fake steps: pure transitions, a sweep of every
  * (state, frame tag) pair, timers under a simulated clock, and a check that the
- * machine file stays free of crypto and I/O.
+ * machine file stays free of crypto and I/O; the one guard path.ts provides
+ * (may a clear Abort still refuse us?) is checked on real paths.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { createActor, initialTransition, SimulatedClock, transition } from 'xstate';
 import { Tag } from '../../protocols/framing/frames.js';
-import { CookieError, NotMeError } from '../../protocols/session/errors.js';
-import type { HandshakeSteps, SessionKeys, StepName, StepResult } from '../../protocols/session/handshake.js';
+import { BadSignatureError, CookieError, NotMeError } from '../../protocols/session/errors.js';
+import { abortFrame, type HandshakeSteps, type SessionKeys, type StepName, type StepResult } from '../../protocols/session/handshake.js';
 import { type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/handshake.machine.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
+import { nodeCrypto } from '../../runtime/crypto-node.js';
+import { closedWith, collect, connected } from './session-fixtures.js';
 
 const STEP_NAMES: StepName[] = ['open', 'offered', 'accepted', 'hello', 'helloRetry', 'cookie', 'response', 'signature', 'refusal'];
 const summary = { remoteId: 'a'.repeat(52) as VatId, sessionId: '00'.repeat(16), cipher: 'chacha20-poly1305' as const, encoder: 'msgpack' };
@@ -275,19 +278,31 @@ test('the machine file imports no crypto and no platform module, and calls no I/
   }
 });
 
-test('an established initiator takes a clear Abort only before it has decrypted anything', (t) => {
-  for (const [mayStillBeRefused, calls, error] of [
-    [true, ['refusal'], 'NotMeError'],
-    [false, [], 'UnexpectedFrameError'],
-  ] as const) {
-    const fake = fakeSteps();
-    const machine = pathMachine.provide({ guards: { mayStillBeRefused: () => mayStillBeRefused } });
-    let [snap] = initialTransition(machine, input('initiator', fake.steps));
-    for (const tag of [Tag.ProtocolAccepted, Tag.Response]) [snap] = transition(machine, snap, frame(tag));
-    t.true(snap.matches('established'));
-    const [after] = transition(machine, snap, frame(Tag.Abort));
-    t.deepEqual(fake.calls.slice(3), [...calls]);
-    t.true(after.matches('closed'));
-    t.is(after.context.error?.name, error);
-  }
+// The guard `mayStillBeRefused` is path.ts's (it counts decrypted frames), so this
+// one drives real paths over a memory stream rather than the machine with fakes.
+test('an established initiator takes a clear Abort only before it has decrypted anything', async (t) => {
+  const forgedRefusal = () => abortFrame(new BadSignatureError('your signature does not verify'));
+  // Before: the initiator is established once its Signature is out ("0.5-RTT"), and
+  // the responder may still refuse it in the clear. The Abort is taken, with its reason.
+  const early = await connected(nodeCrypto);
+  const refused = closedWith(early.initiator);
+  early.b.link.inject(forgedRefusal());
+  const reason = await refused;
+  t.is(reason.name, 'BadSignatureError', reason.message);
+  t.true((reason as { remote?: boolean }).remote, 'heard from the peer');
+  // After: one Encrypted frame from the responder was decrypted, so it accepted us; a
+  // clear Abort now can only be an on-path forgery and ends the path as unexpected.
+  const late = await connected(nodeCrypto);
+  const got = collect(late.initiator);
+  late.responder.send(Tag.Deliver, bytes(1));
+  await got.until(1);
+  t.is(late.initiator.stats().framesIn, 1);
+  const ended = closedWith(late.initiator);
+  late.b.link.inject(forgedRefusal());
+  t.is((await ended).name, 'UnexpectedFrameError');
+  // A responder never takes one once established, decrypted or not.
+  const responder = await connected(nodeCrypto);
+  const responderEnded = closedWith(responder.responder);
+  responder.a.link.inject(forgedRefusal());
+  t.is((await responderEnded).name, 'UnexpectedFrameError');
 });

@@ -73,8 +73,17 @@ test('blank lines are skipped', (t) => {
   t.deepEqual(decodeAll(['\n', '  \n1\n\n', '\t\n2\n']), [1, 2]);
 });
 
-test('MAX_LINE_CHARS is 8 MiB', (t) => {
-  t.is(MAX_LINE_CHARS, 8 * 1024 * 1024);
+test('limit: MAX_LINE_CHARS by default — a line of exactly the limit is accepted, one more character is refused', (t) => {
+  const text = 'x'.repeat(MAX_LINE_CHARS - 2);
+  const exact = JSON.stringify(text);
+  t.is(exact.length, MAX_LINE_CHARS);
+  t.deepEqual(makeLineDecoder().push(`${exact}\n`), [text]);
+  const over = JSON.stringify(`${text}x`);
+  t.throws(() => makeLineDecoder().push(`${over}\n`), { instanceOf: FrameTooLargeError });
+  // Unterminated, the same bound holds while it is buffered.
+  const waiting = makeLineDecoder();
+  t.deepEqual(waiting.push(exact), []);
+  t.throws(() => waiting.push('x'), { instanceOf: FrameTooLargeError });
 });
 
 test('a line of exactly the limit is accepted; one more character is refused', (t) => {

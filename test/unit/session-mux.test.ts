@@ -91,9 +91,19 @@ test('a channel is named by its two endpoints, and both sides find it', async (t
   t.is(await E(await y.conn.getBootstrap()).who(), 'x');
   t.true(ma.has('x', 'y'));
   t.false(ma.has('y', 'x'));
-  // Opening it again returns a sender for the same channel, not a second one.
-  ma.open('x', 'y', { deliver: () => t.fail('replaced'), close: () => {} });
+  // Opening it again returns a sender for the same channel, not a second one:
+  // what y sends next still reaches x's first end, not the second one.
+  const misrouted: unknown[] = [];
+  ma.open('x', 'y', {
+    deliver: (m) => {
+      misrouted.push(m);
+      x.conn.dispatch(m); // so that a broken mux fails the assertion below rather than hanging the call
+    },
+    close: () => {},
+  });
   t.is(ma.channels, 2);
+  t.is(await E(await y.conn.getBootstrap()).who(), 'x');
+  t.deepEqual(misrouted, [], 'the second open replaced the channel end');
 });
 
 test('closing an endpoint ends its channels on both sides with the reason', async (t) => {

@@ -2,6 +2,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { formatSturdyRef, parseSturdyRef, SWISS_BYTES } from '../../capabilities/sturdy-ref.js';
+import { base32 } from '../../protocols/session/vat-id.js';
 
 const vatId = 'a'.repeat(52);
 const swiss = 'b'.repeat(32);
@@ -14,9 +15,12 @@ test('format and parse round-trip, IPv4, names and IPv6', (t) => {
   t.is(formatSturdyRef({ vatId, host: '::1', port: 1, swiss }), `tribe://${vatId}@[::1]:1/${swiss}`);
 });
 
-test('swiss numbers carry at least 128 bits', (t) => {
-  t.true(SWISS_BYTES * 8 >= 128);
-  t.is(Math.ceil((SWISS_BYTES * 8) / 5), 32);
+// What hosts generate (random, distinct, every bit used) is checked in test/e2e/cross-host.test.ts.
+test('a swiss number is SWISS_BYTES in base32: that parses, a byte less or more does not', (t) => {
+  const ref = (bytes: number) =>
+    formatSturdyRef({ vatId, host: '127.0.0.1', port: 1, swiss: base32(new Uint8Array(bytes).fill(0xa5)) });
+  t.is(parseSturdyRef(ref(SWISS_BYTES)).swiss.length, 32);
+  for (const bytes of [SWISS_BYTES - 1, SWISS_BYTES + 1]) t.throws(() => parseSturdyRef(ref(bytes)), { name: 'SturdyRefError' });
 });
 
 test('malformed refs are SturdyRefError, each with a reason', (t) => {

@@ -139,10 +139,15 @@ for (const [what, value] of NOT_DATA) {
 
 test('nesting deeper than 64 is refused; 64 is fine', (t) => {
   const nest = (n: number): unknown => (n === 0 ? 1 : [nest(n - 1)]);
+  const nestObjects = (n: number): unknown => (n === 0 ? 1 : { a: nestObjects(n - 1) });
   const { store } = open();
-  t.notThrows(() => store.set('ok', nest(64)));
-  const err = t.throws(() => store.set('deep', nest(66)));
-  t.is(err?.name, 'StoreValueError');
+  for (const make of [nest, nestObjects]) {
+    t.notThrows(() => store.set('ok', make(64)));
+    // 65 is the first depth refused.
+    const err = t.throws(() => store.set('deep', make(65)));
+    t.is(err?.name, 'StoreValueError');
+  }
+  t.false(store.has('deep'));
 });
 
 test('property: any JSON value round trips through set/get, before and after commit', (t) => {

@@ -1,7 +1,7 @@
 /**
  * vat-main in this realm, with in-memory ports: checks the turn discipline of
  * durable vats deterministically — a reply leaves the vat only after the turn's
- * writes were committed.
+ * writes were committed, and waits for as long as the commit is held.
  */
 import '@endo/init';
 import test from 'ava';
@@ -14,8 +14,13 @@ import { makeModuleCompiler } from '../../vats/module-compiler.js';
 import { makeModuleReader } from '../../runtime/module-reader.js';
 import { example } from '../helpers/host.js';
 
-const makeVat = (durable: boolean) => {
+/**
+ * `holdTurnEnds`: the end-of-turn commit points (the vat's `setImmediate`) are
+ * kept in `held` instead of run, so a test decides when a turn commits.
+ */
+const makeVat = (durable: boolean, holdTurnEnds = false) => {
   const events: string[] = [];
+  const held: Array<() => void> = [];
   const toHost: Array<(m: unknown) => void> = [];
   const data = new Map<string, string>();
   const parent: PortLike = {
@@ -67,7 +72,11 @@ const makeVat = (durable: boolean) => {
         for (const [k, v] of writes) if (v === undefined) data.delete(k); else data.set(k, v);
       },
     },
-    clock: { now: () => 0, setTimeout: (fn, ms) => setTimeout(fn, ms), setImmediate: (fn) => void setImmediate(fn) },
+    clock: {
+      now: () => 0,
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      setImmediate: (fn) => void (holdTurnEnds ? held.push(fn) : setImmediate(fn)),
+    },
     collectGarbage: undefined,
     realm: { Date, Math },
     die: (reason) => {
@@ -76,7 +85,7 @@ const makeVat = (durable: boolean) => {
     exit: () => events.push('exit'),
     externalMemory: () => 0,
   });
-  return { events, data, admin: hostConn.getBootstrap() };
+  return { events, data, held, admin: hostConn.getBootstrap() };
 };
 
 test('durable vat: the reply to a turn is sent only after that turn commits', async (t) => {
@@ -88,6 +97,34 @@ test('durable vat: the reply to a turn is sent only after that turn commits', as
   const reply = events.indexOf('send CTP_RETURN');
   t.true(commit >= 0, events.join(' | '));
   t.true(reply > commit, `reply after commit: ${events.join(' | ')}`);
+  t.is(data.get('count'), '1');
+});
+
+/** Ports here deliver on microtasks, so one macrotask later everything in flight has landed. */
+const settled = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('durable vat: while its turn has not committed, the reply does not leave; releasing the commit sends it', async (t) => {
+  const { events, data, held, admin } = makeVat(true, true);
+  const loading = E(admin).load();
+  // Loading writes nothing, but its turn still ends at a commit point: let it go.
+  await settled();
+  for (const end of held.splice(0)) end();
+  const root = await loading;
+  events.length = 0;
+  let replied = false;
+  const reply = E(root).increment().then((n: number) => {
+    replied = true;
+    return n;
+  });
+  await settled();
+  t.is(held.length, 1, 'the turn that wrote ends at a commit point, held by the test');
+  t.false(events.includes('send CTP_RETURN'), `no reply before the commit: ${events.join(' | ')}`);
+  t.false(replied);
+  t.false(data.has('count'), 'nothing committed yet');
+  held.shift()!();
+  const order = events.filter((e) => e === 'commit count' || e === 'send CTP_RETURN');
+  t.deepEqual(order, ['commit count', 'send CTP_RETURN'], 'the commit, then the reply it held back');
+  t.is(await reply, 1);
   t.is(data.get('count'), '1');
 });
 

@@ -338,10 +338,9 @@ test('machineDef output of real machines passes unchanged', (t) => {
   }
 });
 
-// Known bug (see report): check.ts runs redactText over transition targets (and
-// actions, entry, invoke, tags) but not over node paths, so a state whose key
-// looks like a secret run (20+ lowercase letters, e.g. 'waitingforconfirmation')
-// is still a node but every transition into it points at '‹redacted›'.
+// check.ts redacts transition targets (and actions, entry, invoke, tags) as it
+// redacts node paths: a state whose key looks like a secret run (20+ lowercase
+// letters, e.g. 'waitingforconfirmation') must still be where its transitions point.
 test('a relayed def keeps transition targets that name its own states', (t) => {
   const key = 'waitingforconfirmation';
   const def = defWith({
@@ -354,23 +353,14 @@ test('a relayed def keeps transition targets that name its own states', (t) => {
   t.deepEqual(out.def.root.transitions[0]!.targets, [out.def.root.children[0]!.path]);
 });
 
-// Known bug (see report): `String(host)` and `String(u['k'])` in the error
-// messages throw a TypeError for an object without a usable toString (plain
-// JSON such as {"toString": 1}), so the caller gets a TypeError instead of
-// the promised VizRelayError.
+// The error messages show what was sent; an object without a usable toString
+// (plain JSON such as {"toString": 1}) must not turn them into a TypeError.
+// The properties below include such objects.
 test('a kind or host without a usable toString is a VizRelayError, not a TypeError', (t) => {
   t.throws(reject([{ k: { toString: 1 } }]), RELAY);
   t.throws(reject([{ k: 'gap', host: { toString: 1 }, dropped: 1 }]), RELAY);
   t.throws(reject([{ k: Object.create(null) }]), RELAY);
 });
-
-/** An object nested anywhere in `v` whose toString is not a function: the known bug above, kept out of the properties. */
-const hasBrokenToString = (v: unknown, seen = new Set<unknown>()): boolean => {
-  if (v === null || typeof v !== 'object' || seen.has(v)) return false;
-  seen.add(v);
-  if (typeof (v as { toString?: unknown }).toString !== 'function') return true;
-  return Object.values(v).some((c) => hasBrokenToString(c, seen));
-};
 
 const onlyRelayErrors = (batch: unknown): boolean => {
   try {
@@ -383,8 +373,7 @@ const onlyRelayErrors = (batch: unknown): boolean => {
 
 test('property: any value at all either passes or is a VizRelayError', (t) => {
   fc.assert(
-    fc.property(fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true }), (v) => {
-      fc.pre(!hasBrokenToString(v));
+    fc.property(fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true, withNullPrototype: true }), (v) => {
       return onlyRelayErrors(v) && onlyRelayErrors([v]) && onlyRelayErrors([{ k: 'step', ...(v as object) }]);
     }),
     { numRuns: 1000 },
@@ -395,7 +384,7 @@ test('property: any value at all either passes or is a VizRelayError', (t) => {
 const KINDS = ['host', 'def', 'actor', 'step', 'health', 'gap'] as const;
 const fieldArb = fc.oneof(
   fc.anything(),
-  fc.constantFrom(PEER, `${PEER}/1`, THIRD, 'active', 'atomic', 0, -1, Number.NaN, null, [], {}),
+  fc.constantFrom(PEER, `${PEER}/1`, THIRD, 'active', 'atomic', 0, -1, Number.NaN, null, [], {}, { toString: 1 }, Object.create(null)),
   fc.string({ maxLength: 250 }),
 );
 const recordArb = fc
@@ -425,10 +414,7 @@ const mutate = (v: unknown, choices: readonly number[], by: unknown, remove: boo
 
 test('property: records of every kind with arbitrary fields pass or are a VizRelayError', (t) => {
   fc.assert(
-    fc.property(fc.array(recordArb, { maxLength: 8 }), (batch) => {
-      fc.pre(!hasBrokenToString(batch));
-      return onlyRelayErrors(batch);
-    }),
+    fc.property(fc.array(recordArb, { maxLength: 8 }), (batch) => onlyRelayErrors(batch)),
     { numRuns: 1000 },
   );
   t.pass();
@@ -437,9 +423,7 @@ test('property: records of every kind with arbitrary fields pass or are a VizRel
 test('property: a valid batch damaged anywhere passes or is a VizRelayError', (t) => {
   fc.assert(
     fc.property(fc.array(fc.nat(), { minLength: 1, maxLength: 10 }), fieldArb, fc.boolean(), (choices, by, remove) => {
-      const batch = mutate(valid(), choices, by, remove);
-      fc.pre(!hasBrokenToString(batch));
-      return onlyRelayErrors(batch);
+      return onlyRelayErrors(mutate(valid(), choices, by, remove));
     }),
     { numRuns: 2000 },
   );

@@ -174,11 +174,19 @@ test('a relay carries only its own host’s records to the peer, which shows the
   const pageOfA = collect(a);
   const onB = createActor(child, { inspect: b.tap({ group: 'vats', name: 'worker' }).inspect }).start();
   const pushed: Update[][] = [];
+  let onPush = () => {};
   // B relays to A (what `watch` on B's gateway does for A's page).
   const relay = b.relay(async (batch) => {
     pushed.push([...batch]);
     a.ingest(HOST_B, batch);
+    onPush();
   });
+  /** Resolves once B's relay has pushed a record that matches. */
+  const pushedOne = (match: (u: Update) => boolean) =>
+    new Promise<void>((resolve) => {
+      if (pushed.flat().some(match)) return resolve();
+      onPush = () => pushed.flat().some(match) && resolve();
+    });
   await Promise.resolve();
   t.is(pushed.length, 1, 'the relay starts with B’s present');
   onB.send({ type: 'poke' });
@@ -196,12 +204,24 @@ test('a relay carries only its own host’s records to the peer, which shows the
   t.deepEqual(hello.actors.map((x) => [x.host, x.tag.name]), [[HOST_B, 'worker']]);
   t.is(hello.latest.find((s) => s.host === HOST_B)?.value, 'poked');
   t.true(pageOfA.all().some((u) => u.k === 'step' && u.host === HOST_B && u.event === 'poke'), 'A’s page got B’s step live');
-  // A's own records never travel back to B through B's relay, and B's relay never forwards A's.
+  // A relays to B too (B's page watching A), so B holds A's records; B's relay never
+  // sends them back to A: it carries B's own records only.
+  const back = a.relay(async (batch) => b.ingest(HOST_A, batch));
   const onA = createActor(child, { inspect: a.tap({ group: 'vats', name: 'local' }).inspect }).start();
+  onA.send({ type: 'poke' });
   ta.advance(40);
-  tb.advance(40);
   await new Promise((r) => setImmediate(r));
-  t.false(pushed.flat().some((u) => u.k === 'step' && u.host === HOST_A));
+  t.true(b.hello().latest.some((s) => s.host === HOST_A && s.value === 'poked'), 'B got A’s step');
+  // A step of B's after that: once it has been pushed, anything of A's B would forward has been too.
+  const marker = createActor(child, { inspect: b.tap({ group: 'vats', name: 'marker' }).inspect }).start();
+  marker.send({ type: 'poke' });
+  tb.advance(40);
+  const markerAid = b.hello().actors.find((x) => x.tag.name === 'marker')!.aid;
+  await pushedOne((u) => u.k === 'step' && u.aid === markerAid && u.event === 'poke');
+  t.false(pushed.flat().some((u) => (u.k === 'step' || u.k === 'host') && u.host === HOST_A), 'nothing of A came back from B');
+  t.false(pushed.flat().some((u) => u.k === 'actor' && u.actor.host === HOST_A));
+  back.stop();
+  marker.stop();
   a.peerGone(HOST_B);
   t.false(a.hello().hosts.find((h) => h.host === HOST_B)!.connected, 'a relay that ended marks its host disconnected');
   relay.stop();

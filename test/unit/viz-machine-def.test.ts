@@ -258,10 +258,9 @@ test('the result is plain JSON data', (t) => {
   }
 });
 
-// Known bug (see report): XState v5 puts a `raise` of the delayed event into the
-// entry actions of every state with `after`, and machineDef lists it as if the
-// machine had declared it: 'starting' shows entry ['raise'], 'stopping'
-// ['noteStopped', 'requestStop', 'raise'].
+// XState v5 puts a `raise` of the delayed event into the entry actions of every
+// state with `after`; machineDef must not list it as if the machine had declared
+// it ('starting' would show entry ['raise']).
 test('entry lists only the entry actions the machine declares', (t) => {
   const vat = machineDef(vatLifecycleMachine);
   t.deepEqual(at(vat, 'starting').entry, []);
@@ -274,9 +273,8 @@ test('entry lists only the entry actions the machine declares', (t) => {
   t.deepEqual(at(machineDef(m), 'a').entry, ['raise']);
 });
 
-// Known bug (see report): guardName joins the parts of and(), or() and not()
-// alike with ' & ', so not('ready') reads 'ready' and or(['a', 'b']) reads
-// 'a & b': the diagram shows the opposite condition.
+// Joining the parts of and(), or() and not() alike with ' & ' would show not('ready')
+// as 'ready' and or(['a', 'b']) as 'a & b': the opposite condition on the diagram.
 test('not() and or() guards are not shown as their plain or and-ed parts', (t) => {
   const guardOf = (guard: unknown) => {
     const m = setup({ guards: { a: () => true, b: () => true } }).createMachine({

@@ -108,10 +108,9 @@ test('a sturdy ref never shows its swiss number, and keeps host and port', (t) =
   t.is(redactText(`tribe://x@h:1/${SWISS} and more`), `tribe://x@h:1/${REDACTED} and more`);
 });
 
-// Known bug (see report): after the swiss number is replaced, '//' + VatId is one
-// 54-character run of the base64 alphabet, so SECRET_RUN replaces it too and the
-// ref comes out as 'tribe:‹redacted›@127.0.0.1:4000/‹redacted›'. The header
-// promises the address is kept and VatIds are shown in full.
+// After the swiss number is replaced, '//' + VatId is one 54-character run of the
+// base64 alphabet that SECRET_RUN would also match; the address is kept and VatIds
+// are shown in full (the header's promise), so only the swiss goes.
 test('a sturdy ref keeps its VatId', (t) => {
   const expected = `tribe://${VAT_ID}@127.0.0.1:4000/${REDACTED}`;
   t.is(redactText(REF), expected);
@@ -289,10 +288,9 @@ test('a huge input comes out small', (t) => {
   t.true(worst.length < 64 * 1024, `${worst.length} characters`);
 });
 
-// Known bug (see report): MAX_VALUES counts values, not characters, and keys are
-// not counted at all, so text that JSON escapes (quotes, control characters)
-// multiplies the output up to six times: about 300 KB for one context, where
-// the comment promises "a few kilobytes of JSON".
+// Text that JSON escapes (quotes, control characters) grows up to six times when
+// written, and keys count too: the bound holds on the written size, not on the
+// number of values.
 test('the output stays under 64 KiB even when every character needs escaping', (t) => {
   const key = (i: number) => `${'\u0001'.repeat(192)}${String(i).padStart(8, '0')}`;
   const level = (d: number): unknown => {
@@ -321,9 +319,9 @@ test('the output is JSON data: a JSON round trip gives it back unchanged', (t) =
   t.true(jsonEqual(JSON.parse(JSON.stringify(out)), out));
 });
 
-// Known bug (see report): `out[key] = shown` on an object literal treats a
-// '__proto__' key (an own property after JSON.parse) as the prototype setter:
-// the field vanishes and the output inherits from data the input chose.
+// A '__proto__' key (an own property after JSON.parse) assigned as `out[key]` to an
+// object literal would hit the prototype setter: the field would vanish and the
+// output inherit from data the input chose.
 test('a "__proto__" field does not become the output\'s prototype', (t) => {
   const out = redact(JSON.parse('{"__proto__": {"injected": 1}, "a": 1}')) as Record<string, unknown>;
   t.is(Object.getPrototypeOf(out), Object.prototype);

@@ -14,6 +14,9 @@ import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
 import { openVizStream, type VizStream } from '../helpers/viz.js';
 import { MAX_STREAMS } from '../../runtime/viz/server.js';
+import { DEFAULT_PEER_LIMITS } from '../../runtime/viz/inspector.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const quiet = { spareWorkers: 0 } as const;
 const isActor = (u: Update): u is { k: 'actor'; actor: ActorInfo } => u.k === 'actor';
@@ -222,6 +225,71 @@ test('a host can keep its machines to itself; a malformed relay ends the relay, 
   t.false(stream.updates.some((u) => isHost(u) && u.host === liar.id), 'nothing of the liar reached the page');
   t.false(stream.updates.some((u) => isStep(u) && u.event === 'forged'), 'the forged record never reached the page');
   t.is(await E(liarRef).echo(7), 7, 'the session itself carries on');
+});
+
+test('a peer flooding the visualizer (a million actors and definitions) loses its relay; the host keeps its bound, its memory and the session', async (t) => {
+  const printedA: string[] = [];
+  let onPrint = (_line: string) => {};
+  const a = await withHost(t, {
+    ...quiet,
+    viz: 0,
+    print: (l) => {
+      printedA.push(l);
+      onPrint(l);
+    },
+  });
+  const cutOff = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the flood was not cut off within 60 s (${sent} actors taken)`)), 60_000);
+    onPrint = (l) => {
+      if (!/no longer shown/.test(l)) return;
+      clearTimeout(timer);
+      resolve(l);
+    };
+  });
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const flooder = await withHost(t, quiet);
+  await flooder.spawnVat({ module: fixture('party.ts'), name: 'flood' });
+  let sent = 0;
+  let refusedAfter: number | undefined;
+  (flooder.inspector as any).relay = (push: (batch: unknown[]) => Promise<unknown>) => {
+    void (async () => {
+      // 5,000 records a push (the batch bound): 4,950 new actors and 50 new definitions each.
+      for (let n = 0; sent < 1_000_000 && refusedAfter === undefined; n++) {
+        const batch = [
+          ...Array.from({ length: 50 }, (_, i) => ({
+            k: 'def',
+            def: { hash: `flood${n}x${i}`, id: 'flood', root: { path: 'f', key: 'f', type: 'atomic', children: [], transitions: [], entry: [], invoke: [], tags: [] } },
+          })),
+          ...Array.from({ length: 4950 }, (_, i) => ({
+            k: 'actor',
+            actor: { aid: `${flooder.id}/${sent + i}`, host: flooder.id, def: `flood${n}x0`, tag: { group: 'vats', name: `v${sent + i}` } },
+          })),
+        ];
+        try {
+          await push(batch);
+          sent += 4950;
+        } catch {
+          refusedAfter = sent;
+        }
+      }
+    })();
+    return { stop() {} };
+  };
+  const ref = await a.enliven(flooder.makeSturdyRef('flood'));
+  t.regex(await cutOff, /machines of .* no longer shown: VizRelayError: the peer sent more than \d+ (actors|machine definitions)/);
+  t.is(await E(ref).echo('still here'), 'still here', 'the session carries on');
+  const held = a.inspector.hello();
+  t.true(held.actors.filter((x) => x.host === flooder.id).length <= DEFAULT_PEER_LIMITS.actors, 'at most the bound of actors kept');
+  t.true(held.defs.filter((d) => d.id === 'flood').length <= DEFAULT_PEER_LIMITS.defs, 'at most the bound of definitions kept');
+  gc();
+  const grown = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+  t.log(`heap growth with the flood cut off: ${grown.toFixed(1)} MiB (${sent} actors taken before the cut)`);
+  // A million actors kept would be hundreds of MiB; the bound keeps ~10,000 (a few MiB) plus a second host.
+  t.true(grown < 96, `heap grew ${grown.toFixed(1)} MiB`);
+  t.true(sent < 1_000_000, 'the flood was cut short');
 });
 
 test('tribe viz prints the URL; a host started with --no-viz says it serves none', async (t) => {

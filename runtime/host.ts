@@ -24,7 +24,7 @@ import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
-import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './remote-hosts.js';
+import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
 import { advertisedHost, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
@@ -65,6 +65,8 @@ export interface HostOptions {
   readonly advertise?: string;
   /** Session limits (timeouts, rekey interval), mainly for tests. */
   readonly sessionLimits?: Partial<PathLimits>;
+  /** Bounds on what peer hosts may make this host hold (tickets, channels, cookie threshold), mainly for tests. */
+  readonly remoteLimits?: Partial<RemoteLimits>;
   /**
    * Serve the visualizer on 127.0.0.1: true = on the port this home used last
    * (else a free one), a number = that port (0 = a free one), false = off
@@ -262,6 +264,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       durable: row.durable,
       grants: row.grants,
       traceLimit: options.traceLimit ?? 0,
+      maxTickets: options.remoteLimits?.maxVatTickets ?? DEFAULT_REMOTE_LIMITS.maxVatTickets,
     };
     const limits: VatLimits = {
       ...defaults,
@@ -320,6 +323,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         shareMachines: options.shareMachines ?? true,
         watchPeers: vizOn,
         ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
+        ...(options.remoteLimits ? { remoteLimits: options.remoteLimits } : {}),
         traceLimit: options.traceLimit ?? 0,
       });
     let started: RemoteHosts;

@@ -86,6 +86,9 @@ export const mutable = (stream: ByteStream): ByteStream & { mute(): void } => {
     onClose: (h) => stream.onClose(h),
     close: () => stream.close(),
     remoteAddress: stream.remoteAddress,
+    get buffered() {
+      return stream.buffered;
+    },
     mute: () => {
       muted = true;
     },

@@ -15,7 +15,7 @@ import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
 import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
 import { makeControlFacet } from './control-facet.js';
 import { serveControl, type ControlServer } from './control.js';
-import { HostStoppedError, portInUse, UsageError } from './errors.js';
+import { HostStoppedError, IdentityKeyMismatchError, portInUse, UsageError } from './errors.js';
 import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
 import { makeModuleCompiler } from '../vats/module-compiler.js';
@@ -194,17 +194,21 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   quietMarshalLogging();
   ensureHome(home);
   const releaseLock = acquireLock(paths.lock);
-  let store: ReturnType<typeof openHostStore>;
+  let store: ReturnType<typeof openHostStore> | undefined;
   let identity: ReturnType<typeof loadOrCreateIdentity>;
   try {
     identity = loadOrCreateIdentity(paths.identity);
     store = openHostStore(paths.db);
     const recorded = store.meta.get('vatId');
     if (recorded && recorded !== identity.vatId) {
-      throw new UsageError(`identity key in ${home} does not match the store (VatId ${recorded}); refusing to start`);
+      throw new IdentityKeyMismatchError(
+        `the identity key in ${home} is not the one its store recorded (VatId ${recorded}, the key's is ${identity.vatId}); refusing to start`,
+      );
     }
     store.meta.set('vatId', identity.vatId);
   } catch (err) {
+    // A refused start leaves nothing open: neither the store nor the lock.
+    store?.close();
     releaseLock();
     throw err;
   }

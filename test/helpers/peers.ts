@@ -4,7 +4,7 @@
  * responder a host dials, a raw frame speaker, and a host whose printed lines
  * can be awaited (with a bounded wait that says what it was waiting for).
  */
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { encodeMessage, type Frame, makeFrameReader, MAX_FRAME_BYTES } from '../../protocols/framing/frames.js';
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
@@ -124,7 +124,7 @@ export const scriptedResponder = async (
 ): Promise<{ id: VatId; port: number; connections: () => number }> => {
   const identity = fakeIdentity();
   let connections = 0;
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     connections += 1;
     sockets.add(socket);

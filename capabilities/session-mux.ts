@@ -83,8 +83,11 @@ export const makeSessionMux = (opts: {
   /** What the peer host gets as this host's gateway. */
   gateway: unknown;
   traceLimit?: number;
+  /** Channels this session may hold, the gateway's included; default MAX_CHANNELS_PER_SESSION. */
+  maxChannels?: number;
 }): SessionMux => {
   const { path, name } = opts;
+  const maxChannels = opts.maxChannels ?? MAX_CHANNELS_PER_SESSION;
   const ends = new Map<string, { local: string; remote: string; end: ChannelEnd }>();
   let dropped = 0;
   let lost: Error | undefined;
@@ -152,8 +155,8 @@ export const makeSessionMux = (opts: {
     if (lost) throw lost;
     const k = key(local, remote);
     if (!ends.has(k)) {
-      if (ends.size >= MAX_CHANNELS_PER_SESSION) {
-        throw new RemoteLimitError(`${name}: more than ${MAX_CHANNELS_PER_SESSION} channels in one session`);
+      if (ends.size >= maxChannels) {
+        throw new RemoteLimitError(`${name}: more than ${maxChannels} channels in one session`);
       }
       ends.set(k, { local, remote, end });
     }

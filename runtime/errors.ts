@@ -4,6 +4,8 @@ import { TribeError } from '../capabilities/errors.js';
 export class HostAlreadyRunningError extends TribeError {}
 export class HostNotRunningError extends TribeError {}
 export class HomeError extends TribeError {}
+/** The home's identity key is not the key whose VatId its store recorded (a key swapped, or a store copied from elsewhere). */
+export class IdentityKeyMismatchError extends HomeError {}
 export class UsageError extends TribeError {}
 export class HostStoppedError extends TribeError {}
 /** A peer's visualizer relay sent something that is not a well-formed, bounded batch of its own records. */

@@ -15,7 +15,7 @@ import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
 import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
 import { makeControlFacet } from './control-facet.js';
 import { serveControl, type ControlServer } from './control.js';
-import { HostStoppedError, portInUse, UsageError } from './errors.js';
+import { HostStoppedError, IdentityKeyMismatchError, portInUse, UsageError } from './errors.js';
 import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
 import { makeModuleCompiler } from '../vats/module-compiler.js';
@@ -24,7 +24,7 @@ import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
-import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './remote-hosts.js';
+import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
 import { advertisedHost, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
@@ -65,6 +65,8 @@ export interface HostOptions {
   readonly advertise?: string;
   /** Session limits (timeouts, rekey interval), mainly for tests. */
   readonly sessionLimits?: Partial<PathLimits>;
+  /** Bounds on what peer hosts may make this host hold (tickets, channels, cookie threshold), mainly for tests. */
+  readonly remoteLimits?: Partial<RemoteLimits>;
   /**
    * Serve the visualizer on 127.0.0.1: true = on the port this home used last
    * (else a free one), a number = that port (0 = a free one), false = off
@@ -192,17 +194,21 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   quietMarshalLogging();
   ensureHome(home);
   const releaseLock = acquireLock(paths.lock);
-  let store: ReturnType<typeof openHostStore>;
+  let store: ReturnType<typeof openHostStore> | undefined;
   let identity: ReturnType<typeof loadOrCreateIdentity>;
   try {
     identity = loadOrCreateIdentity(paths.identity);
     store = openHostStore(paths.db);
     const recorded = store.meta.get('vatId');
     if (recorded && recorded !== identity.vatId) {
-      throw new UsageError(`identity key in ${home} does not match the store (VatId ${recorded}); refusing to start`);
+      throw new IdentityKeyMismatchError(
+        `the identity key in ${home} is not the one its store recorded (VatId ${recorded}, the key's is ${identity.vatId}); refusing to start`,
+      );
     }
     store.meta.set('vatId', identity.vatId);
   } catch (err) {
+    // A refused start leaves nothing open: neither the store nor the lock.
+    store?.close();
     releaseLock();
     throw err;
   }
@@ -262,6 +268,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       durable: row.durable,
       grants: row.grants,
       traceLimit: options.traceLimit ?? 0,
+      maxTickets: options.remoteLimits?.maxVatTickets ?? DEFAULT_REMOTE_LIMITS.maxVatTickets,
     };
     const limits: VatLimits = {
       ...defaults,
@@ -320,6 +327,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         shareMachines: options.shareMachines ?? true,
         watchPeers: vizOn,
         ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
+        ...(options.remoteLimits ? { remoteLimits: options.remoteLimits } : {}),
         traceLimit: options.traceLimit ?? 0,
       });
     let started: RemoteHosts;

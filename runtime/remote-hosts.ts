@@ -18,13 +18,14 @@ import type { CapTPMessage } from '../capabilities/captp-schema.js';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
 import { describeError, ProtocolViolationError, SessionLostError, SturdyRefError } from '../capabilities/errors.js';
 import { NAME_PATTERN, type NameRegistry } from '../capabilities/names.js';
-import { HOST_ENDPOINT, makeSessionMux, type FramePath, type SessionMux } from '../capabilities/session-mux.js';
+import { HOST_ENDPOINT, MAX_CHANNELS_PER_SESSION, makeSessionMux, type FramePath, type SessionMux } from '../capabilities/session-mux.js';
 import { formatSturdyRef, parseSturdyRef, SWISS_BYTES, SWISS_PATTERN } from '../capabilities/sturdy-ref.js';
 import type { ByteStream } from '../protocols/framing/byte-stream.js';
 import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../protocols/session/path.js';
 import { base32, type VatId } from '../protocols/session/vat-id.js';
 import type { CryptoSuite, SigningKey } from '../protocols/session/crypto.js';
 import type { Supervisor } from '../vats/supervisor.js';
+import { MAX_VAT_TICKETS } from '../vats/link.js';
 import { makeChannel, wrapMessagePort } from './ports.js';
 import type { HostStore } from './store.js';
 import { dialTcp, listenTcp, type Listener } from './tcp.js';
@@ -36,7 +37,26 @@ import type { Inspector, Tap } from './viz/inspector.js';
 /** Handshakes in flight above which the listener demands a cookie round trip before any DH work. */
 export const COOKIE_DEMAND_THRESHOLD = 32;
 /** Tickets the host itself admitted but nobody redeemed; the oldest go first. */
-const MAX_HOST_TICKETS = 10_000;
+export const MAX_HOST_TICKETS = 10_000;
+
+/** What a peer host may make this host hold; each field is a bound a test may shrink. */
+export interface RemoteLimits {
+  /** Inbound handshakes in flight above which a Hello must come back with a cookie before any DH or signing. */
+  readonly cookieDemandThreshold: number;
+  /** Unredeemed tickets for references the host itself holds; past it the oldest go first. */
+  readonly maxHostTickets: number;
+  /** Unredeemed tickets each vat keeps (enforced in the vat, vats/vat-main.ts); past it the oldest go first. */
+  readonly maxVatTickets: number;
+  /** Channels one session may hold, the gateway's included; one more is RemoteLimitError. */
+  readonly maxChannelsPerSession: number;
+}
+
+export const DEFAULT_REMOTE_LIMITS: RemoteLimits = Object.freeze({
+  cookieDemandThreshold: COOKIE_DEMAND_THRESHOLD,
+  maxHostTickets: MAX_HOST_TICKETS,
+  maxVatTickets: MAX_VAT_TICKETS,
+  maxChannelsPerSession: MAX_CHANNELS_PER_SESSION,
+});
 /** How long a dial that lost a crossed-connection tie waits for the winning inbound session. */
 const CROSSED_WAIT_MS = 15_000;
 /** Names that refer to other names' sturdy refs are followed this deep, no deeper (no loops). */
@@ -74,6 +94,8 @@ export interface RemoteHostsOptions {
   /** Watch the machines of every peer this host has a session with (the host serves the visualizer). */
   readonly watchPeers?: boolean;
   readonly limits?: Partial<PathLimits>;
+  /** Bounds on what peers may make this host hold (maxVatTickets is applied by the host when it spawns vats). */
+  readonly remoteLimits?: Partial<RemoteLimits>;
   readonly traceLimit?: number;
 }
 
@@ -129,6 +151,10 @@ const fanOut = (path: SecurePath): FramePath => {
 
 export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const { identity, crypto, supervisor, names, refs, print } = opts;
+  const limits: RemoteLimits = { ...DEFAULT_REMOTE_LIMITS, ...opts.remoteLimits };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`remoteLimits.${k} must be a positive integer, got ${v}`);
+  }
   const self = identity.vatId;
   const sessions = new Map<VatId, Session>();
   const dialing = new Map<VatId, Promise<Session>>();
@@ -165,7 +191,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     },
   });
   const admitHostTicket = (ticket: string, ref: unknown) => {
-    if (hostTickets.size >= MAX_HOST_TICKETS) hostTickets.delete(hostTickets.keys().next().value as string);
+    if (hostTickets.size >= limits.maxHostTickets) hostTickets.delete(hostTickets.keys().next().value as string);
     hostTickets.set(ticket, ref);
   };
   const newTicket = () => base32(crypto.randomBytes(16));
@@ -232,8 +258,9 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
           return harden({ endpoint: entry.home.vat, ticket });
         }
         // Held by the host (published by it, or a remote ref it enlivened): served from here.
-        admitHostTicket(ticket, entry.ref);
+        // The channel first: one over the session's bound is refused before a ticket is admitted.
         hostConn(session, from);
+        admitHostTicket(ticket, entry.ref);
         return harden({ endpoint: HOST_ENDPOINT, ticket });
       },
       /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
@@ -269,6 +296,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
       name: `${short(self)}↔${short(peer)}`,
       gateway: makeGateway(() => session!),
       traceLimit: opts.traceLimit ?? 0,
+      maxChannels: limits.maxChannelsPerSession,
     });
     const live: Session = { peer, path, mux, address, since: Date.now(), hostConns: new Map() };
     session = live;
@@ -329,7 +357,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     const tap = pathTap(`inbound ${stream.remoteAddress}`);
     acceptPath({
       ...pathOptions(stream, tap),
-      cookies: { secret: cookieSecret, demand: () => handshakesInFlight > COOKIE_DEMAND_THRESHOLD },
+      cookies: { secret: cookieSecret, demand: () => handshakesInFlight > limits.cookieDemandThreshold },
       decide: (peer: VatId) => {
         const verdict = decide(peer);
         if (verdict === 'accept') claimed = peer;

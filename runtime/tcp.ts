@@ -64,6 +64,9 @@ export const socketStream = (socket: Socket): ByteStream => {
       fire();
     },
     remoteAddress,
+    get buffered() {
+      return socket.writableLength;
+    },
   };
 };
 

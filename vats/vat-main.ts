@@ -14,7 +14,7 @@ import { describeError, reviveError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
-import type { PortLike, VatSpec, VatToHost } from './link.js';
+import { MAX_VAT_TICKETS, type PortLike, type VatSpec, type VatToHost } from './link.js';
 import { loadActorModule } from './loader.js';
 import type { CompiledModule } from './module-compiler.js';
 import { makeTurnStore, type StoreBackend } from './store.js';
@@ -47,9 +47,6 @@ type NameHome =
   /** A remote endpoint: redeem the ticket its host admitted for us. */
   | { vat: string; ticket: string; key?: undefined }
   | { vat?: undefined; ref: unknown };
-
-/** Tickets admitted but not yet redeemed, per vat: bounds what remote enlivens can pile up. */
-const MAX_TICKETS = 10_000;
 
 interface Peer {
   readonly conn: Connection;
@@ -147,6 +144,7 @@ export const runVat = (p: VatWorkerPowers): void => {
 
   // --- tickets: what a remote host's enliven request may redeem here ---
   const tickets = new Map<string, string>();
+  const maxTickets = spec.maxTickets ?? MAX_VAT_TICKETS;
   const remoteGate = Far('RemoteGate', {
     redeem(ticket: string) {
       const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
@@ -321,7 +319,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     /** The host admits a remote enliven request: `ticket` may be redeemed once for export `key`. */
     admit(ticket: string, key: string) {
       if (!exportsByKey.has(key)) throw new Error(`SturdyRefError: vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
-      if (tickets.size >= MAX_TICKETS) tickets.delete(tickets.keys().next().value as string);
+      if (tickets.size >= maxTickets) tickets.delete(tickets.keys().next().value as string);
       tickets.set(ticket, key);
     },
     stats: () =>

@@ -5,7 +5,9 @@
  * Failure semantics: `onClose` fires exactly once, when the other side closed
  * (no error) or the stream failed (with the error); after it, `write` is a
  * no-op. `close()` is idempotent, flushes what was written, and fires the local
- * `onClose` too. Chunks arrive in order but with arbitrary boundaries.
+ * `onClose` too. Chunks arrive in order but with arbitrary boundaries. `write`
+ * never refuses: a peer that does not read makes `buffered` grow, and bounding
+ * it is the caller's business (the session layer's `maxUnsentBytes`).
  */
 export interface ByteStream {
   write(bytes: Uint8Array): void;
@@ -15,4 +17,6 @@ export interface ByteStream {
   close(): void;
   /** For cookies and logs, e.g. "127.0.0.1:41234"; not authenticated. */
   readonly remoteAddress: string;
+  /** Bytes accepted by `write` that the transport has not passed on yet: it grows while the peer does not read. */
+  readonly buffered: number;
 }

@@ -100,6 +100,8 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
   const makeLink = (from: End, to: End) => {
     let holding = false;
     let held: Item[] = [];
+    /** Bytes of `held`: what a peer that is not reading leaves with the writer. */
+    const heldBytes = () => held.reduce((n, it) => n + (it === 'eof' ? 0 : it.length), 0);
     let written = 0;
     let drop = 0;
     const corrupt = new Map<number, number>();
@@ -189,7 +191,7 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
     const dropHeld = () => {
       held = [];
     };
-    return { control, write, close, dropHeld };
+    return { control, write, close, dropHeld, heldBytes };
   };
 
   const links = [makeLink(ends[0], ends[1]), makeLink(ends[1], ends[0])] as const;
@@ -224,6 +226,10 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
         end.onClose = handler;
       },
       close: () => link.close(),
+      /** What `hold()` keeps back (deliveries already scheduled are on their way). */
+      get buffered() {
+        return link.heldBytes();
+      },
       fail,
       get isClosed() {
         return end.closed;

@@ -54,6 +54,13 @@ export const DEAD_MS = 45_000;
 export const MAX_UNCLAIMED_BYTES = 2 * MAX_FRAME_BYTES;
 /** A Ping's payload is an opaque token echoed in the Pong. */
 export const MAX_PING_BYTES = 64;
+/**
+ * Bytes written that the peer has not taken yet. A peer that reads keeps this
+ * near zero; without a bound, one that sends requests and never reads the
+ * answers grows our memory for as long as it keeps the socket. There is no flow
+ * control back to the vats, so one turn's burst must fit: 32 full frames.
+ */
+export const MAX_UNSENT_BYTES = 32 * MAX_FRAME_BYTES;
 
 export interface PathLimits {
   readonly maxHandshakeFrameBytes: number;
@@ -65,6 +72,8 @@ export interface PathLimits {
   readonly idleMs: number;
   readonly deadMs: number;
   readonly maxUnclaimedBytes: number;
+  /** Written but not yet taken by the peer (the stream's `buffered`); past it the path ends with PathOverflowError. */
+  readonly maxUnsentBytes: number;
 }
 
 export const DEFAULT_PATH_LIMITS: PathLimits = Object.freeze({
@@ -75,6 +84,7 @@ export const DEFAULT_PATH_LIMITS: PathLimits = Object.freeze({
   idleMs: IDLE_MS,
   deadMs: DEAD_MS,
   maxUnclaimedBytes: MAX_UNCLAIMED_BYTES,
+  maxUnsentBytes: MAX_UNSENT_BYTES,
 });
 
 export interface PathIdentity {
@@ -237,6 +247,13 @@ const runPath = (
   const write = (bytes: Uint8Array) => {
     stats.bytesOut += bytes.length;
     stream.write(bytes);
+    const unsent = stream.buffered;
+    if (unsent > limits.maxUnsentBytes) {
+      tell({
+        type: 'path.abort',
+        error: new PathOverflowError(`the peer is not reading: ${unsent} bytes wait to be sent to it (limit ${limits.maxUnsentBytes})`),
+      });
+    }
   };
   const sealAndWrite = (tag: number, payload: Uint8Array) => {
     if (!outbound) return;

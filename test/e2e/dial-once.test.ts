@@ -1,0 +1,93 @@
+/**
+ * One session per peer (docs/protocol.md §8, docs/architecture.md): many
+ * concurrent enlivens from one host to refs of the same peer — by the host
+ * itself, by `connect`, by several vats at once — dial that peer once. The refs
+ * point at a counting TCP relay in front of the peer, so every dial is seen.
+ */
+import '@endo/init';
+import test from 'ava';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { E } from '@endo/far';
+import type { ExecutionContext } from 'ava';
+import { SessionLostError } from '../../capabilities/errors.js';
+import { fixture } from '../helpers/host.js';
+import { watchedHost } from '../helpers/peers.js';
+
+/** A TCP relay to `port` that counts the connections it is asked for. */
+const countingRelay = async (t: ExecutionContext, port: number) => {
+  let dials = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((inbound) => {
+    dials += 1;
+    const outbound = createConnection({ host: '127.0.0.1', port });
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.once('close', () => {
+        sockets.delete(s);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const address = server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, dials: () => dials };
+};
+
+test('10 concurrent enlivens of one ref, and of 10 refs of the same peer, dial that peer once', async (t) => {
+  const a = await watchedHost(t);
+  const b = await watchedHost(t);
+  const relay = await countingRelay(t, b.host.address!.port);
+  await b.host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  // Refs that name the relay instead of B's own port (same VatId: the relay cannot impersonate).
+  const viaRelay = (ref: string) => ref.replace(`:${b.host.address!.port}/`, `:${relay.port}/`);
+  const one = viaRelay(b.host.makeSturdyRef('bob'));
+  const many = Array.from({ length: 10 }, () => viaRelay(b.host.makeSturdyRef('bob')));
+
+  const sameRef = await Promise.all(Array.from({ length: 10 }, () => a.host.enliven(one)));
+  t.deepEqual(await Promise.all(sameRef.map((r) => E(r).label())), Array(10).fill('bob'));
+  const manyRefs = await Promise.all([...many.map((r) => a.host.enliven(r)), a.host.connect(one, 'bobby')]);
+  t.deepEqual(await Promise.all(manyRefs.map((r) => E(r).label())), Array(11).fill('bob'));
+
+  t.is(relay.dials(), 1, 'one TCP connection to the peer');
+  t.is(a.lines.filter((l) => /^session with \S+ up/.test(l)).length, 1, a.lines.join('\n'));
+  t.is(b.lines.filter((l) => /^session with \S+ up/.test(l)).length, 1, b.lines.join('\n'));
+  t.is(a.host.ps().sessions.length, 1);
+});
+
+test('vats that look up refs of the same peer at once, while the host enlivens one, share one dial', async (t) => {
+  const a = await watchedHost(t);
+  const b = await watchedHost(t);
+  const relay = await countingRelay(t, b.host.address!.port);
+  await b.host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
+  const viaRelay = (ref: string) => ref.replace(`:${b.host.address!.port}/`, `:${relay.port}/`);
+  const callers = [];
+  for (let i = 0; i < 5; i++) callers.push((await a.host.spawnVat({ module: fixture('party.ts'), name: `caller${i}` })).root);
+
+  const labels = await Promise.all([
+    ...callers.map((c) => E(c).lookupAndCall(viaRelay(b.host.makeSturdyRef('bob')), 'label')),
+    ...callers.map((c) => E(c).lookupAndCall(viaRelay(b.host.makeSturdyRef('bob')), 'label')),
+    E(a.host.enliven(viaRelay(b.host.makeSturdyRef('bob')))).label(),
+  ]);
+  t.deepEqual(labels, Array(11).fill('bob'));
+  t.is(relay.dials(), 1, 'one TCP connection to the peer');
+  t.is(a.lines.filter((l) => /^session with \S+ up/.test(l)).length, 1, a.lines.join('\n'));
+
+  // Once that session is gone, the next burst dials once more, not once per caller.
+  const peer = a.host.ps().sessions[0]!.peer;
+  a.host.remote!.dropSession(peer, new SessionLostError('dropped by the test'));
+  await a.nextLine(/^session with \S+ ended/);
+  const again = await Promise.all(callers.map((c) => E(c).lookupAndCall(viaRelay(b.host.makeSturdyRef('bob')), 'label')));
+  t.deepEqual(again, Array(5).fill('bob'));
+  t.is(relay.dials(), 2);
+});

@@ -1,0 +1,184 @@
+/**
+ * Scripted peers over real TCP, for the tests that hold a host to the bounds
+ * the docs promise: a peer that completes the handshake and then goes quiet, a
+ * responder a host dials, a raw frame speaker, and a host whose printed lines
+ * can be awaited (with a bounded wait that says what it was waiting for).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ExecutionContext } from 'ava';
+import { encodeMessage, type Frame, makeFrameReader, MAX_FRAME_BYTES } from '../../protocols/framing/frames.js';
+import type { ByteStream } from '../../protocols/framing/byte-stream.js';
+import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../../protocols/session/path.js';
+import { type VatId, vatIdOf } from '../../protocols/session/vat-id.js';
+import { nodeCrypto } from '../../runtime/crypto-node.js';
+import type { Host, HostOptions } from '../../runtime/index.js';
+import { dialTcp, socketStream } from '../../runtime/tcp.js';
+import { withHost } from './host.js';
+
+export const realClock = {
+  now: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export const fakeIdentity = () => {
+  const key = nodeCrypto.ed25519FromSeed(nodeCrypto.randomBytes(32));
+  return { vatId: vatIdOf(nodeCrypto, key.publicKey), key };
+};
+
+/** Resolves with `p`, or rejects after `ms` with a message naming what did not happen. */
+export const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+};
+
+/** A print function whose lines can be awaited. */
+export const makePrintWatcher = () => {
+  const lines: string[] = [];
+  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  return {
+    lines,
+    print: (line: string) => {
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    },
+    /** The first line (already printed or to come) matching `re`, within `ms`. */
+    nextLine: (re: RegExp, ms = 20_000) =>
+      within(
+        new Promise<string>((resolve) => {
+          const seen = lines.find((l) => re.test(l));
+          if (seen) resolve(seen);
+          else waiters.push({ re, resolve });
+        }),
+        ms,
+        `a line matching ${re}; printed so far:\n${lines.join('\n')}`,
+      ),
+  };
+};
+
+/** A host in a temp home whose printed lines can be awaited. */
+export const watchedHost = async (t: ExecutionContext, opts: HostOptions = {}) => {
+  const watcher = makePrintWatcher();
+  const host = await withHost(t, { spareWorkers: 0, ...opts, print: watcher.print });
+  return { host, ...watcher };
+};
+
+/**
+ * A stream that can go quiet: after `mute()` nothing it is asked to write
+ * leaves, but the socket stays open and what arrives is still read. That is a
+ * peer whose process is wedged, or a half-open connection.
+ */
+export const mutable = (stream: ByteStream): ByteStream & { mute(): void } => {
+  let muted = false;
+  return {
+    write: (bytes) => {
+      if (!muted) stream.write(bytes);
+    },
+    onData: (h) => stream.onData(h),
+    onClose: (h) => stream.onClose(h),
+    close: () => stream.close(),
+    remoteAddress: stream.remoteAddress,
+    get buffered() {
+      return stream.buffered;
+    },
+    mute: () => {
+      muted = true;
+    },
+  };
+};
+
+/** A peer with a fresh identity that dials `host` and completes the handshake. */
+export const scriptedSession = async (
+  host: Host,
+  opts: { limits?: Partial<PathLimits>; stream?: (s: ByteStream) => ByteStream } = {},
+): Promise<{ path: SecurePath; id: VatId }> => {
+  const identity = fakeIdentity();
+  const raw = await dialTcp('127.0.0.1', host.address!.port);
+  const stream = opts.stream ? opts.stream(raw) : raw;
+  const path = await initiatePath({
+    stream,
+    identity,
+    crypto: nodeCrypto,
+    clock: realClock,
+    wanted: host.id as VatId,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
+  return { path, id: identity.vatId };
+};
+
+/**
+ * A responder with a fresh identity on a loopback port: every connection that
+ * completes the handshake is handed to `onPath`. Closed at teardown.
+ */
+export const scriptedResponder = async (
+  t: ExecutionContext,
+  onPath: (path: SecurePath, stream: ByteStream & { mute(): void }) => void,
+): Promise<{ id: VatId; port: number; connections: () => number }> => {
+  const identity = fakeIdentity();
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    connections += 1;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    const stream = mutable(socketStream(socket));
+    acceptPath({ stream, identity, crypto: nodeCrypto, clock: realClock }).then(
+      (path) => onPath(path, stream),
+      () => {},
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const address = server.address();
+  return { id: identity.vatId, port: typeof address === 'object' && address ? address.port : 0, connections: () => connections };
+};
+
+/** A peer that reads and writes frames by hand over TCP. */
+export const rawTcpPeer = async (port: number) => {
+  const stream = await dialTcp('127.0.0.1', port);
+  const reader = makeFrameReader(MAX_FRAME_BYTES);
+  const frames: Frame[] = [];
+  let isClosed = false;
+  let wake: (() => void) | undefined;
+  stream.onData((c) => {
+    frames.push(...reader.push(c));
+    wake?.();
+  });
+  const closed = new Promise<void>((resolve) =>
+    stream.onClose(() => {
+      isClosed = true;
+      resolve();
+      wake?.();
+    }),
+  );
+  let read = 0;
+  return {
+    frames,
+    closed,
+    get isClosed() {
+      return isClosed;
+    },
+    send: (tag: number, value: unknown) => stream.write(encodeMessage(tag, value)),
+    write: (bytes: Uint8Array) => stream.write(bytes),
+    close: () => stream.close(),
+    /** The next unread frame, or undefined once the stream closed without one. */
+    async next(): Promise<Frame | undefined> {
+      while (read >= frames.length && !isClosed) await new Promise<void>((r) => (wake = r));
+      return frames[read++];
+    },
+  };
+};

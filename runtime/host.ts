@@ -25,7 +25,7 @@ import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
 import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
-import { advertisedHost, parseListenAddress } from './tcp.js';
+import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
 import { SturdyRefError } from '../capabilities/errors.js';
@@ -335,7 +335,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       try {
         started = await start(asked);
       } catch (err) {
-        throw portInUse(err, 'the listen address', `${asked.host}:${asked.port}`, 'give another with --listen or --port');
+        throw portInUse(err, 'the listen address', formatAddress(asked.host, asked.port), 'give another with --listen or --port');
       }
     } else {
       const previous = last ? parseListenAddress(last) : { host: '127.0.0.1', port: 0 };
@@ -348,7 +348,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       }
     }
     const { host: h, port } = started.address;
-    store.meta.set('listen', h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`);
+    store.meta.set('listen', formatAddress(h, port));
     return started;
   };
 
@@ -358,7 +358,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     pid: process.pid,
     vats: supervisor.list(),
     names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
-    ...(remote ? { listen: `${remote.address.host}:${remote.address.port}` } : {}),
+    ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
     sessions: remote?.sessions() ?? [],
     ...(viz ? { viz: viz.url } : {}),
   });

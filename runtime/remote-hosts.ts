@@ -28,7 +28,7 @@ import type { Supervisor } from '../vats/supervisor.js';
 import { MAX_VAT_TICKETS } from '../vats/link.js';
 import { makeChannel, wrapMessagePort } from './ports.js';
 import type { HostStore } from './store.js';
-import { dialTcp, listenTcp, type Listener } from './tcp.js';
+import { dialTcp, formatAddress, listenTcp, type Listener } from './tcp.js';
 import type { MessagePort } from 'node:worker_threads';
 import { tagName } from '../protocols/framing/frames.js';
 import { VizRelayError } from './errors.js';
@@ -398,7 +398,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     try {
       const tap = pathTap(`dialing ${short(peer)}`);
       const path = await initiatePath({ ...pathOptions(stream, tap), wanted: peer });
-      return adopt(path, `${host}:${port}`, tap);
+      return adopt(path, formatAddress(host, port), tap);
     } catch (err) {
       // We lost a crossed-connection tie: the peer's own connection to us wins.
       if ((err as Error).name === 'DuplicateConnectionError') {

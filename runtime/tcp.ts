@@ -42,7 +42,7 @@ export const socketStream = (socket: Socket): ByteStream => {
     // The peer is done sending; we are done too (no half-open sessions).
     socket.end();
   });
-  const remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+  const remoteAddress = formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? '?');
   return {
     write(bytes) {
       if (!ended && !socket.destroyed) socket.write(bytes);
@@ -79,6 +79,10 @@ export interface Listener {
   idle(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** `host:port`, with an IPv6 host in brackets (`[::1]:7420`): the one form printed, stored and parsed. */
+export const formatAddress = (host: string, port: number | string): string =>
+  host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 
 /** ADDR:PORT, [v6]:PORT or PORT. */
 export const parseListenAddress = (text: string): { host: string; port: number } => {
@@ -136,7 +140,7 @@ export const dialTcp = (host: string, port: number, timeoutMs = DIAL_TIMEOUT_MS)
     const socket = createConnection({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new DialError(`no TCP connection to ${host}:${port} within ${timeoutMs} ms`));
+      reject(new DialError(`no TCP connection to ${formatAddress(host, port)} within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -145,7 +149,7 @@ export const dialTcp = (host: string, port: number, timeoutMs = DIAL_TIMEOUT_MS)
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new DialError(`cannot reach ${host}:${port}: ${err.message}`, { cause: err }));
+      reject(new DialError(`cannot reach ${formatAddress(host, port)}: ${err.message}`, { cause: err }));
     });
   });
 

@@ -4,6 +4,7 @@ import { describeError, reviveError } from '../../capabilities/errors.js';
 import type { VatLimits } from '../../vats/supervisor.js';
 import { startHost, type Host } from '../host.js';
 import { homePaths } from '../home.js';
+import { formatAddress } from '../tcp.js';
 
 /** The example actors `--examples` (and `npm start`) load, from the source tree. */
 const EXAMPLES = [
@@ -69,7 +70,7 @@ export const runHostCommand = async (opts: {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const listen = host.address ? `${host.address.host}:${host.address.port}` : 'off (--no-listen)';
+  const listen = host.address ? formatAddress(host.address.host, host.address.port) : 'off (--no-listen)';
   process.stdout.write(
     `tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n  viz     ${host.vizUrl ?? 'off (--no-viz)'}\n`,
   );

@@ -1,7 +1,7 @@
 /** `--listen` parsing and the address written into sturdy refs. */
 import test from 'ava';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { advertisedHost, parseListenAddress } from '../../runtime/tcp.js';
+import { advertisedHost, formatAddress, parseListenAddress } from '../../runtime/tcp.js';
 
 test('--listen takes ADDR:PORT, [v6]:PORT or a bare port (loopback)', (t) => {
   t.deepEqual(parseListenAddress('127.0.0.1:7420'), { host: '127.0.0.1', port: 7420 });
@@ -26,4 +26,15 @@ test('a wildcard listener advertises a real address of this machine, else the ho
   t.is(advertisedHost('0.0.0.0', ifaces, 'box'), '192.0.2.7');
   t.is(advertisedHost('::', { eth0: [nic('2001:db8::5', 'IPv6')] }, 'box'), '2001:db8::5');
   t.is(advertisedHost('0.0.0.0', { lo: [nic('127.0.0.1', 'IPv4', true)] }, 'box'), 'box');
+});
+
+test('formatAddress brackets IPv6 hosts, and what it prints parses back to the same address', (t) => {
+  t.is(formatAddress('::1', 7420), '[::1]:7420');
+  t.is(formatAddress('2001:db8::5', 1), '[2001:db8::5]:1');
+  t.is(formatAddress('[::1]', 2), '[::1]:2', 'an already bracketed host is kept');
+  t.is(formatAddress('127.0.0.1', 7420), '127.0.0.1:7420');
+  t.is(formatAddress('box', 80), 'box:80');
+  for (const [host, port] of [['::1', 7420], ['fe80::1:2', 0], ['0.0.0.0', 65535], ['localhost', 9]] as const) {
+    t.deepEqual(parseListenAddress(formatAddress(host, port)), { host, port }, `${host} ${port}`);
+  }
 });

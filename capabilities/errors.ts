@@ -36,12 +36,19 @@ export const describeError = (err: unknown): string => {
 };
 
 /**
+ * The form of `err` that crosses CapTP: @endo/marshal passes only the standard
+ * error classes, so ours travel as a plain Error whose message starts with the
+ * class name ("SturdyRefError: …"); `reviveError` gives the name back.
+ */
+export const passableError = (err: unknown): Error => new Error(describeError(err));
+
+/**
  * Undo the `describeError` flattening on the receiving side: an error whose
  * message reads `SomeError: text` gets `name` SomeError back. The message keeps
  * its prefix, so the name survives any further CapTP hop as well.
  */
 export const reviveError = (err: unknown): Error => {
-  if (!(err instanceof Error)) return new Error(describeError(err));
+  if (!(err instanceof Error)) return passableError(err);
   const match = /^([A-Z][A-Za-z0-9]*Error): /.exec(err.message);
   if (!match || err.name === match[1]) return err;
   const revived = new Error(err.message, { cause: err });

@@ -3,14 +3,14 @@
  * "Name: message" because CapTP carries an error's message but not its class.
  */
 import { Far } from '@endo/far';
-import { describeError, reviveError } from '../capabilities/errors.js';
+import { passableError, reviveError } from '../capabilities/errors.js';
 import { callByName, type Host, type SpawnOptions } from './host.js';
 
 const flatten = async <T>(fn: () => Promise<T> | T): Promise<T> => {
   try {
     return await fn();
   } catch (err) {
-    throw new Error(describeError(reviveError(err)));
+    throw passableError(reviveError(err));
   }
 };
 

@@ -9,7 +9,7 @@
  * compiles, see module-compiler.ts); this file never touches the file system.
  */
 import { E, Far } from '@endo/far';
-import { describeError } from '../capabilities/errors.js';
+import { passableError } from '../capabilities/errors.js';
 import type { Grant } from './link.js';
 import type { CompiledModule } from './module-compiler.js';
 import { ModuleNotAllowedError, ModuleNotFoundError, ModuleShapeError, ModuleSyntaxError } from './errors.js';
@@ -73,7 +73,7 @@ export const loadActorModule = async (opts: {
       // A file found by another extension ('./util.js' → util.ts) is aliased to its real URL.
       return url === specifier ? { source } : { source, specifier: url };
     } catch (err) {
-      throw new Error(describeError(err));
+      throw passableError(err);
     }
   };
 

@@ -11,7 +11,7 @@
 import { E, Far } from '@endo/far';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
-import { describeError, reviveError } from '../capabilities/errors.js';
+import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import type { NameRegistry } from '../capabilities/names.js';
 import {
   VatCrashedError,
@@ -118,7 +118,7 @@ export const phaseOf = (value: unknown): string => {
  */
 const flattenErrors = <T>(fn: () => T): T => {
   const flatten = (err: unknown): never => {
-    throw new Error(describeError(err));
+    throw passableError(err);
   };
   try {
     const result = fn();
@@ -183,7 +183,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     });
 
   const enlivenFor = (from: string, refText: string) => {
-    if (!powers.enlivenFor) throw new Error('SturdyRefError: this host does not reach other hosts');
+    if (!powers.enlivenFor) throw passableError(new SturdyRefError('this host does not reach other hosts'));
     return powers.enlivenFor(from, refText);
   };
 
@@ -191,7 +191,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     const ra = vats.get(a);
     const rb = vats.get(b);
     if (rb?.actor.getSnapshot().status !== 'active') {
-      throw new Error(describeError(new VatTerminatedError(`vat "${b}" is not running`)));
+      throw passableError(new VatTerminatedError(`vat "${b}" is not running`));
     }
     if (!ra || a === b || ra.peers.has(b)) return;
     const [pa, pb] = powers.makeChannel();

@@ -10,7 +10,7 @@
  */
 import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
-import { describeError, reviveError } from '../capabilities/errors.js';
+import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
@@ -148,7 +148,7 @@ export const runVat = (p: VatWorkerPowers): void => {
   const remoteGate = Far('RemoteGate', {
     redeem(ticket: string) {
       const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
-      if (key === undefined) throw new Error('SturdyRefError: no such ticket (unknown or already redeemed)');
+      if (key === undefined) throw passableError(new SturdyRefError('no such ticket (unknown or already redeemed)'));
       tickets.delete(ticket);
       return exportsByKey.get(key);
     },
@@ -291,7 +291,7 @@ export const runVat = (p: VatWorkerPowers): void => {
       try {
         params = harden(JSON.parse(spec.params));
       } catch (err) {
-        throw new Error(describeError(new InvalidParamsError(`params are not JSON: ${(err as Error).message}`)));
+        throw passableError(new InvalidParamsError(`params are not JSON: ${(err as Error).message}`));
       }
       try {
         const mod = await loadActorModule({
@@ -313,12 +313,12 @@ export const runVat = (p: VatWorkerPowers): void => {
         exportLocal(root as object, 'root');
         return root;
       } catch (err) {
-        throw new Error(describeError(err));
+        throw passableError(err);
       }
     },
     /** The host admits a remote enliven request: `ticket` may be redeemed once for export `key`. */
     admit(ticket: string, key: string) {
-      if (!exportsByKey.has(key)) throw new Error(`SturdyRefError: vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
+      if (!exportsByKey.has(key)) throw passableError(new SturdyRefError(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`));
       if (tickets.size >= maxTickets) tickets.delete(tickets.keys().next().value as string);
       tickets.set(ticket, key);
     },

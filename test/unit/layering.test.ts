@@ -52,3 +52,15 @@ test('the visualizer page and the records it reads run in a browser: no platform
   t.deepEqual(violations, []);
   t.true(browserSide.length >= 3, 'the check saw the page sources');
 });
+
+test('named errors are made from their classes: no `new Error("SomeError: …")` spelled out beside the real class', (t) => {
+  const spelled = /new Error\(\s*[`'"][A-Z][A-Za-z0-9]*Error:/;
+  const violations = LAYERS.flatMap((layer) =>
+    sources(join(repoRoot, layer)).flatMap((file) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (spelled.test(line) ? [`${relative(repoRoot, file)}:${i + 1}: ${line.trim()}`] : [])),
+    ),
+  );
+  t.deepEqual(violations, [], 'use the class (wrapped in passableError where it crosses CapTP)');
+});

@@ -464,7 +464,6 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   return {
     /** Where this host listens. */
     address: { host: listener.host, port: listener.port },
-    advertised,
     connect,
     /** A live reference for the host itself (host.enliven, `tribe connect`). */
     enliven: (refText: string) => enlivenFor(HOST_ENDPOINT, refText),

@@ -95,6 +95,12 @@ interface VatRecord {
 const PING_INTERVAL_CEILING_MS = 250;
 /** A vat cannot flood the host's output with one enormous line. */
 const MAX_LOG_LINE = 4096;
+/**
+ * Why-ended reasons remembered, for vats and remote endpoints that are gone.
+ * A vat asks within moments of a channel closing; the oldest go first, so a
+ * host whose peers come and go for months holds at most this many.
+ */
+export const MAX_END_REASONS = 1024;
 
 /** One line, no control characters: a vat cannot forge host output such as `ready pid=`. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -149,8 +155,14 @@ const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
 
 export const makeSupervisor = (powers: SupervisorPowers) => {
   const vats = new Map<string, VatRecord>();
-  /** The flattened error each vat name last ended with. */
+  /** The flattened error each vat name (or remote endpoint) last ended with; the newest MAX_END_REASONS. */
   const endReasons = new Map<string, string>();
+  const rememberEnd = (name: string, reason: string) => {
+    endReasons.delete(name);
+    endReasons.set(name, reason);
+    if (endReasons.size > MAX_END_REASONS) endReasons.delete(endReasons.keys().next().value!);
+  };
+  const whyEnded = (name: string) => endReasons.get(name) ?? `VatTerminatedError: vat "${name}" is gone`;
 
   const hostFacetFor = (from: string, moduleRoot: string) =>
     Far('HostForVat', {
@@ -176,7 +188,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
        * Why a vat ended. A vat whose channel to a peer closes asks this: the close
        * can overtake the host's `peer-gone` notice, which carries the cause.
        */
-      whyEnded: (name: string) => endReasons.get(name) ?? `VatTerminatedError: vat "${name}" is gone`,
+      whyEnded: (name: string) => whyEnded(String(name)),
       connectPeer(to: string) {
         connectPeers(from, to);
       },
@@ -243,7 +255,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         },
         announceEnded: ({ context }, { final }) => {
           const err = endError(context, final);
-          endReasons.set(spec.name, describeError(err));
+          rememberEnd(spec.name, describeError(err));
           conn.abort(err);
           for (const peer of record.peers) {
             const other = vats.get(peer);
@@ -323,8 +335,9 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
   return {
     spawn,
     list: (): VatStatus[] => [...vats.values()].map(status).sort((a, b) => a.name.localeCompare(b.name)),
-    status: (name: string) => status(get(name)),
     admin: (name: string) => get(name).conn.getBootstrap(),
+    /** Why the vat or remote endpoint `name` ended ("Name: message"), as its peers are told. */
+    whyEnded,
     /** Stops a vat; resolves when its worker is gone. Forgets it afterwards. */
     async stop(name: string): Promise<void> {
       const r = get(name);
@@ -336,7 +349,6 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     async stopAll(): Promise<void> {
       await Promise.all([...vats.keys()].map((n) => this.stop(n)));
     },
-    actorOf: (name: string) => get(name).actor,
     /** Hands vat `vat` a channel to a remote endpoint `peer` (`<VatId>/<endpoint>`). */
     attachRemotePeer(vat: string, peer: string, port: unknown) {
       const r = get(vat);
@@ -346,7 +358,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     },
     /** The remote endpoint went away (or its session did): the vat aborts that channel with `reason`. */
     remotePeerGone(vat: string, peer: string, reason: string) {
-      endReasons.set(peer, reason);
+      rememberEnd(peer, reason);
       const r = vats.get(vat);
       if (!r?.peers.delete(peer)) return;
       r.worker.postMessage({ k: 'peer-gone', vat: peer, reason } satisfies HostToVat);

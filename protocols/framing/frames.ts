@@ -61,7 +61,6 @@ export const Tag = {
   Pong: 27,
 } as const;
 export type TagName = keyof typeof Tag;
-export type TagNumber = (typeof Tag)[TagName];
 
 const TAG_NAMES = new Map<number, TagName>(Object.entries(Tag).map(([k, v]) => [v, k as TagName]));
 export const tagName = (tag: number): TagName | undefined => TAG_NAMES.get(tag);

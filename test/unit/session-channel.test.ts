@@ -1,8 +1,10 @@
 /** The data path alone: per-direction AEAD, counter nonces, rekeying, and the inbound frame splitter. */
+import { createDecipheriv, createHmac } from 'node:crypto';
 import test from 'ava';
 import fc from 'fast-check';
 import { encodeFrame, HEADER_BYTES, Tag } from '../../protocols/framing/frames.js';
 import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
+import { nextKey } from '../../protocols/session/handshake.js';
 import {
   ENCRYPTION_OVERHEAD_BYTES,
   InboundChannel,
@@ -62,6 +64,40 @@ test('limit: REKEY_AFTER_MESSAGES is the default epoch; at a small limit both en
   t.truthy(fresh.open(body(sealed[0]!)));
   const stale = new InboundChannel(crypto, 'aes-256-gcm', key, 1000);
   t.is(stale.open(body(sealed[5]!)), undefined);
+});
+
+/** docs/protocol.md §5.1–5.2 written out with node:crypto alone: no code of ours derives or opens. */
+const specRekey = (k: Uint8Array): Uint8Array => {
+  const prk = createHmac('sha256', new Uint8Array(32)).update(k).digest(); // Extract, salt = 32 zero bytes
+  return new Uint8Array(createHmac('sha256', prk).update('tribe/1 rekey').update(new Uint8Array([1])).digest()); // Expand, L = 32
+};
+const specOpen = (k: Uint8Array, counter: number, frame: Uint8Array): Uint8Array | undefined => {
+  const nonce = new Uint8Array(12);
+  new DataView(nonce.buffer).setBigUint64(4, BigInt(counter));
+  const c = body(frame);
+  try {
+    const d = createDecipheriv('chacha20-poly1305', k, nonce, { authTagLength: 16 });
+    d.setAuthTag(c.subarray(c.length - 16));
+    return new Uint8Array(Buffer.concat([d.update(c.subarray(0, c.length - 16)), d.final()]));
+  } catch {
+    return undefined;
+  }
+};
+
+test('spec §5.2: frames 0 … R−1 use k with counters 0 … R−1; frame R uses k′ = Expand(Extract(0^32, k), "tribe/1 rekey", 32) at counter 0', (t) => {
+  const R = 4;
+  const out = new OutboundChannel(crypto, 'chacha20-poly1305', key, R);
+  const frames = Array.from({ length: 2 * R + 1 }, (_, i) => out.seal(Tag.Ping, new Uint8Array([i])));
+  const k1 = specRekey(key);
+  const k2 = specRekey(k1);
+  t.deepEqual(k1, nextKey(crypto, key), "the spec's two HMACs are the code's HKDF");
+  for (let i = 0; i < R; i++) {
+    t.deepEqual(specOpen(key, i, frames[i]!), Uint8Array.from([0xe0 | Tag.Ping, 0, 0, 0, 1, i]), `frame ${i}: k, counter ${i}`);
+    t.is(specOpen(k1, i, frames[i]!), undefined);
+  }
+  t.is(specOpen(key, R, frames[R]!), undefined, 'frame R is not under k at counter R');
+  for (let i = R; i < 2 * R; i++) t.is(specOpen(k1, i - R, frames[i]!)?.[5], i, `frame ${i}: k′, counter ${i - R}`);
+  t.is(specOpen(k2, 0, frames[2 * R]!)?.[5], 2 * R, "frame 2R: k″, counter 0");
 });
 
 test('inner frames: header checked against the plaintext', (t) => {

@@ -18,6 +18,14 @@
  * unit of trust. A frame for a channel this side never opened is dropped and
  * counted: it can be a late message for a channel just closed. When the path
  * closes, every channel end is closed with SessionLostError.
+ *
+ * Backpressure: the mux keeps no queue. Each message is one `path.send`, written
+ * at once; past the path's `maxUnsentBytes` (a peer that does not read) the path
+ * aborts with PathBackpressureError, every channel closes with SessionLostError
+ * (that error as its cause), and later sends are dropped here. The bound is per
+ * path, not per channel, on purpose: channels share one ordered stream and have
+ * no window of their own, so one channel's unsent bytes sit in front of every
+ * other's, and closing only the channel that filled it would free nothing.
  */
 import { decodePayload, encodePayload, Tag } from '../protocols/framing/frames.js';
 import { checkRemoteCapTP, type CapTPMessage } from './captp-schema.js';

@@ -73,6 +73,8 @@ export interface SessionStatus {
   readonly framesOut: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** Written to the peer and not yet taken by it; the session aborts past `PathLimits.maxUnsentBytes`. */
+  readonly unsentBytes: number;
   /** Round-trip time of the last keepalive Ping, once one was answered. */
   readonly rttMs?: number;
 }
@@ -233,7 +235,11 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
         port.close();
       },
     });
-    // Messages from our own vat: trusted, forwarded as they are.
+    // Messages from our own vat: trusted, forwarded as they are, in the same turn:
+    // each is written to the session or, once the path aborted at its
+    // maxUnsentBytes, dropped by the mux, so none waits here for a peer that does
+    // not read. (The other way, what the peer sends waits in the port while the
+    // vat is busy, and nothing bounds that yet: inbound flow control is not built.)
     port.onMessage((m) => send(m as CapTPMessage));
     supervisor.attachRemotePeer(vat, peerName, theirs);
   };
@@ -494,6 +500,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
           framesOut: st.framesOut,
           bytesIn: st.bytesIn,
           bytesOut: st.bytesOut,
+          unsentBytes: st.unsentBytes,
           ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
         };
       }),

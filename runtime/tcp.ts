@@ -1,7 +1,9 @@
 /**
  * TCP as a ByteStream (protocols/framing/byte-stream.ts): the listener and the
  * dialer the session layer runs over. Nothing here parses bytes; bounds on what
- * a peer may send live in the framing and session layers.
+ * a peer may send live in the framing and session layers, and so does the bound
+ * on what waits here for a peer that does not read (`unsentBytes` is the
+ * socket's writableLength: what the kernel has not taken yet).
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { NetworkInterfaceInfo } from 'node:os';
@@ -45,7 +47,24 @@ export const socketStream = (socket: Socket): ByteStream => {
   const remoteAddress = formatAddress(socket.remoteAddress ?? '?', socket.remotePort ?? '?');
   return {
     write(bytes) {
-      if (!ended && !socket.destroyed) socket.write(bytes);
+      if (ended || socket.destroyed) return false;
+      // Node queues what the kernel does not take; the owner bounds it (ByteStream).
+      return socket.write(bytes);
+    },
+    get unsentBytes() {
+      return socket.writableLength;
+    },
+    drained() {
+      if (ended || socket.destroyed || !socket.writableNeedDrain) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off('drain', done);
+          socket.off('close', done);
+          resolve();
+        };
+        socket.on('drain', done);
+        socket.on('close', done);
+      });
     },
     onData(handler) {
       onData = handler;
@@ -64,9 +83,6 @@ export const socketStream = (socket: Socket): ByteStream => {
       fire();
     },
     remoteAddress,
-    get buffered() {
-      return socket.writableLength;
-    },
   };
 };
 

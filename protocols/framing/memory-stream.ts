@@ -1,13 +1,19 @@
 /**
  * An in-memory ByteStream pair for tests and simulation, with fault controls on
  * each direction: hold/release, drop, corrupt, split into random chunks,
- * truncate, inject. Random choices come from a seed, so a failing run replays.
+ * truncate, inject, and a peer that stops reading (stall/unstall). Random
+ * choices come from a seed, so a failing run replays.
  *
  * It keeps the ByteStream contract (byte-stream.ts): chunks arrive in order with
  * arbitrary boundaries, `onClose` fires once per end, `close()` is idempotent,
  * delivers what was written before it, and fires the local `onClose` too. Every
  * delivery goes through `schedule` (queueMicrotask by default; a manual queue
  * makes a test fully deterministic), never synchronously inside `write`.
+ *
+ * Flow control: bytes count as unsent only while the link is stalled (the peer
+ * does not read); held bytes are in the network, already sent. `write` returns
+ * false from `highWaterMark` unsent bytes on, and `drained()` resolves when the
+ * link is unstalled or the stream closes, as over TCP.
  */
 import type { ByteStream } from './byte-stream.js';
 
@@ -18,6 +24,8 @@ export interface MemoryStreamOptions {
   readonly seed?: number;
   /** remoteAddress of [a, b]; default ['memory:b', 'memory:a'] (each end names its peer). */
   readonly addresses?: readonly [string, string];
+  /** Unsent bytes from which `write` returns false; default 16 KiB (Node's socket default). */
+  readonly highWaterMark?: number;
 }
 
 /** Faults on the bytes one end writes, on their way to the other end. Offsets count written bytes from 0. */
@@ -40,6 +48,13 @@ export interface LinkControl {
   inject(bytes: Uint8Array): void;
   /** See every write as written, before faults. */
   tap(fn: (bytes: Uint8Array) => void): void;
+  /**
+   * The other end stops reading: later writes (and a close) stay at this end,
+   * unsent, in order, counted by `unsentBytes`, until `unstall`.
+   */
+  stall(): void;
+  /** The other end reads again: what waited is sent, `unsentBytes` is 0, and `drained()` resolves. */
+  unstall(): void;
   /** Bytes written by this end so far. */
   readonly written: number;
 }
@@ -76,6 +91,7 @@ interface End {
 
 export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStream, MemoryStream] => {
   const schedule = opts.schedule ?? ((fn: () => void) => queueMicrotask(fn));
+  const highWaterMark = opts.highWaterMark ?? 16 * 1024;
   const random = seededRandom(opts.seed ?? 1);
   const [addrA, addrB] = opts.addresses ?? ['memory:b', 'memory:a'];
   const ends: [End, End] = [
@@ -85,6 +101,8 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
 
   const fireClose = (end: End, err?: Error) => {
     end.closed = true;
+    // A writer waiting for the stream to drain learns that it never will.
+    links[end === ends[0] ? 0 : 1].drain();
     if (end.closeFired) return;
     end.closeFired = true;
     end.onClose?.(err);
@@ -100,8 +118,6 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
   const makeLink = (from: End, to: End) => {
     let holding = false;
     let held: Item[] = [];
-    /** Bytes of `held`: what a peer that is not reading leaves with the writer. */
-    const heldBytes = () => held.reduce((n, it) => n + (it === 'eof' ? 0 : it.length), 0);
     let written = 0;
     let drop = 0;
     const corrupt = new Map<number, number>();
@@ -109,10 +125,27 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
     let truncateAt = Number.POSITIVE_INFINITY;
     let truncated = false;
     const taps: Array<(b: Uint8Array) => void> = [];
+    let stalled = false;
+    let unsent: Item[] = [];
+    let unsentBytes = 0;
+    /** A write returned false and the unsent bytes have not gone since. */
+    let needDrain = false;
+    let drainWaiters: Array<() => void> = [];
 
-    const enqueue = (item: Item) => {
+    const drain = () => {
+      needDrain = false;
+      const waiters = drainWaiters;
+      drainWaiters = [];
+      for (const w of waiters) w();
+    };
+    const send = (item: Item) => {
       if (holding) held.push(item);
       else schedule(() => receive(to, item));
+    };
+    const enqueue = (item: Item) => {
+      if (!stalled) return send(item);
+      unsent.push(item);
+      if (item !== 'eof') unsentBytes += item.length;
     };
     const cut = () => {
       truncated = true;
@@ -150,13 +183,32 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
       },
       inject: (bytes) => enqueue(new Uint8Array(bytes)),
       tap: (fn) => void taps.push(fn),
+      stall: () => {
+        stalled = true;
+      },
+      unstall: () => {
+        stalled = false;
+        const items = unsent;
+        unsent = [];
+        unsentBytes = 0;
+        for (const it of items) send(it);
+        drain();
+      },
       get written() {
         return written;
       },
     };
 
-    const write = (input: Uint8Array) => {
-      if (from.closed || truncated || input.length === 0) return;
+    const write = (input: Uint8Array): boolean => {
+      if (from.closed || truncated) return false;
+      pipe(input);
+      if (unsentBytes < highWaterMark) return true;
+      needDrain = true;
+      return false;
+    };
+    /** The faults, in order, on one write; what is left goes on to `enqueue`. */
+    const pipe = (input: Uint8Array) => {
+      if (input.length === 0) return;
       for (const t of taps) t(input);
       const start = written;
       written += input.length;
@@ -187,17 +239,34 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
       from.closed = true;
       enqueue('eof');
       schedule(() => fireClose(from));
+      drain();
     };
-    const dropHeld = () => {
+    /** The connection broke: nothing in the network or waiting here will arrive. */
+    const dropAll = () => {
       held = [];
+      unsent = [];
+      unsentBytes = 0;
+      drain();
     };
-    return { control, write, close, dropHeld, heldBytes };
+    const drained = (): Promise<void> =>
+      !needDrain || from.closed ? Promise.resolve() : new Promise<void>((resolve) => drainWaiters.push(resolve));
+    return {
+      control,
+      write,
+      close,
+      dropAll,
+      drain,
+      drained,
+      get unsentBytes() {
+        return unsentBytes;
+      },
+    };
   };
 
   const links = [makeLink(ends[0], ends[1]), makeLink(ends[1], ends[0])] as const;
 
   const fail = (err: Error) => {
-    for (const l of links) l.dropHeld();
+    for (const l of links) l.dropAll();
     for (const e of ends) {
       if (e.closed && e.closeFired) continue;
       e.closed = true;
@@ -216,6 +285,10 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
       remoteAddress,
       link: link.control,
       write: (bytes) => link.write(bytes),
+      get unsentBytes() {
+        return link.unsentBytes;
+      },
+      drained: () => link.drained(),
       onData: (handler) => {
         end.onData = handler;
         const early = end.early;
@@ -226,10 +299,6 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
         end.onClose = handler;
       },
       close: () => link.close(),
-      /** What `hold()` keeps back (deliveries already scheduled are on their way). */
-      get buffered() {
-        return link.heldBytes();
-      },
       fail,
       get isClosed() {
         return end.closed;

@@ -110,6 +110,15 @@ export class PathOverflowError extends SessionError {
   override name = 'PathOverflowError';
   override readonly code = 'overflow';
 }
+/**
+ * Bytes written to the peer and not yet taken by it would pass
+ * `PathLimits.maxUnsentBytes`: the peer stopped reading (or reads far slower
+ * than it asks). The frame that would pass the bound is not written.
+ */
+export class PathBackpressureError extends SessionError {
+  override name = 'PathBackpressureError';
+  override readonly code = 'backpressure';
+}
 /** An Abort whose code this side does not know. */
 export class PeerAbortError extends SessionError {
   override name = 'PeerAbortError';

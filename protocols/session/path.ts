@@ -10,6 +10,11 @@
  * stream is closed, every timer is cleared, and the error is reported exactly
  * once. Nothing throws out of the stream's data handler.
  *
+ * Backpressure: the path writes whatever it is asked to while the stream's
+ * unsent bytes stay within `maxUnsentBytes`; a write that would pass the bound
+ * is not made, and the path aborts with PathBackpressureError instead (send does
+ * not throw for it; onClose tells). Nothing queues above the stream.
+ *
  * The initiator is established once its Signature is written (it may send at
  * once, "0.5-RTT"); if the responder then refuses the signature, the initiator's
  * path closes with the responder's reason (BadSignatureError, …) and what it sent
@@ -19,7 +24,14 @@ import { createActor } from 'xstate';
 import { FrameTooLargeError, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../framing/frames.js';
 import type { ByteStream } from '../framing/byte-stream.js';
 import { AEAD_TAG_BYTES, CIPHERS, type CipherName, type CryptoSuite, type SigningKey } from './crypto.js';
-import { AeadError, MalformedMessageError, PathClosedError, PathOverflowError, SessionError } from './errors.js';
+import {
+  AeadError,
+  MalformedMessageError,
+  PathBackpressureError,
+  PathClosedError,
+  PathOverflowError,
+  SessionError,
+} from './errors.js';
 import {
   abortFrame,
   concatBytes,
@@ -32,6 +44,7 @@ import {
 import { pathMachine, type PathRole } from './handshake.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
 import {
+  ENCRYPTION_OVERHEAD_BYTES,
   FIRST_INNER_TAG,
   InboundChannel,
   LAST_INNER_TAG,
@@ -52,15 +65,16 @@ export const IDLE_MS = 15_000;
 export const DEAD_MS = 45_000;
 /** Inbound data held for a path whose owner has not called onFrame yet: two full frames. */
 export const MAX_UNCLAIMED_BYTES = 2 * MAX_FRAME_BYTES;
+/**
+ * Bytes written to a peer that it has not read yet: four largest frames, so a
+ * burst of big answers to a slow reader fits, and a peer that reads nothing
+ * costs this much (plus kernel buffers and transient copies) per path at most.
+ * Nothing slows a vat down yet when its peer reads slowly, so a single turn
+ * that writes more than this to a peer that is not reading ends the session.
+ */
+export const MAX_UNSENT_BYTES = 4 * MAX_FRAME_BYTES;
 /** A Ping's payload is an opaque token echoed in the Pong. */
 export const MAX_PING_BYTES = 64;
-/**
- * Bytes written that the peer has not taken yet. A peer that reads keeps this
- * near zero; without a bound, one that sends requests and never reads the
- * answers grows our memory for as long as it keeps the socket. There is no flow
- * control back to the vats, so one turn's burst must fit: 32 full frames.
- */
-export const MAX_UNSENT_BYTES = 32 * MAX_FRAME_BYTES;
 
 export interface PathLimits {
   readonly maxHandshakeFrameBytes: number;
@@ -72,7 +86,7 @@ export interface PathLimits {
   readonly idleMs: number;
   readonly deadMs: number;
   readonly maxUnclaimedBytes: number;
-  /** Written but not yet taken by the peer (the stream's `buffered`); past it the path ends with PathOverflowError. */
+  /** Unsent bytes on the stream beyond which the path aborts (PathBackpressureError); at least one largest frame. */
   readonly maxUnsentBytes: number;
 }
 
@@ -135,6 +149,8 @@ export interface PathStats {
   bytesOut: number;
   rekeysIn: number;
   rekeysOut: number;
+  /** Written and not yet taken by the peer (the stream's `unsentBytes`). */
+  unsentBytes: number;
   rttMs?: number;
 }
 
@@ -185,6 +201,10 @@ const checkOptions = (opts: PathOptions) => {
   }
   if (limits.rekeyAfterMessages > MAX_REKEY_AFTER_MESSAGES) throw new RangeError(`limits.rekeyAfterMessages exceeds 2^32`);
   if (limits.maxFrameBytes > 0xffffffff) throw new RangeError('limits.maxFrameBytes exceeds the 32-bit length field');
+  // A largest Encrypted frame (maxFrameBytes after its header) must fit an empty stream.
+  if (limits.maxUnsentBytes < limits.maxFrameBytes + HEADER_BYTES) {
+    throw new RangeError(`limits.maxUnsentBytes must hold one largest frame (${limits.maxFrameBytes + HEADER_BYTES} bytes)`);
+  }
   const ciphers = opts.ciphers ?? CIPHERS;
   if (ciphers.length === 0 || ciphers.some((c) => !CIPHERS.includes(c))) throw new RangeError(`ciphers must be among ${CIPHERS.join(', ')}`);
   const domain = opts.domain ?? DEFAULT_DOMAIN;
@@ -229,7 +249,7 @@ const runPath = (
 ): void => {
   const { stream, crypto, clock } = opts;
   const splitter = makeFrameSplitter(limits.maxHandshakeFrameBytes);
-  const stats: PathStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0 };
+  const stats: PathStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0, unsentBytes: 0 };
   const maxPayload = limits.maxFrameBytes - HEADER_BYTES - AEAD_TAG_BYTES;
   let outbound: OutboundChannel | undefined;
   let inbound: InboundChannel | undefined;
@@ -243,21 +263,30 @@ const runPath = (
   let closeHandler: ((reason: Error) => void) | undefined;
   let unclaimed: Array<[number, Uint8Array]> = [];
   let unclaimedBytes = 0;
+  /** A write was refused at the bound: nothing more goes out while the abort takes effect. */
+  let backedUp = false;
 
+  /** Whether `n` more bytes stay within maxUnsentBytes; past it, the path aborts and nothing more is written. */
+  const room = (n: number): boolean => {
+    if (backedUp) return false;
+    const unsent = stream.unsentBytes;
+    if (unsent + n <= limits.maxUnsentBytes) return true;
+    backedUp = true;
+    const why = `${unsent} bytes unsent and ${n} more would pass the bound of ${limits.maxUnsentBytes}: the peer is not reading`;
+    tell({ type: 'path.abort', error: new PathBackpressureError(why) });
+    return false;
+  };
   const write = (bytes: Uint8Array) => {
+    if (!room(bytes.length)) return;
     stats.bytesOut += bytes.length;
     stream.write(bytes);
-    const unsent = stream.buffered;
-    if (unsent > limits.maxUnsentBytes) {
-      tell({
-        type: 'path.abort',
-        error: new PathOverflowError(`the peer is not reading: ${unsent} bytes wait to be sent to it (limit ${limits.maxUnsentBytes})`),
-      });
-    }
   };
   const sealAndWrite = (tag: number, payload: Uint8Array) => {
-    if (!outbound) return;
-    write(outbound.seal(tag, payload));
+    // Checked before sealing: a frame that will not be written is not encrypted either.
+    if (!outbound || !room(payload.length + ENCRYPTION_OVERHEAD_BYTES)) return;
+    const sealed = outbound.seal(tag, payload);
+    stats.bytesOut += sealed.length;
+    stream.write(sealed);
     stats.framesOut++;
   };
   const tell = (ev: Parameters<typeof actor.send>[0]) => {
@@ -387,7 +416,7 @@ const runPath = (
     get closed() {
       return done;
     },
-    stats: () => ({ ...stats, rekeysIn: inbound?.rekeys ?? 0, rekeysOut: outbound?.rekeys ?? 0 }),
+    stats: () => ({ ...stats, rekeysIn: inbound?.rekeys ?? 0, rekeysOut: outbound?.rekeys ?? 0, unsentBytes: stream.unsentBytes }),
   });
 
   const machine = pathMachine.provide({

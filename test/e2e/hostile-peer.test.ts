@@ -11,55 +11,11 @@ import { runInNewContext } from 'node:vm';
 import { E, Far } from '@endo/far';
 import { makeSessionMux } from '../../capabilities/session-mux.js';
 import { encodeFrame, encodeMessage, encodePayload, Tag } from '../../protocols/framing/frames.js';
-import { initiatePath, type SecurePath } from '../../protocols/session/path.js';
-import { vatIdOf } from '../../protocols/session/vat-id.js';
-import { nodeCrypto } from '../../runtime/crypto-node.js';
+import type { SecurePath } from '../../protocols/session/path.js';
 import { dialTcp } from '../../runtime/tcp.js';
 import type { Host } from '../../runtime/index.js';
 import { fixture, withHost } from '../helpers/host.js';
-
-const clock = {
-  now: () => Date.now(),
-  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
-  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
-};
-
-const fakeIdentity = () => {
-  const key = nodeCrypto.ed25519FromSeed(nodeCrypto.randomBytes(32));
-  return { vatId: vatIdOf(nodeCrypto, key.publicKey), key };
-};
-
-/** A host whose printed lines can be awaited. */
-const watchedHost = async (t: any) => {
-  const lines: string[] = [];
-  const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  const host = await withHost(t, {
-    spareWorkers: 0,
-    print: (line) => {
-      lines.push(line);
-      for (const w of [...waiters]) {
-        if (w.re.test(line)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    },
-  });
-  const nextLine = (re: RegExp) =>
-    new Promise<string>((resolve) => {
-      const seen = lines.find((l) => re.test(l));
-      if (seen) resolve(seen);
-      else waiters.push({ re, resolve });
-    });
-  return { host, lines, nextLine };
-};
-
-const hostileSession = async (host: Host): Promise<{ path: SecurePath; id: string }> => {
-  const identity = fakeIdentity();
-  const stream = await dialTcp('127.0.0.1', host.address!.port);
-  const path = await initiatePath({ stream, identity, crypto: nodeCrypto, clock, wanted: host.id as any });
-  return { path, id: identity.vatId };
-};
+import { scriptedSession, watchedHost } from '../helpers/peers.js';
 
 const MALFORMED: Array<[string, (path: SecurePath) => void]> = [
   ['a payload that is not msgpack', (p) => p.send(Tag.Deliver, new Uint8Array([0xc1, 0xc1, 0xc1]))],
@@ -86,7 +42,7 @@ for (const [what, send] of MALFORMED) {
     const good = await withHost(t, { spareWorkers: 0 });
     const bob = await good.enliven(host.makeSturdyRef('bob'));
     t.is(await E(bob).label(), 'bob');
-    const { path, id } = await hostileSession(host);
+    const { path, id } = await scriptedSession(host);
     const closed = new Promise<Error>((r) => path.onClose(r));
     send(path);
     const line = await nextLine(new RegExp(`session with ${id.slice(0, 8)} ended: ProtocolViolationError`));
@@ -104,7 +60,7 @@ for (const [what, send] of MALFORMED) {
 
 test('hostile peer: a bad enliven request is refused, the session stays', async (t) => {
   const { host } = await watchedHost(t);
-  const { path } = await hostileSession(host);
+  const { path } = await scriptedSession(host);
   const mux = makeSessionMux({ path, name: 'hostile', gateway: Far('Nothing', {}) });
   const gateway = await mux.gateway();
   await t.throwsAsync(() => E(gateway).enliven('not-a-swiss', '@host'), { message: /SturdyRefError: malformed swiss/ });

@@ -4,7 +4,7 @@
  * responder a host dials, a raw frame speaker, and a host whose printed lines
  * can be awaited (with a bounded wait that says what it was waiting for).
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { encodeMessage, type Frame, makeFrameReader, MAX_FRAME_BYTES } from '../../protocols/framing/frames.js';
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
@@ -79,15 +79,14 @@ export const watchedHost = async (t: ExecutionContext, opts: HostOptions = {}) =
 export const mutable = (stream: ByteStream): ByteStream & { mute(): void } => {
   let muted = false;
   return {
-    write: (bytes) => {
-      if (!muted) stream.write(bytes);
-    },
+    write: (bytes) => (muted ? true : stream.write(bytes)),
     onData: (h) => stream.onData(h),
     onClose: (h) => stream.onClose(h),
     close: () => stream.close(),
+    drained: () => stream.drained(),
     remoteAddress: stream.remoteAddress,
-    get buffered() {
-      return stream.buffered;
+    get unsentBytes() {
+      return stream.unsentBytes;
     },
     mute: () => {
       muted = true;
@@ -95,13 +94,24 @@ export const mutable = (stream: ByteStream): ByteStream & { mute(): void } => {
   };
 };
 
-/** A peer with a fresh identity that dials `host` and completes the handshake. */
+/**
+ * A peer with a fresh identity that dials `host` and completes the handshake;
+ * `socket` is the raw TCP socket under the path (pause it to stop reading).
+ */
 export const scriptedSession = async (
   host: Host,
   opts: { limits?: Partial<PathLimits>; stream?: (s: ByteStream) => ByteStream } = {},
-): Promise<{ path: SecurePath; id: VatId }> => {
+): Promise<{ path: SecurePath; id: VatId; socket: Socket }> => {
   const identity = fakeIdentity();
-  const raw = await dialTcp('127.0.0.1', host.address!.port);
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = createConnection({ host: '127.0.0.1', port: host.address!.port });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+  const raw = socketStream(socket);
   const stream = opts.stream ? opts.stream(raw) : raw;
   const path = await initiatePath({
     stream,
@@ -111,7 +121,7 @@ export const scriptedSession = async (
     wanted: host.id as VatId,
     ...(opts.limits ? { limits: opts.limits } : {}),
   });
-  return { path, id: identity.vatId };
+  return { path, id: identity.vatId, socket };
 };
 
 /**

@@ -142,3 +142,61 @@ test('tap sees writes as written, before faults; data that arrives before onData
   b.onData((c) => got.push(...c));
   t.deepEqual(got, [5 ^ 0xff]);
 });
+
+test('stall: a peer that stops reading leaves writes unsent here, write says slow down at the high-water mark', async (t) => {
+  const q = makeManualQueue();
+  const [a, b] = makeMemoryStreamPair({ schedule: q.schedule, highWaterMark: 10 });
+  const atB = listen(b);
+  t.true(a.write(new Uint8Array([1])), 'below the mark while the peer reads');
+  q.run();
+  t.is(a.unsentBytes, 0, 'bytes the peer took are not unsent');
+  await a.drained();
+  a.link.stall();
+  t.true(a.write(new Uint8Array(9).fill(2)), '9 unsent: below the mark of 10');
+  t.false(a.write(new Uint8Array([3])), '10 unsent: at the mark, slow down');
+  t.false(a.write(new Uint8Array([4])), 'still over the mark: the bytes are queued anyway');
+  t.is(a.unsentBytes, 11);
+  let drained = false;
+  const waiting = a.drained().then(() => (drained = true));
+  q.run();
+  await Promise.resolve();
+  t.deepEqual(atB.bytes(), [1], 'nothing written after stall arrives');
+  t.false(drained);
+  a.link.unstall();
+  await waiting;
+  t.is(a.unsentBytes, 0);
+  q.run();
+  t.deepEqual(atB.bytes(), [1, ...new Array(9).fill(2), 3, 4], 'in order, nothing lost');
+  t.true(a.write(new Uint8Array([5])));
+});
+
+test('stall: close waits behind the unsent bytes; writes after close are refused; drained() resolves on close', async (t) => {
+  const { q, a, atA, atB } = setup();
+  a.link.stall();
+  a.write(new Uint8Array(20_000));
+  const waiting = a.drained();
+  a.close();
+  await waiting;
+  t.false(a.write(new Uint8Array([1])), 'a closed stream takes nothing');
+  t.is(a.unsentBytes, 20_000, 'what waited still waits; the write after close did not add to it');
+  q.run();
+  t.deepEqual(atA.closes, [undefined], 'the local onClose fires');
+  t.deepEqual(atB.closes, [], 'the peer, not reading, has not seen the end');
+  a.link.unstall();
+  q.run();
+  t.is(atB.bytes().length, 20_000);
+  t.deepEqual(atB.closes, [undefined]);
+});
+
+test('stall then fail: unsent bytes are lost and drained() resolves', async (t) => {
+  const { q, a, b, atB } = setup();
+  a.link.stall();
+  t.false(a.write(new Uint8Array(20_000)));
+  const waiting = a.drained();
+  b.fail(new Error('reset'));
+  await waiting;
+  t.is(a.unsentBytes, 0);
+  a.link.unstall();
+  q.run();
+  t.deepEqual(atB.bytes(), []);
+});

@@ -17,6 +17,7 @@ import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { dialTcp } from '../../runtime/tcp.js';
 import type { Host } from '../../runtime/index.js';
 import { fixture, withHost } from '../helpers/host.js';
+import { IO_MS, within } from '../helpers/bounded.js';
 
 const clock = {
   now: () => Date.now(),
@@ -46,11 +47,15 @@ const watchedHost = async (t: any) => {
     },
   });
   const nextLine = (re: RegExp) =>
-    new Promise<string>((resolve) => {
-      const seen = lines.find((l) => re.test(l));
-      if (seen) resolve(seen);
-      else waiters.push({ re, resolve });
-    });
+    within(
+      new Promise<string>((resolve) => {
+        const seen = lines.find((l) => re.test(l));
+        if (seen) resolve(seen);
+        else waiters.push({ re, resolve });
+      }),
+      IO_MS,
+      `a line printed by the host matching ${re}`,
+    );
   return { host, lines, nextLine };
 };
 
@@ -87,7 +92,7 @@ for (const [what, send] of MALFORMED) {
     send(path);
     const line = await nextLine(new RegExp(`session with ${id.slice(0, 8)} ended: ProtocolViolationError`));
     t.regex(line, /ProtocolViolationError/);
-    await closed;
+    await within(closed, IO_MS, "the hostile peer's path to close");
     t.is(host.ps().sessions.length, 0);
     // Others are still served.
     const peer = await withHost(t, { spareWorkers: 0 });
@@ -127,7 +132,7 @@ const badAttempt = async (host: Host, i: number): Promise<void> => {
   for (const f of frames) stream.write(f);
   // The truncated ones would wait for the handshake timeout: hang up like a broken peer.
   if (i % BAD_OPENINGS.length === BAD_OPENINGS.length - 1) stream.close();
-  await closed;
+  await within(closed, IO_MS, `bad attempt ${i} to be closed by the host`);
 };
 
 test('1,000 bad connection attempts: each refused, no handles or memory kept, good peers served', async (t) => {
@@ -139,7 +144,7 @@ test('1,000 bad connection attempts: each refused, no handles or memory kept, go
     for (let i = from; i < from + n; i += 20) {
       await Promise.all(Array.from({ length: 20 }, (_, j) => badAttempt(host, i + j)));
     }
-    await host.remote!.idle();
+    await within(host.remote!.idle(), IO_MS, 'the host to finish every handshake in flight');
   };
   await run(100, 0); // warm-up: code paths compiled, pools filled
   gc();

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { startHost, type Host, type HostOptions } from '../../runtime/index.js';
+import { IO_MS, within } from './bounded.js';
 
 /** Source tree root (tests run from dist/test/...). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -18,8 +19,9 @@ export const tempHome = (t: ExecutionContext): string => {
 };
 
 export const withHost = async (t: ExecutionContext, opts: HostOptions = {}): Promise<Host> => {
-  const host = await startHost({ home: tempHome(t), control: false, print: () => {}, ...opts });
-  t.teardown(() => host.stop());
+  const home = tempHome(t);
+  const host = await within(startHost({ home, control: false, print: () => {}, ...opts }), IO_MS, `startHost in ${home}`);
+  t.teardown(() => within(host.stop(), IO_MS, `host ${host.id.slice(0, 8)} to stop`));
   return host;
 };
 
@@ -46,11 +48,15 @@ export const makeVatWatcher = () => {
   return {
     inspect,
     events,
-    ended: (vat: string) =>
-      new Promise<{ state: string; cause?: string; detail?: string }>((resolve) => {
-        const r = done.get(vat);
-        if (r) resolve(r);
-        else waiters.set(vat, [...(waiters.get(vat) ?? []), resolve]);
-      }),
+    ended: (vat: string, ms = IO_MS) =>
+      within(
+        new Promise<{ state: string; cause?: string; detail?: string }>((resolve) => {
+          const r = done.get(vat);
+          if (r) resolve(r);
+          else waiters.set(vat, [...(waiters.get(vat) ?? []), resolve]);
+        }),
+        ms,
+        `vat ${vat}'s lifecycle machine to end`,
+      ),
   };
 };

@@ -1,17 +1,14 @@
-/** Runs the real `tribe` CLI in child processes; every wait on one is bounded (bounded.ts). */
-import { type ChildProcess, spawn } from 'node:child_process';
+/**
+ * Runs the real `tribe` CLI in child processes. Each one leads its own process group and
+ * dies with the test worker (processes.ts); every wait on one is bounded (bounded.ts).
+ */
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
 import { PROCESS_MS, within } from './bounded.js';
 import { repoRoot } from './host.js';
-
-/** `spawn`, and a promise of how the child exited. */
-const spawnCli = (args: string[], env: NodeJS.ProcessEnv = process.env) => {
-  const child = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exit = new Promise<{ code: number | null }>((resolve) => child.once('exit', (code) => resolve({ code })));
-  return { child, exit };
-};
+import { killGroup, spawnTracked } from './processes.js';
 
 export const cliPath = join(repoRoot, 'dist', 'runtime', 'cli', 'main.js');
 
@@ -23,7 +20,10 @@ export interface CliResult {
 
 /** Runs one `tribe` command to its end; rejects (and kills it) if it has not ended within PROCESS_MS. */
 export const tribe = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => {
-  const { child, exit } = spawnCli(args, { ...process.env, ...env });
+  const { child, exit } = spawnTracked(process.execPath, [cliPath, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += String(d)));
@@ -32,7 +32,7 @@ export const tribe = async (args: string[], env: NodeJS.ProcessEnv = {}): Promis
   try {
     await within(closed, PROCESS_MS, `tribe ${args.join(' ')} to finish`);
   } catch (err) {
-    child.kill('SIGKILL');
+    killGroup(child.pid!);
     throw new Error(`${(err as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: err });
   }
   const { code } = await exit;
@@ -54,10 +54,10 @@ export interface RunningHost {
 /** Starts `tribe host` and resolves once it prints its ready line (within PROCESS_MS). */
 export const startHostProcess = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
   const args = ['host', '--home', home, ...extra];
-  const { child: proc, exit } = spawnCli(args);
+  const { child: proc, exit } = spawnTracked(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exitCode = exit.then(({ code }) => code);
   t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) killGroup(proc.pid!);
     await within(exit, PROCESS_MS, `tribe ${args.join(' ')} to exit after SIGKILL`);
   });
   const output: string[] = [];
@@ -81,7 +81,7 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
   try {
     await within(ready, PROCESS_MS, `tribe ${args.join(' ')} to print its ready line`);
   } catch (err) {
-    proc.kill('SIGKILL');
+    killGroup(proc.pid!);
     throw new Error(`${(err as Error).message}\n${output.join('\n')}`, { cause: err });
   }
   if (!id) throw new Error(`host did not start:\n${output.join('\n')}`);

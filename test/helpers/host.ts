@@ -6,15 +6,28 @@ import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { startHost, type Host, type HostOptions } from '../../runtime/index.js';
 import { IO_MS, within } from './bounded.js';
+import { trackDir } from './processes.js';
 
 /** Source tree root (tests run from dist/test/...). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const fixture = (name: string) => join(repoRoot, 'test', 'fixtures', name);
 export const example = (name: string) => join(repoRoot, 'vats', 'examples', name);
 
+/**
+ * Where temp homes go: the per-run directory scripts/check-leftovers.mjs makes (and
+ * afterwards checks is empty), or the system's temp directory when ava runs alone.
+ */
+export const TEST_RUN_ENV = 'TRIBE_TEST_RUN';
+const tempRoot = (): string => process.env[TEST_RUN_ENV] || tmpdir();
+
+/** A fresh home, removed by the test's teardown or, failing that, when the worker ends (processes.ts). */
 export const tempHome = (t: ExecutionContext): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'tribe-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = mkdtempSync(join(tempRoot(), 'tribe-test-'));
+  const tracked = trackDir(dir);
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+    tracked.forget();
+  });
   return dir;
 };
 

@@ -1,21 +1,11 @@
 /** The host's home directory and its one-host-per-home lock. */
-import { type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { acquireLock, ensureHome, homePaths, resolveHome } from '../../runtime/home.js';
 import { PROCESS_MS, within } from '../helpers/bounded.js';
-
-/** `spawn`, and a promise of the child's exit. */
-const spawnTracked = (command: string, args: string[], options: SpawnOptions) => {
-  const child = spawn(command, args, options);
-  const exit = new Promise<void>((resolve, reject) => {
-    child.once('exit', () => resolve());
-    child.once('error', reject);
-  });
-  return { child, exit };
-};
+import { spawnTracked } from '../helpers/processes.js';
 
 const tempDir = (t: ExecutionContext): string => {
   const dir = mkdtempSync(join(tmpdir(), 'tribe-home-'));

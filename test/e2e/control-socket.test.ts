@@ -7,7 +7,7 @@ import { E } from '../../runtime/index.js';
 import { connectControl } from '../../runtime/control.js';
 import { openVizStream } from '../helpers/viz.js';
 import { example, withHost } from '../helpers/host.js';
-import { IO_MS, until, within } from '../helpers/bounded.js';
+import { IO_MS, LOCAL_MS, until, within } from '../helpers/bounded.js';
 
 const openRaw = async (path: string): Promise<Socket> => {
   const s = createConnection(path);
@@ -56,13 +56,13 @@ test('bad frames on the control socket abort that connection only', async (t) =>
 const TRANSIENT = new Set(['TTYWrap', 'CloseReq', 'FSReqCallback']);
 const resources = () => process.getActiveResourcesInfo().filter((r) => !TRANSIENT.has(r)).sort();
 /**
- * A terminated worker's port is released some event-loop turns after its exit event,
- * and on a loaded machine that takes a while in time, not in turns (a count of turns
- * flaked here). So: wait, bounded in time, for the handles to come back to `before`.
- * The comparison stays exact: one socket, timer or worker kept fails, only later.
+ * A terminated worker's port is released some event-loop turns after its exit event; on
+ * a loaded machine the worker's thread may not run for a while, and a thousand turns of
+ * this one pass in far less. So: wait, bounded in time (not turns), for the handles to be
+ * back to `before`. The comparison stays exact: one socket, timer or worker kept still fails.
  */
 const settled = async (before: string[]) => {
-  await until(() => resources().join() === before.join(), 10_000, 'handles back to what they were', () => resources().join()).catch(() => {});
+  await until(() => resources().join() === before.join(), LOCAL_MS, 'handles back to what they were', () => resources().join()).catch(() => {});
 };
 
 // Serial: the other test's host must not be counted.

@@ -51,7 +51,8 @@ const install = (): void => {
 const startReaper = (): void => {
   if (reaper) return;
   const script = fileURLToPath(new URL('./reaper.js', import.meta.url));
-  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
+  // Its stdout and stderr go nowhere: holding the worker's would keep them open after the worker ends.
+  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
   // Neither the reaper nor its pipe keeps the worker alive; the pipe closing is the reaper's signal.
   child.unref();
   const stdin = child.stdin!;

@@ -56,7 +56,9 @@ const standIn = async (how: string, track: boolean): Promise<Found & { said: str
     });
     let said = '';
     child.stdout!.on('data', (d) => (said += String(d)));
-    await within(exit, PROCESS_MS, `the stand-in worker to end by ${how}`);
+    // 'close', not 'exit': the exit can be seen before the last of its output is read.
+    const closed = new Promise((r) => child.once('close', r));
+    await within(Promise.all([exit, closed]), PROCESS_MS, `the stand-in worker to end by ${how}`);
     const left = await settledLeftovers({ runDir });
     // What a failing case (or the control) left is the stand-in's, not this run's: end it here.
     for (const { pid } of left.processes) process.kill(pid, 'SIGKILL');

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { LOCAL_MS, PROCESS_MS, until, within } from '../helpers/bounded.js';
 import { cliPath } from '../helpers/cli.js';
-import { repoRoot } from '../helpers/host.js';
+import { repoRoot, TEST_RUN_ENV } from '../helpers/host.js';
 import { isAlive, spawnTracked } from '../helpers/processes.js';
 
 interface Found {
@@ -43,6 +43,7 @@ const fakeProcess = (proc: string, pid: number | string, argv: string[] | undefi
 test('findLeftovers: a process of this run naming this checkout, and whatever is in the run directory', async (t) => {
   const { findLeftovers, RUN_ENV, CHECKOUT } = await load();
   t.is(CHECKOUT, repoRoot);
+  t.is(RUN_ENV, TEST_RUN_ENV, 'the script marks the run with the variable tempHome reads');
   const proc = tempDir(t, 'tribe-proc-');
   const runDir = tempDir(t, 'tribe-run-');
   const ours = `${RUN_ENV}=${runDir}`;

@@ -33,6 +33,8 @@ export interface VatLimits {
   /** Old-generation heap ceiling of the vat's worker, in MiB. */
   readonly heapMb: number;
   readonly startTimeoutMs: number;
+  /** How long a vat asked to stop may take to exit before its worker is terminated, in ms. */
+  readonly stopTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: VatLimits = Object.freeze({
@@ -42,6 +44,8 @@ export const DEFAULT_LIMITS: VatLimits = Object.freeze({
   heapMb: 256,
   // A cold worker (SES lockdown + esbuild + module load) takes well under a second here.
   startTimeoutMs: 30_000,
+  // A vat's own stop (close its connections, exit) takes milliseconds; a stuck one is cut off soon.
+  stopTimeoutMs: 2000,
 });
 
 export interface WorkerHandle extends PortLike {
@@ -281,7 +285,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
         pingIntervalMs,
         maxMissed: Math.max(2, Math.ceil(limits.timeBudgetMs / pingIntervalMs)),
         startTimeoutMs: limits.startTimeoutMs,
-        stopTimeoutMs: 2000,
+        stopTimeoutMs: limits.stopTimeoutMs,
         externalBudgetBytes: limits.heapMb * 2 ** 20,
       },
       ...inspectOption(powers.inspectVat?.(spec.name)),

@@ -72,7 +72,10 @@ test('memory held outside the heap (ArrayBuffers) counts against the budget too'
 
 test('a stopped vat is asked to stop and exits by itself (not forced by the stop timeout)', async (t) => {
   const watcher = makeVatWatcher();
-  const host = await withHost(t, { inspect: watcher.inspect });
+  // The default stop timeout (2 s) is a real timer: on a loaded machine an honest worker can
+  // take that long to exit and the timer would fire first. 30 s leaves a wide margin for that,
+  // while a vat that does not exit by itself still fails here (its timer fires, within the test).
+  const host = await withHost(t, { inspect: watcher.inspect, limits: { stopTimeoutMs: 30_000 } });
   await host.spawnVat({ module: fixture('runaway.ts'), name: 'quick' });
   await host.terminateVat('quick');
   const whileStopping = watcher.events.filter((e) => e.vat === 'quick' && e.state === 'stopping').map((e) => e.event);

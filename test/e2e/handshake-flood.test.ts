@@ -18,7 +18,8 @@ import type { Host } from '../../runtime/index.js';
 import { COOKIE_DEMAND_THRESHOLD } from '../../runtime/remote-hosts.js';
 import { dialTcp, MAX_INBOUND_CONNECTIONS } from '../../runtime/tcp.js';
 import { fixture, withHost } from '../helpers/host.js';
-import { fakeIdentity, rawTcpPeer, realClock, watchedHost, within } from '../helpers/peers.js';
+import { fakeIdentity, rawTcpPeer, realClock, watchedHost } from '../helpers/peers.js';
+import { within } from '../helpers/bounded.js';
 
 /** The flooders below must outlive the test, not the handshake timer. */
 const sessionLimits = { handshakeTimeoutMs: 120_000 };

@@ -20,7 +20,8 @@ import { AEAD_TAG_BYTES } from '../../protocols/session/crypto.js';
 import type { Host } from '../../runtime/index.js';
 import { DEFAULT_REMOTE_LIMITS } from '../../runtime/remote-hosts.js';
 import { fixture, withHost } from '../helpers/host.js';
-import { scriptedSession, watchedHost, within } from '../helpers/peers.js';
+import { scriptedSession, watchedHost } from '../helpers/peers.js';
+import { within } from '../helpers/bounded.js';
 
 /** Small bounds, so that a test reaches them in a few hundred round trips. */
 const remoteLimits = { maxHostTickets: 50, maxVatTickets: 50, maxChannelsPerSession: 64 };

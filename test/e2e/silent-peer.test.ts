@@ -16,7 +16,8 @@ import { base32 } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, withHost } from '../helpers/host.js';
-import { mutable, scriptedResponder, scriptedSession, watchedHost, within } from '../helpers/peers.js';
+import { mutable, scriptedResponder, scriptedSession, watchedHost } from '../helpers/peers.js';
+import { within } from '../helpers/bounded.js';
 
 const idleMs = 250;
 const deadMs = 750;

@@ -16,7 +16,7 @@ import { E } from '@endo/far';
 import type { Host } from '../../runtime/index.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, makeVatWatcher, withHost } from '../helpers/host.js';
-import { within } from '../helpers/peers.js';
+import { within } from '../helpers/bounded.js';
 
 const TORN = fixture('torn-turn.ts');
 

@@ -13,12 +13,15 @@ import type { ActorInfo, HostInfo, StepRecord, Update } from '../../runtime/viz/
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { fixture, tempHome, withHost } from '../helpers/host.js';
 import { openVizStream, type VizStream } from '../helpers/viz.js';
+import { IO_MS, within } from '../helpers/bounded.js';
 import { MAX_STREAMS } from '../../runtime/viz/server.js';
 import { DEFAULT_PEER_LIMITS } from '../../runtime/viz/inspector.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 const quiet = { spareWorkers: 0 } as const;
+/** fetch, bounded: a request (and reading its body) that hangs fails its test instead of the worker. */
+const fetch = (url: string | URL, init: RequestInit = {}) => globalThis.fetch(url, { signal: AbortSignal.timeout(IO_MS), ...init });
 const isActor = (u: Update): u is { k: 'actor'; actor: ActorInfo } => u.k === 'actor';
 const isStep = (u: Update): u is StepRecord => u.k === 'step';
 const isHost = (u: Update): u is HostInfo => u.k === 'host';
@@ -60,14 +63,18 @@ test('the page and its assets come from the host, on loopback, to loopback names
   t.is((await fetch(url, { method: 'POST' })).status, 405);
   // DNS rebinding: a name that resolves to 127.0.0.1 but is not a loopback name is refused.
   const { request } = await import('node:http');
-  const status = await new Promise<number>((resolve, reject) => {
-    const req = request(url, { headers: { host: `evil.example:${new URL(url).port}` } }, (res) => {
-      res.resume();
-      resolve(res.statusCode!);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  const status = await within(
+    new Promise<number>((resolve, reject) => {
+      const req = request(url, { headers: { host: `evil.example:${new URL(url).port}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    }),
+    IO_MS,
+    'the answer to a request with a foreign Host header',
+  );
   t.is(status, 403);
   t.is(host.ps().viz, url);
 });
@@ -77,7 +84,7 @@ test('the stream opens with the present and then brings each step as it happens'
   await host.spawnVat({ module: fixture('party.ts'), name: 'early' });
   const stream = openVizStream(host.vizUrl!);
   t.teardown(() => stream.close());
-  const hello = await stream.hello;
+  const hello = await within(stream.hello, IO_MS, "the stream's hello");
   t.is(hello.self, host.id);
   const early = hello.actors.find((a) => a.tag.group === 'vats' && a.tag.name === 'early')!;
   t.truthy(early, 'a vat that was there before the page is in the hello');
@@ -104,7 +111,7 @@ test('history is kept in the store, bounded, and outlives the host', async (t) =
   const first = await startHost({ home, control: false, print: () => {}, ...quiet, viz: 0, listen: false, vizHistoryLimit: 160 });
   const actor = createActor(toggle, { inspect: first.inspector.tap({ group: 'services', name: 'switch' }).inspect }).start();
   const stream = openVizStream(first.vizUrl!);
-  await stream.hello;
+  await within(stream.hello, IO_MS, "the stream's hello");
   for (let i = 0; i < 400; i++) actor.send({ type: 'flip' });
   // Wait for the 400th flip, then take the newest step received (not the first that matches).
   await stream.next((u) => isStep(u) && u.event === 'flip' && stream.updates.filter(isStep).length >= 400);
@@ -132,7 +139,7 @@ test("a peer's machines are relayed over the session: its vats, its half of the 
   await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
   const stream = openVizStream(a.vizUrl!);
   t.teardown(() => stream.close());
-  await stream.hello;
+  await within(stream.hello, IO_MS, "the stream's hello");
   const bob = await a.enliven(b.makeSturdyRef('bob'));
   t.is(await E(bob).label(), 'bob');
   await stream.next((u) => isHost(u) && u.host === b.id && u.connected);
@@ -146,7 +153,7 @@ test("a peer's machines are relayed over the session: its vats, its half of the 
   t.is(mine.actor.tag.name, `↔ ${b.id.slice(0, 8)}`, 'a session is named after the host at its other end');
   const hello = openVizStream(a.vizUrl!);
   t.teardown(() => hello.close());
-  const present = await hello.hello;
+  const present = await within(hello.hello, IO_MS, "the second stream's hello");
   const theirSteps = present.history.filter((s) => s.aid === theirs.actor.aid);
   t.deepEqual(
     theirSteps.filter((s) => s.remote).map((s) => s.label),
@@ -185,11 +192,15 @@ test('a host can keep its machines to itself; a malformed relay ends the relay, 
   const printedA: string[] = [];
   let onPrint = (_line: string) => {};
   const printed = (re: RegExp) =>
-    new Promise<string>((resolve) => {
-      const seen = printedA.find((l) => re.test(l));
-      if (seen) return resolve(seen);
-      onPrint = (l) => re.test(l) && resolve(l);
-    });
+    within(
+      new Promise<string>((resolve) => {
+        const seen = printedA.find((l) => re.test(l));
+        if (seen) return resolve(seen);
+        onPrint = (l) => re.test(l) && resolve(l);
+      }),
+      IO_MS,
+      `a line printed by host A matching ${re}`,
+    );
   const a = await withHost(t, {
     ...quiet,
     viz: 0,
@@ -204,7 +215,7 @@ test('a host can keep its machines to itself; a malformed relay ends the relay, 
   t.is(await E(shyRef).label(), 'party');
   const stream = openVizStream(a.vizUrl!);
   t.teardown(() => stream.close());
-  const hello = await stream.hello;
+  const hello = await within(stream.hello, IO_MS, "the stream's hello");
   t.false(hello.hosts.some((h) => h.host === shy.id), 'no records of a host that does not share');
   await printed(/machines of .* not shown: VizRelayError: this host does not share its machines/);
   await caughtUp(t, a, stream, 'after-shy');
@@ -325,28 +336,28 @@ test('at most MAX_STREAMS pages stream at once; one that leaves makes room', asy
   t.teardown(() => {
     for (const s of streams) s.close();
   });
-  await Promise.all(streams.map((s) => s.hello));
+  await within(Promise.all(streams.map((s) => s.hello)), IO_MS, `${MAX_STREAMS} streams' hellos`);
   const refused = await fetch(new URL('api/stream', host.vizUrl!));
   t.is(refused.status, 503);
   t.is(refused.headers.get('retry-after'), '5');
   streams.pop()!.close();
   // The server sees the close when the socket ends; the next page gets in then.
-  for (;;) {
+  // Polled, bounded in time (each fetch is bounded too).
+  const deadline = Date.now() + IO_MS;
+  let status = 0;
+  while (status !== 200 && Date.now() < deadline) {
     const res = await fetch(new URL('api/stream', host.vizUrl!));
-    if (res.status === 200) {
-      await res.body?.cancel();
-      break;
-    }
+    status = res.status;
     await res.body?.cancel();
-    await new Promise((r) => setImmediate(r));
+    if (status !== 200) await new Promise((r) => setImmediate(r));
   }
-  t.pass();
+  t.is(status, 200, `a new page admitted within ${IO_MS} ms after one left`);
 });
 
 test('a taken port is a PortInUseError, named, for the visualizer and for listening; a remembered one falls back', async (t) => {
   const { createServer } = await import('node:net');
   const squatter = createServer();
-  await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+  await within(new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r)), IO_MS, 'a squatter to listen');
   t.teardown(() => squatter.close());
   const port = (squatter.address() as { port: number }).port;
   for (const args of [
@@ -364,7 +375,7 @@ test('a taken port is a PortInUseError, named, for the visualizer and for listen
   const remembered = Number(new URL(first.vizUrl!).port);
   await first.stop();
   const blocker = createServer();
-  await new Promise<void>((r) => blocker.listen(remembered, '127.0.0.1', r));
+  await within(new Promise<void>((r) => blocker.listen(remembered, '127.0.0.1', r)), IO_MS, `a blocker to listen on ${remembered}`);
   t.teardown(() => blocker.close());
   const second = await startHost({ home, control: false, print: (l) => printed.push(l), ...quiet, viz: true, listen: false });
   t.teardown(() => second.stop());

@@ -1,10 +1,14 @@
-/** Runs the real `tribe` CLI in child processes. */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+/**
+ * Runs the real `tribe` CLI in child processes. Each one leads its own process group and
+ * dies with the test worker (processes.ts); every wait on one is bounded (bounded.ts).
+ */
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
+import { PROCESS_MS, within } from './bounded.js';
 import { repoRoot } from './host.js';
+import { killGroup, spawnTracked } from './processes.js';
 
 export const cliPath = join(repoRoot, 'dist', 'runtime', 'cli', 'main.js');
 
@@ -14,13 +18,26 @@ export interface CliResult {
   stderr: string;
 }
 
-export const tribe = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
-  new Promise((resolve) => {
-    execFile(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+/** Runs one `tribe` command to its end; rejects (and kills it) if it has not ended within PROCESS_MS. */
+export const tribe = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => {
+  const { child, exit } = spawnTracked(process.execPath, [cliPath, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += String(d)));
+  child.stderr!.on('data', (d) => (stderr += String(d)));
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  try {
+    await within(closed, PROCESS_MS, `tribe ${args.join(' ')} to finish`);
+  } catch (err) {
+    killGroup(child.pid!);
+    throw new Error(`${(err as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: err });
+  }
+  const { code } = await exit;
+  return { code: code ?? 1, stdout, stderr };
+};
 
 export interface RunningHost {
   readonly proc: ChildProcess;
@@ -30,18 +47,18 @@ export interface RunningHost {
   /** The visualizer's URL, if it serves one. */
   readonly viz: string | undefined;
   readonly output: string[];
+  /** The exit code, once the host has exited; each read is bounded by PROCESS_MS. */
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `tribe host` and resolves once it prints its ready line. */
+/** Starts `tribe host` and resolves once it prints its ready line (within PROCESS_MS). */
 export const startHostProcess = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
-  const proc = spawn(process.execPath, [cliPath, 'host', '--home', home, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = once(proc, 'exit').then(([code]) => code as number | null);
+  const args = ['host', '--home', home, ...extra];
+  const { child: proc, exit } = spawnTracked(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exitCode = exit.then(({ code }) => code);
   t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL');
-      await exited;
-    }
+    if (proc.exitCode === null && proc.signalCode === null) killGroup(proc.pid!);
+    await within(exit, PROCESS_MS, `tribe ${args.join(' ')} to exit after SIGKILL`);
   });
   const output: string[] = [];
   proc.stderr!.on('data', (d) => output.push(String(d)));
@@ -49,17 +66,34 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
   let id = '';
   let listen: string | undefined;
   let viz: string | undefined;
-  for await (const line of lines) {
-    output.push(line);
-    const m = /^tribe host (\S+)/.exec(line);
-    if (m) id = m[1]!;
-    const l = /^ {2}listen {2}(\S+:\d+)$/.exec(line);
-    if (l) listen = l[1]!;
-    const v = /^ {2}viz {5}(http\S+)$/.exec(line);
-    if (v) viz = v[1]!;
-    if (line.startsWith('ready ')) break;
+  const ready = (async () => {
+    for await (const line of lines) {
+      output.push(line);
+      const m = /^tribe host (\S+)/.exec(line);
+      if (m) id = m[1]!;
+      const l = /^ {2}listen {2}(\S+:\d+)$/.exec(line);
+      if (l) listen = l[1]!;
+      const v = /^ {2}viz {5}(http\S+)$/.exec(line);
+      if (v) viz = v[1]!;
+      if (line.startsWith('ready ')) return;
+    }
+  })();
+  try {
+    await within(ready, PROCESS_MS, `tribe ${args.join(' ')} to print its ready line`);
+  } catch (err) {
+    killGroup(proc.pid!);
+    throw new Error(`${(err as Error).message}\n${output.join('\n')}`, { cause: err });
   }
   if (!id) throw new Error(`host did not start:\n${output.join('\n')}`);
   lines.on('line', (l) => output.push(l));
-  return { proc, id, listen, viz, output, exited };
+  return {
+    proc,
+    id,
+    listen,
+    viz,
+    output,
+    get exited() {
+      return within(exitCode, PROCESS_MS, `tribe host ${id.slice(0, 8)} (${home}) to exit`);
+    },
+  };
 };

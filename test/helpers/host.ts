@@ -5,21 +5,36 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { startHost, type Host, type HostOptions } from '../../runtime/index.js';
+import { IO_MS, within } from './bounded.js';
+import { trackDir } from './processes.js';
 
 /** Source tree root (tests run from dist/test/...). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const fixture = (name: string) => join(repoRoot, 'test', 'fixtures', name);
 export const example = (name: string) => join(repoRoot, 'vats', 'examples', name);
 
+/**
+ * Where temp homes go: the per-run directory scripts/check-leftovers.mjs makes (and
+ * afterwards checks is empty), or the system's temp directory when ava runs alone.
+ */
+export const TEST_RUN_ENV = 'TRIBE_TEST_RUN';
+const tempRoot = (): string => process.env[TEST_RUN_ENV] || tmpdir();
+
+/** A fresh home, removed by the test's teardown or, failing that, when the worker ends (processes.ts). */
 export const tempHome = (t: ExecutionContext): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'tribe-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = mkdtempSync(join(tempRoot(), 'tribe-test-'));
+  const tracked = trackDir(dir);
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+    tracked.forget();
+  });
   return dir;
 };
 
 export const withHost = async (t: ExecutionContext, opts: HostOptions = {}): Promise<Host> => {
-  const host = await startHost({ home: tempHome(t), control: false, print: () => {}, ...opts });
-  t.teardown(() => host.stop());
+  const home = tempHome(t);
+  const host = await within(startHost({ home, control: false, print: () => {}, ...opts }), IO_MS, `startHost in ${home}`);
+  t.teardown(() => within(host.stop(), IO_MS, `host ${host.id.slice(0, 8)} to stop`));
   return host;
 };
 
@@ -46,11 +61,15 @@ export const makeVatWatcher = () => {
   return {
     inspect,
     events,
-    ended: (vat: string) =>
-      new Promise<{ state: string; cause?: string; detail?: string }>((resolve) => {
-        const r = done.get(vat);
-        if (r) resolve(r);
-        else waiters.set(vat, [...(waiters.get(vat) ?? []), resolve]);
-      }),
+    ended: (vat: string, ms = IO_MS) =>
+      within(
+        new Promise<{ state: string; cause?: string; detail?: string }>((resolve) => {
+          const r = done.get(vat);
+          if (r) resolve(r);
+          else waiters.set(vat, [...(waiters.get(vat) ?? []), resolve]);
+        }),
+        ms,
+        `vat ${vat}'s lifecycle machine to end`,
+      ),
   };
 };

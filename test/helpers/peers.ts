@@ -13,6 +13,7 @@ import { type VatId, vatIdOf } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import type { Host, HostOptions } from '../../runtime/index.js';
 import { dialTcp, socketStream } from '../../runtime/tcp.js';
+import { within } from './bounded.js';
 import { withHost } from './host.js';
 
 export const realClock = {
@@ -24,15 +25,6 @@ export const realClock = {
 export const fakeIdentity = () => {
   const key = nodeCrypto.ed25519FromSeed(nodeCrypto.randomBytes(32));
   return { vatId: vatIdOf(nodeCrypto, key.publicKey), key };
-};
-
-/** Resolves with `p`, or rejects after `ms` with a message naming what did not happen. */
-export const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 };
 
 /** A print function whose lines can be awaited. */

@@ -1,10 +1,11 @@
 /** The host's home directory and its one-host-per-home lock. */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { acquireLock, ensureHome, homePaths, resolveHome } from '../../runtime/home.js';
+import { PROCESS_MS, within } from '../helpers/bounded.js';
+import { spawnTracked } from '../helpers/processes.js';
 
 const tempDir = (t: ExecutionContext): string => {
   const dir = mkdtempSync(join(tmpdir(), 'tribe-home-'));
@@ -14,12 +15,9 @@ const tempDir = (t: ExecutionContext): string => {
 
 /** The pid of a process that has exited: started, and awaited until it is gone. */
 const deadPid = async (): Promise<number> => {
-  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  const { child, exit } = spawnTracked(process.execPath, ['-e', ''], { stdio: 'ignore' });
   const pid = child.pid!;
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', () => resolve());
-    child.once('error', reject);
-  });
+  await within(exit, PROCESS_MS, 'an empty node process to exit');
   return pid;
 };
 
@@ -48,30 +46,33 @@ test('release removes the lock, after which it can be taken again', (t) => {
 /** A child process that takes the lock and holds it until killed. */
 const holdLockInChild = async (lock: string) => {
   const home = new URL('../../runtime/home.js', import.meta.url).href;
-  const child = spawn(
+  const { child, exit } = spawnTracked(
     process.execPath,
     ['--input-type=module', '-e', `const { acquireLock } = await import(${JSON.stringify(home)}); acquireLock(${JSON.stringify(lock)}); console.log('locked'); setInterval(() => {}, 1000);`],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
-  });
-  return child;
+  await within(
+    new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+    }),
+    PROCESS_MS,
+    'the lock holder to say it holds the lock',
+  );
+  return { child, exit };
 };
 
 test('a lock held by a live process is respected; the kernel frees it when that process is killed', async (t) => {
   const { lock } = homePaths(tempDir(t));
-  const child = await holdLockInChild(lock);
+  const { child, exit } = await holdLockInChild(lock);
   t.teardown(() => child.kill('SIGKILL'));
   const err = t.throws(() => acquireLock(lock));
   t.is(err?.name, 'HostAlreadyRunningError');
   t.regex(err?.message ?? '', new RegExp(`pid ${child.pid}`));
   t.is(readFileSync(lock, 'utf8'), String(child.pid));
   // SIGKILL: no cleanup runs in the child, its pid file stays; the lock does not.
-  const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
-  await exited;
+  await within(exit, PROCESS_MS, 'the lock holder to exit after SIGKILL');
   t.is(readFileSync(lock, 'utf8'), String(child.pid), 'the stale pid file is still there');
   const release = acquireLock(lock);
   t.is(readFileSync(lock, 'utf8'), String(process.pid));
@@ -148,7 +149,7 @@ test('resolveHome prefers the argument, then TRIBE_HOME, and is absolute', (t) =
 test('hosts racing for a home with a stale pid file: exactly one wins, every time', async (t) => {
   const home = new URL('../../runtime/home.js', import.meta.url).href;
   const contender = (lock: string) => {
-    const child = spawn(
+    const { child, exit } = spawnTracked(
       process.execPath,
       [
         '--input-type=module',
@@ -160,7 +161,7 @@ test('hosts racing for a home with a stale pid file: exactly one wins, every tim
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const said = new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
-    return { child, said };
+    return { child, exit, said };
   };
   for (let round = 0; round < 8; round++) {
     const { lock } = homePaths(tempDir(t));
@@ -171,11 +172,10 @@ test('hosts racing for a home with a stale pid file: exactly one wins, every tim
       a.child.kill('SIGKILL');
       b.child.kill('SIGKILL');
     });
-    const results = (await Promise.all([a.said, b.said])).sort();
+    const results = (await within(Promise.all([a.said, b.said]), PROCESS_MS, `round ${round}: both contenders to report`)).sort();
     t.deepEqual(results, ['HostAlreadyRunningError', 'locked'], `round ${round}`);
-    const exits = [a, b].map(({ child }) => new Promise((r) => child.once('exit', r)));
     a.child.stdin!.end();
     b.child.stdin!.end();
-    await Promise.all(exits);
+    await within(Promise.all([a.exit, b.exit]), PROCESS_MS, `round ${round}: both contenders to exit`);
   }
 });

@@ -25,6 +25,7 @@ import {
   rawPeer,
   type SimClock,
 } from './session-fixtures.js';
+import { LOCAL_MS, within } from '../helpers/bounded.js';
 
 const crypto: CryptoSuite = nodeCrypto;
 
@@ -32,7 +33,7 @@ const crypto: CryptoSuite = nodeCrypto;
 const endOf = (attempt: Promise<SecurePath>): Promise<Error> => attempt.then(closedWith, (err: Error) => err);
 
 const expectEnd = async (t: ExecutionContext, attempt: Promise<SecurePath>, name: string, stream: MemoryStream) => {
-  const err = await endOf(attempt);
+  const err = await within(endOf(attempt), LOCAL_MS, `the path attempt to end with ${name}`);
   t.is(err.name, name, err.message);
   t.true(stream.isClosed, 'the stream is closed');
   return err;

@@ -15,6 +15,7 @@ import {
   type SecurePath,
 } from '../../protocols/session/path.js';
 import { vatIdOf } from '../../protocols/session/vat-id.js';
+import { LOCAL_MS, within } from '../helpers/bounded.js';
 
 export interface SimClock {
   now(): number;
@@ -114,8 +115,13 @@ export const makePair = (crypto: CryptoSuite, o: PairOptions = {}) => {
   o.prepare?.(a, b);
   const initiatorId = makeIdentity(crypto);
   const responderId = makeIdentity(rCrypto);
-  const initiating = initiatePath({ stream: a, identity: initiatorId, crypto, clock, wanted: responderId.vatId, ...o.initiator });
-  const accepting = acceptPath({ stream: b, identity: responderId, crypto: rCrypto, clock, ...o.responder });
+  // Bounded: a handshake that waits on a simulated clock nobody advances would otherwise wait forever.
+  const initiating = within(
+    initiatePath({ stream: a, identity: initiatorId, crypto, clock, wanted: responderId.vatId, ...o.initiator }),
+    LOCAL_MS,
+    "the initiator's handshake",
+  );
+  const accepting = within(acceptPath({ stream: b, identity: responderId, crypto: rCrypto, clock, ...o.responder }), LOCAL_MS, "the responder's handshake");
   // Rejections are examined by the test; this keeps Node from calling them unhandled meanwhile.
   initiating.catch(() => {});
   accepting.catch(() => {});
@@ -128,8 +134,9 @@ export const connected = async (crypto: CryptoSuite, o: PairOptions = {}) => {
   return { ...p, initiator, responder };
 };
 
-/** The reason a path ends with, as a promise. */
-export const closedWith = (path: SecurePath): Promise<Error> => new Promise((r) => path.onClose(r));
+/** The reason a path ends with, as a promise (bounded by LOCAL_MS from this call). */
+export const closedWith = (path: SecurePath): Promise<Error> =>
+  within(new Promise((r) => path.onClose(r)), LOCAL_MS, `the ${path.role} path to close`);
 
 /** Collects a path's frames; `until(n)` resolves once n have arrived. */
 export const collect = (path: SecurePath) => {
@@ -143,11 +150,15 @@ export const collect = (path: SecurePath) => {
   return {
     got,
     until: (n: number) =>
-      new Promise<void>((resolve) => {
-        if (got.length >= n) return resolve();
-        want = n;
-        wake = resolve;
-      }),
+      within(
+        new Promise<void>((resolve) => {
+          if (got.length >= n) return resolve();
+          want = n;
+          wake = resolve;
+        }),
+        LOCAL_MS,
+        `${n} frames (${got.length} so far)`,
+      ),
   };
 };
 
@@ -161,12 +172,16 @@ export const rawPeer = (stream: MemoryStream) => {
     frames.push(...reader.push(c));
     wake?.();
   });
-  const closed = new Promise<void>((resolve) =>
-    stream.onClose(() => {
-      isClosed = true;
-      resolve();
-      wake?.();
-    }),
+  const closed = within(
+    new Promise<void>((resolve) =>
+      stream.onClose(() => {
+        isClosed = true;
+        resolve();
+        wake?.();
+      }),
+    ),
+    LOCAL_MS,
+    'the raw peer\'s stream to close',
   );
   let read = 0;
   return {
@@ -177,9 +192,11 @@ export const rawPeer = (stream: MemoryStream) => {
     },
     send: (tag: number, value: unknown) => stream.write(encodeMessage(tag, value)),
     write: (bytes: Uint8Array) => stream.write(bytes),
-    /** The next unread frame, or undefined once the stream closed without one. */
+    /** The next unread frame, or undefined once the stream closed without one; bounded by LOCAL_MS. */
     async next(): Promise<Frame | undefined> {
-      while (read >= frames.length && !isClosed) await new Promise<void>((r) => (wake = r));
+      while (read >= frames.length && !isClosed) {
+        await within(new Promise<void>((r) => (wake = r)), LOCAL_MS, `frame ${read + 1} from the peer (${frames.length} arrived)`);
+      }
       return frames[read++];
     },
   };

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { makeMemoryStreamPair, type MemoryStream } from '../../protocols/framing/memory-stream.js';
 import { makeManualQueue } from './session-fixtures.js';
+import { LOCAL_MS, within } from '../helpers/bounded.js';
 
 const listen = (s: MemoryStream) => {
   const chunks: Uint8Array[] = [];
@@ -36,7 +37,7 @@ test('the default scheduler is queueMicrotask', async (t) => {
   const [a, b] = makeMemoryStreamPair();
   const got = new Promise<Uint8Array>((r) => b.onData(r));
   a.write(new Uint8Array([7]));
-  t.deepEqual([...(await got)], [7]);
+  t.deepEqual([...(await within(got, LOCAL_MS, 'the write, delivered by a microtask'))], [7]);
 });
 
 test('close: delivers what was written first, fires both onClose once, and later writes are dropped', (t) => {

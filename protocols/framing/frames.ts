@@ -78,11 +78,6 @@ export const tagOfByte = (byte: number): number => {
   return byte & TAG_MASK;
 };
 
-export interface Frame {
-  readonly tag: number;
-  readonly payload: Uint8Array;
-}
-
 export const encodeFrame = (tag: number, payload: Uint8Array): Uint8Array => {
   const out = new Uint8Array(HEADER_BYTES + payload.length);
   out[0] = tagByte(tag);
@@ -171,38 +166,6 @@ export const makeFrameSplitter = (maxFrameBytes = MAX_FRAME_BYTES): FrameSplitte
   return self;
 };
 
-export interface FrameReader {
-  /** Feeds a chunk (split anywhere); returns the frames it completed, in order. Throws on a bad header, and on every push after. */
-  push(chunk: Uint8Array): Frame[];
-  /** Bytes held for an unfinished frame. */
-  readonly pending: number;
-}
-
-/** The splitter, collecting: for callers that want whole frames (payloads copied). */
-export const makeFrameReader = (maxFrameBytes = MAX_FRAME_BYTES): FrameReader => {
-  const splitter = makeFrameSplitter(maxFrameBytes);
-  let failed: Error | undefined;
-  return {
-    push(chunk) {
-      if (failed) throw failed;
-      const frames: Frame[] = [];
-      try {
-        splitter.push(chunk, (tag, payload) => {
-          frames.push({ tag, payload: payload.slice() });
-          return true;
-        });
-      } catch (err) {
-        failed = err as Error;
-        throw err;
-      }
-      return frames;
-    },
-    get pending() {
-      return splitter.pending;
-    },
-  };
-};
-
 // --- msgpack payloads ---
 
 /**
@@ -228,5 +191,3 @@ export const decodePayload = (bytes: Uint8Array): unknown => {
     throw new MalformedFrameError(`payload is not msgpack: ${(err as Error).message}`);
   }
 };
-
-export const encodeMessage = (tag: number, value: unknown): Uint8Array => encodeFrame(tag, encodePayload(value));

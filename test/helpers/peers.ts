@@ -6,7 +6,6 @@
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
-import { encodeMessage, type Frame, makeFrameReader, MAX_FRAME_BYTES } from '../../protocols/framing/frames.js';
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../../protocols/session/path.js';
 import { type VatId, vatIdOf } from '../../protocols/session/vat-id.js';
@@ -14,6 +13,7 @@ import { nodeCrypto } from '../../runtime/crypto-node.js';
 import type { Host, HostOptions } from '../../runtime/index.js';
 import { dialTcp, socketStream } from '../../runtime/tcp.js';
 import { within } from './bounded.js';
+import { rawPeer } from './frames.js';
 import { withHost } from './host.js';
 
 export const realClock = {
@@ -150,37 +150,4 @@ export const scriptedResponder = async (
 };
 
 /** A peer that reads and writes frames by hand over TCP. */
-export const rawTcpPeer = async (port: number) => {
-  const stream = await dialTcp('127.0.0.1', port);
-  const reader = makeFrameReader(MAX_FRAME_BYTES);
-  const frames: Frame[] = [];
-  let isClosed = false;
-  let wake: (() => void) | undefined;
-  stream.onData((c) => {
-    frames.push(...reader.push(c));
-    wake?.();
-  });
-  const closed = new Promise<void>((resolve) =>
-    stream.onClose(() => {
-      isClosed = true;
-      resolve();
-      wake?.();
-    }),
-  );
-  let read = 0;
-  return {
-    frames,
-    closed,
-    get isClosed() {
-      return isClosed;
-    },
-    send: (tag: number, value: unknown) => stream.write(encodeMessage(tag, value)),
-    write: (bytes: Uint8Array) => stream.write(bytes),
-    close: () => stream.close(),
-    /** The next unread frame, or undefined once the stream closed without one. */
-    async next(): Promise<Frame | undefined> {
-      while (read >= frames.length && !isClosed) await new Promise<void>((r) => (wake = r));
-      return frames[read++];
-    },
-  };
-};
+export const rawTcpPeer = async (port: number) => rawPeer(await dialTcp('127.0.0.1', port));

@@ -4,20 +4,18 @@ import fc from 'fast-check';
 import {
   decodePayload,
   encodeFrame,
-  encodeMessage,
   encodePayload,
-  type Frame,
   FrameTooLargeError,
   HEADER_BYTES,
   MAX_FRAME_BYTES,
   MalformedFrameError,
-  makeFrameReader,
   readLength,
   Tag,
   tagByte,
   tagName,
   tagOfByte,
 } from '../../protocols/framing/frames.js';
+import { encodeMessage, type Frame, makeFrameReader } from '../helpers/frames.js';
 
 const concat = (parts: readonly Uint8Array[]) => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -4,7 +4,8 @@
  * the stream, and leaves no timer behind.
  */
 import test, { type ExecutionContext } from 'ava';
-import { encodeFrame, encodeMessage, encodePayload, HEADER_BYTES, Tag } from '../../protocols/framing/frames.js';
+import { encodeFrame, encodePayload, HEADER_BYTES, Tag } from '../../protocols/framing/frames.js';
+import { encodeMessage } from '../helpers/frames.js';
 import { makeMemoryStreamPair, type MemoryStream } from '../../protocols/framing/memory-stream.js';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import { makeInitiatorSteps, PROTOCOL_VERSION } from '../../protocols/session/handshake.js';

@@ -3,7 +3,8 @@
  * queue, identities, a connected initiator/responder pair over a memory stream,
  * and a raw peer that speaks frames by hand.
  */
-import { encodeFrame, encodeMessage, type Frame, makeFrameReader, MAX_FRAME_BYTES } from '../../protocols/framing/frames.js';
+import { encodeFrame, MAX_FRAME_BYTES } from '../../protocols/framing/frames.js';
+import { makeFrameReader, rawPeer } from '../helpers/frames.js';
 import { type MemoryStream, type MemoryStreamOptions, makeMemoryStreamPair } from '../../protocols/framing/memory-stream.js';
 import type { CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
 import {
@@ -162,45 +163,8 @@ export const collect = (path: SecurePath) => {
   };
 };
 
-/** A peer that reads and writes frames by hand. */
-export const rawPeer = (stream: MemoryStream) => {
-  const reader = makeFrameReader(MAX_FRAME_BYTES);
-  const frames: Frame[] = [];
-  let isClosed = false;
-  let wake: (() => void) | undefined;
-  stream.onData((c) => {
-    frames.push(...reader.push(c));
-    wake?.();
-  });
-  const closed = within(
-    new Promise<void>((resolve) =>
-      stream.onClose(() => {
-        isClosed = true;
-        resolve();
-        wake?.();
-      }),
-    ),
-    LOCAL_MS,
-    'the raw peer\'s stream to close',
-  );
-  let read = 0;
-  return {
-    frames,
-    closed,
-    get isClosed() {
-      return isClosed;
-    },
-    send: (tag: number, value: unknown) => stream.write(encodeMessage(tag, value)),
-    write: (bytes: Uint8Array) => stream.write(bytes),
-    /** The next unread frame, or undefined once the stream closed without one; bounded by LOCAL_MS. */
-    async next(): Promise<Frame | undefined> {
-      while (read >= frames.length && !isClosed) {
-        await within(new Promise<void>((r) => (wake = r)), LOCAL_MS, `frame ${read + 1} from the peer (${frames.length} arrived)`);
-      }
-      return frames[read++];
-    },
-  };
-};
+/** A peer that reads and writes frames by hand (over a memory stream here). */
+export { rawPeer };
 
 /**
  * A man in the middle: [initiator end, responder end] of two memory pairs joined

@@ -14,7 +14,8 @@
  * This runs in the bench process, which is locked down like a host.
  */
 import { randomBytes } from 'node:crypto';
-import { encodeFrame, makeFrameReader, Tag } from '../../../protocols/framing/frames.js';
+import { encodeFrame, Tag } from '../../../protocols/framing/frames.js';
+import { makeFrameReader } from '../../helpers/frames.js';
 import { makeMemoryStreamPair } from '../../../protocols/framing/memory-stream.js';
 import type { CipherName, CryptoSuite } from '../../../protocols/session/crypto.js';
 import { nobleCrypto } from '../../../protocols/session/crypto-noble.js';

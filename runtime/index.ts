@@ -1,5 +1,5 @@
 /**
- * Programmatic API: `import { startHost } from 'tribe'`.
+ * Programmatic API: `import { startHost } from 'tribe-runtime'`.
  *
  * Importing this module locks down the realm (SES, via @endo/init) the way any
  * Endo program must before it uses E() and Far: intrinsics become frozen.

@@ -17,6 +17,9 @@ import { formatPs, formatResult } from './format.js';
 const HELP = `tribe — capability-secure actor runtime
 
 Usage:
+  tribe init   [DIR]         write a TypeScript project for actors into DIR (default: the
+                             current directory): package.json, tsconfig.json, an example
+                             actor (counter.ts), its test and a README; overwrites nothing
   tribe host   [--home DIR] [--listen ADDR:PORT | --port N | --no-listen]
                [--advertise HOST[:PORT]] [--viz PORT | --no-viz]
                [--time-budget MS] [--heap-mb N] [--examples]
@@ -86,6 +89,23 @@ const withControl = async <T>(home: string | undefined, fn: (control: any) => Pr
 };
 
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  async init(argv) {
+    const { positionals } = parse(argv, {});
+    if (positionals.length > 1) throw new UsageError('usage: tribe init [DIR]');
+    const { initProject } = await import('./init.js');
+    const { dir, files } = initProject(positionals[0] ?? '.');
+    const cd = positionals[0];
+    process.stdout.write(
+      [
+        `wrote ${files.join(', ')} in ${dir}`,
+        'next:',
+        `  ${cd ? `cd ${cd} && ` : ''}npm install && npm test`,
+        '  npx tribe host                          (in another terminal)',
+        '  npx tribe spawn counter.ts --name counter && npx tribe call counter increment',
+        '',
+      ].join('\n'),
+    );
+  },
   async host(argv) {
     const { values, positionals } = parse(argv, {
       'time-budget': { type: 'string' },

@@ -33,8 +33,10 @@ Usage:
                  enliven a sturdy ref (of any host); with --as, publish it here as NAME
   tribe revoke <REF>         later enlivens of this ref (made here) fail
   tribe spawn  <module.ts|js> [--name NAME] [--params JSON] [--durable]
-               [--grant clock|random]... [--time-budget MS] [--heap-mb N]
-                 load an actor module into a new vat; its root is published as NAME
+               [--grant clock|random]... [--time-budget MS] [--heap-mb N] [--check]
+                 load an actor module into a new vat; its root is published as NAME.
+                 --check: typecheck it first with the project's tsc and tsconfig
+                 (TypeCheckError lists the errors; nothing is spawned)
   tribe call   NAME|REF METHOD [JSON-ARG...]
                  E(lookup(NAME)).METHOD(...args) and print the result
   tribe ps     [--json]      vats with their state, sessions with other hosts, names
@@ -176,12 +178,14 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       grant: { type: 'string', multiple: true },
       'time-budget': { type: 'string' },
       'heap-mb': { type: 'string' },
+      check: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UsageError('usage: tribe spawn <module.ts|js> [--name NAME] [--params JSON]');
     const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
     const { resolve } = await import('node:path');
+    if (values.check) await (await import('./check.js')).checkModule(resolve(positionals[0]!));
     const result: any = await withControl(values.home, (c) =>
       E(c).spawn(
         harden({

@@ -35,6 +35,7 @@ const initProject = async (t: ExecutionContext, name = 'my-actors'): Promise<str
   symlinkSync(repoRoot, join(modules, 'tribe-runtime'));
   symlinkSync(join(repoModules, '@endo'), join(modules, '@endo'));
   symlinkSync(join(repoModules, '@types'), join(modules, '@types'));
+  symlinkSync(join(repoModules, 'typescript'), join(modules, 'typescript'));
   symlinkSync(tsc, join(modules, '.bin', 'tsc'));
   return dir;
 };
@@ -132,4 +133,43 @@ test("the tutorial's example actors typecheck against the package's types, impor
   );
   const checked = await run(tsc, ['-p', join(dir, 'tsconfig.docs.json')]);
   t.is(checked.code, 0, `tsc:\n${checked.stdout}${checked.stderr}`);
+});
+
+test('tribe spawn --check: a module with type errors is refused with its diagnostics; errors elsewhere do not block', async (t) => {
+  const dir = await initProject(t, 'checked');
+  // Loads and runs without --check (the host only strips types); increment('2') would misbehave at a call.
+  writeFileSync(
+    join(dir, 'caller.ts'),
+    [
+      "import { E, Far } from '@endo/far';",
+      "import type { Powers } from 'tribe-runtime';",
+      "import type { make as makeCounter } from './counter.js';",
+      'type Counter = Awaited<ReturnType<typeof makeCounter>>;',
+      "export const make = (powers: Powers) => Far('Caller', { bump: async () => E(await powers.names.lookup<Counter>('x')).increment('2') });",
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(dir, 'unrelated.ts'), 'export const n: number = "not a number";\n');
+  const home = tempHome(t);
+  const host = await startHostProcess(t, home, ['--no-listen', '--no-viz']);
+
+  const refused = await tribe(['spawn', join(dir, 'caller.ts'), '--name', 'caller', '--check', '--home', home]);
+  t.is(refused.code, 1, refused.stderr);
+  const [first, ...diagnostics] = refused.stderr.trim().split('\n');
+  t.regex(first!, /^tribe: TypeCheckError: .*caller\.ts does not typecheck \(1 error; tsc with .*checked\/tsconfig\.json\); not spawned:$/);
+  t.is(diagnostics.length, 1, refused.stderr);
+  t.regex(diagnostics[0]!, /^ {2}caller\.ts\(5,\d+\): error TS2345: Argument of type 'string' is not assignable to parameter of type 'number'/);
+  const ps = JSON.parse((await tribe(['ps', '--json', '--home', home])).stdout);
+  t.deepEqual(ps.vats, [], 'nothing was spawned');
+  t.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.tribe-check')), [], 'the temporary tsconfig is gone');
+
+  // The counter typechecks (unrelated.ts's error is not its business) and is spawned.
+  const ok = await tribe(['spawn', join(dir, 'counter.ts'), '--name', 'x', '--check', '--home', home]);
+  t.is(ok.code, 0, ok.stderr);
+  t.is(ok.stdout.trim(), 'spawned x (running)');
+  // Without --check the same module loads: the refusal above was the check's.
+  const unchecked = await tribe(['spawn', join(dir, 'caller.ts'), '--name', 'caller', '--home', home]);
+  t.is(unchecked.code, 0, unchecked.stderr);
+  t.is((await tribe(['stop', '--home', home])).code, 0);
+  t.is(await host.exited, 0);
 });

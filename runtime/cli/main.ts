@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `tribe` — the command line. Every command but `host` is a CapTP client of a
- * running host's control socket. Errors print one line, `tribe: <Name>: <text>`,
- * and exit non-zero (2 for usage errors, 1 for everything else).
+ * `tribe` — the command line. Every command but `host` and `init` is a CapTP
+ * client of a running host's control socket. Errors print one line,
+ * `tribe: <Name>: <text>` (TypeCheckError adds tsc's diagnostics below it), and
+ * exit non-zero (2 for usage errors, 1 for everything else).
  */
 import '@endo/init';
 import { parseArgs } from 'node:util';

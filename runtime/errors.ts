@@ -8,6 +8,10 @@ export class HomeError extends TribeError {}
 export class IdentityKeyMismatchError extends HomeError {}
 export class UsageError extends TribeError {}
 export class HostStoppedError extends TribeError {}
+/** `tribe init` would overwrite a file that is there already. */
+export class ProjectExistsError extends TribeError {}
+/** `tribe spawn --check`: tsc found errors in the actor module (the message lists them). */
+export class TypeCheckError extends TribeError {}
 /** A peer's visualizer relay sent something that is not a well-formed, bounded batch of its own records. */
 export class VizRelayError extends TribeError {}
 /** An address asked for (listen or visualizer) is taken by another host or program. */

@@ -1,13 +1,21 @@
 /**
- * Programmatic API: `import { startHost } from 'tribe'`.
+ * Programmatic API: `import { startHost } from 'tribe-runtime'`.
  *
  * Importing this module locks down the realm (SES, via @endo/init) the way any
  * Endo program must before it uses E() and Far: intrinsics become frozen.
+ *
+ * Actor modules take only types from here (`import type { Powers, MakeActor }`):
+ * a type-only import is erased when the host loads the module.
+ *
+ * The build gives this file's declarations a reference to types/*.d.ts (copied
+ * into dist/types/: declarations for packages that ship none), so a consumer's
+ * `tsc` with `skipLibCheck: false` accepts them (scripts/postbuild.mjs).
  */
 import '@endo/init';
 
 export { startHost, callByName, type Host, type HostOptions, type HostStatus, type SpawnOptions } from './host.js';
 export type { VatId } from './identity.js';
+export type { Log, MakeActor, Names, Powers, Store, Timer } from '../vats/powers.js';
 export type { VatLimits, VatStatus } from '../vats/supervisor.js';
 export { DEFAULT_LIMITS } from '../vats/supervisor.js';
 export * from '../capabilities/errors.js';

@@ -1,10 +1,22 @@
 // After tsc: make the CLI entry executable (tsc writes 0644), so `npx tribe` works from a clean build;
-// then bundle the visualizer's page into the scripts the host serves (app.js, its statechart chunk,
+// ship the hand-written declarations in types/; then bundle the visualizer's page into the scripts the host serves (app.js, its statechart chunk,
 // and elkjs's worker).
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 chmodSync(new URL('../dist/runtime/cli/main.js', import.meta.url), 0o755);
+
+// tsc emits no hand-written .d.ts files, and a consumer's tsc does not see this repository's
+// tsconfig: ship types/*.d.ts (declarations for packages that have none) in dist/types/ and
+// reference them from the package's entry declarations.
+const typesOut = new URL('../dist/types/', import.meta.url);
+mkdirSync(typesOut, { recursive: true });
+const shipped = readdirSync(new URL('../types/', import.meta.url)).filter((file) => file.endsWith('.d.ts')).sort();
+for (const file of shipped) copyFileSync(new URL(`../types/${file}`, import.meta.url), new URL(file, typesOut));
+const entryTypes = new URL('../dist/runtime/index.d.ts', import.meta.url);
+const entryText = readFileSync(entryTypes, 'utf8');
+const references = shipped.map((file) => `/// <reference path="../types/${file}" />\n`).join('');
+if (!entryText.startsWith(references)) writeFileSync(entryTypes, references + entryText);
 
 const pageSrc = new URL('../runtime/viz/page/', import.meta.url);
 const pageOut = new URL('../dist/runtime/viz/page/', import.meta.url);

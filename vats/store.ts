@@ -7,6 +7,7 @@
  */
 import { Far } from '@endo/far';
 import { StoreValueError } from './errors.js';
+import type { Store } from './powers.js';
 
 /** The durable side, provided by runtime/ (SQLite). Values are JSON text. */
 export interface StoreBackend {
@@ -53,7 +54,7 @@ const assertData = (value: unknown, path: string, depth = 0): void => {
 };
 
 export interface TurnStore {
-  readonly store: object;
+  readonly store: Store;
   readonly dirty: () => boolean;
   /** Makes this turn's writes durable; throws if the backend fails. */
   readonly commit: () => void;
@@ -62,8 +63,8 @@ export interface TurnStore {
 export const makeTurnStore = (backend: StoreBackend): TurnStore => {
   const writes = new Map<string, string | undefined>();
   const readText = (key: string) => (writes.has(key) ? writes.get(key) : backend.get(key));
-  const store = Far('Store', {
-    get(key: string): unknown {
+  const store: Store = Far('Store', {
+    get<T = unknown>(key: string): T | undefined {
       const text = readText(assertKey(key));
       return text === undefined ? undefined : harden(JSON.parse(text));
     },

@@ -17,6 +17,7 @@ import { ActorStartError, InvalidParamsError, VatTerminatedError } from './error
 import { MAX_VAT_TICKETS, type PortLike, type VatSpec, type VatToHost } from './link.js';
 import { loadActorModule } from './loader.js';
 import type { CompiledModule } from './module-compiler.js';
+import type { Powers } from './powers.js';
 import { makeTurnStore, type StoreBackend } from './store.js';
 
 export interface VatClock {
@@ -240,16 +241,16 @@ export const runVat = (p: VatWorkerPowers): void => {
 
   const names = Far('Names', {
     /** A published name, or a sturdy ref's text (`tribe://…`): holding the text is the authority. */
-    async lookup(name: string) {
+    async lookup<T = any>(name: string): Promise<T> {
       const sturdy = isSturdyRefText(name);
       if (!sturdy) assertValidName(name);
       try {
-        return await resolveHome(await (sturdy ? E(host).enliven(name) : E(host).resolveName(name)));
+        return (await resolveHome(await (sturdy ? E(host).enliven(name) : E(host).resolveName(name)))) as T;
       } catch (err) {
         throw reviveError(err);
       }
     },
-    async publish(name: string, ref: unknown) {
+    async publish(name: string, ref: object): Promise<void> {
       assertValidName(name);
       if (typeof ref !== 'object' || ref === null) throw new TypeError('names.publish needs a reference (a Far object)');
       const home = homeOf.get(ref);
@@ -289,7 +290,8 @@ export const runVat = (p: VatWorkerPowers): void => {
     async load() {
       let params: unknown;
       try {
-        params = harden(JSON.parse(spec.params));
+        // No params and `null` both arrive as undefined, so that defaults in make's signature apply.
+        params = harden(JSON.parse(spec.params) ?? undefined);
       } catch (err) {
         throw passableError(new InvalidParamsError(`params are not JSON: ${(err as Error).message}`));
       }
@@ -301,7 +303,8 @@ export const runVat = (p: VatWorkerPowers): void => {
           realm: p.realm,
           name: self,
         });
-        const powers = harden({ names, timer, log, ...(turnStore ? { store: turnStore.store } : {}) });
+        // Checked against the published types (vats/powers.ts): what actor authors are told they get.
+        const powers = harden({ names, timer, log, ...(turnStore ? { store: turnStore.store } : {}) } satisfies Powers);
         try {
           root = await mod.make(powers, params);
         } catch (err) {

@@ -1,7 +1,7 @@
 // Tutorial, section 10: the programmatic API. Run from the repository root with
 //   node docs/examples/api-demo.mjs
-// Importing 'tribe' locks down this realm (SES) before anything else runs.
-import { startHost, E } from 'tribe';
+// Importing 'tribe-runtime' locks down this realm (SES) before anything else runs.
+import { startHost, E } from 'tribe-runtime';
 
 const here = (file) => new URL(file, import.meta.url).pathname;
 

@@ -5,10 +5,7 @@
  * `buffer(mb)` allocates and holds one mb MiB typed array, memory outside the V8 heap.
  */
 import { Far } from '@endo/far';
-
-interface Powers {
-  timer: { now(): number };
-}
+import type { Powers } from 'tribe-runtime';
 
 export const make = (powers: Powers) => {
   const hoarded: unknown[] = [];

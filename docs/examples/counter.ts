@@ -5,20 +5,12 @@
  * reply leaves the vat.
  */
 import { Far } from '@endo/far';
-
-interface Store {
-  get(key: string): unknown;
-  set(key: string, value: unknown): void;
-}
-interface Powers {
-  store?: Store;
-  log(...args: unknown[]): void;
-}
+import type { Powers } from 'tribe-runtime';
 
 export const make = (powers: Powers) => {
   const { store, log } = powers;
   if (!store) throw new Error('counter needs a store: spawn it with --durable');
-  const read = () => (store.get('count') as number | undefined) ?? 0;
+  const read = () => store.get<number>('count') ?? 0;
   log('starting at', read());
   return Far('Counter', {
     increment(by = 1) {

@@ -4,13 +4,13 @@
  * under the vat's name.
  */
 import { Far } from '@endo/far';
+import type { Powers } from 'tribe-runtime';
 
 interface Params {
   greeting?: string;
 }
 
-export const make = (_powers: unknown, params: Params | null) => {
-  const greeting = params?.greeting ?? 'Hello';
+export const make = (_powers: Powers, { greeting = 'Hello' }: Params = {}) => {
   let greeted = 0;
   return Far('Greeter', {
     greet(name: string) {

@@ -2,7 +2,7 @@
 //   node docs/examples/pipeline-trace.mjs
 // traceLimit keeps the last CapTP messages of every connection; the reader vat's
 // admin facet hands out the trace of its channel to the library vat.
-import { startHost, E } from 'tribe';
+import { startHost, E } from 'tribe-runtime';
 
 const here = (file) => new URL(file, import.meta.url).pathname;
 const host = await startHost({ home: '/tmp/tribe-trace-demo', restore: false, control: false, traceLimit: 50 });

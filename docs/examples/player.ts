@@ -4,10 +4,8 @@
  * between the two vats n times through E().
  */
 import { E, Far } from '@endo/far';
+import type { Powers } from 'tribe-runtime';
 
-interface Powers {
-  names: { lookup(name: string): Promise<unknown> };
-}
 interface Params {
   me: string;
   other: string;
@@ -22,7 +20,7 @@ export const make = (powers: Powers, params: Params) => {
       hits += 1;
       if (n <= 0) return [me];
       // lookup() returns a promise; E() accepts it and sends once it resolves.
-      const rest = await E(powers.names.lookup(other) as Promise<any>).rally(n - 1);
+      const rest = await E(powers.names.lookup(other)).rally(n - 1);
       return [me, ...rest];
     },
     hits: () => hits,

@@ -6,15 +6,12 @@
  * that actor code catches.
  */
 import { E, Far } from '@endo/far';
-
-interface Powers {
-  names: { lookup(name: string): Promise<unknown> };
-}
+import type { Powers } from 'tribe-runtime';
 
 export const make = (powers: Powers) =>
   Far('Reader', {
     titlesOn(shelf: string) {
-      const library: any = powers.names.lookup('library');
+      const library = powers.names.lookup('library');
       return E(E(library).shelf(shelf)).titles();
     },
     /** What actor code sees when it catches an error from another vat or the host. */

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `tribe` — the command line. Every command but `host` is a CapTP client of a
- * running host's control socket. Errors print one line, `tribe: <Name>: <text>`,
- * and exit non-zero (2 for usage errors, 1 for everything else).
+ * `tribe` — the command line. Every command but `host` and `init` is a CapTP
+ * client of a running host's control socket. Errors print one line,
+ * `tribe: <Name>: <text>` (TypeCheckError adds tsc's diagnostics below it), and
+ * exit non-zero (2 for usage errors, 1 for everything else).
  */
 import '@endo/init';
 import { parseArgs } from 'node:util';
@@ -17,6 +18,9 @@ import { formatPs, formatResult } from './format.js';
 const HELP = `tribe — capability-secure actor runtime
 
 Usage:
+  tribe init   [DIR]         write a TypeScript project for actors into DIR (default: the
+                             current directory): package.json, tsconfig.json, an example
+                             actor (counter.ts), its test and a README; overwrites nothing
   tribe host   [--home DIR] [--listen ADDR:PORT | --port N | --no-listen]
                [--advertise HOST[:PORT]] [--viz PORT | --no-viz]
                [--time-budget MS] [--heap-mb N] [--examples]
@@ -30,8 +34,10 @@ Usage:
                  enliven a sturdy ref (of any host); with --as, publish it here as NAME
   tribe revoke <REF>         later enlivens of this ref (made here) fail
   tribe spawn  <module.ts|js> [--name NAME] [--params JSON] [--durable]
-               [--grant clock|random]... [--time-budget MS] [--heap-mb N]
-                 load an actor module into a new vat; its root is published as NAME
+               [--grant clock|random]... [--time-budget MS] [--heap-mb N] [--check]
+                 load an actor module into a new vat; its root is published as NAME.
+                 --check: typecheck it first with the project's tsc and tsconfig
+                 (TypeCheckError lists the errors; nothing is spawned)
   tribe call   NAME|REF METHOD [JSON-ARG...]
                  E(lookup(NAME)).METHOD(...args) and print the result
   tribe ps     [--json]      vats with their state, sessions with other hosts, names
@@ -86,6 +92,23 @@ const withControl = async <T>(home: string | undefined, fn: (control: any) => Pr
 };
 
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  async init(argv) {
+    const { positionals } = parse(argv, {});
+    if (positionals.length > 1) throw new UsageError('usage: tribe init [DIR]');
+    const { initProject } = await import('./init.js');
+    const { dir, files } = initProject(positionals[0] ?? '.');
+    const cd = positionals[0];
+    process.stdout.write(
+      [
+        `wrote ${files.join(', ')} in ${dir}`,
+        'next:',
+        `  ${cd ? `cd ${cd} && ` : ''}npm install && npm test`,
+        '  npx tribe host                          (in another terminal)',
+        '  npx tribe spawn counter.ts --name counter && npx tribe call counter increment',
+        '',
+      ].join('\n'),
+    );
+  },
   async host(argv) {
     const { values, positionals } = parse(argv, {
       'time-budget': { type: 'string' },
@@ -156,12 +179,14 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       grant: { type: 'string', multiple: true },
       'time-budget': { type: 'string' },
       'heap-mb': { type: 'string' },
+      check: { type: 'boolean' },
     });
     if (positionals.length !== 1) throw new UsageError('usage: tribe spawn <module.ts|js> [--name NAME] [--params JSON]');
     const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
     const { resolve } = await import('node:path');
+    if (values.check) await (await import('./check.js')).checkModule(resolve(positionals[0]!));
     const result: any = await withControl(values.home, (c) =>
       E(c).spawn(
         harden({

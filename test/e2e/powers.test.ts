@@ -1,6 +1,44 @@
 import test from 'ava';
-import { E } from '../../runtime/index.js';
+import { E, type Powers } from '../../runtime/index.js';
 import { fixture, withHost } from '../helpers/host.js';
+
+type Methods<T> = { readonly [K in keyof T]-?: true };
+/**
+ * Every power and each of its methods as the published type (vats/powers.ts) declares them:
+ * the compiler rejects an entry missing here or one the type does not have.
+ */
+const declared: {
+  readonly [K in keyof Required<Powers>]: Required<Powers>[K] extends (...args: never[]) => unknown ? 'function' : Methods<Required<Powers>[K]>;
+} = {
+  names: { lookup: true, publish: true, list: true },
+  timer: { now: true, delay: true },
+  log: 'function',
+  store: { get: true, has: true, set: true, delete: true, keys: true },
+};
+const declaredShape = (without: string[] = []) =>
+  Object.fromEntries(
+    Object.entries(declared)
+      .filter(([name]) => !without.includes(name))
+      .map(([name, methods]) => [name, methods === 'function' ? 'function' : Object.keys(methods).sort()]),
+  );
+
+test('a vat receives exactly the powers the published Powers type declares (store only when durable)', async (t) => {
+  const host = await withHost(t);
+  const { root: durable } = await host.spawnVat({ module: fixture('powers.ts'), name: 'durable', durable: true });
+  t.deepEqual(await E(durable).shape(), declaredShape());
+  const { root: plain } = await host.spawnVat({ module: fixture('powers.ts'), name: 'plain' });
+  t.deepEqual(await E(plain).shape(), declaredShape(['store']));
+});
+
+test('make() gets undefined params when none or null were given, so its signature defaults apply', async (t) => {
+  const host = await withHost(t);
+  const none = await host.spawnVat({ module: fixture('defaults.ts'), name: 'none' });
+  t.is(await E(none.root).start(), 0);
+  const nul = await host.spawnVat({ module: fixture('defaults.ts'), name: 'nul', params: null });
+  t.is(await E(nul.root).start(), 0);
+  const given = await host.spawnVat({ module: fixture('defaults.ts'), name: 'given', params: { start: 5 } });
+  t.is(await E(given.root).start(), 5);
+});
 
 test('timer and log powers work; store is only for durable vats', async (t) => {
   const lines: string[] = [];

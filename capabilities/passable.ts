@@ -11,16 +11,18 @@ import { NotPassableError } from './errors.js';
 
 const SENT = 'cannot be sent to another vat or host';
 const FAR = "Far('Name', { method() {…} })";
+/** Marshal's rendering of the value in parentheses, unless it is only a placeholder like "(an object)". */
+const shown = (detail: string): string => (/^\(an? [a-z ]+\)$/.test(detail) ? '' : ` (${detail})`);
 
 /** The marshal error messages we can explain, and the explanation; `detail` is marshal's rendering of the value. */
 const MARSHAL_ERRORS: ReadonlyArray<readonly [RegExp, (detail: string) => string]> = [
   [
     /^Remotables must be explicitly declared: ("\[Function.*)$/s,
-    (d) => `a function (${d}) ${SENT}; wrap it in a Far object, ${FAR}, which is sent by reference`,
+    (d) => `a function${shown(d)} ${SENT}; wrap it in a Far object, ${FAR}, which is sent by reference`,
   ],
   [
     /^Remotables must be explicitly declared: (.*)$/s,
-    (d) => `a plain object with methods (${d}) ${SENT}; wrap it: ${FAR} makes an object that is sent by reference`,
+    (d) => `a plain object with methods${shown(d)} ${SENT}; wrap it: ${FAR} makes an object that is sent by reference`,
   ],
   [
     /^cannot serialize Remotables with non-methods like (.*)$/s,
@@ -31,12 +33,12 @@ const MARSHAL_ERRORS: ReadonlyArray<readonly [RegExp, (detail: string) => string
   [
     /^"\[Symbol\(passStyle\)\]" property expected: (.*)$/s,
     (d) =>
-      `an object with a prototype of its own (${d}: a class instance, a Date, Map or Set) ${SENT}; ` +
+      `an object with a prototype of its own${shown(d)}, such as a class instance, a Date, a Map or a Set, ${SENT}; ` +
       `send plain data (records, arrays, strings, numbers, bigints, booleans, null, undefined) or a Far object, ${FAR}`,
   ],
   [
     /^Cannot pass mutable typed arrays like (.*?)\.?$/s,
-    (d) => `a typed array (${d}) ${SENT}; send Array.from(bytes) or a string`,
+    (d) => `a typed array${shown(d)} ${SENT}; send Array.from(bytes) or a string`,
   ],
 ];
 

@@ -14,6 +14,7 @@
 import { makeCapTP, type CapTPMessage, type CapTPStats } from '@endo/captp';
 import { makeImportExportTables } from './captp-tables.js';
 import { ConnectionAbortedError, ProtocolViolationError } from './errors.js';
+import { rewriteSentError } from './passable.js';
 
 export type { CapTPMessage };
 
@@ -100,6 +101,9 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       const reason = msg['reason'];
       msg = { ...msg, reason: { name: reason.name, message: reason.message } };
     }
+    // A rejection goes out with its class name kept and marshal's refusals explained (passable.ts).
+    if (msg.type === 'CTP_RETURN' && 'exception' in msg) msg = { ...msg, exception: rewriteSentError(msg['exception']) };
+    if (msg.type === 'CTP_RESOLVE' && 'rej' in msg) msg = { ...msg, rej: rewriteSentError(msg['rej']) };
     if (msg.type === 'CTP_RETURN' && awaitingBootstrap.delete(String(msg['answerID'])) && awaitingBootstrap.size === 0) {
       queueMicrotask(releaseHeld);
     }

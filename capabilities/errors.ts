@@ -25,6 +25,9 @@ export class NameTakenError extends TribeError {}
 /** A name that is empty, too long or has characters outside [A-Za-z0-9._-]. */
 export class InvalidNameError extends TribeError {}
 
+/** A value that CapTP cannot carry (an object with methods that is not Far, a class instance, a Map …). */
+export class NotPassableError extends TribeError {}
+
 /** One line naming the error, for CLI output and for messages that cross CapTP. */
 export const describeError = (err: unknown): string => {
   if (err instanceof Error) {

@@ -4,6 +4,7 @@
  */
 import { Far } from '@endo/far';
 import { passableError, reviveError } from '../capabilities/errors.js';
+import { closest } from './did-you-mean.js';
 import { callByName, type Host, type SpawnOptions } from './host.js';
 
 const flatten = async <T>(fn: () => Promise<T> | T): Promise<T> => {
@@ -14,6 +15,37 @@ const flatten = async <T>(fn: () => Promise<T> | T): Promise<T> => {
   }
 };
 
+/**
+ * A call of a method the target lacks, said with the target's real methods (not
+ * the meta-methods every Far object answers) and the nearest one if the name is
+ * a typo. The same TypeError can come from deeper, from a method that exists and
+ * calls a missing one elsewhere: then the target does have `method`, and the
+ * original error stands.
+ */
+const explainUnknownMethod = async (
+  err: unknown,
+  name: string,
+  method: string,
+  methodNames: () => Promise<unknown>,
+): Promise<unknown> => {
+  const message = (err as Error | undefined)?.message ?? '';
+  if ((err as Error)?.name !== 'TypeError' || !message.startsWith(`target has no method ${JSON.stringify(method)}`)) {
+    return err;
+  }
+  let methods: string[];
+  try {
+    methods = ((await methodNames()) as unknown[]).filter((m): m is string => typeof m === 'string' && !m.startsWith('__'));
+  } catch {
+    return err;
+  }
+  if (methods.includes(method)) return err;
+  const near = closest(method, methods);
+  const list = methods.join(', ') || 'none';
+  return new TypeError(
+    `${name} has no method ${JSON.stringify(method)}; ${near ? `did you mean ${JSON.stringify(near)}? Its methods: ${list}` : `its methods: ${list}`}`,
+  );
+};
+
 export const makeControlFacet = (host: Host) =>
   Far('TribeControl', {
     spawn: (opts: SpawnOptions) =>
@@ -22,7 +54,13 @@ export const makeControlFacet = (host: Host) =>
         return harden({ name, vat: host.ps().vats.find((v) => v.name === name) });
       }),
     call: (name: string, method: string, args: unknown[]) =>
-      flatten(() => callByName(host, name, method, args)),
+      flatten(async () => {
+        try {
+          return await callByName(host, name, method, args);
+        } catch (err) {
+          throw await explainUnknownMethod(err, name, method, () => callByName(host, name, '__getMethodNames__', []));
+        }
+      }),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
     ref: (name: string) => flatten(() => host.makeSturdyRef(name)),

@@ -26,6 +26,11 @@ export class ActorStartError extends VatLoadError {}
 
 export class VatNotFoundError extends TribeError {}
 export class VatExistsError extends TribeError {}
+/**
+ * Actor code reached for ambient authority a vat does not have (console, timers,
+ * the clock, randomness); the message names the power or grant to use instead.
+ */
+export class AmbientAuthorityError extends TribeError {}
 /** A store value that is not plain data (JSON), or a bad key. */
 export class StoreValueError extends TribeError {}
 export class InvalidParamsError extends TribeError {}

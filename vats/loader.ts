@@ -3,7 +3,9 @@
  *
  * The compartment can reach exactly: the frozen intrinsics, `harden`, the
  * `@endo/far` namespace (E, Far), its own relative imports inside the entry
- * module's directory, and any grants. Everything else — `node:*`, bare package
+ * module's directory, and any grants; where it reaches for console, timers, the
+ * clock or randomness without them it finds shims that throw a teaching error
+ * (teaching-globals.ts). Everything else — `node:*`, bare package
  * names, files outside the directory — fails the import with
  * ModuleNotAllowedError. Compiled sources come from a `compile` power (the host
  * compiles, see module-compiler.ts); this file never touches the file system.
@@ -13,6 +15,7 @@ import { passableError } from '../capabilities/errors.js';
 import type { Grant } from './link.js';
 import type { CompiledModule } from './module-compiler.js';
 import { ModuleNotAllowedError, ModuleNotFoundError, ModuleShapeError, ModuleSyntaxError } from './errors.js';
+import { installTeachingGlobals } from './teaching-globals.js';
 
 /** Compiles the module a URL names; rejects with a named load error (flattened across CapTP). */
 export type CompileModule = (url: string) => Promise<CompiledModule>;
@@ -85,6 +88,7 @@ export const loadActorModule = async (opts: {
     resolveHook,
     importHook,
   } as any);
+  installTeachingGlobals(compartment.globalThis, opts.grants);
   let ns: Record<string, unknown>;
   try {
     ({ namespace: ns } = (await compartment.import(entry)) as { namespace: Record<string, unknown> });

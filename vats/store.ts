@@ -5,7 +5,7 @@
  * before any message the turn produced leaves the vat (see vat-main.ts). So a
  * caller never sees a reply that rests on writes a crash could lose.
  */
-import { Far } from '@endo/far';
+import { Far, getInterfaceOf } from '@endo/far';
 import { StoreValueError } from './errors.js';
 import type { Store } from './powers.js';
 
@@ -48,9 +48,34 @@ const assertData = (value: unknown, path: string, depth = 0): void => {
       return;
     }
   }
-  throw new StoreValueError(
-    `store value at ${path} is not plain data (${typeof value}); store only JSON-like values, not references`,
-  );
+  throw new StoreValueError(`store value at ${path} is ${notPlainData(value)}. ${ACCEPTED}`);
+};
+
+const ACCEPTED =
+  'The store keeps plain data only: null, booleans, finite numbers, strings, and arrays and plain objects of these';
+
+/** What a rejected value is, and how to store what it holds instead. */
+const notPlainData = (value: unknown): string => {
+  switch (typeof value) {
+    case 'undefined':
+      return 'undefined: store null for "no value", or delete the key with store.delete(key)';
+    case 'bigint':
+      return 'a bigint: store it as a string (String(n)) and read it back with BigInt(text)';
+    case 'symbol':
+      return 'a symbol: store its description as a string';
+    case 'function':
+      return 'a function: code and references cannot outlive the vat; store the data they work on';
+  }
+  const obj = value as object;
+  if (obj instanceof Date) return 'a Date: store its time as a number (date.getTime()) or an ISO string';
+  if (obj instanceof Map) return 'a Map: store Object.fromEntries(map) or [...map] (an array of [key, value] pairs)';
+  if (obj instanceof Set) return 'a Set: store [...set] (an array)';
+  if (ArrayBuffer.isView(obj)) return 'a typed array: store Array.from(bytes) or a string';
+  if (getInterfaceOf(obj) !== undefined) {
+    return 'a reference (a Far object): references cannot outlive the vat; publish it with powers.names.publish(name, ref) and store the name';
+  }
+  const cls = (Object.getPrototypeOf(obj) as { constructor?: { name?: string } } | null)?.constructor?.name;
+  return `an instance of ${cls ? `class ${cls}` : 'a class'}: store its fields as a plain object ({ ...value }) and rebuild the instance when you read it`;
 };
 
 export interface TurnStore {

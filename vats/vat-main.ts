@@ -12,6 +12,7 @@ import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
 import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
+import { notFar } from '../capabilities/passable.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
 import { MAX_VAT_TICKETS, type PortLike, type VatSpec, type VatToHost } from './link.js';
@@ -310,8 +311,11 @@ export const runVat = (p: VatWorkerPowers): void => {
         } catch (err) {
           throw new ActorStartError(`make() of ${new URL(mod.url).pathname} failed: ${describeError(err)}`);
         }
-        if (typeof root !== 'object' || root === null) {
-          throw new ActorStartError(`make() must return the root object (a Far object), got ${typeof root}`);
+        const notFarRoot = notFar(root);
+        if (notFarRoot !== undefined) {
+          throw new ActorStartError(
+            `make() of ${new URL(mod.url).pathname} must return a Far object (the root other vats call), but returned ${notFarRoot}`,
+          );
         }
         exportLocal(root as object, 'root');
         return root;

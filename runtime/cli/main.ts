@@ -6,13 +6,14 @@
  * exit non-zero (2 for usage errors, 1 for everything else).
  */
 import '@endo/init';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { E } from '@endo/far';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import { connectControl } from '../control.js';
 import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
+import { COMMANDS, commandHelp, parseCommand, type Parsed, unknownCommand } from './commands.js';
 import { formatPs, formatResult } from './format.js';
 
 const HELP = `tribe — capability-secure actor runtime
@@ -46,24 +47,13 @@ Usage:
 
 Common options:
   --home DIR   the host's home (default: $TRIBE_HOME or ~/.tribe)
-  -h, --help   this text
+  -h, --help   this text; \`tribe <command> --help\` for one command
+  --version    print the version
 `;
 
-const common = { home: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
-
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
-interface Parsed {
-  values: Record<string, any>;
-  positionals: string[];
-}
-
-const parse = (argv: string[], options: OptionSpec): Parsed => {
-  try {
-    return parseArgs({ args: argv, options: { ...common, ...options }, allowPositionals: true, strict: true }) as Parsed;
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ''));
-  }
-};
+/** The version in package.json, read when asked: the package root is three levels above dist/runtime/cli/. */
+const version = (): string =>
+  (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 const parseJson = (text: string, what: string): unknown => {
   try {
@@ -91,10 +81,10 @@ const withControl = async <T>(home: string | undefined, fn: (control: any) => Pr
   }
 };
 
-const commands: Record<string, (argv: string[]) => Promise<void>> = {
-  async init(argv) {
-    const { positionals } = parse(argv, {});
-    if (positionals.length > 1) throw new UsageError('usage: tribe init [DIR]');
+/** One runner per command in COMMANDS; each gets its words already checked against the command's record. */
+const commands: Record<string, (p: Parsed) => Promise<void>> = {
+  async init({ positionals }) {
+    if (positionals.length > 1) throw new UsageError(`tribe init takes at most one DIR, got ${positionals.length}: ${positionals.join(' ')}`);
     const { initProject } = await import('./init.js');
     const { dir, files } = initProject(positionals[0] ?? '.');
     const cd = positionals[0];
@@ -109,19 +99,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       ].join('\n'),
     );
   },
-  async host(argv) {
-    const { values, positionals } = parse(argv, {
-      'time-budget': { type: 'string' },
-      'heap-mb': { type: 'string' },
-      examples: { type: 'boolean' },
-      listen: { type: 'string' },
-      port: { type: 'string' },
-      'no-listen': { type: 'boolean' },
-      advertise: { type: 'string' },
-      viz: { type: 'string' },
-      'no-viz': { type: 'boolean' },
-    });
-    if (positionals.length) throw new UsageError(`tribe host takes no positional arguments`);
+  async host({ values }) {
     if (values.viz !== undefined && values['no-viz']) throw new UsageError('give at most one of --viz, --no-viz');
     if (values.viz !== undefined && !(/^\d{1,5}$/.test(values.viz) && Number(values.viz) <= 65535)) {
       throw new UsageError(`--viz wants a port number (0 for a free one), got ${JSON.stringify(values.viz)}`);
@@ -144,44 +122,26 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
       viz,
     });
   },
-  async viz(argv) {
-    const { values, positionals } = parse(argv, {});
-    if (positionals.length) throw new UsageError('tribe viz takes no positional arguments');
+  async viz({ values }) {
     const status: any = await withControl(values.home, (c) => E(c).ps());
     if (typeof status.viz !== 'string') throw new UsageError('this host serves no visualizer (it was started with --no-viz)');
     process.stdout.write(`${status.viz}\n`);
   },
-  async ref(argv) {
-    const { values, positionals } = parse(argv, {});
-    if (positionals.length !== 1) throw new UsageError('usage: tribe ref NAME');
+  async ref({ values, positionals }) {
     const ref = await withControl(values.home, (c) => E(c).ref(positionals[0]!));
     process.stdout.write(`${ref}\n`);
   },
-  async connect(argv) {
-    const { values, positionals } = parse(argv, { as: { type: 'string' } });
-    if (positionals.length !== 1) throw new UsageError('usage: tribe connect <tribe://…> [--as NAME]');
+  async connect({ values, positionals }) {
     const info: any = await withControl(values.home, (c) => E(c).connect(positionals[0]!, values.as ?? null));
     process.stdout.write(
       `connected to ${info.iface} on host ${info.host}${values.as ? `; published here as ${values.as}` : ''}\n`,
     );
   },
-  async revoke(argv) {
-    const { values, positionals } = parse(argv, {});
-    if (positionals.length !== 1) throw new UsageError('usage: tribe revoke <tribe://…>');
+  async revoke({ values, positionals }) {
     await withControl(values.home, (c) => E(c).revoke(positionals[0]!));
     process.stdout.write('revoked\n');
   },
-  async spawn(argv) {
-    const { values, positionals } = parse(argv, {
-      name: { type: 'string' },
-      params: { type: 'string' },
-      durable: { type: 'boolean' },
-      grant: { type: 'string', multiple: true },
-      'time-budget': { type: 'string' },
-      'heap-mb': { type: 'string' },
-      check: { type: 'boolean' },
-    });
-    if (positionals.length !== 1) throw new UsageError('usage: tribe spawn <module.ts|js> [--name NAME] [--params JSON]');
+  async spawn({ values, positionals }) {
     const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
@@ -201,31 +161,32 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     );
     process.stdout.write(`spawned ${result.name} (${result.vat?.state ?? 'running'})\n`);
   },
-  async call(argv) {
-    const { values, positionals } = parse(argv, {});
-    const [name, method, ...rest] = positionals;
-    if (!name || !method) throw new UsageError('usage: tribe call NAME METHOD [JSON-ARG...]');
+  async call({ values, positionals }) {
+    const [name, method, ...rest] = positionals as [string, string, ...string[]];
     const args = rest.map((a, i) => parseJson(a, `argument ${i + 1}`));
     const result = await withControl(values.home, (c) => E(c).call(name, method, harden(args)));
-    process.stdout.write(`${formatResult(result)}\n`);
+    // undefined (a method with no return value) prints nothing: a script reads an empty output.
+    if (result !== undefined) process.stdout.write(`${formatResult(result)}\n`);
   },
-  async ps(argv) {
-    const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
-    if (positionals.length) throw new UsageError('tribe ps takes no positional arguments');
+  async ps({ values }) {
     const status: any = await withControl(values.home, (c) => E(c).ps());
     process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatPs(status));
   },
-  async kill(argv) {
-    const { values, positionals } = parse(argv, {});
-    if (positionals.length !== 1) throw new UsageError('usage: tribe kill NAME');
+  async kill({ values, positionals }) {
     await withControl(values.home, (c) => E(c).kill(positionals[0]!));
     process.stdout.write(`stopped ${positionals[0]}\n`);
   },
-  async stop(argv) {
-    const { values, positionals } = parse(argv, {});
-    if (positionals.length) throw new UsageError('tribe stop takes no positional arguments');
+  async stop({ values }) {
     const dir = resolveHome(values.home);
-    const client = await connectControl(homePaths(dir).socket, dir);
+    let client: Awaited<ReturnType<typeof connectControl>>;
+    try {
+      client = await connectControl(homePaths(dir).socket, dir);
+    } catch (err) {
+      // Stopping what is already stopped is done: scripts may stop twice, or stop to be sure.
+      if ((err as Error).name !== 'HostNotRunningError') throw err;
+      process.stdout.write(`no host was running in ${dir}; nothing to stop\n`);
+      return;
+    }
     await E(await client.control).stop();
     // The host closes every control connection at the end of its stop.
     await client.closed;
@@ -236,17 +197,27 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
 const main = async (argv: string[]): Promise<void> => {
   quietMarshalLogging();
   const [command, ...rest] = argv;
+  if (command === '--version') {
+    if (rest.length) throw new UsageError(`--version takes no arguments, got ${JSON.stringify(rest[0])}`);
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (command === 'help' && rest.length > 0) {
+    if (!Object.hasOwn(COMMANDS, rest[0]!)) throw unknownCommand(rest[0]!);
+    process.stdout.write(commandHelp(rest[0]!));
+    return;
+  }
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
     return;
   }
-  const run = commands[command];
-  if (!run) throw new UsageError(`unknown command "${command}" (see tribe --help)`);
+  if (!Object.hasOwn(COMMANDS, command)) throw unknownCommand(command);
+  // Help wins over everything else on the line, so it works before the rest is right.
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(HELP);
+    process.stdout.write(commandHelp(command));
     return;
   }
-  await run(rest);
+  await commands[command]!(parseCommand(command, rest));
 };
 
 main(process.argv.slice(2)).then(

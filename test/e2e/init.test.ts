@@ -114,7 +114,7 @@ test('tribe init overwrites nothing: one line, ProjectExistsError, no file writt
 
   const usage = await tribe(['init', dir, 'extra']);
   t.is(usage.code, 2);
-  t.regex(usage.stderr, /^tribe: UsageError: usage: tribe init \[DIR\]\n$/);
+  t.regex(usage.stderr, /^tribe: UsageError: tribe init takes at most one DIR, got 2: .*mine extra\n$/);
 });
 
 test("the tutorial's example actors typecheck against the package's types, imported by its name", async (t) => {

@@ -23,6 +23,7 @@ import { makeModuleReader } from './module-reader.js';
 import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
+import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
 import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
 import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
@@ -213,6 +214,14 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     throw err;
   }
 
+  // Vats' log lines also go to <home>/logs, for `tribe logs`; a home where that fails still hosts.
+  let vatLogs: VatLogWriter | undefined;
+  try {
+    vatLogs = openVatLogWriter(home, undefined, (err) => print(`vat logs are no longer written to ${logDir(home)}: ${err.message}`));
+  } catch (err) {
+    print(`vat logs are not written to ${logDir(home)}: ${(err as Error).message}`);
+  }
+
   // Every machine's inspection goes to the inspector, which forwards it to the caller's `inspect`.
   const inspector = makeInspector({ host: identity.vatId, ...(options.inspect ? { forward: options.inspect } : {}) });
   const vizOn = options.viz !== undefined && options.viz !== false;
@@ -231,7 +240,11 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     makeChannel,
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
-    print,
+    print: (line, vat) => {
+      print(line);
+      const prefix = `[${vat}] `;
+      vatLogs?.append(vat, line.startsWith(prefix) ? line.slice(prefix.length) : line);
+    },
     inspectVat: (name) => inspector.tap({ group: 'vats', name }, VAT_TAP).inspect,
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
@@ -372,6 +385,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     await remote?.close();
     inspector.close();
     await supervisor.stopAll();
+    vatLogs?.close();
     await workers.close();
     store.close();
     releaseLock();

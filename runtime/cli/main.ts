@@ -36,6 +36,10 @@ Usage:
                  E(lookup(NAME)).METHOD(...args) and print the result
   tribe ps     [--json]      vats with their state, sessions with other hosts, names
   tribe kill   NAME          stop a vat and forget it (its durable store is kept)
+  tribe logs   [NAME] [-f] [-n N]
+                 what vats wrote with powers.log (all vats, or NAME's), kept in
+                 the home (newest 4 MiB); -f follows new lines until Ctrl-C;
+                 works while the host runs and after it stopped
   tribe stop                 stop the host gracefully
 
 Common options:
@@ -195,6 +199,20 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     if (positionals.length !== 1) throw new UsageError('usage: tribe kill NAME');
     await withControl(values.home, (c) => E(c).kill(positionals[0]!));
     process.stdout.write(`stopped ${positionals[0]}\n`);
+  },
+  async logs(argv) {
+    const { values, positionals } = parse(argv, { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } });
+    if (positionals.length > 1) throw new UsageError('usage: tribe logs [NAME] [-f] [-n N]');
+    const last = values.lines === undefined ? undefined : Number(values.lines);
+    if (last !== undefined && !(Number.isInteger(last) && last >= 0)) throw new UsageError(`-n wants a number of lines, got ${JSON.stringify(values.lines)}`);
+    const { runLogsCommand } = await import('./logs-command.js');
+    await runLogsCommand({
+      home: resolveHome(values.home),
+      ...(positionals[0] !== undefined ? { vat: positionals[0] } : {}),
+      follow: values.follow ?? false,
+      ...(last !== undefined ? { last } : {}),
+      write: (text) => process.stdout.write(text),
+    });
   },
   async stop(argv) {
     const { values, positionals } = parse(argv, {});

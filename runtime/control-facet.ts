@@ -25,6 +25,7 @@ export const makeControlFacet = (host: Host) =>
       flatten(() => callByName(host, name, method, args)),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
+    restart: (name: string) => flatten(async () => harden(JSON.parse(JSON.stringify(await host.restartVat(name))))),
     ref: (name: string) => flatten(() => host.makeSturdyRef(name)),
     /** Enlivens (and with `as`, publishes); answers what it reached, not the reference itself. */
     connect: (ref: string, as: string | null) =>

@@ -10,7 +10,7 @@ import { E } from '@endo/far';
 import type { InspectionEvent } from 'xstate';
 import { describeError, reviveError } from '../capabilities/errors.js';
 import { assertValidName, makeNameRegistry } from '../capabilities/names.js';
-import { InvalidParamsError, VatExistsError } from '../vats/errors.js';
+import { InvalidParamsError, VatExistsError, VatNotFoundError } from '../vats/errors.js';
 import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
 import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
 import { makeControlFacet } from './control-facet.js';
@@ -95,6 +95,21 @@ export interface SpawnOptions {
   readonly limits?: Partial<VatLimits>;
 }
 
+/** What `restartVat` did: the vat's state before and after, and the spawn record it started from. */
+export interface RestartedVat {
+  readonly name: string;
+  /** Its state before; 'not started' for a recorded vat that was not running (its restore failed). */
+  readonly was: string;
+  readonly state: string;
+  readonly module: string;
+  /** The params as recorded (JSON text). */
+  readonly params: string;
+  readonly durable: boolean;
+  readonly grants: readonly Grant[];
+  /** Its own budgets; those not given are the host's defaults. */
+  readonly limits: { readonly timeBudgetMs?: number; readonly heapMb?: number };
+}
+
 export interface HostStatus {
   readonly id: VatId;
   readonly home: string;
@@ -120,6 +135,13 @@ export interface Host {
   ps(): HostStatus;
   /** Stops a vat and forgets it (it will not come back on restart). Its durable store is kept. */
   terminateVat(name: string): Promise<void>;
+  /**
+   * Stops the vat `name`, whatever its state, and starts it again from its spawn
+   * record: the same module, params, grants, limits and durable store.
+   * VatNotFoundError when no vat of that name was spawned. If the new start
+   * fails, the vat stays stopped and its record stays (the next host start retries).
+   */
+  restartVat(name: string): Promise<RestartedVat>;
   /** The host's admin facet of a vat: stats(), trace(peer), collectGarbage(). */
   vatAdmin(name: string): Promise<any>;
   /** Where other hosts reach this one, or undefined without networking. */
@@ -320,6 +342,24 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     return result;
   };
 
+  const restartVat = async (name: string): Promise<RestartedVat> => {
+    const row = store.vats.get(name);
+    if (!row) throw new VatNotFoundError(`no vat named "${name}" (see tribe ps)`);
+    const was = supervisor.list().find((v) => v.name === name)?.state;
+    if (was !== undefined) await supervisor.stop(name);
+    await startVat(row);
+    return {
+      name,
+      was: was ?? 'not started',
+      state: supervisor.list().find((v) => v.name === name)?.state ?? 'unknown',
+      module: row.module,
+      params: row.params,
+      durable: row.durable,
+      grants: row.grants,
+      limits: { ...(row.timeBudgetMs ? { timeBudgetMs: row.timeBudgetMs } : {}), ...(row.heapMb ? { heapMb: row.heapMb } : {}) },
+    };
+  };
+
   /** Listens where asked, else where this home listened last (its sturdy refs name that port), else anywhere. */
   const startNetworking = async (): Promise<RemoteHosts> => {
     const asked = options.listen ? parseListenAddress(options.listen) : undefined;
@@ -408,6 +448,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       await supervisor.stop(name);
       store.vats.remove(name);
     },
+    restartVat,
     vatAdmin: async (name) => supervisor.admin(name),
     get address() {
       return remote?.address;

@@ -70,7 +70,7 @@ export const openDatabase = (path: string): Database.Database => {
 
 export interface HostStore {
   meta: { get(key: string): string | undefined; set(key: string, value: string): void };
-  vats: { save(row: VatRow): void; list(): VatRow[]; remove(name: string): void };
+  vats: { save(row: VatRow): void; list(): VatRow[]; get(name: string): VatRow | undefined; remove(name: string): void };
   sturdyRefs: {
     add(swissHash: string, name: string): void;
     lookup(swissHash: string): string | undefined;
@@ -80,6 +80,16 @@ export interface HostStore {
   };
   close(): void;
 }
+
+const vatRow = (r: Record<string, unknown>): VatRow => ({
+  name: String(r['name']),
+  module: String(r['module']),
+  params: String(r['params']),
+  durable: r['durable'] === 1,
+  grants: JSON.parse(String(r['grants'])) as Grant[],
+  timeBudgetMs: (r['time_budget_ms'] as number | null) ?? undefined,
+  heapMb: (r['heap_mb'] as number | null) ?? undefined,
+});
 
 export const openHostStore = (path: string): HostStore => {
   const db = openDatabase(path);
@@ -95,6 +105,7 @@ export const openHostStore = (path: string): HostStore => {
        grants = excluded.grants, time_budget_ms = excluded.time_budget_ms, heap_mb = excluded.heap_mb`,
   );
   const listVats = db.prepare<[], Record<string, unknown>>('SELECT * FROM vats ORDER BY created_at, name');
+  const getVat = db.prepare<[string], Record<string, unknown>>('SELECT * FROM vats WHERE name = ?');
   const deleteVat = db.prepare('DELETE FROM vats WHERE name = ?');
   const addRef = db.prepare('INSERT INTO sturdy_refs (swiss_hash, name, created_at) VALUES (?, ?, ?)');
   const getRef = db.prepare<[string], { name: string }>('SELECT name FROM sturdy_refs WHERE swiss_hash = ?');
@@ -118,16 +129,11 @@ export const openHostStore = (path: string): HostStore => {
           createdAt: Date.now(),
         });
       },
-      list: (): VatRow[] =>
-        listVats.all().map((r) => ({
-          name: String(r['name']),
-          module: String(r['module']),
-          params: String(r['params']),
-          durable: r['durable'] === 1,
-          grants: JSON.parse(String(r['grants'])) as Grant[],
-          timeBudgetMs: (r['time_budget_ms'] as number | null) ?? undefined,
-          heapMb: (r['heap_mb'] as number | null) ?? undefined,
-        })),
+      list: (): VatRow[] => listVats.all().map(vatRow),
+      get: (name: string): VatRow | undefined => {
+        const r = getVat.get(name);
+        return r && vatRow(r);
+      },
       remove: (name: string) => void deleteVat.run(name),
     },
     sturdyRefs: {

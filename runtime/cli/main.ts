@@ -36,6 +36,8 @@ Usage:
                  E(lookup(NAME)).METHOD(...args) and print the result
   tribe ps     [--json]      vats with their state, sessions with other hosts, names
   tribe kill   NAME          stop a vat and forget it (its durable store is kept)
+  tribe restart NAME         stop a vat and start it again with the same module, params,
+                             grants, limits and durable store
   tribe logs   [NAME] [-f] [-n N]
                  what vats wrote with powers.log (all vats, or NAME's), kept in
                  the home (newest 4 MiB); -f follows new lines until Ctrl-C;
@@ -199,6 +201,13 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     if (positionals.length !== 1) throw new UsageError('usage: tribe kill NAME');
     await withControl(values.home, (c) => E(c).kill(positionals[0]!));
     process.stdout.write(`stopped ${positionals[0]}\n`);
+  },
+  async restart(argv) {
+    const { values, positionals } = parse(argv, {});
+    if (positionals.length !== 1) throw new UsageError('usage: tribe restart NAME');
+    const { formatRestart } = await import('./restart-command.js');
+    const result: any = await withControl(values.home, (c) => E(c).restart(positionals[0]!));
+    process.stdout.write(formatRestart(result));
   },
   async logs(argv) {
     const { values, positionals } = parse(argv, { follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } });

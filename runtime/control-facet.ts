@@ -35,6 +35,8 @@ export const makeControlFacet = (host: Host) =>
         return harden({ iface, host: ref.slice('tribe://'.length, ref.indexOf('@')) });
       }),
     revoke: (ref: string) => flatten(() => host.revokeSturdyRef(ref)),
+    refs: () => flatten(() => harden(JSON.parse(JSON.stringify(host.sturdyRefs())))),
+    revokeRefId: (id: string) => flatten(() => harden(JSON.parse(JSON.stringify(host.revokeSturdyRefById(id))))),
     stop() {
       // Answer first, then stop: the reply must leave before the socket closes.
       setImmediate(() => void host.stop());

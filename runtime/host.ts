@@ -22,7 +22,8 @@ import { makeModuleCompiler } from '../vats/module-compiler.js';
 import { makeModuleReader } from './module-reader.js';
 import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
-import { openHostStore, type VatRow } from './store.js';
+import { openHostStore, type StoredSturdyRef, type VatRow } from './store.js';
+import { makeRefAdmin } from './ref-admin.js';
 import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
 import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
@@ -154,6 +155,10 @@ export interface Host {
   connect(ref: string, name: string): Promise<any>;
   /** Later enlivens of `ref` fail with SturdyRefError; live references already given out stay. */
   revokeSturdyRef(ref: string): void;
+  /** The sturdy refs this host minted, oldest first, revoked ones included: ids, never swiss numbers. */
+  sturdyRefs(): StoredSturdyRef[];
+  /** `revokeSturdyRef` by the id `sturdyRefs()` lists (or a longer prefix of the hash); no networking needed. */
+  revokeSturdyRefById(id: string): StoredSturdyRef;
   /** The remote side of the networking, for diagnostics and tests. */
   readonly remote: RemoteHosts | undefined;
   /**
@@ -434,6 +439,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     settleStopped();
   };
 
+  const refAdmin = makeRefAdmin(store.sturdyRefs);
   const host: Host = {
     id: identity.vatId,
     home,
@@ -462,6 +468,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       return live;
     },
     revokeSturdyRef: (ref) => needRemote().revoke(ref),
+    sturdyRefs: () => refAdmin.list(),
+    revokeSturdyRefById: (id) => refAdmin.revoke(id),
     get remote() {
       return remote;
     },

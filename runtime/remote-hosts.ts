@@ -484,7 +484,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     revoke(refText: string): void {
       const ref = parseSturdyRef(refText);
       if (ref.vatId !== self) throw new SturdyRefError(`this ref belongs to host ${ref.vatId}, not to this host (${self})`);
-      if (!refs.remove(hashSwiss(ref.swiss))) throw new SturdyRefError('unknown or already revoked sturdy ref');
+      if (!refs.revoke(hashSwiss(ref.swiss))) throw new SturdyRefError('unknown or already revoked sturdy ref');
     },
     sessions: (): SessionStatus[] =>
       [...sessions.values()].map((s) => {

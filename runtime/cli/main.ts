@@ -28,7 +28,10 @@ Usage:
                              to the actor published as NAME
   tribe connect <REF> [--as NAME]
                  enliven a sturdy ref (of any host); with --as, publish it here as NAME
-  tribe revoke <REF>         later enlivens of this ref (made here) fail
+  tribe revoke <REF|ID>      later enlivens of this ref (made here) fail
+  tribe refs   [--json]      the sturdy refs made here: id, name, created, revoked
+                             (ids are a prefix of the stored hash, never the ref itself)
+  tribe refs revoke ID       revoke the ref listed under ID
   tribe spawn  <module.ts|js> [--name NAME] [--params JSON] [--durable]
                [--grant clock|random]... [--time-budget MS] [--heap-mb N]
                  load an actor module into a new vat; its root is published as NAME
@@ -91,6 +94,13 @@ const withControl = async <T>(home: string | undefined, fn: (control: any) => Pr
   }
 };
 
+/** `tribe refs revoke ID`, and `tribe revoke ID`. */
+const revokeRefId = async (home: string | undefined, id: string, json: boolean): Promise<void> => {
+  const { formatRevoked } = await import('./refs-command.js');
+  const ref: any = await withControl(home, (c) => E(c).revokeRefId(id));
+  process.stdout.write(json ? `${JSON.stringify(ref, null, 2)}\n` : formatRevoked(ref));
+};
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   async host(argv) {
     const { values, positionals } = parse(argv, {
@@ -150,9 +160,22 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   },
   async revoke(argv) {
     const { values, positionals } = parse(argv, {});
-    if (positionals.length !== 1) throw new UsageError('usage: tribe revoke <tribe://…>');
-    await withControl(values.home, (c) => E(c).revoke(positionals[0]!));
+    if (positionals.length !== 1) throw new UsageError('usage: tribe revoke <tribe://…|ID>');
+    const target = positionals[0]!;
+    if (!target.startsWith('tribe://')) return revokeRefId(values.home, target, false);
+    await withControl(values.home, (c) => E(c).revoke(target));
     process.stdout.write('revoked\n');
+  },
+  async refs(argv) {
+    const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+    const { formatRefs } = await import('./refs-command.js');
+    if (positionals[0] === 'revoke') {
+      if (positionals.length !== 2) throw new UsageError('usage: tribe refs revoke ID');
+      return revokeRefId(values.home, positionals[1]!, values.json ?? false);
+    }
+    if (positionals.length) throw new UsageError('usage: tribe refs [--json] | tribe refs revoke ID');
+    const refs: any = await withControl(values.home, (c) => E(c).refs());
+    process.stdout.write(values.json ? `${JSON.stringify(refs, null, 2)}\n` : formatRefs(refs));
   },
   async spawn(argv) {
     const { values, positionals } = parse(argv, {

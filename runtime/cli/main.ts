@@ -12,6 +12,7 @@ import { connectControl } from '../control.js';
 import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
+import { shortVatId } from '../../protocols/session/vat-id.js';
 import { formatPs, formatResult } from './format.js';
 
 const HELP = `tribe — capability-secure actor runtime
@@ -155,7 +156,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
     if (positionals.length !== 1) throw new UsageError('usage: tribe connect <tribe://…> [--as NAME]');
     const info: any = await withControl(values.home, (c) => E(c).connect(positionals[0]!, values.as ?? null));
     process.stdout.write(
-      `connected to ${info.iface} on host ${info.host}${values.as ? `; published here as ${values.as}` : ''}\n`,
+      `connected to ${info.iface} on host ${shortVatId(info.host)}${values.as ? `; published here as ${values.as}` : ''}\n`,
     );
   },
   async revoke(argv) {

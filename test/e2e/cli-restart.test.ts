@@ -77,7 +77,7 @@ test('tribe restart of an unknown vat is one named error line; without a name, a
   t.is(await host.exited, 0);
 });
 
-test('tribe restart loads the module file again: an edited actor runs its new code', async (t) => {
+test('tribe restart loads the module file again: an edited actor runs its new code, a fixed one starts', async (t) => {
   const home = tempHome(t);
   const modules = tempHome(t);
   const file = join(modules, 'versioned.ts');
@@ -93,4 +93,18 @@ test('tribe restart loads the module file again: an edited actor runs its new co
   t.is((await tribe(['call', 'v', 'version', '--home', home])).stdout.trim(), '22');
   t.is((await tribe(['stop', '--home', home])).code, 0);
   t.is(await host.exited, 0);
+
+  // A module broken while the host was down: the vat does not come back, its record stays,
+  // and once the module is fixed a restart starts it (no need to spawn it again).
+  writeFileSync(file, 'export const make = () => {;\n');
+  const again = await startHostProcess(t, home, ['--no-viz']);
+  t.true(again.output.some((l) => l.startsWith('vat v did not restart: ModuleSyntaxError')), again.output.join('\n'));
+  const broken = await tribe(['restart', 'v', '--home', home]);
+  t.is(broken.code, 1);
+  t.regex(broken.stderr, /^tribe: ModuleSyntaxError: [^\n]*versioned\.ts[^\n]*\n$/);
+  writeFileSync(file, source(333));
+  t.regex((await tribe(['restart', 'v', '--home', home])).stdout, /^restarted v \(was not started, now running\)\n/);
+  t.is((await tribe(['call', 'v', 'version', '--home', home])).stdout.trim(), '333');
+  t.is((await tribe(['stop', '--home', home])).code, 0);
+  t.is(await again.exited, 0);
 });

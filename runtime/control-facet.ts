@@ -63,6 +63,7 @@ export const makeControlFacet = (host: Host) =>
       }),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
+    restart: (name: string) => flatten(async () => harden(JSON.parse(JSON.stringify(await host.restartVat(name))))),
     ref: (name: string) => flatten(() => host.makeSturdyRef(name)),
     /** Enlivens (and with `as`, publishes); answers what it reached, not the reference itself. */
     connect: (ref: string, as: string | null) =>
@@ -72,6 +73,8 @@ export const makeControlFacet = (host: Host) =>
         return harden({ iface, host: ref.slice('tribe://'.length, ref.indexOf('@')) });
       }),
     revoke: (ref: string) => flatten(() => host.revokeSturdyRef(ref)),
+    refs: () => flatten(() => harden(JSON.parse(JSON.stringify(host.sturdyRefs())))),
+    revokeRefId: (id: string) => flatten(() => harden(JSON.parse(JSON.stringify(host.revokeSturdyRefById(id))))),
     stop() {
       // Answer first, then stop: the reply must leave before the socket closes.
       setImmediate(() => void host.stop());

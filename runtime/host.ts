@@ -10,7 +10,7 @@ import { E } from '@endo/far';
 import type { InspectionEvent } from 'xstate';
 import { describeError, reviveError } from '../capabilities/errors.js';
 import { assertValidName, makeNameRegistry } from '../capabilities/names.js';
-import { InvalidParamsError, VatExistsError } from '../vats/errors.js';
+import { InvalidParamsError, VatExistsError, VatNotFoundError } from '../vats/errors.js';
 import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
 import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
 import { makeControlFacet } from './control-facet.js';
@@ -22,7 +22,9 @@ import { makeModuleCompiler } from '../vats/module-compiler.js';
 import { makeModuleReader } from './module-reader.js';
 import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
-import { openHostStore, type VatRow } from './store.js';
+import { openHostStore, type StoredSturdyRef, type VatRow } from './store.js';
+import { makeRefAdmin } from './ref-admin.js';
+import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
 import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
 import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
@@ -94,6 +96,21 @@ export interface SpawnOptions {
   readonly limits?: Partial<VatLimits>;
 }
 
+/** What `restartVat` did: the vat's state before and after, and the spawn record it started from. */
+export interface RestartedVat {
+  readonly name: string;
+  /** Its state before; 'not started' for a recorded vat that was not running (its restore failed). */
+  readonly was: string;
+  readonly state: string;
+  readonly module: string;
+  /** The params as recorded (JSON text). */
+  readonly params: string;
+  readonly durable: boolean;
+  readonly grants: readonly Grant[];
+  /** Its own budgets; those not given are the host's defaults. */
+  readonly limits: { readonly timeBudgetMs?: number; readonly heapMb?: number };
+}
+
 export interface HostStatus {
   readonly id: VatId;
   readonly home: string;
@@ -119,6 +136,13 @@ export interface Host {
   ps(): HostStatus;
   /** Stops a vat and forgets it (it will not come back on restart). Its durable store is kept. */
   terminateVat(name: string): Promise<void>;
+  /**
+   * Stops the vat `name`, whatever its state, and starts it again from its spawn
+   * record: the same module, params, grants, limits and durable store.
+   * VatNotFoundError when no vat of that name was spawned. If the new start
+   * fails, the vat stays stopped and its record stays (the next host start retries).
+   */
+  restartVat(name: string): Promise<RestartedVat>;
   /** The host's admin facet of a vat: stats(), trace(peer), collectGarbage(). */
   vatAdmin(name: string): Promise<any>;
   /** Where other hosts reach this one, or undefined without networking. */
@@ -131,6 +155,10 @@ export interface Host {
   connect(ref: string, name: string): Promise<any>;
   /** Later enlivens of `ref` fail with SturdyRefError; live references already given out stay. */
   revokeSturdyRef(ref: string): void;
+  /** The sturdy refs this host minted, oldest first, revoked ones included: ids, never swiss numbers. */
+  sturdyRefs(): StoredSturdyRef[];
+  /** `revokeSturdyRef` by the id `sturdyRefs()` lists (or a longer prefix of the hash); no networking needed. */
+  revokeSturdyRefById(id: string): StoredSturdyRef;
   /** The remote side of the networking, for diagnostics and tests. */
   readonly remote: RemoteHosts | undefined;
   /**
@@ -213,6 +241,14 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     throw err;
   }
 
+  // Vats' log lines also go to <home>/logs, for `tribe logs`; a home where that fails still hosts.
+  let vatLogs: VatLogWriter | undefined;
+  try {
+    vatLogs = openVatLogWriter(home, undefined, (err) => print(`vat logs are no longer written to ${logDir(home)}: ${err.message}`));
+  } catch (err) {
+    print(`vat logs are not written to ${logDir(home)}: ${(err as Error).message}`);
+  }
+
   // Every machine's inspection goes to the inspector, which forwards it to the caller's `inspect`.
   const inspector = makeInspector({ host: identity.vatId, ...(options.inspect ? { forward: options.inspect } : {}) });
   const vizOn = options.viz !== undefined && options.viz !== false;
@@ -231,7 +267,11 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     makeChannel,
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
-    print,
+    print: (line, vat) => {
+      print(line);
+      const prefix = `[${vat}] `;
+      vatLogs?.append(vat, line.startsWith(prefix) ? line.slice(prefix.length) : line);
+    },
     inspectVat: (name) => inspector.tap({ group: 'vats', name }, VAT_TAP).inspect,
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
@@ -307,6 +347,24 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     return result;
   };
 
+  const restartVat = async (name: string): Promise<RestartedVat> => {
+    const row = store.vats.get(name);
+    if (!row) throw new VatNotFoundError(`no vat named "${name}" (see tribe ps)`);
+    const was = supervisor.list().find((v) => v.name === name)?.state;
+    if (was !== undefined) await supervisor.stop(name);
+    await startVat(row);
+    return {
+      name,
+      was: was ?? 'not started',
+      state: supervisor.list().find((v) => v.name === name)?.state ?? 'unknown',
+      module: row.module,
+      params: row.params,
+      durable: row.durable,
+      grants: row.grants,
+      limits: { ...(row.timeBudgetMs ? { timeBudgetMs: row.timeBudgetMs } : {}), ...(row.heapMb ? { heapMb: row.heapMb } : {}) },
+    };
+  };
+
   /** Listens where asked, else where this home listened last (its sturdy refs name that port), else anywhere. */
   const startNetworking = async (): Promise<RemoteHosts> => {
     const asked = options.listen ? parseListenAddress(options.listen) : undefined;
@@ -372,6 +430,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     await remote?.close();
     inspector.close();
     await supervisor.stopAll();
+    vatLogs?.close();
     await workers.close();
     store.close();
     releaseLock();
@@ -380,6 +439,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     settleStopped();
   };
 
+  const refAdmin = makeRefAdmin(store.sturdyRefs);
   const host: Host = {
     id: identity.vatId,
     home,
@@ -394,6 +454,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       await supervisor.stop(name);
       store.vats.remove(name);
     },
+    restartVat,
     vatAdmin: async (name) => supervisor.admin(name),
     get address() {
       return remote?.address;
@@ -407,6 +468,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       return live;
     },
     revokeSturdyRef: (ref) => needRemote().revoke(ref),
+    sturdyRefs: () => refAdmin.list(),
+    revokeSturdyRefById: (id) => refAdmin.revoke(id),
     get remote() {
       return remote;
     },

@@ -13,9 +13,10 @@
  */
 import '@endo/init';
 
-export { startHost, callByName, type Host, type HostOptions, type HostStatus, type SpawnOptions } from './host.js';
+export { startHost, callByName, type Host, type HostOptions, type HostStatus, type RestartedVat, type SpawnOptions } from './host.js';
 export type { VatId } from './identity.js';
 export type { Log, MakeActor, Names, Powers, Store, Timer } from '../vats/powers.js';
+export type { StoredSturdyRef } from './store.js';
 export type { VatLimits, VatStatus } from '../vats/supervisor.js';
 export { DEFAULT_LIMITS } from '../vats/supervisor.js';
 export * from '../capabilities/errors.js';

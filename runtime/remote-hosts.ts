@@ -22,7 +22,7 @@ import { HOST_ENDPOINT, MAX_CHANNELS_PER_SESSION, makeSessionMux, type FramePath
 import { formatSturdyRef, parseSturdyRef, SWISS_BYTES, SWISS_PATTERN } from '../capabilities/sturdy-ref.js';
 import type { ByteStream } from '../protocols/framing/byte-stream.js';
 import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../protocols/session/path.js';
-import { base32, type VatId } from '../protocols/session/vat-id.js';
+import { base32, shortVatId, type VatId } from '../protocols/session/vat-id.js';
 import type { CryptoSuite, SigningKey } from '../protocols/session/crypto.js';
 import type { Supervisor } from '../vats/supervisor.js';
 import { MAX_VAT_TICKETS } from '../vats/link.js';
@@ -132,7 +132,7 @@ const clock = {
 };
 
 const hashSwiss = (swiss: string) => createHash('sha256').update(swiss).digest('hex');
-const short = (id: string) => id.slice(0, 8);
+const short = shortVatId;
 
 /** One session's close fans out to the mux and to us (a path takes one close handler). */
 const fanOut = (path: SecurePath): FramePath => {
@@ -484,7 +484,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     revoke(refText: string): void {
       const ref = parseSturdyRef(refText);
       if (ref.vatId !== self) throw new SturdyRefError(`this ref belongs to host ${ref.vatId}, not to this host (${self})`);
-      if (!refs.remove(hashSwiss(ref.swiss))) throw new SturdyRefError('unknown or already revoked sturdy ref');
+      if (!refs.revoke(hashSwiss(ref.swiss))) throw new SturdyRefError('unknown or already revoked sturdy ref');
     },
     sessions: (): SessionStatus[] =>
       [...sessions.values()].map((s) => {

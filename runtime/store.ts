@@ -6,7 +6,8 @@ import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Grant } from '../vats/link.js';
 
-export const SCHEMA_VERSION = 1;
+/** 2: revoked sturdy refs are kept, marked (`revoked_at`), so that `tribe refs` lists them. */
+export const SCHEMA_VERSION = 2;
 /** How long a writer waits for another connection's transaction before failing. */
 export const BUSY_TIMEOUT_MS = 5000;
 
@@ -32,9 +33,28 @@ CREATE TABLE IF NOT EXISTS vat_store (
 CREATE TABLE IF NOT EXISTS sturdy_refs (
   swiss_hash TEXT PRIMARY KEY,
   name TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Characters of the swiss number's SHA-256 (hex) that name a sturdy ref in `tribe refs`:
+ * 48 bits, so the refs of one host do not collide in practice (a collision is refused
+ * as ambiguous, never guessed). A prefix of a one-way hash says nothing of the swiss number.
+ */
+export const REF_ID_CHARS = 12;
+
+/** A sturdy ref as the store knows it: never its swiss number, which only its holders have. */
+export interface StoredSturdyRef {
+  /** The first REF_ID_CHARS of the SHA-256 of its swiss number (hex). */
+  readonly id: string;
+  /** The name it enlivens to. */
+  readonly name: string;
+  readonly createdAt: number;
+  /** When it was revoked; absent while it works. */
+  readonly revokedAt?: number;
+}
 
 export interface VatRow {
   readonly name: string;
@@ -70,16 +90,46 @@ export const openDatabase = (path: string): Database.Database => {
 
 export interface HostStore {
   meta: { get(key: string): string | undefined; set(key: string, value: string): void };
-  vats: { save(row: VatRow): void; list(): VatRow[]; remove(name: string): void };
+  vats: { save(row: VatRow): void; list(): VatRow[]; get(name: string): VatRow | undefined; remove(name: string): void };
   sturdyRefs: {
     add(swissHash: string, name: string): void;
+    /** The name a live (not revoked) ref enlivens to. */
     lookup(swissHash: string): string | undefined;
-    /** true when a ref was there to revoke. */
-    remove(swissHash: string): boolean;
+    /** Marks a live ref revoked; true when there was one. */
+    revoke(swissHash: string): boolean;
+    /** Every ref minted, oldest first, revoked ones included. */
+    list(): StoredSturdyRef[];
+    /** The refs whose hash starts with `hexPrefix` (lowercase hex). */
+    find(hexPrefix: string): Array<StoredSturdyRef & { readonly swissHash: string }>;
+    /** Live refs, of one name or all. */
     count(name?: string): number;
   };
   close(): void;
 }
+
+interface RefRow {
+  swiss_hash: string;
+  name: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+const storedRef = (r: RefRow): StoredSturdyRef => ({
+  id: r.swiss_hash.slice(0, REF_ID_CHARS),
+  name: r.name,
+  createdAt: r.created_at,
+  ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {}),
+});
+
+const vatRow = (r: Record<string, unknown>): VatRow => ({
+  name: String(r['name']),
+  module: String(r['module']),
+  params: String(r['params']),
+  durable: r['durable'] === 1,
+  grants: JSON.parse(String(r['grants'])) as Grant[],
+  timeBudgetMs: (r['time_budget_ms'] as number | null) ?? undefined,
+  heapMb: (r['heap_mb'] as number | null) ?? undefined,
+});
 
 export const openHostStore = (path: string): HostStore => {
   const db = openDatabase(path);
@@ -87,6 +137,12 @@ export const openHostStore = (path: string): HostStore => {
   const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
   const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
   if (!getMeta.get('schema')) setMeta.run('schema', String(SCHEMA_VERSION));
+  // A version 1 store deleted revoked refs and has no column to mark them.
+  const refColumns = db.prepare<[], { name: string }>('PRAGMA table_info(sturdy_refs)').all();
+  if (!refColumns.some((c) => c.name === 'revoked_at')) {
+    db.exec('ALTER TABLE sturdy_refs ADD COLUMN revoked_at INTEGER');
+    setMeta.run('schema', String(SCHEMA_VERSION));
+  }
 
   const insertVat = db.prepare(
     `INSERT INTO vats (name, module, params, durable, grants, time_budget_ms, heap_mb, created_at)
@@ -95,12 +151,20 @@ export const openHostStore = (path: string): HostStore => {
        grants = excluded.grants, time_budget_ms = excluded.time_budget_ms, heap_mb = excluded.heap_mb`,
   );
   const listVats = db.prepare<[], Record<string, unknown>>('SELECT * FROM vats ORDER BY created_at, name');
+  const getVat = db.prepare<[string], Record<string, unknown>>('SELECT * FROM vats WHERE name = ?');
   const deleteVat = db.prepare('DELETE FROM vats WHERE name = ?');
   const addRef = db.prepare('INSERT INTO sturdy_refs (swiss_hash, name, created_at) VALUES (?, ?, ?)');
-  const getRef = db.prepare<[string], { name: string }>('SELECT name FROM sturdy_refs WHERE swiss_hash = ?');
-  const delRef = db.prepare('DELETE FROM sturdy_refs WHERE swiss_hash = ?');
-  const countRefs = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM sturdy_refs');
-  const countRefsOf = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM sturdy_refs WHERE name = ?');
+  const getRef = db.prepare<[string], { name: string }>('SELECT name FROM sturdy_refs WHERE swiss_hash = ? AND revoked_at IS NULL');
+  const revokeRef = db.prepare('UPDATE sturdy_refs SET revoked_at = ? WHERE swiss_hash = ? AND revoked_at IS NULL');
+  const listRefs = db.prepare<[], RefRow>('SELECT * FROM sturdy_refs ORDER BY created_at, swiss_hash');
+  // substr, not LIKE: an id is matched as a prefix, with no wildcard characters to escape.
+  const findRefs = db.prepare<{ prefix: string }, RefRow>(
+    'SELECT * FROM sturdy_refs WHERE swiss_hash >= @prefix AND substr(swiss_hash, 1, length(@prefix)) = @prefix',
+  );
+  const countRefs = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM sturdy_refs WHERE revoked_at IS NULL');
+  const countRefsOf = db.prepare<[string], { n: number }>(
+    'SELECT count(*) AS n FROM sturdy_refs WHERE name = ? AND revoked_at IS NULL',
+  );
 
   return {
     meta: {
@@ -118,22 +182,19 @@ export const openHostStore = (path: string): HostStore => {
           createdAt: Date.now(),
         });
       },
-      list: (): VatRow[] =>
-        listVats.all().map((r) => ({
-          name: String(r['name']),
-          module: String(r['module']),
-          params: String(r['params']),
-          durable: r['durable'] === 1,
-          grants: JSON.parse(String(r['grants'])) as Grant[],
-          timeBudgetMs: (r['time_budget_ms'] as number | null) ?? undefined,
-          heapMb: (r['heap_mb'] as number | null) ?? undefined,
-        })),
+      list: (): VatRow[] => listVats.all().map(vatRow),
+      get: (name: string): VatRow | undefined => {
+        const r = getVat.get(name);
+        return r && vatRow(r);
+      },
       remove: (name: string) => void deleteVat.run(name),
     },
     sturdyRefs: {
       add: (swissHash, name) => void addRef.run(swissHash, name, Date.now()),
       lookup: (swissHash) => getRef.get(swissHash)?.name,
-      remove: (swissHash) => delRef.run(swissHash).changes > 0,
+      revoke: (swissHash) => revokeRef.run(Date.now(), swissHash).changes > 0,
+      list: () => listRefs.all().map(storedRef),
+      find: (prefix) => findRefs.all({ prefix }).map((r) => ({ ...storedRef(r), swissHash: r.swiss_hash })),
       count: (name) => (name === undefined ? countRefs.get()!.n : countRefsOf.get(name)!.n),
     },
     close: () => db.close(),

@@ -63,8 +63,8 @@ export interface SupervisorPowers {
   readonly compileModule: (url: string, within: string) => Promise<CompiledModule>;
   /** The `inspect` function for the lifecycle machine of the vat `name` (XState's inspection stream). */
   readonly inspectVat?: (name: string) => ((event: InspectionEvent) => void) | undefined;
-  /** Lines from vats' `log` power. */
-  readonly print: (line: string) => void;
+  /** Lines from vats' `log` power, sanitized (`[vat] text`), with the name of the vat that sent each. */
+  readonly print: (line: string, vat: string) => void;
   /** Called when a vat reaches running or ends; the host persists and reports. */
   readonly onVatEvent?: (name: string, event: 'running' | 'ended', detail?: string) => void;
   /**
@@ -298,7 +298,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
       if (msg.k === 'c') conn.dispatch(msg.m);
       else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong', externalBytes: Number((msg as { external?: unknown }).external) || 0 });
       else if (msg.k === 'online') actor.send({ type: 'worker.online' });
-      else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)));
+      else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)), spec.name);
       else if (msg.k === 'peer-fault') {
         const { vat, reason } = msg as { vat?: unknown; reason?: unknown };
         powers.onPeerFault?.(spec.name, String(vat), String(reason));

@@ -34,5 +34,15 @@ export const base32 = (bytes: Uint8Array): string => {
 export const vatIdOf = (crypto: CryptoSuite, publicKey: Uint8Array): VatId =>
   base32(crypto.sha256(publicKey)) as VatId;
 
+/**
+ * How many leading characters name a host for people: in `tribe ps`, the host's
+ * own output and error messages about sessions. 40 bits tell one person's hosts
+ * apart at a glance; the full VatId is in `--json` output and in sturdy refs,
+ * and only the full one is ever checked against a key.
+ */
+export const SHORT_ID_CHARS = 8;
+
+export const shortVatId = (id: string): string => id.slice(0, SHORT_ID_CHARS);
+
 /** The shape check only; whether a key stands behind it is the handshake's business. */
 export const isVatId = (s: unknown): s is VatId => typeof s === 'string' && VAT_ID_PATTERN.test(s);

@@ -70,7 +70,27 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     args: ['REF'],
     options: { as: { type: 'string', value: 'NAME', help: 'publish the reference on this host as NAME' } },
   },
-  revoke: { summary: 'make later enlivens of REF (a ref made here) fail', args: ['REF'], options: {} },
+  revoke: { summary: 'make later enlivens of REF (a ref made here, or its ID from tribe refs) fail', args: ['REF|ID'], options: {} },
+  refs: {
+    summary: 'list the sturdy refs made here: id, name, created, revoked (ids are a prefix of the stored hash, never the ref itself); `tribe refs revoke ID` revokes one',
+    args: [],
+    rest: 'revoke ID',
+    options: { json: { type: 'boolean', help: 'print JSON' } },
+  },
+  restart: {
+    summary: 'stop a vat (running or crashed) and start it again with the module, params, grants, limits and store it was spawned with',
+    args: ['NAME'],
+    options: {},
+  },
+  logs: {
+    summary: "print the vats' log lines kept in the home (all vats, or NAME's); -f follows new lines until Ctrl-C",
+    args: [],
+    rest: 'NAME',
+    options: {
+      follow: { type: 'boolean', short: 'f', help: 'keep printing new lines (across rotations) until interrupted' },
+      lines: { type: 'string', short: 'n', value: 'N', help: 'only the last N lines' },
+    },
+  },
   spawn: {
     summary: 'load an actor module into a new vat; its root is published as NAME',
     args: ['MODULE.ts|js'],

@@ -1,6 +1,13 @@
 /** Text output of the CLI. */
 import { passStyleOf } from '@endo/marshal';
+import { shortVatId } from '../../protocols/session/vat-id.js';
 import type { HostStatus } from '../host.js';
+
+/** A vat's peer: a local vat's name, or `<VatId>/<endpoint>` on another host, shown with the short host id. */
+const peerName = (peer: string): string => {
+  const slash = peer.indexOf('/');
+  return slash < 0 ? peer : `${shortVatId(peer.slice(0, slash))}${peer.slice(slash)}`;
+};
 
 /** Results as JSON; references print as their alleged interface, bigints as `123n`. */
 export const formatResult = (value: unknown): string => {
@@ -34,13 +41,13 @@ const table = (rows: string[][]): string => {
 };
 
 export const formatPs = (s: HostStatus): string => {
-  const lines = [`host ${s.id}  pid ${s.pid}  home ${s.home}`, ''];
+  const lines = [`host ${shortVatId(s.id)}  pid ${s.pid}  home ${s.home}`, ''];
   if (s.vats.length === 0) lines.push('no vats (spawn one with: tribe spawn <module> --name NAME)');
   else {
     lines.push(
       table([
         ['VAT', 'STATE', 'DURABLE', 'PEERS', 'MODULE', 'DETAIL'],
-        ...s.vats.map((v) => [v.name, v.state, v.durable ? 'yes' : 'no', v.peers.join(',') || '-', v.module, v.detail ?? '']),
+        ...s.vats.map((v) => [v.name, v.state, v.durable ? 'yes' : 'no', v.peers.map(peerName).join(',') || '-', v.module, v.detail ?? '']),
       ]),
     );
   }
@@ -51,7 +58,7 @@ export const formatPs = (s: HostStatus): string => {
       table([
         ['PEER HOST', 'ADDRESS', 'ROLE', 'CIPHER', 'CHANNELS', 'FRAMES IN/OUT', 'RTT', 'UP'],
         ...s.sessions.map((x) => [
-          x.peer,
+          shortVatId(x.peer),
           x.address,
           x.role,
           x.cipher,

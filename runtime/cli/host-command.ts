@@ -5,6 +5,7 @@ import type { VatLimits } from '../../vats/supervisor.js';
 import { startHost, type Host } from '../host.js';
 import { homePaths } from '../home.js';
 import { formatAddress } from '../tcp.js';
+import { shortVatId } from '../../protocols/session/vat-id.js';
 
 /** The example actors `--examples` (and `npm start`) load, from the source tree. */
 const EXAMPLES = [
@@ -72,7 +73,7 @@ export const runHostCommand = async (opts: {
   process.on('SIGTERM', onSignal);
   const listen = host.address ? formatAddress(host.address.host, host.address.port) : 'off (--no-listen)';
   process.stdout.write(
-    `tribe host ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n  viz     ${host.vizUrl ?? 'off (--no-viz)'}\n`,
+    `tribe host ${shortVatId(host.id)}\n  id      ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n  viz     ${host.vizUrl ?? 'off (--no-viz)'}\n`,
   );
   if (opts.examples) await loadExamples(host);
   // Tests and scripts wait for this line.

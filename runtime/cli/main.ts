@@ -13,6 +13,7 @@ import { connectControl } from '../control.js';
 import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
+import { shortVatId } from '../../protocols/session/vat-id.js';
 import { COMMANDS, commandHelp, parseCommand, type Parsed, unknownCommand } from './commands.js';
 import { formatPs, formatResult } from './format.js';
 
@@ -33,7 +34,10 @@ Usage:
                              to the actor published as NAME
   tribe connect <REF> [--as NAME]
                  enliven a sturdy ref (of any host); with --as, publish it here as NAME
-  tribe revoke <REF>         later enlivens of this ref (made here) fail
+  tribe revoke <REF|ID>      later enlivens of this ref (made here) fail
+  tribe refs   [--json]      the sturdy refs made here: id, name, created, revoked
+                             (ids are a prefix of the stored hash, never the ref itself)
+  tribe refs revoke ID       revoke the ref listed under ID
   tribe spawn  <module.ts|js> [--name NAME] [--params JSON] [--durable]
                [--grant clock|random]... [--time-budget MS] [--heap-mb N] [--check]
                  load an actor module into a new vat; its root is published as NAME.
@@ -43,6 +47,12 @@ Usage:
                  E(lookup(NAME)).METHOD(...args) and print the result
   tribe ps     [--json]      vats with their state, sessions with other hosts, names
   tribe kill   NAME          stop a vat and forget it (its durable store is kept)
+  tribe restart NAME         stop a vat and start it again with the same module, params,
+                             grants, limits and durable store
+  tribe logs   [NAME] [-f] [-n N]
+                 what vats wrote with powers.log (all vats, or NAME's), kept in
+                 the home (newest 4 MiB); -f follows new lines until Ctrl-C;
+                 works while the host runs and after it stopped
   tribe stop                 stop the host gracefully
 
 Common options:
@@ -79,6 +89,13 @@ const withControl = async <T>(home: string | undefined, fn: (control: any) => Pr
   } finally {
     client.close();
   }
+};
+
+/** `tribe refs revoke ID`, and `tribe revoke ID`. */
+const revokeRefId = async (home: string | undefined, id: string, json: boolean): Promise<void> => {
+  const { formatRevoked } = await import('./refs-command.js');
+  const ref: any = await withControl(home, (c) => E(c).revokeRefId(id));
+  process.stdout.write(json ? `${JSON.stringify(ref, null, 2)}\n` : formatRevoked(ref));
 };
 
 /** One runner per command in COMMANDS; each gets its words already checked against the command's record. */
@@ -134,12 +151,24 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
   async connect({ values, positionals }) {
     const info: any = await withControl(values.home, (c) => E(c).connect(positionals[0]!, values.as ?? null));
     process.stdout.write(
-      `connected to ${info.iface} on host ${info.host}${values.as ? `; published here as ${values.as}` : ''}\n`,
+      `connected to ${info.iface} on host ${shortVatId(info.host)}${values.as ? `; published here as ${values.as}` : ''}\n`,
     );
   },
   async revoke({ values, positionals }) {
-    await withControl(values.home, (c) => E(c).revoke(positionals[0]!));
+    const target = positionals[0]!;
+    if (!target.startsWith('tribe://')) return revokeRefId(values.home, target, false);
+    await withControl(values.home, (c) => E(c).revoke(target));
     process.stdout.write('revoked\n');
+  },
+  async refs({ values, positionals }) {
+    const { formatRefs } = await import('./refs-command.js');
+    if (positionals[0] === 'revoke') {
+      if (positionals.length !== 2) throw new UsageError('tribe refs revoke takes one ID (from tribe refs)');
+      return revokeRefId(values.home, positionals[1]!, values.json ?? false);
+    }
+    if (positionals.length) throw new UsageError(`tribe refs takes no argument but "revoke ID", got ${positionals.join(' ')}`);
+    const refs: any = await withControl(values.home, (c) => E(c).refs());
+    process.stdout.write(values.json ? `${JSON.stringify(refs, null, 2)}\n` : formatRefs(refs));
   },
   async spawn({ values, positionals }) {
     const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
@@ -175,6 +204,24 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
   async kill({ values, positionals }) {
     await withControl(values.home, (c) => E(c).kill(positionals[0]!));
     process.stdout.write(`stopped ${positionals[0]}\n`);
+  },
+  async restart({ values, positionals }) {
+    const { formatRestart } = await import('./restart-command.js');
+    const result: any = await withControl(values.home, (c) => E(c).restart(positionals[0]!));
+    process.stdout.write(formatRestart(result));
+  },
+  async logs({ values, positionals }) {
+    if (positionals.length > 1) throw new UsageError(`tribe logs takes at most one NAME, got ${positionals.length}: ${positionals.join(' ')}`);
+    const last = values.lines === undefined ? undefined : Number(values.lines);
+    if (last !== undefined && !(Number.isInteger(last) && last >= 0)) throw new UsageError(`-n wants a number of lines, got ${JSON.stringify(values.lines)}`);
+    const { runLogsCommand } = await import('./logs-command.js');
+    await runLogsCommand({
+      home: resolveHome(values.home),
+      ...(positionals[0] !== undefined ? { vat: positionals[0] } : {}),
+      follow: values.follow ?? false,
+      ...(last !== undefined ? { last } : {}),
+      write: (text) => process.stdout.write(text),
+    });
   },
   async stop({ values }) {
     const dir = resolveHome(values.home);

@@ -4,7 +4,7 @@
  * remote host turns later calls into a one-line SessionLostError.
  */
 import test from 'ava';
-import { example, tempHome } from '../helpers/host.js';
+import { example, fixture, tempHome } from '../helpers/host.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 
 test('CLI: tribe ref on one host, tribe connect and tribe call on another', async (t) => {
@@ -21,7 +21,7 @@ test('CLI: tribe ref on one host, tribe connect and tribe call on another', asyn
 
   const connected = await tribe(['connect', ref, '--as', 'bcounter', '--home', homeA]);
   t.is(connected.code, 0, connected.stderr);
-  t.regex(connected.stdout, new RegExp(`connected to Counter on host ${b.id}; published here as bcounter`));
+  t.regex(connected.stdout, new RegExp(`connected to Counter on host ${b.id.slice(0, 8)}; published here as bcounter`));
 
   t.is((await tribe(['call', 'bcounter', 'increment', '--home', homeA])).stdout.trim(), '1');
   t.is((await tribe(['call', 'bcounter', 'increment', '5', '--home', homeA])).stdout.trim(), '6');
@@ -34,7 +34,7 @@ test('CLI: tribe ref on one host, tribe connect and tribe call on another', asyn
   t.is(ps.sessions[0].peer, b.id);
   t.true(ps.sessions[0].framesOut > 0);
   const psText = (await tribe(['ps', '--home', homeA])).stdout;
-  t.regex(psText, new RegExp(`${b.id}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+chacha20-poly1305`));
+  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+chacha20-poly1305`));
 
   // Revoked: a new enliven fails with one line and a non-zero exit.
   t.is((await tribe(['revoke', ref, '--home', homeB])).stdout.trim(), 'revoked');
@@ -67,4 +67,42 @@ test('CLI: bad refs and bad listen options are one-line errors', async (t) => {
   const noName = await tribe(['ref', 'nobody', '--home', home]);
   t.is(noName.code, 1);
   t.regex(noName.stderr, /^tribe: NameNotFoundError: /);
+});
+
+test('human output names hosts by the first 8 characters of their VatId everywhere; --json has the full ids', async (t) => {
+  const homeA = tempHome(t);
+  const homeB = tempHome(t);
+  const [a, b] = await Promise.all([startHostProcess(t, homeA, ['--no-viz']), startHostProcess(t, homeB, ['--no-viz'])]);
+  const short = (id: string) => id.slice(0, 8);
+  // The banner: the short id, then the full one on its own line (where the helper took it from).
+  t.true(a.output.includes(`tribe host ${short(a.id)}`), a.output.join('\n'));
+  t.true(a.output.includes(`  id      ${a.id}`));
+  t.regex(a.id, /^[a-z2-7]{52}$/);
+
+  t.is((await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--home', homeB])).code, 0);
+  const ref = (await tribe(['ref', 'counter', '--home', homeB])).stdout.trim();
+  const connected = await tribe(['connect', ref, '--as', 'bcounter', '--home', homeA]);
+  t.is(connected.stdout, `connected to Counter on host ${short(b.id)}; published here as bcounter\n`);
+  // A vat on A with its own channel to the counter on B: a remote peer in ps.
+  t.is((await tribe(['spawn', fixture('party.ts'), '--name', 'party', '--home', homeA])).code, 0);
+  t.is((await tribe(['call', 'party', 'lookupAndCall', '"bcounter"', '"increment"', '--home', homeA])).stdout.trim(), '1');
+
+  const text = (await tribe(['ps', '--home', homeA])).stdout;
+  t.regex(text, new RegExp(`^host ${short(a.id)}  pid \\d+  home `));
+  t.regex(text, new RegExp(`\\nparty +running +no +${short(b.id)}/counter +`));
+  t.regex(text, new RegExp(`\\n${short(b.id)} +127\\.0\\.0\\.1:\\d+ +initiator `));
+  for (const id of [a.id, b.id]) t.false(text.includes(id.slice(0, 9)), `no more than 8 characters of ${id} in:\n${text}`);
+  const json = JSON.parse((await tribe(['ps', '--json', '--home', homeA])).stdout);
+  t.is(json.id, a.id);
+  t.is(json.sessions[0].peer, b.id);
+  t.deepEqual(json.vats.find((v: { name: string }) => v.name === 'party').peers, [`${b.id}/counter`]);
+
+  // The host's own lines about sessions use the same short ids.
+  t.is((await tribe(['stop', '--home', homeB])).code, 0);
+  t.is(await b.exited, 0);
+  t.is((await tribe(['stop', '--home', homeA])).code, 0);
+  t.is(await a.exited, 0);
+  const sessionLines = a.output.filter((l) => l.startsWith('session with '));
+  t.true(sessionLines.length >= 2, a.output.join('\n'));
+  for (const l of sessionLines) t.regex(l, new RegExp(`^session with ${short(b.id)} (up|ended)[ :]`));
 });

@@ -25,7 +25,7 @@ test('CLI end to end: host, spawn, call ×3, ps, stop; a second start reuses the
 
   const ps = await tribe(['ps', '--home', home]);
   t.is(ps.code, 0);
-  t.regex(ps.stdout, new RegExp(`host ${host.id}`));
+  t.regex(ps.stdout, new RegExp(`^host ${host.id.slice(0, 8)}  pid `));
   t.regex(ps.stdout, /counter\s+running\s+yes/);
   const psJson = JSON.parse((await tribe(['ps', '--json', '--home', home])).stdout);
   t.deepEqual(psJson.vats.map((v: { name: string; state: string }) => [v.name, v.state]), [['counter', 'running']]);

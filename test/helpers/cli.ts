@@ -71,6 +71,9 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
       output.push(line);
       const m = /^tribe host (\S+)/.exec(line);
       if (m) id = m[1]!;
+      // The banner names the host by its short id; the full VatId is on the line below.
+      const full = /^ {2}id {6}([a-z2-7]+)$/.exec(line);
+      if (full) id = full[1]!;
       const l = /^ {2}listen {2}(\S+:\d+)$/.exec(line);
       if (l) listen = l[1]!;
       const v = /^ {2}viz {5}(http\S+)$/.exec(line);

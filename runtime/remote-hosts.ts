@@ -21,7 +21,8 @@ import { NAME_PATTERN, type NameRegistry } from '../capabilities/names.js';
 import { HOST_ENDPOINT, MAX_CHANNELS_PER_SESSION, makeSessionMux, type FramePath, type SessionMux } from '../capabilities/session-mux.js';
 import { formatSturdyRef, parseSturdyRef, SWISS_BYTES, SWISS_PATTERN } from '../capabilities/sturdy-ref.js';
 import type { ByteStream } from '../protocols/framing/byte-stream.js';
-import { acceptPath, initiatePath, type PathLimits, type SecurePath } from '../protocols/session/path.js';
+import { acceptPath, initiatePath, type PathClock, type PathLimits, type SecurePath } from '../protocols/session/path.js';
+import { HostStoppingError } from '../protocols/session/errors.js';
 import { base32, type VatId } from '../protocols/session/vat-id.js';
 import type { CryptoSuite, SigningKey } from '../protocols/session/crypto.js';
 import type { Supervisor } from '../vats/supervisor.js';
@@ -79,6 +80,12 @@ export interface SessionStatus {
   readonly rttMs?: number;
 }
 
+/** Where this host's byte streams come from: TCP by default, an in-memory network in tests. */
+export interface RemoteTransport {
+  listen(onStream: (stream: ByteStream) => void): Promise<Listener>;
+  dial(host: string, port: number): Promise<ByteStream>;
+}
+
 export interface RemoteHostsOptions {
   readonly identity: { readonly vatId: VatId; readonly key: SigningKey };
   readonly crypto: CryptoSuite;
@@ -99,6 +106,10 @@ export interface RemoteHostsOptions {
   /** Bounds on what peers may make this host hold (maxVatTickets is applied by the host when it spawns vats). */
   readonly remoteLimits?: Partial<RemoteLimits>;
   readonly traceLimit?: number;
+  /** Default: TCP, listening on `listen`. */
+  readonly transport?: RemoteTransport;
+  /** Default: the real clock (timers unref'd). */
+  readonly clock?: PathClock;
 }
 
 interface Session {
@@ -121,7 +132,7 @@ const PATH_TAP = {
   quiet: (ev: { type: string }) => ev.type.startsWith('xstate.after.keepalive'),
 };
 
-const clock = {
+const realClock: PathClock = {
   now: () => Date.now(),
   setTimeout: (fn: () => void, ms: number) => {
     const t = setTimeout(fn, ms);
@@ -158,6 +169,11 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`remoteLimits.${k} must be a positive integer, got ${v}`);
   }
   const self = identity.vatId;
+  const clock = opts.clock ?? realClock;
+  const transport: RemoteTransport = opts.transport ?? {
+    listen: (onStream) => listenTcp(opts.listen.host, opts.listen.port, onStream),
+    dial: dialTcp,
+  };
   const sessions = new Map<VatId, Session>();
   const dialing = new Map<VatId, Promise<Session>>();
   /** Peers whose Hello we answered and whose handshake is still running (claimed ids, not yet proven). */
@@ -168,6 +184,38 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   /** Failed inbound handshakes by error name: what `tribe ps --json` and the tests read. */
   const failures = new Map<string, number>();
   let closing = false;
+  /** Dials, handshakes and waits in flight: each is cancelled when the host stops. */
+  const inFlight = new Set<(reason: Error) => void>();
+  const stoppingError = () => new HostStoppingError(`host ${short(self)} is stopping`);
+  const HOST_STOPPING = { code: 'host-stopping', message: 'the host is stopping' };
+  /**
+   * `work`'s outcome, unless the host stops first: then it rejects with
+   * HostStoppingError at once, `undo` stops the work, and `late` disposes of a
+   * result that still arrives (a stream, a path), so nothing outlives the stop.
+   */
+  const unlessStopping = <T>(work: Promise<T>, how: { undo?: () => void; late?: (value: T) => void } = {}): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      let cancelled = false;
+      const cancel = (reason: Error) => {
+        cancelled = true;
+        inFlight.delete(cancel);
+        how.undo?.();
+        reject(reason);
+      };
+      work.then(
+        (value) => {
+          inFlight.delete(cancel);
+          if (cancelled) how.late?.(value);
+          else resolve(value);
+        },
+        (err) => {
+          inFlight.delete(cancel);
+          if (!cancelled) reject(err);
+        },
+      );
+      if (closing) cancel(stoppingError());
+      else inFlight.add(cancel);
+    });
   const cookieSecret = crypto.randomBytes(32);
   /** A path machine's place in the visualizer: under 'handshakes' until it proves its peer, then under 'sessions'. */
   const pathTap = (name: string): Tap => opts.inspector.tap({ group: 'handshakes', name }, PATH_TAP);
@@ -283,6 +331,11 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   // --- sessions ---
   const adopt = (path: SecurePath, address: string, tap: Tap): Session => {
     const peer = path.remoteId as VatId;
+    // A handshake that completed as the host stopped: nothing is adopted after close.
+    if (closing) {
+      path.close(HOST_STOPPING);
+      throw stoppingError();
+    }
     tap.retag({ group: 'sessions', name: `↔ ${short(peer)}`, peer });
     const old = sessions.get(peer);
     const fan = fanOut(path);
@@ -306,7 +359,11 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     });
     const live: Session = { peer, path, mux, address, since: Date.now(), hostConns: new Map() };
     session = live;
-    if (path.closed) return live;
+    if (path.closed) {
+      // It ended during adoption: a dial waiting for it decides again now, not after crossedWaitMs.
+      releaseWaiters(peer, undefined);
+      return live;
+    }
     sessions.set(peer, live);
     // A peer that proved its key and dials us again has lost the old session (it
     // restarted, or its side timed out): the new one replaces it. Crossed dials
@@ -314,8 +371,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     if (old && !old.path.closed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
     print(`session with ${short(peer)} up (${path.role}, ${address}, ${path.cipher})`);
     if (opts.watchPeers) watchPeer(live);
-    for (const w of waiters.get(peer) ?? []) w(live);
-    waiters.delete(peer);
+    releaseWaiters(peer, live);
     return live;
   };
 
@@ -361,7 +417,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     handshakesInFlight += 1;
     let claimed: VatId | undefined;
     const tap = pathTap(`inbound ${stream.remoteAddress}`);
-    acceptPath({
+    const accepting = acceptPath({
       ...pathOptions(stream, tap),
       cookies: { secret: cookieSecret, demand: () => handshakesInFlight > limits.cookieDemandThreshold },
       decide: (peer: VatId) => {
@@ -369,55 +425,73 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
         if (verdict === 'accept') claimed = peer;
         return verdict;
       },
-    }).then(
+    });
+    unlessStopping(accepting, { undo: () => stream.close(), late: (path) => path.close(HOST_STOPPING) }).then(
       (path) => {
         handshakesInFlight -= 1;
         inboundDone(claimed);
-        if (closing) return path.close({ code: 'host-stopping', message: 'the host is stopping' });
+        if (closing) return path.close(HOST_STOPPING);
         adopt(path, stream.remoteAddress, tap);
       },
       (err: Error) => {
         handshakesInFlight -= 1;
+        inboundDone(claimed);
+        if (closing) return;
         failedHandshakes += 1;
         failures.set(err.name, (failures.get(err.name) ?? 0) + 1);
-        inboundDone(claimed);
-        const peer = claimed;
         // A dial that waited for this inbound handshake must now dial itself.
-        if (peer && !sessions.has(peer)) for (const w of waiters.get(peer) ?? []) w(undefined);
+        if (claimed && !sessions.has(claimed)) releaseWaiters(claimed, undefined);
       },
     );
   };
 
-  const waitForSession = (peer: VatId, ms: number): Promise<Session | undefined> =>
-    new Promise((resolve) => {
+  const releaseWaiters = (peer: VatId, s: Session | undefined) => {
+    for (const w of waiters.get(peer) ?? []) w(s);
+  };
+
+  /** The session an inbound handshake with `peer` brings; undefined if it fails or none comes within crossedWaitMs. */
+  const waitForSession = (peer: VatId, ms: number): Promise<Session | undefined> => {
+    let done!: (s: Session | undefined) => void;
+    const waiting = new Promise<Session | undefined>((resolve) => {
       const timer = clock.setTimeout(() => done(undefined), ms);
-      const done = (s: Session | undefined) => {
+      done = (s) => {
         clock.clearTimeout(timer);
-        waiters.set(peer, (waiters.get(peer) ?? []).filter((w) => w !== done));
+        const rest = (waiters.get(peer) ?? []).filter((w) => w !== done);
+        if (rest.length > 0) waiters.set(peer, rest);
+        else waiters.delete(peer);
         resolve(s);
       };
       waiters.set(peer, [...(waiters.get(peer) ?? []), done]);
     });
+    return unlessStopping(waiting, { undo: () => done(undefined) });
+  };
 
-  const dial = async (peer: VatId, host: string, port: number): Promise<Session> => {
-    const stream = await dialTcp(host, port);
+  const dialOnce = async (peer: VatId, host: string, port: number): Promise<Session> => {
+    const stream = await unlessStopping(transport.dial(host, port), { late: (s) => s.close() });
+    const tap = pathTap(`dialing ${short(peer)}`);
+    const initiating = initiatePath({ ...pathOptions(stream, tap), wanted: peer });
+    const path = await unlessStopping(initiating, { undo: () => stream.close(), late: (p) => p.close(HOST_STOPPING) });
+    return adopt(path, formatAddress(host, port), tap);
+  };
+
+  const dial = async (peer: VatId, host: string, port: number, again = true): Promise<Session> => {
     try {
-      const tap = pathTap(`dialing ${short(peer)}`);
-      const path = await initiatePath({ ...pathOptions(stream, tap), wanted: peer });
-      return adopt(path, formatAddress(host, port), tap);
+      return await dialOnce(peer, host, port);
     } catch (err) {
+      if ((err as Error).name !== 'DuplicateConnectionError') throw err;
       // We lost a crossed-connection tie: the peer's own connection to us wins.
-      if ((err as Error).name === 'DuplicateConnectionError') {
-        const s = sessions.get(peer) ?? (await waitForSession(peer, CROSSED_WAIT_MS));
-        if (s) return s;
-      }
+      const live = sessions.get(peer);
+      const s = live && !live.path.closed ? live : await waitForSession(peer, CROSSED_WAIT_MS);
+      if (s) return s;
+      // The winning connection failed (or never came): decide again, once.
+      if (again) return dial(peer, host, port, false);
       throw err;
     }
   };
 
   /** The session with `peer`, dialing `host:port` if there is none. */
   const connect = async (peer: VatId, host: string, port: number): Promise<Session> => {
-    if (closing) throw new SessionLostError('the host is stopping');
+    if (closing) throw stoppingError();
     const live = sessions.get(peer);
     if (live && !live.path.closed) return live;
     const pending = dialing.get(peer);
@@ -464,7 +538,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     return harden({ vat: `${session.peer}/${endpoint}`, ticket });
   };
 
-  const listener: Listener = await listenTcp(opts.listen.host, opts.listen.port, onInbound);
+  const listener: Listener = await transport.listen(onInbound);
   const advertised = { host: opts.advertise?.host ?? listener.host, port: opts.advertise?.port ?? listener.port };
 
   return {
@@ -512,6 +586,10 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
       failures: Object.fromEntries(failures),
       connections: listener.connections,
       sessions: sessions.size,
+      /** Leak checks: connects, waits for a crossed session, and dials/handshakes/waits the host would cancel on stop. */
+      dialing: dialing.size,
+      waiting: [...waiters.values()].reduce((n, list) => n + list.length, 0),
+      inFlight: inFlight.size,
     }),
     /** A local vat ended: its channels to other hosts end too, with the same reason. */
     vatEnded(vat: string, reason: Error) {
@@ -526,8 +604,11 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     dropSession(peer: string, reason: Error) {
       sessions.get(peer as VatId)?.path.abort(reason);
     },
+    /** Cancels every dial, handshake and wait in flight (HostStoppingError), closes every session, stops listening. */
     async close(): Promise<void> {
       closing = true;
+      const reason = stoppingError();
+      for (const cancel of [...inFlight]) cancel(reason);
       for (const s of sessions.values()) s.path.close({ code: 'host-stopping', message: `host ${short(self)} is stopping` });
       sessions.clear();
       await listener.close();

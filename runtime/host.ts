@@ -24,7 +24,7 @@ import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
-import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
+import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './sessions/remote-hosts.js';
 import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';

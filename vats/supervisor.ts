@@ -68,7 +68,7 @@ export interface SupervisorPowers {
   /** Called when a vat reaches running or ends; the host persists and reports. */
   readonly onVatEvent?: (name: string, event: 'running' | 'ended', detail?: string) => void;
   /**
-   * Reaches a sturdy ref for vat `from` (runtime/remote-hosts.ts): wires a channel
+   * Reaches a sturdy ref for vat `from` (runtime/sessions/sturdy-refs.ts): wires a channel
    * to the remote endpoint and returns where to redeem it. Absent: no networking.
    */
   readonly enlivenFor?: (from: string, refText: string) => Promise<unknown>;

@@ -194,8 +194,8 @@ test('crossed connections end with exactly one session, the same on both sides',
   for (let i = 0; i < 4; i++) {
     const [a, b] = await twoHosts(t);
     const [sa, sb] = await Promise.all([
-      a.remote!.connect(b.id as any, '127.0.0.1', b.address!.port),
-      b.remote!.connect(a.id as any, '127.0.0.1', a.address!.port),
+      a.remote!.connect(b.id as any, `127.0.0.1:${b.address!.port}`),
+      b.remote!.connect(a.id as any, `127.0.0.1:${a.address!.port}`),
     ]);
     t.is(sa.path.sessionId, sb.path.sessionId, `round ${i}: both sides kept the same session`);
     t.is(a.ps().sessions.length, 1);

@@ -15,7 +15,7 @@ import { CIPHERS } from '../../protocols/session/crypto.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import type { Host } from '../../runtime/index.js';
-import { COOKIE_DEMAND_THRESHOLD } from '../../runtime/remote-hosts.js';
+import { COOKIE_DEMAND_THRESHOLD } from '../../runtime/sessions/remote-hosts.js';
 import { dialTcp, MAX_INBOUND_CONNECTIONS } from '../../runtime/tcp.js';
 import { fixture, withHost } from '../helpers/host.js';
 import { fakeIdentity, rawTcpPeer, realClock, watchedHost } from '../helpers/peers.js';

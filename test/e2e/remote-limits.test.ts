@@ -18,7 +18,7 @@ import { parseSturdyRef } from '../../capabilities/sturdy-ref.js';
 import { encodePayload, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
 import { AEAD_TAG_BYTES } from '../../protocols/session/crypto.js';
 import type { Host } from '../../runtime/index.js';
-import { DEFAULT_REMOTE_LIMITS } from '../../runtime/remote-hosts.js';
+import { DEFAULT_REMOTE_LIMITS } from '../../runtime/sessions/remote-hosts.js';
 import { fixture, withHost } from '../helpers/host.js';
 import { scriptedSession, watchedHost } from '../helpers/peers.js';
 import { within } from '../helpers/bounded.js';

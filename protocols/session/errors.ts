@@ -154,6 +154,7 @@ const BY_CODE = new Map<string, Plain>(
       HandshakeTimeoutError,
       UnexpectedFrameError,
       MalformedMessageError,
+      HostStoppingError,
     ] as const
   ).map((C) => [new C('').code, C]),
 );

@@ -24,6 +24,7 @@
  * dials again replaces its old session (it restarted, or its side timed out).
  */
 import type { ByteStream } from '../framing/byte-stream.js';
+import { type Lifetime, type LifetimeKit, makeLifetime } from '../lifetime.js';
 import type { CryptoSuite } from './crypto.js';
 import { DuplicateConnectionError, HostStoppingError } from './errors.js';
 import { acceptPath, initiatePath, type PathClock, type PathIdentity, type PathLimits, type SecurePath } from './path.js';
@@ -46,8 +47,12 @@ export interface PeerSession {
   readonly address: string;
   /** When it was adopted (the table's clock). */
   readonly since: number;
-  /** Calls `handler` once with the reason the session ended (any number of handlers). */
-  onEnd(handler: (reason: Error) => void): void;
+  /**
+   * Ends with the reason the session ended; what hangs from the session (its
+   * mux, a visualizer relay) waits on it. Today a session is one path and ends
+   * with it; a triple session will outlive a path.
+   */
+  readonly lifetime: Lifetime;
 }
 
 /** One handshake's view for the visualizer: its path machine's inspection events, and its peer once proven. */
@@ -91,7 +96,7 @@ export interface SessionTableStats {
   readonly dialing: number;
   /** Dials waiting for a crossed connection's winning session. */
   readonly waiting: number;
-  /** Dials, handshakes and waits that `close` would cancel. */
+  /** Dials and waits that `close` would cancel (inbound handshakes are counted above). */
   readonly inFlight: number;
 }
 
@@ -102,8 +107,8 @@ export interface SessionTable<S extends PeerSession> {
   get(peer: VatId): S | undefined;
   list(): S[];
   stats(): SessionTableStats;
-  /** True from `close()` on. */
-  readonly closing: boolean;
+  /** Ends on `close()`, with HostStoppingError; every dial, handshake and wait hangs from it. */
+  readonly lifetime: Lifetime;
   close(): Promise<void>;
 }
 
@@ -115,74 +120,42 @@ type Waited<S> = { kind: 'session'; session: S } | { kind: 'failed' } | { kind: 
 export const startSessionTable = async <S extends PeerSession>(opts: SessionTableOptions<S>): Promise<SessionTable<S>> => {
   const { identity, crypto, clock, limits } = opts;
   const self = identity.vatId;
+  const table = makeLifetime();
   const sessions = new Map<VatId, S>();
   const dialing = new Map<VatId, Promise<S>>();
   /** Peers whose Hello we answered and whose handshake still runs (claimed ids, not yet proven). */
   const inboundPending = new Map<VatId, number>();
   const waiters = new Map<VatId, Set<(w: Waited<S>) => void>>();
   /** Our dials in flight that give way when the peer's crossing connection arrives first (see `decide`). */
-  const outbound = new Map<VatId, Set<(reason: Error) => void>>();
+  const outbound = new Map<VatId, LifetimeKit>();
+  /** Dials and waits: each a lifetime under the table's, gone from here once it ends. */
+  const inFlight = new Set<LifetimeKit>();
   let handshakesInFlight = 0;
   let failedHandshakes = 0;
   const failures = new Map<string, number>();
-  let closing = false;
-  /** Dials, handshakes and waits in flight: each is cancelled when the table closes. */
-  const inFlight = new Set<(reason: Error) => void>();
-  const stoppingError = () => new HostStoppingError(`host ${short(self)} is stopping`);
   const cookieSecret = crypto.randomBytes(32);
 
-  /**
-   * `work`'s outcome, unless the table closes first: then it rejects with
-   * HostStoppingError at once, `undo` stops the work, and `late` disposes of a
-   * result that still arrives (a stream, a path), so nothing outlives the close.
-   */
-  const unlessClosing = <T>(
-    work: Promise<T>,
-    how: { undo?: () => void; late?: (value: T) => void } = {},
-    /** Where else the work may be cancelled from (a crossing connection). */
-    also?: Set<(reason: Error) => void>,
-  ): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      let cancelled = false;
-      const forget = () => {
-        inFlight.delete(cancel);
-        also?.delete(cancel);
-      };
-      const cancel = (reason: Error) => {
-        if (cancelled) return;
-        cancelled = true;
-        forget();
-        how.undo?.();
-        reject(reason);
-      };
-      work.then(
-        (value) => {
-          forget();
-          if (cancelled) how.late?.(value);
-          else resolve(value);
-        },
-        (err) => {
-          forget();
-          if (!cancelled) reject(err);
-        },
-      );
-      if (closing) return cancel(stoppingError());
-      inFlight.add(cancel);
-      also?.add(cancel);
-    });
+  /** A dial's or a wait's lifetime: it ends when the table closes, or when the work is done. */
+  const startWork = (): LifetimeKit => {
+    const work = makeLifetime(table.lifetime);
+    inFlight.add(work);
+    work.lifetime.onClose(() => inFlight.delete(work));
+    return work;
+  };
 
-  const pathOptions = (stream: ByteStream, watch: HandshakeWatch | undefined) => ({
+  const pathOptions = (stream: ByteStream, watch: HandshakeWatch | undefined, cancel: Lifetime) => ({
     stream,
     identity,
     crypto,
     clock,
+    cancel,
     ...(opts.pathLimits ? { limits: opts.pathLimits } : {}),
     ...(watch ? { inspect: watch.inspect } : {}),
   });
 
   const live = (peer: VatId): S | undefined => {
     const s = sessions.get(peer);
-    return s && !s.path.closed ? s : undefined;
+    return s && !s.lifetime.isClosed ? s : undefined;
   };
 
   const release = (peer: VatId, w: Waited<S>) => {
@@ -191,23 +164,22 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
 
   const adopt = (path: SecurePath, address: string, watch: HandshakeWatch | undefined): S => {
     // A handshake that completed as the table closed: nothing is adopted after close.
-    if (closing) {
+    const stopped = table.lifetime.reason;
+    if (stopped) {
       path.close(HOST_STOPPING);
-      throw stoppingError();
+      throw stopped;
     }
     const peer = path.remoteId;
     watch?.proven(peer);
-    const ends: Array<(reason: Error) => void> = [];
+    const session = makeLifetime(path.lifetime);
     let adopted: S | undefined;
-    // Registered before `attach`: the path hands over early frames as the mux sets
-    // its handler, and a hostile first frame can end the session right there.
-    path.onClose((reason) => {
+    // Before `attach`: the path hands over early frames as the mux sets its
+    // handler, and a hostile first frame can end the session right there.
+    session.lifetime.onClose(() => {
       if (adopted && sessions.get(peer) === adopted) sessions.delete(peer);
-      for (const h of ends) h(reason);
     });
-    const session: PeerSession = { peer, path, address, since: clock.now(), onEnd: (h) => void ends.push(h) };
-    const attached = opts.attach(session);
-    if (path.closed) {
+    const attached = opts.attach({ peer, path, address, since: clock.now(), lifetime: session.lifetime });
+    if (session.lifetime.isClosed) {
       // It ended while being adopted: a dial waiting for it decides again now, not after crossedWaitMs.
       release(peer, { kind: 'failed' });
       return attached;
@@ -215,7 +187,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     adopted = attached;
     const old = sessions.get(peer);
     sessions.set(peer, attached);
-    if (old && !old.path.closed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
+    if (old && !old.lifetime.isClosed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
     opts.adopted?.(attached);
     release(peer, { kind: 'session', session: attached });
     return attached;
@@ -227,10 +199,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     // Our own dial to this smaller VatId would lose the crossing: it gives way now,
     // before either side can adopt it (else each side could adopt the two sessions
     // in opposite orders and replace the one the other kept). It then waits for this one.
-    if (self > peer) {
-      const giveWay = new DuplicateConnectionError(`a connection from ${short(peer)} crossed ours, and wins`);
-      for (const cancel of [...(outbound.get(peer) ?? [])]) cancel(giveWay);
-    }
+    if (self > peer) outbound.get(peer)?.close(new DuplicateConnectionError(`a connection from ${short(peer)} crossed ours, and wins`));
     inboundPending.set(peer, (inboundPending.get(peer) ?? 0) + 1);
     return 'accept';
   };
@@ -242,33 +211,32 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
   };
 
   const accept = (stream: ByteStream) => {
-    if (closing) return stream.close();
+    if (table.lifetime.isClosed) return stream.close();
     handshakesInFlight += 1;
     let claimed: VatId | undefined;
     const watch = opts.watchHandshake?.(`inbound ${stream.remoteAddress}`);
-    const accepting = acceptPath({
-      ...pathOptions(stream, watch),
+    acceptPath({
+      ...pathOptions(stream, watch, table.lifetime),
       cookies: { secret: cookieSecret, demand: () => handshakesInFlight > limits.cookieDemandThreshold },
       decide: (peer: VatId) => {
         const verdict = decide(peer);
         if (verdict === 'accept') claimed = peer;
         return verdict;
       },
-    });
-    unlessClosing(accepting, { undo: () => stream.close(), late: (path) => path.close(HOST_STOPPING) }).then(
+    }).then(
       (path) => {
         handshakesInFlight -= 1;
         inboundDone(claimed);
         try {
           adopt(path, stream.remoteAddress, watch);
         } catch {
-          // Closed meanwhile: adopt closed the path.
+          // The table closed meanwhile: adopt closed the path.
         }
       },
       (err: Error) => {
         handshakesInFlight -= 1;
         inboundDone(claimed);
-        if (closing) return;
+        if (table.lifetime.isClosed) return;
         failedHandshakes += 1;
         failures.set(err.name, (failures.get(err.name) ?? 0) + 1);
         // A dial that waited for this inbound handshake must now dial itself.
@@ -277,36 +245,47 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     );
   };
 
-  /** The session an inbound handshake with `peer` brings, within crossedWaitMs. */
-  const waitForSession = (peer: VatId): Promise<Waited<S>> => {
-    let done!: (w: Waited<S>) => void;
-    const waiting = new Promise<Waited<S>>((resolve) => {
-      const timer = clock.setTimeout(() => done({ kind: 'timeout' }), limits.crossedWaitMs);
+  /** The session an inbound handshake with `peer` brings, within crossedWaitMs; HostStoppingError if the table closes first. */
+  const waitForSession = (peer: VatId): Promise<Waited<S>> =>
+    new Promise<Waited<S>>((resolve, reject) => {
+      const wait = startWork();
       const set = waiters.get(peer) ?? new Set();
       waiters.set(peer, set);
-      done = (w) => {
+      let finished = false;
+      const finish = (w: Waited<S> | Error) => {
+        if (finished) return;
+        finished = true;
         clock.clearTimeout(timer);
-        set.delete(done);
+        set.delete(finish);
         if (set.size === 0 && waiters.get(peer) === set) waiters.delete(peer);
-        resolve(w);
+        if (w instanceof Error) reject(w);
+        else resolve(w);
+        wait.close();
       };
-      set.add(done);
+      const timer = clock.setTimeout(() => finish({ kind: 'timeout' }), limits.crossedWaitMs);
+      set.add(finish);
+      wait.lifetime.onClose((reason) => finish(reason));
     });
-    return unlessClosing(waiting, { undo: () => done({ kind: 'failed' }) });
-  };
 
   /** One dial and handshake; `mayGiveWay`: a crossing connection from the peer cancels it (first attempts only). */
   const dialOnce = async (peer: VatId, address: string, mayGiveWay: boolean): Promise<S> => {
-    const giveWay = new Set<(reason: Error) => void>();
-    if (mayGiveWay) outbound.set(peer, giveWay);
+    const attempt = startWork();
+    if (mayGiveWay) outbound.set(peer, attempt);
     try {
-      const stream = await unlessClosing(opts.transport.dial(address), { late: (s) => s.close() }, giveWay);
+      const stream = await attempt.lifetime.whileOpen(opts.transport.dial(address), (late) => late.close());
       const watch = opts.watchHandshake?.(`dialing ${short(peer)}`);
-      const initiating = initiatePath({ ...pathOptions(stream, watch), wanted: peer });
-      const path = await unlessClosing(initiating, { undo: () => stream.close(), late: (p) => p.close(HOST_STOPPING) }, giveWay);
+      // The attempt's end aborts the handshake itself (its reason goes to the peer in an Abort).
+      const path = await initiatePath({ ...pathOptions(stream, watch, attempt.lifetime), wanted: peer });
+      // Established, but given way or stopped in the meantime: not adopted.
+      const cancelled = attempt.lifetime.reason;
+      if (cancelled) {
+        path.close(HOST_STOPPING);
+        throw cancelled;
+      }
       return adopt(path, address, watch);
     } finally {
-      if (outbound.get(peer) === giveWay) outbound.delete(peer);
+      if (outbound.get(peer) === attempt) outbound.delete(peer);
+      attempt.close();
     }
   };
 
@@ -328,7 +307,8 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
   };
 
   const connect = async (peer: VatId, address: string): Promise<S> => {
-    if (closing) throw stoppingError();
+    const stopped = table.lifetime.reason;
+    if (stopped) throw stopped;
     const existing = live(peer);
     if (existing) return existing;
     const pending = dialing.get(peer);
@@ -336,7 +316,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     const attempt = (async () => {
       if (inboundPending.has(peer)) {
         const w = await waitForSession(peer);
-        if (w.kind === 'session' && !w.session.path.closed) return w.session;
+        if (w.kind === 'session' && !w.session.lifetime.isClosed) return w.session;
       }
       return dial(peer, address);
     })();
@@ -351,9 +331,8 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
   const listener = await opts.transport.listen(accept);
   let closed: Promise<void> | undefined;
   const close = async () => {
-    closing = true;
-    const reason = stoppingError();
-    for (const cancel of [...inFlight]) cancel(reason);
+    // Every dial, handshake and wait hangs from this: each rejects now, with this reason.
+    table.close(new HostStoppingError(`host ${short(self)} is stopping`));
     const all = [...sessions.values()];
     sessions.clear();
     for (const s of all) s.path.close({ code: 'host-stopping', message: `host ${short(self)} is stopping` });
@@ -373,9 +352,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
       waiting: [...waiters.values()].reduce((n, set) => n + set.size, 0),
       inFlight: inFlight.size,
     }),
-    get closing() {
-      return closing;
-    },
+    lifetime: table.lifetime,
     close: () => {
       closed ??= close();
       return closed;

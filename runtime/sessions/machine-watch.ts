@@ -31,7 +31,7 @@ export const makeMachineWatch = (opts: MachineWatchOptions) => {
     /** The peer of `session` asked to watch this host's machines (its gateway's `watch`). */
     serve(session: HostSession, sink: unknown): void {
       if (!opts.shareMachines) throw new VizRelayError('this host does not share its machines');
-      if (session.path.closed) throw new SessionLostError('the session ended');
+      if (session.lifetime.isClosed) throw new SessionLostError('the session ended');
       session.relay?.stop();
       session.relay = inspector.relay((batch) => E(sink as any).push(harden(batch)));
     },
@@ -41,7 +41,7 @@ export const makeMachineWatch = (opts: MachineWatchOptions) => {
       let refused = false;
       const sink = Far('MachineSink', {
         push(batch: unknown) {
-          if (refused || session.path.closed) return;
+          if (refused || session.lifetime.isClosed) return;
           try {
             inspector.ingest(session.peer, batch);
           } catch (err) {
@@ -55,7 +55,7 @@ export const makeMachineWatch = (opts: MachineWatchOptions) => {
       E(session.mux.gateway())
         .watch(sink)
         .catch((err: unknown) => {
-          if (!opts.stopping() && !session.path.closed) print(`machines of ${short(session.peer)} not shown: ${describeError(err)}`);
+          if (!opts.stopping() && !session.lifetime.isClosed) print(`machines of ${short(session.peer)} not shown: ${describeError(err)}`);
         });
     },
   };

@@ -14,7 +14,7 @@
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { describeError, ProtocolViolationError } from '../../capabilities/errors.js';
 import type { NameRegistry } from '../../capabilities/names.js';
-import { MAX_CHANNELS_PER_SESSION, makeSessionMux, type FramePath } from '../../capabilities/session-mux.js';
+import { MAX_CHANNELS_PER_SESSION, makeSessionMux } from '../../capabilities/session-mux.js';
 import { tagName } from '../../protocols/framing/frames.js';
 import type { CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
 import type { PathClock, PathLimits } from '../../protocols/session/path.js';
@@ -160,7 +160,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   let table!: SessionTable<HostSession>;
   let listener!: Listener;
 
-  const machines = makeMachineWatch({ inspector, shareMachines: opts.shareMachines ?? true, print, stopping: () => table.closing });
+  const machines = makeMachineWatch({ inspector, shareMachines: opts.shareMachines ?? true, print, stopping: () => table.lifetime.isClosed });
   const gateway = makeGateway({
     crypto,
     supervisor,
@@ -175,25 +175,17 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
   const attach = (s: PeerSession): HostSession => {
     const { peer, path } = s;
     let session: HostSession | undefined;
-    // Registered before the mux: the path hands over early frames as the mux sets
-    // its handler, and a hostile first frame can end the session right there.
-    s.onEnd((reason) => {
+    // Before the mux: the path hands over early frames as the mux sets its
+    // handler, and a hostile first frame can end the session right there.
+    s.lifetime.onClose((reason) => {
       session?.relay?.stop();
       // Replaced by a newer session with the same peer: that one is still watched.
       if (opts.watchPeers && !table.get(peer)) inspector.peerGone(peer);
-      if (!table.closing) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
+      if (!table.lifetime.isClosed) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
     });
-    const frames: FramePath = {
-      send: (tag, payload) => path.send(tag, payload),
-      onFrame: (h) => path.onFrame(h),
-      onClose: (h) => s.onEnd(h),
-      abort: (reason) => path.abort(reason),
-      get closed() {
-        return path.closed;
-      },
-    };
+    // The mux is the one consumer of the path's frames, and one more party on the session's lifetime.
     const mux = makeSessionMux({
-      path: frames,
+      path,
       name: `${short(self)}↔${short(peer)}`,
       gateway: gateway.forSession(() => session!),
       traceLimit,

@@ -94,7 +94,7 @@ test(`above ${COOKIE_DEMAND_THRESHOLD} handshakes in flight a Hello gets a Cooki
   // A good peer, and a real host, get in while the flood is still open.
   const good = await goodPeer(host);
   t.deepEqual(good.received, [Tag.ProtocolAccepted, Tag.Cookie, Tag.Response]);
-  t.false(good.path.closed);
+  t.false(good.path.lifetime.isClosed);
   good.path.close();
   const other = await withHost(t, { spareWorkers: 0 });
   t.is(await E(await other.enliven(host.makeSturdyRef('bob'))).label(), 'bob');

@@ -44,7 +44,7 @@ for (const [what, send] of MALFORMED) {
     const bob = await good.enliven(host.makeSturdyRef('bob'));
     t.is(await E(bob).label(), 'bob');
     const { path, id } = await scriptedSession(host);
-    const closed = new Promise<Error>((r) => path.onClose(r));
+    const closed = path.lifetime.closed;
     send(path);
     const line = await nextLine(new RegExp(`session with ${id.slice(0, 8)} ended: ProtocolViolationError`));
     t.regex(line, /ProtocolViolationError/);
@@ -67,7 +67,7 @@ test('hostile peer: a bad enliven request is refused, the session stays', async 
   await t.throwsAsync(() => E(gateway).enliven('not-a-swiss', '@host'), { message: /SturdyRefError: malformed swiss/ });
   await t.throwsAsync(() => E(gateway).enliven('a'.repeat(32), 'bad endpoint!'), { message: /SturdyRefError: malformed endpoint/ });
   await t.throwsAsync(() => E(gateway).enliven('a'.repeat(32), '@host'), { message: /SturdyRefError: unknown or revoked/ });
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
   t.is(host.ps().sessions.length, 1);
   path.close();
 });

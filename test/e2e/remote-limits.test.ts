@@ -88,7 +88,7 @@ test('tickets redeem once, at a vat and at the host; a second redeem is SturdyRe
   await t.throwsAsync(E(vatGate).redeem(another.ticket), { message: /^SturdyRefError: no such ticket/ });
   t.is(await E(await E(hostGate).redeem(another.ticket)).where(), 'host');
 
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
   t.is(host.ps().sessions.length, 1);
 });
 
@@ -108,7 +108,7 @@ for (const [where, name, max] of [
     await t.throwsAsync(E(gate).redeem(tickets[0]!), { message: /^SturdyRefError: no such ticket/ });
     t.truthy(await E(gate).redeem(tickets[1]!));
     t.truthy(await E(gate).redeem(tickets[max]!));
-    t.false(path.closed);
+    t.false(path.lifetime.isClosed);
     await servesOthers(t, host);
   });
 }
@@ -126,7 +126,7 @@ test('a session holds at most maxChannelsPerSession channels: one more is Remote
   await t.throwsAsync(E(gateway).enliven(swissOf(host.makeSturdyRef('bob')), 'one-more'), { message: /^RemoteLimitError/ });
   // Channels that exist go on working, and the session stays.
   t.is((await E(gateway).enliven(hosted, 'c0')).endpoint, '@host');
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
   t.is(host.ps().sessions[0]?.channels, max);
   await servesOthers(t, host);
 });
@@ -146,9 +146,9 @@ test(`capdata carries at most ${MAX_SLOTS} slots: one more ends that session wit
   // At the bound: well-formed, so only dropped (no such channel); the session goes on.
   path.send(Tag.Deliver, callWithSlots(MAX_SLOTS));
   await stillAnswers(t, gateway);
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
 
-  const closed = new Promise<Error>((r) => path.onClose(r));
+  const closed = path.lifetime.closed;
   path.send(Tag.Deliver, callWithSlots(MAX_SLOTS + 1));
   t.regex(await nextLine(new RegExp(`session with ${short(id)} ended`)), /ProtocolViolationError: .*malformed CTP_CALL/);
   t.is((await within(closed, 5000, 'the peer to see the session end')).name, 'PathLostError');
@@ -174,9 +174,9 @@ test('an Encrypted frame over 2 MiB ends that session with MalformedMessageError
   const { path, id, gateway } = await peerSession(host, { maxFrameBytes: 2 * MAX_FRAME_BYTES });
   path.send(Tag.ChannelClose, frameOfSize(MAX_INNER));
   await stillAnswers(t, gateway);
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
 
-  const closed = new Promise<Error>((r) => path.onClose(r));
+  const closed = path.lifetime.closed;
   path.send(Tag.ChannelClose, frameOfSize(MAX_INNER + 1));
   t.regex(
     await nextLine(new RegExp(`session with ${short(id)} ended`)),

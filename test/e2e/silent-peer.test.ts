@@ -39,7 +39,7 @@ test('a peer that goes silent after the handshake (socket open) is dead within i
   // The Signature was the last frame we wrote; from here on nothing we write leaves.
   mute();
   const silentSince = Date.now();
-  const peerClosed = new Promise<Error>((r) => path.onClose(r));
+  const peerClosed = path.lifetime.closed;
   await nextLine(new RegExp(`session with ${short(id)} up`));
   t.is(host.ps().sessions.length, 1);
 

@@ -96,6 +96,7 @@ test(`stop races (${SEEDS} schedules): a host stopped at any point of dials, han
     await new Promise<void>((r) => setImmediate(r));
     t.true(fromA.settled, `${label}: a's connect settled at once`);
     if (fromA.error) t.is(fromA.error.name, 'HostStoppingError', `${label}: ${fromA.error.message}`);
+    assertEmpty(t, net, a, `${label}, at once`);
     await stopping;
     await net.settle();
     assertEmpty(t, net, a, label);
@@ -174,7 +175,7 @@ test('stop rejects a dial waiting for a crossed connection at once, with HostSto
   await l.table.close();
   await new Promise<void>((r) => setImmediate(r));
   t.is(fromL.error?.name, 'HostStoppingError');
-  await net.settle();
+  // At once: the inbound handshake it had accepted is aborted too, its timer with it.
   assertEmpty(t, net, l, 'loser stopped');
   await w.table.close();
   await net.settle();

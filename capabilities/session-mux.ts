@@ -29,6 +29,7 @@
  */
 import { decodePayload, encodePayload, Tag } from '../protocols/framing/frames.js';
 import type { Lifetime } from '../protocols/lifetime.js';
+import { MAX_CHANNELS_PER_SESSION } from '../protocols/session/session-limits.js';
 import { checkRemoteCapTP, type CapTPMessage } from './captp-schema.js';
 import { makeConnection, type Connection } from './connection.js';
 import { ProtocolViolationError, RemoteLimitError, SessionLostError } from './errors.js';
@@ -57,8 +58,6 @@ export const GATEWAY_ENDPOINT = '@gw';
 export const HOST_ENDPOINT = '@host';
 /** Endpoint names are vat names (≤ 128 chars) or '@…'; anything longer is hostile. */
 const MAX_ENDPOINT_CHARS = 128;
-/** Channels one session may hold: one per pair of talking endpoints; bounds what a peer can make us allocate. */
-export const MAX_CHANNELS_PER_SESSION = 4096;
 
 /** The inner frame tag of each CapTP message kind (docs/protocol.md §7.2). */
 export const TAG_OF_TYPE: Readonly<Record<string, number>> = {
@@ -95,7 +94,7 @@ export const makeSessionMux = (opts: {
   /** What the peer host gets as this host's gateway. */
   gateway: unknown;
   traceLimit?: number;
-  /** Channels this session may hold, the gateway's included; default MAX_CHANNELS_PER_SESSION. */
+  /** Channels this session may hold, the gateway's included; default SessionLimits' MAX_CHANNELS_PER_SESSION. */
   maxChannels?: number;
 }): SessionMux => {
   const { path, name } = opts;

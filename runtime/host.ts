@@ -24,10 +24,11 @@ import { makeChannel, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
-import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './sessions/remote-hosts.js';
+import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './sessions/remote-hosts.js';
 import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
+import { type SessionLimits, sessionLimits } from '../protocols/session/session-limits.js';
 import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { makeInspector, type Inspector } from './viz/inspector.js';
@@ -63,10 +64,14 @@ export interface HostOptions {
   readonly listen?: string | false;
   /** 'HOST[:PORT]' written into sturdy refs, when peers must dial another address than the bound one. */
   readonly advertise?: string;
-  /** Session limits (timeouts, rekey interval), mainly for tests. */
-  readonly sessionLimits?: Partial<PathLimits>;
-  /** Bounds on what peer hosts may make this host hold (tickets, channels, cookie threshold), mainly for tests. */
-  readonly remoteLimits?: Partial<RemoteLimits>;
+  /** Each path's bounds to other hosts (frame size, handshake and keepalive timeouts, rekey, unsent bytes), mainly for tests. */
+  readonly pathLimits?: Partial<PathLimits>;
+  /**
+   * The sessions' bounds: what peer hosts may make this host hold (tickets,
+   * channels, the cookie threshold) and how long a crossed dial waits, mainly
+   * for tests. (`remoteLimits` before; the path's timeouts were `sessionLimits`.)
+   */
+  readonly sessionLimits?: Partial<SessionLimits>;
   /**
    * Serve the visualizer on 127.0.0.1: true = on the port this home used last
    * (else a free one), a number = that port (0 = a free one), false = off
@@ -188,6 +193,8 @@ const checkGrants = (grants: readonly string[] = []): Grant[] => {
 };
 
 export const startHost = async (options: HostOptions = {}): Promise<Host> => {
+  // Checked before anything is opened: a bad or misplaced limit is a RangeError naming it.
+  const limitsOfSessions = sessionLimits(options.sessionLimits);
   const home = resolveHome(options.home);
   const paths = homePaths(home);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -268,7 +275,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       durable: row.durable,
       grants: row.grants,
       traceLimit: options.traceLimit ?? 0,
-      maxTickets: options.remoteLimits?.maxVatTickets ?? DEFAULT_REMOTE_LIMITS.maxVatTickets,
+      maxTickets: limitsOfSessions.maxVatTickets,
     };
     const limits: VatLimits = {
       ...defaults,
@@ -326,8 +333,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         inspector,
         shareMachines: options.shareMachines ?? true,
         watchPeers: vizOn,
-        ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
-        ...(options.remoteLimits ? { remoteLimits: options.remoteLimits } : {}),
+        ...(options.pathLimits ? { pathLimits: options.pathLimits } : {}),
+        sessionLimits: limitsOfSessions,
         traceLimit: options.traceLimit ?? 0,
       });
     let started: RemoteHosts;

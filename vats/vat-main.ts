@@ -14,7 +14,8 @@ import { describeError, passableError, reviveError, SturdyRefError } from '../ca
 import { assertValidName } from '../capabilities/names.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
-import { MAX_VAT_TICKETS, type PortLike, type VatSpec, type VatToHost } from './link.js';
+import { MAX_VAT_TICKETS } from '../protocols/session/session-limits.js';
+import type { PortLike, VatSpec, VatToHost } from './link.js';
 import { loadActorModule } from './loader.js';
 import type { CompiledModule } from './module-compiler.js';
 import { makeTurnStore, type StoreBackend } from './store.js';

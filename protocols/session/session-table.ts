@@ -28,6 +28,7 @@ import { type Lifetime, type LifetimeKit, makeLifetime } from '../lifetime.js';
 import type { CryptoSuite } from './crypto.js';
 import { DuplicateConnectionError, HostStoppingError } from './errors.js';
 import { acceptPath, initiatePath, type PathClock, type PathIdentity, type PathLimits, type SecurePath } from './path.js';
+import { type SessionLimits, sessionLimits } from './session-limits.js';
 import type { VatId } from './vat-id.js';
 
 /** Where the table's byte streams come from: TCP in runtime/, an in-memory network in tests, bridges later. */
@@ -61,19 +62,13 @@ export interface HandshakeWatch {
   proven(peer: VatId): void;
 }
 
-export interface SessionTableLimits {
-  /** Inbound handshakes in flight above which a Hello must come back with a cookie before any DH or signing. */
-  readonly cookieDemandThreshold: number;
-  /** How long a dial that lost a crossed-connection tie waits for the winner's session. */
-  readonly crossedWaitMs: number;
-}
-
 export interface SessionTableOptions<S extends PeerSession> {
   readonly identity: PathIdentity;
   readonly crypto: CryptoSuite;
   readonly clock: PathClock;
   readonly transport: SessionTransport;
-  readonly limits: SessionTableLimits;
+  /** The table uses `cookieDemandThreshold` and `crossedWaitMs`; default DEFAULT_SESSION_LIMITS. */
+  readonly limits?: Partial<SessionLimits>;
   readonly pathLimits?: Partial<PathLimits>;
   /**
    * Builds what rides on a new session (the CapTP mux, …), synchronously,
@@ -118,7 +113,8 @@ const short = (id: string) => id.slice(0, 8);
 type Waited<S> = { kind: 'session'; session: S } | { kind: 'failed' } | { kind: 'timeout' };
 
 export const startSessionTable = async <S extends PeerSession>(opts: SessionTableOptions<S>): Promise<SessionTable<S>> => {
-  const { identity, crypto, clock, limits } = opts;
+  const { identity, crypto, clock } = opts;
+  const limits = sessionLimits(opts.limits);
   const self = identity.vatId;
   const table = makeLifetime();
   const sessions = new Map<VatId, S>();

@@ -14,13 +14,13 @@
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { describeError, ProtocolViolationError } from '../../capabilities/errors.js';
 import type { NameRegistry } from '../../capabilities/names.js';
-import { MAX_CHANNELS_PER_SESSION, makeSessionMux } from '../../capabilities/session-mux.js';
+import { makeSessionMux } from '../../capabilities/session-mux.js';
 import { tagName } from '../../protocols/framing/frames.js';
 import type { CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
 import type { PathClock, PathLimits } from '../../protocols/session/path.js';
-import { type PeerSession, type SessionTable, startSessionTable } from '../../protocols/session/session-table.js';
+import { type SessionLimits, sessionLimits } from '../../protocols/session/session-limits.js';
+import { type PeerSession, type SessionTable, type SessionTableStats, startSessionTable } from '../../protocols/session/session-table.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
-import { MAX_VAT_TICKETS } from '../../vats/link.js';
 import type { Supervisor } from '../../vats/supervisor.js';
 import type { HostStore } from '../store.js';
 import { type Listener, makeTcpTransport } from '../tcp.js';
@@ -28,34 +28,6 @@ import type { Inspector } from '../viz/inspector.js';
 import { type HostSession, makeGateway } from './gateway.js';
 import { makeMachineWatch } from './machine-watch.js';
 import { makeSturdyRefs } from './sturdy-refs.js';
-
-/** Handshakes in flight above which the listener demands a cookie round trip before any DH work. */
-export const COOKIE_DEMAND_THRESHOLD = 32;
-/** Tickets the host itself admitted but nobody redeemed; the oldest go first. */
-export const MAX_HOST_TICKETS = 10_000;
-/** How long a dial that lost a crossed-connection tie waits for the winning inbound session. */
-const CROSSED_WAIT_MS = 15_000;
-/** Names that refer to other names' sturdy refs are followed this deep, no deeper (no loops). */
-const MAX_REF_HOPS = 4;
-
-/** What a peer host may make this host hold; each field is a bound a test may shrink. */
-export interface RemoteLimits {
-  /** Inbound handshakes in flight above which a Hello must come back with a cookie before any DH or signing. */
-  readonly cookieDemandThreshold: number;
-  /** Unredeemed tickets for references the host itself holds; past it the oldest go first. */
-  readonly maxHostTickets: number;
-  /** Unredeemed tickets each vat keeps (enforced in the vat, vats/vat-main.ts); past it the oldest go first. */
-  readonly maxVatTickets: number;
-  /** Channels one session may hold, the gateway's included; one more is RemoteLimitError. */
-  readonly maxChannelsPerSession: number;
-}
-
-export const DEFAULT_REMOTE_LIMITS: RemoteLimits = Object.freeze({
-  cookieDemandThreshold: COOKIE_DEMAND_THRESHOLD,
-  maxHostTickets: MAX_HOST_TICKETS,
-  maxVatTickets: MAX_VAT_TICKETS,
-  maxChannelsPerSession: MAX_CHANNELS_PER_SESSION,
-});
 
 export interface SessionStatus {
   readonly peer: string;
@@ -72,6 +44,55 @@ export interface SessionStatus {
   readonly unsentBytes: number;
   /** Round-trip time of the last keepalive Ping, once one was answered. */
   readonly rttMs?: number;
+}
+
+/**
+ * This host's side of its sessions with other hosts. Sessions come and go by
+ * themselves (a ref is enlivened, a peer dials in, a path ends); what the rest
+ * of the host does with them is here.
+ *
+ * Failure semantics: enlivening fails with SturdyRefError (unknown, revoked or
+ * malformed ref), NotMeError (another key at the ref's address), DialError (no
+ * one there), SessionLostError (the session ended under the call) or
+ * HostStoppingError (this host is stopping). `close()` cancels every dial,
+ * handshake and wait in flight, closes every session (Shutdown 'host-stopping')
+ * and stops listening; nothing is adopted afterwards.
+ */
+export interface RemoteHosts {
+  /** Where this host listens. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** A live reference for the host itself (host.enliven, `tribe connect`). */
+  enliven(refText: string): Promise<unknown>;
+  /** For vat `vat`'s `names.lookup(ref)` and sturdy names: where the vat redeems it. */
+  enlivenFor(vat: string, refText: string): Promise<unknown>;
+  /** A new sturdy ref to what is published as `name`. */
+  makeSturdyRef(name: string): string;
+  /** Later enlivens of `refText` fail with SturdyRefError. */
+  revoke(refText: string): void;
+  /** The live sessions, for `tribe ps` and the visualizer's health rows. */
+  sessions(): SessionStatus[];
+  /** A local vat ended: its channels to other hosts end too, with the same reason. */
+  vatEnded(vat: string, reason: Error): void;
+  /** A vat saw malformed CapTP from `peer` (`<VatId>/<endpoint>`): that session ends. */
+  peerFault(vat: string, peer: string, reason: string): void;
+  close(): Promise<void>;
+  /** Counters and controls for tests and diagnostics; nothing the host itself relies on. */
+  readonly diagnostics: RemoteHostsDiagnostics;
+}
+
+export interface RemoteStats extends SessionTableStats {
+  /** Sockets the listener holds. */
+  readonly connections: number;
+}
+
+export interface RemoteHostsDiagnostics {
+  /** The session with `peer`, dialing `address` ('host:port') if there is none. */
+  connect(peer: VatId, address: string): Promise<PeerSession>;
+  /** Aborts the session with `peer`, if there is one, with `reason`. */
+  dropSession(peer: string, reason: Error): void;
+  /** Resolves once the listener holds no socket. */
+  idle(): Promise<void>;
+  stats(): RemoteStats;
 }
 
 /** Where this host's byte streams come from: TCP by default, an in-memory network in tests. */
@@ -97,9 +118,10 @@ export interface RemoteHostsOptions {
   readonly shareMachines?: boolean;
   /** Watch the machines of every peer this host has a session with (the host serves the visualizer). */
   readonly watchPeers?: boolean;
-  readonly limits?: Partial<PathLimits>;
-  /** Bounds on what peers may make this host hold (maxVatTickets is applied by the host when it spawns vats). */
-  readonly remoteLimits?: Partial<RemoteLimits>;
+  /** Each path's bounds (frame sizes, timeouts, keepalive, rekey). */
+  readonly pathLimits?: Partial<PathLimits>;
+  /** The sessions' bounds (maxVatTickets is applied by the host when it spawns vats). */
+  readonly sessionLimits?: Partial<SessionLimits>;
   readonly traceLimit?: number;
   /** Default: TCP, listening on `listen`. */
   readonly transport?: RemoteTransport;
@@ -146,12 +168,9 @@ const statusOf = (s: HostSession): SessionStatus => {
   };
 };
 
-export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
+export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<RemoteHosts> => {
   const { identity, crypto, supervisor, names, refs, print, inspector } = opts;
-  const limits: RemoteLimits = { ...DEFAULT_REMOTE_LIMITS, ...opts.remoteLimits };
-  for (const [k, v] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`remoteLimits.${k} must be a positive integer, got ${v}`);
-  }
+  const limits = sessionLimits(opts.sessionLimits);
   const self = identity.vatId;
   const clock = opts.clock ?? realClock;
   const transport: RemoteTransport = opts.transport ?? makeTcpTransport(opts.listen);
@@ -200,8 +219,8 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     crypto,
     clock,
     transport: { listen: async (accept) => (listener = await transport.listen(accept)), dial: (address) => transport.dial(address) },
-    limits: { cookieDemandThreshold: limits.cookieDemandThreshold, crossedWaitMs: CROSSED_WAIT_MS },
-    ...(opts.limits ? { pathLimits: opts.limits } : {}),
+    limits,
+    ...(opts.pathLimits ? { pathLimits: opts.pathLimits } : {}),
     attach,
     adopted: (session) => {
       print(`session with ${short(session.peer)} up (${session.path.role}, ${session.address}, ${session.path.cipher})`);
@@ -223,41 +242,33 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions) => {
     names,
     refs,
     advertised,
-    maxRefHops: MAX_REF_HOPS,
+    maxRefHops: limits.maxRefHops,
     connect: (peer, address) => table.connect(peer, address),
     gateway,
   });
 
   return {
-    /** Where this host listens. */
     address: { host: listener.host, port: listener.port },
-    connect: (peer: VatId, address: string) => table.connect(peer, address),
-    /** A live reference for the host itself (host.enliven, `tribe connect`). */
-    enliven: (refText: string) => sturdy.enlivenFor('@host', refText),
-    /** For a vat's `names.lookup(ref)` and sturdy names: where the vat redeems it. */
-    enlivenFor: (vat: string, refText: string) => sturdy.enlivenFor(vat, refText),
-    makeSturdyRef: (name: string): string => sturdy.make(name),
-    revoke: (refText: string): void => sturdy.revoke(refText),
-    sessions: (): SessionStatus[] => table.list().map(statusOf),
-    /** Resolves once the listener holds no socket (tests await it after closing connections). */
-    idle: () => listener.idle(),
-    stats: () => ({ ...table.stats(), connections: listener.connections }),
-    /** A local vat ended: its channels to other hosts end too, with the same reason. */
-    vatEnded(vat: string, reason: Error) {
+    enliven: (refText) => sturdy.enlivenFor('@host', refText),
+    enlivenFor: (vat, refText) => sturdy.enlivenFor(vat, refText),
+    makeSturdyRef: (name) => sturdy.make(name),
+    revoke: (refText) => sturdy.revoke(refText),
+    sessions: () => table.list().map(statusOf),
+    vatEnded(vat, reason) {
       for (const s of table.list()) s.mux.closeEndpoint(vat, reason);
     },
-    /** A vat saw malformed CapTP from `peer` (`<VatId>/<endpoint>`): end that session. */
-    peerFault(vat: string, peer: string, reason: string) {
+    peerFault(vat, peer, reason) {
       const id = peer.split('/')[0] as VatId;
       table.get(id)?.path.abort(new ProtocolViolationError(`vat "${vat}" got malformed CapTP: ${reason}`));
     },
-    /** Drops one session (tests, `tribe` diagnostics). */
-    dropSession(peer: string, reason: Error) {
-      table.get(peer as VatId)?.path.abort(reason);
+    close: () => table.close(),
+    diagnostics: {
+      connect: (peer, address) => table.connect(peer, address),
+      dropSession(peer, reason) {
+        table.get(peer as VatId)?.path.abort(reason);
+      },
+      idle: () => listener.idle(),
+      stats: () => ({ ...table.stats(), connections: listener.connections }),
     },
-    /** Cancels every dial, handshake and wait in flight (HostStoppingError), closes every session, stops listening. */
-    close: (): Promise<void> => table.close(),
   };
 };
-
-export type RemoteHosts = Awaited<ReturnType<typeof startRemoteHosts>>;

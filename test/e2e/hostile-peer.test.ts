@@ -124,7 +124,7 @@ test('1,000 bad connection attempts: each refused, no handles or memory kept, go
     for (let i = from; i < from + n; i += 20) {
       await Promise.all(Array.from({ length: 20 }, (_, j) => badAttempt(host, i + j)));
     }
-    await within(host.remote!.idle(), IO_MS, 'the host to finish every handshake in flight');
+    await within(host.remote!.diagnostics.idle(), IO_MS, 'the host to finish every handshake in flight');
   };
   await run(100, 0); // warm-up: code paths compiled, pools filled
   gc();
@@ -133,7 +133,7 @@ test('1,000 bad connection attempts: each refused, no handles or memory kept, go
   await run(1000, 100);
   gc();
   const heapAfter = process.memoryUsage().heapUsed;
-  const stats = host.remote!.stats();
+  const stats = host.remote!.diagnostics.stats();
   t.is(stats.handshakesInFlight, 0);
   t.is(stats.sessions, 0);
   t.true(stats.failedHandshakes >= 1000, `${stats.failedHandshakes} failed handshakes counted`);

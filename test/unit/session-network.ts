@@ -9,6 +9,7 @@ import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { type MemoryStream, makeMemoryStreamPair, seededRandom } from '../../protocols/framing/memory-stream.js';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import type { PathIdentity } from '../../protocols/session/path.js';
+import type { SessionLimits } from '../../protocols/session/session-limits.js';
 import { type PeerSession, type SessionTable, startSessionTable } from '../../protocols/session/session-table.js';
 import { makeSimClock, type SimClock } from './session-fixtures.js';
 
@@ -99,14 +100,20 @@ export interface TestHost {
 }
 
 /** A session table listening on `name`, with its own simulated clock. */
-export const startTestHost = async (net: MemoryNet, name: string, crypto: CryptoSuite, id: PathIdentity): Promise<TestHost> => {
+export const startTestHost = async (
+  net: MemoryNet,
+  name: string,
+  crypto: CryptoSuite,
+  id: PathIdentity,
+  limits?: Partial<SessionLimits>,
+): Promise<TestHost> => {
   const clock = makeSimClock();
   const table = await startSessionTable<PeerSession>({
     identity: id,
     crypto,
     clock,
     transport: net.transport(name),
-    limits: { cookieDemandThreshold: 32, crossedWaitMs: 15_000 },
+    ...(limits ? { limits } : {}),
     attach: (s) => s,
   });
   return { name, id, clock, table };

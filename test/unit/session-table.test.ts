@@ -6,6 +6,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { encodeFrame, Tag } from '../../protocols/framing/frames.js';
 import type { MemoryStream } from '../../protocols/framing/memory-stream.js';
+import { DEFAULT_SESSION_LIMITS, sessionLimits } from '../../protocols/session/session-limits.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { makeIdentity } from './session-fixtures.js';
 import { makeMemoryNet, type MemoryNet, outcome, startTestHost, type TestHost } from './session-network.js';
@@ -180,4 +181,34 @@ test('stop rejects a dial waiting for a crossed connection at once, with HostSto
   await w.table.close();
   await net.settle();
   assertEmpty(t, net, w, 'winner stopped');
+});
+
+test('a dial whose crossing winner never arrives gives up after crossedWaitMs (SessionLimits), with the refusal it got', async (t) => {
+  const [idW, idL] = twoIds();
+  const net = makeMemoryNet({ prepare: (from, _to, mine) => from === 'w' && mine.link.hold() });
+  const w = await startTestHost(net, 'w', crypto, idW);
+  const l = await startTestHost(net, 'l', crypto, idL, { crossedWaitMs: 500 });
+  outcome(w.table.connect(idL.vatId, 'l'));
+  const fromL = outcome(l.table.connect(idW.vatId, 'w'));
+  await net.settle();
+  l.clock.advance(499);
+  await net.settle();
+  t.false(fromL.settled, 'still waiting 1 ms before the bound');
+  l.clock.advance(1);
+  await net.settle();
+  t.is(fromL.error?.name, 'DuplicateConnectionError');
+  t.is(l.table.stats().waiting, 0);
+  await Promise.all([w.table.close(), l.table.close()]);
+  await net.settle();
+  assertEmpty(t, net, l, 'loser');
+});
+
+test('SessionLimits: defaults as documented; a bad value, or a path limit passed as a session limit, is a RangeError naming it', (t) => {
+  t.deepEqual(
+    { ...DEFAULT_SESSION_LIMITS },
+    { cookieDemandThreshold: 32, crossedWaitMs: 15_000, maxHostTickets: 10_000, maxVatTickets: 10_000, maxChannelsPerSession: 4096, maxRefHops: 4 },
+  );
+  t.is(sessionLimits({ crossedWaitMs: 5 }).crossedWaitMs, 5);
+  t.throws(() => sessionLimits({ maxRefHops: 0 }), { instanceOf: RangeError, message: /sessionLimits\.maxRefHops must be a positive integer/ });
+  t.throws(() => sessionLimits({ idleMs: 5 } as never), { instanceOf: RangeError, message: /sessionLimits\.idleMs is not a session limit.*pathLimits/ });
 });

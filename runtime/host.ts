@@ -20,7 +20,7 @@ import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
 import { makeModuleCompiler } from '../vats/module-compiler.js';
 import { makeModuleReader } from './module-reader.js';
-import { makeChannel, makeWorkerStarter } from './ports.js';
+import { makePortPair, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type VatRow } from './store.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
@@ -235,7 +235,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const names = makeNameRegistry();
   const supervisor = makeSupervisor({
     startWorker: (spec, limits) => workers.start(spec, limits),
-    makeChannel,
+    makePortPair,
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
     print,

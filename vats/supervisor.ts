@@ -57,7 +57,7 @@ export interface WorkerHandle extends PortLike {
 export interface SupervisorPowers {
   startWorker(spec: VatSpec, limits: VatLimits): WorkerHandle;
   /** A fresh pair of connected, transferable ports. */
-  makeChannel(): [unknown, unknown];
+  makePortPair(): [unknown, unknown];
   readonly names: NameRegistry;
   /** Compiles a module file for a vat's loader (see module-compiler.ts). */
   readonly compileModule: (url: string, within: string) => Promise<CompiledModule>;
@@ -237,7 +237,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       throw passableError(new VatTerminatedError(`vat "${b}" is not running`));
     }
     if (!ra || a === b || ra.peers.has(b)) return;
-    const [pa, pb] = powers.makeChannel();
+    const [pa, pb] = powers.makePortPair();
     ra.peers.add(b);
     rb.peers.add(a);
     ra.worker.postMessage({ k: 'peer', vat: b, port: pa } satisfies HostToVat, [pa]);

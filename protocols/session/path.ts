@@ -1,7 +1,7 @@
 /**
- * One secure path over one byte stream: the handshake (handshake.machine.ts
- * driving handshake.ts), then an encrypted, authenticated frame channel
- * (secure-channel.ts). This file is the thin adapter between the ByteStream, the
+ * One secure path over one byte stream: the handshake (path.machine.ts
+ * driving handshake.ts), then encrypted, authenticated frames, one cipher state
+ * per direction (cipher-state.ts). This file is the thin adapter between the ByteStream, the
  * machine and the data path; README.md has the wire format.
  *
  * Failure semantics. Everything that goes wrong ends the path with a named error
@@ -44,18 +44,18 @@ import {
   type SessionSummary,
   makeResponderSteps,
 } from './handshake.js';
-import { pathMachine, type PathRole } from './handshake.machine.js';
+import { pathMachine, type PathRole } from './path.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
 import {
   ENCRYPTION_OVERHEAD_BYTES,
   FIRST_INNER_TAG,
-  InboundChannel,
+  InboundCipherState,
   LAST_INNER_TAG,
   makeFrameSplitter,
   MAX_REKEY_AFTER_MESSAGES,
-  OutboundChannel,
+  OutboundCipherState,
   REKEY_AFTER_MESSAGES,
-} from './secure-channel.js';
+} from './cipher-state.js';
 import { type VatId, vatIdOf } from './vat-id.js';
 
 /** Handshake frames are a few hundred bytes; a peer that has not authenticated may not make us buffer more. */
@@ -268,8 +268,8 @@ const runPath = (
   const splitter = makeFrameSplitter(limits.maxHandshakeFrameBytes);
   const stats: PathStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0, unsentBytes: 0 };
   const maxPayload = limits.maxFrameBytes - HEADER_BYTES - AEAD_TAG_BYTES;
-  let outbound: OutboundChannel | undefined;
-  let inbound: InboundChannel | undefined;
+  let outbound: OutboundCipherState | undefined;
+  let inbound: InboundCipherState | undefined;
   let path: SecurePath | undefined;
   let done = false;
   let reported = false;
@@ -340,7 +340,7 @@ const runPath = (
   /** The data path: open, dispatch. Any failure ends the path through the machine. */
   const onEncrypted = (sealed: Uint8Array) => {
     if (!inbound) return;
-    let inner: ReturnType<InboundChannel['open']>;
+    let inner: ReturnType<InboundCipherState['open']>;
     try {
       inner = inbound.open(sealed);
     } catch (err) {
@@ -386,8 +386,8 @@ const runPath = (
     const keys = steps.takeKeys();
     const [out, inn] =
       role === 'initiator' ? [keys.initiatorToResponder, keys.responderToInitiator] : [keys.responderToInitiator, keys.initiatorToResponder];
-    outbound = new OutboundChannel(crypto, keys.cipher, out, limits.rekeyAfterMessages);
-    inbound = new InboundChannel(crypto, keys.cipher, inn, limits.rekeyAfterMessages);
+    outbound = new OutboundCipherState(crypto, keys.cipher, out, limits.rekeyAfterMessages);
+    inbound = new InboundCipherState(crypto, keys.cipher, inn, limits.rekeyAfterMessages);
     out.fill(0);
     inn.fill(0);
     splitter.maxFrameBytes = limits.maxFrameBytes;

@@ -24,7 +24,7 @@ import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import type { PeerSession } from '../../protocols/session/session-table.js';
 import { base32 } from '../../protocols/session/vat-id.js';
 import type { Supervisor } from '../../vats/supervisor.js';
-import { makeChannel, wrapMessagePort } from '../ports.js';
+import { makePortPair, wrapMessagePort } from '../ports.js';
 import type { HostStore } from '../store.js';
 import { hashSwiss } from './sturdy-refs.js';
 
@@ -108,7 +108,7 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
   const wireVatChannel = (session: HostSession, vat: string, remote: string) => {
     if (session.mux.has(vat, remote)) return;
     const peerName = `${session.peer}/${remote}`;
-    const [mine, theirs] = makeChannel();
+    const [mine, theirs] = makePortPair();
     const port = wrapMessagePort(mine as MessagePort);
     const send = session.mux.open(vat, remote, {
       deliver: (m) => port.postMessage(m),

@@ -13,7 +13,7 @@ import { makeConnection } from '../../capabilities/connection.js';
 import { makeSessionMux } from '../../capabilities/session-mux.js';
 import { HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
 import { DEFAULT_PATH_LIMITS, MAX_UNSENT_BYTES, type PathLimits } from '../../protocols/session/path.js';
-import { ENCRYPTION_OVERHEAD_BYTES } from '../../protocols/session/secure-channel.js';
+import { ENCRYPTION_OVERHEAD_BYTES } from '../../protocols/session/cipher-state.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { closedWith, collect, connected, makeManualQueue, makePair, makeSimClock } from './session-fixtures.js';
 

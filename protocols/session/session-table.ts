@@ -17,16 +17,21 @@
  * Crossed connections (both hosts dial each other at once): the connection
  * initiated by the smaller VatId survives, on both sides. The responder decides
  * at Hello (`decide`, on the claimed VatId): if it is dialing that peer too and
- * its own VatId is the smaller, it refuses with DuplicateConnection. The loser's
- * dial then waits for the winner's session (at most `crossedWaitMs`); if the
- * winner's handshake fails, or its session ends while being adopted, the wait
- * ends at once and the loser dials again, once. A peer that proves its key and
- * dials again replaces its old session (it restarted, or its side timed out).
+ * its own VatId is the smaller, it refuses with DuplicateConnection; if its own
+ * is the larger, its own dial to that peer gives way at once. The loser's dial
+ * then waits for the winner's session (at most `crossedWaitMs`); if the winner's
+ * handshake fails, or its session ends while being adopted, the wait ends at
+ * once and the loser dials again, once. A peer that proves its key and dials
+ * again replaces its old session (it restarted, or its side timed out).
+ *
+ * Lifetimes (../lifetime.ts): the table has one; each dial and each wait has
+ * one under it, and a handshake is aborted when its dial's (or, inbound, the
+ * table's) lifetime ends. A session's lifetime hangs from its path's.
  */
 import type { ByteStream } from '../framing/byte-stream.js';
 import { type Lifetime, type LifetimeKit, makeLifetime } from '../lifetime.js';
 import type { CryptoSuite } from './crypto.js';
-import { DuplicateConnectionError, HostStoppingError } from './errors.js';
+import { DuplicateConnectionError, HostStoppingError, SessionError } from './errors.js';
 import { acceptPath, initiatePath, type PathClock, type PathIdentity, type PathLimits, type SecurePath } from './path.js';
 import { type SessionLimits, sessionLimits } from './session-limits.js';
 import type { VatId } from './vat-id.js';
@@ -175,6 +180,12 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
       if (adopted && sessions.get(peer) === adopted) sessions.delete(peer);
     });
     const attached = opts.attach({ peer, path, address, since: clock.now(), lifetime: session.lifetime });
+    // The table closed inside `attach`: its sessions are closed already, and this one is not published.
+    const stoppedMeanwhile = table.lifetime.reason;
+    if (stoppedMeanwhile) {
+      path.close(HOST_STOPPING);
+      throw stoppedMeanwhile;
+    }
     if (session.lifetime.isClosed) {
       // It ended while being adopted: a dial waiting for it decides again now, not after crossedWaitMs.
       release(peer, { kind: 'failed' });
@@ -275,7 +286,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
       // Established, but given way or stopped in the meantime: not adopted.
       const cancelled = attempt.lifetime.reason;
       if (cancelled) {
-        path.close(HOST_STOPPING);
+        path.close({ code: cancelled instanceof SessionError ? cancelled.code : 'closed', message: cancelled.message });
         throw cancelled;
       }
       return adopt(path, address, watch);

@@ -106,6 +106,8 @@ export const startTestHost = async (
   crypto: CryptoSuite,
   id: PathIdentity,
   limits?: Partial<SessionLimits>,
+  /** Runs inside adoption, as the runtime's `attach` would (a test may stop the table right there). */
+  onAttach?: (session: PeerSession) => void,
 ): Promise<TestHost> => {
   const clock = makeSimClock();
   const table = await startSessionTable<PeerSession>({
@@ -114,7 +116,10 @@ export const startTestHost = async (
     clock,
     transport: net.transport(name),
     ...(limits ? { limits } : {}),
-    attach: (s) => s,
+    attach: (s) => {
+      onAttach?.(s);
+      return s;
+    },
   });
   return { name, id, clock, table };
 };

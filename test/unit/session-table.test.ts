@@ -14,8 +14,12 @@ import { makeMemoryNet, type MemoryNet, outcome, startTestHost, type TestHost } 
 const SEEDS = 200;
 const crypto = nodeCrypto;
 
-/** Two identities, the smaller VatId first (its connection wins a crossing). */
-const twoIds = () => [makeIdentity(crypto), makeIdentity(crypto)].sort((x, y) => (x.vatId < y.vatId ? -1 : 1)) as [ReturnType<typeof makeIdentity>, ReturnType<typeof makeIdentity>];
+/** Two identities, the smaller VatId first (its connection wins a crossing); fixed by `seed`, so a failing seed replays. */
+const twoIds = (seed = 0) =>
+  [makeIdentity(crypto, 1 + ((2 * seed) % 250)), makeIdentity(crypto, 1 + ((2 * seed + 1) % 250))].sort((x, y) => (x.vatId < y.vatId ? -1 : 1)) as [
+    ReturnType<typeof makeIdentity>,
+    ReturnType<typeof makeIdentity>,
+  ];
 
 /** Varied schedules: dials that take 0–4 extra steps, writes split into random chunks on some pairs. */
 const variedNet = (seed: number) => {
@@ -48,7 +52,7 @@ test(`crossed connections (${SEEDS} schedules): both sides keep one identical se
   const survivors = { smaller: 0, larger: 0 };
   for (let seed = 1; seed <= SEEDS; seed++) {
     const net = variedNet(seed);
-    const [idW, idL] = twoIds();
+    const [idW, idL] = twoIds(seed);
     const [w, l] = await Promise.all([startTestHost(net, 'w', crypto, idW), startTestHost(net, 'l', crypto, idL)]);
     const fromW = outcome(w.table.connect(idL.vatId, 'l'));
     const fromL = outcome(l.table.connect(idW.vatId, 'w'));
@@ -78,21 +82,29 @@ test(`stop races (${SEEDS} schedules): a host stopped at any point of dials, han
   const stoppedAt = new Set<string>();
   for (let seed = 1; seed <= SEEDS; seed++) {
     const net = variedNet(seed);
-    const [idA, idB] = net.random() < 0.5 ? twoIds() : twoIds().reverse();
-    const [a, b] = await Promise.all([startTestHost(net, 'a', crypto, idA!), startTestHost(net, 'b', crypto, idB!)]);
+    const [idA, idB] = net.random() < 0.5 ? twoIds(seed) : twoIds(seed).reverse();
+    // Now and then a stops in the middle of adopting a session (inside `attach`), not between steps.
+    const inAdoption = net.random() < 0.25;
+    let stopping: Promise<void> | undefined;
+    const stopA = () => {
+      stopping ??= a.table.close();
+    };
+    const a = await startTestHost(net, 'a', crypto, idA!, undefined, () => inAdoption && stopA());
+    const b = await startTestHost(net, 'b', crypto, idB!);
     const crossed = net.random() < 0.5;
     const fromA = outcome(a.table.connect(idB!.vatId, 'b'));
     const fromB = crossed ? outcome(b.table.connect(idA!.vatId, 'a')) : undefined;
     const stopAt = Math.floor(net.random() * 30);
     let steps = 0;
-    while (steps < stopAt && (await net.step())) {
+    while (steps < stopAt && !stopping && (await net.step())) {
       steps += 1;
       // Time moves too, now and then: timers are armed and cancelled mid-handshake.
       if (net.random() < 0.1) for (const h of [a, b]) h.clock.advance(Math.floor(net.random() * 2000));
     }
-    stoppedAt.add(`${crossed ? 'crossed' : 'one way'} at ${steps}`);
-    const label = `seed ${seed} (${crossed ? 'crossed' : 'one way'}, a stopped after ${steps} steps)`;
-    const stopping = a.table.close();
+    const when = stopping ? 'while adopting' : `after ${steps} steps`;
+    stoppedAt.add(`${crossed ? 'crossed' : 'one way'} ${when}`);
+    const label = `seed ${seed} (${crossed ? 'crossed' : 'one way'}, a stopped ${when})`;
+    stopA();
     // Whatever was in flight rejects at once, not when the network next moves.
     await new Promise<void>((r) => setImmediate(r));
     t.true(fromA.settled, `${label}: a's connect settled at once`);
@@ -114,6 +126,7 @@ test(`stop races (${SEEDS} schedules): a host stopped at any point of dials, han
     assertEmpty(t, net, b, `${label}, then b stopped`);
   }
   t.true(stoppedAt.size > 20, `stops fell at many different points (${stoppedAt.size})`);
+  t.true(stoppedAt.has('crossed while adopting') && stoppedAt.has('one way while adopting'), 'some fell inside an adoption');
 });
 
 test('a dial that lost the crossed-connection tie decides again as soon as the winning session dies during adoption', async (t) => {

@@ -14,7 +14,7 @@
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { describeError, ProtocolViolationError } from '../../capabilities/errors.js';
 import type { NameRegistry } from '../../capabilities/names.js';
-import { makeSessionMux } from '../../capabilities/session-mux.js';
+import { HOST_ENDPOINT, makeSessionMux } from '../../capabilities/session-mux.js';
 import { tagName } from '../../protocols/framing/frames.js';
 import type { CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
 import type { PathClock, PathLimits } from '../../protocols/session/path.js';
@@ -249,7 +249,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
 
   return {
     address: { host: listener.host, port: listener.port },
-    enliven: (refText) => sturdy.enlivenFor('@host', refText),
+    enliven: (refText) => sturdy.enlivenFor(HOST_ENDPOINT, refText),
     enlivenFor: (vat, refText) => sturdy.enlivenFor(vat, refText),
     makeSturdyRef: (name) => sturdy.make(name),
     revoke: (refText) => sturdy.revoke(refText),

@@ -28,17 +28,22 @@
  * other's, and closing only the channel that filled it would free nothing.
  */
 import { decodePayload, encodePayload, Tag } from '../protocols/framing/frames.js';
+import type { Lifetime } from '../protocols/lifetime.js';
+import { MAX_CHANNELS_PER_SESSION } from '../protocols/session/session-limits.js';
 import { checkRemoteCapTP, type CapTPMessage } from './captp-schema.js';
 import { makeConnection, type Connection } from './connection.js';
 import { ProtocolViolationError, RemoteLimitError, SessionLostError } from './errors.js';
 
-/** The part of a SecurePath (protocols/session/path.ts) the mux uses. */
+/**
+ * What the mux rides on: the part of a SecurePath (protocols/session/path.ts) it
+ * uses, and what a triple session will offer in its place. The mux is the one
+ * consumer of frames; it is one of several parties waiting on the lifetime.
+ */
 export interface FramePath {
   send(tag: number, payload: Uint8Array): void;
   onFrame(handler: (tag: number, payload: Uint8Array) => void): void;
-  onClose(handler: (reason: Error) => void): void;
   abort(reason: Error): void;
-  readonly closed: boolean;
+  readonly lifetime: Lifetime;
 }
 
 /** The local side of one channel. */
@@ -53,8 +58,6 @@ export const GATEWAY_ENDPOINT = '@gw';
 export const HOST_ENDPOINT = '@host';
 /** Endpoint names are vat names (≤ 128 chars) or '@…'; anything longer is hostile. */
 const MAX_ENDPOINT_CHARS = 128;
-/** Channels one session may hold: one per pair of talking endpoints; bounds what a peer can make us allocate. */
-export const MAX_CHANNELS_PER_SESSION = 4096;
 
 /** The inner frame tag of each CapTP message kind (docs/protocol.md §7.2). */
 export const TAG_OF_TYPE: Readonly<Record<string, number>> = {
@@ -91,7 +94,7 @@ export const makeSessionMux = (opts: {
   /** What the peer host gets as this host's gateway. */
   gateway: unknown;
   traceLimit?: number;
-  /** Channels this session may hold, the gateway's included; default MAX_CHANNELS_PER_SESSION. */
+  /** Channels this session may hold, the gateway's included; default SessionLimits' MAX_CHANNELS_PER_SESSION. */
   maxChannels?: number;
 }): SessionMux => {
   const { path, name } = opts;
@@ -101,7 +104,7 @@ export const makeSessionMux = (opts: {
   let lost: Error | undefined;
 
   const sendOn = (local: string, remote: string) => (msg: CapTPMessage) => {
-    if (lost || path.closed) return;
+    if (lost || path.lifetime.isClosed) return;
     const tag = TAG_OF_TYPE[msg.type];
     // Our own vats send only these; anything else is a bug here, not the peer's.
     if (tag === undefined) throw new ProtocolViolationError(`${name}: cannot send ${msg.type} to another host`);
@@ -152,7 +155,7 @@ export const makeSessionMux = (opts: {
     entry.end.deliver(m);
   };
 
-  path.onClose((reason) => {
+  path.lifetime.onClose((reason) => {
     lost = new SessionLostError(`${name}: session ended: ${reason.message}`, { cause: reason });
     const all = [...ends.values()];
     ends.clear();
@@ -179,7 +182,7 @@ export const makeSessionMux = (opts: {
     traceLimit: opts.traceLimit ?? 0,
     // A malformed message on the hosts' channel is a session fault like any other.
     onAbort: (reason) => {
-      if (reason.name === 'ProtocolViolationError' && !path.closed) path.abort(reason);
+      if (reason.name === 'ProtocolViolationError' && !path.lifetime.isClosed) path.abort(reason);
     },
   });
   open(GATEWAY_ENDPOINT, GATEWAY_ENDPOINT, {

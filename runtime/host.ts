@@ -20,16 +20,17 @@ import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
 import { loadOrCreateIdentity, type VatId } from './identity.js';
 import { makeModuleCompiler } from '../vats/module-compiler.js';
 import { makeModuleReader } from './module-reader.js';
-import { makeChannel, makeWorkerStarter } from './ports.js';
+import { makePortPair, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type StoredSturdyRef, type VatRow } from './store.js';
 import { makeRefAdmin } from './ref-admin.js';
 import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
-import { DEFAULT_REMOTE_LIMITS, startRemoteHosts, type RemoteHosts, type RemoteLimits, type SessionStatus } from './remote-hosts.js';
+import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './sessions/remote-hosts.js';
 import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
 import type { PathLimits } from '../protocols/session/path.js';
+import { type SessionLimits, sessionLimits } from '../protocols/session/session-limits.js';
 import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { makeInspector, type Inspector } from './viz/inspector.js';
@@ -65,10 +66,14 @@ export interface HostOptions {
   readonly listen?: string | false;
   /** 'HOST[:PORT]' written into sturdy refs, when peers must dial another address than the bound one. */
   readonly advertise?: string;
-  /** Session limits (timeouts, rekey interval), mainly for tests. */
-  readonly sessionLimits?: Partial<PathLimits>;
-  /** Bounds on what peer hosts may make this host hold (tickets, channels, cookie threshold), mainly for tests. */
-  readonly remoteLimits?: Partial<RemoteLimits>;
+  /** Each path's bounds to other hosts (frame size, handshake and keepalive timeouts, rekey, unsent bytes), mainly for tests. */
+  readonly pathLimits?: Partial<PathLimits>;
+  /**
+   * The sessions' bounds: what peer hosts may make this host hold (tickets,
+   * channels, the cookie threshold) and how long a crossed dial waits, mainly
+   * for tests. (`remoteLimits` before; the path's timeouts were `sessionLimits`.)
+   */
+  readonly sessionLimits?: Partial<SessionLimits>;
   /**
    * Serve the visualizer on 127.0.0.1: true = on the port this home used last
    * (else a free one), a number = that port (0 = a free one), false = off
@@ -216,6 +221,8 @@ const checkGrants = (grants: readonly string[] = []): Grant[] => {
 };
 
 export const startHost = async (options: HostOptions = {}): Promise<Host> => {
+  // Checked before anything is opened: a bad or misplaced limit is a RangeError naming it.
+  const limitsOfSessions = sessionLimits(options.sessionLimits);
   const home = resolveHome(options.home);
   const paths = homePaths(home);
   const print = options.print ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -264,7 +271,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const names = makeNameRegistry();
   const supervisor = makeSupervisor({
     startWorker: (spec, limits) => workers.start(spec, limits),
-    makeChannel,
+    makePortPair,
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
     print: (line, vat) => {
@@ -308,7 +315,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       durable: row.durable,
       grants: row.grants,
       traceLimit: options.traceLimit ?? 0,
-      maxTickets: options.remoteLimits?.maxVatTickets ?? DEFAULT_REMOTE_LIMITS.maxVatTickets,
+      maxTickets: limitsOfSessions.maxVatTickets,
     };
     const limits: VatLimits = {
       ...defaults,
@@ -384,8 +391,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         inspector,
         shareMachines: options.shareMachines ?? true,
         watchPeers: vizOn,
-        ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
-        ...(options.remoteLimits ? { remoteLimits: options.remoteLimits } : {}),
+        ...(options.pathLimits ? { pathLimits: options.pathLimits } : {}),
+        sessionLimits: limitsOfSessions,
         traceLimit: options.traceLimit ?? 0,
       });
     let started: RemoteHosts;

@@ -10,7 +10,8 @@ export const wrapMessagePort = (port: MessagePort): PortLike => ({
   close: () => port.close(),
 });
 
-export const makeChannel = (): [unknown, unknown] => {
+/** Two connected, transferable MessagePorts: what a CapTP channel between two vats (or a vat and a remote endpoint) runs over. */
+export const makePortPair = (): [unknown, unknown] => {
   const { port1, port2 } = new MessageChannel();
   return [port1, port2];
 };

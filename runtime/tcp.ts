@@ -100,6 +100,14 @@ export interface Listener {
 export const formatAddress = (host: string, port: number | string): string =>
   host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 
+/** `host:port` or `[v6]:port` (what formatAddress writes) back into its parts; DialError if it is neither. */
+export const splitAddress = (address: string): { host: string; port: number } => {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = Number(m?.[3]);
+  if (!m || !(port >= 1 && port <= 65535)) throw new DialError(`not a dialable address (host:port or [v6]:port): ${JSON.stringify(address.slice(0, 80))}`);
+  return { host: (m[1] ?? m[2]) as string, port };
+};
+
 /** ADDR:PORT, [v6]:PORT or PORT. */
 export const parseListenAddress = (text: string): { host: string; port: number } => {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text) ?? (/^\d{1,5}$/.test(text) ? [text, undefined, '127.0.0.1', text] : null);
@@ -186,3 +194,12 @@ export const advertisedHost = (
   const pick = external.find((i) => i.family === 'IPv4') ?? (bound === '::' ? external.find((i) => i.family === 'IPv6') : undefined);
   return pick?.address ?? fallback;
 };
+
+/** TCP as the session table's transport (protocols/session/session-table.ts): listens on `listen`, dials `host:port`. */
+export const makeTcpTransport = (listen: { readonly host: string; readonly port: number }) => ({
+  listen: (accept: (stream: ByteStream) => void): Promise<Listener> => listenTcp(listen.host, listen.port, accept),
+  dial: async (address: string): Promise<ByteStream> => {
+    const { host, port } = splitAddress(address);
+    return dialTcp(host, port);
+  },
+});

@@ -55,12 +55,10 @@ export interface VatSpec {
   readonly grants: readonly Grant[];
   /** Keep this many CapTP messages per connection for tracing; 0 = off. */
   readonly traceLimit: number;
-  /** Unredeemed tickets (remote enlivens) the vat keeps before it drops the oldest; default MAX_VAT_TICKETS. */
+  /** Unredeemed tickets (remote enlivens) the vat keeps before it drops the oldest; default SessionLimits' MAX_VAT_TICKETS. */
   readonly maxTickets?: number;
 }
 
-/** Tickets admitted but not yet redeemed, per vat: bounds what remote enlivens can pile up. */
-export const MAX_VAT_TICKETS = 10_000;
 
 export const GRANTS = ['clock', 'random'] as const;
 export type Grant = (typeof GRANTS)[number];

@@ -57,7 +57,7 @@ export interface WorkerHandle extends PortLike {
 export interface SupervisorPowers {
   startWorker(spec: VatSpec, limits: VatLimits): WorkerHandle;
   /** A fresh pair of connected, transferable ports. */
-  makeChannel(): [unknown, unknown];
+  makePortPair(): [unknown, unknown];
   readonly names: NameRegistry;
   /** Compiles a module file for a vat's loader (see module-compiler.ts). */
   readonly compileModule: (url: string, within: string) => Promise<CompiledModule>;
@@ -68,7 +68,7 @@ export interface SupervisorPowers {
   /** Called when a vat reaches running or ends; the host persists and reports. */
   readonly onVatEvent?: (name: string, event: 'running' | 'ended', detail?: string) => void;
   /**
-   * Reaches a sturdy ref for vat `from` (runtime/remote-hosts.ts): wires a channel
+   * Reaches a sturdy ref for vat `from` (runtime/sessions/sturdy-refs.ts): wires a channel
    * to the remote endpoint and returns where to redeem it. Absent: no networking.
    */
   readonly enlivenFor?: (from: string, refText: string) => Promise<unknown>;
@@ -84,6 +84,33 @@ export interface VatStatus {
   readonly cause?: TerminationCause | undefined;
   readonly detail?: string | undefined;
   readonly peers: readonly string[];
+}
+
+/**
+ * The host's side of its vats. A vat that ends, for any reason, ends as the
+ * file comment says: host calls into it reject with its VatTerminatedError
+ * subclass, its peers are told, its names are withdrawn.
+ */
+export interface Supervisor {
+  /** Starts a vat; resolves with its root once it runs. VatExistsError for a running name; the load error if it fails to start. */
+  spawn(spec: VatSpec, limits: VatLimits): Promise<{ root: unknown }>;
+  /** Every vat this supervisor knows, running or ended (with its cause), by name. */
+  list(): VatStatus[];
+  /** The vat's VatAdmin facet (stats, trace, collectGarbage); VatNotFoundError for an unknown name. */
+  admin(name: string): Promise<any>;
+  /** Why the vat or remote endpoint `name` ended ("Name: message"), as its peers are told; the newest MAX_END_REASONS are kept. */
+  whyEnded(name: string): string;
+  /** Asks a vat to stop; resolves when its worker is gone, and forgets it. VatNotFoundError for an unknown name. */
+  stop(name: string): Promise<void>;
+  stopAll(): Promise<void>;
+  /** Hands vat `vat` a channel to a remote endpoint `peer` (`<VatId>/<endpoint>`) over `port`. */
+  attachRemotePeer(vat: string, peer: string, port: unknown): void;
+  /** The remote endpoint went away (or its session did): the vat aborts that channel with `reason`. */
+  remotePeerGone(vat: string, peer: string, reason: string): void;
+  /** Lets a remote host's endpoint redeem `ticket` once for vat `vat`'s export `key`. */
+  admit(vat: string, ticket: string, key: string): Promise<void>;
+  /** The vat has loaded and not ended. */
+  isRunning(vat: string): boolean;
 }
 
 interface VatRecord {
@@ -157,7 +184,7 @@ const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
   }
 };
 
-export const makeSupervisor = (powers: SupervisorPowers) => {
+export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
   const vats = new Map<string, VatRecord>();
   /** The flattened error each vat name (or remote endpoint) last ended with; the newest MAX_END_REASONS. */
   const endReasons = new Map<string, string>();
@@ -210,7 +237,7 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
       throw passableError(new VatTerminatedError(`vat "${b}" is not running`));
     }
     if (!ra || a === b || ra.peers.has(b)) return;
-    const [pa, pb] = powers.makeChannel();
+    const [pa, pb] = powers.makePortPair();
     ra.peers.add(b);
     rb.peers.add(a);
     ra.worker.postMessage({ k: 'peer', vat: b, port: pa } satisfies HostToVat, [pa]);
@@ -336,46 +363,41 @@ export const makeSupervisor = (powers: SupervisorPowers) => {
     };
   };
 
+  const stop = async (name: string): Promise<void> => {
+    const r = get(name);
+    r.actor.send({ type: 'stop' });
+    await r.ended;
+    r.actor.stop();
+    vats.delete(name);
+  };
+
   return {
     spawn,
-    list: (): VatStatus[] => [...vats.values()].map(status).sort((a, b) => a.name.localeCompare(b.name)),
-    admin: (name: string) => get(name).conn.getBootstrap(),
-    /** Why the vat or remote endpoint `name` ended ("Name: message"), as its peers are told. */
+    list: () => [...vats.values()].map(status).sort((a, b) => a.name.localeCompare(b.name)),
+    admin: (name) => get(name).conn.getBootstrap(),
     whyEnded,
-    /** Stops a vat; resolves when its worker is gone. Forgets it afterwards. */
-    async stop(name: string): Promise<void> {
-      const r = get(name);
-      r.actor.send({ type: 'stop' });
-      await r.ended;
-      r.actor.stop();
-      vats.delete(name);
+    stop,
+    async stopAll() {
+      await Promise.all([...vats.keys()].map(stop));
     },
-    async stopAll(): Promise<void> {
-      await Promise.all([...vats.keys()].map((n) => this.stop(n)));
-    },
-    /** Hands vat `vat` a channel to a remote endpoint `peer` (`<VatId>/<endpoint>`). */
-    attachRemotePeer(vat: string, peer: string, port: unknown) {
+    attachRemotePeer(vat, peer, port) {
       const r = get(vat);
       endReasons.delete(peer);
       r.peers.add(peer);
       r.worker.postMessage({ k: 'peer', vat: peer, port, remote: true } satisfies HostToVat, [port]);
     },
-    /** The remote endpoint went away (or its session did): the vat aborts that channel with `reason`. */
-    remotePeerGone(vat: string, peer: string, reason: string) {
+    remotePeerGone(vat, peer, reason) {
       rememberEnd(peer, reason);
       const r = vats.get(vat);
       if (!r?.peers.delete(peer)) return;
       r.worker.postMessage({ k: 'peer-gone', vat: peer, reason } satisfies HostToVat);
     },
-    /** Lets a remote host's endpoint redeem `ticket` once for vat `vat`'s export `key`. */
-    admit: (vat: string, ticket: string, key: string): Promise<void> => E(get(vat).conn.getBootstrap()).admit(ticket, key),
-    isRunning: (vat: string) => {
+    admit: (vat, ticket, key) => E(get(vat).conn.getBootstrap()).admit(ticket, key),
+    isRunning: (vat) => {
       const r = vats.get(vat);
       return r !== undefined && phaseOf(r.actor.getSnapshot().value) === 'running';
     },
   };
 };
-
-export type Supervisor = ReturnType<typeof makeSupervisor>;
 
 const inspectOption = (inspect: ((event: InspectionEvent) => void) | undefined) => (inspect ? { inspect } : {});

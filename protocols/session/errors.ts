@@ -119,6 +119,15 @@ export class PathBackpressureError extends SessionError {
   override name = 'PathBackpressureError';
   override readonly code = 'backpressure';
 }
+/**
+ * This host is stopping: dials, handshakes and waits for a session that were in
+ * flight reject with it, a connect asked for afterwards too, and paths still
+ * handshaking are aborted with it (the peer reads code 'host-stopping').
+ */
+export class HostStoppingError extends SessionError {
+  override name = 'HostStoppingError';
+  override readonly code = 'host-stopping';
+}
 /** An Abort whose code this side does not know. */
 export class PeerAbortError extends SessionError {
   override name = 'PeerAbortError';
@@ -145,6 +154,7 @@ const BY_CODE = new Map<string, Plain>(
       HandshakeTimeoutError,
       UnexpectedFrameError,
       MalformedMessageError,
+      HostStoppingError,
     ] as const
   ).map((C) => [new C('').code, C]),
 );

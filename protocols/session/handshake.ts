@@ -6,7 +6,7 @@
  * reads a clock or keeps a timer.
  *
  * `makeInitiatorSteps` / `makeResponderSteps` wrap the steps for one handshake
- * into the `HandshakeSteps` object that handshake.machine.ts calls. Its secrets
+ * into the `HandshakeSteps` object that path.machine.ts calls. Its secrets
  * (the ephemeral key, the DH output, the derived keys) stay inside the closure:
  * the machine's context, which the inspector shows, only ever sees public values.
  */

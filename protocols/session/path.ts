@@ -1,19 +1,21 @@
 /**
- * One secure path over one byte stream: the handshake (handshake.machine.ts
- * driving handshake.ts), then an encrypted, authenticated frame channel
- * (secure-channel.ts). This file is the thin adapter between the ByteStream, the
+ * One secure path over one byte stream: the handshake (path.machine.ts
+ * driving handshake.ts), then encrypted, authenticated frames, one cipher state
+ * per direction (cipher-state.ts). This file is the thin adapter between the ByteStream, the
  * machine and the data path; README.md has the wire format.
  *
  * Failure semantics. Everything that goes wrong ends the path with a named error
  * (errors.ts): before the handshake completes, the `initiatePath`/`acceptPath`
- * promise rejects with it; after, the `onClose` handler gets it. Either way the
- * stream is closed, every timer is cleared, and the error is reported exactly
- * once. Nothing throws out of the stream's data handler.
+ * promise rejects with it (and a `cancel` lifetime that ends first aborts the
+ * handshake with its reason); after, the path's `lifetime` closes with it, for
+ * every party that waits on it. Either way the stream is closed, every timer is
+ * cleared, and the error is reported exactly once. Nothing throws out of the
+ * stream's data handler.
  *
  * Backpressure: the path writes whatever it is asked to while the stream's
  * unsent bytes stay within `maxUnsentBytes`; a write that would pass the bound
  * is not made, and the path aborts with PathBackpressureError instead (send does
- * not throw for it; onClose tells). Nothing queues above the stream.
+ * not throw for it; the lifetime tells). Nothing queues above the stream.
  *
  * The initiator is established once its Signature is written (it may send at
  * once, "0.5-RTT"); if the responder then refuses the signature, the initiator's
@@ -21,6 +23,7 @@
  * is discarded unread.
  */
 import { createActor } from 'xstate';
+import { type Lifetime, makeLifetime } from '../lifetime.js';
 import { FrameTooLargeError, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../framing/frames.js';
 import type { ByteStream } from '../framing/byte-stream.js';
 import { AEAD_TAG_BYTES, CIPHERS, type CipherName, type CryptoSuite, type SigningKey } from './crypto.js';
@@ -41,18 +44,18 @@ import {
   type SessionSummary,
   makeResponderSteps,
 } from './handshake.js';
-import { pathMachine, type PathRole } from './handshake.machine.js';
+import { pathMachine, type PathRole } from './path.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
 import {
   ENCRYPTION_OVERHEAD_BYTES,
   FIRST_INNER_TAG,
-  InboundChannel,
+  InboundCipherState,
   LAST_INNER_TAG,
   makeFrameSplitter,
   MAX_REKEY_AFTER_MESSAGES,
-  OutboundChannel,
+  OutboundCipherState,
   REKEY_AFTER_MESSAGES,
-} from './secure-channel.js';
+} from './cipher-state.js';
 import { type VatId, vatIdOf } from './vat-id.js';
 
 /** Handshake frames are a few hundred bytes; a peer that has not authenticated may not make us buffer more. */
@@ -125,6 +128,12 @@ export interface PathOptions {
   readonly inspect?: (ev: unknown) => void;
   /** In preference order; default CIPHERS (ChaCha20-Poly1305 first). */
   readonly ciphers?: readonly CipherName[];
+  /**
+   * A handshake still running when this ends is aborted with its reason (an
+   * Abort with the reason's code goes to the peer, the promise rejects with the
+   * reason). No effect once the path is established: its owner closes it.
+   */
+  readonly cancel?: Lifetime;
 }
 
 export interface InitiateOptions extends PathOptions {
@@ -168,15 +177,18 @@ export interface SecurePath {
    * caller may not use, FrameTooLargeError above `maxFrameBytes`.
    */
   send(tag: number, payload: Uint8Array): void;
-  /** Frames that arrived before the handler was set are delivered when it is. A handler that throws aborts the path with that error. */
+  /**
+   * The one consumer of inbound frames (the session mux). Frames that arrived
+   * before it was set are delivered when it is. A handler that throws aborts the
+   * path with that error.
+   */
   onFrame(handler: (tag: number, payload: Uint8Array) => void): void;
-  /** Called once with the reason the path ended (PathClosedError for a graceful close by either side). */
-  onClose(handler: (reason: Error) => void): void;
+  /** Ends once, with the reason the path ended (PathClosedError for a graceful close by either side). */
+  readonly lifetime: Lifetime;
   /** Graceful: an encrypted Shutdown carrying `reason`, then the stream closes. Idempotent. */
   close(reason?: { code: string; message: string }): void;
   /** Closes the stream at once, without a Shutdown. Idempotent. */
   abort(reason: Error): void;
-  readonly closed: boolean;
   stats(): PathStats;
 }
 
@@ -232,6 +244,11 @@ const startPath = (role: PathRole, opts: PathOptions, makeSteps: StepsFactory): 
     opts.stream.close();
     return Promise.reject(err);
   }
+  const cancelled = opts.cancel?.reason;
+  if (cancelled) {
+    opts.stream.close();
+    return Promise.reject(cancelled);
+  }
   return new Promise((resolve, reject) => runPath(role, opts, checked.limits, steps, resolve, reject));
 };
 
@@ -251,8 +268,8 @@ const runPath = (
   const splitter = makeFrameSplitter(limits.maxHandshakeFrameBytes);
   const stats: PathStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0, unsentBytes: 0 };
   const maxPayload = limits.maxFrameBytes - HEADER_BYTES - AEAD_TAG_BYTES;
-  let outbound: OutboundChannel | undefined;
-  let inbound: InboundChannel | undefined;
+  let outbound: OutboundCipherState | undefined;
+  let inbound: InboundCipherState | undefined;
   let path: SecurePath | undefined;
   let done = false;
   let reported = false;
@@ -260,7 +277,7 @@ const runPath = (
   let reason: Error | undefined;
   let heardMark = 0;
   let frameHandler: ((tag: number, payload: Uint8Array) => void) | undefined;
-  let closeHandler: ((reason: Error) => void) | undefined;
+  const life = makeLifetime();
   let unclaimed: Array<[number, Uint8Array]> = [];
   let unclaimedBytes = 0;
   /** A write was refused at the bound: nothing more goes out while the abort takes effect. */
@@ -293,14 +310,14 @@ const runPath = (
     if (!done) actor.send(ev);
   };
 
-  /** The end, reported once: reject the handshake or call onClose. */
+  /** The end, reported once: reject the handshake, or close the path's lifetime. */
   const report = (err: Error) => {
     if (reported) return;
     reported = true;
     reason = err;
-    if (!path) return reject(err);
-    const h = closeHandler;
-    if (h) callQuietly(h, err);
+    stopCancel();
+    if (!path) reject(err);
+    life.close(err);
   };
 
   const deliver = (tag: number, payload: Uint8Array) => {
@@ -323,7 +340,7 @@ const runPath = (
   /** The data path: open, dispatch. Any failure ends the path through the machine. */
   const onEncrypted = (sealed: Uint8Array) => {
     if (!inbound) return;
-    let inner: ReturnType<InboundChannel['open']>;
+    let inner: ReturnType<InboundCipherState['open']>;
     try {
       inner = inbound.open(sealed);
     } catch (err) {
@@ -369,13 +386,15 @@ const runPath = (
     const keys = steps.takeKeys();
     const [out, inn] =
       role === 'initiator' ? [keys.initiatorToResponder, keys.responderToInitiator] : [keys.responderToInitiator, keys.initiatorToResponder];
-    outbound = new OutboundChannel(crypto, keys.cipher, out, limits.rekeyAfterMessages);
-    inbound = new InboundChannel(crypto, keys.cipher, inn, limits.rekeyAfterMessages);
+    outbound = new OutboundCipherState(crypto, keys.cipher, out, limits.rekeyAfterMessages);
+    inbound = new InboundCipherState(crypto, keys.cipher, inn, limits.rekeyAfterMessages);
     out.fill(0);
     inn.fill(0);
     splitter.maxFrameBytes = limits.maxFrameBytes;
     if (!summary) throw new SessionError('established without a session summary');
     path = makeSecurePath(summary.remoteId, summary.sessionId, summary.cipher, summary.encoder);
+    // Established: from here on the owner ends the path, not the handshake's canceller.
+    stopCancel();
     resolve(path);
   };
 
@@ -402,19 +421,12 @@ const runPath = (
         deliver(tag, payload);
       }
     },
-    onClose(handler) {
-      closeHandler = handler;
-      const r = reason;
-      if (reported && r) queueMicrotask(() => callQuietly(handler, r));
-    },
+    lifetime: life.lifetime,
     close(r) {
       tell({ type: 'path.close', code: r?.code ?? 'closed', message: r?.message ?? 'closed by the local side' });
     },
     abort(err) {
       tell({ type: 'path.abort', error: err });
-    },
-    get closed() {
-      return done;
     },
     stats: () => ({ ...stats, rekeysIn: inbound?.rekeys ?? 0, rekeysOut: outbound?.rekeys ?? 0, unsentBytes: stream.unsentBytes }),
   });
@@ -475,6 +487,7 @@ const runPath = (
     },
   });
 
+  const stopCancel = opts.cancel?.onClose((why) => tell({ type: 'path.abort', error: why })) ?? (() => {});
   stream.onData((chunk) => {
     if (done) return;
     stats.bytesIn += chunk.length;
@@ -489,12 +502,4 @@ const runPath = (
     tell({ type: 'stream.closed', error: err });
   });
   actor.start();
-};
-
-const callQuietly = (h: (reason: Error) => void, err: Error) => {
-  try {
-    h(err);
-  } catch {
-    // A close handler's own failure has nowhere to go; the path is already closed.
-  }
 };

@@ -77,6 +77,36 @@ export interface WatchOptions {
   readonly fromPresent?: boolean;
 }
 
+/**
+ * The host's inspector: where every machine's inspection stream goes, and what
+ * the page server, the store and peer hosts watch. Records from a peer are
+ * checked before they are kept (check.ts); a peer past its PeerLimits, or one
+ * that sends a malformed batch, gets VizRelayError and this host keeps what it had.
+ */
+export interface Inspector {
+  /** The VatId of the host whose inspector this is. */
+  readonly host: string;
+  /** Registers a machine: pass the returned `inspect` to `createActor`; `tag` places it in the tree. */
+  tap(tag: ActorTag, options?: TapOptions): Tap;
+  /** Every batch of records from now on, until the returned function is called. */
+  watch(deliver: (batch: readonly Update[]) => void, options?: WatchOptions): () => void;
+  /**
+   * Feeds this host's own records to a peer through `push`, one call in flight;
+   * ends (with `onEnd`) when `push` fails, the peer falls too far behind, or `stop` is called.
+   */
+  relay(push: (batch: readonly Update[]) => Promise<unknown>, onEnd?: (err: unknown) => void): { stop(): void };
+  /** Records relayed by `peer`; VizRelayError for a malformed batch or one past the peer's limits. */
+  ingest(peer: string, batch: unknown): void;
+  /** The relay from `peer` ended: its actors stay, marked as no longer live. */
+  peerGone(peer: string): void;
+  /** The present and recent history, what a new page starts from. */
+  hello(): Hello;
+  /** Where session health comes from (this host's sessions), polled each second while someone watches. */
+  setHealthSource(source: () => readonly Omit<SessionHealth, 'state'>[]): void;
+  /** Stops its timers and drops its watchers. */
+  close(): void;
+}
+
 /** Health rows of sessions that ended stay this long, marked 'ended'. */
 const ENDED_HEALTH_MS = 5 * 60_000;
 const HEALTH_EVERY_MS = 1000;
@@ -109,7 +139,7 @@ interface TapRecord {
   aids: string[];
 }
 
-export const makeInspector = (opts: InspectorOptions) => {
+export const makeInspector = (opts: InspectorOptions): Inspector => {
   const self = opts.host;
   const now = opts.now ?? Date.now;
   const setTimer = opts.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
@@ -536,7 +566,6 @@ export const makeInspector = (opts: InspectorOptions) => {
     ingest,
     peerGone,
     hello,
-    /** Where session health comes from (this host's sessions), polled each second while someone watches. */
     setHealthSource(source: () => readonly Omit<SessionHealth, 'state'>[]) {
       healthSource = source;
       if (watchers.size > 0) startHealth();
@@ -574,4 +603,3 @@ const cleanTag = (tag: ActorTag): ActorTag => ({
   ...(tag.peer !== undefined ? { peer: String(tag.peer) } : {}),
 });
 
-export type Inspector = ReturnType<typeof makeInspector>;

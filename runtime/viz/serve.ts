@@ -3,7 +3,7 @@
  * of every step the inspector sees, and the port remembered in the home.
  */
 import { portInUse } from '../errors.js';
-import type { RemoteHosts } from '../remote-hosts.js';
+import type { RemoteHosts } from '../sessions/remote-hosts.js';
 import { openVizHistory, type HostStore } from '../store.js';
 import type { Inspector } from './inspector.js';
 import type { SessionHealth, StepRecord } from './model.js';

@@ -99,7 +99,7 @@ test('a dropped session rejects pending calls with SessionLostError, and later c
   t.is(await E(alice).keep(await E(alice).lookupAndCall(ref, 'makeThing', 'x')), 1);
   t.is(await E(alice).callKept('owner'), 'bob');
   const vatPending = E(alice).lookupAndCall(ref, 'awaitIt', promise);
-  a.remote!.dropSession(b.id, new Error('cut by the test'));
+  a.remote!.diagnostics.dropSession(b.id, new Error('cut by the test'));
   await t.throwsAsync(waiting, { name: 'SessionLostError' });
   await t.throwsAsync(() => E(bob).label(), { name: 'SessionLostError' });
   await t.throwsAsync(vatPending, { message: /SessionLostError/ });
@@ -194,8 +194,8 @@ test('crossed connections end with exactly one session, the same on both sides',
   for (let i = 0; i < 4; i++) {
     const [a, b] = await twoHosts(t);
     const [sa, sb] = await Promise.all([
-      a.remote!.connect(b.id as any, '127.0.0.1', b.address!.port),
-      b.remote!.connect(a.id as any, '127.0.0.1', a.address!.port),
+      a.remote!.diagnostics.connect(b.id as any, `127.0.0.1:${b.address!.port}`),
+      b.remote!.diagnostics.connect(a.id as any, `127.0.0.1:${a.address!.port}`),
     ]);
     t.is(sa.path.sessionId, sb.path.sessionId, `round ${i}: both sides kept the same session`);
     t.is(a.ps().sessions.length, 1);

@@ -85,7 +85,7 @@ test('vats that look up refs of the same peer at once, while the host enlivens o
 
   // Once that session is gone, the next burst dials once more, not once per caller.
   const peer = a.host.ps().sessions[0]!.peer;
-  a.host.remote!.dropSession(peer, new SessionLostError('dropped by the test'));
+  a.host.remote!.diagnostics.dropSession(peer, new SessionLostError('dropped by the test'));
   await a.nextLine(/^session with \S+ ended/);
   const again = await Promise.all(callers.map((c) => E(c).lookupAndCall(viaRelay(b.host.makeSturdyRef('bob')), 'label')));
   t.deepEqual(again, Array(5).fill('bob'));

@@ -15,14 +15,14 @@ import { CIPHERS } from '../../protocols/session/crypto.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import type { Host } from '../../runtime/index.js';
-import { COOKIE_DEMAND_THRESHOLD } from '../../runtime/remote-hosts.js';
+import { COOKIE_DEMAND_THRESHOLD } from '../../protocols/session/session-limits.js';
 import { dialTcp, MAX_INBOUND_CONNECTIONS } from '../../runtime/tcp.js';
 import { fixture, withHost } from '../helpers/host.js';
 import { fakeIdentity, rawTcpPeer, realClock, watchedHost } from '../helpers/peers.js';
 import { within } from '../helpers/bounded.js';
 
 /** The flooders below must outlive the test, not the handshake timer. */
-const sessionLimits = { handshakeTimeoutMs: 120_000 };
+const pathLimits = { handshakeTimeoutMs: 120_000 };
 
 /**
  * A handshake left half done: ProtocolOffered and a valid Hello, then nothing.
@@ -62,7 +62,7 @@ const goodPeer = async (host: Host) => {
 };
 
 test(`above ${COOKIE_DEMAND_THRESHOLD} handshakes in flight a Hello gets a Cookie, not a Response; a good peer gets in through the cookie round`, async (t) => {
-  const { host } = await watchedHost(t, { sessionLimits });
+  const { host } = await watchedHost(t, { pathLimits });
   await host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
   const flood: Array<Awaited<ReturnType<typeof halfHandshake>>> = [];
   t.teardown(() => {
@@ -74,7 +74,7 @@ test(`above ${COOKIE_DEMAND_THRESHOLD} handshakes in flight a Hello gets a Cooki
     const expected = i + 1 <= COOKIE_DEMAND_THRESHOLD ? Tag.Response : Tag.Cookie;
     t.deepEqual(f.tags, [Tag.ProtocolAccepted, expected], `handshake ${i + 1}`);
   }
-  t.is(host.remote!.stats().handshakesInFlight, COOKIE_DEMAND_THRESHOLD + 4);
+  t.is(host.remote!.diagnostics.stats().handshakesInFlight, COOKIE_DEMAND_THRESHOLD + 4);
 
   // A flooder that repeats its Hello without the cookie is refused: Abort bad-cookie.
   const noEcho = flood[COOKIE_DEMAND_THRESHOLD]!;
@@ -94,24 +94,24 @@ test(`above ${COOKIE_DEMAND_THRESHOLD} handshakes in flight a Hello gets a Cooki
   // A good peer, and a real host, get in while the flood is still open.
   const good = await goodPeer(host);
   t.deepEqual(good.received, [Tag.ProtocolAccepted, Tag.Cookie, Tag.Response]);
-  t.false(good.path.closed);
+  t.false(good.path.lifetime.isClosed);
   good.path.close();
   const other = await withHost(t, { spareWorkers: 0 });
   t.is(await E(await other.enliven(host.makeSturdyRef('bob'))).label(), 'bob');
-  t.is(host.remote!.stats().failures['CookieError'], 1);
+  t.is(host.remote!.diagnostics.stats().failures['CookieError'], 1);
 
   // The flood over (and the other host gone), a Hello is answered at once again.
   await other.stop();
   for (const f of flood) f.peer.close();
-  await within(host.remote!.idle(), 10_000, 'the host to drop the flood');
-  t.is(host.remote!.stats().handshakesInFlight, 0);
+  await within(host.remote!.diagnostics.idle(), 10_000, 'the host to drop the flood');
+  t.is(host.remote!.diagnostics.stats().handshakesInFlight, 0);
   const after = await goodPeer(host);
   t.deepEqual(after.received, [Tag.ProtocolAccepted, Tag.Response]);
   after.path.close();
 });
 
 test(`the listener holds at most ${MAX_INBOUND_CONNECTIONS} sockets: more are refused at accept; a good peer gets in once they go`, async (t) => {
-  const { host } = await watchedHost(t, { sessionLimits });
+  const { host } = await watchedHost(t, { pathLimits });
   await host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
   const flood: Array<Awaited<ReturnType<typeof rawTcpPeer>>> = [];
   t.teardown(() => {
@@ -131,7 +131,7 @@ test(`the listener holds at most ${MAX_INBOUND_CONNECTIONS} sockets: more are re
       `batch at ${i}: ${tags.join()}`,
     );
   }
-  t.is(host.remote!.stats().connections, MAX_INBOUND_CONNECTIONS);
+  t.is(host.remote!.diagnostics.stats().connections, MAX_INBOUND_CONNECTIONS);
 
   // The next sockets are closed at accept, before any frame is read or written.
   for (let i = 0; i < 3; i++) {
@@ -154,11 +154,11 @@ test(`the listener holds at most ${MAX_INBOUND_CONNECTIONS} sockets: more are re
   const ref = host.makeSturdyRef('bob');
   const other = await withHost(t, { spareWorkers: 0 });
   await t.throwsAsync(other.enliven(ref), { name: 'PathLostError' });
-  t.is(host.remote!.stats().connections, MAX_INBOUND_CONNECTIONS);
+  t.is(host.remote!.diagnostics.stats().connections, MAX_INBOUND_CONNECTIONS);
 
   // The flood gone, the same host gets in.
   for (const f of flood) f.close();
-  await within(host.remote!.idle(), 20_000, 'the host to drop the flood');
-  t.is(host.remote!.stats().handshakesInFlight, 0);
+  await within(host.remote!.diagnostics.idle(), 20_000, 'the host to drop the flood');
+  t.is(host.remote!.diagnostics.stats().handshakesInFlight, 0);
   t.is(await E(await other.enliven(ref)).label(), 'bob');
 });

@@ -45,7 +45,7 @@ for (const [what, send] of MALFORMED) {
     const bob = await good.enliven(host.makeSturdyRef('bob'));
     t.is(await E(bob).label(), 'bob');
     const { path, id } = await scriptedSession(host);
-    const closed = new Promise<Error>((r) => path.onClose(r));
+    const closed = path.lifetime.closed;
     send(path);
     const line = await nextLine(new RegExp(`session with ${id.slice(0, 8)} ended: ProtocolViolationError`));
     t.regex(line, /ProtocolViolationError/);
@@ -68,7 +68,7 @@ test('hostile peer: a bad enliven request is refused, the session stays', async 
   await t.throwsAsync(() => E(gateway).enliven('not-a-swiss', '@host'), { message: /SturdyRefError: malformed swiss/ });
   await t.throwsAsync(() => E(gateway).enliven('a'.repeat(32), 'bad endpoint!'), { message: /SturdyRefError: malformed endpoint/ });
   await t.throwsAsync(() => E(gateway).enliven('a'.repeat(32), '@host'), { message: /SturdyRefError: unknown or revoked/ });
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
   t.is(host.ps().sessions.length, 1);
   path.close();
 });
@@ -125,7 +125,7 @@ test('1,000 bad connection attempts: each refused, no handles or memory kept, go
     for (let i = from; i < from + n; i += 20) {
       await Promise.all(Array.from({ length: 20 }, (_, j) => badAttempt(host, i + j)));
     }
-    await within(host.remote!.idle(), IO_MS, 'the host to finish every handshake in flight');
+    await within(host.remote!.diagnostics.idle(), IO_MS, 'the host to finish every handshake in flight');
   };
   await run(100, 0); // warm-up: code paths compiled, pools filled
   gc();
@@ -134,7 +134,7 @@ test('1,000 bad connection attempts: each refused, no handles or memory kept, go
   await run(1000, 100);
   gc();
   const heapAfter = process.memoryUsage().heapUsed;
-  const stats = host.remote!.stats();
+  const stats = host.remote!.diagnostics.stats();
   t.is(stats.handshakesInFlight, 0);
   t.is(stats.sessions, 0);
   t.true(stats.failedHandshakes >= 1000, `${stats.failedHandshakes} failed handshakes counted`);

@@ -5,7 +5,7 @@
  * session holds at most 4,096 channels; capdata carries at most 10,000 slots; a
  * frame is at most 2 MiB. Each bound gives its named error (or ends that one
  * session), and the host goes on serving others. The ticket and channel bounds
- * are exercised shrunk (RemoteLimits; 10,000 CapTP round trips take half a
+ * are exercised shrunk (SessionLimits; 10,000 CapTP round trips take half a
  * minute on this machine), and their defaults are checked against the docs.
  */
 import '@endo/init';
@@ -13,18 +13,18 @@ import test from 'ava';
 import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../../capabilities/connection.js';
 import { MAX_SLOTS } from '../../capabilities/captp-schema.js';
-import { MAX_CHANNELS_PER_SESSION, makeSessionMux, type SessionMux } from '../../capabilities/session-mux.js';
+import { makeSessionMux, type SessionMux } from '../../capabilities/session-mux.js';
 import { parseSturdyRef } from '../../capabilities/sturdy-ref.js';
 import { encodePayload, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
 import { AEAD_TAG_BYTES } from '../../protocols/session/crypto.js';
 import type { Host } from '../../runtime/index.js';
-import { DEFAULT_REMOTE_LIMITS } from '../../runtime/remote-hosts.js';
+import { DEFAULT_SESSION_LIMITS, MAX_CHANNELS_PER_SESSION } from '../../protocols/session/session-limits.js';
 import { fixture, withHost } from '../helpers/host.js';
 import { scriptedSession, watchedHost } from '../helpers/peers.js';
 import { within } from '../helpers/bounded.js';
 
 /** Small bounds, so that a test reaches them in a few hundred round trips. */
-const remoteLimits = { maxHostTickets: 50, maxVatTickets: 50, maxChannelsPerSession: 64 };
+const sessionLimits = { maxHostTickets: 50, maxVatTickets: 50, maxChannelsPerSession: 64 };
 
 const swissOf = (ref: string) => parseSturdyRef(ref).swiss;
 const short = (id: string) => id.slice(0, 8);
@@ -46,7 +46,7 @@ const channel = (mux: SessionMux, local: string, remote: string): Connection => 
 };
 
 const hostWithActors = async (t: any) => {
-  const watched = await watchedHost(t, { remoteLimits });
+  const watched = await watchedHost(t, { sessionLimits });
   await watched.host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
   watched.host.names.publish('hosted', Far('Hosted', { where: () => 'host' }));
   return watched;
@@ -60,8 +60,8 @@ const servesOthers = async (t: any, host: Host) => {
 
 test('the defaults are the bounds the docs state', (t) => {
   t.deepEqual(
-    { ...DEFAULT_REMOTE_LIMITS },
-    { cookieDemandThreshold: 32, maxHostTickets: 10_000, maxVatTickets: 10_000, maxChannelsPerSession: 4096 },
+    { ...DEFAULT_SESSION_LIMITS },
+    { cookieDemandThreshold: 32, crossedWaitMs: 15_000, maxHostTickets: 10_000, maxVatTickets: 10_000, maxChannelsPerSession: 4096, maxRefHops: 4 },
   );
   t.is(MAX_CHANNELS_PER_SESSION, 4096);
   t.is(MAX_SLOTS, 10_000);
@@ -88,13 +88,13 @@ test('tickets redeem once, at a vat and at the host; a second redeem is SturdyRe
   await t.throwsAsync(E(vatGate).redeem(another.ticket), { message: /^SturdyRefError: no such ticket/ });
   t.is(await E(await E(hostGate).redeem(another.ticket)).where(), 'host');
 
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
   t.is(host.ps().sessions.length, 1);
 });
 
 for (const [where, name, max] of [
-  ['a vat', 'bob', remoteLimits.maxVatTickets],
-  ['the host', 'hosted', remoteLimits.maxHostTickets],
+  ['a vat', 'bob', sessionLimits.maxVatTickets],
+  ['the host', 'hosted', sessionLimits.maxHostTickets],
 ] as const) {
   test(`${where} keeps at most maxTickets unredeemed tickets: the oldest goes first`, async (t) => {
     const { host } = await hostWithActors(t);
@@ -108,7 +108,7 @@ for (const [where, name, max] of [
     await t.throwsAsync(E(gate).redeem(tickets[0]!), { message: /^SturdyRefError: no such ticket/ });
     t.truthy(await E(gate).redeem(tickets[1]!));
     t.truthy(await E(gate).redeem(tickets[max]!));
-    t.false(path.closed);
+    t.false(path.lifetime.isClosed);
     await servesOthers(t, host);
   });
 }
@@ -117,7 +117,7 @@ test('a session holds at most maxChannelsPerSession channels: one more is Remote
   const { host } = await hostWithActors(t);
   const { path, gateway } = await peerSession(host);
   const hosted = swissOf(host.makeSturdyRef('hosted'));
-  const max = remoteLimits.maxChannelsPerSession;
+  const max = sessionLimits.maxChannelsPerSession;
   // '@gw'↔'@gw' is the first channel; each new `from` opens one more ('@host'↔from).
   await Promise.all(Array.from({ length: max - 1 }, (_, i) => E(gateway).enliven(hosted, `c${i}`)));
   t.is(host.ps().sessions[0]?.channels, max);
@@ -126,7 +126,7 @@ test('a session holds at most maxChannelsPerSession channels: one more is Remote
   await t.throwsAsync(E(gateway).enliven(swissOf(host.makeSturdyRef('bob')), 'one-more'), { message: /^RemoteLimitError/ });
   // Channels that exist go on working, and the session stays.
   t.is((await E(gateway).enliven(hosted, 'c0')).endpoint, '@host');
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
   t.is(host.ps().sessions[0]?.channels, max);
   await servesOthers(t, host);
 });
@@ -146,9 +146,9 @@ test(`capdata carries at most ${MAX_SLOTS} slots: one more ends that session wit
   // At the bound: well-formed, so only dropped (no such channel); the session goes on.
   path.send(Tag.Deliver, callWithSlots(MAX_SLOTS));
   await stillAnswers(t, gateway);
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
 
-  const closed = new Promise<Error>((r) => path.onClose(r));
+  const closed = path.lifetime.closed;
   path.send(Tag.Deliver, callWithSlots(MAX_SLOTS + 1));
   t.regex(await nextLine(new RegExp(`session with ${short(id)} ended`)), /ProtocolViolationError: .*malformed CTP_CALL/);
   t.is((await within(closed, 5000, 'the peer to see the session end')).name, 'PathLostError');
@@ -174,9 +174,9 @@ test('an Encrypted frame over 2 MiB ends that session with MalformedMessageError
   const { path, id, gateway } = await peerSession(host, { maxFrameBytes: 2 * MAX_FRAME_BYTES });
   path.send(Tag.ChannelClose, frameOfSize(MAX_INNER));
   await stillAnswers(t, gateway);
-  t.false(path.closed);
+  t.false(path.lifetime.isClosed);
 
-  const closed = new Promise<Error>((r) => path.onClose(r));
+  const closed = path.lifetime.closed;
   path.send(Tag.ChannelClose, frameOfSize(MAX_INNER + 1));
   t.regex(
     await nextLine(new RegExp(`session with ${short(id)} ended`)),

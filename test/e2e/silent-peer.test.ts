@@ -27,7 +27,7 @@ const LATE_MS = 1500;
 const short = (id: string) => id.slice(0, 8);
 
 test('a peer that goes silent after the handshake (socket open) is dead within its bound: PathTimeoutError', async (t) => {
-  const { host, nextLine } = await watchedHost(t, { sessionLimits: { idleMs, deadMs } });
+  const { host, nextLine } = await watchedHost(t, { pathLimits: { idleMs, deadMs } });
   let mute!: () => void;
   const { path, id } = await scriptedSession(host, {
     stream: (s) => {
@@ -39,7 +39,7 @@ test('a peer that goes silent after the handshake (socket open) is dead within i
   // The Signature was the last frame we wrote; from here on nothing we write leaves.
   mute();
   const silentSince = Date.now();
-  const peerClosed = new Promise<Error>((r) => path.onClose(r));
+  const peerClosed = path.lifetime.closed;
   await nextLine(new RegExp(`session with ${short(id)} up`));
   t.is(host.ps().sessions.length, 1);
 
@@ -54,7 +54,7 @@ test('a peer that goes silent after the handshake (socket open) is dead within i
   const peerReason = await within(peerClosed, 5000, 'the silent peer to see its socket closed');
   t.is(peerReason.name, 'PathLostError');
   t.is(host.ps().sessions.length, 0);
-  await within(host.remote!.idle(), 5000, 'the host to hold no socket');
+  await within(host.remote!.diagnostics.idle(), 5000, 'the host to hold no socket');
 
   // Others are still served.
   await host.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
@@ -63,7 +63,7 @@ test('a peer that goes silent after the handshake (socket open) is dead within i
 });
 
 test('a host that dialed a responder which then goes silent: the pending enliven rejects with SessionLostError (PathTimeoutError)', async (t) => {
-  const { host, nextLine } = await watchedHost(t, { sessionLimits: { idleMs, deadMs } });
+  const { host, nextLine } = await watchedHost(t, { pathLimits: { idleMs, deadMs } });
   let silentSince = 0;
   const responder = await scriptedResponder(t, (_path, stream) => {
     // Handshake done: the responder never answers the host's gateway bootstrap, nor its Pings.
@@ -92,7 +92,7 @@ test('a real peer host frozen with SIGSTOP (its kernel still holds the socket): 
   t.is((await tribe(['spawn', fixture('party.ts'), '--name', 'bob', '--params', '{"label":"bob"}', '--home', homeB])).code, 0);
   const ref = (await tribe(['ref', 'bob', '--home', homeB])).stdout.trim();
 
-  const { host: a, nextLine } = await watchedHost(t, { sessionLimits: { idleMs, deadMs } });
+  const { host: a, nextLine } = await watchedHost(t, { pathLimits: { idleMs, deadMs } });
   const bob = await a.enliven(ref);
   t.is(await E(bob).label(), 'bob');
   t.is(a.ps().sessions.length, 1);

@@ -54,7 +54,7 @@ const foreignPeer = async (port: number, wanted: string) => {
     for (;;) {
       const i = inbox.findIndex(match);
       if (i >= 0) return inbox.splice(i, 1)[0]!;
-      if (path.closed) throw new Error(`session closed while waiting for ${what}`);
+      if (path.lifetime.isClosed) throw new Error(`session closed while waiting for ${what}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no ${what} within ${WAIT_MS} ms; inbox: ${JSON.stringify(inbox)}`);
       await new Promise<void>((resolve) => {
@@ -182,7 +182,7 @@ test('§7 on the wire: gateway bootstrap, enliven from @host, redeem pipelined, 
   p.send(DELIVER, '@gw', '@gw', { type: 'CTP_CALL', epoch: 0, questionID: 'q-4', target: 'o-1', method: capdata(['enliven', ['b'.repeat(32), '@host']]) });
   await p.next('a later gateway answer', p.answerTo('q-4'));
   t.false(p.inbox.some((f) => f.msg['answerID'] === 'q-10'), 'nothing answers on the closed channel');
-  t.false(p.path.closed);
+  t.false(p.path.lifetime.isClosed);
   t.is(host.ps().sessions.length, 1);
 });
 
@@ -196,7 +196,7 @@ test('§7.5 on the wire: naming an export the host never made, resolving a promi
   ];
   for (const [what, tag, msg] of faults) {
     const p = await foreignPeer(host.address!.port, host.id);
-    const closed = new Promise<Error>((resolve) => p.path.onClose(resolve));
+    const closed = p.path.lifetime.closed;
     p.send(BOOTSTRAP, '@gw', '@gw', { type: 'CTP_BOOTSTRAP', epoch: 0, questionID: 'q-1' });
     await p.next('the gateway', p.answerTo('q-1'));
     p.send(tag, '@gw', '@gw', msg);

@@ -13,7 +13,7 @@ import { makeConnection } from '../../capabilities/connection.js';
 import { makeSessionMux } from '../../capabilities/session-mux.js';
 import { HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
 import { DEFAULT_PATH_LIMITS, MAX_UNSENT_BYTES, type PathLimits } from '../../protocols/session/path.js';
-import { ENCRYPTION_OVERHEAD_BYTES } from '../../protocols/session/secure-channel.js';
+import { ENCRYPTION_OVERHEAD_BYTES } from '../../protocols/session/cipher-state.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { closedWith, collect, connected, makeManualQueue, makePair, makeSimClock } from './session-fixtures.js';
 
@@ -50,7 +50,7 @@ test('limit: MAX_UNSENT_BYTES is four largest frames; a bound below one largest 
   const atR = collect(r);
   i.send(Tag.Deliver, new Uint8Array(4000 - HEADER_BYTES - 16));
   await atR.until(1);
-  t.false(i.closed);
+  t.false(i.lifetime.isClosed);
   i.close();
 });
 
@@ -70,11 +70,11 @@ for (const [fill, passes] of [
     sendWire(i, fill - 2500);
     q.run();
     t.is(a.unsentBytes, fill);
-    t.false(i.closed);
+    t.false(i.lifetime.isClosed);
     i.send(Tag.Deliver, new Uint8Array(0));
     q.run();
     if (!passes) {
-      t.false(i.closed, `${after} unsent bytes are within the bound`);
+      t.false(i.lifetime.isClosed, `${after} unsent bytes are within the bound`);
       t.is(i.stats().unsentBytes, after);
       // One more frame now passes it.
       i.send(Tag.Deliver, new Uint8Array(0));
@@ -85,7 +85,7 @@ for (const [fill, passes] of [
     t.is(reason.name, 'PathBackpressureError');
     t.is((reason as { code?: string }).code, 'backpressure');
     t.regex(reason.message, new RegExp(`${stuck} bytes unsent and 26 more would pass the bound of ${BOUND}`));
-    t.true(i.closed);
+    t.true(i.lifetime.isClosed);
     t.is(a.unsentBytes, stuck, 'the frame past the bound was not written');
     // Writes after the abort are dropped: the application's are refused, the path's own (pings) never happen.
     t.throws(() => i.send(Tag.Deliver, new Uint8Array(1)), { name: 'PathClosedError' });
@@ -108,7 +108,7 @@ test('limit: maxUnsentBytes covers the path’s own frames: a keepalive Ping pas
   sendWire(i, BOUND / 2);
   sendWire(i, BOUND / 2);
   q.run();
-  t.false(i.closed);
+  t.false(i.lifetime.isClosed);
   clock.advance(limits.idleMs!);
   q.run();
   t.is((await closed).name, 'PathBackpressureError');
@@ -148,7 +148,7 @@ test('a peer that reads slowly but keeps up stays within the bound: no abort', a
     q.run();
     a.link.stall();
   }
-  t.false(i.closed);
+  t.false(i.lifetime.isClosed);
   t.is(atR.got.length, 40);
 });
 
@@ -185,7 +185,7 @@ test('through the mux: a channel answering big values to a peer that stopped rea
   for (const p of answers) p.catch(() => {});
   // (The mux holds the path's one close handler; the channel's end carries the path's reason as its cause.)
   const ended = await channelEnd;
-  t.true(responder.closed);
+  t.true(responder.lifetime.isClosed);
   t.is(ended.name, 'SessionLostError');
   t.is((ended.cause as Error).name, 'PathBackpressureError');
   t.true(b.unsentBytes <= 64 * 1024, `${b.unsentBytes} unsent`);

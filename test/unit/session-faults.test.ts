@@ -10,7 +10,7 @@ import { makeMemoryStreamPair, type MemoryStream } from '../../protocols/framing
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import { makeInitiatorSteps, PROTOCOL_VERSION } from '../../protocols/session/handshake.js';
 import { decodeHello, decodeReason, decodeResponse, decodeResponseBody, encodeHello } from '../../protocols/session/messages.js';
-import { OutboundChannel, REKEY_AFTER_MESSAGES } from '../../protocols/session/secure-channel.js';
+import { OutboundCipherState, REKEY_AFTER_MESSAGES } from '../../protocols/session/cipher-state.js';
 import { acceptPath, HANDSHAKE_TIMEOUT_MS, initiatePath, MAX_HANDSHAKE_FRAME_BYTES, type SecurePath } from '../../protocols/session/path.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import {
@@ -356,7 +356,7 @@ const hostileInitiator = async (r: ReturnType<typeof responderOnRaw>) => {
   const result = f.steps.response(response.tag, response.payload);
   for (const frame of result.send) r.raw.write(frame);
   const keys = f.steps.takeKeys();
-  const out = new OutboundChannel(crypto, keys.cipher, keys.initiatorToResponder, REKEY_AFTER_MESSAGES);
+  const out = new OutboundCipherState(crypto, keys.cipher, keys.initiatorToResponder, REKEY_AFTER_MESSAGES);
   return { seal: (tag: number, payload: Uint8Array) => r.raw.write(out.seal(tag, payload)) };
 };
 

@@ -137,7 +137,7 @@ export const connected = async (crypto: CryptoSuite, o: PairOptions = {}) => {
 
 /** The reason a path ends with, as a promise (bounded by LOCAL_MS from this call). */
 export const closedWith = (path: SecurePath): Promise<Error> =>
-  within(new Promise((r) => path.onClose(r)), LOCAL_MS, `the ${path.role} path to close`);
+  within(path.lifetime.closed, LOCAL_MS, `the ${path.role} path to close`);
 
 /** Collects a path's frames; `until(n)` resolves once n have arrived. */
 export const collect = (path: SecurePath) => {

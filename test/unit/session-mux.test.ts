@@ -11,38 +11,31 @@ import { checkRemoteCapTP } from '../../capabilities/captp-schema.js';
 import { makeConnection } from '../../capabilities/connection.js';
 import { makeSessionMux, type FramePath } from '../../capabilities/session-mux.js';
 import { encodePayload, Tag } from '../../protocols/framing/frames.js';
+import { makeLifetime } from '../../protocols/lifetime.js';
 
 /** Two frame paths joined back to back; frames arrive on a later microtask, in order. */
 const pathPair = (): [FramePath & { sent: number }, FramePath & { sent: number }] => {
   const make = () => {
     let frameHandler: ((tag: number, payload: Uint8Array) => void) | undefined;
-    const closeHandlers: Array<(e: Error) => void> = [];
-    let closed = false;
+    const life = makeLifetime();
     const p = {
       other: undefined as any,
       sent: 0,
+      lifetime: life.lifetime,
       send(tag: number, payload: Uint8Array) {
-        if (closed) throw new Error('closed');
+        if (life.lifetime.isClosed) throw new Error('closed');
         p.sent += 1;
         const o = p.other;
         queueMicrotask(() => o.frame(tag, payload));
       },
-      frame: (tag: number, payload: Uint8Array) => !closed && frameHandler?.(tag, payload),
+      frame: (tag: number, payload: Uint8Array) => !life.lifetime.isClosed && frameHandler?.(tag, payload),
       onFrame: (h: typeof frameHandler) => {
         frameHandler = h;
       },
-      onClose: (h: (e: Error) => void) => void closeHandlers.push(h),
-      end(reason: Error) {
-        if (closed) return;
-        closed = true;
-        for (const h of closeHandlers) h(reason);
-      },
+      end: (reason: Error) => life.close(reason),
       abort(reason: Error) {
         p.end(reason);
         p.other.end(new Error(`peer aborted: ${reason.message}`));
-      },
-      get closed() {
-        return closed;
       },
     };
     return p;
@@ -51,7 +44,7 @@ const pathPair = (): [FramePath & { sent: number }, FramePath & { sent: number }
   const b = make();
   a.other = b;
   b.other = a;
-  return [a as any, b as any];
+  return [a, b];
 };
 
 /** One local endpoint as a CapTP connection on a mux channel. */
@@ -144,7 +137,7 @@ test('frames for channels never opened are dropped and counted, not fatal', asyn
   pb.send(Tag.Bootstrap, encodePayload(['nobody', 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }]));
   await new Promise((r) => setImmediate(r));
   t.is(ma.dropped, 1);
-  t.false(pa.closed);
+  t.false(pa.lifetime.isClosed);
 });
 
 const hostile: Array<[string, number, Uint8Array]> = [
@@ -159,11 +152,11 @@ for (const [what, tag, payload] of hostile) {
   test(`a frame with ${what} aborts the session with ProtocolViolationError`, async (t) => {
     const [pa, pb] = pathPair();
     const reasons: Error[] = [];
-    pa.onClose((r) => reasons.push(r));
+    pa.lifetime.onClose((r) => reasons.push(r));
     makeSessionMux({ path: pa, name: 'a', gateway: Far('Gw', {}) });
     pb.send(tag, payload);
     await new Promise((r) => setImmediate(r));
-    t.true(pa.closed);
+    t.true(pa.lifetime.isClosed);
     t.is(reasons[0]?.name, 'ProtocolViolationError');
   });
 }

@@ -3,6 +3,8 @@ import test from 'ava';
 import { MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
 import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
 import { nobleCrypto } from '../../protocols/session/crypto-noble.js';
+import { makeLifetime } from '../../protocols/lifetime.js';
+import { HostStoppingError } from '../../protocols/session/errors.js';
 import { DEAD_MS, IDLE_MS, MAX_HANDSHAKE_FRAME_BYTES } from '../../protocols/session/path.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { closedWith, collect, connected, makeManualQueue, makePair, makeSimClock } from './session-fixtures.js';
@@ -116,7 +118,7 @@ test('send refuses the tags the path owns, clear tags, and any use after close',
   }
   const closed = closedWith(i);
   i.close({ code: 'bye', message: 'done here' });
-  t.true(i.closed);
+  t.true(i.lifetime.isClosed);
   t.throws(() => i.send(Tag.Deliver, new Uint8Array()), { name: 'PathClosedError' });
   const [mine, theirs] = await Promise.all([closed, closedWith(r)]);
   t.is(mine.name, 'PathClosedError');
@@ -127,15 +129,20 @@ test('send refuses the tags the path owns, clear tags, and any use after close',
   t.regex(theirs.message, /done here/);
 });
 
-test('close and abort are idempotent; onClose fires once; a late onClose still hears the reason', async (t) => {
+test('close and abort are idempotent; every party on the lifetime hears the end once; a late one still hears the reason', async (t) => {
   const { initiator: i, responder: r, b } = await connected(nodeCrypto);
   let calls = 0;
-  i.onClose(() => calls++);
+  let others = 0;
+  i.lifetime.onClose(() => calls++);
+  // A second party does not replace the first (the single-slot onClose did).
+  i.lifetime.onClose(() => others++);
   i.abort(new Error('first'));
   i.abort(new Error('second'));
   i.close();
   await closedWith(r);
   t.is(calls, 1);
+  t.is(others, 1);
+  t.is(i.lifetime.reason?.message, 'first');
   const late = await closedWith(i);
   t.is(late.message, 'first');
   t.true(b.isClosed);
@@ -168,7 +175,7 @@ test('limit: maxUnclaimedBytes — a flood before onFrame is set ends the path (
   const closed = closedWith(r);
   i.send(Tag.Deliver, new Uint8Array(600));
   q.run();
-  t.false(r.closed);
+  t.false(r.lifetime.isClosed);
   i.send(Tag.Deliver, new Uint8Array(600));
   q.run();
   t.is((await closed).name, 'PathOverflowError');
@@ -207,9 +214,9 @@ test('limits: IDLE_MS and DEAD_MS by default — a quiet path pings at IDLE_MS, 
   advance(1);
   t.is(pings(), 1, 'a Ping at IDLE_MS');
   advance(DEAD_MS - IDLE_MS - 1);
-  t.false(p.initiator.closed, 'still up 1 ms before DEAD_MS');
+  t.false(p.initiator.lifetime.isClosed, 'still up 1 ms before DEAD_MS');
   advance(1);
-  t.true(p.initiator.closed, 'dead at DEAD_MS');
+  t.true(p.initiator.lifetime.isClosed, 'dead at DEAD_MS');
   t.is((await closed).name, 'PathTimeoutError');
   q.run();
   t.is(clock.pending, 0, 'no timers left');
@@ -227,13 +234,13 @@ test('keepalive: an idle path pings, stays up for hours of simulated time, and m
     clock.advance(1000);
     q.run();
   }
-  t.false(p.initiator.closed);
-  t.false(p.responder.closed);
+  t.false(p.initiator.lifetime.isClosed);
+  t.false(p.responder.lifetime.isClosed);
   t.true(p.initiator.stats().framesOut > 0, 'pings went out');
   t.is(typeof p.initiator.stats().rttMs, 'number');
   p.initiator.close();
   q.run();
-  t.true(p.responder.closed);
+  t.true(p.responder.lifetime.isClosed);
   t.is(clock.pending, 0, 'no timers left');
 });
 
@@ -248,16 +255,16 @@ test('keepalive: a peer that goes silent is dead after DEAD_MS (PathTimeoutError
   // The responder's bytes no longer reach the initiator; the initiator's still reach it.
   p.b.link.hold();
   let diedAt = -1;
-  for (let ms = 0; ms <= 5000 && !p.initiator.closed; ms += 100) {
+  for (let ms = 0; ms <= 5000 && !p.initiator.lifetime.isClosed; ms += 100) {
     clock.advance(100);
     q.run();
-    if (p.initiator.closed) diedAt = ms + 100;
+    if (p.initiator.lifetime.isClosed) diedAt = ms + 100;
   }
   t.true(diedAt >= 3000 && diedAt <= 4000, `died at ${diedAt}`);
   t.is((await closed).name, 'PathTimeoutError');
   t.true(p.a.isClosed);
   q.run();
-  t.true(p.responder.closed, 'the responder sees the stream end');
+  t.true(p.responder.lifetime.isClosed, 'the responder sees the stream end');
   t.is(clock.pending, 0, 'no timers left');
 });
 
@@ -295,4 +302,29 @@ test('Signature and the first data frames in one chunk: the limit switches mid-c
   await got.until(2);
   t.deepEqual(got.got[0]![1], big);
   t.deepEqual([...got.got[1]![1]], [1]);
+});
+
+test('a cancel lifetime that ends mid-handshake aborts it at once with its reason, which the peer reads; once established it has no effect', async (t) => {
+  const q = makeManualQueue();
+  const clock = makeSimClock();
+  const cancel = makeLifetime();
+  const p = makePair(nodeCrypto, { clock, stream: { schedule: q.schedule }, initiator: { cancel: cancel.lifetime } });
+  q.run(1); // the responder has the Offer and Hello, nothing more
+  cancel.close(new HostStoppingError('the host is stopping'));
+  t.true(p.a.isClosed, 'the stream closed in the same turn');
+  t.is(clock.pending, 1, "the initiator's handshake timer went with it (the responder's is still armed)");
+  const err = await t.throwsAsync(p.initiating);
+  t.is(err?.name, 'HostStoppingError');
+  q.run();
+  const theirs = await t.throwsAsync(p.accepting);
+  t.is(theirs?.name, 'HostStoppingError', 'the Abort carried the code');
+  t.true((theirs as { remote?: boolean }).remote);
+  t.is(clock.pending, 0);
+
+  const still = makeLifetime();
+  const up = await connected(nodeCrypto, { initiator: { cancel: still.lifetime } });
+  still.close(new HostStoppingError('too late'));
+  t.false(up.initiator.lifetime.isClosed, 'an established path is its owner’s to close');
+  up.initiator.close();
+  await closedWith(up.responder);
 });

@@ -41,10 +41,10 @@ test('random chunkings of both directions: handshake completes, messages in orde
         const expectR = messages.filter(([f]) => f).map(([, p]) => p);
         const expectI = messages.filter(([f]) => !f).map(([, p]) => p);
         const same = (x: Uint8Array[], y: Uint8Array[]) => x.length === y.length && x.every((p, i) => Buffer.compare(p, y[i]!) === 0);
-        const ok = same(atR, expectR) && same(atI, expectI) && !initiator.closed && !responder.closed;
+        const ok = same(atR, expectR) && same(atI, expectI) && !initiator.lifetime.isClosed && !responder.lifetime.isClosed;
         initiator.close();
         q.run();
-        return ok && responder.closed;
+        return ok && responder.lifetime.isClosed;
       },
     ),
     { numRuns: 60 },

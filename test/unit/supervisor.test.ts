@@ -9,7 +9,7 @@ const idle = () =>
     startWorker: () => {
       throw new Error('no workers in this test');
     },
-    makeChannel: () => [{}, {}],
+    makePortPair: () => [{}, {}],
     names: makeNameRegistry(),
     compileModule: async () => {
       throw new Error('no modules in this test');

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { pathMachine } from '../../protocols/session/handshake.machine.js';
+import { pathMachine } from '../../protocols/session/path.machine.js';
 import { checkUpdates, MAX_BATCH } from '../../runtime/viz/check.js';
 import { machineDef } from '../../runtime/viz/machine-def.js';
 import type { MachineDef, StateNodeDef } from '../../runtime/viz/model.js';

@@ -6,7 +6,7 @@
 import test from 'ava';
 import { and, not, or, raise, setup } from 'xstate';
 import { Tag } from '../../protocols/framing/frames.js';
-import { pathMachine } from '../../protocols/session/handshake.machine.js';
+import { pathMachine } from '../../protocols/session/path.machine.js';
 import { machineDef } from '../../runtime/viz/machine-def.js';
 import type { MachineDef, StateNodeDef, TransitionDef } from '../../runtime/viz/model.js';
 import { vatLifecycleMachine } from '../../vats/vat-lifecycle.machine.js';

@@ -9,7 +9,7 @@ import test from 'ava';
 import elkBundled from 'elkjs/lib/elk.bundled.js';
 import type { ELK as ElkEngine } from 'elkjs/lib/elk-api.js';
 import { setup } from 'xstate';
-import { pathMachine } from '../../protocols/session/handshake.machine.js';
+import { pathMachine } from '../../protocols/session/path.machine.js';
 import { machineDef } from '../../runtime/viz/machine-def.js';
 import type { MachineDef, StateNodeDef } from '../../runtime/viz/model.js';
 import {

@@ -11,7 +11,7 @@ import { createActor, initialTransition, SimulatedClock, transition } from 'xsta
 import { Tag } from '../../protocols/framing/frames.js';
 import { BadSignatureError, CookieError, NotMeError } from '../../protocols/session/errors.js';
 import { abortFrame, type HandshakeSteps, type SessionKeys, type StepName, type StepResult } from '../../protocols/session/handshake.js';
-import { type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/handshake.machine.js';
+import { type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/path.machine.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { closedWith, collect, connected } from './session-fixtures.js';
@@ -268,7 +268,7 @@ test('keepalive: a ping per silent interval, dead after deadMs; traffic resets t
 });
 
 test('the machine file imports no crypto and no platform module, and calls no I/O', (t) => {
-  const source = readFileSync(fileURLToPath(new URL('../../../protocols/session/handshake.machine.ts', import.meta.url)), 'utf8');
+  const source = readFileSync(fileURLToPath(new URL('../../../protocols/session/path.machine.ts', import.meta.url)), 'utf8');
   const imports = [...source.matchAll(/^import\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => ({ typeOnly: !!m[1], spec: m[2]! }));
   const runtime = imports.filter((i) => !i.typeOnly).map((i) => i.spec);
   t.deepEqual(runtime.sort(), ['../framing/frames.js', './errors.js', 'xstate']);

@@ -1,6 +1,8 @@
 /**
- * The data path of an established session: one AEAD key per direction, counter
- * nonces, deterministic rekeying, and the inbound frame splitter. This is the
+ * The data path of an established path: one cipher state per direction (its
+ * AEAD key and counter nonce, as Noise names it), deterministic rekeying, and
+ * the inbound frame splitter. ("Channel" is kept for CapTP channels, one per
+ * pair of endpoints, in capabilities/session-mux.ts.) This is the
  * hot path, so it is plain code: no state machine, no msgpack, one allocation per
  * step where the CryptoSuite allows.
  *
@@ -46,8 +48,8 @@ const writeHeader = (out: Uint8Array, byte: number, len: number): void => {
   out[4] = len & 0xff;
 };
 
-/** One direction's key and counter. The nonce buffer is reused: the CryptoSuite copies what it keeps. */
-class DirectionKey {
+/** One direction's cipher state: its key and counter. The nonce buffer is reused: the CryptoSuite copies what it keeps. */
+class CipherState {
   private key: Uint8Array;
   private aead: Aead;
   private readonly nonce = new Uint8Array(AEAD_NONCE_BYTES);
@@ -86,7 +88,8 @@ class DirectionKey {
   }
 }
 
-export class OutboundChannel extends DirectionKey {
+/** What this side sends: seals inner frames into Encrypted frames. */
+export class OutboundCipherState extends CipherState {
   /** The whole Encrypted frame for one inner frame, ready for one write. */
   seal(tag: number, payload: Uint8Array): Uint8Array {
     const inner = new Uint8Array(HEADER_BYTES + payload.length);
@@ -106,7 +109,8 @@ export interface InnerFrame {
   readonly payload: Uint8Array;
 }
 
-export class InboundChannel extends DirectionKey {
+/** What this side receives: opens Encrypted frames. */
+export class InboundCipherState extends CipherState {
   /** The inner frame, or undefined when the frame does not authenticate (the caller names AeadError). Throws MalformedMessageError on a bad inner frame. */
   open(sealed: Uint8Array): InnerFrame | undefined {
     const plain = this.current.open(this.nextNonce(), sealed);

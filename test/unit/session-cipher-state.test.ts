@@ -1,4 +1,4 @@
-/** The data path alone: per-direction AEAD, counter nonces, rekeying, and the inbound frame splitter. */
+/** The data path alone: a cipher state per direction (AEAD key, counter nonces, rekeying), and the inbound frame splitter. */
 import { createDecipheriv, createHmac } from 'node:crypto';
 import test from 'ava';
 import fc from 'fast-check';
@@ -7,12 +7,12 @@ import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
 import { nextKey } from '../../protocols/session/handshake.js';
 import {
   ENCRYPTION_OVERHEAD_BYTES,
-  InboundChannel,
+  InboundCipherState,
   makeFrameSplitter,
-  OutboundChannel,
+  OutboundCipherState,
   parseInnerFrame,
   REKEY_AFTER_MESSAGES,
-} from '../../protocols/session/secure-channel.js';
+} from '../../protocols/session/cipher-state.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 
 const crypto: CryptoSuite = nodeCrypto;
@@ -21,8 +21,8 @@ const body = (b: Uint8Array) => b.subarray(HEADER_BYTES);
 
 test('seal/open round trip with both ciphers; the frame is an Encrypted frame of the right size', (t) => {
   for (const cipher of CIPHERS) {
-    const out = new OutboundChannel(crypto, cipher, key, 100);
-    const inn = new InboundChannel(crypto, cipher, key, 100);
+    const out = new OutboundCipherState(crypto, cipher, key, 100);
+    const inn = new InboundCipherState(crypto, cipher, key, 100);
     const payload = new TextEncoder().encode('hello');
     const frame = out.seal(Tag.Deliver, payload);
     t.is(frame[0], 0xe0 | Tag.Encrypted);
@@ -34,8 +34,8 @@ test('seal/open round trip with both ciphers; the frame is an Encrypted frame of
 });
 
 test('counter nonces: the same plaintext never seals the same twice; a replayed or skipped frame fails', (t) => {
-  const out = new OutboundChannel(crypto, 'chacha20-poly1305', key, 100);
-  const inn = new InboundChannel(crypto, 'chacha20-poly1305', key, 100);
+  const out = new OutboundCipherState(crypto, 'chacha20-poly1305', key, 100);
+  const inn = new InboundCipherState(crypto, 'chacha20-poly1305', key, 100);
   const p = new Uint8Array([1, 2, 3]);
   const f1 = out.seal(Tag.Deliver, p);
   const f2 = out.seal(Tag.Deliver, p);
@@ -49,8 +49,8 @@ test('counter nonces: the same plaintext never seals the same twice; a replayed 
 
 test('limit: REKEY_AFTER_MESSAGES is the default epoch; at a small limit both ends rekey in step', (t) => {
   t.is(REKEY_AFTER_MESSAGES, 2 ** 20);
-  const out = new OutboundChannel(crypto, 'aes-256-gcm', key, 5);
-  const inn = new InboundChannel(crypto, 'aes-256-gcm', key, 5);
+  const out = new OutboundCipherState(crypto, 'aes-256-gcm', key, 5);
+  const inn = new InboundCipherState(crypto, 'aes-256-gcm', key, 5);
   const sealed: Uint8Array[] = [];
   for (let i = 0; i < 23; i++) {
     const f = out.seal(Tag.Deliver, new Uint8Array([i]));
@@ -60,9 +60,9 @@ test('limit: REKEY_AFTER_MESSAGES is the default epoch; at a small limit both en
   t.is(out.rekeys, 4);
   t.is(inn.rekeys, 4);
   // Frame 5 is sealed under the second key: a receiver on the first key cannot open it at counter 0.
-  const fresh = new InboundChannel(crypto, 'aes-256-gcm', key, 1000);
+  const fresh = new InboundCipherState(crypto, 'aes-256-gcm', key, 1000);
   t.truthy(fresh.open(body(sealed[0]!)));
-  const stale = new InboundChannel(crypto, 'aes-256-gcm', key, 1000);
+  const stale = new InboundCipherState(crypto, 'aes-256-gcm', key, 1000);
   t.is(stale.open(body(sealed[5]!)), undefined);
 });
 
@@ -86,7 +86,7 @@ const specOpen = (k: Uint8Array, counter: number, frame: Uint8Array): Uint8Array
 
 test('spec §5.2: frames 0 … R−1 use k with counters 0 … R−1; frame R uses k′ = Expand(Extract(0^32, k), "tribe/1 rekey", 32) at counter 0', (t) => {
   const R = 4;
-  const out = new OutboundChannel(crypto, 'chacha20-poly1305', key, R);
+  const out = new OutboundCipherState(crypto, 'chacha20-poly1305', key, R);
   const frames = Array.from({ length: 2 * R + 1 }, (_, i) => out.seal(Tag.Ping, new Uint8Array([i])));
   const k1 = specRekey(key);
   const k2 = specRekey(k1);

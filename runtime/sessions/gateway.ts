@@ -1,0 +1,160 @@
+/**
+ * What a peer host may ask of this one over the session's '@gw'↔'@gw' channel
+ * (the hosts' own CapTP connection), and the CapTP channels it wires on a
+ * session for that: a vat's channel to a remote endpoint, and the host's own.
+ *
+ * Enlivening (docs/architecture.md): the requester's host asks this gateway
+ * `enliven(swiss, from)`; we look the swiss number up, wire the channel
+ * `from`↔(the exporting vat, or '@host'), admit a one-time ticket there and
+ * answer `{endpoint, ticket}`; the requester redeems the ticket over that channel.
+ *
+ * Failure semantics: a malformed request fails with SturdyRefError and changes
+ * nothing; a channel over the session's bound fails with RemoteLimitError before
+ * any ticket is admitted. A channel ends when its session does (SessionLostError).
+ */
+import { Far } from '@endo/far';
+import type { MessagePort } from 'node:worker_threads';
+import type { CapTPMessage } from '../../capabilities/captp-schema.js';
+import { makeConnection, type Connection } from '../../capabilities/connection.js';
+import { describeError, SturdyRefError } from '../../capabilities/errors.js';
+import { NAME_PATTERN, type NameRegistry } from '../../capabilities/names.js';
+import { HOST_ENDPOINT, type SessionMux } from '../../capabilities/session-mux.js';
+import { SWISS_PATTERN } from '../../capabilities/sturdy-ref.js';
+import type { CryptoSuite } from '../../protocols/session/crypto.js';
+import type { PeerSession } from '../../protocols/session/session-table.js';
+import { base32, shortVatId } from '../../protocols/session/vat-id.js';
+import type { Supervisor } from '../../vats/supervisor.js';
+import { makePortPair, wrapMessagePort } from '../ports.js';
+import type { HostStore } from '../store.js';
+import { hashSwiss } from './sturdy-refs.js';
+
+/** A session as this host keeps it: the table's record, the CapTP channels on it, and the visualizer relay. */
+export interface HostSession extends PeerSession {
+  readonly mux: SessionMux;
+  /** The host's own channels, by remote endpoint. */
+  readonly hostConns: Map<string, Connection>;
+  /** This host's machine records flowing to the peer's visualizer, while it watches. */
+  relay?: { stop(): void };
+}
+
+export interface GatewayOptions {
+  readonly crypto: CryptoSuite;
+  readonly supervisor: Supervisor;
+  readonly names: NameRegistry;
+  readonly refs: HostStore['sturdyRefs'];
+  /** Unredeemed tickets for references the host itself holds; past it the oldest go first. */
+  readonly maxHostTickets: number;
+  readonly traceLimit: number;
+  /** The peer's visualizer asks for this host's machine records (machine-watch.ts). */
+  readonly watch: (session: HostSession, sink: unknown) => void;
+}
+
+export interface Gateway {
+  /** The gateway object a peer gets on the session `getSession()` returns (set once the session exists). */
+  forSession(getSession: () => HostSession): unknown;
+  /** The host's own CapTP connection to endpoint `remote` of the session's peer. */
+  hostConn(session: HostSession, remote: string): Connection;
+  /** A channel from local vat `vat` to endpoint `remote` of the session's peer, handed to the vat. */
+  wireVatChannel(session: HostSession, vat: string, remote: string): void;
+}
+
+const short = shortVatId;
+
+export const makeGateway = (opts: GatewayOptions): Gateway => {
+  const { supervisor, names, refs } = opts;
+
+  // --- the host's own gate: tickets for references the host itself holds ---
+  const hostTickets = new Map<string, unknown>();
+  const hostGate = Far('RemoteGate', {
+    redeem(ticket: string) {
+      if (typeof ticket !== 'string' || !hostTickets.has(ticket)) {
+        throw new SturdyRefError('no such ticket (unknown or already redeemed)');
+      }
+      const ref = hostTickets.get(ticket);
+      hostTickets.delete(ticket);
+      return ref;
+    },
+  });
+  const admitHostTicket = (ticket: string, ref: unknown) => {
+    if (hostTickets.size >= opts.maxHostTickets) hostTickets.delete(hostTickets.keys().next().value as string);
+    hostTickets.set(ticket, ref);
+  };
+  const newTicket = () => base32(opts.crypto.randomBytes(16));
+
+  const hostConn = (session: HostSession, remote: string): Connection => {
+    const existing = session.hostConns.get(remote);
+    if (existing && !existing.aborted) return existing;
+    let conn!: Connection;
+    const send = session.mux.open(HOST_ENDPOINT, remote, {
+      deliver: (m) => conn.dispatch(m),
+      close: (reason) => {
+        session.hostConns.delete(remote);
+        conn.abort(reason);
+      },
+    });
+    conn = makeConnection({
+      name: `host->${short(session.peer)}/${remote}`,
+      send,
+      bootstrap: hostGate,
+      traceLimit: opts.traceLimit,
+      onAbort: (reason) => {
+        if (reason.name === 'ProtocolViolationError') session.path.abort(reason);
+      },
+    });
+    session.hostConns.set(remote, conn);
+    return conn;
+  };
+
+  const wireVatChannel = (session: HostSession, vat: string, remote: string) => {
+    if (session.mux.has(vat, remote)) return;
+    const peerName = `${session.peer}/${remote}`;
+    const [mine, theirs] = makePortPair();
+    const port = wrapMessagePort(mine as MessagePort);
+    const send = session.mux.open(vat, remote, {
+      deliver: (m) => port.postMessage(m),
+      close: (reason) => {
+        supervisor.remotePeerGone(vat, peerName, describeError(reason));
+        port.close();
+      },
+    });
+    // Messages from our own vat: trusted, forwarded as they are, in the same turn:
+    // each is written to the session or, once the path aborted at its
+    // maxUnsentBytes, dropped by the mux, so none waits here for a peer that does
+    // not read. (The other way, what the peer sends waits in the port while the
+    // vat is busy, and nothing bounds that yet: inbound flow control is not built.)
+    port.onMessage((m) => send(m as CapTPMessage));
+    supervisor.attachRemotePeer(vat, peerName, theirs);
+  };
+
+  const forSession = (getSession: () => HostSession) =>
+    Far('TribeGateway', {
+      async enliven(swiss: unknown, from: unknown) {
+        if (typeof swiss !== 'string' || !SWISS_PATTERN.test(swiss)) throw new SturdyRefError('malformed swiss number');
+        if (typeof from !== 'string' || (from !== HOST_ENDPOINT && !NAME_PATTERN.test(from))) {
+          throw new SturdyRefError('malformed endpoint');
+        }
+        const name = refs.lookup(hashSwiss(swiss));
+        if (name === undefined) throw new SturdyRefError('unknown or revoked sturdy ref');
+        if (!names.has(name)) throw new SturdyRefError(`the actor behind this ref ("${name}") is not running`);
+        const entry = names.lookup(name);
+        const session = getSession();
+        const ticket = newTicket();
+        if (entry.home.vat !== undefined && supervisor.isRunning(entry.home.vat)) {
+          wireVatChannel(session, entry.home.vat, from);
+          await supervisor.admit(entry.home.vat, ticket, entry.home.key);
+          return harden({ endpoint: entry.home.vat, ticket });
+        }
+        // Held by the host (published by it, or a remote ref it enlivened): served from here.
+        // The channel first: one over the session's bound is refused before a ticket is admitted.
+        hostConn(session, from);
+        admitHostTicket(ticket, entry.ref);
+        return harden({ endpoint: HOST_ENDPOINT, ticket });
+      },
+      /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
+      watch(sink: unknown) {
+        opts.watch(getSession(), sink);
+      },
+    });
+
+  return { forSession, hostConn, wireVatChannel };
+};

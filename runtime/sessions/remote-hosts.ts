@@ -1,0 +1,274 @@
+/**
+ * This host's sessions with other hosts, wired: the session table
+ * (protocols/session/session-table.ts: one session per peer, crossed
+ * connections, dialing) over a transport (TCP by default), and on each session
+ * the CapTP channels (capabilities/session-mux.ts), the gateway a peer may ask
+ * (gateway.ts), sturdy refs (sturdy-refs.ts) and the visualizer relay
+ * (machine-watch.ts).
+ *
+ * Routing (docs/architecture.md): a channel joins two endpoints — a vat, or a
+ * host itself — and rides the peers' one session. The host only moves bytes for
+ * it: vat X's CapTP messages go over a MessagePort to this thread, into an
+ * Encrypted frame, and out of the other host's thread into vat Y.
+ */
+import type { ByteStream } from '../../protocols/framing/byte-stream.js';
+import { describeError, ProtocolViolationError } from '../../capabilities/errors.js';
+import type { NameRegistry } from '../../capabilities/names.js';
+import { HOST_ENDPOINT, makeSessionMux } from '../../capabilities/session-mux.js';
+import { tagName } from '../../protocols/framing/frames.js';
+import type { CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
+import type { PathClock, PathLimits } from '../../protocols/session/path.js';
+import { type SessionLimits, sessionLimits } from '../../protocols/session/session-limits.js';
+import { type PeerSession, type SessionTable, type SessionTableStats, startSessionTable } from '../../protocols/session/session-table.js';
+import { shortVatId, type VatId } from '../../protocols/session/vat-id.js';
+import type { Supervisor } from '../../vats/supervisor.js';
+import type { HostStore } from '../store.js';
+import { type Listener, makeTcpTransport } from '../tcp.js';
+import type { Inspector } from '../viz/inspector.js';
+import { type HostSession, makeGateway } from './gateway.js';
+import { makeMachineWatch } from './machine-watch.js';
+import { makeSturdyRefs } from './sturdy-refs.js';
+
+export interface SessionStatus {
+  readonly peer: string;
+  readonly address: string;
+  readonly role: 'initiator' | 'responder';
+  readonly cipher: string;
+  readonly since: number;
+  readonly channels: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Written to the peer and not yet taken by it; the session aborts past `PathLimits.maxUnsentBytes`. */
+  readonly unsentBytes: number;
+  /** Round-trip time of the last keepalive Ping, once one was answered. */
+  readonly rttMs?: number;
+}
+
+/**
+ * This host's side of its sessions with other hosts. Sessions come and go by
+ * themselves (a ref is enlivened, a peer dials in, a path ends); what the rest
+ * of the host does with them is here.
+ *
+ * Failure semantics: enlivening fails with SturdyRefError (unknown, revoked or
+ * malformed ref), NotMeError (another key at the ref's address), DialError (no
+ * one there), SessionLostError (the session ended under the call) or
+ * HostStoppingError (this host is stopping). `close()` cancels every dial,
+ * handshake and wait in flight, closes every session (Shutdown 'host-stopping')
+ * and stops listening; nothing is adopted afterwards.
+ */
+export interface RemoteHosts {
+  /** Where this host listens. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** A live reference for the host itself (host.enliven, `tribe connect`). */
+  enliven(refText: string): Promise<unknown>;
+  /** For vat `vat`'s `names.lookup(ref)` and sturdy names: where the vat redeems it. */
+  enlivenFor(vat: string, refText: string): Promise<unknown>;
+  /** A new sturdy ref to what is published as `name`. */
+  makeSturdyRef(name: string): string;
+  /** Later enlivens of `refText` fail with SturdyRefError. */
+  revoke(refText: string): void;
+  /** The live sessions, for `tribe ps` and the visualizer's health rows. */
+  sessions(): SessionStatus[];
+  /** A local vat ended: its channels to other hosts end too, with the same reason. */
+  vatEnded(vat: string, reason: Error): void;
+  /** A vat saw malformed CapTP from `peer` (`<VatId>/<endpoint>`): that session ends. */
+  peerFault(vat: string, peer: string, reason: string): void;
+  close(): Promise<void>;
+  /** Counters and controls for tests and diagnostics; nothing the host itself relies on. */
+  readonly diagnostics: RemoteHostsDiagnostics;
+}
+
+export interface RemoteStats extends SessionTableStats {
+  /** Sockets the listener holds. */
+  readonly connections: number;
+}
+
+export interface RemoteHostsDiagnostics {
+  /** The session with `peer`, dialing `address` ('host:port') if there is none. */
+  connect(peer: VatId, address: string): Promise<PeerSession>;
+  /** Aborts the session with `peer`, if there is one, with `reason`. */
+  dropSession(peer: string, reason: Error): void;
+  /** Resolves once the listener holds no socket. */
+  idle(): Promise<void>;
+  stats(): RemoteStats;
+}
+
+/** Where this host's byte streams come from: TCP by default, an in-memory network in tests. */
+export interface RemoteTransport {
+  listen(accept: (stream: ByteStream) => void): Promise<Listener>;
+  /** `address` as formatAddress writes it ('host:port', '[v6]:port'). */
+  dial(address: string): Promise<ByteStream>;
+}
+
+export interface RemoteHostsOptions {
+  readonly identity: { readonly vatId: VatId; readonly key: SigningKey };
+  readonly crypto: CryptoSuite;
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The address written into sturdy refs; default: the bound listen address. */
+  readonly advertise?: { readonly host: string; readonly port?: number };
+  readonly supervisor: Supervisor;
+  readonly names: NameRegistry;
+  readonly refs: HostStore['sturdyRefs'];
+  readonly print: (line: string) => void;
+  /** The host's inspector: path machines are registered with it. */
+  readonly inspector: Inspector;
+  /** Peers with a session may watch this host's machines (default true). */
+  readonly shareMachines?: boolean;
+  /** Watch the machines of every peer this host has a session with (the host serves the visualizer). */
+  readonly watchPeers?: boolean;
+  /** Each path's bounds (frame sizes, timeouts, keepalive, rekey). */
+  readonly pathLimits?: Partial<PathLimits>;
+  /** The sessions' bounds (maxVatTickets is applied by the host when it spawns vats). */
+  readonly sessionLimits?: Partial<SessionLimits>;
+  readonly traceLimit?: number;
+  /** Default: TCP, listening on `listen`. */
+  readonly transport?: RemoteTransport;
+  /** Default: the real clock (timers unref'd). */
+  readonly clock?: PathClock;
+}
+
+/** How the visualizer captions a path machine's events, and which came from the peer. */
+const PATH_TAP = {
+  describe: (ev: { type: string; tag?: unknown }) =>
+    ev.type === 'frame.received' && typeof ev.tag === 'number' ? (tagName(ev.tag) ?? `tag ${ev.tag}`) : undefined,
+  remote: (ev: { type: string }) => ev.type === 'frame.received' || ev.type === 'peer.shutdown',
+  /** Keepalive ticks that change nothing. */
+  quiet: (ev: { type: string }) => ev.type.startsWith('xstate.after.keepalive'),
+};
+
+const realClock: PathClock = {
+  now: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number) => {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return t;
+  },
+  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+};
+
+const short = shortVatId;
+
+const statusOf = (s: HostSession): SessionStatus => {
+  const st = s.path.stats();
+  return {
+    peer: s.peer,
+    address: s.address,
+    role: s.path.role,
+    cipher: s.path.cipher,
+    since: s.since,
+    channels: s.mux.channels,
+    framesIn: st.framesIn,
+    framesOut: st.framesOut,
+    bytesIn: st.bytesIn,
+    bytesOut: st.bytesOut,
+    unsentBytes: st.unsentBytes,
+    ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
+  };
+};
+
+export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<RemoteHosts> => {
+  const { identity, crypto, supervisor, names, refs, print, inspector } = opts;
+  const limits = sessionLimits(opts.sessionLimits);
+  const self = identity.vatId;
+  const clock = opts.clock ?? realClock;
+  const transport: RemoteTransport = opts.transport ?? makeTcpTransport(opts.listen);
+  const traceLimit = opts.traceLimit ?? 0;
+  // Set once the table is up; its closures run only after that.
+  let table!: SessionTable<HostSession>;
+  let listener!: Listener;
+
+  const machines = makeMachineWatch({ inspector, shareMachines: opts.shareMachines ?? true, print, stopping: () => table.lifetime.isClosed });
+  const gateway = makeGateway({
+    crypto,
+    supervisor,
+    names,
+    refs,
+    maxHostTickets: limits.maxHostTickets,
+    traceLimit,
+    watch: (session, sink) => machines.serve(session, sink),
+  });
+
+  /** What rides on a new session: the CapTP channels, with the gateway on '@gw'. */
+  const attach = (s: PeerSession): HostSession => {
+    const { peer, path } = s;
+    let session: HostSession | undefined;
+    // Before the mux: the path hands over early frames as the mux sets its
+    // handler, and a hostile first frame can end the session right there.
+    s.lifetime.onClose((reason) => {
+      session?.relay?.stop();
+      // Replaced by a newer session with the same peer: that one is still watched.
+      if (opts.watchPeers && !table.get(peer)) inspector.peerGone(peer);
+      if (!table.lifetime.isClosed) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
+    });
+    // The mux is the one consumer of the path's frames, and one more party on the session's lifetime.
+    const mux = makeSessionMux({
+      path,
+      name: `${short(self)}↔${short(peer)}`,
+      gateway: gateway.forSession(() => session!),
+      traceLimit,
+      maxChannels: limits.maxChannelsPerSession,
+    });
+    session = { ...s, mux, hostConns: new Map() };
+    return session;
+  };
+
+  table = await startSessionTable<HostSession>({
+    identity,
+    crypto,
+    clock,
+    transport: { listen: async (accept) => (listener = await transport.listen(accept)), dial: (address) => transport.dial(address) },
+    limits,
+    ...(opts.pathLimits ? { pathLimits: opts.pathLimits } : {}),
+    attach,
+    adopted: (session) => {
+      print(`session with ${short(session.peer)} up (${session.path.role}, ${session.address}, ${session.path.cipher})`);
+      if (opts.watchPeers) machines.watchPeer(session);
+    },
+    // A path machine's place in the visualizer: under 'handshakes' until it proves its peer, then under 'sessions'.
+    watchHandshake: (name) => {
+      const tap = inspector.tap({ group: 'handshakes', name }, PATH_TAP);
+      return {
+        inspect: tap.inspect as (ev: unknown) => void,
+        proven: (peer) => tap.retag({ group: 'sessions', name: `↔ ${short(peer)}`, peer }),
+      };
+    },
+  });
+  const advertised = { host: opts.advertise?.host ?? listener.host, port: opts.advertise?.port ?? listener.port };
+  const sturdy = makeSturdyRefs({
+    self,
+    crypto,
+    names,
+    refs,
+    advertised,
+    maxRefHops: limits.maxRefHops,
+    connect: (peer, address) => table.connect(peer, address),
+    gateway,
+  });
+
+  return {
+    address: { host: listener.host, port: listener.port },
+    enliven: (refText) => sturdy.enlivenFor(HOST_ENDPOINT, refText),
+    enlivenFor: (vat, refText) => sturdy.enlivenFor(vat, refText),
+    makeSturdyRef: (name) => sturdy.make(name),
+    revoke: (refText) => sturdy.revoke(refText),
+    sessions: () => table.list().map(statusOf),
+    vatEnded(vat, reason) {
+      for (const s of table.list()) s.mux.closeEndpoint(vat, reason);
+    },
+    peerFault(vat, peer, reason) {
+      const id = peer.split('/')[0] as VatId;
+      table.get(id)?.path.abort(new ProtocolViolationError(`vat "${vat}" got malformed CapTP: ${reason}`));
+    },
+    close: () => table.close(),
+    diagnostics: {
+      connect: (peer, address) => table.connect(peer, address),
+      dropSession(peer, reason) {
+        table.get(peer as VatId)?.path.abort(reason);
+      },
+      idle: () => listener.idle(),
+      stats: () => ({ ...table.stats(), connections: listener.connections }),
+    },
+  };
+};

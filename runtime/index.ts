@@ -1,10 +1,11 @@
 /**
- * Programmatic API: `import { startHost } from 'tribe'`.
+ * Programmatic API: `import { startHost, connect } from 'tribe-runtime'`.
  *
- * Importing this module locks down the realm (SES, via @endo/init) the way any
- * Endo program must before it uses E() and Far: intrinsics become frozen.
+ * Importing this module locks down the realm (SES) the way any Endo program must
+ * before it uses E() and Far: intrinsics become frozen. The program's own
+ * uncaught errors still print as Node prints them (./lockdown.ts).
  */
-import '@endo/init';
+import './lockdown.js';
 
 export { startHost, callByName, type Host, type HostOptions, type HostStatus, type SpawnOptions } from './host.js';
 export type { VatId } from './identity.js';

@@ -7,6 +7,7 @@
  */
 import './lockdown.js';
 
+export { connect, type ConnectOptions, type TribeClient } from './client.js';
 export { startHost, callByName, type Host, type HostOptions, type HostStatus, type SpawnOptions } from './host.js';
 export type { VatId } from './identity.js';
 export type { VatLimits, VatStatus } from '../vats/supervisor.js';

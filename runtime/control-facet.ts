@@ -1,6 +1,11 @@
 /**
- * The object the CLI reaches over the control socket. Errors are flattened to
- * "Name: message" because CapTP carries an error's message but not its class.
+ * The object the CLI (and `connect()`, runtime/client.ts) reaches over the control
+ * socket. Errors are flattened to "Name: message" because CapTP carries an
+ * error's message but not its class.
+ *
+ * `lookup` and `enliven` answer references themselves. That adds no authority:
+ * `call(name, …)` already reaches every method of every published object and of
+ * every sturdy ref, and any reference a method returns comes back as itself.
  */
 import { Far } from '@endo/far';
 import { passableError, reviveError } from '../capabilities/errors.js';
@@ -61,6 +66,10 @@ export const makeControlFacet = (host: Host) =>
           throw await explainUnknownMethod(err, name, method, () => callByName(host, name, '__getMethodNames__', []));
         }
       }),
+    /** The reference published as `name`, for the client to call with E() and pass on. */
+    lookup: (name: string) => flatten(() => host.names.lookup(name)),
+    /** The live reference a sturdy ref names (`connect` answers only what it reached). */
+    enliven: (ref: string) => flatten(() => host.enliven(ref)),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
     restart: (name: string) => flatten(async () => harden(JSON.parse(JSON.stringify(await host.restartVat(name))))),

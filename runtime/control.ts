@@ -82,7 +82,10 @@ export interface ControlClient {
   readonly control: Promise<any>;
   /** Resolves when the host closes the connection. */
   readonly closed: Promise<void>;
+  /** Hangs up once what was sent has gone out. */
   close(): void;
+  /** Hangs up at once. */
+  destroy(): void;
 }
 
 export const connectControl = (socketPath: string, home: string): Promise<ControlClient> =>
@@ -98,6 +101,6 @@ export const connectControl = (socketPath: string, home: string): Promise<Contro
     socket.once('connect', () => {
       const conn = attach(socket, 'cli', undefined);
       const closed = new Promise<void>((r) => socket.once('close', () => r()));
-      resolve({ control: conn.getBootstrap(), closed, close: () => socket.end() });
+      resolve({ control: conn.getBootstrap(), closed, close: () => socket.end(), destroy: () => socket.destroy() });
     });
   });

@@ -55,17 +55,27 @@ const SMALL_ORDER_Y = [
   'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
 ].map((h) => Buffer.from(h, 'hex'));
 
+/** The y value of an encoded point: its 32 bytes with bit 255 (the sign of x) cleared. */
+const yValue = (point: Uint8Array): Buffer => {
+  const y = Buffer.from(point);
+  y[31]! &= 0x7f;
+  return y;
+};
+const isSmallOrder = (point: Uint8Array): boolean => {
+  const y = yValue(point);
+  return SMALL_ORDER_Y.some((small) => small.equals(y));
+};
+
 /**
  * OpenSSL decodes a public key with y ≥ p (reducing it) and verifies against
  * small-order keys; RFC 8032 §5.1.3 rejects the first, and the noble suite both.
  * Refusing them here keeps the two suites' answers identical for every input.
  */
 const isStrictEd25519Key = (key: Uint8Array): boolean => {
-  const y = Buffer.from(key);
-  y[31]! &= 0x7f;
+  const y = yValue(key);
   // y ≥ p = 2^255 − 19: 0xed…0xff, then thirty 0xff, then 0x7f.
   if (y[0]! >= 0xed && y[31] === 0x7f && y.subarray(1, 31).every((b) => b === 0xff)) return false;
-  return !SMALL_ORDER_Y.some((small) => small.equals(y));
+  return !isSmallOrder(key);
 };
 
 // --- AEAD ---
@@ -155,6 +165,9 @@ export const nodeCrypto: CryptoSuite = {
   },
   ed25519Verify(publicKey, message, signature) {
     if (publicKey.length !== 32 || signature.length !== 64 || !isStrictEd25519Key(publicKey)) return false;
+    // An R of small order (docs/protocol.md §4.4, row 7): node:crypto refuses it itself on
+    // Node 24 (nodejs/node#64026), not on 20 or 22; checked here, every Node answers alike.
+    if (isSmallOrder(signature.subarray(0, 32))) return false;
     try {
       return edVerify(null, message, publicFromRaw('Ed25519', publicKey), signature);
     } catch {

@@ -37,6 +37,14 @@ const readPid = (path: string): number => {
   }
 };
 
+/**
+ * The handles of the locks this process holds. Process-wide on purpose:
+ * the kernel lock belongs to the process, and a handle reachable only from the
+ * caller's release function would be closed by the GC's finalizer (releasing the
+ * lock) as soon as the caller dropped that function.
+ */
+const heldLocks = new Set<Database.Database>();
+
 /** How long a starting host waits out another process's half-taken lock before giving up. */
 export const LOCK_CONTENTION_MS = 250;
 
@@ -48,6 +56,10 @@ export const LOCK_CONTENTION_MS = 250;
  * taking one over. The pid file beside it only tells people *which* process
  * holds the home. The lock file is never deleted: deleting it while another
  * process has it open would let two processes lock two different files.
+ *
+ * The lock lives until `release()` or the end of the process, never less: the
+ * open database handle is kept in `heldLocks` below, not only in the returned
+ * function, so a caller that drops that function does not lose the lock.
  */
 export const acquireLock = (lockPath: string): (() => void) => {
   const home = dirname(lockPath);
@@ -73,11 +85,13 @@ export const acquireLock = (lockPath: string): (() => void) => {
   const aside = `${lockPath}.${process.pid}.tmp`;
   writeFileSync(aside, String(process.pid), { mode: 0o600 });
   renameSync(aside, lockPath);
+  heldLocks.add(db);
   let released = false;
   return () => {
     if (released) return;
     released = true;
     if (readPid(lockPath) === process.pid) rmSync(lockPath, { force: true });
+    heldLocks.delete(db);
     db.close();
   };
 };

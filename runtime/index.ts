@@ -1,8 +1,9 @@
 /**
- * Programmatic API: `import { startHost } from 'tribe-runtime'`.
+ * Programmatic API: `import { startHost, connect } from 'tribe-runtime'`.
  *
- * Importing this module locks down the realm (SES, via @endo/init) the way any
- * Endo program must before it uses E() and Far: intrinsics become frozen.
+ * Importing this module locks down the realm (SES) the way any Endo program must
+ * before it uses E() and Far: intrinsics become frozen. The program's own
+ * uncaught errors still print as Node prints them (./lockdown.ts).
  *
  * Actor modules take only types from here (`import type { Powers, MakeActor }`):
  * a type-only import is erased when the host loads the module.
@@ -11,8 +12,9 @@
  * into dist/types/: declarations for packages that ship none), so a consumer's
  * `tsc` with `skipLibCheck: false` accepts them (scripts/postbuild.mjs).
  */
-import '@endo/init';
+import './lockdown.js';
 
+export { connect, type ConnectOptions, type TribeClient } from './client.js';
 export { startHost, callByName, type Host, type HostOptions, type HostStatus, type RestartedVat, type SpawnOptions } from './host.js';
 export type { VatId } from './identity.js';
 export type { Log, MakeActor, Names, Powers, Store, Timer } from '../vats/powers.js';

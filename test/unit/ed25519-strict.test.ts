@@ -32,6 +32,15 @@ const rawOpenssl = (key: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean 
   return opensslVerify(null, msg, createPublicKey({ key: jwk, format: 'jwk' }), sig);
 };
 const challenge = (r: Uint8Array, key: Uint8Array, msg: Uint8Array): bigint => fromLe(sha512(cat(r, key, msg))) % L;
+/**
+ * Row 6's cofactorless equation, by arithmetic: the canonical encoding of [S]B − [k]A
+ * is R. What OpenSSL checks, without the checks node:crypto adds on some versions.
+ */
+const equationHolds = (key: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean => {
+  const r = sig.subarray(0, 32);
+  const sB = Point.BASE.multiply(fromLe(sig.subarray(32)));
+  return toHex(sB.subtract(Point.fromBytes(key, true).multiplyUnsafe(challenge(r, key, msg))).toBytes()) === toHex(r);
+};
 
 /** The five y values (bit 255 cleared) that §4.4 lists, in its order. */
 const SMALL_ORDER_Y = [
@@ -71,7 +80,7 @@ test('§4.4: the five listed y values are exactly the eight points of small orde
   for (const p of TORSION) t.true(p.multiplyUnsafe(8n).is0());
 });
 
-test('§4.4: raw OpenSSL accepts keyless forgeries under small-order and non-canonical keys; both Tribe suites refuse them', (t) => {
+test('§4.4: keyless forgeries under small-order and non-canonical keys satisfy the equation OpenSSL checks; both Tribe suites refuse them', (t) => {
   const keys: Array<[string, Uint8Array]> = [
     ...TORSION.map((p, i): [string, Uint8Array] => [`${i}·T8`, p.toBytes()]),
     ['identity, sign bit set (x = 0)', setBit255(le32(1n))],
@@ -81,7 +90,8 @@ test('§4.4: raw OpenSSL accepts keyless forgeries under small-order and non-can
   ];
   for (const [what, key] of keys) {
     const sig = forge(key, MSG);
-    t.true(rawOpenssl(key, MSG, sig), `${what}: OpenSSL alone accepts it`);
+    // OpenSSL alone accepts these; node:crypto adds its own refusal of small-order keys on Node 24.
+    t.true(equationHolds(key, MSG, sig), `${what}: the forgery satisfies the equation`);
     t.false(nodeCrypto.ed25519Verify(key, MSG, sig), `${what}: node suite`);
     t.false(nobleCrypto.ed25519Verify(key, MSG, sig), `${what}: noble suite`);
   }
@@ -97,10 +107,9 @@ test('§4.4: S must be below L, in OpenSSL and in both suites', (t) => {
 });
 
 test('§4.4: R is compared as bytes, so a non-canonical R never verifies (ZIP-215 accepts it)', (t) => {
-  // R = the identity (r = 0): canonical, it is a valid if odd signature everywhere.
+  // R = the identity (r = 0), canonical: the equation holds (row 7 refuses it in hosts, below).
   const canonical = signWithR(le32(1n), 0n);
-  t.true(rawOpenssl(KEY, MSG, canonical));
-  t.true(nodeCrypto.ed25519Verify(KEY, MSG, canonical));
+  t.true(equationHolds(KEY, MSG, canonical));
   t.true(nobleCrypto.ed25519Verify(KEY, MSG, canonical));
   for (const [what, r] of [
     ['y = p + 1', le32(P + 1n)],
@@ -112,6 +121,24 @@ test('§4.4: R is compared as bytes, so a non-canonical R never verifies (ZIP-21
     t.false(nodeCrypto.ed25519Verify(KEY, MSG, sig), `${what}: node suite`);
     t.false(nobleCrypto.ed25519Verify(KEY, MSG, sig), `${what}: noble suite`);
   }
+});
+
+test('§4.4: hosts refuse an R of small order (row 7), on every Node; the noble suite accepts it', (t) => {
+  // With an honest key, R = the identity is the one small-order R that satisfies the equation (S = k·a).
+  const identityR = signWithR(le32(1n), 0n);
+  t.true(equationHolds(KEY, MSG, identityR), 'a signature to the key holder, by the equation');
+  t.true(nobleCrypto.ed25519Verify(KEY, MSG, identityR), 'cofactored: accepted');
+  t.false(nodeCrypto.ed25519Verify(KEY, MSG, identityR), 'hosts: refused, whatever node:crypto says');
+  // The other small-order R values, either sign: refused before any arithmetic.
+  for (const [i, p] of TORSION.entries()) {
+    for (const sign of [0, 0x80]) {
+      const r = p.toBytes();
+      r[31]! = (r[31]! & 0x7f) | sign;
+      t.false(nodeCrypto.ed25519Verify(KEY, MSG, signWithR(r, 0n)), `R = ${i}·T8, sign bit ${sign ? 'set' : 'clear'}`);
+    }
+  }
+  // The control: an honest signature passes the same check.
+  t.true(nodeCrypto.ed25519Verify(KEY, MSG, ed25519.sign(MSG, SEED)));
 });
 
 test('§4.4: hosts check the cofactorless equation; the noble suite the cofactored one (they differ only on a small-order part in R)', (t) => {

@@ -179,3 +179,43 @@ test('hosts racing for a home with a stale pid file: exactly one wins, every tim
     await within(Promise.all([a.exit, b.exit]), PROCESS_MS, `round ${round}: both contenders to exit`);
   }
 });
+
+test('the lock does not depend on GC: a holder that drops what acquireLock returned keeps the lock through a forced GC', async (t) => {
+  const { lock } = homePaths(tempDir(t));
+  const home = new URL('../../runtime/home.js', import.meta.url).href;
+  // The holder keeps nothing of what acquireLock returns; a WeakRef (which keeps nothing
+  // alive) tells whether the GC really collected it, so the test cannot pass vacuously.
+  const { child, exit } = spawnTracked(
+    process.execPath,
+    [
+      '--expose-gc',
+      '--input-type=module',
+      '-e',
+      `const { acquireLock } = await import(${JSON.stringify(home)});
+       const dropped = new WeakRef(acquireLock(${JSON.stringify(lock)}));
+       for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+       console.log(dropped.deref() === undefined ? 'collected' : 'still reachable');
+       process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  const said = await within(
+    new Promise<string>((resolve, reject) => {
+      child.stdout!.once('data', (d) => resolve(String(d).trim()));
+      child.once('exit', (code) => reject(new Error(`lock holder exited with ${code}`)));
+    }),
+    PROCESS_MS,
+    'the lock holder to report after its forced GC',
+  );
+  t.is(said, 'collected', 'the returned release function was garbage-collected');
+  const err = t.throws(() => acquireLock(lock));
+  t.is(err?.name, 'HostAlreadyRunningError', 'the home is still locked by the holder');
+  t.regex(err?.message ?? '', new RegExp(`pid ${child.pid}`));
+  // Process exit still frees it.
+  child.stdin!.end();
+  await within(exit, PROCESS_MS, 'the lock holder to exit');
+  const release = acquireLock(lock);
+  t.is(readFileSync(lock, 'utf8'), String(process.pid));
+  release();
+});

@@ -6,25 +6,23 @@
  */
 import '@endo/init';
 import test from 'ava';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import { E } from '@endo/far';
 import type { ExecutionContext } from 'ava';
 import { SessionLostError } from '../../capabilities/errors.js';
 import { fixture } from '../helpers/host.js';
-import { watchedHost } from '../helpers/peers.js';
+import { listenLoopback, watchedHost } from '../helpers/peers.js';
 
 /** A TCP relay to `port` that counts the connections it is asked for. */
 const countingRelay = async (t: ExecutionContext, port: number) => {
   let dials = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((inbound) => {
+  const relayPort = await listenLoopback(t, (inbound, track) => {
     dials += 1;
     const outbound = createConnection({ host: '127.0.0.1', port });
+    track(outbound);
     for (const s of [inbound, outbound]) {
-      sockets.add(s);
       s.on('error', () => {});
       s.once('close', () => {
-        sockets.delete(s);
         inbound.destroy();
         outbound.destroy();
       });
@@ -32,16 +30,7 @@ const countingRelay = async (t: ExecutionContext, port: number) => {
     inbound.pipe(outbound);
     outbound.pipe(inbound);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  const address = server.address();
-  return { port: typeof address === 'object' && address ? address.port : 0, dials: () => dials };
+  return { port: relayPort, dials: () => dials };
 };
 
 test('10 concurrent enlivens of one ref, and of 10 refs of the same peer, dial that peer once', async (t) => {

@@ -117,25 +117,18 @@ export const scriptedSession = async (
 };
 
 /**
- * A responder with a fresh identity on a loopback port: every connection that
- * completes the handshake is handed to `onPath`. Closed at teardown.
+ * A TCP server on a free loopback port for a test: `onSocket` gets each
+ * connection; every socket it holds is destroyed and the server closed at teardown.
  */
-export const scriptedResponder = async (
-  t: ExecutionContext,
-  onPath: (path: SecurePath, stream: ByteStream & { mute(): void }) => void,
-): Promise<{ id: VatId; port: number; connections: () => number }> => {
-  const identity = fakeIdentity();
-  let connections = 0;
+export const listenLoopback = async (t: ExecutionContext, onSocket: (socket: Socket, track: (s: Socket) => void) => void): Promise<number> => {
   const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  };
   const server: Server = createServer((socket) => {
-    connections += 1;
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    const stream = mutable(socketStream(socket));
-    acceptPath({ stream, identity, crypto: nodeCrypto, clock: realClock }).then(
-      (path) => onPath(path, stream),
-      () => {},
-    );
+    track(socket);
+    onSocket(socket, track);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(
@@ -146,7 +139,28 @@ export const scriptedResponder = async (
       }),
   );
   const address = server.address();
-  return { id: identity.vatId, port: typeof address === 'object' && address ? address.port : 0, connections: () => connections };
+  return typeof address === 'object' && address ? address.port : 0;
+};
+
+/**
+ * A responder with a fresh identity on a loopback port: every connection that
+ * completes the handshake is handed to `onPath`. Closed at teardown.
+ */
+export const scriptedResponder = async (
+  t: ExecutionContext,
+  onPath: (path: SecurePath, stream: ByteStream & { mute(): void }) => void,
+): Promise<{ id: VatId; port: number; connections: () => number }> => {
+  const identity = fakeIdentity();
+  let connections = 0;
+  const port = await listenLoopback(t, (socket) => {
+    connections += 1;
+    const stream = mutable(socketStream(socket));
+    acceptPath({ stream, identity, crypto: nodeCrypto, clock: realClock }).then(
+      (path) => onPath(path, stream),
+      () => {},
+    );
+  });
+  return { id: identity.vatId, port, connections: () => connections };
 };
 
 /** A peer that reads and writes frames by hand over TCP. */

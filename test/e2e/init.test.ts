@@ -76,7 +76,7 @@ test('tribe init: a strict project that typechecks with skipLibCheck false, pass
   // What the user runs: `npm test` (tsc, then node --test on the compiled test).
   const npmTest = await run('npm', ['test'], dir, { npm_config_update_notifier: 'false', npm_config_offline: 'true' });
   t.is(npmTest.code, 0, `npm test:\n${npmTest.stdout}${npmTest.stderr}`);
-  t.regex(npmTest.stdout, /# pass 3\n# fail 0/);
+  t.regex(npmTest.stdout, /[#ℹ] pass 3\n[#ℹ] fail 0/);
 
   const home = tempHome(t);
   const host = await startHostProcess(t, home, ['--no-listen', '--no-viz']);

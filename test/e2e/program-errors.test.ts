@@ -6,9 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { PROCESS_MS, within } from '../helpers/bounded.js';
 import { fixture, tempHome } from '../helpers/host.js';
-import { killGroup, spawnTracked } from '../helpers/processes.js';
+import { runNode } from '../helpers/cli.js';
 
 const PACKAGE = new URL('../../runtime/index.js', import.meta.url).href;
 const ENDO_INIT = new URL('../../../node_modules/@endo/init/index.js', import.meta.url).href;
@@ -27,19 +26,7 @@ const runProgram = async (t: ExecutionContext, source: string): Promise<ProgramR
   writeFileSync(file, source.replaceAll('PACKAGE', JSON.stringify(PACKAGE)).replaceAll('ENDO_INIT', JSON.stringify(ENDO_INIT)).replaceAll('HOME', JSON.stringify(join(dir, 'home'))));
   // The test run sets LOCKDOWN_ERROR_TAMING; a user's program does not.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LOCKDOWN_')));
-  const { child, exit } = spawnTracked(process.execPath, [file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += String(d)));
-  child.stderr!.on('data', (d) => (stderr += String(d)));
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  try {
-    await within(closed, PROCESS_MS, 'the program to end');
-  } catch (err) {
-    killGroup(child.pid!);
-    throw new Error(`${(err as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: err });
-  }
-  return { code: (await exit).code, stdout, stderr, file };
+  return { ...(await runNode([file], env, 'the program to end')), file };
 };
 
 const assertNodeReport = (t: ExecutionContext, r: ProgramResult, message: string, frame: string) => {

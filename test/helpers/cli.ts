@@ -18,25 +18,35 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs one `tribe` command to its end; rejects (and kills it) if it has not ended within PROCESS_MS. */
-export const tribe = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => {
-  const { child, exit } = spawnTracked(process.execPath, [cliPath, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/**
+ * Runs `node <args>` to its end, tracked (killed with the test run); rejects, and
+ * kills it, if it has not ended within PROCESS_MS, with what it printed so far.
+ */
+export const runNode = async (
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  what: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+  const { child, exit } = spawnTracked(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += String(d)));
   child.stderr!.on('data', (d) => (stderr += String(d)));
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   try {
-    await within(closed, PROCESS_MS, `tribe ${args.join(' ')} to finish`);
+    await within(closed, PROCESS_MS, what);
   } catch (err) {
     killGroup(child.pid!);
     throw new Error(`${(err as Error).message}\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: err });
   }
   const { code } = await exit;
-  return { code: code ?? 1, stdout, stderr };
+  return { code, stdout, stderr };
+};
+
+/** Runs one `tribe` command to its end; rejects (and kills it) if it has not ended within PROCESS_MS. */
+export const tribe = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> => {
+  const r = await runNode([cliPath, ...args], { ...process.env, ...env }, `tribe ${args.join(' ')} to finish`);
+  return { ...r, code: r.code ?? 1 };
 };
 
 export interface RunningHost {

@@ -65,3 +65,18 @@ export class SessionLostError extends TribeError {}
 export class SturdyRefError extends TribeError {}
 /** A remote request over a limit (channels per session, pending enlivens). */
 export class RemoteLimitError extends TribeError {}
+
+/**
+ * Three-party handoff (capabilities/handoff.ts, docs/protocol.md "Handoff").
+ * A gift is what a donor deposits with an object's owner for one recipient.
+ */
+/** A claim on a gift by a party it was not given to, or naming another donor, or a nonce the owner never saw. */
+export class GiftRefusedError extends TribeError {}
+/** A nonce that was already claimed: gifts are claimed once. */
+export class GiftClaimedError extends TribeError {}
+/** No gift arrived for a claim within the wait bound, or a gift expired before anyone claimed it. */
+export class GiftExpiredError extends TribeError {}
+/** A donor past its bound of pending gifts, or a recipient past its bound of waiting claims. */
+export class GiftLimitError extends TribeError {}
+/** The owner of a handed-on reference cannot be reached from the recipient: it stays a proxy through the donor. */
+export class HandoffUnreachableError extends TribeError {}

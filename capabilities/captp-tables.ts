@@ -15,6 +15,14 @@
  * collected cannot be re-sent (the value→slot map is weak too), so nothing can
  * name its slot again. Imports are weak-valued with a FinalizationRegistry, as
  * in the default tables, so dropped presences are reported to the peer.
+ *
+ * Two additions serve three-party handoff (handoff.ts, connection.ts):
+ * - `takeFresh(slot)` tells the sender whether the peer may lack this export
+ *   (first sent, or sent again after the peer dropped it): only then does a
+ *   third party's reference need a gift. A dropped export that is sent again
+ *   becomes strong again at once, since the peer is about to hold it.
+ * - `preset(slot, val)` makes the next import of `slot` be `val` (a presence
+ *   claimed directly from its owner) instead of a new proxy through the peer.
  */
 import { Remotable } from '@endo/marshal';
 
@@ -24,14 +32,22 @@ interface Settler {
 }
 interface TableOptions {
   gcImports: boolean;
+  /** Track which exports the peer may lack (`takeFresh`); only connections that give gifts need it. */
+  trackFresh?: boolean;
   releaseSlot: (slot: Slot) => void;
   makeRemoteKit: (slot: Slot) => { promise: Promise<unknown>; settler: Settler };
 }
 
 const isPromise = (v: unknown): v is Promise<unknown> => Promise.resolve(v) === v;
 
-export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit }: TableOptions) => {
+export type ImportExportTables = ReturnType<typeof makeImportExportTables>;
+
+export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, trackFresh = false }: TableOptions) => {
   const exported = new Map<Slot, unknown>();
+  /** Exports registered since they were last sent (first export, or revived after the peer dropped them). */
+  const fresh = new Set<Slot>();
+  /** Imports to use instead of a new proxy: claimed gifts waiting for the message that names them. */
+  const presets = new Map<Slot, unknown>();
   const dropped = new Map<Slot, WeakRef<object>>();
   const forgetDropped = new FinalizationRegistry<Slot>((slot) => {
     const ref = dropped.get(slot);
@@ -64,6 +80,8 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit }
   return {
     makeSlotForValue: (val: unknown): Slot => (isPromise(val) ? `p+${++lastPromise}` : `o+${++lastExport}`),
     makeValueForSlot(slot: Slot, iface: string | undefined) {
+      // CapTP keeps a settler only for promise slots; a preset is always a presence.
+      if (presets.has(slot)) return { val: presets.get(slot), settler: undefined };
       const { promise, settler } = makeRemoteKit(slot);
       if (slot[0] === 'o' || slot[0] === 't') {
         return { val: Remotable(iface as any, undefined, settler.resolveWithPresence() as any), settler };
@@ -91,6 +109,24 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit }
     markAsExported(slot: Slot, val: unknown) {
       dropped.delete(slot);
       exported.set(slot, val);
+      if (trackFresh) fresh.add(slot);
+    },
+    /**
+     * Called for each export slot of an outbound message: true when the peer may
+     * not hold it (registered since last sent, or dropped by the peer and sent
+     * again, which also makes it strong again). Consumes the mark.
+     */
+    takeFresh(slot: Slot): boolean {
+      if (fresh.delete(slot)) return true;
+      if (exported.has(slot)) return false;
+      const val = revive(slot);
+      return val !== undefined && trackFresh;
+    },
+    preset(slot: Slot, val: unknown) {
+      presets.set(slot, val);
+    },
+    clearPreset(slot: Slot) {
+      presets.delete(slot);
     },
     deleteExport(slot: Slot) {
       const val = exported.get(slot);
@@ -101,6 +137,8 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit }
       }
     },
     didDisconnect() {
+      presets.clear();
+      fresh.clear();
       for (const token of importToken.values()) importFinalizer.unregister(token);
       importToken.clear();
       weakImports.clear();

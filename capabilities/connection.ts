@@ -10,10 +10,27 @@
  *
  * `trace` (off unless asked) keeps the last messages in each direction, so tests
  * can assert *what went over the wire in which order* rather than timing.
+ *
+ * Three-party handoff (`handoff` option, see handoff.ts): an outbound message
+ * that first names a reference owned by a third party carries a `gifts` note per
+ * such slot (owner, nonce); the sender deposited the gift with the owner. An
+ * inbound message whose gifts name slots this side does not hold waits, and every
+ * later message of this connection behind it (CapTP's order is kept), until each
+ * gift is claimed from its owner; the slot then becomes that direct presence. A
+ * gift that cannot be claimed leaves the slot an ordinary proxy through the
+ * peer: handoff only ever falls back to what CapTP does without it.
+ *
+ * The handoff's own calls (`provideFor`, `acceptFrom` on the peer's bootstrap),
+ * the bootstrap request and their answers are marked `oob`: the receiver
+ * dispatches them even while messages wait for gifts, so two parties waiting on
+ * each other's gifts cannot deadlock. Only those may pass; a receiver ignores
+ * the mark on anything else. Passing lets a sender reorder only its own
+ * messages, which it could do anyway.
  */
 import { makeCapTP, type CapTPMessage, type CapTPStats } from '@endo/captp';
-import { makeImportExportTables } from './captp-tables.js';
+import { makeImportExportTables, type ImportExportTables } from './captp-tables.js';
 import { ConnectionAbortedError, ProtocolViolationError } from './errors.js';
+import { checkGiftNotes, type GiftNote, type GiftTerms } from './gift-notes.js';
 import { rewriteSentError } from './passable.js';
 
 export type { CapTPMessage };
@@ -26,6 +43,21 @@ export interface TraceEntry {
   readonly target?: string;
   /** The method name of a CTP_CALL, when it has one. */
   readonly method?: string;
+  /** Gift notes the message carried (third-party references handed on). */
+  readonly gifts?: number;
+}
+
+/**
+ * A connection's part in three-party handoff (handoff.ts makes one per peer).
+ * `give` is asked about each export the peer may lack; `take` claims a gift the
+ * peer handed on. Neither throws: `give` answers undefined when the value is
+ * not a third party's, and a failed `take` leaves the slot a proxy.
+ */
+export interface HandoffPort {
+  /** Terms of a gift deposited for this connection's peer, or undefined when `val` is not a third party's reference. */
+  give(val: unknown): GiftTerms | undefined;
+  /** The direct reference behind a gift the peer handed on; rejects when it cannot be claimed. */
+  take(note: GiftNote): Promise<unknown>;
 }
 
 export interface ConnectionOptions {
@@ -41,6 +73,8 @@ export interface ConnectionOptions {
   readonly onImport?: (val: unknown) => void;
   /** Called once when the connection aborts, with the reason. */
   readonly onAbort?: (reason: Error) => void;
+  /** Hand third parties' references on directly (see the file comment); without it they are proxied. */
+  readonly handoff?: HandoffPort;
 }
 
 export interface Connection {
@@ -51,6 +85,8 @@ export interface Connection {
   readonly aborted: Error | undefined;
   stats(): CapTPStats;
   trace(): readonly TraceEntry[];
+  /** Gifts claimed directly, and gifts that fell back to a proxy through the peer. */
+  handoffStats(): { readonly direct: number; readonly proxied: number };
 }
 
 /** A CTP_CALL's method is capdata `[prop, args]`; read just the method name for traces. */
@@ -65,8 +101,24 @@ const isCapTPMessage = (msg: unknown): msg is CapTPMessage =>
   typeof msg === 'object' && msg !== null && typeof (msg as CapTPMessage).type === 'string' &&
   (msg as CapTPMessage).type.startsWith('CTP_');
 
-/** Messages a peer may pipeline behind its bootstrap request before the answer goes out. */
+/** Messages a peer may pipeline behind its bootstrap request (or a gift being claimed) before they are dispatched. */
 export const MAX_HELD_MESSAGES = 10_000;
+
+/** The calls of the handoff protocol itself, on the peer's bootstrap object. */
+const HANDOFF_METHODS = new Set(['provideFor', 'acceptFrom']);
+const CAPDATA_FIELDS = ['method', 'result', 'exception', 'res', 'rej'] as const;
+
+const reverseSlot = (slot: string) => `${slot[0]}${slot[1] === '+' ? '-' : '+'}${slot.slice(2)}`;
+
+/** The slots of every capdata field of a CapTP message. */
+const slotsOf = (msg: CapTPMessage): string[] => {
+  const out: string[] = [];
+  for (const f of CAPDATA_FIELDS) {
+    const slots = (msg[f] as { slots?: unknown } | undefined)?.slots;
+    if (Array.isArray(slots)) for (const s of slots) if (typeof s === 'string') out.push(s);
+  }
+  return out;
+};
 
 export const makeConnection = (opts: ConnectionOptions): Connection => {
   const { name, traceLimit = 0 } = opts;
@@ -82,17 +134,97 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     };
     const method = msg.type === 'CTP_CALL' ? methodOf(msg) : undefined;
     if (method !== undefined) (entry as { method?: string }).method = method;
+    if (Array.isArray(msg['gifts'])) (entry as { gifts?: number }).gifts = msg['gifts'].length;
     log.push(entry);
     if (log.length > traceLimit) log.shift();
   };
 
   let aborted: Error | undefined;
+  const { handoff } = opts;
+  let tables!: ImportExportTables;
+  const handoffCounts = { direct: 0, proxied: 0 };
+
+  // --- out-of-band marks (see the file comment) ---
+  /** Our bootstrap question and, once answered, our import of the peer's bootstrap: where handoff calls go. */
+  const peerBootTargets = new Set<string>();
+  /** Bootstrap questions the peer asked us, and the export slot of our bootstrap object. */
+  const ourBootAnswers = new Set<string>();
+  const ourBootExports = new Set<string>();
+  /** Handoff calls we sent (their answers may pass) and the peer sent (our answers pass). */
+  const oobAsked = new Set<string>();
+  const oobToAnswer = new Set<string>();
+
+  const markOutbound = (msg: CapTPMessage): boolean => {
+    switch (msg.type) {
+      case 'CTP_BOOTSTRAP':
+        peerBootTargets.add(String(msg['questionID']));
+        return true;
+      case 'CTP_CALL':
+        if (peerBootTargets.has(String(msg['target'])) && HANDOFF_METHODS.has(methodOf(msg) ?? '')) {
+          oobAsked.add(String(msg['questionID']));
+          return true;
+        }
+        return false;
+      case 'CTP_RETURN': {
+        const id = String(msg['answerID']);
+        if (ourBootAnswers.has(id)) {
+          const slot = (msg['result'] as { slots?: unknown[] } | undefined)?.slots?.[0];
+          if (typeof slot === 'string') ourBootExports.add(slot);
+        }
+        return oobToAnswer.delete(id) || ourBootAnswers.has(id);
+      }
+      default:
+        return false;
+    }
+  };
+
+  /** Whether an inbound message marked `oob` may really pass messages waiting for gifts. */
+  const mayPass = (msg: CapTPMessage): boolean => {
+    if (msg['oob'] !== true) return false;
+    switch (msg.type) {
+      case 'CTP_BOOTSTRAP':
+        ourBootAnswers.add(String(msg['questionID']));
+        return true;
+      case 'CTP_CALL': {
+        const target = String(msg['target']);
+        const toBoot = ourBootAnswers.has(target) || ourBootExports.has(reverseSlot(target));
+        if (!toBoot || !HANDOFF_METHODS.has(methodOf(msg) ?? '')) return false;
+        oobToAnswer.add(String(msg['questionID']));
+        return true;
+      }
+      case 'CTP_RETURN': {
+        const id = String(msg['answerID']);
+        if (peerBootTargets.has(id)) {
+          const slot = (msg['result'] as { slots?: unknown[] } | undefined)?.slots?.[0];
+          if (typeof slot === 'string') peerBootTargets.add(reverseSlot(slot));
+          return true;
+        }
+        return oobAsked.delete(id);
+      }
+      default:
+        return false;
+    }
+  };
+
+  /** Gift notes for the exports of `msg` that the peer may lack and that a third party owns. */
+  const giftsFor = (msg: CapTPMessage): GiftNote[] | undefined => {
+    let gifts: GiftNote[] | undefined;
+    for (const slot of slotsOf(msg)) {
+      if (!slot.startsWith('o+') || !tables.takeFresh(slot)) continue;
+      const terms = handoff!.give(tables.getExport(slot));
+      if (terms) (gifts ??= []).push(harden({ slot, ...terms }));
+    }
+    return gifts;
+  };
+
   // CapTP answers CTP_BOOTSTRAP a few microtasks late (it awaits the bootstrap
   // object), so a peer that pipelines a call on the bootstrap question in the
   // same batch would name an answer that does not exist yet. Hold inbound
   // messages from a bootstrap request until its answer has gone out.
   const awaitingBootstrap = new Set<string>();
   const held: CapTPMessage[] = [];
+  /** Messages waiting, in order, for the gifts of the first one to be claimed. */
+  const waiting: CapTPMessage[] = [];
   const rawSend = (original: CapTPMessage) => {
     if (aborted && original.type !== 'CTP_DISCONNECT') return;
     let msg = original;
@@ -107,6 +239,11 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     if (msg.type === 'CTP_RETURN' && awaitingBootstrap.delete(String(msg['answerID'])) && awaitingBootstrap.size === 0) {
       queueMicrotask(releaseHeld);
     }
+    if (handoff) {
+      if (markOutbound(msg)) msg = { ...msg, oob: true };
+      const gifts = giftsFor(msg);
+      if (gifts) msg = { ...msg, gifts };
+    }
     record('out', msg);
     try {
       opts.send(msg);
@@ -118,7 +255,8 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   const captp = makeCapTP(name, rawSend, opts.bootstrap, {
     // Imports are held weakly; dropped ones are reported to the peer (CTP_DROP).
     gcImports: true,
-    makeCapTPImportExportTables: makeImportExportTables,
+    makeCapTPImportExportTables: (args: Parameters<typeof makeImportExportTables>[0]) =>
+      (tables = makeImportExportTables({ ...args, trackFresh: handoff !== undefined })),
     // CapTP reports every rejected remote promise here, including ordinary
     // exceptions thrown by remote methods; those are the caller's business, not
     // a connection fault. Malformed input is caught below by dispatch's result.
@@ -126,20 +264,32 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     ...(opts.onImport ? { importHook: (val: unknown) => opts.onImport!(val) } : {}),
   });
 
+  /** CapTP itself was aborted: nothing more is dispatched. */
+  let unplugged = false;
+  const unplug = () => {
+    if (unplugged) return;
+    unplugged = true;
+    waiting.length = 0;
+    held.length = 0;
+    captp.abort(aborted);
+  };
   const abort = (reason: Error = new ConnectionAbortedError(`${name}: connection closed`)) => {
     if (aborted) return;
     aborted = reason;
-    captp.abort(reason);
     opts.onAbort?.(reason);
+    // Messages the peer sent before it went away still arrive, once their gifts
+    // are claimed from the owners (a donor may end right after handing on); a
+    // peer that broke the protocol gets nothing more delivered.
+    if (waiting.length === 0 || reason.name === 'ProtocolViolationError') unplug();
   };
 
   /** Delivers held messages in order; stops again if one of them is another bootstrap request. */
-  const releaseHeld = () => {
+  const releaseHeld = (): void => {
     while (held.length > 0 && awaitingBootstrap.size === 0) deliver(held.shift()!);
   };
 
   const deliver = (msg: CapTPMessage) => {
-    if (aborted) return;
+    if (unplugged) return;
     if (msg.type === 'CTP_DISCONNECT') {
       const reason = msg['reason'] as { message?: unknown } | undefined;
       const why = typeof reason?.message === 'string' ? `: ${reason.message.slice(0, 500)}` : '';
@@ -154,25 +304,102 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     }
   };
 
+  /** After the gift stage: waits behind a bootstrap answer, or is dispatched. */
+  const admit = (msg: CapTPMessage) => {
+    if (awaitingBootstrap.size > 0 && msg.type !== 'CTP_DISCONNECT') {
+      // Bounded by what the peer may send before one answer: a flood aborts.
+      if (held.length >= MAX_HELD_MESSAGES) {
+        abort(new ProtocolViolationError(`${name}: more than ${MAX_HELD_MESSAGES} messages before the bootstrap answer`));
+        return;
+      }
+      held.push(msg);
+      return;
+    }
+    deliver(msg);
+  };
+
+  // --- the gift stage: messages wait, in order, while their gifts are claimed ---
+  let claiming = false;
+  /** The gifts of `msg` naming slots this side does not hold. */
+  const unclaimed = (msg: CapTPMessage): GiftNote[] =>
+    ((msg['gifts'] as GiftNote[] | undefined) ?? []).filter((g) => !tables.hasImport(reverseSlot(g.slot)));
+
+  const claimAll = async (gifts: readonly GiftNote[]): Promise<string[]> => {
+    const claimed = await Promise.all(
+      gifts.map((g) =>
+        handoff!.take(g).then(
+          (val) => {
+            if (unplugged) return undefined;
+            handoffCounts.direct += 1;
+            const slot = reverseSlot(g.slot);
+            tables.preset(slot, val);
+            return slot;
+          },
+          () => {
+            handoffCounts.proxied += 1;
+            return undefined;
+          },
+        ),
+      ),
+    );
+    return claimed.filter((s): s is string => s !== undefined);
+  };
+
+  const pump = async () => {
+    if (claiming) return;
+    claiming = true;
+    try {
+      while (waiting.length > 0 && !unplugged) {
+        const msg = waiting[0]!;
+        const gifts = unclaimed(msg);
+        const preset = gifts.length > 0 ? await claimAll(gifts) : [];
+        if (unplugged) return;
+        waiting.shift();
+        admit(msg);
+        for (const slot of preset) tables.clearPreset(slot);
+      }
+    } finally {
+      claiming = false;
+      // The peer went away while its last messages waited: now they are in.
+      if (aborted && waiting.length === 0) unplug();
+    }
+  };
+
   return {
     name,
-    dispatch(msg) {
+    dispatch(raw) {
       if (aborted) return;
-      if (!isCapTPMessage(msg)) {
+      if (!isCapTPMessage(raw)) {
         abort(new ProtocolViolationError(`${name}: not a CapTP message`));
         return;
       }
+      let msg: CapTPMessage = raw;
       record('in', msg);
-      if (awaitingBootstrap.size > 0 && msg.type !== 'CTP_DISCONNECT') {
-        // Bounded by what the peer may send before one answer: a flood aborts.
-        if (held.length >= MAX_HELD_MESSAGES) {
-          abort(new ProtocolViolationError(`${name}: more than ${MAX_HELD_MESSAGES} messages before the bootstrap answer`));
+      if ('gifts' in msg || 'oob' in msg) {
+        if (!handoff) {
+          // A peer we never offered handoff to: the marks mean nothing here.
+          const { gifts: _g, oob: _o, ...plain } = msg;
+          msg = plain as CapTPMessage;
+        } else if ('gifts' in msg) {
+          const bad = checkGiftNotes(msg['gifts']);
+          if (bad) {
+            abort(new ProtocolViolationError(`${name}: ${bad}`));
+            return;
+          }
+        }
+      }
+      if (handoff && msg.type !== 'CTP_DISCONNECT' && !mayPass(msg)) {
+        if (waiting.length > 0 || unclaimed(msg).length > 0) {
+          if (waiting.length >= MAX_HELD_MESSAGES) {
+            abort(new ProtocolViolationError(`${name}: more than ${MAX_HELD_MESSAGES} messages waiting for gifts`));
+            return;
+          }
+          waiting.push(msg);
+          void pump();
           return;
         }
-        held.push(msg);
-        return;
       }
-      deliver(msg);
+      admit(msg);
     },
     getBootstrap: () => captp.getBootstrap(),
     abort,
@@ -181,5 +408,6 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     },
     stats: () => captp.getStats(),
     trace: () => [...log],
+    handoffStats: () => ({ ...handoffCounts }),
   };
 };

@@ -35,6 +35,8 @@ import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { makeInspector, type Inspector } from './viz/inspector.js';
 import { serveHostViz, sessionHealth, type HostViz } from './viz/serve.js';
+import { makeHostHandoffs } from './handoffs.js';
+import type { HandoffLimits } from '../capabilities/handoff.js';
 
 export interface HostOptions {
   /** Home directory; default $TRIBE_HOME or ~/.tribe. */
@@ -74,6 +76,11 @@ export interface HostOptions {
    * for tests. (`remoteLimits` before; the path's timeouts were `sessionLimits`.)
    */
   readonly sessionLimits?: Partial<SessionLimits>;
+  /**
+   * Bounds of the gift tables of three-party handoff, the host's and each vat's
+   * (gifts per donor, claims per recipient, how long each waits), mainly for tests.
+   */
+  readonly handoffLimits?: Partial<HandoffLimits>;
   /**
    * Serve the visualizer on 127.0.0.1: true = on the port this home used last
    * (else a free one), a number = that port (0 = a free one), false = off
@@ -269,7 +276,16 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     defaultHeapMb: defaults.heapMb,
   });
   const names = makeNameRegistry();
+  const handoffs = makeHostHandoffs({
+    hostId: identity.vatId,
+    inspector,
+    local: () => supervisor,
+    // Cross-host reach is wired once RemoteHosts offers it.
+    remote: () => undefined,
+    ...(options.handoffLimits ? { limits: options.handoffLimits } : {}),
+  });
   const supervisor = makeSupervisor({
+    handoffs,
     startWorker: (spec, limits) => workers.start(spec, limits),
     makePortPair,
     names,
@@ -316,6 +332,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       grants: row.grants,
       traceLimit: options.traceLimit ?? 0,
       maxTickets: limitsOfSessions.maxVatTickets,
+      hostId: identity.vatId,
+      ...(options.handoffLimits ? { handoffLimits: options.handoffLimits } : {}),
     };
     const limits: VatLimits = {
       ...defaults,

@@ -5,6 +5,7 @@
  * platform code of its own.
  */
 import '@endo/init';
+import { randomBytes } from 'node:crypto';
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -42,12 +43,14 @@ runVat({
   clock: {
     now: () => Date.now(),
     setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
     setImmediate: (fn) => void setImmediate(fn),
   },
   collectGarbage: gc ? () => gc() : undefined,
   realm: { Date, Math },
   exit: () => process.exit(0),
   externalMemory: () => getHeapStatistics().external_memory,
+  randomBytes: (n) => randomBytes(n),
   die: (reason) => {
     process.stderr.write(`${reason}\n`);
     process.exit(70);

@@ -5,6 +5,7 @@
  * (transferring a MessagePort to set up a direct vat-to-vat channel).
  */
 import type { CapTPMessage } from '../capabilities/connection.js';
+import type { HandoffLimits } from '../capabilities/handoff.js';
 
 export type HostToVat =
   | { readonly k: 'c'; readonly m: CapTPMessage }
@@ -17,6 +18,8 @@ export type HostToVat =
   /** The named vat ended: abort the channel to it with this (flattened) error. */
   | { readonly k: 'peer-gone'; readonly vat: string; readonly reason: string }
   | { readonly k: 'ping'; readonly n: number }
+  /** The answer to the vat's `introduce` `req`: the rendezvous machine's id, or why the owner is out of reach. */
+  | { readonly k: 'introduced'; readonly req: number; readonly id?: number; readonly error?: string }
   /** Finish the current turn (commit, send), then end the worker. */
   | { readonly k: 'stop' };
 
@@ -29,7 +32,11 @@ export type VatToHost =
   /** The worker set up its CapTP side and can take `load()`. */
   | { readonly k: 'online' }
   /** A remote peer sent malformed CapTP: its host should end that session. */
-  | { readonly k: 'peer-fault'; readonly vat: string; readonly reason: string };
+  | { readonly k: 'peer-fault'; readonly vat: string; readonly reason: string }
+  /** The vat claims a gift from `owner` (a full id) given by `donor`: the host makes it a channel to the owner. */
+  | { readonly k: 'introduce'; readonly req: number; readonly owner: string; readonly hints: readonly string[]; readonly donor: string }
+  /** How the claim of handoff `id` (the host's `introduce`) ended: the host's rendezvous machine finishes. */
+  | { readonly k: 'handoff'; readonly id: number; readonly outcome: 'direct' | 'proxied'; readonly why?: string };
 
 /** The smallest port the vat layer needs; runtime/ wraps MessagePort and Worker into it. */
 export interface PortLike {
@@ -43,6 +50,10 @@ export interface PortLike {
 /** What the host tells a new vat worker at start (structured-clone data only). */
 export interface VatSpec {
   readonly name: string;
+  /** The VatId of the host: with the vat's name, its full id `<VatId>/<name>` in handoff. */
+  readonly hostId: string;
+  /** Bounds of this vat's gift table (capabilities/handoff.ts); default DEFAULT_HANDOFF_LIMITS. */
+  readonly handoffLimits?: Partial<HandoffLimits>;
   /** Absolute file path of the actor module (.js or .ts). */
   readonly module: string;
   /** The same as a file: URL; its directory bounds what the module may import. */

@@ -11,6 +11,7 @@
 import { E, Far } from '@endo/far';
 import { createActor, type Actor, type InspectionEvent } from 'xstate';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
+import type { Handoffs, Link } from '../capabilities/handoff.js';
 import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import type { NameRegistry } from '../capabilities/names.js';
 import {
@@ -74,6 +75,16 @@ export interface SupervisorPowers {
   readonly enlivenFor?: (from: string, refText: string) => Promise<unknown>;
   /** A vat saw malformed CapTP from a remote peer (`<VatId>/<endpoint>`). */
   readonly onPeerFault?: (vat: string, peer: string, reason: string) => void;
+  /** The host's part in handoff (runtime/handoffs.ts); absent: references through the host stay proxies. */
+  readonly handoffs?: SupervisorHandoffs;
+}
+
+/** What the supervisor needs of the host's handoff: its gift table, and the rendezvous for vats that claim. */
+export interface SupervisorHandoffs {
+  readonly table: Handoffs;
+  /** Vat `recipient` claims a gift `owner` holds from `donor`: resolves with an id once it has a link to the owner. */
+  introduce(recipient: string, owner: string, hints: readonly string[], donor: string): Promise<number>;
+  settled(recipient: string, id: number, outcome: 'direct' | 'proxied', why?: string): void;
 }
 
 export interface VatStatus {
@@ -111,12 +122,17 @@ export interface Supervisor {
   admit(vat: string, ticket: string, key: string): Promise<void>;
   /** The vat has loaded and not ended. */
   isRunning(vat: string): boolean;
+  /** Hands vats `a` and `b` a channel of their own if they have none (VatTerminatedError when `b` is not running). */
+  connect(a: string, b: string): void;
+  /** The host's link to vat `vat` (its CapTP connection and bootstrap), while it runs. */
+  link(vat: string): Link | undefined;
 }
 
 interface VatRecord {
   readonly spec: VatSpec;
   readonly worker: WorkerHandle;
   readonly conn: Connection;
+  readonly link: Link;
   readonly actor: Actor<typeof vatLifecycleMachine>;
   readonly peers: Set<string>;
   readonly ended: Promise<Error>;
@@ -195,8 +211,18 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
   };
   const whyEnded = (name: string) => endReasons.get(name) ?? `VatTerminatedError: vat "${name}" is gone`;
 
-  const hostFacetFor = (from: string, moduleRoot: string) =>
-    Far('HostForVat', {
+  const hostFacetFor = (from: string, hostId: string, moduleRoot: string) => {
+    const gate = powers.handoffs?.table.gate(`${hostId}/${from}`);
+    return Far('HostForVat', {
+      /** Gifts this vat deposits with the host, or claims from it (capabilities/handoff.ts). */
+      provideFor: (recipient: unknown, nonce: unknown, obj: unknown) => {
+        if (!gate) throw passableError(new SturdyRefError('this host does not take part in handoff'));
+        return gate.provideFor(recipient, nonce, obj);
+      },
+      acceptFrom: (donor: unknown, nonce: unknown) => {
+        if (!gate) throw passableError(new SturdyRefError('this host does not take part in handoff'));
+        return gate.acceptFrom(donor, nonce);
+      },
       /** Only files under the vat's module directory: the host checks too, not just the loader. */
       compileModule: (url: string) =>
         flattenErrors(() => {
@@ -224,6 +250,26 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
         connectPeers(from, to);
       },
     });
+  };
+
+  /**
+   * A vat claims a gift: the host introduces it to the owner (a channel, posted
+   * before the answer) and answers on the vat's port, outside CapTP, so that a
+   * vat whose host connection waits for a gift is never stuck behind it.
+   */
+  const introduceFor = (vat: string, worker: WorkerHandle, req: IntroduceRequest) => {
+    const answer = (reply: Omit<Extract<HostToVat, { k: 'introduced' }>, 'k' | 'req'>) =>
+      worker.postMessage({ k: 'introduced', req: req.req, ...reply } satisfies HostToVat);
+    if (!powers.handoffs) return answer({ error: 'HandoffUnreachableError: this host does not take part in handoff' });
+    const { owner, hints, donor } = req;
+    if (typeof owner !== 'string' || typeof donor !== 'string' || !Array.isArray(hints) || !hints.every((h) => typeof h === 'string')) {
+      return answer({ error: 'HandoffUnreachableError: malformed introduce request' });
+    }
+    powers.handoffs.introduce(vat, owner, hints, donor).then(
+      (id) => answer({ id }),
+      (err) => answer({ error: describeError(err) }),
+    );
+  };
 
   const enlivenFor = (from: string, refText: string) => {
     if (!powers.enlivenFor) throw passableError(new SturdyRefError('this host does not reach other hosts'));
@@ -250,11 +296,21 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       return Promise.reject(new VatExistsError(`a vat named "${spec.name}" is already running`));
     }
     const worker = powers.startWorker(spec, limits);
-    const conn = makeConnection({
+    const table = powers.handoffs?.table;
+    let boot: Promise<unknown> | undefined;
+    const link: Link = {
+      id: `${spec.hostId}/${spec.name}`,
+      get conn() {
+        return conn;
+      },
+      boot: () => (boot ??= conn.getBootstrap()),
+    };
+    const conn: Connection = makeConnection({
       name: `host->${spec.name}`,
       send: (m) => worker.postMessage({ k: 'c', m } satisfies HostToVat),
-      bootstrap: hostFacetFor(spec.name, new URL('./', spec.moduleUrl).href),
+      bootstrap: hostFacetFor(spec.name, spec.hostId, new URL('./', spec.moduleUrl).href),
       traceLimit: spec.traceLimit,
+      ...(table ? { onImport: (val: unknown) => table.imported(val, link), handoff: table.port(() => link) } : {}),
     });
     const pingIntervalMs = Math.min(PING_INTERVAL_CEILING_MS, Math.max(10, Math.floor(limits.timeBudgetMs / 4)));
     let pingSeq = 0;
@@ -317,7 +373,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       },
       ...inspectOption(powers.inspectVat?.(spec.name)),
     });
-    const record: VatRecord = { spec, worker, conn, actor, peers: new Set(), ended, root: undefined };
+    const record: VatRecord = { spec, worker, conn, link, actor, peers: new Set(), ended, root: undefined };
     vats.set(spec.name, record);
 
     worker.onMessage((raw) => {
@@ -326,7 +382,13 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong', externalBytes: Number((msg as { external?: unknown }).external) || 0 });
       else if (msg.k === 'online') actor.send({ type: 'worker.online' });
       else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)), spec.name);
-      else if (msg.k === 'peer-fault') {
+      else if (msg.k === 'introduce') introduceFor(spec.name, worker, msg as unknown as IntroduceRequest);
+      else if (msg.k === 'handoff') {
+        const { id, outcome, why } = msg as { id?: unknown; outcome?: unknown; why?: unknown };
+        if (typeof id === 'number' && (outcome === 'direct' || outcome === 'proxied')) {
+          powers.handoffs?.settled(spec.name, id, outcome, typeof why === 'string' ? why.slice(0, 500) : undefined);
+        }
+      } else if (msg.k === 'peer-fault') {
         const { vat, reason } = msg as { vat?: unknown; reason?: unknown };
         powers.onPeerFault?.(spec.name, String(vat), String(reason));
       }
@@ -393,11 +455,23 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       r.worker.postMessage({ k: 'peer-gone', vat: peer, reason } satisfies HostToVat);
     },
     admit: (vat, ticket, key) => E(get(vat).conn.getBootstrap()).admit(ticket, key),
+    connect: (a, b) => connectPeers(a, b),
+    link: (vat) => {
+      const r = vats.get(vat);
+      return r && r.actor.getSnapshot().status === 'active' ? r.link : undefined;
+    },
     isRunning: (vat) => {
       const r = vats.get(vat);
       return r !== undefined && phaseOf(r.actor.getSnapshot().value) === 'running';
     },
   };
 };
+
+interface IntroduceRequest {
+  readonly req: number;
+  readonly owner: unknown;
+  readonly hints: unknown;
+  readonly donor: unknown;
+}
 
 const inspectOption = (inspect: ((event: InspectionEvent) => void) | undefined) => (inspect ? { inspect } : {});

@@ -10,6 +10,9 @@
  */
 import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
+import { makeHandoffs, type Link } from '../capabilities/handoff.js';
+import { NONCE_BYTES } from '../capabilities/gift-notes.js';
+import { base32 } from '../protocols/session/vat-id.js';
 import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { notFar } from '../capabilities/passable.js';
@@ -25,6 +28,7 @@ import { makeTurnStore, type StoreBackend } from './store.js';
 export interface VatClock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
   setImmediate(fn: () => void): void;
 }
 
@@ -43,6 +47,8 @@ export interface VatWorkerPowers {
   readonly exit: () => void;
   /** Bytes this worker holds outside the V8 heap (ArrayBuffers and the like). */
   readonly externalMemory: () => number;
+  /** `n` cryptographically random bytes (handoff nonces). */
+  readonly randomBytes: (n: number) => Uint8Array;
 }
 
 type NameHome =
@@ -51,9 +57,8 @@ type NameHome =
   | { vat: string; ticket: string; key?: undefined }
   | { vat?: undefined; ref: unknown };
 
-interface Peer {
-  readonly conn: Connection;
-  readonly boot: Promise<any>;
+interface Peer extends Link {
+  readonly boot: () => Promise<any>;
 }
 
 /** setTimeout's ceiling; larger delays would fire at once (Node's overflow rule). */
@@ -123,13 +128,17 @@ export const runVat = (p: VatWorkerPowers): void => {
     return k;
   };
 
-  const connect = (name: string, port: PortLike, bootstrap: unknown, remote: boolean): Connection => {
+  const connect = (name: string, port: PortLike, bootstrap: unknown, remote: boolean, link: () => Link): Connection => {
     const conn = makeConnection({
       name: `${self}->${name}`,
       send: (m) => emit(() => port.postMessage(m)),
       bootstrap,
       traceLimit: spec.traceLimit,
-      onImport: (val) => imported.add(val as object),
+      onImport: (val) => {
+        imported.add(val as object);
+        handoffs.imported(val, link());
+      },
+      handoff: handoffs.port(link),
       // A remote host checks shapes before forwarding; what it cannot check (slots
       // that name nothing) shows here, and the session to that host must end.
       ...(remote
@@ -148,38 +157,86 @@ export const runVat = (p: VatWorkerPowers): void => {
   // --- tickets: what a remote host's enliven request may redeem here ---
   const tickets = new Map<string, string>();
   const maxTickets = spec.maxTickets ?? MAX_VAT_TICKETS;
-  const remoteGate = Far('RemoteGate', {
-    redeem(ticket: string) {
-      const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
-      if (key === undefined) throw passableError(new SturdyRefError('no such ticket (unknown or already redeemed)'));
-      tickets.delete(ticket);
-      return exportsByKey.get(key);
+  const redeem = (ticket: string) => {
+    const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
+    if (key === undefined) throw passableError(new SturdyRefError('no such ticket (unknown or already redeemed)'));
+    tickets.delete(ticket);
+    return exportsByKey.get(key);
+  };
+
+  // --- handoff: gifts this vat deposits, claims and serves (capabilities/handoff.ts) ---
+  /** Introductions asked of the host, by request number; answered on the port, outside CapTP. */
+  const introductions = new Map<number, { resolve: (id: number) => void; reject: (err: Error) => void }>();
+  let nextIntroduction = 0;
+  const introduce = (owner: string, hints: readonly string[], donor: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = ++nextIntroduction;
+      introductions.set(req, { resolve, reject });
+      parent.postMessage({ k: 'introduce', req, owner, hints, donor } satisfies VatToHost);
+    });
+  const hostId = spec.hostId;
+  /** A peer's full id: local vats by name, remote endpoints already `<VatId>/<endpoint>`. */
+  const fullIdOf = (peerName: string) => (peerName.includes('/') ? peerName : `${hostId}/${peerName}`);
+  const hostLinkId = `${hostId}/@host`;
+  const handoffs = makeHandoffs({
+    self: fullIdOf(self),
+    nonce: () => base32(p.randomBytes(NONCE_BYTES)),
+    clock,
+    ...(spec.handoffLimits ? { limits: spec.handoffLimits } : {}),
+    // The host introduces this vat to the owner (a channel to a local vat, or to
+    // another host's endpoint) and runs the rendezvous machine the visualizer shows.
+    reach: async (owner, hints, donor) => {
+      const id = await introduce(owner, hints ?? [], donor);
+      const settled = (outcome: 'direct' | 'proxied', why?: string) =>
+        parent.postMessage({ k: 'handoff', id, outcome, ...(why ? { why } : {}) } satisfies VatToHost);
+      if (owner === hostLinkId) return { link: hostLink, settled };
+      const name = owner.startsWith(`${hostId}/`) ? owner.slice(hostId.length + 1) : owner;
+      // The host posted the channel's port before it answered: it is here already.
+      const peer = peers.get(name);
+      if (!peer || peer.conn.aborted) {
+        settled('proxied', 'no channel to the owner');
+        throw new VatTerminatedError(`no channel to ${owner}`);
+      }
+      return { link: peer, settled };
     },
   });
 
   // --- host connection ---
-  const hostConn = makeConnection({
+  const hostConn: Connection = makeConnection({
     name: `${self}->host`,
     send: (m) => emit(() => parent.postMessage({ k: 'c', m } satisfies VatToHost)),
     // CapTP calls a function bootstrap lazily, when the host asks; `admin` is defined below.
     bootstrap: () => admin,
     traceLimit: spec.traceLimit,
-    onImport: (val) => imported.add(val as object),
+    onImport: (val) => {
+      imported.add(val as object);
+      handoffs.imported(val, hostLink);
+    },
+    handoff: handoffs.port(() => hostLink),
   });
   const host = hostConn.getBootstrap();
+  const hostLink: Link = { id: hostLinkId, conn: hostConn, boot: () => host };
 
   // --- peers ---
   const peers = new Map<string, Peer>();
   const peerWaiters = new Map<string, Array<(peer: Peer) => void>>();
-  const peerBootstrap = Far('VatPeer', {
-    fetch(key: string) {
-      if (!exportsByKey.has(key)) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
-      return exportsByKey.get(key);
-    },
-  });
+  const fetch = (key: string) => {
+    if (!exportsByKey.has(key)) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
+    return exportsByKey.get(key);
+  };
+  /**
+   * What a peer gets as this vat's bootstrap, bound to who it is: a local vat may
+   * fetch published exports by key; a remote endpoint only redeems tickets its
+   * host admitted. Both may deposit and claim gifts addressed by their own id.
+   */
+  const peerBootstrap = (name: string, remote: boolean) => {
+    const { provideFor, acceptFrom } = handoffs.gate(fullIdOf(name));
+    return remote ? Far('RemoteGate', { redeem, provideFor, acceptFrom }) : Far('VatPeer', { fetch, provideFor, acceptFrom });
+  };
   const addPeer = (name: string, port: PortLike, remote: boolean) => {
     peers.get(name)?.conn.abort(new VatTerminatedError(`channel to vat "${name}" was replaced`));
-    const conn = connect(name, port, remote ? remoteGate : peerBootstrap, remote);
+    let peer!: Peer;
+    const conn = connect(name, port, peerBootstrap(name, remote), remote, () => peer);
     port.onMessage((m) => {
       enterTurn();
       conn.dispatch(m);
@@ -198,9 +255,10 @@ export const runVat = (p: VatWorkerPowers): void => {
     // Asked for on first use, not now: a remote peer's host may not have opened its
     // end of the channel yet, and a bootstrap request sent too early would be lost.
     let boot: Promise<any> | undefined;
-    const peer: Peer = {
+    peer = {
+      id: fullIdOf(name),
       conn,
-      get boot() {
+      boot: () => {
         boot ??= conn.getBootstrap();
         return boot;
       },
@@ -232,11 +290,11 @@ export const runVat = (p: VatWorkerPowers): void => {
     if (home.ticket !== undefined) {
       // The host posted the channel's port before it answered: it is here already.
       const peer = peers.get(home.vat) ?? (await getPeer(home.vat));
-      return E(peer.boot).redeem(home.ticket);
+      return E(peer.boot()).redeem(home.ticket);
     }
     if (home.vat === self) return exportsByKey.get(home.key);
     const peer = await getPeer(home.vat);
-    const ref = await E(peer.boot).fetch(home.key);
+    const ref = await E(peer.boot()).fetch(home.key);
     if (typeof ref === 'object' && ref !== null) homeOf.set(ref, { vat: home.vat, key: home.key });
     return ref;
   };
@@ -288,7 +346,10 @@ export const runVat = (p: VatWorkerPowers): void => {
     } satisfies VatToHost);
 
   let root: unknown;
+  const hostGate = handoffs.gate(hostLinkId);
   const admin = Far('VatAdmin', {
+    provideFor: hostGate.provideFor,
+    acceptFrom: hostGate.acceptFrom,
     async load() {
       let params: unknown;
       try {
@@ -335,6 +396,7 @@ export const runVat = (p: VatWorkerPowers): void => {
         exports: exportsByKey.size,
         host: hostConn.stats(),
         peers: Object.fromEntries([...peers].map(([n, peer]) => [n, peer.conn.stats()])),
+        handoff: handoffStats(),
       }),
     trace: (peer: string) => harden((peer === 'host' ? hostConn : peers.get(peer)?.conn)?.trace() ?? []),
     async collectGarbage() {
@@ -346,6 +408,18 @@ export const runVat = (p: VatWorkerPowers): void => {
       return p.collectGarbage !== undefined;
     },
   });
+
+  /** The owner's table, and how the gifts handed to this vat ended: claimed directly or left as proxies. */
+  const handoffStats = () => {
+    let direct = 0;
+    let proxied = 0;
+    for (const c of [hostConn, ...[...peers.values()].map((peer) => peer.conn)]) {
+      const h = c.handoffStats();
+      direct += h.direct;
+      proxied += h.proxied;
+    }
+    return { ...handoffs.stats(), direct, proxied };
+  };
 
   parent.onMessage((raw) => {
     const msg = raw as { k?: string; m?: unknown; n?: number; vat?: string; port?: unknown; reason?: string; remote?: boolean };
@@ -367,6 +441,14 @@ export const runVat = (p: VatWorkerPowers): void => {
       case 'peer':
         addPeer(String(msg.vat), p.wrapPort(msg.port), msg.remote === true);
         break;
+      case 'introduced': {
+        const { req, id, error } = msg as { req?: unknown; id?: unknown; error?: unknown };
+        const waiter = introductions.get(Number(req));
+        introductions.delete(Number(req));
+        if (typeof id === 'number') waiter?.resolve(id);
+        else waiter?.reject(reviveError(new Error(String(error ?? 'HandoffUnreachableError: no introduction'))));
+        break;
+      }
       case 'peer-gone': {
         const peer = peers.get(String(msg.vat));
         peers.delete(String(msg.vat));

@@ -59,6 +59,7 @@ const makeVat = (durable: boolean, holdTurnEnds = false) => {
     durable,
     grants: [],
     traceLimit: 0,
+    hostId: 'a'.repeat(52),
   };
   runVat({
     spec,
@@ -75,6 +76,7 @@ const makeVat = (durable: boolean, holdTurnEnds = false) => {
     clock: {
       now: () => 0,
       setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
       setImmediate: (fn) => void (holdTurnEnds ? held.push(fn) : setImmediate(fn)),
     },
     collectGarbage: undefined,
@@ -84,6 +86,7 @@ const makeVat = (durable: boolean, holdTurnEnds = false) => {
     },
     exit: () => events.push('exit'),
     externalMemory: () => 0,
+    randomBytes: (n) => new Uint8Array(n),
   });
   return { events, data, held, admin: hostConn.getBootstrap() };
 };

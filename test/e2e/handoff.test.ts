@@ -92,3 +92,28 @@ test('a hundred references handed on in one message are all claimed directly, in
   t.like((await E(await host.vatAdmin('a')).stats()).handoff, { direct: 100, proxied: 0 });
   t.like((await E(await host.vatAdmin('c')).stats()).handoff, { claimed: 200, pending: 0, waiting: 0 });
 });
+
+test('GC: once A drops a handed-on thing, C, B and the channels between them release it', async (t) => {
+  const host = await withHost(t, { exposeGc: true });
+  const { root: a } = await host.spawnVat({ module: party, name: 'a', params: { label: 'A' } });
+  const { root: b } = await host.spawnVat({ module: party, name: 'b', params: { label: 'B' } });
+  const { root: c } = await host.spawnVat({ module: party, name: 'c', params: { label: 'C' } });
+  const [adminA, adminB, adminC] = await Promise.all(['a', 'b', 'c'].map((n) => host.vatAdmin(n)));
+  const dropped = async (admin: any, peer: string): Promise<number> => (await E(admin).stats()).peers[peer]?.gc.DROPPED ?? 0;
+  // B asks C for a thing and hands it to A; the host never holds it.
+  t.is(await E(b).makeAndHandOn(c, a, 'keep', 'gc-thing'), 1);
+  t.is(await E(a).callKept('owner'), 'C');
+  const before = { ca: await dropped(adminC, 'a'), cb: await dropped(adminC, 'b'), ba: await dropped(adminB, 'a') };
+  await E(a).dropAll();
+  t.true(await E(adminA).collectGarbage(), 'gc available in the vat worker');
+  // A's drops travel on its channels to C and to B, ahead of these calls.
+  t.is(await E(a).pingPeer('c'), 'C');
+  t.is(await E(a).pingPeer('b'), 'B');
+  t.true((await dropped(adminC, 'a')) > before.ca, 'C released its export to A (the claimed gift)');
+  t.true((await dropped(adminB, 'a')) > before.ba, 'B released its export to A (the slot the gift stood for)');
+  // B held the thing only for A: now B's own presence goes, and C hears of it.
+  t.true(await E(adminB).collectGarbage());
+  t.is(await E(b).pingPeer('c'), 'C');
+  t.true((await dropped(adminC, 'b')) > before.cb, 'C released its export to B');
+  t.like((await E(adminC).stats()).handoff, { pending: 0, waiting: 0 });
+});

@@ -58,11 +58,20 @@ export interface HostHandoffs {
   introduce(recipient: string, owner: string, hints: readonly string[], donor: string): Promise<number>;
   /** The recipient's claim `id` ended; reports from another recipient than the machine's are ignored. */
   settled(recipient: string, id: number, outcome: 'direct' | 'proxied', why?: string): void;
-  /** Handoffs running now, and how the finished ones ended. */
-  stats(): { readonly active: number; readonly direct: number; readonly proxied: number };
+  /** Handoffs running now, and how the finished ones ended, in all and per local recipient (a vat name or '@host'). */
+  stats(): HandoffCounts;
+}
+
+export interface HandoffCounts {
+  readonly active: number;
+  readonly direct: number;
+  readonly proxied: number;
+  readonly byRecipient: ReadonlyMap<string, { readonly direct: number; readonly proxied: number }>;
 }
 
 export interface HostHandoffsOptions {
+  /** Told when a handoff stays a proxy, with why (the host prints it). */
+  readonly onProxied?: (recipient: string, owner: string, donor: string, why: string) => void;
   readonly hostId: string;
   readonly inspector: Inspector;
   readonly local: () => LocalParties;
@@ -78,6 +87,8 @@ export const makeHostHandoffs = (opts: HostHandoffsOptions): HostHandoffs => {
   const running = new Map<number, { recipient: string; actor: ReturnType<typeof createActor<typeof handoffMachine>> }>();
   let nextId = 0;
   const counts = { direct: 0, proxied: 0 };
+  /** Per local recipient; a vat's entry goes when the vat is forgotten (`forget`). */
+  const byRecipient = new Map<string, { direct: number; proxied: number }>();
 
   const locate = async ({ owner, recipient, hints }: LocateInput): Promise<void> => {
     const ownerHost = hostOf(owner);
@@ -120,8 +131,16 @@ export const makeHostHandoffs = (opts: HostHandoffsOptions): HostHandoffs => {
         if (snap.value === 'claiming') resolve(id);
         if (snap.status !== 'done') return;
         running.delete(id);
-        if (snap.value === 'direct') counts.direct += 1;
-        else counts.proxied += 1;
+        const mine = byRecipient.get(recipient) ?? { direct: 0, proxied: 0 };
+        byRecipient.set(recipient, mine);
+        if (snap.value === 'direct') {
+          counts.direct += 1;
+          mine.direct += 1;
+        } else {
+          counts.proxied += 1;
+          mine.proxied += 1;
+          opts.onProxied?.(recipient, owner, donor, snap.context.why ?? 'unknown');
+        }
         // After `claiming` this changes nothing: the promise has settled.
         reject(new HandoffUnreachableError(snap.context.why ?? 'the owner was not reached'));
       });
@@ -162,7 +181,7 @@ export const makeHostHandoffs = (opts: HostHandoffsOptions): HostHandoffs => {
       if (!entry || entry.recipient !== recipient) return;
       entry.actor.send({ type: 'claim.settled', outcome, ...(why ? { why } : {}) });
     },
-    stats: () => ({ active: running.size, ...counts }),
+    stats: () => ({ active: running.size, ...counts, byRecipient }),
   };
   return api;
 };

@@ -132,8 +132,16 @@ export interface HostStatus {
   readonly sessions: readonly SessionStatus[];
   /** The visualizer's address, when it is served. */
   readonly viz?: string;
-  readonly vats: readonly VatStatus[];
+  readonly vats: readonly HostVatStatus[];
   readonly names: readonly { name: string; owner: string }[];
+}
+
+/** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
+export interface HostVatStatus extends VatStatus {
+  /** References handed on to this vat that it claimed directly from their owner. */
+  readonly handoffs: number;
+  /** References handed on to this vat that stayed proxies through the party that handed them on. */
+  readonly proxied: number;
 }
 
 export interface Host {
@@ -187,6 +195,9 @@ export interface Host {
 
 /** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
 const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };
+
+/** `<VatId>/<endpoint>` with the short host id, for output lines. */
+const shortFullId = (fullId: string) => `${fullId.slice(0, 8)}${fullId.slice(fullId.indexOf('/'))}`;
 
 const WORKER_SCRIPT = new URL('./vat-worker.js', import.meta.url);
 
@@ -283,6 +294,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     // Cross-host reach is wired once RemoteHosts offers it.
     remote: () => undefined,
     ...(options.handoffLimits ? { limits: options.handoffLimits } : {}),
+    onProxied: (recipient, owner, donor, why) =>
+      print(`handoff to ${recipient} stayed a proxy through ${shortFullId(donor)} (owner ${shortFullId(owner)}): ${why}`),
   });
   const supervisor = makeSupervisor({
     handoffs,
@@ -439,7 +452,10 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     id: identity.vatId,
     home,
     pid: process.pid,
-    vats: supervisor.list(),
+    vats: supervisor.list().map((v) => {
+      const h = handoffs.stats().byRecipient.get(v.name);
+      return { ...v, handoffs: h?.direct ?? 0, proxied: h?.proxied ?? 0 };
+    }),
     names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
     ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
     sessions: remote?.sessions() ?? [],

@@ -46,8 +46,17 @@ export const formatPs = (s: HostStatus): string => {
   else {
     lines.push(
       table([
-        ['VAT', 'STATE', 'DURABLE', 'PEERS', 'MODULE', 'DETAIL'],
-        ...s.vats.map((v) => [v.name, v.state, v.durable ? 'yes' : 'no', v.peers.map(peerName).join(',') || '-', v.module, v.detail ?? '']),
+        ['VAT', 'STATE', 'DURABLE', 'PEERS', 'HANDOFFS', 'MODULE', 'DETAIL'],
+        ...s.vats.map((v) => [
+          v.name,
+          v.state,
+          v.durable ? 'yes' : 'no',
+          v.peers.map(peerName).join(',') || '-',
+          // Handed-on references claimed directly, and those left as proxies (the fallback).
+          v.proxied > 0 ? `${v.handoffs} (${v.proxied} proxied)` : String(v.handoffs),
+          v.module,
+          v.detail ?? '',
+        ]),
       ]),
     );
   }

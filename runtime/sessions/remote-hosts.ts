@@ -80,7 +80,7 @@ export interface RemoteHosts {
    * handoff: `from` then claims a gift from `endpoint` over it.
    *
    * Uses the session with `peer` if there is one, else dials `hints` in order
-   * (at most MAX_REACH_HINTS of them; malformed ones skipped; each dial
+   * (the first MAX_REACH_HINTS of them, malformed ones skipped; each dial
    * checks `peer`'s key, so a wrong hint fails with NotMe and the next is
    * tried). Then asks `peer`'s gateway `open(endpoint, from)` and wires this
    * end: a vat is handed the channel's port (supervisor.attachRemotePeer)

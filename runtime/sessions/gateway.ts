@@ -8,24 +8,35 @@
  * `from`↔(the exporting vat, or '@host'), admit a one-time ticket there and
  * answer `{endpoint, ticket}`; the requester redeems the ticket over that channel.
  *
- * Failure semantics: a malformed request fails with SturdyRefError and changes
- * nothing; a channel over the session's bound fails with RemoteLimitError before
- * any ticket is admitted. A channel ends when its session does (SessionLostError).
+ * Reaching (reach.ts): for a three-party handoff the recipient's host asks
+ * `open(endpoint, from)`: wire the channel `from`↔`endpoint` with no ticket.
+ * The recipient then claims its gift over it.
+ *
+ * Failure semantics: a malformed `enliven` fails with SturdyRefError, a
+ * malformed `open` or one for an endpoint that does not run here with
+ * HandoffUnreachableError; neither changes anything. A channel over the
+ * session's bound fails with RemoteLimitError before any ticket is admitted.
+ * A channel ends when its session does (SessionLostError).
+ *
+ * Hints on the way out: every CapTP message a local vat or the host sends to
+ * the peer passes `fillGiftHints` (hints.ts), which tells the receiver where
+ * the owners of handed-on references can be dialed.
  */
 import { Far } from '@endo/far';
 import type { MessagePort } from 'node:worker_threads';
 import type { CapTPMessage } from '../../capabilities/captp-schema.js';
 import { makeConnection, type Connection } from '../../capabilities/connection.js';
-import { describeError, SturdyRefError } from '../../capabilities/errors.js';
+import { describeError, HandoffUnreachableError, SturdyRefError } from '../../capabilities/errors.js';
 import { NAME_PATTERN, type NameRegistry } from '../../capabilities/names.js';
 import { HOST_ENDPOINT, type SessionMux } from '../../capabilities/session-mux.js';
 import { SWISS_PATTERN } from '../../capabilities/sturdy-ref.js';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import type { PeerSession } from '../../protocols/session/session-table.js';
-import { base32, shortVatId } from '../../protocols/session/vat-id.js';
+import { base32, shortVatId, type VatId } from '../../protocols/session/vat-id.js';
 import type { Supervisor } from '../../vats/supervisor.js';
 import { makePortPair, wrapMessagePort } from '../ports.js';
 import type { HostStore } from '../store.js';
+import { fillGiftHints } from './hints.js';
 import { hashSwiss } from './sturdy-refs.js';
 
 /** A session as this host keeps it: the table's record, the CapTP channels on it, and the visualizer relay. */
@@ -33,6 +44,13 @@ export interface HostSession extends PeerSession {
   readonly mux: SessionMux;
   /** The host's own channels, by remote endpoint. */
   readonly hostConns: Map<string, Connection>;
+  /**
+   * Channels (`channelKey(local, remote)`) whose other end the peer is known to
+   * have: it answered our `open` for them. Only these let a reach skip the
+   * round trip; an end the peer wired here through its own `open` may not be
+   * wired on its side yet. A key leaves when its channel closes.
+   */
+  readonly confirmed: Set<string>;
   /** This host's machine records flowing to the peer's visualizer, while it watches. */
   relay?: { stop(): void };
 }
@@ -47,6 +65,8 @@ export interface GatewayOptions {
   readonly traceLimit: number;
   /** The peer's visualizer asks for this host's machine records (machine-watch.ts). */
   readonly watch: (session: HostSession, sink: unknown) => void;
+  /** Where a host can be dialed (RemoteHosts.hintsFor), for gifts leaving this host. */
+  readonly hintsFor: (host: VatId) => readonly string[];
 }
 
 export interface Gateway {
@@ -59,6 +79,12 @@ export interface Gateway {
 }
 
 const short = shortVatId;
+
+/** How HostSession.confirmed names the channel `local`↔`remote`. */
+export const channelKey = (local: string, remote: string) => `${local}\u0000${remote}`;
+
+/** A vat name or '@host': what a peer may name as an endpoint in `enliven` and `open` ('@gw' is never one). */
+export const isEndpointName = (v: unknown): v is string => typeof v === 'string' && (v === HOST_ENDPOINT || NAME_PATTERN.test(v));
 
 export const makeGateway = (opts: GatewayOptions): Gateway => {
   const { supervisor, names, refs } = opts;
@@ -89,12 +115,13 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
       deliver: (m) => conn.dispatch(m),
       close: (reason) => {
         session.hostConns.delete(remote);
+        session.confirmed.delete(channelKey(HOST_ENDPOINT, remote));
         conn.abort(reason);
       },
     });
     conn = makeConnection({
       name: `host->${short(session.peer)}/${remote}`,
-      send,
+      send: (m) => send(fillGiftHints(m, session.peer, opts.hintsFor)),
       bootstrap: hostGate,
       traceLimit: opts.traceLimit,
       onAbort: (reason) => {
@@ -110,19 +137,27 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     const peerName = `${session.peer}/${remote}`;
     const [mine, theirs] = makePortPair();
     const port = wrapMessagePort(mine as MessagePort);
-    const send = session.mux.open(vat, remote, {
-      deliver: (m) => port.postMessage(m),
-      close: (reason) => {
-        supervisor.remotePeerGone(vat, peerName, describeError(reason));
-        port.close();
-      },
-    });
+    let send: (m: CapTPMessage) => void;
+    try {
+      send = session.mux.open(vat, remote, {
+        deliver: (m) => port.postMessage(m),
+        close: (reason) => {
+          session.confirmed.delete(channelKey(vat, remote));
+          supervisor.remotePeerGone(vat, peerName, describeError(reason));
+          port.close();
+        },
+      });
+    } catch (err) {
+      // Over the session's channel bound (or the session is gone): the pair goes unused.
+      port.close();
+      throw err;
+    }
     // Messages from our own vat: trusted, forwarded as they are, in the same turn:
     // each is written to the session or, once the path aborted at its
     // maxUnsentBytes, dropped by the mux, so none waits here for a peer that does
     // not read. (The other way, what the peer sends waits in the port while the
     // vat is busy, and nothing bounds that yet: inbound flow control is not built.)
-    port.onMessage((m) => send(m as CapTPMessage));
+    port.onMessage((m) => send(fillGiftHints(m as CapTPMessage, session.peer, opts.hintsFor)));
     supervisor.attachRemotePeer(vat, peerName, theirs);
   };
 
@@ -130,9 +165,7 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     Far('TribeGateway', {
       async enliven(swiss: unknown, from: unknown) {
         if (typeof swiss !== 'string' || !SWISS_PATTERN.test(swiss)) throw new SturdyRefError('malformed swiss number');
-        if (typeof from !== 'string' || (from !== HOST_ENDPOINT && !NAME_PATTERN.test(from))) {
-          throw new SturdyRefError('malformed endpoint');
-        }
+        if (!isEndpointName(from)) throw new SturdyRefError('malformed endpoint');
         const name = refs.lookup(hashSwiss(swiss));
         if (name === undefined) throw new SturdyRefError('unknown or revoked sturdy ref');
         if (!names.has(name)) throw new SturdyRefError(`the actor behind this ref ("${name}") is not running`);
@@ -149,6 +182,33 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
         hostConn(session, from);
         admitHostTicket(ticket, entry.ref);
         return harden({ endpoint: HOST_ENDPOINT, ticket });
+      },
+      /**
+       * The peer's endpoint `from` gets a channel to our `endpoint` (a running
+       * vat, or '@host'), for a three-party handoff: the peer's `from` was
+       * handed a reference to an object of `endpoint` and claims it over this
+       * channel (reach.ts). Answers once our end is wired, so the peer may send
+       * on it as soon as it wires its own.
+       *
+       * A channel grants nothing by itself: its bootstrap is the endpoint's
+       * RemoteGate, which hands out a reference only for a ticket (a one-time
+       * secret given to whoever enlivened a sturdy ref) or a gift claim (a nonce
+       * deposited by the donor for this very recipient). What a peer can do by
+       * opening channels is hold them, and it holds at most the session's
+       * maxChannelsPerSession (one more: RemoteLimitError).
+       *
+       * Errors are HandoffUnreachableError, not SturdyRefError (no ref is
+       * involved) and not a session abort (a peer may ask for a vat that just
+       * ended): a malformed endpoint, or one that does not run here, means the
+       * reference cannot be reached directly, and the recipient keeps using it
+       * through the donor. Nothing is wired then.
+       */
+      async open(endpoint: unknown, from: unknown) {
+        if (!isEndpointName(endpoint) || !isEndpointName(from)) throw new HandoffUnreachableError('malformed endpoint');
+        const session = getSession();
+        if (endpoint === HOST_ENDPOINT) hostConn(session, from);
+        else if (supervisor.isRunning(endpoint)) wireVatChannel(session, endpoint, from);
+        else throw new HandoffUnreachableError(`no endpoint "${endpoint}" runs on this host`);
       },
       /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
       watch(sink: unknown) {

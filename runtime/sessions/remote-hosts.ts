@@ -3,7 +3,8 @@
  * (protocols/session/session-table.ts: one session per peer, crossed
  * connections, dialing) over a transport (TCP by default), and on each session
  * the CapTP channels (capabilities/session-mux.ts), the gateway a peer may ask
- * (gateway.ts), sturdy refs (sturdy-refs.ts) and the visualizer relay
+ * (gateway.ts), sturdy refs (sturdy-refs.ts), reaching other hosts' endpoints
+ * for three-party handoffs (reach.ts, hints.ts) and the visualizer relay
  * (machine-watch.ts).
  *
  * Routing (docs/architecture.md): a channel joins two endpoints — a vat, or a
@@ -26,7 +27,9 @@ import type { HostStore } from '../store.js';
 import { type Listener, makeTcpTransport } from '../tcp.js';
 import type { Inspector } from '../viz/inspector.js';
 import { type HostSession, makeGateway } from './gateway.js';
+import { makeAddressBook } from './hints.js';
 import { makeMachineWatch } from './machine-watch.js';
+import { makeReach, type Reach } from './reach.js';
 import { makeSturdyRefs } from './sturdy-refs.js';
 
 export interface SessionStatus {
@@ -54,7 +57,9 @@ export interface SessionStatus {
  * Failure semantics: enlivening fails with SturdyRefError (unknown, revoked or
  * malformed ref), NotMeError (another key at the ref's address), DialError (no
  * one there), SessionLostError (the session ended under the call) or
- * HostStoppingError (this host is stopping). `close()` cancels every dial,
+ * HostStoppingError (this host is stopping). Reaching fails with
+ * HandoffUnreachableError (its `cause` says why) or HostStoppingError; see
+ * `reach`. `close()` cancels every dial,
  * handshake and wait in flight, closes every session (Shutdown 'host-stopping')
  * and stops listening; nothing is adopted afterwards.
  */
@@ -69,6 +74,35 @@ export interface RemoteHosts {
   makeSturdyRef(name: string): string;
   /** Later enlivens of `refText` fail with SturdyRefError. */
   revoke(refText: string): void;
+  /**
+   * A channel from local endpoint `from` (a vat name or '@host') to endpoint
+   * `endpoint` (a vat name or '@host') of host `peer`, for a three-party
+   * handoff: `from` then claims a gift from `endpoint` over it.
+   *
+   * Uses the session with `peer` if there is one, else dials `hints` in order
+   * (the first MAX_REACH_HINTS of them, malformed ones skipped; each dial
+   * checks `peer`'s key, so a wrong hint fails with NotMe and the next is
+   * tried). Then asks `peer`'s gateway `open(endpoint, from)` and wires this
+   * end: a vat is handed the channel's port (supervisor.attachRemotePeer)
+   * before this resolves. A channel both ends already confirmed costs no round
+   * trip; concurrent reaches for one (peer, endpoint, from) share one (and the
+   * first caller's hints).
+   *
+   * Failure semantics: rejects with HostStoppingError when this host is
+   * stopping, else with HandoffUnreachableError naming the peer, whose `cause`
+   * is why (the last dial's error — NotMeError, DialError, … — when no session
+   * could be had; the peer's HandoffUnreachableError for an endpoint it does not
+   * run; RemoteLimitError past a channel bound; SessionLostError). RangeError
+   * when `peer` is this host itself: a local reference needs no reach.
+   */
+  reach(peer: VatId, hints: readonly string[], endpoint: string, from: string): Promise<void>;
+  /**
+   * Addresses this host knows for `peer`, for hints on references it hands on:
+   * its own advertised address when `peer` is this host; else the address of a
+   * session this host dialed, and the last address that worked for it (a dial,
+   * or a sturdy ref of it enlivened). [] when none is known.
+   */
+  hintsFor(peer: VatId): string[];
   /** The live sessions, for `tribe ps` and the visualizer's health rows. */
   sessions(): SessionStatus[];
   /** A local vat ended: its channels to other hosts end too, with the same reason. */
@@ -83,6 +117,10 @@ export interface RemoteHosts {
 export interface RemoteStats extends SessionTableStats {
   /** Sockets the listener holds. */
   readonly connections: number;
+  /** Round trips to peers' gateways (`open`) that reaches made. */
+  readonly reachRoundTrips: number;
+  /** Peers in the address book (hintsFor), at most MAX_KNOWN_ADDRESSES. */
+  readonly knownAddresses: number;
 }
 
 export interface RemoteHostsDiagnostics {
@@ -178,6 +216,9 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
   // Set once the table is up; its closures run only after that.
   let table!: SessionTable<HostSession>;
   let listener!: Listener;
+  let reach!: Reach;
+  /** The last address that worked for each peer: dials, and refs enlivened (hintsFor). */
+  const addresses = makeAddressBook();
 
   const machines = makeMachineWatch({ inspector, shareMachines: opts.shareMachines ?? true, print, stopping: () => table.lifetime.isClosed });
   const gateway = makeGateway({
@@ -188,6 +229,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     maxHostTickets: limits.maxHostTickets,
     traceLimit,
     watch: (session, sink) => machines.serve(session, sink),
+    hintsFor: (host) => reach.hintsFor(host),
   });
 
   /** What rides on a new session: the CapTP channels, with the gateway on '@gw'. */
@@ -210,7 +252,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
       traceLimit,
       maxChannels: limits.maxChannelsPerSession,
     });
-    session = { ...s, mux, hostConns: new Map() };
+    session = { ...s, mux, hostConns: new Map(), confirmed: new Set() };
     return session;
   };
 
@@ -223,6 +265,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     ...(opts.pathLimits ? { pathLimits: opts.pathLimits } : {}),
     attach,
     adopted: (session) => {
+      if (session.path.role === 'initiator') addresses.remember(session.peer, session.address, 'dialed');
       print(`session with ${short(session.peer)} up (${session.path.role}, ${session.address}, ${session.path.cipher})`);
       if (opts.watchPeers) machines.watchPeer(session);
     },
@@ -243,9 +286,15 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     refs,
     advertised,
     maxRefHops: limits.maxRefHops,
-    connect: (peer, address) => table.connect(peer, address),
+    connect: async (peer, address) => {
+      const session = await table.connect(peer, address);
+      // Dialed just now: adopted remembered it. Over a session the peer dialed, the ref's address is all we know.
+      addresses.remember(peer, address, 'ref');
+      return session;
+    },
     gateway,
   });
+  reach = makeReach({ self, advertised, sessions: table, gateway, supervisor, addresses });
 
   return {
     address: { host: listener.host, port: listener.port },
@@ -253,6 +302,8 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     enlivenFor: (vat, refText) => sturdy.enlivenFor(vat, refText),
     makeSturdyRef: (name) => sturdy.make(name),
     revoke: (refText) => sturdy.revoke(refText),
+    reach: (peer, hints, endpoint, from) => reach.reach(peer, hints, endpoint, from),
+    hintsFor: (peer) => reach.hintsFor(peer),
     sessions: () => table.list().map(statusOf),
     vatEnded(vat, reason) {
       for (const s of table.list()) s.mux.closeEndpoint(vat, reason);
@@ -268,7 +319,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
         table.get(peer as VatId)?.path.abort(reason);
       },
       idle: () => listener.idle(),
-      stats: () => ({ ...table.stats(), connections: listener.connections }),
+      stats: () => ({ ...table.stats(), connections: listener.connections, reachRoundTrips: reach.roundTrips, knownAddresses: addresses.size }),
     },
   };
 };

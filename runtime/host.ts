@@ -291,8 +291,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     hostId: identity.vatId,
     inspector,
     local: () => supervisor,
-    // Cross-host reach is wired once RemoteHosts offers it.
-    remote: () => undefined,
+    remote: () => remote,
     ...(options.handoffLimits ? { limits: options.handoffLimits } : {}),
     onProxied: (recipient, owner, donor, why) =>
       print(`handoff to ${recipient} stayed a proxy through ${shortFullId(donor)} (owner ${shortFullId(owner)}): ${why}`),
@@ -409,6 +408,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     const last = store.meta.get('listen');
     const start = (listen: { host: string; port: number }) =>
       startRemoteHosts({
+        handoffs: handoffs.table,
         identity: { vatId: identity.vatId, key: nodeSigningKey(identity.privateKey) },
         crypto: nodeCrypto,
         listen,

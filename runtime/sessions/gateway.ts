@@ -26,6 +26,7 @@ import { Far } from '@endo/far';
 import type { MessagePort } from 'node:worker_threads';
 import type { CapTPMessage } from '../../capabilities/captp-schema.js';
 import { makeConnection, type Connection } from '../../capabilities/connection.js';
+import type { Handoffs, Link } from '../../capabilities/handoff.js';
 import { describeError, HandoffUnreachableError, SturdyRefError } from '../../capabilities/errors.js';
 import { NAME_PATTERN, type NameRegistry } from '../../capabilities/names.js';
 import { HOST_ENDPOINT, type SessionMux } from '../../capabilities/session-mux.js';
@@ -67,6 +68,8 @@ export interface GatewayOptions {
   readonly watch: (session: HostSession, sink: unknown) => void;
   /** Where a host can be dialed (RemoteHosts.hintsFor), for gifts leaving this host. */
   readonly hintsFor: (host: VatId) => readonly string[];
+  /** The host's gift table (capabilities/handoff.ts); absent: the host's own connections hand nothing on directly. */
+  readonly handoffs?: Handoffs;
 }
 
 export interface Gateway {
@@ -76,6 +79,8 @@ export interface Gateway {
   hostConn(session: HostSession, remote: string): Connection;
   /** A channel from local vat `vat` to endpoint `remote` of the session's peer, handed to the vat. */
   wireVatChannel(session: HostSession, vat: string, remote: string): void;
+  /** The host's link (connection and bootstrap) to endpoint `remote` of the session's peer, made if needed. */
+  hostLink(session: HostSession, remote: string): Link;
 }
 
 const short = shortVatId;
@@ -89,18 +94,23 @@ export const isEndpointName = (v: unknown): v is string => typeof v === 'string'
 export const makeGateway = (opts: GatewayOptions): Gateway => {
   const { supervisor, names, refs } = opts;
 
-  // --- the host's own gate: tickets for references the host itself holds ---
+  // --- the host's own gate: tickets for references the host itself holds, and gifts ---
   const hostTickets = new Map<string, unknown>();
-  const hostGate = Far('RemoteGate', {
-    redeem(ticket: string) {
-      if (typeof ticket !== 'string' || !hostTickets.has(ticket)) {
-        throw new SturdyRefError('no such ticket (unknown or already redeemed)');
-      }
-      const ref = hostTickets.get(ticket);
-      hostTickets.delete(ticket);
-      return ref;
-    },
-  });
+  const redeem = (ticket: string) => {
+    if (typeof ticket !== 'string' || !hostTickets.has(ticket)) {
+      throw new SturdyRefError('no such ticket (unknown or already redeemed)');
+    }
+    const ref = hostTickets.get(ticket);
+    hostTickets.delete(ticket);
+    return ref;
+  };
+  /** What a remote endpoint gets as the host's bootstrap: bound to its full id, for the gifts it deposits or claims. */
+  const hostGateFor = (peerFullId: string) => {
+    const gate = opts.handoffs?.gate(peerFullId);
+    return gate ? Far('RemoteGate', { redeem, provideFor: gate.provideFor, acceptFrom: gate.acceptFrom }) : Far('RemoteGate', { redeem });
+  };
+  /** The host's links to remote endpoints, by connection (handoff's view of them). */
+  const links = new WeakMap<Connection, Link>();
   const admitHostTicket = (ticket: string, ref: unknown) => {
     if (hostTickets.size >= opts.maxHostTickets) hostTickets.delete(hostTickets.keys().next().value as string);
     hostTickets.set(ticket, ref);
@@ -119,15 +129,26 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
         conn.abort(reason);
       },
     });
+    let boot: Promise<unknown> | undefined;
+    const link: Link = {
+      id: `${session.peer}/${remote}`,
+      get conn() {
+        return conn;
+      },
+      boot: () => (boot ??= conn.getBootstrap()),
+    };
+    const table = opts.handoffs;
     conn = makeConnection({
       name: `host->${short(session.peer)}/${remote}`,
       send: (m) => send(fillGiftHints(m, session.peer, opts.hintsFor)),
-      bootstrap: hostGate,
+      bootstrap: hostGateFor(link.id),
       traceLimit: opts.traceLimit,
       onAbort: (reason) => {
         if (reason.name === 'ProtocolViolationError') session.path.abort(reason);
       },
+      ...(table ? { onImport: (val: unknown) => table.imported(val, link), handoff: table.port(() => link) } : {}),
     });
+    links.set(conn, link);
     session.hostConns.set(remote, conn);
     return conn;
   };
@@ -216,5 +237,7 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
       },
     });
 
-  return { forSession, hostConn, wireVatChannel };
+  const hostLink = (session: HostSession, remote: string): Link => links.get(hostConn(session, remote))!;
+
+  return { forSession, hostConn, wireVatChannel, hostLink };
 };

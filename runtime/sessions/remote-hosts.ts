@@ -30,6 +30,7 @@ import { type HostSession, makeGateway } from './gateway.js';
 import { makeAddressBook } from './hints.js';
 import { makeMachineWatch } from './machine-watch.js';
 import { makeReach, type Reach } from './reach.js';
+import type { Handoffs, Link } from '../../capabilities/handoff.js';
 import { makeSturdyRefs } from './sturdy-refs.js';
 
 export interface SessionStatus {
@@ -103,6 +104,8 @@ export interface RemoteHosts {
    * or a sturdy ref of it enlivened). [] when none is known.
    */
   hintsFor(peer: VatId): string[];
+  /** The host's own link to `endpoint` on `peer`, over the live session (undefined without one): where the host claims gifts. */
+  hostLink(peer: string, endpoint: string): Link | undefined;
   /** The live sessions, for `tribe ps` and the visualizer's health rows. */
   sessions(): SessionStatus[];
   /** A local vat ended: its channels to other hosts end too, with the same reason. */
@@ -161,6 +164,8 @@ export interface RemoteHostsOptions {
   /** The sessions' bounds (maxVatTickets is applied by the host when it spawns vats). */
   readonly sessionLimits?: Partial<SessionLimits>;
   readonly traceLimit?: number;
+  /** The host's gift table: its own connections to other hosts' endpoints deposit and claim gifts with it. */
+  readonly handoffs?: Handoffs;
   /** Default: TCP, listening on `listen`. */
   readonly transport?: RemoteTransport;
   /** Default: the real clock (timers unref'd). */
@@ -230,6 +235,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     traceLimit,
     watch: (session, sink) => machines.serve(session, sink),
     hintsFor: (host) => reach.hintsFor(host),
+    ...(opts.handoffs ? { handoffs: opts.handoffs } : {}),
   });
 
   /** What rides on a new session: the CapTP channels, with the gateway on '@gw'. */
@@ -304,6 +310,10 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     revoke: (refText) => sturdy.revoke(refText),
     reach: (peer, hints, endpoint, from) => reach.reach(peer, hints, endpoint, from),
     hintsFor: (peer) => reach.hintsFor(peer),
+    hostLink: (peer, endpoint) => {
+      const session = table.get(peer as VatId);
+      return session ? gateway.hostLink(session, endpoint) : undefined;
+    },
     sessions: () => table.list().map(statusOf),
     vatEnded(vat, reason) {
       for (const s of table.list()) s.mux.closeEndpoint(vat, reason);

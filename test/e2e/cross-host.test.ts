@@ -69,7 +69,7 @@ test('references pass both ways between hosts, with identity kept', async (t) =>
   await t.throwsAsync(() => E(bob).fail('nope'), { message: /nope/ });
 });
 
-test("a third host's actor passed along is proxied and still answers", async (t) => {
+test("a third host's actor passed along is handed off: the receiving vat calls it directly, after the donor host is gone too", async (t) => {
   const [a, b] = await twoHosts(t);
   const c = await withHost(t, quiet);
   await b.spawnVat({ module: fixture('party.ts'), name: 'bob', params: { label: 'bob' } });
@@ -81,11 +81,19 @@ test("a third host's actor passed along is proxied and still answers", async (t)
   t.is(await E(bob).callMethod(carol, 'label'), 'carol');
   t.is(await E(bob).keep(carol), 1);
   t.is(await E(bob).callKept('echo', 'via A'), 'via A');
+  // B's host dialled C's (the hints A's host put in the gift note) and bob has its own channel to carol.
+  t.true(b.ps().sessions.some((s) => s.peer === c.id), "B's host has a session with C's");
+  t.true(b.ps().vats.find((v) => v.name === 'bob')!.peers.includes(`${c.id}/carol`));
+  // One gift, or two if bob collected its first presence before the second message: never a proxy.
+  const bobStatus = b.ps().vats.find((v) => v.name === 'bob')!;
+  t.true(bobStatus.handoffs >= 1 && bobStatus.proxied === 0, JSON.stringify(bobStatus));
   // A vat does the same with refs it enlivens itself.
   const carolRef = c.makeSturdyRef('carol');
   t.is(await E(alice).lookupAndCall(carolRef, 'label'), 'carol');
-  // B never dialed C: the reference is proxied by A (no three-party handoff yet).
-  t.false(b.ps().sessions.some((s) => s.peer === c.id));
+  t.true(await E(bob).isKeptByName(carolRef), "bob's handed-on carol is the presence carol's sturdy ref gives it");
+  // The donor host goes away: B's reference to carol does not depend on it.
+  await a.stop();
+  t.is(await E(b.names.lookup('bob')).callKept('echo', 'A is gone'), 'A is gone');
 });
 
 test('a dropped session rejects pending calls with SessionLostError, and later calls at once', async (t) => {

@@ -117,3 +117,29 @@ test('GC: once A drops a handed-on thing, C, B and the channels between them rel
   t.true((await dropped(adminC, 'b')) > before.cb, 'C released its export to B');
   t.like((await E(adminC).stats()).handoff, { pending: 0, waiting: 0 });
 });
+
+test('fallback: when the owner cannot be reached from the recipient, the reference stays a working proxy, shown in ps and by the rendezvous machine', async (t) => {
+  const [ha, hb, hc] = [await withHost(t, { spareWorkers: 0 }), await withHost(t, { spareWorkers: 0 }), await withHost(t, { spareWorkers: 0 })];
+  await ha.spawnVat({ module: party, name: 'alice', params: { label: 'alice' } });
+  const { root: bob } = await hb.spawnVat({ module: party, name: 'bob', params: { label: 'bob' } });
+  const { root: carol } = await hc.spawnVat({ module: party, name: 'carol', params: { label: 'carol' } });
+  // C dials A (A learns no address of C's), and hands alice a reference to carol.
+  const aliceAtC = await hc.enliven(ha.makeSturdyRef('alice'));
+  t.is(await E(aliceAtC).keep(carol), 1);
+  // B's bob reaches alice by her ref; alice hands carol on to bob. B's host has no way to C.
+  const aliceAtB = await hb.enliven(ha.makeSturdyRef('alice'));
+  t.is(await E(aliceAtB).passKeptTo(bob, 'keep'), 1);
+  t.is(await E(bob).callKept('label'), 'carol', 'the proxy through alice works');
+  t.like(hb.ps().vats.find((v) => v.name === 'bob'), { handoffs: 0, proxied: 1 });
+  t.false(hb.ps().sessions.some((s) => s.peer === hc.id), 'B never reached C');
+  const hello = hb.inspector.hello();
+  const machine = hello.actors.find((x) => x.tag.group === 'handoffs');
+  t.truthy(machine, 'the rendezvous machine is in the visualizer');
+  const last = hello.latest.find((s) => s.aid === machine!.aid);
+  t.is(last?.value, 'proxied');
+  // And where the owner is reachable, the same machine ends in `direct`: alice got carol from C's host, and bob from B's.
+  t.like(ha.ps().vats.find((v) => v.name === 'alice'), { handoffs: 2, proxied: 0 });
+  const helloA = ha.inspector.hello();
+  const direct = helloA.actors.find((x) => x.tag.group === 'handoffs');
+  t.is(helloA.latest.find((s) => s.aid === direct?.aid)?.value, 'direct');
+});

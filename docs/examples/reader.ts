@@ -14,6 +14,10 @@ export const make = (powers: Powers) =>
       const library = powers.names.lookup('library');
       return E(E(library).shelf(shelf)).titles();
     },
+    /** Section 10: a shelf handed to this vat by someone else is called directly in the library's vat. */
+    titlesOf(shelf: unknown) {
+      return E(shelf as { titles(): string[] }).titles();
+    },
     /** What actor code sees when it catches an error from another vat or the host. */
     async find(name: string) {
       try {

@@ -5,7 +5,7 @@
  * by timing; and the middle party may end afterwards.
  */
 import test from 'ava';
-import { E } from '../../runtime/index.js';
+import { E, Far } from '../../runtime/index.js';
 import { fixture, makeVatWatcher, withHost } from '../helpers/host.js';
 
 type Entry = { dir: string; type: string; method?: string; gifts?: number; target?: string };
@@ -142,4 +142,27 @@ test('fallback: when the owner cannot be reached from the recipient, the referen
   const helloA = ha.inspector.hello();
   const direct = helloA.actors.find((x) => x.tag.group === 'handoffs');
   t.is(helloA.latest.find((s) => s.aid === direct?.aid)?.value, 'direct');
+});
+
+test("an object of the embedder's, handed from vat A to vat B, is called by B over B's own connection to the host", async (t) => {
+  const host = await withHost(t, { traceLimit: 200 });
+  const { root: a } = await host.spawnVat({ module: party, name: 'a', params: { label: 'A' } });
+  const { root: b } = await host.spawnVat({ module: party, name: 'b', params: { label: 'B' } });
+  let hellos = 0;
+  const mine = Far('Mine', {
+    hello: (x: string) => {
+      hellos += 1;
+      return `hello ${x}`;
+    },
+  });
+  t.is(await E(a).keep(mine), 1);
+  t.is(await E(a).passKeptTo(b, 'keep'), 1);
+  t.is(await E(b).callKept('hello', 'from b'), 'hello from b');
+  t.is(hellos, 1);
+  const viaA: Entry[] = await E(await host.vatAdmin('b')).trace('a');
+  t.is(calls(viaA, 'hello').length, 0, 'B did not call through A');
+  t.is(viaA.find((e) => e.method === 'keep')?.gifts, 1);
+  t.true(await E(b).passKeptTo(a, 'isKept'), "passed back to A, it is A's presence of it again");
+  // mine from A, and A's root from the embedder (passKeptTo's target).
+  t.like(host.ps().vats.find((v) => v.name === 'b'), { handoffs: 2, proxied: 0 });
 });

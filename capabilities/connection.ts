@@ -104,6 +104,8 @@ const isCapTPMessage = (msg: unknown): msg is CapTPMessage =>
 /** Messages a peer may pipeline behind its bootstrap request (or a gift being claimed) before they are dispatched. */
 export const MAX_HELD_MESSAGES = 10_000;
 
+/** Bootstrap questions of the peer remembered as targets that handoff calls may name (a peer asks one or two). */
+const MAX_BOOT_QUESTIONS = 64;
 /** The calls of the handoff protocol itself, on the peer's bootstrap object. */
 const HANDOFF_METHODS = new Set(['provideFor', 'acceptFrom']);
 const CAPDATA_FIELDS = ['method', 'result', 'exception', 'res', 'rej'] as const;
@@ -184,6 +186,8 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     switch (msg.type) {
       case 'CTP_BOOTSTRAP':
         ourBootAnswers.add(String(msg['questionID']));
+        // Only calls pipelined on a recent bootstrap question still name it: keep a few.
+        if (ourBootAnswers.size > MAX_BOOT_QUESTIONS) ourBootAnswers.delete(ourBootAnswers.values().next().value!);
         return true;
       case 'CTP_CALL': {
         const target = String(msg['target']);
@@ -195,6 +199,8 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       case 'CTP_RETURN': {
         const id = String(msg['answerID']);
         if (peerBootTargets.has(id)) {
+          // Later calls go to the answer's export, the same slot each time: the question can go.
+          peerBootTargets.delete(id);
           const slot = (msg['result'] as { slots?: unknown[] } | undefined)?.slots?.[0];
           if (typeof slot === 'string') peerBootTargets.add(reverseSlot(slot));
           return true;

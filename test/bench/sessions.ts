@@ -20,7 +20,7 @@ import { make as makeDriver } from './actors/driver.js';
 import { make as makePipeDriver } from './actors/pipe-driver.js';
 import { benchBulk, benchHandshakes, type PathBenchContext } from './net/path-bench.js';
 import { startPeer, type Peer } from './net/peers.js';
-import { fmt, median, summarize, type Summary } from './stats.js';
+import { fmt, median, summarize, timed, type Summary } from './stats.js';
 
 export interface SessionsConfig {
   /** Sequential calls per repetition. */
@@ -61,16 +61,6 @@ const ofPeer = (name: string, driver: Peer): Contender => ({
   concurrent: (n, w) => driver.call('concurrent', n, w),
   pipelined: (n) => driver.call('pipelined', n),
 });
-
-/** No single step takes this long; a stuck session fails the run instead of hanging it (as the peers' calls do). */
-const STEP_TIMEOUT_MS = 120_000;
-const timed = <T>(what: string, p: Promise<T>): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-};
 
 const RAW_NAMES = ['raw-captp-tcp', 'raw-captp-tcp-gc'] as const;
 const SESSION_GOAL = 0.85;
@@ -253,7 +243,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
 };
 
 export async function benchSessions(ctx: SessionsContext): Promise<void> {
-  ctx.log('[4/5] sessions between hosts');
+  ctx.log('[4/6] sessions between hosts');
   await benchRoundTrips(ctx);
   await benchBulk(ctx);
   await benchHandshakes(ctx);

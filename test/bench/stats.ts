@@ -24,6 +24,23 @@ export const summarize = (samples: readonly number[]): Summary => ({
   samples: samples.map((x) => Math.round(x * 1000) / 1000),
 });
 
+/** The q-quantile (0 ≤ q ≤ 1) by the nearest-rank method: a value that was measured. */
+export const quantile = (xs: readonly number[], q: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+};
+
+/** No single bench step takes this long; a stuck session or vat fails the run instead of hanging it. */
+export const STEP_TIMEOUT_MS = 120_000;
+export const timed = <T>(what: string, p: Promise<T>): Promise<T> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+};
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A full GC in this thread (the same trick the vat worker uses: the flag, then `gc` from a fresh context). */

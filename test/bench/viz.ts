@@ -73,7 +73,7 @@ export const benchViz = async (opts: {
   tempDir: (prefix: string) => string;
 }) => {
   const { config, row, details, log } = opts;
-  log(`[5/5] visualizer with ${config.actors} live actors (headless Chromium)`);
+  log(`[5/6] visualizer with ${config.actors} live actors (headless Chromium)`);
   const host = await startHost({ home: opts.tempDir('tribe-bench-viz-'), control: false, restore: false, print: () => {}, spareWorkers: 0, viz: 0 });
   const actors = Array.from({ length: config.actors }, (_, i) =>
     createActor(workerMachine, { inspect: host.inspector.tap({ group: 'services', name: `worker-${i}` }).inspect }).start(),

@@ -212,7 +212,9 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     for (const slot of slotsOf(msg)) {
       if (!slot.startsWith('o+') || !tables.takeFresh(slot)) continue;
       const terms = handoff!.give(tables.getExport(slot));
-      if (terms) (gifts ??= []).push(harden({ slot, ...terms }));
+      if (!terms) continue;
+      gifts ??= [];
+      gifts.push(harden({ slot, ...terms }));
     }
     return gifts;
   };

@@ -296,6 +296,12 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     while (held.length > 0 && awaitingBootstrap.size === 0) deliver(held.shift()!);
   };
 
+  /**
+   * Slots claimed for a message, set as its imports until it is dispatched: it may
+   * wait behind a bootstrap answer (`held`) after it leaves the gift stage.
+   */
+  const presetsOf = new WeakMap<CapTPMessage, string[]>();
+
   const deliver = (msg: CapTPMessage) => {
     if (unplugged) return;
     if (msg.type === 'CTP_DISCONNECT') {
@@ -307,7 +313,9 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     if (msg.type === 'CTP_BOOTSTRAP') awaitingBootstrap.add(String(msg['questionID']));
     // dispatch() returns false when handling the message threw (bad slot,
     // unknown answer, undecodable body): the peer is broken or hostile.
-    if (!captp.dispatch(msg) && !aborted) {
+    const ok = captp.dispatch(msg);
+    for (const slot of presetsOf.get(msg) ?? []) tables.clearPreset(slot);
+    if (!ok && !aborted) {
       abort(new ProtocolViolationError(`${name}: malformed ${msg.type} from peer`));
     }
   };
@@ -363,8 +371,8 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
         const preset = gifts.length > 0 ? await claimAll(gifts) : [];
         if (unplugged) return;
         waiting.shift();
+        if (preset.length > 0) presetsOf.set(msg, preset);
         admit(msg);
-        for (const slot of preset) tables.clearPreset(slot);
       }
     } finally {
       claiming = false;

@@ -6,32 +6,10 @@
  */
 import '@endo/init';
 import test from 'ava';
-import { createConnection } from 'node:net';
 import { E } from '@endo/far';
-import type { ExecutionContext } from 'ava';
 import { SessionLostError } from '../../capabilities/errors.js';
 import { fixture } from '../helpers/host.js';
-import { listenLoopback, watchedHost } from '../helpers/peers.js';
-
-/** A TCP relay to `port` that counts the connections it is asked for. */
-const countingRelay = async (t: ExecutionContext, port: number) => {
-  let dials = 0;
-  const relayPort = await listenLoopback(t, (inbound, track) => {
-    dials += 1;
-    const outbound = createConnection({ host: '127.0.0.1', port });
-    track(outbound);
-    for (const s of [inbound, outbound]) {
-      s.on('error', () => {});
-      s.once('close', () => {
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-  });
-  return { port: relayPort, dials: () => dials };
-};
+import { countingRelay, watchedHost } from '../helpers/peers.js';
 
 test('10 concurrent enlivens of one ref, and of 10 refs of the same peer, dial that peer once', async (t) => {
   const a = await watchedHost(t);

@@ -9,7 +9,6 @@
  */
 import '@endo/init';
 import test from 'ava';
-import { createConnection } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { E, Far } from '@endo/far';
 import { makeSessionMux } from '../../capabilities/session-mux.js';
@@ -17,7 +16,7 @@ import type { VatId } from '../../protocols/session/vat-id.js';
 import type { Host, HostOptions } from '../../runtime/index.js';
 import { MAX_REACH_HINTS } from '../../runtime/sessions/reach.js';
 import { fixture } from '../helpers/host.js';
-import { listenLoopback, scriptedSession, watchedHost } from '../helpers/peers.js';
+import { countingRelay, scriptedSession, watchedHost } from '../helpers/peers.js';
 
 const short = (id: string) => id.slice(0, 8);
 const addr = (h: Host) => `127.0.0.1:${h.address!.port}`;
@@ -123,26 +122,6 @@ test('an endpoint that does not run there is HandoffUnreachableError from its ho
   t.true(peersOf(c, 'c').includes(`${b.id}/a`));
   t.is(h2.lines.filter((l) => /^session with \S+ (up|ended)/.test(l)).length, 1, h2.lines.join('\n'));
 });
-
-/** A TCP relay to `port` that counts the connections it is asked for. */
-const countingRelay = async (t: ExecutionContext, port: number) => {
-  let dials = 0;
-  const relayPort = await listenLoopback(t, (inbound, track) => {
-    dials += 1;
-    const outbound = createConnection({ host: '127.0.0.1', port });
-    track(outbound);
-    for (const s of [inbound, outbound]) {
-      s.on('error', () => {});
-      s.once('close', () => {
-        inbound.destroy();
-        outbound.destroy();
-      });
-    }
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-  });
-  return { address: `127.0.0.1:${relayPort}`, dials: () => dials };
-};
 
 test('concurrent reaches dial once, and share one round trip per (peer, endpoint, from)', async (t) => {
   const { h2, h3 } = await threeHosts(t);

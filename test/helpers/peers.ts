@@ -165,3 +165,23 @@ export const scriptedResponder = async (
 
 /** A peer that reads and writes frames by hand over TCP. */
 export const rawTcpPeer = async (port: number) => rawPeer(await dialTcp('127.0.0.1', port));
+
+/** A TCP relay on loopback to `port` that counts the connections it is asked for (how many dials a host made). */
+export const countingRelay = async (t: ExecutionContext, port: number) => {
+  let dials = 0;
+  const relayPort = await listenLoopback(t, (inbound, track) => {
+    dials += 1;
+    const outbound = createConnection({ host: '127.0.0.1', port });
+    track(outbound);
+    for (const s of [inbound, outbound]) {
+      s.on('error', () => {});
+      s.once('close', () => {
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  return { port: relayPort, address: `127.0.0.1:${relayPort}`, dials: () => dials };
+};

@@ -334,20 +334,27 @@ test('a connection without the handoff option strips gifts and oob marks: the re
 
 // --- abort draining ---
 
+/** B sends A record(1), keep(C's object), record(2) while A's link to C is held: the gift waits, record(1) is in. */
+const giftWaitingAtA = async (p: ReturnType<typeof triangle>) => {
+  const { a, b, c, ac } = p;
+  const cInB = await fetchOwn(b, c);
+  const bootA = await b.boot('a');
+  await E(a.boot('c')).label();
+  ac.yx.hold();
+  const sent = [E(bootA).record(1), E(bootA).keep(cInB), E(bootA).record(2)];
+  for (const s of sent) s.catch(() => {});
+  await quiesce();
+  return sent;
+};
+
 for (const [who, close] of [
   ['the donor closes its end (its CTP_DISCONNECT arrives)', (p: ReturnType<typeof triangle>) => p.b.conn('a').abort(new ConnectionAbortedError('b is going away'))],
   ['the recipient\'s link to the donor closes', (p: ReturnType<typeof triangle>) => p.a.conn('b').abort(new ConnectionAbortedError('link closed'))],
 ] as const) {
   test(`abort draining: ${who} while a message waits for its gift — it and those behind it are still delivered once claimed`, async (t) => {
     const p = triangle();
-    const { a, b, c, ac } = p;
-    const cInB = await fetchOwn(b, c);
-    const bootA = await b.boot('a');
-    await E(a.boot('c')).label();
-    ac.yx.hold();
-    const sent = [E(bootA).record(1), E(bootA).keep(cInB), E(bootA).record(2)];
-    for (const s of sent) s.catch(() => {});
-    await quiesce();
+    const { a, c, ac } = p;
+    await giftWaitingAtA(p);
     t.deepEqual(a.log, [1]);
     close(p);
     await quiesce();
@@ -366,14 +373,9 @@ for (const [who, close] of [
 }
 
 test('abort draining: a protocol violation while a message waits for its gift delivers nothing more', async (t) => {
-  const { a, b, c, ac } = triangle();
-  const cInB = await fetchOwn(b, c);
-  const bootA = await b.boot('a');
-  await E(a.boot('c')).label();
-  ac.yx.hold();
-  const sent = [E(bootA).record(1), E(bootA).keep(cInB), E(bootA).record(2)];
-  for (const s of sent) s.catch(() => {});
-  await quiesce();
+  const p = triangle();
+  const { a, c, ac } = p;
+  const sent = await giftWaitingAtA(p);
   a.conn('b').dispatch({ type: 'NOT_CAPTP' });
   t.is(a.conn('b').aborted?.name, 'ProtocolViolationError');
   ac.yx.release();

@@ -20,7 +20,7 @@
  * only by the recipient it was given for, naming its donor; a claim may come
  * first and waits (bounded) for its gift; an unclaimed gift expires and frees
  * its entry; a donor holds a bounded number of pending gifts, and a recipient a
- * bounded number of waiting claims, so one peer's flood leaves others alone.
+ * bounded number of waiting claims per donor, so one peer's flood leaves others alone.
  * Refusals are named (GiftRefusedError, GiftClaimedError, GiftExpiredError,
  * GiftLimitError). A claim whose owner goes away breaks with that link's end
  * (VatTerminatedError, SessionLostError).
@@ -36,8 +36,14 @@ import { FULL_ID_PATTERN, type GiftNote, type GiftTerms, NONCE_PATTERN } from '.
 export interface HandoffLimits {
   /** Gifts one donor may have waiting here for their claims: a busy donor hands on hundreds at once. */
   readonly maxGiftsPerDonor: number;
-  /** Claims one recipient may have waiting here for their gifts (they arrive within milliseconds). */
+  /**
+   * Claims one recipient may have waiting here for gifts of one donor (they arrive within
+   * milliseconds). Per donor: a donor that writes notes naming no real gift (claims that can only
+   * wait and expire) uses up its own share of the recipient's claims, not other donors'.
+   */
   readonly maxClaimsPerRecipient: number;
+  /** Claims waiting here in all, whoever makes them: what bounds the table's memory. */
+  readonly maxClaims: number;
   /** How long a gift waits for its claim: a recipient that dials a new host claims within seconds. */
   readonly giftTtlMs: number;
   /** How long a claim waits for its gift: the donor sends the gift as it sends the note. */
@@ -49,6 +55,7 @@ export interface HandoffLimits {
 export const DEFAULT_HANDOFF_LIMITS: HandoffLimits = Object.freeze({
   maxGiftsPerDonor: 1024,
   maxClaimsPerRecipient: 1024,
+  maxClaims: 16_384,
   giftTtlMs: 60_000,
   claimWaitMs: 10_000,
   claimedMemory: 4096,
@@ -170,7 +177,7 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
   const dropClaim = (nonce: string, c: Claim) => {
     claims.delete(nonce);
     clock.clearTimeout(c.timer);
-    bump(claimsBy, c.recipient, -1);
+    bump(claimsBy, `${c.recipient}\u0000${c.donor}`, -1);
   };
 
   const gate = (peer: string): GiftGate => ({
@@ -227,9 +234,11 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
         return takeGift(n, gift);
       }
       if (claims.has(n)) refused(new GiftRefusedError('another claim for this nonce is already waiting'));
-      if ((claimsBy.get(peer) ?? 0) >= limits.maxClaimsPerRecipient) {
-        refused(new GiftLimitError(`${peer} has ${limits.maxClaimsPerRecipient} claims waiting here already`));
+      const pair = `${peer}\u0000${d}`;
+      if ((claimsBy.get(pair) ?? 0) >= limits.maxClaimsPerRecipient) {
+        refused(new GiftLimitError(`${peer} has ${limits.maxClaimsPerRecipient} claims of gifts from ${d} waiting here already`));
       }
+      if (claims.size >= limits.maxClaims) refused(new GiftLimitError(`${limits.maxClaims} claims are waiting here already`));
       return new Promise((resolve, reject) => {
         const timer = clock.setTimeout(() => {
           const c = claims.get(n);
@@ -239,7 +248,7 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
           reject(passableError(new GiftExpiredError(`no gift arrived for this claim within ${limits.claimWaitMs} ms`)));
         }, limits.claimWaitMs);
         claims.set(n, { donor: d, recipient: peer, resolve, reject, timer });
-        bump(claimsBy, peer, 1);
+        bump(claimsBy, pair, 1);
       });
     },
   });

@@ -22,7 +22,7 @@ const OWNER = `${HOST}/c`;
 const OTHER = `${HOST}/d`;
 const THIRD = `${HOST}/e`;
 
-const LIMITS: HandoffLimits = { maxGiftsPerDonor: 2, maxClaimsPerRecipient: 2, giftTtlMs: 1000, claimWaitMs: 300, claimedMemory: 3 };
+const LIMITS: HandoffLimits = { maxGiftsPerDonor: 2, maxClaimsPerRecipient: 2, maxClaims: 5, giftTtlMs: 1000, claimWaitMs: 300, claimedMemory: 3 };
 
 let nonces = 0;
 /** A well-formed nonce, different each call (16 bytes, like the real ones). */
@@ -224,6 +224,12 @@ test('a recipient flooding claims hits maxClaimsPerRecipient; another recipient 
   const gift = obj();
   from(DONOR).provideFor(THIRD, n, gift);
   t.is(await other, gift);
+  // The same recipient's claim of another donor's gift has its own share: a donor that names
+  // gifts it never made (claims that only wait) uses up its own share only.
+  const fromOther = freshNonce();
+  const otherDonor = from(RECIPIENT).acceptFrom(OTHER, fromOther) as Promise<unknown>;
+  from(OTHER).provideFor(RECIPIENT, fromOther, gift);
+  t.is(await otherDonor, gift);
   // A gift that is already there is served at the bound: it takes no waiting place.
   const ready = freshNonce();
   from(OTHER).provideFor(RECIPIENT, ready, gift);
@@ -330,4 +336,19 @@ test('nonces carry at least 128 bits: NONCE_BYTES is 16 and a 25-character nonce
   t.false(NONCE_PATTERN.test('a'.repeat(65)));
   t.true(FULL_ID_PATTERN.test(`${HOST}/@host`));
   t.true(FULL_ID_PATTERN.test(RECIPIENT));
+});
+
+test('claims waiting in all are bounded by maxClaims, whatever recipients and donors make them', async (t) => {
+  const { handoffs, from, clock } = owner();
+  const recipients = [RECIPIENT, THIRD, OTHER];
+  const donors = [DONOR, OTHER, THIRD];
+  const waiting: Promise<unknown>[] = [];
+  for (const r of recipients) for (const d of donors) if (waiting.length < LIMITS.maxClaims) waiting.push(from(r).acceptFrom(d, freshNonce()) as Promise<unknown>);
+  t.like(handoffs.stats(), { waiting: LIMITS.maxClaims });
+  const err = await failure(t, () => from(THIRD).acceptFrom(THIRD, freshNonce()));
+  t.is(err.name, 'GiftLimitError');
+  t.regex(err.message, /claims are waiting here already/);
+  clock.advance(LIMITS.claimWaitMs);
+  for (const w of waiting) t.is((await failure(t, () => w)).name, 'GiftExpiredError');
+  t.like(handoffs.stats(), { waiting: 0 });
 });

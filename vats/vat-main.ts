@@ -234,7 +234,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     return remote ? Far('RemoteGate', { redeem, provideFor, acceptFrom }) : Far('VatPeer', { fetch, provideFor, acceptFrom });
   };
   const addPeer = (name: string, port: PortLike, remote: boolean) => {
-    peers.get(name)?.conn.abort(new VatTerminatedError(`channel to vat "${name}" was replaced`));
+    forgetPeer(name, new VatTerminatedError(`channel to vat "${name}" was replaced`));
     let peer!: Peer;
     const conn = connect(name, port, peerBootstrap(name, remote), remote, () => peer);
     port.onMessage((m) => {
@@ -409,10 +409,21 @@ export const runVat = (p: VatWorkerPowers): void => {
     },
   });
 
+  /** Gifts handed to this vat over channels that have since ended, so that its totals keep them. */
+  const handedToEndedPeers = { direct: 0, proxied: 0 };
+  /** Ends the channel to `name` with `reason` and drops it, keeping its handoff counts. */
+  function forgetPeer(name: string, reason: Error) {
+    const peer = peers.get(name);
+    if (!peer) return;
+    peers.delete(name);
+    const h = peer.conn.handoffStats();
+    handedToEndedPeers.direct += h.direct;
+    handedToEndedPeers.proxied += h.proxied;
+    peer.conn.abort(reason);
+  }
   /** The owner's table, and how the gifts handed to this vat ended: claimed directly or left as proxies. */
   const handoffStats = () => {
-    let direct = 0;
-    let proxied = 0;
+    let { direct, proxied } = handedToEndedPeers;
     for (const c of [hostConn, ...[...peers.values()].map((peer) => peer.conn)]) {
       const h = c.handoffStats();
       direct += h.direct;
@@ -449,12 +460,9 @@ export const runVat = (p: VatWorkerPowers): void => {
         else waiter?.reject(reviveError(new Error(String(error ?? 'HandoffUnreachableError: no introduction'))));
         break;
       }
-      case 'peer-gone': {
-        const peer = peers.get(String(msg.vat));
-        peers.delete(String(msg.vat));
-        peer?.conn.abort(reviveError(new Error(msg.reason ?? `VatTerminatedError: vat "${msg.vat}" ended`)));
+      case 'peer-gone':
+        forgetPeer(String(msg.vat), reviveError(new Error(msg.reason ?? `VatTerminatedError: vat "${msg.vat}" ended`)));
         break;
-      }
       default:
         p.die(`vat "${self}" got an unknown message from its host`);
     }

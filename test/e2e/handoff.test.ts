@@ -52,8 +52,10 @@ test('vat B hands C on to vat A; A keeps calling C after B is stopped, and after
     const admin = await host.vatAdmin('a');
     const viaB: Entry[] = await E(admin).trace(b);
     t.is(viaB.find((e) => e.method === 'keep')?.gifts, 1, `${b} handed the thing on as a gift`);
+    const handed = (await E(admin).stats()).handoff.direct;
     await end();
     t.is(await E(a).callKept('title'), `via-${b}`, `A still reaches the thing after ${b} ended`);
+    t.is((await E(admin).stats()).handoff.direct, handed, `the gifts ${b} handed A still count once ${b}'s channel is gone`);
     t.is(calls(viaB, 'owner').length + calls(viaB, 'title').length, 0, `no call went through ${b}`);
     const viaHost: Entry[] = await E(admin).trace('host');
     t.is(calls(viaHost, 'owner').length + calls(viaHost, 'title').length, 0, 'nor through the host');

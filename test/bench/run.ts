@@ -28,6 +28,8 @@
  *   TRIBE_BENCH_REPS=30    round-trip repetitions (default 11)
  *   TRIBE_BENCH_DURABLE=0  leave out the durable-vat round-trip contender
  */
+// First: playwright (section 5) starts an AsyncLocalStorage late; see the helper.
+import '../helpers/track-promises.js';
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';

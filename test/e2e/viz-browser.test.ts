@@ -5,6 +5,8 @@
  * the DOM the page builds (the hooks are listed in runtime/viz/page/README.md);
  * screenshots land in test-artifacts/.
  */
+// First: Node must track promises before any is hardened (see the helper).
+import '../helpers/track-promises.js';
 import '@endo/init';
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -31,6 +31,7 @@ import { makeCapTP, type CapTPMessage, type CapTPStats } from '@endo/captp';
 import { makeImportExportTables, type ImportExportTables } from './captp-tables.js';
 import { ConnectionAbortedError, ProtocolViolationError } from './errors.js';
 import { checkGiftNotes, type GiftNote, type GiftTerms } from './gift-notes.js';
+import { makeOobMarks, reverseSlot } from './oob-marks.js';
 import { rewriteSentError } from './passable.js';
 
 export type { CapTPMessage };
@@ -104,13 +105,8 @@ const isCapTPMessage = (msg: unknown): msg is CapTPMessage =>
 /** Messages a peer may pipeline behind its bootstrap request (or a gift being claimed) before they are dispatched. */
 export const MAX_HELD_MESSAGES = 10_000;
 
-/** Bootstrap questions of the peer remembered as targets that handoff calls may name (a peer asks one or two). */
-const MAX_BOOT_QUESTIONS = 64;
-/** The calls of the handoff protocol itself, on the peer's bootstrap object. */
-const HANDOFF_METHODS = new Set(['provideFor', 'acceptFrom']);
 const CAPDATA_FIELDS = ['method', 'result', 'exception', 'res', 'rej'] as const;
 
-const reverseSlot = (slot: string) => `${slot[0]}${slot[1] === '+' ? '-' : '+'}${slot.slice(2)}`;
 
 /** The slots of every capdata field of a CapTP message. */
 const slotsOf = (msg: CapTPMessage): string[] => {
@@ -146,71 +142,8 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   let tables!: ImportExportTables;
   const handoffCounts = { direct: 0, proxied: 0 };
 
-  // --- out-of-band marks (see the file comment) ---
-  /** Our bootstrap question and, once answered, our import of the peer's bootstrap: where handoff calls go. */
-  const peerBootTargets = new Set<string>();
-  /** Bootstrap questions the peer asked us, and the export slot of our bootstrap object. */
-  const ourBootAnswers = new Set<string>();
-  const ourBootExports = new Set<string>();
-  /** Handoff calls we sent (their answers may pass) and the peer sent (our answers pass). */
-  const oobAsked = new Set<string>();
-  const oobToAnswer = new Set<string>();
-
-  const markOutbound = (msg: CapTPMessage): boolean => {
-    switch (msg.type) {
-      case 'CTP_BOOTSTRAP':
-        peerBootTargets.add(String(msg['questionID']));
-        return true;
-      case 'CTP_CALL':
-        if (peerBootTargets.has(String(msg['target'])) && HANDOFF_METHODS.has(methodOf(msg) ?? '')) {
-          oobAsked.add(String(msg['questionID']));
-          return true;
-        }
-        return false;
-      case 'CTP_RETURN': {
-        const id = String(msg['answerID']);
-        if (ourBootAnswers.has(id)) {
-          const slot = (msg['result'] as { slots?: unknown[] } | undefined)?.slots?.[0];
-          if (typeof slot === 'string') ourBootExports.add(slot);
-        }
-        return oobToAnswer.delete(id) || ourBootAnswers.has(id);
-      }
-      default:
-        return false;
-    }
-  };
-
-  /** Whether an inbound message marked `oob` may really pass messages waiting for gifts. */
-  const mayPass = (msg: CapTPMessage): boolean => {
-    if (msg['oob'] !== true) return false;
-    switch (msg.type) {
-      case 'CTP_BOOTSTRAP':
-        ourBootAnswers.add(String(msg['questionID']));
-        // Only calls pipelined on a recent bootstrap question still name it: keep a few.
-        if (ourBootAnswers.size > MAX_BOOT_QUESTIONS) ourBootAnswers.delete(ourBootAnswers.values().next().value!);
-        return true;
-      case 'CTP_CALL': {
-        const target = String(msg['target']);
-        const toBoot = ourBootAnswers.has(target) || ourBootExports.has(reverseSlot(target));
-        if (!toBoot || !HANDOFF_METHODS.has(methodOf(msg) ?? '')) return false;
-        oobToAnswer.add(String(msg['questionID']));
-        return true;
-      }
-      case 'CTP_RETURN': {
-        const id = String(msg['answerID']);
-        if (peerBootTargets.has(id)) {
-          // Later calls go to the answer's export, the same slot each time: the question can go.
-          peerBootTargets.delete(id);
-          const slot = (msg['result'] as { slots?: unknown[] } | undefined)?.slots?.[0];
-          if (typeof slot === 'string') peerBootTargets.add(reverseSlot(slot));
-          return true;
-        }
-        return oobAsked.delete(id);
-      }
-      default:
-        return false;
-    }
-  };
+  // --- out-of-band marks (oob-marks.ts) ---
+  const oob = makeOobMarks(methodOf);
 
   /** Gift notes for the exports of `msg` that the peer may lack and that a third party owns. */
   const giftsFor = (msg: CapTPMessage): GiftNote[] | undefined => {
@@ -248,7 +181,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       queueMicrotask(releaseHeld);
     }
     if (handoff) {
-      if (markOutbound(msg)) msg = { ...msg, oob: true };
+      if (oob.markOutbound(msg)) msg = { ...msg, oob: true };
       const gifts = giftsFor(msg);
       if (gifts) msg = { ...msg, gifts };
     }
@@ -404,7 +337,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
           }
         }
       }
-      if (handoff && msg.type !== 'CTP_DISCONNECT' && !mayPass(msg)) {
+      if (handoff && msg.type !== 'CTP_DISCONNECT' && !oob.mayPass(msg)) {
         if (waiting.length > 0 || unclaimed(msg).length > 0) {
           if (waiting.length >= MAX_HELD_MESSAGES) {
             abort(new ProtocolViolationError(`${name}: more than ${MAX_HELD_MESSAGES} messages waiting for gifts`));

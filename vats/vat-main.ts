@@ -10,9 +10,8 @@
  */
 import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
-import { makeHandoffs, type Link } from '../capabilities/handoff.js';
-import { NONCE_BYTES } from '../capabilities/gift-notes.js';
-import { base32 } from '../protocols/session/vat-id.js';
+import type { Link } from '../capabilities/handoff.js';
+import { makeVatHandoffs } from './vat-handoff.js';
 import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { notFar } from '../capabilities/passable.js';
@@ -164,42 +163,21 @@ export const runVat = (p: VatWorkerPowers): void => {
     return exportsByKey.get(key);
   };
 
-  // --- handoff: gifts this vat deposits, claims and serves (capabilities/handoff.ts) ---
-  /** Introductions asked of the host, by request number; answered on the port, outside CapTP. */
-  const introductions = new Map<number, { resolve: (id: number) => void; reject: (err: Error) => void }>();
-  let nextIntroduction = 0;
-  const introduce = (owner: string, hints: readonly string[], donor: string) =>
-    new Promise<number>((resolve, reject) => {
-      const req = ++nextIntroduction;
-      introductions.set(req, { resolve, reject });
-      parent.postMessage({ k: 'introduce', req, owner, hints, donor } satisfies VatToHost);
-    });
-  const hostId = spec.hostId;
-  /** A peer's full id: local vats by name, remote endpoints already `<VatId>/<endpoint>`. */
-  const fullIdOf = (peerName: string) => (peerName.includes('/') ? peerName : `${hostId}/${peerName}`);
-  const hostLinkId = `${hostId}/@host`;
-  const handoffs = makeHandoffs({
-    self: fullIdOf(self),
-    nonce: () => base32(p.randomBytes(NONCE_BYTES)),
+  // --- handoff: gifts this vat deposits, claims and serves (vat-handoff.ts) ---
+  const vatHandoffs = makeVatHandoffs({
+    spec,
+    parent,
     clock,
-    ...(spec.handoffLimits ? { limits: spec.handoffLimits } : {}),
-    // The host introduces this vat to the owner (a channel to a local vat, or to
-    // another host's endpoint) and runs the rendezvous machine the visualizer shows.
-    reach: async (owner, hints, donor) => {
-      const id = await introduce(owner, hints ?? [], donor);
-      const settled = (outcome: 'direct' | 'proxied', why?: string) =>
-        parent.postMessage({ k: 'handoff', id, outcome, ...(why ? { why } : {}) } satisfies VatToHost);
-      if (owner === hostLinkId) return { link: hostLink, settled };
-      const name = owner.startsWith(`${hostId}/`) ? owner.slice(hostId.length + 1) : owner;
-      // The host posted the channel's port before it answered: it is here already.
+    randomBytes: p.randomBytes,
+    hostLink: () => hostLink,
+    peer: (name) => {
       const peer = peers.get(name);
-      if (!peer || peer.conn.aborted) {
-        settled('proxied', 'no channel to the owner');
-        throw new VatTerminatedError(`no channel to ${owner}`);
-      }
-      return { link: peer, settled };
+      return peer && !peer.conn.aborted ? peer : undefined;
     },
   });
+  const handoffs = vatHandoffs.table;
+  const { fullIdOf } = vatHandoffs;
+  const hostLinkId = vatHandoffs.hostId;
 
   // --- host connection ---
   const hostConn: Connection = makeConnection({
@@ -409,28 +387,15 @@ export const runVat = (p: VatWorkerPowers): void => {
     },
   });
 
-  /** Gifts handed to this vat over channels that have since ended, so that its totals keep them. */
-  const handedToEndedPeers = { direct: 0, proxied: 0 };
   /** Ends the channel to `name` with `reason` and drops it, keeping its handoff counts. */
   function forgetPeer(name: string, reason: Error) {
     const peer = peers.get(name);
     if (!peer) return;
     peers.delete(name);
-    const h = peer.conn.handoffStats();
-    handedToEndedPeers.direct += h.direct;
-    handedToEndedPeers.proxied += h.proxied;
+    vatHandoffs.channelEnded(peer.conn);
     peer.conn.abort(reason);
   }
-  /** The owner's table, and how the gifts handed to this vat ended: claimed directly or left as proxies. */
-  const handoffStats = () => {
-    let { direct, proxied } = handedToEndedPeers;
-    for (const c of [hostConn, ...[...peers.values()].map((peer) => peer.conn)]) {
-      const h = c.handoffStats();
-      direct += h.direct;
-      proxied += h.proxied;
-    }
-    return { ...handoffs.stats(), direct, proxied };
-  };
+  const handoffStats = () => vatHandoffs.stats([hostConn, ...[...peers.values()].map((peer) => peer.conn)]);
 
   parent.onMessage((raw) => {
     const msg = raw as { k?: string; m?: unknown; n?: number; vat?: string; port?: unknown; reason?: string; remote?: boolean };
@@ -454,10 +419,7 @@ export const runVat = (p: VatWorkerPowers): void => {
         break;
       case 'introduced': {
         const { req, id, error } = msg as { req?: unknown; id?: unknown; error?: unknown };
-        const waiter = introductions.get(Number(req));
-        introductions.delete(Number(req));
-        if (typeof id === 'number') waiter?.resolve(id);
-        else waiter?.reject(reviveError(new Error(String(error ?? 'HandoffUnreachableError: no introduction'))));
+        vatHandoffs.introduced(req, id, error);
         break;
       }
       case 'peer-gone':

@@ -18,8 +18,8 @@ export type HostToVat =
   /** The named vat ended: abort the channel to it with this (flattened) error. */
   | { readonly k: 'peer-gone'; readonly vat: string; readonly reason: string }
   | { readonly k: 'ping'; readonly n: number }
-  /** The answer to the vat's `introduce` `req`: the rendezvous machine's id, or why the owner is out of reach. */
-  | { readonly k: 'introduced'; readonly req: number; readonly id?: number; readonly error?: string }
+  /** The answer to the vat's `introduce` `req`: the owner is reached (`ok`), or why it is out of reach. */
+  | { readonly k: 'introduced'; readonly req: number; readonly ok?: true; readonly error?: string }
   /** Finish the current turn (commit, send), then end the worker. */
   | { readonly k: 'stop' };
 
@@ -34,9 +34,17 @@ export type VatToHost =
   /** A remote peer sent malformed CapTP: its host should end that session. */
   | { readonly k: 'peer-fault'; readonly vat: string; readonly reason: string }
   /** The vat claims a gift from `owner` (a full id) given by `donor`: the host makes it a channel to the owner. */
-  | { readonly k: 'introduce'; readonly req: number; readonly owner: string; readonly hints: readonly string[]; readonly donor: string }
-  /** How the claim of handoff `id` (the host's `introduce`) ended: the host's rendezvous machine finishes. */
-  | { readonly k: 'handoff'; readonly id: number; readonly outcome: 'direct' | 'proxied'; readonly why?: string };
+  | {
+      readonly k: 'introduce';
+      readonly req: number;
+      readonly owner: string;
+      readonly hints: readonly string[];
+      readonly donor: string;
+      /** The vat has a channel to the owner already and claims at once: it waits for no answer. */
+      readonly linked?: boolean;
+    }
+  /** How the claim of introduction `req` ended: the host's rendezvous machine finishes. */
+  | { readonly k: 'handoff'; readonly req: number; readonly outcome: 'direct' | 'proxied'; readonly why?: string };
 
 /** The smallest port the vat layer needs; runtime/ wraps MessagePort and Worker into it. */
 export interface PortLike {

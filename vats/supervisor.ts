@@ -135,6 +135,8 @@ interface VatRecord {
   readonly link: Link;
   readonly actor: Actor<typeof vatLifecycleMachine>;
   readonly peers: Set<string>;
+  /** The vat's claims in progress: its introduction number → the host's rendezvous machine (undefined if it failed). */
+  readonly introductions: Map<number, Promise<number | undefined>>;
   readonly ended: Promise<Error>;
   root: unknown;
 }
@@ -257,18 +259,32 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
    * before the answer) and answers on the vat's port, outside CapTP, so that a
    * vat whose host connection waits for a gift is never stuck behind it.
    */
-  const introduceFor = (vat: string, worker: WorkerHandle, req: IntroduceRequest) => {
-    const answer = (reply: Omit<Extract<HostToVat, { k: 'introduced' }>, 'k' | 'req'>) =>
-      worker.postMessage({ k: 'introduced', req: req.req, ...reply } satisfies HostToVat);
+  const introduceFor = (record: VatRecord, req: IntroduceRequest) => {
+    const answer = (reply: Omit<Extract<HostToVat, { k: 'introduced' }>, 'k' | 'req'>) => {
+      if (!req.linked) record.worker.postMessage({ k: 'introduced', req: req.req, ...reply } satisfies HostToVat);
+    };
     if (!powers.handoffs) return answer({ error: 'HandoffUnreachableError: this host does not take part in handoff' });
     const { owner, hints, donor } = req;
     if (typeof owner !== 'string' || typeof donor !== 'string' || !Array.isArray(hints) || !hints.every((h) => typeof h === 'string')) {
       return answer({ error: 'HandoffUnreachableError: malformed introduce request' });
     }
-    powers.handoffs.introduce(vat, owner, hints, donor).then(
-      (id) => answer({ id }),
+    const machine = powers.handoffs.introduce(record.spec.name, owner, hints, donor);
+    record.introductions.set(Number(req.req), machine.catch(() => undefined));
+    machine.then(
+      () => answer({ ok: true }),
       (err) => answer({ error: describeError(err) }),
     );
+  };
+
+  /** The vat's claim of introduction `req` ended: its machine finishes once it is claiming. */
+  const claimSettled = (record: VatRecord, msg: { req?: unknown; outcome?: unknown; why?: unknown }) => {
+    const { outcome, why } = msg;
+    const machine = record.introductions.get(Number(msg.req));
+    record.introductions.delete(Number(msg.req));
+    if (!machine || (outcome !== 'direct' && outcome !== 'proxied')) return;
+    void machine.then((id) => {
+      if (id !== undefined) powers.handoffs?.settled(record.spec.name, id, outcome, typeof why === 'string' ? why.slice(0, 500) : undefined);
+    });
   };
 
   const enlivenFor = (from: string, refText: string) => {
@@ -373,7 +389,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       },
       ...inspectOption(powers.inspectVat?.(spec.name)),
     });
-    const record: VatRecord = { spec, worker, conn, link, actor, peers: new Set(), ended, root: undefined };
+    const record: VatRecord = { spec, worker, conn, link, actor, peers: new Set(), introductions: new Map(), ended, root: undefined };
     vats.set(spec.name, record);
 
     worker.onMessage((raw) => {
@@ -382,13 +398,9 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong', externalBytes: Number((msg as { external?: unknown }).external) || 0 });
       else if (msg.k === 'online') actor.send({ type: 'worker.online' });
       else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)), spec.name);
-      else if (msg.k === 'introduce') introduceFor(spec.name, worker, msg as unknown as IntroduceRequest);
-      else if (msg.k === 'handoff') {
-        const { id, outcome, why } = msg as { id?: unknown; outcome?: unknown; why?: unknown };
-        if (typeof id === 'number' && (outcome === 'direct' || outcome === 'proxied')) {
-          powers.handoffs?.settled(spec.name, id, outcome, typeof why === 'string' ? why.slice(0, 500) : undefined);
-        }
-      } else if (msg.k === 'peer-fault') {
+      else if (msg.k === 'introduce') introduceFor(record, msg as unknown as IntroduceRequest);
+      else if (msg.k === 'handoff') claimSettled(record, msg as { req?: unknown });
+      else if (msg.k === 'peer-fault') {
         const { vat, reason } = msg as { vat?: unknown; reason?: unknown };
         powers.onPeerFault?.(spec.name, String(vat), String(reason));
       }
@@ -469,6 +481,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
 
 interface IntroduceRequest {
   readonly req: number;
+  readonly linked?: unknown;
   readonly owner: unknown;
   readonly hints: unknown;
   readonly donor: unknown;

@@ -6,7 +6,10 @@
  * Introductions go to the host on the vat's port, outside CapTP, and the host
  * answers there too (`introduced`): a vat whose connection to its host waits for
  * a gift must still hear the answer. The host posts a new channel's port before
- * it answers, so the link to the owner is there when the answer is.
+ * it answers, so the link to the owner is there when the answer is. When the vat
+ * already has a channel to the owner (the common case) it claims at once and
+ * only tells the host, which runs the rendezvous machine beside the claim: a
+ * handoff then costs the claim's round trip to the owner and nothing more.
  */
 import type { Connection } from '../capabilities/connection.js';
 import { reviveError } from '../capabilities/errors.js';
@@ -34,7 +37,7 @@ export interface VatHandoffs {
   /** The full id of the vat's host. */
   readonly hostId: string;
   /** The host's answer to an introduction (HostToVat `introduced`). */
-  introduced(req: unknown, id: unknown, error: unknown): void;
+  introduced(req: unknown, ok: unknown, error: unknown): void;
   /** A channel ended: its counts stay in the vat's totals. */
   channelEnded(conn: Connection): void;
   /** The gift table's counters, and the gifts handed to this vat: claimed directly or left as proxies. */
@@ -47,15 +50,22 @@ export const makeVatHandoffs = (opts: VatHandoffOptions): VatHandoffs => {
   const fullIdOf = (peerName: string) => (peerName.includes('/') ? peerName : `${hostVatId}/${peerName}`);
   const hostId = `${hostVatId}/@host`;
 
-  /** Introductions asked of the host, by request number. */
-  const introductions = new Map<number, { resolve: (id: number) => void; reject: (err: Error) => void }>();
+  /** Introductions asked of the host and not answered yet, by request number. */
+  const introductions = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   let nextIntroduction = 0;
-  const introduce = (owner: string, hints: readonly string[], donor: string) =>
-    new Promise<number>((resolve, reject) => {
-      const req = ++nextIntroduction;
-      introductions.set(req, { resolve, reject });
-      parent.postMessage({ k: 'introduce', req, owner, hints, donor } satisfies VatToHost);
-    });
+  /**
+   * Asks the host to introduce this vat to `owner`; resolves once it has (the
+   * channel's port arrives first). With `linked`, the vat has its channel and
+   * claims at once: the host runs the rendezvous machine beside the claim.
+   */
+  const introduce = (req: number, owner: string, hints: readonly string[], donor: string, linked: boolean) => {
+    parent.postMessage({ k: 'introduce', req, owner, hints, donor, ...(linked ? { linked } : {}) } satisfies VatToHost);
+    if (linked) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => introductions.set(req, { resolve, reject }));
+  };
+  /** The local name of a peer with full id `owner` (a local vat's name, or the full id of a remote one). */
+  const localName = (owner: string) => (owner.startsWith(`${hostVatId}/`) ? owner.slice(hostVatId.length + 1) : owner);
+  const linkTo = (owner: string) => (owner === hostId ? opts.hostLink() : opts.peer(localName(owner)));
 
   const table = makeHandoffs({
     self: fullIdOf(spec.name),
@@ -64,11 +74,13 @@ export const makeVatHandoffs = (opts: VatHandoffOptions): VatHandoffs => {
     ...(spec.handoffLimits ? { limits: spec.handoffLimits } : {}),
     // The host introduces this vat to the owner and runs the rendezvous machine the visualizer shows.
     reach: async (owner, hints, donor) => {
-      const id = await introduce(owner, hints ?? [], donor);
+      const req = ++nextIntroduction;
       const settled = (outcome: 'direct' | 'proxied', why?: string) =>
-        parent.postMessage({ k: 'handoff', id, outcome, ...(why ? { why } : {}) } satisfies VatToHost);
-      if (owner === hostId) return { link: opts.hostLink(), settled };
-      const link = opts.peer(owner.startsWith(`${hostVatId}/`) ? owner.slice(hostVatId.length + 1) : owner);
+        parent.postMessage({ k: 'handoff', req, outcome, ...(why ? { why } : {}) } satisfies VatToHost);
+      // A channel to the owner already there is the common case: claim on it now.
+      const existing = linkTo(owner);
+      await introduce(req, owner, hints ?? [], donor, existing !== undefined);
+      const link = existing ?? linkTo(owner);
       if (!link) {
         settled('proxied', 'no channel to the owner');
         throw new VatTerminatedError(`no channel to ${owner}`);
@@ -82,10 +94,10 @@ export const makeVatHandoffs = (opts: VatHandoffOptions): VatHandoffs => {
     table,
     fullIdOf,
     hostId,
-    introduced(req, id, error) {
+    introduced(req, ok, error) {
       const waiter = introductions.get(Number(req));
       introductions.delete(Number(req));
-      if (typeof id === 'number') waiter?.resolve(id);
+      if (ok === true) waiter?.resolve();
       else waiter?.reject(reviveError(new Error(String(error ?? 'HandoffUnreachableError: no introduction'))));
     },
     channelEnded(conn) {

@@ -418,8 +418,8 @@ export const runVat = (p: VatWorkerPowers): void => {
         addPeer(String(msg.vat), p.wrapPort(msg.port), msg.remote === true);
         break;
       case 'introduced': {
-        const { req, id, error } = msg as { req?: unknown; id?: unknown; error?: unknown };
-        vatHandoffs.introduced(req, id, error);
+        const { req, ok, error } = msg as { req?: unknown; ok?: unknown; error?: unknown };
+        vatHandoffs.introduced(req, ok, error);
         break;
       }
       case 'peer-gone':

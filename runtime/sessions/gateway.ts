@@ -68,6 +68,8 @@ export interface GatewayOptions {
   readonly watch: (session: HostSession, sink: unknown) => void;
   /** Where a host can be dialed (RemoteHosts.hintsFor), for gifts leaving this host. */
   readonly hintsFor: (host: VatId) => readonly string[];
+  /** Where this host may be dialled ('host:port'), as it tells a peer that dialled in (`advertised()`). */
+  readonly advertised: () => string;
   /** The host's gift table (capabilities/handoff.ts); absent: the host's own connections hand nothing on directly. */
   readonly handoffs?: Handoffs;
 }
@@ -231,6 +233,12 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
         else if (supervisor.isRunning(endpoint)) wireVatChannel(session, endpoint, from);
         else throw new HandoffUnreachableError(`no endpoint "${endpoint}" runs on this host`);
       },
+      /**
+       * Where this host may be dialled: a peer that this host dialled learns it so,
+       * for the hints it writes into gifts of ours it hands to third hosts. Only
+       * ever dialled with our VatId checked, so it is no more than our word.
+       */
+      advertised: () => opts.advertised(),
       /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
       watch(sink: unknown) {
         opts.watch(getSession(), sink);

@@ -31,12 +31,16 @@ export const isHint = (v: unknown): v is string => {
   return m !== null && port >= 1 && port <= 65535;
 };
 
-/** How this host learned an address: by dialing it (proven), or from a sturdy ref it enlivened over a session it already had. */
-export type AddressSource = 'dialed' | 'ref';
+/**
+ * How this host learned an address: by dialing it (proven), from a sturdy ref it
+ * enlivened over a session it already had, or from the peer itself (`advertised()`
+ * on its gateway, asked when the peer dialled in).
+ */
+export type AddressSource = 'dialed' | 'ref' | 'told';
 
 /** VatId → the last address that worked for that host; bounded, the oldest entry out first. */
 export interface AddressBook {
-  /** A 'ref' address never replaces a known one: a dialed address is proof, a ref's is only the peer's word. */
+  /** A 'ref' or 'told' address never replaces a known one: a dialed address is proof, the others only a word. */
   remember(peer: VatId, address: string, source: AddressSource): void;
   get(peer: VatId): string | undefined;
   readonly size: number;
@@ -46,7 +50,7 @@ export const makeAddressBook = (maxEntries = MAX_KNOWN_ADDRESSES): AddressBook =
   const known = new Map<VatId, string>();
   return {
     remember(peer, address, source) {
-      if (source === 'ref' && known.has(peer)) return;
+      if (source !== 'dialed' && known.has(peer)) return;
       // Delete first: a refreshed entry becomes the newest.
       known.delete(peer);
       known.set(peer, address);

@@ -12,6 +12,7 @@
  * it: vat X's CapTP messages go over a MessagePort to this thread, into an
  * Encrypted frame, and out of the other host's thread into vat Y.
  */
+import { E } from '@endo/far';
 import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { describeError, ProtocolViolationError } from '../../capabilities/errors.js';
 import type { NameRegistry } from '../../capabilities/names.js';
@@ -24,10 +25,10 @@ import { type PeerSession, type SessionTable, type SessionTableStats, startSessi
 import { shortVatId, type VatId } from '../../protocols/session/vat-id.js';
 import type { Supervisor } from '../../vats/supervisor.js';
 import type { HostStore } from '../store.js';
-import { type Listener, makeTcpTransport } from '../tcp.js';
+import { formatAddress, type Listener, makeTcpTransport } from '../tcp.js';
 import type { Inspector } from '../viz/inspector.js';
 import { type HostSession, makeGateway } from './gateway.js';
-import { makeAddressBook } from './hints.js';
+import { isHint, makeAddressBook } from './hints.js';
 import { makeMachineWatch } from './machine-watch.js';
 import { makeReach, type Reach } from './reach.js';
 import type { Handoffs, Link } from '../../capabilities/handoff.js';
@@ -235,6 +236,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     traceLimit,
     watch: (session, sink) => machines.serve(session, sink),
     hintsFor: (host) => reach.hintsFor(host),
+    advertised: () => formatAddress(advertised.host, advertised.port),
     ...(opts.handoffs ? { handoffs: opts.handoffs } : {}),
   });
 
@@ -272,6 +274,19 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     attach,
     adopted: (session) => {
       if (session.path.role === 'initiator') addresses.remember(session.peer, session.address, 'dialed');
+      // A peer that dialled in: its address here is its outgoing port. Ask where it listens, for
+      // the hints of gifts of its objects that this host hands to third hosts. An older peer
+      // without `advertised` (or a lying one) only costs those third hosts a failed dial.
+      else if (addresses.get(session.peer) === undefined) {
+        E(session.mux.gateway())
+          .advertised()
+          .then(
+            (address: unknown) => {
+              if (isHint(address)) addresses.remember(session.peer, address, 'told');
+            },
+            () => {},
+          );
+      }
       print(`session with ${short(session.peer)} up (${session.path.role}, ${session.address}, ${session.path.cipher})`);
       if (opts.watchPeers) machines.watchPeer(session);
     },

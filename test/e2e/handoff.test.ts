@@ -4,8 +4,8 @@
  * called over A's own channel to its owner. Proven on the message traces, not
  * by timing; and the middle party may end afterwards.
  */
-import test from 'ava';
-import { E, Far } from '../../runtime/index.js';
+import test, { type ExecutionContext } from 'ava';
+import { E, Far, type HostOptions } from '../../runtime/index.js';
 import { fixture, makeVatWatcher, withHost } from '../helpers/host.js';
 
 type Entry = { dir: string; type: string; method?: string; gifts?: number; target?: string };
@@ -120,18 +120,36 @@ test('GC: once A drops a handed-on thing, C, B and the channels between them rel
   t.like((await E(adminC).stats()).handoff, { pending: 0, waiting: 0 });
 });
 
-test('fallback: when the owner cannot be reached from the recipient, the reference stays a working proxy, shown in ps and by the rendezvous machine', async (t) => {
-  const [ha, hb, hc] = [await withHost(t, { spareWorkers: 0 }), await withHost(t, { spareWorkers: 0 }), await withHost(t, { spareWorkers: 0 })];
+/**
+ * Three hosts where C only ever dialled A: A knows no address of C's but what C told it
+ * (`advertised()` on C's gateway). B gets carol from alice and must reach C with that hint.
+ */
+const dialledInOwner = async (t: ExecutionContext, cOptions: HostOptions) => {
+  const ha = await withHost(t, { spareWorkers: 0 });
+  const hb = await withHost(t, { spareWorkers: 0 });
+  const hc = await withHost(t, { spareWorkers: 0, ...cOptions });
   await ha.spawnVat({ module: party, name: 'alice', params: { label: 'alice' } });
   const { root: bob } = await hb.spawnVat({ module: party, name: 'bob', params: { label: 'bob' } });
   const { root: carol } = await hc.spawnVat({ module: party, name: 'carol', params: { label: 'carol' } });
-  // C dials A (A learns no address of C's), and hands alice a reference to carol.
+  // C dials A and hands alice a reference to carol.
   const aliceAtC = await hc.enliven(ha.makeSturdyRef('alice'));
   t.is(await E(aliceAtC).keep(carol), 1);
-  // B's bob reaches alice by her ref; alice hands carol on to bob. B's host has no way to C.
+  // B's bob reaches alice by her ref; alice hands carol on to bob.
   const aliceAtB = await hb.enliven(ha.makeSturdyRef('alice'));
   t.is(await E(aliceAtB).passKeptTo(bob, 'keep'), 1);
-  t.is(await E(bob).callKept('label'), 'carol', 'the proxy through alice works');
+  t.is(await E(bob).callKept('label'), 'carol');
+  return { ha, hb, hc };
+};
+
+test('an owner host that only dialled in is reached by a third host at the address it told', async (t) => {
+  const { hb, hc } = await dialledInOwner(t, {});
+  t.like(hb.ps().vats.find((v) => v.name === 'bob'), { handoffs: 1, proxied: 0 });
+  t.true(hb.ps().sessions.some((s) => s.peer === hc.id), 'B dialled C');
+});
+
+test('fallback: when the owner cannot be reached from the recipient, the reference stays a working proxy, shown in ps and by the rendezvous machine', async (t) => {
+  // C tells the hosts it dials a wrong address: nobody else can reach it.
+  const { ha, hb, hc } = await dialledInOwner(t, { advertise: '127.0.0.1:1' });
   t.like(hb.ps().vats.find((v) => v.name === 'bob'), { handoffs: 0, proxied: 1 });
   t.false(hb.ps().sessions.some((s) => s.peer === hc.id), 'B never reached C');
   const hello = hb.inspector.hello();

@@ -15,6 +15,7 @@ import { makeSessionMux } from '../../capabilities/session-mux.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
 import type { Host, HostOptions } from '../../runtime/index.js';
 import { MAX_REACH_HINTS } from '../../runtime/sessions/reach.js';
+import { IO_MS, until } from '../helpers/bounded.js';
 import { fixture } from '../helpers/host.js';
 import { countingRelay, scriptedSession, watchedHost } from '../helpers/peers.js';
 
@@ -55,7 +56,7 @@ test("a reach dials the owner's host at its hint, and both vats get the channel"
   t.is(b.ps().sessions[0]!.channels, 4, '@gw, a↔c, @host↔c, a↔@host');
 });
 
-test('hintsFor: the address this host dialed, its own advertised address, [] for peers it never dialed', async (t) => {
+test('hintsFor: the address this host dialed, its own advertised address, the address a peer that dialed in told, [] for others', async (t) => {
   const { h1, h2, h3 } = await threeHosts(t);
   const [a, b, c] = [h1.host, h2.host, h3.host];
   t.deepEqual(b.remote!.hintsFor(c.id as VatId), []);
@@ -63,8 +64,9 @@ test('hintsFor: the address this host dialed, its own advertised address, [] for
   t.deepEqual(b.remote!.hintsFor(c.id as VatId), [addr(c)]);
   t.deepEqual(b.remote!.hintsFor(b.id as VatId), [addr(b)]);
   t.deepEqual(b.remote!.hintsFor(a.id as VatId), []);
-  // C was dialed: it knows only B's outgoing port, where no one listens.
-  t.deepEqual(c.remote!.hintsFor(b.id as VatId), []);
+  // C was dialed: B's address there is its outgoing port, where no one listens, so C asks B where it listens.
+  await until(() => c.remote!.hintsFor(b.id as VatId).length > 0, IO_MS, 'C to learn where B listens');
+  t.deepEqual(c.remote!.hintsFor(b.id as VatId), [addr(b)]);
   // A dial that worked, and stays known after the session is gone.
   b.remote!.diagnostics.dropSession(c.id, new Error('cut by the test'));
   await h2.nextLine(/^session with \S+ ended/);
@@ -73,7 +75,8 @@ test('hintsFor: the address this host dialed, its own advertised address, [] for
   a.names.publish('hosted', Far('Hosted', { where: () => 'A' }));
   c.names.publish('hosted', Far('Hosted', { where: () => 'C' }));
   t.is(await E(await c.enliven(a.makeSturdyRef('hosted'))).where(), 'A');
-  t.deepEqual(a.remote!.hintsFor(c.id as VatId), []);
+  await until(() => a.remote!.hintsFor(c.id as VatId).length > 0, IO_MS, 'A to learn where C listens');
+  t.deepEqual(a.remote!.hintsFor(c.id as VatId), [addr(c)], 'what C told A');
   t.is(await E(await a.enliven(c.makeSturdyRef('hosted'))).where(), 'C');
   t.deepEqual(sessionPeers(a), [c.id], 'over the session C dialed');
   t.deepEqual(a.remote!.hintsFor(c.id as VatId), [addr(c)]);

@@ -129,6 +129,7 @@ test("the gateway fills hints on what a vat sends to another host, and passes ot
     refs: {} as never,
     maxHostTickets: 1,
     traceLimit: 0,
+    advertised: () => '127.0.0.1:1',
     watch: () => {},
     hintsFor,
   });

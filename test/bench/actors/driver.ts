@@ -4,6 +4,7 @@
  * Date.now). The hot loops touch no compartment globals, only locals and `E`.
  */
 import { E, Far } from '@endo/far';
+import { sequentialPings } from './timed-pings.js';
 
 interface Powers {
   names: { lookup(name: string): Promise<unknown> };
@@ -18,15 +19,7 @@ export const make = (powers: Powers) => {
       return (await E(target as any).ping(7)) === 7;
     },
     /** n calls, each awaited before the next is sent. Returns elapsed ms. */
-    async sequential(n: number) {
-      const t: any = target;
-      let last = -1;
-      const start = powers.timer.now();
-      for (let i = 0; i < n; i += 1) last = await E(t).ping(i);
-      const ms = powers.timer.now() - start;
-      if (last !== n - 1) throw Error(`bad answer ${last}`);
-      return ms;
-    },
+    sequential: (n: number) => sequentialPings(target, n, () => powers.timer.now()),
     /** n calls with `window` of them outstanding at any time (a sliding window). Returns elapsed ms. */
     async concurrent(n: number, window: number) {
       const t: any = target;

@@ -7,6 +7,7 @@
  * the handoff-latency measurement, which the embedder times.
  */
 import { E, Far } from '@endo/far';
+import { sequentialPings } from './timed-pings.js';
 
 interface Powers {
   names: { lookup(name: string): Promise<unknown> };
@@ -38,15 +39,7 @@ export const make = (powers: Powers) => {
       return keep(key, await E(target(from)).makeCounter());
     },
     /** n calls on the reference held as `key`, each awaited before the next. Returns elapsed ms. */
-    async sequential(key: string, n: number) {
-      const t = target(key);
-      let last = -1;
-      const start = powers.timer.now();
-      for (let i = 0; i < n; i += 1) last = await E(t).ping(i);
-      const ms = powers.timer.now() - start;
-      if (last !== n - 1) throw Error(`bad answer ${last}`);
-      return ms;
-    },
+    sequential: (key: string, n: number) => sequentialPings(target(key), n, () => powers.timer.now()),
     /** The first call on a reference just handed on; answers once that call is answered. Keeps nothing. */
     async useOnce(ref: unknown) {
       return E(ref as any).ping(1);

@@ -9,6 +9,7 @@
  */
 import { Far } from '@endo/far';
 import { passableError, reviveError } from '../capabilities/errors.js';
+import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { closest } from './did-you-mean.js';
 import { callByName, type Host, type SpawnOptions } from './host.js';
 
@@ -58,10 +59,23 @@ export const makeControlFacet = (host: Host) =>
         const { name } = await host.spawnVat(opts);
         return harden({ name, vat: host.ps().vats.find((v) => v.name === name) });
       }),
-    call: (name: string, method: string, args: unknown[]) =>
+    /**
+     * `refs` maps argument positions to names (or sturdy refs) whose references
+     * go in their place: the CLI's `@NAME` arguments. The receiving actor gets each
+     * from its owner directly (three-party handoff), as from any other caller.
+     */
+    call: (name: string, method: string, args: unknown[], refs: Record<string, unknown> = {}) =>
       flatten(async () => {
+        const withRefs = [...args];
+        for (const [at, ref] of Object.entries(refs)) {
+          const i = Number(at);
+          if (!Number.isInteger(i) || i < 0 || i >= withRefs.length || typeof ref !== 'string') {
+            throw new TypeError(`reference argument ${at} does not name an argument position`);
+          }
+          withRefs[i] = isSturdyRefText(ref) ? await host.enliven(ref) : host.names.lookup(ref);
+        }
         try {
-          return await callByName(host, name, method, args);
+          return await callByName(host, name, method, withRefs);
         } catch (err) {
           throw await explainUnknownMethod(err, name, method, () => callByName(host, name, '__getMethodNames__', []));
         }

@@ -111,11 +111,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   call: {
     summary: 'E(lookup(NAME)).METHOD(...args) and print the result as JSON',
     args: ['NAME|REF', 'METHOD'],
-    rest: 'JSON-ARG...',
+    rest: 'JSON-ARG|@NAME...',
     options: {},
     notes:
-      "Each argument is JSON: a string needs its double quotes ('\"Ada\"'). A result of undefined prints\n" +
-      'nothing; references print as [Alleged: Name], bigints as 123n.',
+      "Each argument is JSON: a string needs its double quotes ('\"Ada\"'). @NAME (or @tribe://…) passes the\n" +
+      'reference published as NAME instead: the actor gets it straight from its owner. A result of\n' +
+      'undefined prints nothing; references print as [Alleged: Name], bigints as 123n.',
   },
   ps: { summary: 'vats with their state, sessions with other hosts, names', args: [], options: { json: { type: 'boolean', help: 'print JSON' } } },
   kill: { summary: 'stop a vat and forget it (its durable store is kept)', args: ['NAME'], options: {} },

@@ -14,6 +14,8 @@ import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
+import { NAME_PATTERN } from '../../capabilities/names.js';
+import { isSturdyRefText } from '../../capabilities/sturdy-ref.js';
 import { COMMANDS, commandHelp, parseCommand, type Parsed, unknownCommand } from './commands.js';
 import { formatPs, formatResult } from './format.js';
 
@@ -192,8 +194,18 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
   },
   async call({ values, positionals }) {
     const [name, method, ...rest] = positionals as [string, string, ...string[]];
-    const args = rest.map((a, i) => parseJson(a, `argument ${i + 1}`));
-    const result = await withControl(values.home, (c) => E(c).call(name, method, harden(args)));
+    // `@NAME` (or `@tribe://…`) passes a reference: no JSON text starts with '@'.
+    const refs: Record<string, string> = {};
+    const args = rest.map((a, i) => {
+      if (!a.startsWith('@')) return parseJson(a, `argument ${i + 1}`);
+      const ref = a.slice(1);
+      if (!isSturdyRefText(ref) && !NAME_PATTERN.test(ref)) {
+        throw new UsageError(`argument ${i + 1} (${a}) is not @NAME or @tribe://…: a reference argument names what is published`);
+      }
+      refs[String(i)] = ref;
+      return null;
+    });
+    const result = await withControl(values.home, (c) => E(c).call(name, method, harden(args), harden(refs)));
     // undefined (a method with no return value) prints nothing: a script reads an empty output.
     if (result !== undefined) process.stdout.write(`${formatResult(result)}\n`);
   },

@@ -21,7 +21,7 @@ const usageCases: Array<[string[], string]> = [
   [['ps', 'all'], 'tribe ps takes no arguments, got "all": tribe ps [options]'],
   [['stop', 'now'], 'tribe stop takes no arguments, got "now": tribe stop'],
   [['spawn'], 'tribe spawn needs MODULE.ts|js: tribe spawn MODULE.ts|js [options]'],
-  [['call', 'counter'], 'tribe call needs METHOD: tribe call NAME|REF METHOD [JSON-ARG...]'],
+  [['call', 'counter'], 'tribe call needs METHOD: tribe call NAME|REF METHOD [JSON-ARG|@NAME...]'],
   [['connect'], 'tribe connect needs REF: tribe connect REF [options]'],
   [['sapwn', 'x.ts'], 'unknown command "sapwn"; did you mean "spawn"? (see tribe --help)'],
   [['frobnicate'], 'unknown command "frobnicate" (see tribe --help)'],
@@ -44,7 +44,7 @@ test('tribe <command> --help shows that command, and tribe --version the package
   t.is(
     call.stdout,
     [
-      'Usage: tribe call NAME|REF METHOD [JSON-ARG...]',
+      'Usage: tribe call NAME|REF METHOD [JSON-ARG|@NAME...]',
       '',
       'E(lookup(NAME)).METHOD(...args) and print the result as JSON.',
       '',
@@ -52,8 +52,9 @@ test('tribe <command> --help shows that command, and tribe --version the package
       "  --home DIR  the host's home (default: $TRIBE_HOME or ~/.tribe)",
       '  -h, --help  show this help',
       '',
-      `Each argument is JSON: a string needs its double quotes ('"Ada"'). A result of undefined prints`,
-      'nothing; references print as [Alleged: Name], bigints as 123n.',
+      `Each argument is JSON: a string needs its double quotes ('"Ada"'). @NAME (or @tribe://…) passes the`,
+      'reference published as NAME instead: the actor gets it straight from its owner. A result of',
+      'undefined prints nothing; references print as [Alleged: Name], bigints as 123n.',
       '',
     ].join('\n'),
   );

@@ -48,3 +48,23 @@ test('three hosts: A hands B a reference to C\'s actor; B calls C directly, and 
   t.is(await ok(['call', 'bob', 'callKept', '"echo"', '"A is gone"', '--home', homeB]), '"A is gone"');
   t.is(await ok(['call', 'bob', 'callKept', '"label"', '--home', homeB]), '"carol"');
 });
+
+test('tribe call with @NAME hands a vat the reference published as NAME; the vat claims it from its owner', async (t) => {
+  const home = tempHome(t);
+  await startHostProcess(t, home, ['--no-viz', '--no-listen']);
+  await ok(['spawn', fixture('party.ts'), '--name', 'a', '--params', '{"label":"A"}', '--home', home]);
+  await ok(['spawn', fixture('party.ts'), '--name', 'c', '--params', '{"label":"C"}', '--home', home]);
+  t.is(await ok(['call', 'a', 'keep', '@c', '--home', home]), '1');
+  t.is(await ok(['call', 'a', 'callKept', '"label"', '--home', home]), '"C"');
+  t.is(await ok(['call', 'a', 'isKeptByName', '"c"', '--home', home]), 'true', 'the same presence as by name');
+  const a = JSON.parse(await ok(['ps', '--json', '--home', home])).vats.find((v: { name: string }) => v.name === 'a');
+  t.like(a, { handoffs: 1, proxied: 0 });
+  t.true(a.peers.includes('c'), 'a has its own channel to c');
+  // A name nobody published, and something that is no name: one line each.
+  const missing = await tribe(['call', 'a', 'keep', '@nobody', '--home', home]);
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /^tribe: NameNotFoundError: no actor is published as "nobody"\n$/);
+  const bad = await tribe(['call', 'a', 'keep', '@no spaces', '--home', home]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /^tribe: UsageError: argument 1 \(@no spaces\) is not @NAME or @tribe:\/\/…/);
+});

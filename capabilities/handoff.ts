@@ -253,6 +253,30 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
     },
   });
 
+  /**
+   * How long a recipient waits for an owner's answer to its claim: an honest owner
+   * answers within its own claimWaitMs; one that never answers must not hold the
+   * donor's messages (which wait for the claim) for ever.
+   */
+  const claimDeadlineMs = 2 * limits.claimWaitMs;
+  const answerWithin = <T>(answer: Promise<T>, ms: number): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = clock.setTimeout(
+        () => reject(new GiftExpiredError(`the owner did not answer the claim within ${ms} ms`)),
+        ms,
+      );
+      answer.then(
+        (v) => {
+          clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (err) => {
+          clock.clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+
   const port = (link: () => Link): HandoffPort => ({
     give(val) {
       if (typeof val !== 'object' || val === null) return undefined;
@@ -276,7 +300,7 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
       }
       const reached = await opts.reach(note.owner, note.hints, donor);
       try {
-        const obj = await E(reached.link.boot()).acceptFrom(donor, note.nonce);
+        const obj = await answerWithin(E(reached.link.boot()).acceptFrom(donor, note.nonce), claimDeadlineMs);
         if (passStyleOf(obj) !== 'remotable') throw new GiftRefusedError('the owner answered a claim with something else than a reference');
         reached.settled?.('direct');
         return obj;

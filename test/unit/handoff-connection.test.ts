@@ -198,20 +198,47 @@ test('no deadlock: A waits on two gifts at once, each claimed over the other\'s 
   }
 });
 
-test('… and without the oob marks the same exchange deadlocks for good', async (t) => {
+test('… and without the oob marks the same exchange stalls until the claim deadline, then falls back to proxies', async (t) => {
   const { a, b, c, sent } = await crossedGifts(true, true);
   await quiesce(20);
   t.deepEqual(a.log, [], 'neither message was delivered');
   // The owners answered both claims; the answers wait behind the messages that wait for them.
   t.like(b.handoffs.stats(), { claimed: 1, pending: 0, waiting: 0 });
   t.like(c.handoffs.stats(), { claimed: 1, pending: 0, waiting: 0 });
-  // No timer anywhere could end it: nothing more will happen.
-  t.deepEqual([a.clock.pending, b.clock.pending, c.clock.pending], [0, 0, 0]);
+  // Only the recipient's claim deadline is left to end it.
+  t.deepEqual([a.clock.pending, b.clock.pending, c.clock.pending], [2, 0, 0]);
   let settledAny = false;
   for (const p of sent) p.then(() => (settledAny = true), () => (settledAny = true));
   await quiesce(20);
   t.false(settledAny);
   t.deepEqual(a.log, []);
+  // 2 × claimWaitMs later both claims give up: the messages arrive, their references proxies.
+  a.clock.advance(2 * 10_000);
+  await quiesce(20);
+  t.is(a.log.length, 2, 'both messages delivered');
+  t.like(a.conn('b').handoffStats(), { direct: 0, proxied: 1 });
+  t.like(a.conn('c').handoffStats(), { direct: 0, proxied: 1 });
+});
+
+test('an owner that never answers a claim holds the donor\'s messages only until the claim deadline', async (t) => {
+  const { a, b, c, ac } = triangle();
+  const cInB = await fetchOwn(b, c);
+  const bootA = await b.boot('a');
+  await E(a.boot('c')).label();
+  // C never answers: whatever A sends it is held for ever.
+  ac.xy.hold();
+  const sent = [E(bootA).record(1), E(bootA).keep(cInB), E(bootA).record(2)];
+  for (const s of sent) s.catch(() => {});
+  await quiesce();
+  t.deepEqual(a.log, [1]);
+  a.clock.advance(2 * 10_000 - 1);
+  await quiesce();
+  t.deepEqual(a.log, [1], 'still waiting just before the deadline');
+  a.clock.advance(1);
+  await quiesce();
+  t.deepEqual(a.log, [1, 'kept', 2], 'then delivered, in order');
+  t.like(a.conn('b').handoffStats(), { direct: 0, proxied: 1 });
+  t.is(await E(a.kept[0]).label(), 'c', 'through B, the proxy works');
 });
 
 test('A and C hand each other, at once, a gift B owns: both settle (no connection a claim is answered on waits)', async (t) => {

@@ -91,6 +91,13 @@ test("a third host's actor passed along is handed off: the receiving vat calls i
   const carolRef = c.makeSturdyRef('carol');
   t.is(await E(alice).lookupAndCall(carolRef, 'label'), 'carol');
   t.true(await E(bob).isKeptByName(carolRef), "bob's handed-on carol is the presence carol's sturdy ref gives it");
+  // On the message trace: bob's calls to carol, made on B, pass no frame through host A.
+  const framesAt = (h: Host) => h.ps().sessions.reduce((n, s) => n + s.framesIn + s.framesOut, 0);
+  const bobOnB = b.names.lookup('bob');
+  t.is(await E(bobOnB).callKept('echo', 'warm'), 'warm');
+  const before = framesAt(a);
+  for (let i = 0; i < 5; i += 1) t.is(await E(bobOnB).callKept('echo', i), i);
+  t.is(framesAt(a), before, 'no frame passed through host A');
   // The donor host goes away: B's reference to carol does not depend on it.
   await a.stop();
   t.is(await E(b.names.lookup('bob')).callKept('echo', 'A is gone'), 'A is gone');

@@ -3,6 +3,7 @@
  * dies with the test worker (processes.ts); every wait on one is bounded (bounded.ts).
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
@@ -64,7 +65,10 @@ export interface RunningHost {
 /** Starts `tribe host` and resolves once it prints its ready line (within PROCESS_MS). */
 export const startHostProcess = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
   const args = ['host', '--home', home, ...extra];
-  const { child: proc, exit } = spawnTracked(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A host that never gets ready is asked for a diagnostic report (SIGUSR2): its stack says where it waits.
+  const reportDir = home;
+  const nodeFlags = ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`];
+  const { child: proc, exit } = spawnTracked(process.execPath, [...nodeFlags, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exitCode = exit.then(({ code }) => code);
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) killGroup(proc.pid!);
@@ -94,8 +98,9 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
   try {
     await within(ready, PROCESS_MS, `tribe ${args.join(' ')} to print its ready line`);
   } catch (err) {
+    const where = await stackOfStuckHost(proc, reportDir);
     killGroup(proc.pid!);
-    throw new Error(`${(err as Error).message}\n${output.join('\n')}`, { cause: err });
+    throw new Error(`${(err as Error).message}\n${output.join('\n')}\n${where}`, { cause: err });
   }
   if (!id) throw new Error(`host did not start:\n${output.join('\n')}`);
   lines.on('line', (l) => output.push(l));
@@ -109,4 +114,29 @@ export const startHostProcess = async (t: ExecutionContext, home: string, extra:
       return within(exitCode, PROCESS_MS, `tribe host ${id.slice(0, 8)} (${home}) to exit`);
     },
   };
+};
+
+/** The JavaScript stack and open handles of a host that did not get ready, from its diagnostic report. */
+const stackOfStuckHost = async (proc: ChildProcess, reportDir: string): Promise<string> => {
+  if (proc.exitCode !== null || proc.signalCode !== null) return 'the host had exited';
+  proc.kill('SIGUSR2');
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    const file = existsSync(reportDir) ? readdirSync(reportDir).find((f) => f.endsWith('.json')) : undefined;
+    if (file) {
+      try {
+        const report = JSON.parse(readFileSync(join(reportDir, file), 'utf8')) as {
+          javascriptStack?: { message?: string; stack?: string[] };
+          libuv?: Array<{ type?: string; is_active?: boolean }>;
+        };
+        const stack = (report.javascriptStack?.stack ?? []).join('\n  ');
+        const handles = (report.libuv ?? []).filter((h) => h.is_active).map((h) => h.type).join(', ');
+        return `diagnostic report: ${report.javascriptStack?.message ?? ''}\n  ${stack}\nactive handles: ${handles}`;
+      } catch {
+        // still being written
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return 'no diagnostic report within 5 s';
 };

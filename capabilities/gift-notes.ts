@@ -11,6 +11,8 @@
  * VatId of their host, and a vat name or '@host'. Every field is checked here
  * before use: a malformed note aborts the connection it came on.
  */
+import { VAT_ID_CHARS } from '../protocols/session/vat-id.js';
+import { NAME_PATTERN } from './names.js';
 
 /** What a donor tells the recipient about one gift. */
 export interface GiftTerms {
@@ -33,7 +35,7 @@ export const NONCE_BYTES = 16;
 /** base32 of NONCE_BYTES (26 characters); longer nonces are accepted up to 64 characters. */
 export const NONCE_PATTERN = /^[a-z2-7]{26,64}$/;
 /** `<VatId>/<endpoint>`: a VatId, then a vat name (names.ts) or '@host'. */
-export const FULL_ID_PATTERN = /^[a-z2-7]{52}\/(@host|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$/;
+export const FULL_ID_PATTERN = new RegExp(`^[a-z2-7]{${VAT_ID_CHARS}}\\/(@host|${NAME_PATTERN.source.slice(1, -1)})$`);
 /** Gift notes per message: one per new third-party reference in it; a message passing more is hostile. */
 export const MAX_GIFTS_PER_MESSAGE = 1000;
 /** Hints per note: a few addresses of one host. */

@@ -138,10 +138,6 @@ interface Claim {
   readonly timer: unknown;
 }
 
-const refuse = (err: Error): never => {
-  throw passableError(err);
-};
-
 export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
   const limits: HandoffLimits = { ...DEFAULT_HANDOFF_LIMITS, ...opts.limits };
   const { clock } = opts;
@@ -164,7 +160,7 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
   };
   const refused = (err: Error): never => {
     counts.refused += 1;
-    return refuse(err);
+    throw passableError(err);
   };
   const takeGift = (nonce: string, g: Gift) => {
     gifts.delete(nonce);

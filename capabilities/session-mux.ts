@@ -30,6 +30,7 @@
 import { decodePayload, encodePayload, Tag } from '../protocols/framing/frames.js';
 import type { Lifetime } from '../protocols/lifetime.js';
 import { MAX_CHANNELS_PER_SESSION } from '../protocols/session/session-limits.js';
+import { NAME_PATTERN } from './names.js';
 import { checkRemoteCapTP, type CapTPMessage } from './captp-schema.js';
 import { makeConnection, type Connection } from './connection.js';
 import { ProtocolViolationError, RemoteLimitError, SessionLostError } from './errors.js';
@@ -56,6 +57,8 @@ export interface ChannelEnd {
 
 export const GATEWAY_ENDPOINT = '@gw';
 export const HOST_ENDPOINT = '@host';
+/** A vat name or '@host': what a peer may name as an endpoint in `enliven` and `open` ('@gw' is never one). */
+export const isEndpointName = (v: unknown): v is string => typeof v === 'string' && (v === HOST_ENDPOINT || NAME_PATTERN.test(v));
 /** Endpoint names are vat names (≤ 128 chars) or '@…'; anything longer is hostile. */
 const MAX_ENDPOINT_CHARS = 128;
 

@@ -19,7 +19,7 @@ import { endpointOf, hostOf, NONCE_BYTES } from '../capabilities/gift-notes.js';
 import { type HandoffLimits, type Handoffs, type Link, makeHandoffs } from '../capabilities/handoff.js';
 import { HOST_ENDPOINT } from '../capabilities/session-mux.js';
 import { handoffMachine } from '../protocols/handoff/handoff.machine.js';
-import { base32 } from '../protocols/session/vat-id.js';
+import { base32, shortVatId } from '../protocols/session/vat-id.js';
 import { createActor, fromPromise } from 'xstate';
 import type { LocateInput } from '../protocols/handoff/handoff.machine.js';
 import { randomBytes } from 'node:crypto';
@@ -60,6 +60,8 @@ export interface HostHandoffs {
   settled(recipient: string, id: number, outcome: 'direct' | 'proxied', why?: string): void;
   /** Handoffs running now, and how the finished ones ended, in all and per local recipient (a vat name or '@host'). */
   stats(): HandoffCounts;
+  /** Drops the counts of local recipient `recipient` (its vat was forgotten). */
+  forget(recipient: string): void;
 }
 
 export interface HandoffCounts {
@@ -86,7 +88,6 @@ export const makeHostHandoffs = (opts: HostHandoffsOptions): HostHandoffs => {
   const hostFullId = `${hostId}/${HOST_ENDPOINT}`;
   const running = new Map<number, { recipient: string; actor: ReturnType<typeof createActor<typeof handoffMachine>> }>();
   let nextId = 0;
-  const counts = { direct: 0, proxied: 0 };
   /** Per local recipient; a vat's entry goes when the vat is forgotten (`forget`). */
   const byRecipient = new Map<string, { direct: number; proxied: number }>();
 
@@ -133,11 +134,8 @@ export const makeHostHandoffs = (opts: HostHandoffsOptions): HostHandoffs => {
         running.delete(id);
         const mine = byRecipient.get(recipient) ?? { direct: 0, proxied: 0 };
         byRecipient.set(recipient, mine);
-        if (snap.value === 'direct') {
-          counts.direct += 1;
-          mine.direct += 1;
-        } else {
-          counts.proxied += 1;
+        if (snap.value === 'direct') mine.direct += 1;
+        else {
           mine.proxied += 1;
           opts.onProxied?.(recipient, owner, donor, snap.context.why ?? 'unknown');
         }
@@ -181,9 +179,22 @@ export const makeHostHandoffs = (opts: HostHandoffsOptions): HostHandoffs => {
       if (!entry || entry.recipient !== recipient) return;
       entry.actor.send({ type: 'claim.settled', outcome, ...(why ? { why } : {}) });
     },
-    stats: () => ({ active: running.size, ...counts, byRecipient }),
+    stats() {
+      let direct = 0;
+      let proxied = 0;
+      for (const c of byRecipient.values()) {
+        direct += c.direct;
+        proxied += c.proxied;
+      }
+      return { active: running.size, direct, proxied, byRecipient };
+    },
+    forget(recipient) {
+      byRecipient.delete(recipient);
+    },
   };
   return api;
 };
 
-const short = (fullId: string) => `${fullId.slice(0, 8)}/${endpointOf(fullId)}`;
+/** `<VatId>/<endpoint>` with the short host id, for output lines and the visualizer's names. */
+export const shortFullId = (fullId: string) => `${shortVatId(hostOf(fullId))}/${endpointOf(fullId)}`;
+const short = shortFullId;

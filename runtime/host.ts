@@ -35,7 +35,7 @@ import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { makeInspector, type Inspector } from './viz/inspector.js';
 import { serveHostViz, sessionHealth, type HostViz } from './viz/serve.js';
-import { makeHostHandoffs } from './handoffs.js';
+import { makeHostHandoffs, shortFullId } from './handoffs.js';
 import type { HandoffLimits } from '../capabilities/handoff.js';
 
 export interface HostOptions {
@@ -195,9 +195,6 @@ export interface Host {
 
 /** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
 const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };
-
-/** `<VatId>/<endpoint>` with the short host id, for output lines. */
-const shortFullId = (fullId: string) => `${fullId.slice(0, 8)}${fullId.slice(fullId.indexOf('/'))}`;
 
 const WORKER_SCRIPT = new URL('./vat-worker.js', import.meta.url);
 
@@ -494,6 +491,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     async terminateVat(name) {
       await supervisor.stop(name);
       store.vats.remove(name);
+      handoffs.forget(name);
     },
     restartVat,
     vatAdmin: async (name) => supervisor.admin(name),

@@ -28,8 +28,8 @@ import type { CapTPMessage } from '../../capabilities/captp-schema.js';
 import { makeConnection, type Connection } from '../../capabilities/connection.js';
 import type { Handoffs, Link } from '../../capabilities/handoff.js';
 import { describeError, HandoffUnreachableError, SturdyRefError } from '../../capabilities/errors.js';
-import { NAME_PATTERN, type NameRegistry } from '../../capabilities/names.js';
-import { HOST_ENDPOINT, type SessionMux } from '../../capabilities/session-mux.js';
+import type { NameRegistry } from '../../capabilities/names.js';
+import { HOST_ENDPOINT, isEndpointName, type SessionMux } from '../../capabilities/session-mux.js';
 import { SWISS_PATTERN } from '../../capabilities/sturdy-ref.js';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import type { PeerSession } from '../../protocols/session/session-table.js';
@@ -90,8 +90,6 @@ const short = shortVatId;
 /** How HostSession.confirmed names the channel `local`↔`remote`. */
 export const channelKey = (local: string, remote: string) => `${local}\u0000${remote}`;
 
-/** A vat name or '@host': what a peer may name as an endpoint in `enliven` and `open` ('@gw' is never one). */
-export const isEndpointName = (v: unknown): v is string => typeof v === 'string' && (v === HOST_ENDPOINT || NAME_PATTERN.test(v));
 
 export const makeGateway = (opts: GatewayOptions): Gateway => {
   const { supervisor, names, refs } = opts;

@@ -9,6 +9,7 @@
  * about other hosts' addresses; `fillGiftHints` puts them on gifts that leave.
  */
 import type { CapTPMessage } from '../../capabilities/captp-schema.js';
+import type { GiftNote } from '../../capabilities/gift-notes.js';
 import { isVatId, VAT_ID_CHARS, type VatId } from '../../protocols/session/vat-id.js';
 
 /** A hint is 'host:port' or '[v6]:port'; a DNS name fits in 64 chars in practice, and anything longer from the network is not a hint. */
@@ -62,14 +63,6 @@ export const makeAddressBook = (maxEntries = MAX_KNOWN_ADDRESSES): AddressBook =
     },
   };
 };
-
-/** A gift as a sender writes it into a CapTP message: the owner is `<VatId>/<endpoint>`. */
-export interface GiftNote {
-  readonly slot: string;
-  readonly owner: string;
-  readonly nonce: string;
-  readonly hints?: readonly string[];
-}
 
 /**
  * `msg` with `hints` filled in on each of its gifts that has none and whose

@@ -28,7 +28,8 @@ import { HOST_ENDPOINT } from '../../capabilities/session-mux.js';
 import { shortVatId, type VatId } from '../../protocols/session/vat-id.js';
 import type { Supervisor } from '../../vats/supervisor.js';
 import { formatAddress } from '../tcp.js';
-import { channelKey, type Gateway, type HostSession, isEndpointName } from './gateway.js';
+import { isEndpointName } from '../../capabilities/session-mux.js';
+import { channelKey, type Gateway, type HostSession } from './gateway.js';
 import { type AddressBook, isHint } from './hints.js';
 
 /**

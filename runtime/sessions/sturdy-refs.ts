@@ -15,8 +15,8 @@
 import { createHash } from 'node:crypto';
 import { E } from '@endo/far';
 import { ProtocolViolationError, SessionLostError, SturdyRefError } from '../../capabilities/errors.js';
-import { NAME_PATTERN, type NameRegistry } from '../../capabilities/names.js';
-import { HOST_ENDPOINT } from '../../capabilities/session-mux.js';
+import type { NameRegistry } from '../../capabilities/names.js';
+import { HOST_ENDPOINT, isEndpointName } from '../../capabilities/session-mux.js';
 import { formatSturdyRef, parseSturdyRef, SWISS_BYTES } from '../../capabilities/sturdy-ref.js';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import { base32, shortVatId, type VatId } from '../../protocols/session/vat-id.js';
@@ -71,7 +71,7 @@ export const makeSturdyRefs = (opts: SturdyRefsOptions): SturdyRefs => {
     const answer = (await E(session.mux.gateway()).enliven(ref.swiss, from)) as { endpoint?: unknown; ticket?: unknown };
     const endpoint = answer?.endpoint;
     const ticket = answer?.ticket;
-    if (typeof endpoint !== 'string' || typeof ticket !== 'string' || (endpoint !== HOST_ENDPOINT && !NAME_PATTERN.test(endpoint))) {
+    if (typeof endpoint !== 'string' || typeof ticket !== 'string' || !isEndpointName(endpoint)) {
       session.path.abort(new ProtocolViolationError(`host ${short(session.peer)} answered enliven with garbage`));
       throw new SessionLostError('the remote host answered enliven with garbage');
     }

@@ -141,8 +141,28 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         pipelined: (n) => pipeDriver.pipelined(n),
       };
     };
+    /**
+     * The embedder: host A's own thread (the startHost API, as a user's program holds it)
+     * calls the vats on host B, as a new user would: `E(await host.enliven(ref)).ping(i)`.
+     * One vat hop (host B's), none on this side.
+     */
+    const tribeEmbedder = async (): Promise<Contender> => {
+      const a = hostA!;
+      const powers = { names: { lookup: (ref: string) => a.enliven(ref) }, timer: { now: () => performance.now() } };
+      const driver = makeDriver(powers);
+      const pipeDriver = makePipeDriver(powers);
+      if ((await timed('tribe-embedder connect', driver.connect(hostRefs!.pinger))) !== true) throw new Error('the embedder could not reach the pinger on host B');
+      if ((await timed('tribe-embedder connect', pipeDriver.connect(hostRefs!.pipe))) !== true) throw new Error('the embedder could not reach host B');
+      return {
+        name: 'tribe-embedder',
+        sequential: (n) => driver.sequential(n),
+        concurrent: (n, w) => driver.concurrent(n, w),
+        pipelined: (n) => pipeDriver.pipelined(n),
+      };
+    };
     const contenders: Contender[] = [
       await tribe(),
+      await tribeEmbedder(),
       await tribeHosts(),
       await rawPair(RAW_NAMES[0], false),
       await rawPair(RAW_NAMES[1], true),
@@ -212,6 +232,17 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         baseline: capn,
         baselineName: "capnweb-ws: Cap'n Web over a ws WebSocket, 2 processes, no lockdown",
         note: `per-repetition ratios: ${range(vsCapnweb)}; capnweb-ws ${fmt(sums['capnweb-ws']!.min, 0)}–${fmt(sums['capnweb-ws']!.max, 0)}/s`,
+      });
+      const embedderRate = sums['tribe-embedder']!.median;
+      const embedderRatio = embedderRate / raw;
+      row({
+        section: 'sessions',
+        metric: '  tribe, embedder (startHost API) to a vat on the other host',
+        unit: 'calls/s',
+        ours: embedderRate,
+        baseline: raw,
+        baselineName: best,
+        note: `E(await host.enliven(ref)).ping(i) in host A's thread; goal ≥ ${SESSION_GOAL}: ${embedderRatio >= SESSION_GOAL ? 'MET' : 'MISSED'}; per-repetition ratios: ${range(paired('tribe-embedder', best))}`,
       });
       const hostsRate = sums['tribe-hosts']!.median;
       row({

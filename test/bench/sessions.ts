@@ -92,7 +92,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
     // Tribe: host B in a child process, host A here; the vats talk across the hosts' session.
     /** Session frames (both directions, as host A counts them) per call or pair, by mode. */
     const frameTally: Record<string, { frames: number; units: number }> = {};
-    let hostRefs: { hostPinger: string; hostPipe: string } | undefined;
+    let hostRefs: { pinger: string; pipe: string; hostPinger: string; hostPipe: string } | undefined;
     const tribe = async (): Promise<Contender> => {
       const hostB = await peer('tribe host B', './tribe-host-peer.js', []);
       const refs = hostB.hello['refs'] as { pinger: string; pipe: string; hostPinger: string; hostPipe: string };

@@ -10,13 +10,22 @@
  *
  * Each message travels as one inner frame: the tag says which CapTP operation it
  * is (Deliver = CTP_CALL, Return, Resolve, GCExport = CTP_DROP, Bootstrap,
- * ChannelClose = CTP_DISCONNECT), the payload is msgpack `[from, to, message]`.
+ * ChannelClose = CTP_DISCONNECT), the payload is the JSON text
+ * `["from","to",message]` (channel-codec.ts).
+ *
+ * Text ends: a channel end that takes text (`deliverText`, a vat's channel) gets
+ * the message's JSON text as it came, and its vat parses and checks it, so the
+ * host thread that relays a vat's messages neither decodes nor re-encodes them;
+ * a vat sends text the same way (`sendText`). Other ends (the host's own
+ * connections) get checked messages, parsed here.
  *
  * Failure semantics: a frame that is not one of these, or whose CapTP message is
  * malformed (captp-schema.ts), aborts the whole session with
  * ProtocolViolationError: the peer is broken or hostile, and a session is the
- * unit of trust. A frame for a channel this side never opened is dropped and
- * counted: it can be a late message for a channel just closed. When the path
+ * unit of trust. For a text end the message is checked in the vat, which reports
+ * a malformed one to its host (`peer-fault`), and the host then aborts the
+ * session the same way. A frame for a channel this side never opened is dropped
+ * and counted: it can be a late message for a channel just closed. When the path
  * closes, every channel end is closed with SessionLostError.
  *
  * Backpressure: the mux keeps no queue. Each message is one `path.send`, written
@@ -27,11 +36,14 @@
  * no window of their own, so one channel's unsent bytes sit in front of every
  * other's, and closing only the channel that filled it would free nothing.
  */
-import { decodePayload, encodePayload, Tag } from '../protocols/framing/frames.js';
+import { Tag } from '../protocols/framing/frames.js';
 import type { Lifetime } from '../protocols/lifetime.js';
 import { MAX_CHANNELS_PER_SESSION } from '../protocols/session/session-limits.js';
 import { NAME_PATTERN } from './names.js';
-import { checkRemoteCapTP, type CapTPMessage } from './captp-schema.js';
+import type { CapTPMessage } from './captp-schema.js';
+import { channelPayload, channelPrefix, messageText, parseMessageText, splitChannelPayload, TAG_OF_TYPE } from './channel-codec.js';
+
+export { TAG_OF_TYPE };
 import { makeConnection, type Connection } from './connection.js';
 import { ProtocolViolationError, RemoteLimitError, SessionLostError } from './errors.js';
 
@@ -51,6 +63,12 @@ export interface FramePath {
 export interface ChannelEnd {
   /** A message from the remote endpoint, already checked. */
   deliver(msg: CapTPMessage): void;
+  /**
+   * If set, every message but CTP_DISCONNECT comes here instead, as its inner
+   * tag (a CapTP tag) and JSON text, unparsed and unchecked: the end's consumer
+   * must parse and check it (parseMessageText) and report a malformed one.
+   */
+  deliverText?(tag: number, text: string): void;
   /** The channel ended: the remote endpoint went away, or the session did. Called once. */
   close(reason: Error): void;
 }
@@ -59,18 +77,7 @@ export const GATEWAY_ENDPOINT = '@gw';
 export const HOST_ENDPOINT = '@host';
 /** A vat name or '@host': what a peer may name as an endpoint in `enliven` and `open` ('@gw' is never one). */
 export const isEndpointName = (v: unknown): v is string => typeof v === 'string' && (v === HOST_ENDPOINT || NAME_PATTERN.test(v));
-/** Endpoint names are vat names (≤ 128 chars) or '@…'; anything longer is hostile. */
-const MAX_ENDPOINT_CHARS = 128;
 
-/** The inner frame tag of each CapTP message kind (docs/protocol.md §7.2). */
-export const TAG_OF_TYPE: Readonly<Record<string, number>> = {
-  CTP_BOOTSTRAP: Tag.Bootstrap,
-  CTP_CALL: Tag.Deliver,
-  CTP_RETURN: Tag.Return,
-  CTP_RESOLVE: Tag.Resolve,
-  CTP_DROP: Tag.GCExport,
-  CTP_DISCONNECT: Tag.ChannelClose,
-};
 
 export interface SessionMux {
   /** The peer host's gateway (its bootstrap on the '@gw' channel). */
@@ -80,6 +87,12 @@ export interface SessionMux {
    * function sends one CapTP message to the remote endpoint.
    */
   open(local: string, remote: string, end: ChannelEnd): (msg: CapTPMessage) => void;
+  /**
+   * Sends one message of an open channel as its tag and JSON text (messageText),
+   * made by a vat: the relaying host writes it as it is. A tag that is not a
+   * CapTP kind throws ProtocolViolationError (a bug of ours, not the peer's).
+   */
+  sendText(local: string, remote: string, tag: number, text: string): void;
   has(local: string, remote: string): boolean;
   /** Ends every channel of a local endpoint (its vat ended) and tells the peer why. */
   closeEndpoint(local: string, reason: Error): void;
@@ -89,7 +102,8 @@ export interface SessionMux {
 
 const key = (local: string, remote: string) => `${local}\u0000${remote}`;
 
-const validEndpoint = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ENDPOINT_CHARS;
+/** The inner tags of CapTP messages: what a channel frame may carry. */
+const CAPTP_TAGS: ReadonlySet<number> = new Set(Object.values(TAG_OF_TYPE));
 
 export const makeSessionMux = (opts: {
   path: FramePath;
@@ -106,18 +120,33 @@ export const makeSessionMux = (opts: {
   let dropped = 0;
   let lost: Error | undefined;
 
-  const sendOn = (local: string, remote: string) => (msg: CapTPMessage) => {
+  /** `["local","remote",` per channel, made once. */
+  const prefixes = new Map<string, string>();
+  const prefixOf = (local: string, remote: string): string => {
+    const k = key(local, remote);
+    let p = prefixes.get(k);
+    if (p === undefined) {
+      p = channelPrefix(local, remote);
+      prefixes.set(k, p);
+    }
+    return p;
+  };
+  const writeText = (local: string, remote: string, tag: number, text: string) => {
     if (lost || path.lifetime.isClosed) return;
-    const tag = TAG_OF_TYPE[msg.type];
-    // Our own vats send only these; anything else is a bug here, not the peer's.
-    if (tag === undefined) throw new ProtocolViolationError(`${name}: cannot send ${msg.type} to another host`);
-    path.send(tag, encodePayload([local, remote, msg]));
-    if (msg.type === 'CTP_DISCONNECT') {
+    path.send(tag, channelPayload(prefixOf(local, remote), text));
+    if (tag === Tag.ChannelClose) {
       // The local endpoint gave up on this channel: it is over on both sides.
       const entry = ends.get(key(local, remote));
       ends.delete(key(local, remote));
+      prefixes.delete(key(local, remote));
       entry?.end.close(new SessionLostError(`${name}: channel ${local}↔${remote} closed by ${local}`));
     }
+  };
+  const sendOn = (local: string, remote: string) => (msg: CapTPMessage) => {
+    const tag = TAG_OF_TYPE[msg.type];
+    // Our own vats send only these; anything else is a bug here, not the peer's.
+    if (tag === undefined) throw new ProtocolViolationError(`${name}: cannot send ${msg.type} to another host`);
+    writeText(local, remote, tag, messageText(msg));
   };
 
   const violation = (why: string) => {
@@ -126,22 +155,20 @@ export const makeSessionMux = (opts: {
 
   const onFrame = (tag: number, payload: Uint8Array) => {
     if (lost) return;
-    let decoded: unknown;
-    try {
-      decoded = decodePayload(payload);
-    } catch (err) {
-      violation((err as Error).message);
-      return;
-    }
-    if (!Array.isArray(decoded) || decoded.length !== 3) return violation('channel frame is not [from, to, message]');
-    const [from, to, msg] = decoded as [unknown, unknown, unknown];
-    if (!validEndpoint(from) || !validEndpoint(to)) return violation('bad channel endpoint');
-    const bad = checkRemoteCapTP(msg);
-    if (bad) return violation(bad);
-    const m = msg as CapTPMessage;
-    if (TAG_OF_TYPE[m.type] !== tag) return violation(`frame tag ${tag} does not match ${m.type}`);
+    if (!CAPTP_TAGS.has(tag)) return violation(`inner tag ${tag} is not a CapTP kind`);
+    const split = splitChannelPayload(payload);
+    if (typeof split === 'string') return violation(split);
+    const { from, to, text } = split;
     // Our key is (local, remote): the sender's `from` is our remote.
     const entry = ends.get(key(to, from));
+    if (entry?.end.deliverText && tag !== Tag.ChannelClose) {
+      entry.end.deliverText(tag, text);
+      return;
+    }
+    const m = parseMessageText(text);
+    if (typeof m === 'string') return violation(m);
+    if (TAG_OF_TYPE[m.type] !== tag) return violation(`frame tag ${tag} does not match ${m.type}`);
+    // Checked like any other (a malformed one is a fault), then dropped.
     if (!entry) {
       dropped += 1;
       return;
@@ -150,6 +177,7 @@ export const makeSessionMux = (opts: {
       // The hosts' own channel lives as long as the session: without it no enliven works.
       if (to === GATEWAY_ENDPOINT) return violation('the peer closed the gateway channel');
       ends.delete(key(to, from));
+      prefixes.delete(key(to, from));
       const reason = m['reason'] as { message?: unknown } | undefined;
       const why = typeof reason?.message === 'string' ? reason.message.slice(0, 500) : `endpoint "${from}" went away`;
       entry.end.close(new SessionLostError(`${name}: ${why}`));
@@ -176,6 +204,10 @@ export const makeSessionMux = (opts: {
     }
     return sendOn(local, remote);
   };
+  const sendText = (local: string, remote: string, tag: number, text: string) => {
+    if (!CAPTP_TAGS.has(tag)) throw new ProtocolViolationError(`${name}: cannot send inner tag ${tag} to another host`);
+    writeText(local, remote, tag, text);
+  };
 
   // The hosts' own channel.
   const gatewayConn: Connection = makeConnection({
@@ -201,11 +233,13 @@ export const makeSessionMux = (opts: {
   return {
     gateway: () => gatewayBoot,
     open,
+    sendText,
     has: (local, remote) => ends.has(key(local, remote)),
     closeEndpoint(local, reason) {
       for (const [k, entry] of [...ends]) {
         if (entry.local !== local) continue;
         ends.delete(k);
+        prefixes.delete(k);
         sendOn(entry.local, entry.remote)({ type: 'CTP_DISCONNECT', reason: { name: reason.name, message: reason.message } });
         entry.end.close(reason);
       }

@@ -10,9 +10,10 @@
  */
 import { E, Far } from '@endo/far';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
+import { parseHostText, vatToHostForm } from '../capabilities/channel-codec.js';
 import type { Link } from '../capabilities/handoff.js';
 import { makeVatHandoffs } from './vat-handoff.js';
-import { describeError, passableError, reviveError, SturdyRefError } from '../capabilities/errors.js';
+import { describeError, passableError, ProtocolViolationError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { notFar } from '../capabilities/passable.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
@@ -130,7 +131,8 @@ export const runVat = (p: VatWorkerPowers): void => {
   const connect = (name: string, port: PortLike, bootstrap: unknown, remote: boolean, link: () => Link): Connection => {
     const conn = makeConnection({
       name: `${self}->${name}`,
-      send: (m) => emit(() => port.postMessage(m)),
+      // To another host: text the host writes as it is (channel-codec.ts).
+      send: remote ? (m) => emit(() => port.postMessage(vatToHostForm(m))) : (m) => emit(() => port.postMessage(m)),
       bootstrap,
       traceLimit: spec.traceLimit,
       onImport: (val) => {
@@ -215,10 +217,20 @@ export const runVat = (p: VatWorkerPowers): void => {
     forgetPeer(name, new VatTerminatedError(`channel to vat "${name}" was replaced`));
     let peer!: Peer;
     const conn = connect(name, port, peerBootstrap(name, remote), remote, () => peer);
-    port.onMessage((m) => {
-      enterTurn();
-      conn.dispatch(m);
-    });
+    port.onMessage(
+      remote
+        ? (raw) => {
+            // From another host: its host relayed the text unparsed, so the checks are here.
+            const m = parseHostText(raw);
+            if (typeof m === 'string') return conn.abort(new ProtocolViolationError(`${self}<-${name}: ${m}`));
+            enterTurn();
+            conn.dispatch(m);
+          }
+        : (m) => {
+            enterTurn();
+            conn.dispatch(m);
+          },
+    );
     // The close can arrive before the host's `peer-gone` (another port, no order
     // between them); ask the host for the cause rather than guess it.
     port.onClose(() => {

@@ -51,7 +51,7 @@ import {
 import { type VatId, vatIdOf } from './vat-id.js';
 
 export const PROTOCOL_VERSION = 'tribe/1';
-export const ENCODER = 'msgpack';
+export const ENCODER = 'json';
 export const DEFAULT_DOMAIN = 'tribe';
 /** Cookie lifetime unit: a cookie is good in its bucket and the next, so 30–60 s, ample for one round trip. */
 export const COOKIE_BUCKET_MS = 30_000;

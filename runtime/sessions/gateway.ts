@@ -162,6 +162,8 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     try {
       send = session.mux.open(vat, remote, {
         deliver: (m) => port.postMessage(m),
+        // The message's text, unparsed: the vat parses and checks it (vats/remote-text.ts).
+        deliverText: (tag, text) => port.postMessage(String.fromCharCode(tag) + text),
         close: (reason) => {
           session.confirmed.delete(channelKey(vat, remote));
           supervisor.remotePeerGone(vat, peerName, describeError(reason));
@@ -178,7 +180,12 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     // maxUnsentBytes, dropped by the mux, so none waits here for a peer that does
     // not read. (The other way, what the peer sends waits in the port while the
     // vat is busy, and nothing bounds that yet: inbound flow control is not built.)
-    port.onMessage((m) => send(fillGiftHints(m as CapTPMessage, session.peer, opts.hintsFor)));
+    // A vat sends text (its tag, then the message's JSON) and, for messages that hand on
+    // references, the message itself, whose gift notes get this host's hints first.
+    port.onMessage((m) => {
+      if (typeof m === 'string') session.mux.sendText(vat, remote, m.charCodeAt(0), m.slice(1));
+      else send(fillGiftHints(m as CapTPMessage, session.peer, opts.hintsFor));
+    });
     supervisor.attachRemotePeer(vat, peerName, theirs);
   };
 

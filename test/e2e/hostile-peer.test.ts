@@ -10,8 +10,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { E, Far } from '@endo/far';
 import { makeSessionMux } from '../../capabilities/session-mux.js';
-import { encodeFrame, encodePayload, Tag } from '../../protocols/framing/frames.js';
-import { encodeMessage } from '../helpers/frames.js';
+import { encodeFrame, Tag } from '../../protocols/framing/frames.js';
+import { channelBytes, encodeMessage } from '../helpers/frames.js';
 import type { SecurePath } from '../../protocols/session/path.js';
 import { dialTcp } from '../../runtime/tcp.js';
 import type { Host } from '../../runtime/index.js';
@@ -20,20 +20,20 @@ import { scriptedSession, watchedHost } from '../helpers/peers.js';
 import { IO_MS, LOCAL_MS, until, within } from '../helpers/bounded.js';
 
 const MALFORMED: Array<[string, (path: SecurePath) => void]> = [
-  ['a payload that is not msgpack', (p) => p.send(Tag.Deliver, new Uint8Array([0xc1, 0xc1, 0xc1]))],
-  ['a payload of the wrong shape', (p) => p.send(Tag.Deliver, encodePayload({ hello: 'world' }))],
-  ['a CapTP type Tribe does not take', (p) => p.send(Tag.Deliver, encodePayload(['@gw', '@gw', { type: 'CTP_TRAP_ITERATE' }]))],
-  ['a CTP_CALL without a target', (p) => p.send(Tag.Deliver, encodePayload(['@gw', '@gw', { type: 'CTP_CALL', questionID: 'q-1' }]))],
+  ['a payload that is not UTF-8 JSON', (p) => p.send(Tag.Deliver, new Uint8Array([0xc1, 0xc1, 0xc1]))],
+  ['a payload of the wrong shape', (p) => p.send(Tag.Deliver, channelBytes({ hello: 'world' }))],
+  ['a CapTP type Tribe does not take', (p) => p.send(Tag.Deliver, channelBytes(['@gw', '@gw', { type: 'CTP_TRAP_ITERATE' }]))],
+  ['a CTP_CALL without a target', (p) => p.send(Tag.Deliver, channelBytes(['@gw', '@gw', { type: 'CTP_CALL', questionID: 'q-1' }]))],
   [
     'a tag that does not match the message',
-    (p) => p.send(Tag.Return, encodePayload(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])),
+    (p) => p.send(Tag.Return, channelBytes(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])),
   ],
   [
     'a well-formed answer to a question never asked',
-    (p) => p.send(Tag.Return, encodePayload(['@gw', '@gw', { type: 'CTP_RETURN', answerID: 'q-999', result: { body: '#1', slots: [] } }])),
+    (p) => p.send(Tag.Return, channelBytes(['@gw', '@gw', { type: 'CTP_RETURN', answerID: 'q-999', result: { body: '#1', slots: [] } }])),
   ],
-  ['a close of the hosts\' gateway channel', (p) => p.send(Tag.ChannelClose, encodePayload(['@gw', '@gw', { type: 'CTP_DISCONNECT', reason: 'bye' }]))],
-  ['a well-formed drop of a slot never exported', (p) => p.send(Tag.GCExport, encodePayload(['@gw', '@gw', { type: 'CTP_DROP', slotID: 'o+999', decRefs: 1 }]))],
+  ['a close of the hosts\' gateway channel', (p) => p.send(Tag.ChannelClose, channelBytes(['@gw', '@gw', { type: 'CTP_DISCONNECT', reason: 'bye' }]))],
+  ['a well-formed drop of a slot never exported', (p) => p.send(Tag.GCExport, channelBytes(['@gw', '@gw', { type: 'CTP_DROP', slotID: 'o+999', decRefs: 1 }]))],
 ];
 
 for (const [what, send] of MALFORMED) {

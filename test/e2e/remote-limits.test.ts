@@ -15,7 +15,8 @@ import { makeConnection, type Connection } from '../../capabilities/connection.j
 import { MAX_SLOTS } from '../../capabilities/captp-schema.js';
 import { makeSessionMux, type SessionMux } from '../../capabilities/session-mux.js';
 import { parseSturdyRef } from '../../capabilities/sturdy-ref.js';
-import { encodePayload, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
+import { HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../../protocols/framing/frames.js';
+import { channelBytes } from '../helpers/frames.js';
 import { AEAD_TAG_BYTES } from '../../protocols/session/crypto.js';
 import type { Host } from '../../runtime/index.js';
 import { DEFAULT_SESSION_LIMITS, MAX_CHANNELS_PER_SESSION } from '../../protocols/session/session-limits.js';
@@ -133,7 +134,7 @@ test('a session holds at most maxChannelsPerSession channels: one more is Remote
 
 /** A well-formed CTP_CALL whose method carries `n` slots, on a channel the host does not have. */
 const callWithSlots = (n: number) =>
-  encodePayload(['me', 'nobody', { type: 'CTP_CALL', questionID: 'q-1', target: 'o+1', method: { body: '#["x",[]]', slots: Array(n).fill('o-1') } }]);
+  channelBytes(['me', 'nobody', { type: 'CTP_CALL', questionID: 'q-1', target: 'o+1', method: { body: '#["x",[]]', slots: Array(n).fill('o-1') } }]);
 
 /** An enliven answered on the same session (frames arrive in order): the session was still up after what came before. */
 const stillAnswers = async (t: any, gateway: unknown) => {
@@ -156,12 +157,39 @@ test(`capdata carries at most ${MAX_SLOTS} slots: one more ends that session wit
   await servesOthers(t, host);
 });
 
+/**
+ * A vat's channel: its host relays the message text unparsed (capabilities/channel-codec.ts),
+ * so the checks run in the vat, which reports the fault to its host; the host ends that session.
+ */
+for (const [what, tag, message] of [
+  ['a CTP_CALL without a target', Tag.Deliver, { type: 'CTP_CALL', questionID: 'q-1', method: { body: '#[]', slots: [] } }],
+  [`capdata with ${MAX_SLOTS + 1} slots`, Tag.Deliver, { type: 'CTP_CALL', questionID: 'q-1', target: 'o+0', method: { body: '#["x",[]]', slots: Array(MAX_SLOTS + 1).fill('o-1') } }],
+  ['a tag that is not the message', Tag.Resolve, { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }],
+  ['text that is not JSON', Tag.Deliver, undefined],
+] as const) {
+  test(`to a vat's channel, ${what} ends that session with ProtocolViolationError; the vat lives`, async (t) => {
+    const { host, nextLine } = await hostWithActors(t);
+    const { path, id, mux, gateway } = await peerSession(host);
+    const atVat = await E(gateway).enliven(swissOf(host.makeSturdyRef('bob')), 'me');
+    const vatGate = await channel(mux, 'me', 'bob').getBootstrap();
+    const bob = await E(vatGate).redeem(atVat.ticket);
+    t.is(await E(bob).label(), 'bob');
+    const closed = path.lifetime.closed;
+    path.send(tag, message === undefined ? new TextEncoder().encode('["me","bob",{"type":]') : channelBytes(['me', 'bob', message]));
+    t.regex(await nextLine(new RegExp(`session with ${short(id)} ended`)), /ProtocolViolationError: vat "bob" got malformed CapTP/);
+    await within(closed, 5000, 'the peer to see the session end');
+    t.is(host.ps().sessions.length, 0);
+    t.is(host.ps().vats.find((v) => v.name === 'bob')?.state, 'running');
+    await servesOthers(t, host);
+  });
+}
+
 /** The largest inner payload a 2 MiB Encrypted frame can carry. */
 const MAX_INNER = MAX_FRAME_BYTES - HEADER_BYTES - AEAD_TAG_BYTES;
 
 /** A well-formed channel frame of exactly `bytes` bytes (a CTP_DISCONNECT for a channel the host does not have). */
 const frameOfSize = (bytes: number): Uint8Array => {
-  const make = (n: number) => encodePayload(['me', 'nobody', { type: 'CTP_DISCONNECT', reason: 'x'.repeat(n) }]);
+  const make = (n: number) => channelBytes(['me', 'nobody', { type: 'CTP_DISCONNECT', reason: 'x'.repeat(n) }]);
   const probe = make(1 << 20);
   const exact = make((1 << 20) + bytes - probe.length);
   if (exact.length !== bytes) throw new Error(`could not build a payload of ${bytes} bytes (got ${exact.length})`);

@@ -7,7 +7,7 @@
  */
 import '@endo/init';
 import test from 'ava';
-import { decodePayload, encodePayload } from '../../protocols/framing/frames.js';
+import { channelBytes } from '../helpers/frames.js';
 import { initiatePath, type SecurePath } from '../../protocols/session/path.js';
 import { vatIdOf } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
@@ -44,7 +44,7 @@ const foreignPeer = async (port: number, wanted: string) => {
   const inbox: Frame[] = [];
   const waiters: Array<() => void> = [];
   path.onFrame((tag, payload) => {
-    const [from, to, msg] = decodePayload(payload) as [string, string, Record<string, any>];
+    const [from, to, msg] = JSON.parse(new TextDecoder().decode(payload)) as [string, string, Record<string, any>];
     inbox.push({ tag, from, to, msg });
     for (const w of waiters.splice(0)) w();
   });
@@ -67,7 +67,7 @@ const foreignPeer = async (port: number, wanted: string) => {
     }
   };
   const answerTo = (questionID: string) => (f: Frame) => f.msg['type'] === 'CTP_RETURN' && f.msg['answerID'] === questionID;
-  const send = (tag: number, from: string, to: string, msg: Record<string, unknown>) => path.send(tag, encodePayload([from, to, msg]));
+  const send = (tag: number, from: string, to: string, msg: Record<string, unknown>) => path.send(tag, channelBytes([from, to, msg]));
   return { path, inbox, next, answerTo, send };
 };
 

@@ -47,6 +47,9 @@ export const makeFrameReader = (maxFrameBytes = MAX_FRAME_BYTES): FrameReader =>
 
 export const encodeMessage = (tag: number, value: unknown): Uint8Array => encodeFrame(tag, encodePayload(value));
 
+/** Any value as a channel frame's payload would carry it (JSON text, capabilities/channel-codec.ts): for hostile frames. */
+export const channelBytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
+
 /** A peer that reads and writes frames by hand over `stream`. */
 export const rawPeer = (stream: ByteStream) => {
   const reader = makeFrameReader(MAX_FRAME_BYTES);

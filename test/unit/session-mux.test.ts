@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { checkRemoteCapTP } from '../../capabilities/captp-schema.js';
 import { makeConnection } from '../../capabilities/connection.js';
 import { makeSessionMux, type FramePath } from '../../capabilities/session-mux.js';
-import { encodePayload, Tag } from '../../protocols/framing/frames.js';
+import { Tag } from '../../protocols/framing/frames.js';
+import { channelBytes } from '../helpers/frames.js';
 import { makeLifetime } from '../../protocols/lifetime.js';
 
 /** Two frame paths joined back to back; frames arrive on a later microtask, in order. */
@@ -134,19 +135,24 @@ test('frames for channels never opened are dropped and counted, not fatal', asyn
   const [pa, pb] = pathPair();
   const ma = makeSessionMux({ path: pa, name: 'a', gateway: Far('Gw', {}) });
   makeSessionMux({ path: pb, name: 'b', gateway: Far('Gw', {}) });
-  pb.send(Tag.Bootstrap, encodePayload(['nobody', 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }]));
+  pb.send(Tag.Bootstrap, channelBytes(['nobody', 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }]));
   await new Promise((r) => setImmediate(r));
   t.is(ma.dropped, 1);
   t.false(pa.lifetime.isClosed);
 });
 
+const text = (s: string) => new TextEncoder().encode(s);
 const hostile: Array<[string, number, Uint8Array]> = [
-  ['not msgpack', Tag.Deliver, new Uint8Array([0xc1])],
-  ['not a triple', Tag.Deliver, encodePayload([1, 2])],
-  ['a bad endpoint', Tag.Bootstrap, encodePayload(['', 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
-  ['an endpoint too long', Tag.Bootstrap, encodePayload(['x'.repeat(200), 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
-  ['an unknown CapTP type', Tag.Deliver, encodePayload(['@gw', '@gw', { type: 'CTP_NOPE' }])],
-  ['a tag that is not the message', Tag.Resolve, encodePayload(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
+  ['bytes that are not UTF-8', Tag.Deliver, new Uint8Array([0x5b, 0x22, 0xff, 0xfe])],
+  ['a message that is not JSON', Tag.Deliver, text('["@gw","@gw",{type:1}]')],
+  ['not a triple', Tag.Deliver, channelBytes([1, 2])],
+  ['no closing bracket', Tag.Bootstrap, text('["@gw","@gw",{"type":"CTP_BOOTSTRAP","questionID":"q-1"}')],
+  ['an escaped endpoint', Tag.Bootstrap, text('["\\u0040gw","@gw",{"type":"CTP_BOOTSTRAP","questionID":"q-1"}]')],
+  ['a bad endpoint', Tag.Bootstrap, channelBytes(['', 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
+  ['an endpoint too long', Tag.Bootstrap, channelBytes(['x'.repeat(200), 'x', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
+  ['an unknown CapTP type', Tag.Deliver, channelBytes(['@gw', '@gw', { type: 'CTP_NOPE' }])],
+  ['a tag that is not the message', Tag.Resolve, channelBytes(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
+  ['an inner tag that is not a CapTP kind', Tag.ChannelOpen, channelBytes(['@gw', '@gw', { type: 'CTP_BOOTSTRAP', questionID: 'q-1' }])],
 ];
 for (const [what, tag, payload] of hostile) {
   test(`a frame with ${what} aborts the session with ProtocolViolationError`, async (t) => {

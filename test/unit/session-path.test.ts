@@ -24,7 +24,7 @@ for (const [suite, crypto, responderCrypto] of suites) {
       t.is(r.role, 'responder');
       t.is(i.cipher, cipher);
       t.is(r.cipher, cipher);
-      t.is(i.encoder, 'msgpack');
+      t.is(i.encoder, 'json');
       t.regex(i.sessionId, /^[0-9a-f]{32}$/);
       t.is(i.sessionId, r.sessionId);
       t.is(i.remoteId, p.responderId.vatId);

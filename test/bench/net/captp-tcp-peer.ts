@@ -1,9 +1,10 @@
 /**
  * BASELINE for round trips between hosts: raw @endo/captp between two plain
  * processes over one loopback TCP socket, with Tribe's session framing
- * (protocols/framing/frames.ts: tag byte + u32 length + msgpack payload, one
- * frame per CapTP message, tagged by message kind as capabilities/session-mux.ts
- * does) but no encryption, no channel mux, no schema checks, no vat threads.
+ * (protocols/framing/frames.ts: tag byte + u32 length, one frame per CapTP
+ * message, tagged by message kind, the payload the JSON text ["from","to",message]
+ * of capabilities/channel-codec.ts, as capabilities/session-mux.ts writes it) but
+ * no encryption, no channel mux, no schema checks, no vat threads.
  * Same lockdown as a host (`@endo/init`), same workload code as the vats run
  * (actors/driver.js, actors/pipe-driver.js, actors/pipe-target.js), Nagle off
  * like runtime/tcp.ts.
@@ -16,8 +17,8 @@
 import '@endo/init';
 import { makeCapTP, type CapTPMessage } from '@endo/captp';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { TAG_OF_TYPE } from '../../../capabilities/session-mux.js';
-import { decodePayload, encodeFrame, encodePayload } from '../../../protocols/framing/frames.js';
+import { channelPayload, channelPrefix, messageText, splitChannelPayload, TAG_OF_TYPE } from '../../../capabilities/channel-codec.js';
+import { encodeFrame } from '../../../protocols/framing/frames.js';
 import { makeFrameReader } from '../../helpers/frames.js';
 import { make as makeDriver } from '../actors/driver.js';
 import { make as makePipeDriver } from '../actors/pipe-driver.js';
@@ -28,18 +29,22 @@ const [role, ...rest] = process.argv.slice(2);
 const gcImports = rest.includes('gc');
 
 
+const prefix = channelPrefix('a', 'b');
+
 const connect = (socket: Socket, bootstrap: unknown) => {
   socket.setNoDelay(true);
   const send = (m: CapTPMessage) => {
     const tag = TAG_OF_TYPE[m.type];
     if (tag === undefined) throw new Error(`no tag for ${m.type}`);
-    if (!socket.destroyed) socket.write(encodeFrame(tag, encodePayload(m)));
+    if (!socket.destroyed) socket.write(encodeFrame(tag, channelPayload(prefix, messageText(m))));
   };
   const captp = makeCapTP(`tcp-${role}`, send, bootstrap, { gcImports, onReject: () => {} });
   const reader = makeFrameReader();
   socket.on('data', (chunk: Buffer) => {
     for (const frame of reader.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))) {
-      captp.dispatch(decodePayload(frame.payload) as CapTPMessage);
+      const split = splitChannelPayload(frame.payload);
+      if (typeof split === 'string') throw new Error(split);
+      captp.dispatch(JSON.parse(split.text) as CapTPMessage);
     }
   });
   socket.on('error', () => {});

@@ -35,6 +35,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Endpoint names are 1–128 chars without quotes, backslashes or control characters: written as they are, never escaped. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const PLAIN_ENDPOINT = /^[^"\\\u0000-\u001f]{1,128}$/;
 
 /** The text before a message on the channel `from`→`to`: `["from","to",`. */

@@ -9,8 +9,9 @@
  * travel through the host.
  */
 import { E, Far } from '@endo/far';
-import { makeConnection, type Connection } from '../capabilities/connection.js';
-import { parseHostText, vatToHostForm } from '../capabilities/channel-codec.js';
+import { type CapTPMessage, makeConnection, type Connection } from '../capabilities/connection.js';
+import { parseHostText, TAG_OF_TYPE, vatToHostForm } from '../capabilities/channel-codec.js';
+import { makeOutbox, type OutboxTimer } from '../capabilities/outbox.js';
 import type { Link } from '../capabilities/handoff.js';
 import { makeVatHandoffs } from './vat-handoff.js';
 import { describeError, passableError, ProtocolViolationError, reviveError, SturdyRefError } from '../capabilities/errors.js';
@@ -128,11 +129,21 @@ export const runVat = (p: VatWorkerPowers): void => {
     return k;
   };
 
+  const outboxTimer: OutboxTimer = { turnEnd: (fn) => clock.setImmediate(fn), setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout };
+  /** To another host: a turn's messages in one post, drops held a little (outbox.ts), each as text its host writes as it is (channel-codec.ts). */
+  const remoteSender = (port: PortLike) => {
+    const out = makeOutbox<string | CapTPMessage>({
+      post: (items) => port.postMessage(items.length === 1 ? items[0] : items),
+      isDrop: (item) => (typeof item === 'string' ? item.charCodeAt(0) === TAG_OF_TYPE['CTP_DROP'] : item.type === 'CTP_DROP'),
+      timer: outboxTimer,
+    });
+    return (m: CapTPMessage) => emit(() => out.push(vatToHostForm(m)));
+  };
+
   const connect = (name: string, port: PortLike, bootstrap: unknown, remote: boolean, link: () => Link): Connection => {
     const conn = makeConnection({
       name: `${self}->${name}`,
-      // To another host: text the host writes as it is (channel-codec.ts).
-      send: remote ? (m) => emit(() => port.postMessage(vatToHostForm(m))) : (m) => emit(() => port.postMessage(m)),
+      send: remote ? remoteSender(port) : (m) => emit(() => port.postMessage(m)),
       bootstrap,
       traceLimit: spec.traceLimit,
       onImport: (val) => {
@@ -220,11 +231,13 @@ export const runVat = (p: VatWorkerPowers): void => {
     port.onMessage(
       remote
         ? (raw) => {
-            // From another host: its host relayed the text unparsed, so the checks are here.
-            const m = parseHostText(raw);
-            if (typeof m === 'string') return conn.abort(new ProtocolViolationError(`${self}<-${name}: ${m}`));
-            enterTurn();
-            conn.dispatch(m);
+            // From another host: its host relayed the text unparsed (one item or a turn's batch), so the checks are here.
+            for (const item of Array.isArray(raw) ? raw : [raw]) {
+              const m = parseHostText(item);
+              if (typeof m === 'string') return conn.abort(new ProtocolViolationError(`${self}<-${name}: ${m}`));
+              enterTurn();
+              conn.dispatch(m);
+            }
           }
         : (m) => {
             enterTurn();

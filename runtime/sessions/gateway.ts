@@ -38,6 +38,8 @@ import type { Supervisor } from '../../vats/supervisor.js';
 import { makePortPair, wrapMessagePort } from '../ports.js';
 import type { HostStore } from '../store.js';
 import { fillGiftHints } from './hints.js';
+import { makeOutbox, type OutboxTimer } from '../../capabilities/outbox.js';
+import { TAG_OF_TYPE } from '../../capabilities/channel-codec.js';
 import { hashSwiss } from './sturdy-refs.js';
 
 /** A session as this host keeps it: the table's record, the CapTP channels on it, and the visualizer relay. */
@@ -86,6 +88,13 @@ export interface Gateway {
 }
 
 const short = shortVatId;
+
+/** Outboxes of the host's thread: a turn ends at setImmediate; hold timers do not keep the process up. */
+const HOST_OUTBOX_TIMER: OutboxTimer = {
+  turnEnd: (fn) => setImmediate(fn),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** How HostSession.confirmed names the channel `local`↔`remote`. */
 export const channelKey = (local: string, remote: string) => `${local}\u0000${remote}`;
@@ -138,9 +147,18 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
       boot: () => (boot ??= conn.getBootstrap()),
     };
     const table = opts.handoffs;
+    // Drops wait a little for company (outbox.ts); the path seals a turn's messages together.
+    const out = makeOutbox<CapTPMessage>({
+      post: (items) => {
+        for (const m of items) send(m);
+      },
+      isDrop: (m) => m.type === 'CTP_DROP',
+      timer: HOST_OUTBOX_TIMER,
+      batchTurns: false,
+    });
     conn = makeConnection({
       name: `host->${short(session.peer)}/${remote}`,
-      send: (m) => send(fillGiftHints(m, session.peer, opts.hintsFor)),
+      send: (m) => out.push(fillGiftHints(m, session.peer, opts.hintsFor)),
       bootstrap: hostGateFor(link.id),
       traceLimit: opts.traceLimit,
       onAbort: (reason) => {
@@ -158,12 +176,17 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     const peerName = `${session.peer}/${remote}`;
     const [mine, theirs] = makePortPair();
     const port = wrapMessagePort(mine as MessagePort);
+    const toVat = makeOutbox<string>({
+      post: (items) => port.postMessage(items.length === 1 ? items[0] : items),
+      isDrop: (item) => item.charCodeAt(0) === TAG_OF_TYPE['CTP_DROP'],
+      timer: HOST_OUTBOX_TIMER,
+    });
     let send: (m: CapTPMessage) => void;
     try {
       send = session.mux.open(vat, remote, {
         deliver: (m) => port.postMessage(m),
-        // The message's text, unparsed: the vat parses and checks it (vats/remote-text.ts).
-        deliverText: (tag, text) => port.postMessage(String.fromCharCode(tag) + text),
+        // The message's text, unparsed: the vat parses and checks it. A turn's messages go in one post.
+        deliverText: (tag, text) => toVat.push(String.fromCharCode(tag) + text),
         close: (reason) => {
           session.confirmed.delete(channelKey(vat, remote));
           supervisor.remotePeerGone(vat, peerName, describeError(reason));
@@ -182,9 +205,13 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     // vat is busy, and nothing bounds that yet: inbound flow control is not built.)
     // A vat sends text (its tag, then the message's JSON) and, for messages that hand on
     // references, the message itself, whose gift notes get this host's hints first.
-    port.onMessage((m) => {
+    const fromVat = (m: unknown) => {
       if (typeof m === 'string') session.mux.sendText(vat, remote, m.charCodeAt(0), m.slice(1));
       else send(fillGiftHints(m as CapTPMessage, session.peer, opts.hintsFor));
+    };
+    port.onMessage((m) => {
+      if (!Array.isArray(m)) return fromVat(m);
+      for (const item of m) fromVat(item);
     });
     supervisor.attachRemotePeer(vat, peerName, theirs);
   };

@@ -20,6 +20,8 @@ export const PEER_NODE_ARGS = process.execArgv.filter((a) => /^--max-old-space-s
 
 export interface Peer {
   readonly name: string;
+  /** The child process's pid (for per-thread CPU accounting, test/bench/cpu-split.ts). */
+  readonly pid: number;
   /** The ready line. */
   readonly hello: Record<string, any>;
   call<T = unknown>(op: string, ...args: unknown[]): Promise<T>;
@@ -98,6 +100,7 @@ export const startPeer = async (
   }
   return {
     name,
+    pid: child.pid!,
     hello,
     call: (op, ...callArgs) =>
       new Promise((resolve, reject) => {

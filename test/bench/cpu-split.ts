@@ -99,6 +99,13 @@ const main = async () => {
     await run('raw-captp-tcp-gc', [['driver', rawDriver.pid], ['target', rawTarget.pid]], (n) =>
       window === 1 ? rawDriver.call('sequential', n) : rawDriver.call('concurrent', n, window),
     );
+    const relayTarget = await startPeer('relay target', './captp-relay-peer.js', ['target', 'gc']);
+    const relayDriver = await startPeer('relay driver', './captp-relay-peer.js', ['driver', String(relayTarget.hello['port']), 'gc']);
+    peers.push(relayTarget, relayDriver);
+    await relayDriver.call('connect');
+    await run('raw-captp-relayed', [['driver', relayDriver.pid], ['target', relayTarget.pid]], (n) =>
+      window === 1 ? relayDriver.call('sequential', n) : relayDriver.call('concurrent', n, window),
+    );
   } finally {
     await host.stop();
     await Promise.all(peers.map((p) => p.stop()));

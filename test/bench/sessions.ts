@@ -9,6 +9,9 @@
  *    - raw-captp-tcp(-gc): @endo/captp between two locked-down processes over
  *      one TCP socket with Tribe's framing (net/captp-tcp-peer.ts); the goal
  *      baseline (the faster of gcImports off / on).
+ *    - raw-captp-relayed: the same, each endpoint in a worker thread whose
+ *      process's main thread relays its messages (net/captp-relay-peer.ts): the
+ *      thread layout of a vat and its host without Tribe, a ceiling for vat ↔ vat.
  *    - capnweb-ws: Cap'n Web over a `ws` WebSocket, no lockdown
  *      (net/capnweb-ws-peer.ts), for context.
  * 2. Bulk throughput and 3. handshakes: net/path-bench.ts.
@@ -82,6 +85,13 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
       const driver = await peer(`${name} driver`, './captp-tcp-peer.js', ['driver', String(target.hello['port']), ...flags]);
       if ((await driver.call('connect')) !== true) throw new Error(`${name} driver could not reach its target`);
       return ofPeer(name, driver);
+    };
+    /** The thread layout of Tribe's vats without Tribe: each CapTP endpoint in a worker, its process's main thread relaying (net/captp-relay-peer.ts). */
+    const relayed = async () => {
+      const target = await peer('raw-captp-relayed target', './captp-relay-peer.js', ['target', 'gc']);
+      const driver = await peer('raw-captp-relayed driver', './captp-relay-peer.js', ['driver', String(target.hello['port']), 'gc']);
+      if ((await driver.call('connect')) !== true) throw new Error('raw-captp-relayed driver could not reach its target');
+      return ofPeer('raw-captp-relayed', driver);
     };
     const capnweb = async () => {
       const target = await peer('capnweb-ws target', './capnweb-ws-peer.js', ['target']);
@@ -166,6 +176,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
       await tribeHosts(),
       await rawPair(RAW_NAMES[0], false),
       await rawPair(RAW_NAMES[1], true),
+      await relayed(),
       await capnweb(),
     ];
 
@@ -253,6 +264,15 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         baseline: raw,
         baselineName: best,
         note: `same driver code in host A's thread, targets held by host B's thread; per-repetition ratios: ${range(paired('tribe-hosts', best))}`,
+      });
+      row({
+        section: 'sessions',
+        metric: '  raw-captp-relayed: the vats\' thread layout without Tribe (a ceiling for vat ↔ vat)',
+        unit: 'calls/s',
+        ours: sums['raw-captp-relayed']!.median,
+        baseline: raw,
+        baselineName: best,
+        note: `raw CapTP with each endpoint in a worker and its process's main thread relaying, as a vat and its host; per-repetition ratios: ${range(paired('raw-captp-relayed', best))}; tribe vat ↔ vat / this: ${fmt(tribeRate / sums['raw-captp-relayed']!.median, 2)}`,
       });
       row({ section: 'sessions', metric: `  ${best} vs capnweb-ws (context)`, unit: 'calls/s', ours: raw, baseline: capn, baselineName: 'capnweb-ws' });
       row({

@@ -99,6 +99,7 @@ const main = async () => {
     await run('raw-captp-tcp-gc', [['driver', rawDriver.pid], ['target', rawTarget.pid]], (n) =>
       window === 1 ? rawDriver.call('sequential', n) : rawDriver.call('concurrent', n, window),
     );
+    if (!'raw-captp-relayed'.includes(only)) return;
     const relayTarget = await startPeer('relay target', './captp-relay-peer.js', ['target', 'gc']);
     const relayDriver = await startPeer('relay driver', './captp-relay-peer.js', ['driver', String(relayTarget.hello['port']), 'gc']);
     peers.push(relayTarget, relayDriver);

@@ -310,12 +310,16 @@ test('AEAD failure: one corrupted byte of an Encrypted frame → AeadError on th
 });
 
 test('a reordered pair of Encrypted frames → AeadError', async (t) => {
-  const p = await connected(crypto);
+  const turn = makeManualQueue();
+  const p = await connected(crypto, { defer: turn.schedule });
   const got = collect(p.responder);
   const closed = closedWith(p.responder);
   p.a.link.hold();
+  // Two turns, two Encrypted frames.
   p.initiator.send(Tag.Deliver, new Uint8Array([1]));
+  turn.run();
   p.initiator.send(Tag.Deliver, new Uint8Array([2]));
+  turn.run();
   const [x, y] = p.a.link.takeHeld();
   p.a.link.release();
   p.a.link.inject(y!);
@@ -326,14 +330,18 @@ test('a reordered pair of Encrypted frames → AeadError', async (t) => {
 });
 
 test('a dropped Encrypted frame → AeadError on the next one', async (t) => {
-  const p = await connected(crypto);
+  const turn = makeManualQueue();
+  const p = await connected(crypto, { defer: turn.schedule });
   const got = collect(p.responder);
   const closed = closedWith(p.responder);
   p.initiator.send(Tag.Deliver, new Uint8Array([0]));
+  turn.run();
   await got.until(1);
   p.a.link.dropNext(5 + 16 + 5 + 1);
   p.initiator.send(Tag.Deliver, new Uint8Array([1]));
+  turn.run();
   p.initiator.send(Tag.Deliver, new Uint8Array([2]));
+  turn.run();
   t.is((await closed).name, 'AeadError');
   t.is(got.got.length, 1);
 });

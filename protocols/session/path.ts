@@ -88,6 +88,12 @@ export const MAX_UNCLAIMED_BYTES = 2 * MAX_FRAME_BYTES;
 export const MAX_UNSENT_BYTES = 4 * MAX_FRAME_BYTES;
 /** A Ping's payload is an opaque token echoed in the Pong. */
 export const MAX_PING_BYTES = 64;
+/**
+ * The smallest `maxFrameBytes` a path takes: the frames the path writes itself
+ * must fit one Encrypted frame, and the largest, a Shutdown with the longest
+ * reason (64 + 512 UTF-16 units, ≤ 1 750 bytes of msgpack), does with room.
+ */
+export const MIN_FRAME_BYTES = 2048;
 
 export interface PathLimits {
   readonly maxHandshakeFrameBytes: number;
@@ -237,6 +243,7 @@ const checkOptions = (opts: PathOptions) => {
   }
   if (limits.rekeyAfterMessages > MAX_REKEY_AFTER_MESSAGES) throw new RangeError(`limits.rekeyAfterMessages exceeds 2^32`);
   if (limits.maxFrameBytes > 0xffffffff) throw new RangeError('limits.maxFrameBytes exceeds the 32-bit length field');
+  if (limits.maxFrameBytes < MIN_FRAME_BYTES) throw new RangeError(`limits.maxFrameBytes must be at least ${MIN_FRAME_BYTES} (a Shutdown must fit)`);
   // A largest Encrypted frame (maxFrameBytes after its header) must fit an empty stream.
   if (limits.maxUnsentBytes < limits.maxFrameBytes + HEADER_BYTES) {
     throw new RangeError(`limits.maxUnsentBytes must hold one largest frame (${limits.maxFrameBytes + HEADER_BYTES} bytes)`);

@@ -24,11 +24,6 @@ import { closedWith, connected, makeManualQueue, makePair } from './session-fixt
 
 const USER_TAGS = [Tag.Bootstrap, Tag.Deliver, Tag.DeliverOnly, Tag.Return, Tag.Resolve, Tag.GCExport, Tag.GCAnswer, Tag.ChannelOpen, Tag.ChannelClose, 28, 29, 30, 31];
 
-type Op =
-  | { kind: 'send'; fromInitiator: boolean; tag: number; size: number }
-  | { kind: 'turn' }
-  | { kind: 'network'; steps: number };
-
 /** Sizes as fractions of the largest payload, so every limit gets empty, small, middling and largest frames. */
 const sizeArb = fc.oneof(
   { weight: 3, arbitrary: fc.integer({ min: 0, max: 40 }).map((n) => ({ abs: n })) },

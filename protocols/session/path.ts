@@ -133,9 +133,13 @@ export interface PathClock {
   /**
    * Runs `fn` once, when the current turn's work is done: the moment a path
    * seals and writes the inner frames sent in the turn. Default queueMicrotask
-   * (standard in every JS host); a Node host may pass setImmediate, which also
-   * waits for the microtasks and the other I/O callbacks of the loop turn. A
-   * test passes its manual queue.
+   * (standard in every JS host), which ends the turn at the first microtask
+   * checkpoint. A Node host should pass setImmediate: CapTP's sends come from
+   * separate promise reactions (and, in a host, separate worker messages), which
+   * a microtask flush splits into one Encrypted frame each; setImmediate waits
+   * for the rest of the event-loop turn and batches them (between two hosts:
+   * 2.9 → 2.0 Encrypted frames per sequential call, 2.6 → 0.6 per call with 100
+   * outstanding) at no cost in round-trip time. A test passes its manual queue.
    */
   defer?(fn: () => void): void;
 }

@@ -91,22 +91,38 @@ const decipherFor = (cipher: CipherName, key: Buffer, nonce: Uint8Array) =>
     ? createDecipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES })
     : createDecipheriv(cipher, key, nonce, { authTagLength: AEAD_TAG_BYTES });
 
+/**
+ * One cipher object per seal and per open: node:crypto cannot restart one
+ * with a new nonce (≈ 2–3 µs to make one here; batching inner frames into
+ * one Encrypted frame is what amortizes it). Sealing returns update()'s
+ * output and the tag as they come, unjoined; opening returns update()'s output
+ * itself (final() adds nothing for these two ciphers), so neither copies.
+ */
 const aead = (cipher: CipherName, key: Uint8Array): Aead => {
   if (key.length !== AEAD_KEY_BYTES) throw new RangeError(`${cipher} needs a ${AEAD_KEY_BYTES}-byte key`);
   const k = Buffer.from(key);
+  const sealParts = (nonce: Uint8Array, parts: readonly Uint8Array[], aad?: Uint8Array): Uint8Array[] => {
+    const c = cipherFor(cipher, k, nonce);
+    if (aad) c.setAAD(aad, { plaintextLength: parts.reduce((n, p) => n + p.length, 0) });
+    const out: Uint8Array[] = [];
+    for (const p of parts) if (p.length > 0) out.push(c.update(p));
+    const tail = c.final();
+    if (tail.length > 0) out.push(tail);
+    out.push(c.getAuthTag());
+    return out;
+  };
   return {
     seal(nonce, plaintext, aad) {
-      const c = cipherFor(cipher, k, nonce);
-      if (aad) c.setAAD(aad, { plaintextLength: plaintext.length });
-      const head = c.update(plaintext);
-      const tail = c.final();
-      const tag = c.getAuthTag();
-      const out = new Uint8Array(head.length + tail.length + tag.length);
-      out.set(head, 0);
-      out.set(tail, head.length);
-      out.set(tag, head.length + tail.length);
+      const pieces = sealParts(nonce, [plaintext], aad);
+      const out = new Uint8Array(plaintext.length + AEAD_TAG_BYTES);
+      let at = 0;
+      for (const p of pieces) {
+        out.set(p, at);
+        at += p.length;
+      }
       return out;
     },
+    sealParts: (nonce, parts) => sealParts(nonce, parts),
     open(nonce, sealed, aad) {
       if (sealed.length < AEAD_TAG_BYTES) return undefined;
       const body = sealed.subarray(0, sealed.length - AEAD_TAG_BYTES);

@@ -51,6 +51,15 @@ export const socketStream = (socket: Socket): ByteStream => {
       // Node queues what the kernel does not take; the owner bounds it (ByteStream).
       return socket.write(bytes);
     },
+    writev(parts) {
+      if (ended || socket.destroyed) return false;
+      // Corked, the parts leave in one writev call when uncorked; none is copied here.
+      socket.cork();
+      let ok = true;
+      for (const p of parts) ok = socket.write(p);
+      socket.uncork();
+      return ok;
+    },
     get unsentBytes() {
       return socket.writableLength;
     },

@@ -22,6 +22,12 @@
 export interface ByteStream {
   /** Queues `bytes`; true while unsent bytes are below the high-water mark, false from it on (and after close). */
   write(bytes: Uint8Array): boolean;
+  /**
+   * Optional: queues the concatenation of `parts` as one write would, without
+   * joining them first (TCP: one writev). Same result as `write`. A writer that
+   * finds it missing joins the parts and calls `write`.
+   */
+  writev?(parts: readonly Uint8Array[]): boolean;
   /** Bytes accepted by `write` and not yet handed on; 0 when the peer keeps up. */
   readonly unsentBytes: number;
   /**

@@ -106,61 +106,82 @@ export interface FrameSplitter {
 
 /**
  * The one inbound frame parser. The limit can change between two frames of one
- * chunk, frames are handed over one at a time so the caller can stop mid-chunk,
- * and a frame split over many chunks is joined once, not on every chunk.
+ * chunk, and frames are handed over one at a time so the caller can stop mid-chunk.
+ *
+ * Copies: a frame that lies whole inside one chunk is handed over as a view of
+ * that chunk (no copy). A frame split over chunks is copied once, straight into
+ * a buffer of its announced size (allocated when its header is complete, so
+ * after the limit check); the pieces are never joined again. A header split over
+ * chunks is kept in a five-byte buffer.
  */
 export const makeFrameSplitter = (maxFrameBytes = MAX_FRAME_BYTES): FrameSplitter => {
-  let parts: Uint8Array[] = [];
-  let held = 0;
-  /** Bytes needed before parsing again: a header, or the frame its header announced. */
-  let need = 1;
+  /** An unfinished header: its first `headFill` bytes. */
+  const head = new Uint8Array(HEADER_BYTES);
+  let headFill = 0;
+  /** An unfinished payload, its tag, and how much of it has arrived. */
+  let body: Uint8Array | undefined;
+  let bodyTag = 0;
+  let bodyFill = 0;
   const self: FrameSplitter = {
     maxFrameBytes,
     get pending() {
-      return held;
+      return body ? HEADER_BYTES + bodyFill : headFill;
     },
     push(chunk, onFrame) {
-      if (chunk.length === 0) return;
-      let data: Uint8Array;
-      if (held === 0) data = chunk;
-      else {
-        // Copied: the stream may reuse a chunk's memory once onData returns.
-        parts.push(new Uint8Array(chunk));
-        held += chunk.length;
-        if (held < need) return;
-        data = new Uint8Array(held);
-        let at = 0;
-        for (const p of parts) {
-          data.set(p, at);
-          at += p.length;
-        }
-        parts = [];
-        held = 0;
-      }
+      const n = chunk.length;
       let at = 0;
-      for (;;) {
-        const left = data.length - at;
-        if (left === 0) break;
-        const tag = tagOfByte(data[at] as number);
-        if (left < HEADER_BYTES) {
-          need = HEADER_BYTES;
-          break;
+      while (at < n) {
+        if (body) {
+          // Copied: the stream may reuse a chunk's memory once onData returns.
+          const take = Math.min(body.length - bodyFill, n - at);
+          body.set(chunk.subarray(at, at + take), bodyFill);
+          bodyFill += take;
+          at += take;
+          if (bodyFill < body.length) return;
+          const payload = body;
+          body = undefined;
+          if (!onFrame(bodyTag, payload)) return;
+          continue;
         }
-        const len = readLength(data, at);
+        if (headFill > 0) {
+          const take = Math.min(HEADER_BYTES - headFill, n - at);
+          head.set(chunk.subarray(at, at + take), headFill);
+          headFill += take;
+          at += take;
+          if (headFill < HEADER_BYTES) return;
+          headFill = 0;
+          // The tag byte was checked when it arrived.
+          const tag = (head[0] as number) & TAG_MASK;
+          const len = readLength(head, 0);
+          if (len > self.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${self.maxFrameBytes}-byte limit`);
+          if (len > 0) {
+            body = new Uint8Array(len);
+            bodyTag = tag;
+            bodyFill = 0;
+          } else if (!onFrame(tag, new Uint8Array(0))) return;
+          continue;
+        }
+        // Whole frames in this chunk go out as views.
+        const left = n - at;
+        const tag = tagOfByte(chunk[at] as number);
+        if (left < HEADER_BYTES) {
+          head.set(chunk.subarray(at), 0);
+          headFill = left;
+          return;
+        }
+        const len = readLength(chunk, at);
         if (len > self.maxFrameBytes) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${self.maxFrameBytes}-byte limit`);
         if (left < HEADER_BYTES + len) {
-          need = HEADER_BYTES + len;
-          break;
+          body = new Uint8Array(len);
+          bodyTag = tag;
+          bodyFill = left - HEADER_BYTES;
+          body.set(chunk.subarray(at + HEADER_BYTES), 0);
+          return;
         }
-        const payload = data.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
+        const payload = chunk.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
         at += HEADER_BYTES + len;
         if (!onFrame(tag, payload)) return;
       }
-      if (at < data.length) {
-        // Keep a copy: the stream may reuse the chunk's memory.
-        parts = [new Uint8Array(data.subarray(at))];
-        held = data.length - at;
-      } else need = 1;
     },
   };
   return self;

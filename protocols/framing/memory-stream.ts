@@ -81,6 +81,17 @@ export const seededRandom = (seed: number): (() => number) => {
 
 type Item = Uint8Array | 'eof';
 
+const joinParts = (parts: readonly Uint8Array[]): Uint8Array => {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+
 interface End {
   closed: boolean;
   onData?: (chunk: Uint8Array) => void;
@@ -212,7 +223,8 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
       for (const t of taps) t(input);
       const start = written;
       written += input.length;
-      let bytes = new Uint8Array(input);
+      // slice, not `new Uint8Array(input)`: under lockdown that constructor can take a slow path.
+      let bytes = input.slice();
       for (const [offset, mask] of corrupt) {
         if (offset >= start && offset < written) bytes[offset - start] = (bytes[offset - start] as number) ^ mask;
       }
@@ -285,6 +297,7 @@ export const makeMemoryStreamPair = (opts: MemoryStreamOptions = {}): [MemoryStr
       remoteAddress,
       link: link.control,
       write: (bytes) => link.write(bytes),
+      writev: (parts) => link.write(joinParts(parts)),
       get unsentBytes() {
         return link.unsentBytes;
       },

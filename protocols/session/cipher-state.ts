@@ -6,12 +6,15 @@
  * hot path, so it is plain code: no state machine, no msgpack, one allocation per
  * step where the CryptoSuite allows.
  *
- * Encrypted frame: tag Encrypted, payload = AEAD(key, nonce, inner frame), where
- * the inner frame is tag (16–31) ‖ u32 BE length ‖ payload and the nonce is
- * 4 zero bytes ‖ u64 BE counter. The counter is not sent: the stream is ordered,
- * so a dropped, replayed or reordered frame fails to open (AeadError). After
- * `rekeyAfter` frames a direction's key becomes HKDF(key, 'tribe/1 rekey') and
- * its counter restarts at 0, on both sides at the same frame, without a message.
+ * Encrypted frame: tag Encrypted, payload = AEAD(key, nonce, plaintext), where
+ * the plaintext is one or more inner frames back to back, each tag (16–31) ‖
+ * u32 BE length ‖ payload (the path puts every inner frame of one turn in one
+ * plaintext: outbound-batch.ts), and the nonce is 4 zero bytes ‖ u64 BE
+ * counter. The counter counts Encrypted frames and is not sent: the stream is
+ * ordered, so a dropped, replayed or reordered frame fails to open (AeadError).
+ * After `rekeyAfter` Encrypted frames a direction's key becomes HKDF(key,
+ * 'tribe/1 rekey') and its counter restarts at 0, on both sides at the same
+ * frame, without a message.
  */
 import {
   FrameTooLargeError,
@@ -28,7 +31,7 @@ import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, type Aead, type CipherName, type Cryp
 import { MalformedMessageError } from './errors.js';
 import { nextKey } from './handshake.js';
 
-/** Default messages per key epoch and direction: far below the 2^64 nonce space, and a bounded amount of data under one key. */
+/** Default Encrypted frames per key epoch and direction: far below the 2^64 nonce space, and a bounded amount of data under one key (at most 2^20 × 2 MiB). */
 export const REKEY_AFTER_MESSAGES = 2 ** 20;
 /** Counters stay exact doubles and fit the nonce's low 32 bits for cheap writes. */
 export const MAX_REKEY_AFTER_MESSAGES = 2 ** 32;
@@ -40,12 +43,12 @@ export const ENCRYPTION_OVERHEAD_BYTES = 2 * HEADER_BYTES + AEAD_TAG_BYTES;
 
 const ENCRYPTED_TAG_BYTE = tagByte(Tag.Encrypted);
 
-const writeHeader = (out: Uint8Array, byte: number, len: number): void => {
-  out[0] = byte;
-  out[1] = len >>> 24;
-  out[2] = (len >>> 16) & 0xff;
-  out[3] = (len >>> 8) & 0xff;
-  out[4] = len & 0xff;
+const writeHeader = (out: Uint8Array, at: number, byte: number, len: number): void => {
+  out[at] = byte;
+  out[at + 1] = len >>> 24;
+  out[at + 2] = (len >>> 16) & 0xff;
+  out[at + 3] = (len >>> 8) & 0xff;
+  out[at + 4] = len & 0xff;
 };
 
 /** One direction's cipher state: its key and counter. The nonce buffer is reused: the CryptoSuite copies what it keeps. */
@@ -88,19 +91,48 @@ class CipherState {
   }
 }
 
-/** What this side sends: seals inner frames into Encrypted frames. */
+/** Writes an inner frame's header at `at` of `out`. */
+export const writeInnerHeader = (out: Uint8Array, at: number, tag: number, length: number): void =>
+  writeHeader(out, at, tagByte(tag), length);
+
+const innerHeader = (tag: number, length: number): Uint8Array => {
+  const h = new Uint8Array(HEADER_BYTES);
+  writeInnerHeader(h, 0, tag, length);
+  return h;
+};
+
+const joined = (parts: readonly Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+
+/** What this side sends: seals plaintexts of inner frames into Encrypted frames. */
 export class OutboundCipherState extends CipherState {
-  /** The whole Encrypted frame for one inner frame, ready for one write. */
-  seal(tag: number, payload: Uint8Array): Uint8Array {
-    const inner = new Uint8Array(HEADER_BYTES + payload.length);
-    writeHeader(inner, tagByte(tag), payload.length);
-    inner.set(payload, HEADER_BYTES);
-    const sealed = this.current.seal(this.nextNonce(), inner);
+  /**
+   * One Encrypted frame whose plaintext is the concatenation of `parts`
+   * (`plaintextBytes` in all: whole inner frames), as the pieces to write in
+   * order — its header, the ciphertext, the tag — none of them joined.
+   */
+  sealParts(parts: readonly Uint8Array[], plaintextBytes: number): Uint8Array[] {
+    const header = new Uint8Array(HEADER_BYTES);
+    writeHeader(header, 0, ENCRYPTED_TAG_BYTE, plaintextBytes + AEAD_TAG_BYTES);
+    const sealed = this.current.sealParts(this.nextNonce(), parts);
     this.advance();
-    const out = new Uint8Array(HEADER_BYTES + sealed.length);
-    writeHeader(out, ENCRYPTED_TAG_BYTE, sealed.length);
-    out.set(sealed, HEADER_BYTES);
-    return out;
+    sealed.unshift(header);
+    return sealed;
+  }
+  /** Any plaintext as one whole Encrypted frame (tests, and scripted peers that send malformed ones). */
+  sealPlaintext(plaintext: Uint8Array): Uint8Array {
+    return joined(this.sealParts([plaintext], plaintext.length));
+  }
+  /** One inner frame alone as one whole Encrypted frame. */
+  seal(tag: number, payload: Uint8Array): Uint8Array {
+    return joined(this.sealParts([innerHeader(tag, payload.length), payload], HEADER_BYTES + payload.length));
   }
 }
 
@@ -111,27 +143,46 @@ export interface InnerFrame {
 
 /** What this side receives: opens Encrypted frames. */
 export class InboundCipherState extends CipherState {
-  /** The inner frame, or undefined when the frame does not authenticate (the caller names AeadError). Throws MalformedMessageError on a bad inner frame. */
-  open(sealed: Uint8Array): InnerFrame | undefined {
+  /**
+   * The inner frames of one Encrypted frame, in order (payloads are views of
+   * its plaintext), or undefined when it does not authenticate (the caller
+   * names AeadError). Throws MalformedMessageError when the plaintext is not
+   * whole inner frames (parseInnerFrames).
+   */
+  open(sealed: Uint8Array): InnerFrame[] | undefined {
     const plain = this.current.open(this.nextNonce(), sealed);
     if (plain === undefined) return undefined;
     this.advance();
-    return parseInnerFrame(plain);
+    return parseInnerFrames(plain);
   }
 }
 
-export const parseInnerFrame = (plain: Uint8Array): InnerFrame => {
-  if (plain.length < HEADER_BYTES) throw new MalformedMessageError(`inner frame of ${plain.length} bytes has no header`);
-  let tag: number;
-  try {
-    tag = tagOfByte(plain[0] as number);
-  } catch (err) {
-    throw new MalformedMessageError('inner frame has a bad tag byte', { cause: err });
+/**
+ * Splits a plaintext into its inner frames, checking all of them before any is
+ * used: at least one; each with a valid tag byte, a tag in 16–31 and a whole
+ * header; the lengths adding up exactly (a truncated last frame, or bytes left
+ * over, is malformed). Throws MalformedMessageError.
+ */
+export const parseInnerFrames = (plain: Uint8Array): InnerFrame[] => {
+  if (plain.length === 0) throw new MalformedMessageError('an Encrypted frame carries no inner frame');
+  const frames: InnerFrame[] = [];
+  for (let at = 0; at < plain.length; ) {
+    const left = plain.length - at;
+    const which = frames.length === 0 ? 'inner frame' : `inner frame ${frames.length + 1}`;
+    if (left < HEADER_BYTES) throw new MalformedMessageError(`${which} of ${left} bytes has no header`);
+    let tag: number;
+    try {
+      tag = tagOfByte(plain[at] as number);
+    } catch (err) {
+      throw new MalformedMessageError(`${which} has a bad tag byte`, { cause: err });
+    }
+    if (tag < FIRST_INNER_TAG || tag > LAST_INNER_TAG) throw new MalformedMessageError(`${which} tag ${tag} is outside 16–31`);
+    const len = readLength(plain, at);
+    if (len > left - HEADER_BYTES) throw new MalformedMessageError(`${which} says ${len} bytes, carries ${left - HEADER_BYTES}`);
+    frames.push({ tag, payload: plain.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len) });
+    at += HEADER_BYTES + len;
   }
-  if (tag < FIRST_INNER_TAG || tag > LAST_INNER_TAG) throw new MalformedMessageError(`inner frame tag ${tag} is outside 16–31`);
-  const len = readLength(plain, 0);
-  if (len !== plain.length - HEADER_BYTES) throw new MalformedMessageError(`inner frame says ${len} bytes, carries ${plain.length - HEADER_BYTES}`);
-  return { tag, payload: plain.subarray(HEADER_BYTES) };
+  return frames;
 };
 
 // --- inbound framing ---

@@ -11,10 +11,20 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { AEAD_KEY_BYTES, type Aead, type CipherName, type CryptoSuite } from './crypto.js';
+import { AEAD_KEY_BYTES, AEAD_TAG_BYTES, type Aead, type CipherName, type CryptoSuite } from './crypto.js';
 import { WeakKeyError } from './errors.js';
 
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
+
+const joinParts = (parts: readonly Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
 
 /**
  * RFC 8032 decoding, not noble's ed25519 default (ZIP-215, for consensus code):
@@ -69,6 +79,12 @@ export const nobleCrypto: CryptoSuite = {
     const make = cipher === 'aes-256-gcm' ? (n: Uint8Array, aad?: Uint8Array) => gcm(k, n, aad) : (n: Uint8Array, aad?: Uint8Array) => chacha20poly1305(k, n, aad);
     return {
       seal: (nonce, plaintext, aad) => make(nonce, aad).encrypt(plaintext),
+      sealParts(nonce, parts) {
+        // noble seals one array: join the parts (this suite is the portable one, not the fast one).
+        const sealed = make(nonce).encrypt(parts.length === 1 ? (parts[0] as Uint8Array) : joinParts(parts));
+        const at = sealed.length - AEAD_TAG_BYTES;
+        return [sealed.subarray(0, at), sealed.subarray(at)];
+      },
       open(nonce, sealed, aad) {
         try {
           return make(nonce, aad).decrypt(sealed);

@@ -21,6 +21,14 @@ export const AEAD_KEY_BYTES = 32;
 export interface Aead {
   /** ciphertext ‖ tag. */
   seal(nonce: Uint8Array, plaintext: Uint8Array, aad?: Uint8Array): Uint8Array;
+  /**
+   * Seals the concatenation of `parts` (no AAD) without joining them: returns
+   * the ciphertext in one or more pieces, then the 16-byte tag, to be written
+   * in that order (the bytes `seal` would return). Reads `parts` only during
+   * the call. The data path uses this, so a batch of inner frames and large
+   * payloads are not copied into one plaintext first.
+   */
+  sealParts(nonce: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[];
   /** The plaintext, or undefined when the tag does not verify. */
   open(nonce: Uint8Array, sealed: Uint8Array, aad?: Uint8Array): Uint8Array | undefined;
 }

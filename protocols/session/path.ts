@@ -12,10 +12,20 @@
  * cleared, and the error is reported exactly once. Nothing throws out of the
  * stream's data handler.
  *
+ * Batching: the inner frames sent in one turn (application frames, Pings,
+ * Pongs) go out together as the plaintext of one Encrypted frame, sealed and
+ * written once, when the turn ends (`PathClock.defer`), or at once when the next
+ * frame would make that Encrypted frame pass `maxFrameBytes` (then the next one
+ * starts). So a frame waits at most until the end of the turn it was sent in,
+ * and no Encrypted frame is larger than the limit. A graceful `close` writes
+ * what is waiting, then the Shutdown (in the same Encrypted frame when it fits),
+ * then closes the stream; an abort, or any other end, drops what is waiting.
+ *
  * Backpressure: the path writes whatever it is asked to while the stream's
- * unsent bytes stay within `maxUnsentBytes`; a write that would pass the bound
- * is not made, and the path aborts with PathBackpressureError instead (send does
- * not throw for it; the lifetime tells). Nothing queues above the stream.
+ * unsent bytes, plus what waits for the end of the turn, stay within
+ * `maxUnsentBytes`; a frame that would pass the bound is not taken, and the path
+ * aborts with PathBackpressureError instead (send does not throw for it; the
+ * lifetime tells). Nothing queues above the stream but the one turn's batch.
  *
  * The initiator is established once its Signature is written (it may send at
  * once, "0.5-RTT"); if the responder then refuses the signature, the initiator's
@@ -25,6 +35,7 @@
 import { createActor } from 'xstate';
 import { type Lifetime, makeLifetime } from '../lifetime.js';
 import { FrameTooLargeError, HEADER_BYTES, MAX_FRAME_BYTES, Tag } from '../framing/frames.js';
+import { OutboundBatch } from './outbound-batch.js';
 import type { ByteStream } from '../framing/byte-stream.js';
 import { AEAD_TAG_BYTES, CIPHERS, type CipherName, type CryptoSuite, type SigningKey } from './crypto.js';
 import {
@@ -47,7 +58,6 @@ import {
 import { pathMachine, type PathRole } from './path.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
 import {
-  ENCRYPTION_OVERHEAD_BYTES,
   FIRST_INNER_TAG,
   InboundCipherState,
   LAST_INNER_TAG,
@@ -78,13 +88,19 @@ export const MAX_UNCLAIMED_BYTES = 2 * MAX_FRAME_BYTES;
 export const MAX_UNSENT_BYTES = 4 * MAX_FRAME_BYTES;
 /** A Ping's payload is an opaque token echoed in the Pong. */
 export const MAX_PING_BYTES = 64;
+/**
+ * The smallest `maxFrameBytes` a path takes: the frames the path writes itself
+ * must fit one Encrypted frame, and the largest, a Shutdown with the longest
+ * reason (64 + 512 UTF-16 units, ≤ 1 750 bytes of msgpack), does with room.
+ */
+export const MIN_FRAME_BYTES = 2048;
 
 export interface PathLimits {
   readonly maxHandshakeFrameBytes: number;
   /** Largest frame payload after the handshake, in both directions (send refuses larger). */
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
-  /** Frames per key epoch and direction before the deterministic rekey. */
+  /** Encrypted frames (not inner frames) per key epoch and direction before the deterministic rekey. */
   readonly rekeyAfterMessages: number;
   readonly idleMs: number;
   readonly deadMs: number;
@@ -114,6 +130,18 @@ export interface PathClock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(h: unknown): void;
+  /**
+   * Runs `fn` once, when the current turn's work is done: the moment a path
+   * seals and writes the inner frames sent in the turn. Default queueMicrotask
+   * (standard in every JS host), which ends the turn at the first microtask
+   * checkpoint. A Node host should pass setImmediate: CapTP's sends come from
+   * separate promise reactions (and, in a host, separate worker messages), which
+   * a microtask flush splits into one Encrypted frame each; setImmediate waits
+   * for the rest of the event-loop turn and batches them (between two hosts:
+   * 2.9 → 2.0 Encrypted frames per sequential call, 2.6 → 0.6 per call with 100
+   * outstanding) at no cost in round-trip time. A test passes its manual queue.
+   */
+  defer?(fn: () => void): void;
 }
 
 export interface PathOptions {
@@ -152,8 +180,12 @@ export interface AcceptOptions extends PathOptions {
 }
 
 export interface PathStats {
+  /** Inner frames (messages, Pings, Pongs, Shutdown) opened and written. */
   framesIn: number;
   framesOut: number;
+  /** Encrypted frames opened and written (each carries one or more inner frames). */
+  sealsIn: number;
+  sealsOut: number;
   bytesIn: number;
   bytesOut: number;
   rekeysIn: number;
@@ -173,8 +205,10 @@ export interface SecurePath {
   readonly encoder: string;
   /**
    * Sends one inner frame (tag 16–31, except Ping, Pong and Shutdown, which the
-   * path owns). Throws PathClosedError once closed, RangeError for a tag the
-   * caller may not use, FrameTooLargeError above `maxFrameBytes`.
+   * path owns). It goes out with the others of this turn, when the turn ends.
+   * A payload of SMALL_PAYLOAD_BYTES or more is read then, not now: do not
+   * change it after sending. Throws PathClosedError once closed, RangeError for
+   * a tag the caller may not use, FrameTooLargeError above `maxFrameBytes`.
    */
   send(tag: number, payload: Uint8Array): void;
   /**
@@ -185,9 +219,9 @@ export interface SecurePath {
   onFrame(handler: (tag: number, payload: Uint8Array) => void): void;
   /** Ends once, with the reason the path ended (PathClosedError for a graceful close by either side). */
   readonly lifetime: Lifetime;
-  /** Graceful: an encrypted Shutdown carrying `reason`, then the stream closes. Idempotent. */
+  /** Graceful: the frames sent before it, an encrypted Shutdown carrying `reason`, then the stream closes. Idempotent. */
   close(reason?: { code: string; message: string }): void;
-  /** Closes the stream at once, without a Shutdown. Idempotent. */
+  /** Closes the stream at once, without a Shutdown; frames sent in this turn are dropped. Idempotent. */
   abort(reason: Error): void;
   stats(): PathStats;
 }
@@ -213,6 +247,7 @@ const checkOptions = (opts: PathOptions) => {
   }
   if (limits.rekeyAfterMessages > MAX_REKEY_AFTER_MESSAGES) throw new RangeError(`limits.rekeyAfterMessages exceeds 2^32`);
   if (limits.maxFrameBytes > 0xffffffff) throw new RangeError('limits.maxFrameBytes exceeds the 32-bit length field');
+  if (limits.maxFrameBytes < MIN_FRAME_BYTES) throw new RangeError(`limits.maxFrameBytes must be at least ${MIN_FRAME_BYTES} (a Shutdown must fit)`);
   // A largest Encrypted frame (maxFrameBytes after its header) must fit an empty stream.
   if (limits.maxUnsentBytes < limits.maxFrameBytes + HEADER_BYTES) {
     throw new RangeError(`limits.maxUnsentBytes must hold one largest frame (${limits.maxFrameBytes + HEADER_BYTES} bytes)`);
@@ -266,7 +301,7 @@ const runPath = (
 ): void => {
   const { stream, crypto, clock } = opts;
   const splitter = makeFrameSplitter(limits.maxHandshakeFrameBytes);
-  const stats: PathStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0, unsentBytes: 0 };
+  const stats: PathStats = { framesIn: 0, framesOut: 0, sealsIn: 0, sealsOut: 0, bytesIn: 0, bytesOut: 0, rekeysIn: 0, rekeysOut: 0, unsentBytes: 0 };
   const maxPayload = limits.maxFrameBytes - HEADER_BYTES - AEAD_TAG_BYTES;
   let outbound: OutboundCipherState | undefined;
   let inbound: InboundCipherState | undefined;
@@ -283,13 +318,22 @@ const runPath = (
   /** A write was refused at the bound: nothing more goes out while the abort takes effect. */
   let backedUp = false;
 
-  /** Whether `n` more bytes stay within maxUnsentBytes; past it, the path aborts and nothing more is written. */
+  /** Inner frames of this turn, waiting to be sealed together (the largest plaintext leaves room for the AEAD tag). */
+  const batch = new OutboundBatch(limits.maxFrameBytes - AEAD_TAG_BYTES);
+  let flushQueued = false;
+  const defer = clock.defer ? (fn: () => void) => clock.defer?.(fn) : (fn: () => void) => queueMicrotask(fn);
+  /** The Encrypted frame the batch would make, in bytes on the wire. */
+  const batchWireBytes = () => (batch.frames === 0 ? 0 : HEADER_BYTES + batch.bytes + AEAD_TAG_BYTES);
+
+  /** Whether `n` more bytes stay within maxUnsentBytes, counting the batch; past it, the path aborts and nothing more is written. */
   const room = (n: number): boolean => {
     if (backedUp) return false;
     const unsent = stream.unsentBytes;
-    if (unsent + n <= limits.maxUnsentBytes) return true;
+    const waiting = batchWireBytes();
+    if (unsent + waiting + n <= limits.maxUnsentBytes) return true;
     backedUp = true;
-    const why = `${unsent} bytes unsent and ${n} more would pass the bound of ${limits.maxUnsentBytes}: the peer is not reading`;
+    const held = waiting > 0 ? `, ${waiting} waiting for the end of the turn,` : '';
+    const why = `${unsent} bytes unsent${held} and ${n} more would pass the bound of ${limits.maxUnsentBytes}: the peer is not reading`;
     tell({ type: 'path.abort', error: new PathBackpressureError(why) });
     return false;
   };
@@ -298,13 +342,33 @@ const runPath = (
     stats.bytesOut += bytes.length;
     stream.write(bytes);
   };
+  /** Seals what waits into one Encrypted frame and writes it (its bytes were counted against the bound when each frame joined). */
+  const flush = () => {
+    if (!outbound || batch.frames === 0) return;
+    const { parts, bytes, frames } = batch.take();
+    const wire = outbound.sealParts(parts, bytes);
+    stats.bytesOut += HEADER_BYTES + bytes + AEAD_TAG_BYTES;
+    stats.framesOut += frames;
+    stats.sealsOut++;
+    if (stream.writev) stream.writev(wire);
+    else stream.write(concatBytes(wire));
+  };
+  const endOfTurn = () => {
+    flushQueued = false;
+    if (!done) flush();
+  };
+  /** Adds an inner frame to this turn's Encrypted frame, first writing that one if the frame would not fit it. */
   const sealAndWrite = (tag: number, payload: Uint8Array) => {
-    // Checked before sealing: a frame that will not be written is not encrypted either.
-    if (!outbound || !room(payload.length + ENCRYPTION_OVERHEAD_BYTES)) return;
-    const sealed = outbound.seal(tag, payload);
-    stats.bytesOut += sealed.length;
-    stream.write(sealed);
-    stats.framesOut++;
+    if (!outbound || done) return;
+    const joins = batch.frames > 0 && batch.fits(payload.length);
+    // Checked before taking it: a frame that will not be written is not kept or encrypted either.
+    if (!room(HEADER_BYTES + payload.length + (joins ? 0 : HEADER_BYTES + AEAD_TAG_BYTES))) return;
+    if (!batch.fits(payload.length)) flush();
+    batch.add(tag, payload);
+    if (!flushQueued) {
+      flushQueued = true;
+      defer(endOfTurn);
+    }
   };
   const tell = (ev: Parameters<typeof actor.send>[0]) => {
     if (!done) actor.send(ev);
@@ -320,58 +384,69 @@ const runPath = (
     life.close(err);
   };
 
-  const deliver = (tag: number, payload: Uint8Array) => {
+  /** Hands one frame to its owner (or holds it until there is one); false when that ended the path. */
+  const deliver = (tag: number, payload: Uint8Array): boolean => {
     if (frameHandler) {
       try {
         frameHandler(tag, payload);
       } catch (err) {
         tell({ type: 'path.abort', error: err instanceof Error ? err : new Error(String(err)) });
+        return false;
       }
-      return;
+      return true;
     }
     unclaimedBytes += payload.length;
     if (unclaimedBytes > limits.maxUnclaimedBytes) {
       tell({ type: 'frame.invalid', error: new PathOverflowError(`more than ${limits.maxUnclaimedBytes} bytes arrived before onFrame was set`) });
-      return;
+      return false;
     }
     unclaimed.push([tag, payload]);
+    return true;
   };
 
-  /** The data path: open, dispatch. Any failure ends the path through the machine. */
+  /**
+   * The data path: open, check every inner frame, dispatch them in order. Any
+   * failure ends the path through the machine; a malformed plaintext (or an
+   * oversized Ping in it) delivers none of its frames. Frames after a Shutdown,
+   * or after one whose handling ended the path, are dropped.
+   */
   const onEncrypted = (sealed: Uint8Array) => {
     if (!inbound) return;
-    let inner: ReturnType<InboundCipherState['open']>;
+    let frames: ReturnType<InboundCipherState['open']>;
     try {
-      inner = inbound.open(sealed);
+      frames = inbound.open(sealed);
     } catch (err) {
       return tell({ type: 'frame.invalid', error: err as Error });
     }
-    if (!inner) return tell({ type: 'frame.invalid', error: new AeadError('an Encrypted frame failed to authenticate') });
-    stats.framesIn++;
-    switch (inner.tag) {
-      case Tag.Ping:
-        if (inner.payload.length > MAX_PING_BYTES) {
-          return tell({ type: 'frame.invalid', error: new MalformedMessageError(`Ping of ${inner.payload.length} bytes`) });
+    if (!frames) return tell({ type: 'frame.invalid', error: new AeadError('an Encrypted frame failed to authenticate') });
+    stats.sealsIn++;
+    stats.framesIn += frames.length;
+    const bigPing = frames.find((f) => f.tag === Tag.Ping && f.payload.length > MAX_PING_BYTES);
+    if (bigPing) return tell({ type: 'frame.invalid', error: new MalformedMessageError(`Ping of ${bigPing.payload.length} bytes`) });
+    for (const inner of frames) {
+      if (done) return;
+      switch (inner.tag) {
+        case Tag.Ping:
+          sealAndWrite(Tag.Pong, inner.payload);
+          break;
+        case Tag.Pong:
+          if (inner.payload.length === 8) {
+            const rtt = clock.now() - new DataView(inner.payload.buffer, inner.payload.byteOffset, 8).getFloat64(0);
+            if (rtt >= 0 && rtt <= limits.deadMs) stats.rttMs = rtt;
+          }
+          break;
+        case Tag.Shutdown: {
+          let r: { code: string; message: string };
+          try {
+            r = decodeReason(inner.payload, 'Shutdown');
+          } catch (err) {
+            return tell({ type: 'frame.invalid', error: err as Error });
+          }
+          return tell({ type: 'peer.shutdown', code: r.code, message: r.message });
         }
-        sealAndWrite(Tag.Pong, inner.payload);
-        return;
-      case Tag.Pong:
-        if (inner.payload.length === 8) {
-          const rtt = clock.now() - new DataView(inner.payload.buffer, inner.payload.byteOffset, 8).getFloat64(0);
-          if (rtt >= 0 && rtt <= limits.deadMs) stats.rttMs = rtt;
-        }
-        return;
-      case Tag.Shutdown: {
-        let r: { code: string; message: string };
-        try {
-          r = decodeReason(inner.payload, 'Shutdown');
-        } catch (err) {
-          return tell({ type: 'frame.invalid', error: err as Error });
-        }
-        return tell({ type: 'peer.shutdown', code: r.code, message: r.message });
+        default:
+          if (!deliver(inner.tag, inner.payload)) return;
       }
-      default:
-        deliver(inner.tag, inner.payload);
     }
   };
 
@@ -441,7 +516,10 @@ const runPath = (
       },
       sendShutdown: ({ context }) => {
         const e = context.error as PathClosedError | undefined;
-        if (!streamEnded && e) sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.detail ?? e.message }));
+        if (streamEnded || !e) return;
+        // What was sent before the close goes first; the stream closes right after this.
+        sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.detail ?? e.message }));
+        flush();
       },
       sendPing: () => {
         const token = new Uint8Array(8);
@@ -454,6 +532,7 @@ const runPath = (
       deliverData: (_, { payload }) => onEncrypted(payload),
       closeStream: () => {
         done = true;
+        batch.clear();
         outbound?.wipe();
         inbound?.wipe();
         stream.close();

@@ -27,6 +27,7 @@
  *   TRIBE_BENCH_ONLY=1,3   run only these sections
  *   TRIBE_BENCH_REPS=30    round-trip repetitions (default 11)
  *   TRIBE_BENCH_DURABLE=0  leave out the durable-vat round-trip contender
+ *   TRIBE_BENCH_PART=bulk  in section 4, run only these parts (roundtrips, bulk, handshakes)
  */
 // First: playwright (section 5) starts an AsyncLocalStorage late; see the helper.
 import '../helpers/track-promises.js';

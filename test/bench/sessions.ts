@@ -293,9 +293,13 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
   }
 };
 
+/** `TRIBE_BENCH_PART=bulk` (or a list: `roundtrips,bulk,handshakes`) runs only those parts of this section. */
+const PARTS = { roundtrips: benchRoundTrips, bulk: benchBulk, handshakes: benchHandshakes } as const;
+
 export async function benchSessions(ctx: SessionsContext): Promise<void> {
   ctx.log('[4/6] sessions between hosts');
-  await benchRoundTrips(ctx);
-  await benchBulk(ctx);
-  await benchHandshakes(ctx);
+  const wanted = process.env['TRIBE_BENCH_PART']?.split(',');
+  for (const [name, part] of Object.entries(PARTS)) {
+    if (!wanted || wanted.includes(name)) await part(ctx);
+  }
 }

@@ -293,6 +293,22 @@ for (const suite of SUITES) {
     }
   });
 
+  test(`${suite.name}: sealParts gives the bytes seal gives, however the plaintext is cut`, (t) => {
+    fc.assert(
+      fc.property(fc.constantFrom(...CIPHERS), fc.uint8Array({ maxLength: 3000 }), fc.array(fc.nat(3000), { maxLength: 8 }), (cipher, plain, cuts) => {
+        const aead = suite.aead(cipher, hex(CHACHA.key));
+        const nonce = hex(CHACHA.nonce);
+        const at = [...new Set(cuts.map((c) => c % (plain.length + 1)))].sort((a, b) => a - b);
+        const parts = [...at, plain.length].map((end, i) => plain.subarray(i === 0 ? 0 : at[i - 1]!, end));
+        const pieces = suite.aead(cipher, hex(CHACHA.key)).sealParts(nonce, parts);
+        const joined = Uint8Array.from(pieces.flatMap((p) => [...p]));
+        return pieces.at(-1)!.length === 16 && toHex(joined) === toHex(aead.seal(nonce, plain)) && toHex(aead.open(nonce, joined) ?? new Uint8Array(1)) === toHex(plain);
+      }),
+      { numRuns: 60 },
+    );
+    t.pass();
+  });
+
   test(`${suite.name}: HKDF-SHA256 (RFC 5869 case 1), HMAC-SHA256 (RFC 4231 case 2), SHA-256 ("abc")`, (t) => {
     const okm = suite.hkdf(hex('0b'.repeat(22)), hex('000102030405060708090a0b0c'), hex('f0f1f2f3f4f5f6f7f8f9'), 42);
     t.is(toHex(okm), '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');

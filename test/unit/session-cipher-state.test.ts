@@ -10,7 +10,7 @@ import {
   InboundCipherState,
   makeFrameSplitter,
   OutboundCipherState,
-  parseInnerFrame,
+  parseInnerFrames,
   REKEY_AFTER_MESSAGES,
 } from '../../protocols/session/cipher-state.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
@@ -28,8 +28,9 @@ test('seal/open round trip with both ciphers; the frame is an Encrypted frame of
     t.is(frame[0], 0xe0 | Tag.Encrypted);
     t.is(frame.length, payload.length + ENCRYPTION_OVERHEAD_BYTES);
     const inner = inn.open(body(frame));
-    t.is(inner?.tag, Tag.Deliver);
-    t.deepEqual(inner && new Uint8Array(inner.payload), payload);
+    t.is(inner?.length, 1);
+    t.is(inner?.[0]?.tag, Tag.Deliver);
+    t.deepEqual(inner?.[0] && new Uint8Array(inner[0].payload), payload);
   }
 });
 
@@ -55,7 +56,7 @@ test('limit: REKEY_AFTER_MESSAGES is the default epoch; at a small limit both en
   for (let i = 0; i < 23; i++) {
     const f = out.seal(Tag.Deliver, new Uint8Array([i]));
     sealed.push(f);
-    t.is(inn.open(body(f))?.payload[0], i);
+    t.is(inn.open(body(f))?.[0]?.payload[0], i);
   }
   t.is(out.rekeys, 4);
   t.is(inn.rekeys, 4);
@@ -100,13 +101,27 @@ test('spec §5.2: frames 0 … R−1 use k with counters 0 … R−1; frame R us
   t.is(specOpen(k2, 0, frames[2 * R]!)?.[5], 2 * R, "frame 2R: k″, counter 0");
 });
 
-test('inner frames: header checked against the plaintext', (t) => {
+test('inner frames: each header checked against the plaintext, all of them before any is used', (t) => {
   const ok = encodeFrame(Tag.Deliver, new Uint8Array(3));
-  t.is(parseInnerFrame(ok).payload.length, 3);
-  t.throws(() => parseInnerFrame(ok.subarray(0, 4)), { name: 'MalformedMessageError' });
-  t.throws(() => parseInnerFrame(ok.subarray(0, 7)), { name: 'MalformedMessageError' }, 'length mismatch');
-  t.throws(() => parseInnerFrame(encodeFrame(Tag.Hello, new Uint8Array(0))), { name: 'MalformedMessageError' }, 'clear tag inside');
-  t.throws(() => parseInnerFrame(new Uint8Array([0x11, 0, 0, 0, 0])), { name: 'MalformedMessageError' }, 'bad tag byte');
+  const two = encodeFrame(Tag.Return, new Uint8Array([7, 8]));
+  t.is(parseInnerFrames(ok)[0]?.payload.length, 3);
+  t.deepEqual(
+    parseInnerFrames(new Uint8Array([...ok, ...two, ...encodeFrame(Tag.Ping, new Uint8Array(0))])).map((f) => [f.tag, [...f.payload]]),
+    [
+      [Tag.Deliver, [0, 0, 0]],
+      [Tag.Return, [7, 8]],
+      [Tag.Ping, []],
+    ],
+  );
+  const bad = (plain: Uint8Array, what: string, message: RegExp) => t.throws(() => parseInnerFrames(plain), { name: 'MalformedMessageError', message }, what);
+  bad(new Uint8Array(0), 'no inner frame at all', /carries no inner frame/);
+  bad(ok.subarray(0, 4), 'no header', /inner frame of 4 bytes has no header/);
+  bad(ok.subarray(0, 7), 'length mismatch', /inner frame says 3 bytes, carries 2/);
+  bad(encodeFrame(Tag.Hello, new Uint8Array(0)), 'clear tag inside', /tag 3 is outside 16–31/);
+  bad(new Uint8Array([0x11, 0, 0, 0, 0]), 'bad tag byte', /bad tag byte/);
+  bad(new Uint8Array([...ok, ...two.subarray(0, 6)]), 'a truncated second frame', /inner frame 2 says 2 bytes, carries 1/);
+  bad(new Uint8Array([...ok, 0xf1]), 'trailing bytes', /inner frame 2 of 1 bytes has no header/);
+  bad(new Uint8Array([...ok, ...encodeFrame(Tag.Encrypted, new Uint8Array(1))]), 'a forbidden tag in second place', /inner frame 2 tag 6 is outside 16–31/);
 });
 
 const splitAll = (max: number, chunks: Uint8Array[]) => {
@@ -186,4 +201,26 @@ test('splitter: a frame delivered a byte at a time is joined once and kept as a 
   }
   t.is(got.length, 1);
   t.deepEqual([...got[0]!], new Array(64).fill(9));
+});
+
+test('splitter: a frame inside one chunk is a view of it; a frame split over chunks is copied once, into a buffer of its own size', (t) => {
+  const big = encodeFrame(Tag.Encrypted, new Uint8Array(100_000).map((_, i) => i & 0xff));
+  const small = encodeFrame(Tag.Encrypted, new Uint8Array([1, 2, 3]));
+  const wire = new Uint8Array([...small, ...big, ...small]);
+  const s = makeFrameSplitter(200_000);
+  const got: Uint8Array[] = [];
+  const chunks = [wire.subarray(0, 8 + 2), wire.subarray(10, 40_000), wire.subarray(40_000, 90_000), wire.subarray(90_000)];
+  for (const c of chunks) {
+    s.push(c, (_tag, p) => {
+      got.push(p);
+      return true;
+    });
+  }
+  t.is(got.length, 3);
+  t.is(got[0]!.buffer, wire.buffer, 'whole in the first chunk: a view');
+  t.is(got[2]!.buffer, wire.buffer, 'whole in the last chunk: a view');
+  t.is(got[1]!.byteLength, 100_000);
+  t.is(got[1]!.buffer.byteLength, 100_000, 'split: one buffer of exactly the payload');
+  t.deepEqual(got[1], big.subarray(HEADER_BYTES));
+  t.is(s.pending, 0);
 });

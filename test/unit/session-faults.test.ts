@@ -310,12 +310,16 @@ test('AEAD failure: one corrupted byte of an Encrypted frame → AeadError on th
 });
 
 test('a reordered pair of Encrypted frames → AeadError', async (t) => {
-  const p = await connected(crypto);
+  const turn = makeManualQueue();
+  const p = await connected(crypto, { defer: turn.schedule });
   const got = collect(p.responder);
   const closed = closedWith(p.responder);
   p.a.link.hold();
+  // Two turns, two Encrypted frames.
   p.initiator.send(Tag.Deliver, new Uint8Array([1]));
+  turn.run();
   p.initiator.send(Tag.Deliver, new Uint8Array([2]));
+  turn.run();
   const [x, y] = p.a.link.takeHeld();
   p.a.link.release();
   p.a.link.inject(y!);
@@ -326,14 +330,18 @@ test('a reordered pair of Encrypted frames → AeadError', async (t) => {
 });
 
 test('a dropped Encrypted frame → AeadError on the next one', async (t) => {
-  const p = await connected(crypto);
+  const turn = makeManualQueue();
+  const p = await connected(crypto, { defer: turn.schedule });
   const got = collect(p.responder);
   const closed = closedWith(p.responder);
   p.initiator.send(Tag.Deliver, new Uint8Array([0]));
+  turn.run();
   await got.until(1);
   p.a.link.dropNext(5 + 16 + 5 + 1);
   p.initiator.send(Tag.Deliver, new Uint8Array([1]));
+  turn.run();
   p.initiator.send(Tag.Deliver, new Uint8Array([2]));
+  turn.run();
   t.is((await closed).name, 'AeadError');
   t.is(got.got.length, 1);
 });
@@ -357,7 +365,11 @@ const hostileInitiator = async (r: ReturnType<typeof responderOnRaw>) => {
   for (const frame of result.send) r.raw.write(frame);
   const keys = f.steps.takeKeys();
   const out = new OutboundCipherState(crypto, keys.cipher, keys.initiatorToResponder, REKEY_AFTER_MESSAGES);
-  return { seal: (tag: number, payload: Uint8Array) => r.raw.write(out.seal(tag, payload)) };
+  return {
+    seal: (tag: number, payload: Uint8Array) => r.raw.write(out.seal(tag, payload)),
+    /** Any plaintext, as one Encrypted frame: a batch of inner frames, well formed or not. */
+    sealPlaintext: (plaintext: Uint8Array) => r.raw.write(out.sealPlaintext(plaintext)),
+  };
 };
 
 const hostileInner: Array<[string, number, Uint8Array, string]> = [
@@ -381,6 +393,82 @@ for (const [what, tag, payload, name] of hostileInner) {
     noTimers(t, r.clock);
   });
 }
+
+// --- batches: one Encrypted frame, several inner frames ---
+
+const inner = (tag: number, payload: Uint8Array | number[]) => encodeFrame(tag, Uint8Array.from(payload));
+const joinAll = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+
+test('a batch of inner frames is delivered in order, Pings in it answered; framesIn counts messages, sealsIn Encrypted frames', async (t) => {
+  const r = responderOnRaw();
+  const hostile = await hostileInitiator(r);
+  const path = await r.accepting;
+  const got = collect(path);
+  hostile.sealPlaintext(joinAll(inner(Tag.Deliver, [1]), inner(Tag.Ping, [7, 7]), inner(Tag.Return, []), inner(Tag.Deliver, [3])));
+  await got.until(3);
+  t.deepEqual(
+    got.got.map(([tag, p]) => [tag, [...p]]),
+    [
+      [Tag.Deliver, [1]],
+      [Tag.Return, []],
+      [Tag.Deliver, [3]],
+    ],
+  );
+  t.is(path.stats().framesIn, 4);
+  t.is(path.stats().sealsIn, 1);
+  t.is((await r.raw.next())?.tag, Tag.Encrypted, 'the Pong');
+  path.close();
+});
+
+const hostileBatches: Array<[string, () => Uint8Array]> = [
+  ['a truncated second inner frame', () => joinAll(inner(Tag.Deliver, [1]), inner(Tag.Deliver, [2, 2, 2]).subarray(0, 7))],
+  ['a second header cut short', () => joinAll(inner(Tag.Deliver, [1]), inner(Tag.Deliver, [2]).subarray(0, 3))],
+  ['trailing garbage after the last inner frame', () => joinAll(inner(Tag.Deliver, [1]), Uint8Array.from([0x00]))],
+  ['a zero-length batch (no inner frame at all)', () => new Uint8Array(0)],
+  ['a clear tag as the second inner frame', () => joinAll(inner(Tag.Deliver, [1]), inner(Tag.Hello, [1]))],
+  ['an Encrypted tag inside the batch', () => joinAll(inner(Tag.Deliver, [1]), inner(Tag.Encrypted, [1]))],
+  ['a bad tag byte as the second inner frame', () => joinAll(inner(Tag.Deliver, [1]), Uint8Array.from([0x16, 0, 0, 0, 0]))],
+  ['an oversized Ping after a message', () => joinAll(inner(Tag.Deliver, [1]), inner(Tag.Ping, new Array(65).fill(0)))],
+];
+
+for (const [what, plaintext] of hostileBatches) {
+  test(`a scripted peer sends ${what} → MalformedMessageError, a clean abort, and nothing of that batch is delivered`, async (t) => {
+    const r = responderOnRaw();
+    const hostile = await hostileInitiator(r);
+    const path = await r.accepting;
+    const got = collect(path);
+    hostile.seal(Tag.Deliver, new Uint8Array([0]));
+    await got.until(1);
+    hostile.sealPlaintext(plaintext());
+    await expectEnd(t, r.accepting, 'MalformedMessageError', r.b);
+    t.deepEqual(
+      got.got.map(([, p]) => [...p]),
+      [[0]],
+      'only the message before the bad batch',
+    );
+    await r.raw.closed;
+    t.false(
+      r.raw.frames.some((f) => f.tag === Tag.Abort || f.tag === Tag.Encrypted),
+      'nothing sent in reply',
+    );
+    noTimers(t, r.clock);
+  });
+}
+
+test('a Shutdown inside a batch: the frames before it are delivered, the path closes with the peer\'s code, what follows it is dropped', async (t) => {
+  const r = responderOnRaw();
+  const hostile = await hostileInitiator(r);
+  const path = await r.accepting;
+  const got = collect(path);
+  hostile.sealPlaintext(joinAll(inner(Tag.Deliver, [1]), inner(Tag.Shutdown, [...encodePayload({ code: 'bye', message: 'done' })]), inner(Tag.Deliver, [2])));
+  const err = await expectEnd(t, r.accepting, 'PathClosedError', r.b);
+  t.is((err as { code?: string }).code, 'bye');
+  t.deepEqual(
+    got.got.map(([, p]) => [...p]),
+    [[1]],
+  );
+  noTimers(t, r.clock);
+});
 
 // --- time ---
 

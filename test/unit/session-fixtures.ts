@@ -12,6 +12,7 @@ import {
   acceptPath,
   type InitiateOptions,
   initiatePath,
+  type PathClock,
   type PathIdentity,
   type SecurePath,
 } from '../../protocols/session/path.js';
@@ -105,12 +106,19 @@ export interface PairOptions {
   clock?: SimClock;
   /** Use these ends instead of a fresh memory pair (e.g. from makeRelay). */
   streams?: [MemoryStream, MemoryStream];
+  /** The paths' end of turn (PathClock.defer); default the manual `stream.schedule` if there is one, else queueMicrotask. */
+  defer?: (fn: () => void) => void;
   /** Runs before either path starts (taps and faults that must see the first write). */
   prepare?: (a: MemoryStream, b: MemoryStream) => void;
 }
 
 export const makePair = (crypto: CryptoSuite, o: PairOptions = {}) => {
   const clock = o.clock ?? makeSimClock();
+  // With a manual delivery queue, the paths' end-of-turn flushes go through it too: `q.run()` runs a whole exchange.
+  const defer = o.defer ?? o.stream?.schedule;
+  const pathClock: PathClock = defer
+    ? { now: () => clock.now(), setTimeout: (fn, ms) => clock.setTimeout(fn, ms), clearTimeout: (h) => clock.clearTimeout(h), defer }
+    : clock;
   const rCrypto = o.responderCrypto ?? crypto;
   const [a, b] = o.streams ?? makeMemoryStreamPair(o.stream);
   o.prepare?.(a, b);
@@ -118,11 +126,11 @@ export const makePair = (crypto: CryptoSuite, o: PairOptions = {}) => {
   const responderId = makeIdentity(rCrypto);
   // Bounded: a handshake that waits on a simulated clock nobody advances would otherwise wait forever.
   const initiating = within(
-    initiatePath({ stream: a, identity: initiatorId, crypto, clock, wanted: responderId.vatId, ...o.initiator }),
+    initiatePath({ stream: a, identity: initiatorId, crypto, clock: pathClock, wanted: responderId.vatId, ...o.initiator }),
     LOCAL_MS,
     "the initiator's handshake",
   );
-  const accepting = within(acceptPath({ stream: b, identity: responderId, crypto: rCrypto, clock, ...o.responder }), LOCAL_MS, "the responder's handshake");
+  const accepting = within(acceptPath({ stream: b, identity: responderId, crypto: rCrypto, clock: pathClock, ...o.responder }), LOCAL_MS, "the responder's handshake");
   // Rejections are examined by the test; this keeps Node from calling them unhandled meanwhile.
   initiating.catch(() => {});
   accepting.catch(() => {});

@@ -52,10 +52,12 @@ test('the responder prefers ChaCha20-Poly1305 when both are offered; its own ord
 });
 
 test('keys differ per direction: a frame sent back to its sender does not open', async (t) => {
-  const p = await connected(nodeCrypto);
+  const turn = makeManualQueue();
+  const p = await connected(nodeCrypto, { defer: turn.schedule });
   const captured: Uint8Array[] = [];
   p.a.link.tap((b) => captured.push(new Uint8Array(b)));
   p.initiator.send(Tag.Deliver, new Uint8Array([9]));
+  turn.run();
   const closed = closedWith(p.initiator);
   // Reflect the initiator's own Encrypted frame back at it.
   p.b.link.inject(captured[0]!);
@@ -83,17 +85,32 @@ test('1,000 messages each way arrive in order', async (t) => {
   t.is(r.stats().framesIn, 1000);
 });
 
-test('rekeying at a small limit: many messages, both sides agree on the count', async (t) => {
-  const { initiator: i, responder: r } = await connected(nodeCrypto, { initiator: { limits: { rekeyAfterMessages: 5 } }, responder: { limits: { rekeyAfterMessages: 5 } } });
+test('rekeying at a small limit counts Encrypted frames: many of them, both sides agree on the count', async (t) => {
+  const turn = makeManualQueue();
+  const limits = { rekeyAfterMessages: 5 };
+  const { initiator: i, responder: r } = await connected(nodeCrypto, { defer: turn.schedule, initiator: { limits }, responder: { limits } });
   const atR = collect(r);
   const atI = collect(i);
-  for (let n = 0; n < 503; n++) i.send(Tag.Deliver, new Uint8Array([n & 0xff]));
-  for (let n = 0; n < 12; n++) r.send(Tag.Deliver, new Uint8Array([n]));
-  await Promise.all([atR.until(503), atI.until(12)]);
+  // One message per turn: one Encrypted frame each.
+  for (let n = 0; n < 503; n++) {
+    i.send(Tag.Deliver, new Uint8Array([n & 0xff]));
+    turn.run();
+  }
+  for (let n = 0; n < 12; n++) {
+    r.send(Tag.Deliver, new Uint8Array([n]));
+    turn.run();
+  }
+  // Then 40 messages in one turn: one Encrypted frame, so one more step of the counter.
+  for (let n = 0; n < 40; n++) i.send(Tag.Deliver, new Uint8Array([n]));
+  turn.run();
+  await Promise.all([atR.until(543), atI.until(12)]);
   t.deepEqual(
     atR.got.map(([, p]) => p[0]),
-    Array.from({ length: 503 }, (_, n) => n & 0xff),
+    [...Array.from({ length: 503 }, (_, n) => n & 0xff), ...Array.from({ length: 40 }, (_, n) => n)],
   );
+  t.is(i.stats().sealsOut, 504);
+  t.is(i.stats().framesOut, 543);
+  t.is(r.stats().sealsIn, 504);
   t.is(i.stats().rekeysOut, 100);
   t.is(r.stats().rekeysIn, 100);
   t.is(r.stats().rekeysOut, 2);
@@ -282,7 +299,9 @@ test('inspect sees the machine (handshake states, then established); its context
 
 test('Signature and the first data frames in one chunk: the limit switches mid-chunk and nothing is lost', async (t) => {
   let writes = 0;
+  const turn = makeManualQueue();
   const p = makePair(nodeCrypto, {
+    defer: turn.schedule,
     prepare: (a) =>
       a.link.tap(() => {
         // Hold everything after the first flight: the Signature and what follows it.
@@ -293,8 +312,9 @@ test('Signature and the first data frames in one chunk: the limit switches mid-c
   const big = new Uint8Array(MAX_HANDSHAKE_FRAME_BYTES + 4096).fill(7);
   initiator.send(Tag.Deliver, big);
   initiator.send(Tag.Deliver, new Uint8Array([1]));
+  turn.run();
   const held = p.a.link.takeHeld();
-  t.is(held.length, 3, 'Signature and two Encrypted frames');
+  t.is(held.length, 2, 'Signature, and one Encrypted frame with both messages (sent in one turn)');
   p.a.link.release();
   p.a.link.inject(new Uint8Array(held.flatMap((c) => [...c])));
   const responder = await p.accepting;

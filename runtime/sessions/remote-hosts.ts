@@ -43,6 +43,9 @@ export interface SessionStatus {
   readonly channels: number;
   readonly framesIn: number;
   readonly framesOut: number;
+  /** Encrypted frames (each holds the inner frames, one per message, sent in one turn). */
+  readonly sealsIn: number;
+  readonly sealsOut: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
   /** Written to the peer and not yet taken by it; the session aborts past `PathLimits.maxUnsentBytes`. */
@@ -190,6 +193,9 @@ const realClock: PathClock = {
     return t;
   },
   clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+  // A turn's frames leave as one Encrypted frame: CapTP's sends of one turn come from separate
+  // promise reactions and worker messages, which only setImmediate waits for (path.ts, PathClock.defer).
+  defer: (fn: () => void) => void setImmediate(fn),
 };
 
 const short = shortVatId;
@@ -205,6 +211,8 @@ const statusOf = (s: HostSession): SessionStatus => {
     channels: s.mux.channels,
     framesIn: st.framesIn,
     framesOut: st.framesOut,
+    sealsIn: st.sealsIn,
+    sealsOut: st.sealsOut,
     bytesIn: st.bytesIn,
     bytesOut: st.bytesOut,
     unsentBytes: st.unsentBytes,

@@ -58,7 +58,7 @@ const run = async (name: string, pids: Array<[string, number]>, go: (n: number) 
   const t0 = performance.now();
   await go(calls);
   const ms = performance.now() - t0;
-  const perCall = frames ? `, ${((frames() - framesBefore) / calls).toFixed(2)} session frames/call` : '';
+  const perCall = frames ? `, ${((frames() - framesBefore) / calls).toFixed(2)} Encrypted frames/call` : '';
   const parts = pids.map(([label, pid], i) => ({ label, ...split(pid, before[i]!, sample(pid)) }));
   const total = parts.reduce((a, p) => a + p.total, 0);
   const f = (x: number) => x.toFixed(0).padStart(4);
@@ -92,7 +92,7 @@ const main = async () => {
       ['host A', process.pid],
       ['host B', hostB.pid],
     ];
-    const frames = () => host.ps().sessions.reduce((sum, x) => sum + x.framesIn + x.framesOut, 0);
+    const frames = () => host.ps().sessions.reduce((sum, x) => sum + x.sealsIn + x.sealsOut, 0);
     await run('tribe vat↔vat', both(), vatLoad, frames);
     await run('tribe embedder', both(), workload(embedder), frames);
     await run('tribe host↔host', both(), workload(hosts), frames);

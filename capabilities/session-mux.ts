@@ -29,7 +29,7 @@
  * closes, every channel end is closed with SessionLostError.
  *
  * Backpressure: the mux keeps no queue. Each message is one `path.send`, written
- * at once; past the path's `maxUnsentBytes` (a peer that does not read) the path
+ * with the rest of its turn's frames when the turn ends (path.ts); past the path's `maxUnsentBytes` (a peer that does not read) the path
  * aborts with PathBackpressureError, every channel closes with SessionLostError
  * (that error as its cause), and later sends are dropped here. The bound is per
  * path, not per channel, on purpose: channels share one ordered stream and have

@@ -30,7 +30,7 @@
  */
 import type { ByteStream } from '../framing/byte-stream.js';
 import { type Lifetime, type LifetimeKit, makeLifetime } from '../lifetime.js';
-import type { CryptoSuite } from './crypto.js';
+import type { CipherName, CryptoSuite } from './crypto.js';
 import { DuplicateConnectionError, HostStoppingError, SessionError } from './errors.js';
 import { acceptPath, initiatePath, type PathClock, type PathIdentity, type PathLimits, type SecurePath } from './path.js';
 import { type SessionLimits, sessionLimits } from './session-limits.js';
@@ -75,6 +75,8 @@ export interface SessionTableOptions<S extends PeerSession> {
   /** The table uses `cookieDemandThreshold` and `crossedWaitMs`; default DEFAULT_SESSION_LIMITS. */
   readonly limits?: Partial<SessionLimits>;
   readonly pathLimits?: Partial<PathLimits>;
+  /** Ciphers in this host's preference order (it picks by it when it accepts); default CIPHERS. */
+  readonly ciphers?: readonly CipherName[];
   /**
    * Builds what rides on a new session (the CapTP mux, …), synchronously,
    * before the table publishes it. The path may end inside it (a hostile first
@@ -151,6 +153,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     clock,
     cancel,
     ...(opts.pathLimits ? { limits: opts.pathLimits } : {}),
+    ...(opts.ciphers ? { ciphers: opts.ciphers } : {}),
     ...(watch ? { inspect: watch.inspect } : {}),
   });
 

@@ -18,7 +18,8 @@ import { describeError, ProtocolViolationError } from '../../capabilities/errors
 import type { NameRegistry } from '../../capabilities/names.js';
 import { HOST_ENDPOINT, makeSessionMux } from '../../capabilities/session-mux.js';
 import { tagName } from '../../protocols/framing/frames.js';
-import type { CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
+import type { CipherName, CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
+import { preferredCiphers } from '../crypto-node.js';
 import type { PathClock, PathLimits } from '../../protocols/session/path.js';
 import { type SessionLimits, sessionLimits } from '../../protocols/session/session-limits.js';
 import { type PeerSession, type SessionTable, type SessionTableStats, startSessionTable } from '../../protocols/session/session-table.js';
@@ -163,6 +164,8 @@ export interface RemoteHostsOptions {
   readonly shareMachines?: boolean;
   /** Watch the machines of every peer this host has a session with (the host serves the visualizer). */
   readonly watchPeers?: boolean;
+  /** Ciphers in preference order; default preferredCiphers() (AES-256-GCM first where the CPU has AES instructions). */
+  readonly ciphers?: readonly CipherName[];
   /** Each path's bounds (frame sizes, timeouts, keepalive, rekey). */
   readonly pathLimits?: Partial<PathLimits>;
   /** The sessions' bounds (maxVatTickets is applied by the host when it spawns vats). */
@@ -278,6 +281,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     clock,
     transport: { listen: async (accept) => (listener = await transport.listen(accept)), dial: (address) => transport.dial(address) },
     limits,
+    ciphers: opts.ciphers ?? preferredCiphers(),
     ...(opts.pathLimits ? { pathLimits: opts.pathLimits } : {}),
     attach,
     adopted: (session) => {

@@ -11,7 +11,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
 import { nobleCrypto } from '../../protocols/session/crypto-noble.js';
-import { nodeCrypto, nodeSigningKey } from '../../runtime/crypto-node.js';
+import { hasAesHardware, nodeCrypto, nodeSigningKey, preferredCiphers } from '../../runtime/crypto-node.js';
 
 /** Strict: a typo in a vector fails loudly instead of truncating (as Buffer.from(…, 'hex') would). */
 const hex = (s: string): Uint8Array => {
@@ -406,4 +406,13 @@ test('nodeSigningKey over a host identity KeyObject signs as the seed does in bo
   t.true(opensslVerify(null, msg, createPublicKey(privateKey), key.sign(msg)));
   t.throws(() => nodeSigningKey(createPublicKey(privateKey)), { instanceOf: TypeError });
   t.throws(() => nodeSigningKey(generateKeyPairSync('x25519').privateKey), { instanceOf: TypeError });
+});
+
+test('cipher preference: AES-256-GCM first only where /proc/cpuinfo shows AES instructions', (t) => {
+  t.true(hasAesHardware('processor\t: 0\nflags\t\t: fpu sse2 aes avx2\n'));
+  t.true(hasAesHardware('Features\t: fp asimd aes pmull sha1\n'));
+  t.false(hasAesHardware('flags\t\t: fpu sse2 avx2 vaes_not\n'));
+  t.false(hasAesHardware('model name\t: aes-less cpu\nflags\t\t: fpu\n'));
+  t.deepEqual(preferredCiphers(true), ['aes-256-gcm', 'chacha20-poly1305']);
+  t.deepEqual(preferredCiphers(false), ['chacha20-poly1305', 'aes-256-gcm']);
 });

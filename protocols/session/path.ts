@@ -44,7 +44,7 @@ import {
   type SessionSummary,
   makeResponderSteps,
 } from './handshake.js';
-import { pathMachine, type PathRole } from './path.machine.js';
+import { type PathEffects, pathMachine, type PathRole } from './path.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
 import {
   ENCRYPTION_OVERHEAD_BYTES,
@@ -431,46 +431,42 @@ const runPath = (
     stats: () => ({ ...stats, rekeysIn: inbound?.rekeys ?? 0, rekeysOut: outbound?.rekeys ?? 0, unsentBytes: stream.unsentBytes }),
   });
 
-  const machine = pathMachine.provide({
-    actions: {
-      writeFrames: (_, { frames }) => {
-        if (frames.length > 0) write(frames.length === 1 ? (frames[0] as Uint8Array) : concatBytes(frames));
-      },
-      sendAbort: ({ context }) => {
-        if (!streamEnded && context.error) write(abortFrame(context.error));
-      },
-      sendShutdown: ({ context }) => {
-        const e = context.error as PathClosedError | undefined;
-        if (!streamEnded && e) sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.detail ?? e.message }));
-      },
-      sendPing: () => {
-        const token = new Uint8Array(8);
-        new DataView(token.buffer).setFloat64(0, clock.now());
-        sealAndWrite(Tag.Ping, token);
-      },
-      markTraffic: () => {
-        heardMark = stats.framesIn;
-      },
-      deliverData: (_, { payload }) => onEncrypted(payload),
-      closeStream: () => {
-        done = true;
-        outbound?.wipe();
-        inbound?.wipe();
-        stream.close();
-      },
-      announceEstablished: ({ context }) => establish(context.session),
-      announceClosed: ({ context }) => report(context.error ?? new PathClosedError('closed', 'closed')),
+  const effects: PathEffects = {
+    writeFrames: (frames) => {
+      if (frames.length > 0) write(frames.length === 1 ? (frames[0] as Uint8Array) : concatBytes(frames));
     },
-    guards: {
-      heardFromPeer: () => stats.framesIn !== heardMark,
-      mayStillBeRefused: () => role === 'initiator' && stats.framesIn === 0,
+    sendAbort: (error) => {
+      if (!streamEnded) write(abortFrame(error));
     },
-  });
+    sendShutdown: (error) => {
+      if (!streamEnded) sealAndWrite(Tag.Shutdown, encodeReason({ code: error.code, message: error.detail ?? error.message }));
+    },
+    sendPing: () => {
+      const token = new Uint8Array(8);
+      new DataView(token.buffer).setFloat64(0, clock.now());
+      sealAndWrite(Tag.Ping, token);
+    },
+    markTraffic: () => {
+      heardMark = stats.framesIn;
+    },
+    deliverData: (payload) => onEncrypted(payload),
+    closeStream: () => {
+      done = true;
+      outbound?.wipe();
+      inbound?.wipe();
+      stream.close();
+    },
+    announceEstablished: (summary) => establish(summary),
+    announceClosed: (error) => report(error ?? new PathClosedError('closed', 'closed')),
+    heardFromPeer: () => stats.framesIn !== heardMark,
+    mayStillBeRefused: () => role === 'initiator' && stats.framesIn === 0,
+  };
 
-  const actor = createActor(machine, {
+  const actor = createActor(pathMachine, {
     input: {
       role,
       steps,
+      effects,
       handshakeTimeoutMs: limits.handshakeTimeoutMs,
       idleMs: limits.idleMs,
       deadMs: limits.deadMs,

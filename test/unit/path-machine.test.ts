@@ -11,7 +11,7 @@ import { createActor, initialTransition, SimulatedClock, transition } from 'xsta
 import { Tag } from '../../protocols/framing/frames.js';
 import { BadSignatureError, CookieError, NotMeError } from '../../protocols/session/errors.js';
 import { abortFrame, type HandshakeSteps, type SessionKeys, type StepName, type StepResult } from '../../protocols/session/handshake.js';
-import { type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/path.machine.js';
+import { type PathEffects, type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/path.machine.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { closedWith, collect, connected } from './session-fixtures.js';
@@ -213,25 +213,25 @@ test('established: Shutdown from the peer, a local close (with Shutdown), AEAD f
   t.true((peer.context.error as { remote?: boolean }).remote);
 });
 
-/** A running actor on a simulated clock, with spies for the effects. */
+/** A running actor on a simulated clock, with spies for the effects (in its input, as path.ts gives them). */
 const live = (role: PathRole, heard: () => boolean = () => false) => {
   const clock = new SimulatedClock();
   const log: string[] = [];
   const spy = (name: string) => () => void log.push(name);
-  const machine = pathMachine.provide({
-    actions: {
-      writeFrames: spy('writeFrames'),
-      sendAbort: spy('sendAbort'),
-      sendShutdown: spy('sendShutdown'),
-      sendPing: spy('sendPing'),
-      closeStream: spy('closeStream'),
-      announceEstablished: spy('announceEstablished'),
-      announceClosed: spy('announceClosed'),
-      markTraffic: spy('markTraffic'),
-    },
-    guards: { heardFromPeer: heard },
-  });
-  const actor = createActor(machine, { input: input(role, fakeSteps().steps), clock });
+  const effects: PathEffects = {
+    writeFrames: spy('writeFrames'),
+    sendAbort: spy('sendAbort'),
+    sendShutdown: spy('sendShutdown'),
+    sendPing: spy('sendPing'),
+    closeStream: spy('closeStream'),
+    announceEstablished: spy('announceEstablished'),
+    announceClosed: spy('announceClosed'),
+    markTraffic: spy('markTraffic'),
+    deliverData: spy('deliverData'),
+    heardFromPeer: heard,
+    mayStillBeRefused: () => false,
+  };
+  const actor = createActor(pathMachine, { input: { ...input(role, fakeSteps().steps), effects }, clock });
   actor.start();
   return { clock, log, actor };
 };

@@ -423,7 +423,10 @@ const runPath = (
     },
     lifetime: life.lifetime,
     close(r) {
-      tell({ type: 'path.close', code: r?.code ?? 'closed', message: r?.message ?? 'closed by the local side' });
+      if (done) return;
+      const code = r?.code ?? 'closed';
+      const message = r?.message ?? 'closed by the local side';
+      tell({ type: 'path.close', error: new PathClosedError(code, `closed (${code}): ${message}`, { detail: message }) });
     },
     abort(err) {
       tell({ type: 'path.abort', error: err });

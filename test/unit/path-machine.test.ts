@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { createActor, initialTransition, SimulatedClock, transition } from 'xstate';
 import { Tag } from '../../protocols/framing/frames.js';
-import { BadSignatureError, CookieError, NotMeError } from '../../protocols/session/errors.js';
+import { BadSignatureError, CookieError, NotMeError, PathClosedError } from '../../protocols/session/errors.js';
 import { abortFrame, type HandshakeSteps, type SessionKeys, type StepName, type StepResult } from '../../protocols/session/handshake.js';
 import { type PathEffects, type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/path.machine.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
@@ -177,7 +177,7 @@ test('every failure event ends the handshake in closed, once, with a named error
     [{ type: 'frame.invalid', error: Object.assign(new Error('x'), { name: 'MalformedMessageError' }) }, 'MalformedMessageError'],
     [{ type: 'stream.closed' }, 'PathLostError'],
     [{ type: 'path.abort', error: new RangeError('stop') }, 'RangeError'],
-    [{ type: 'path.close', code: 'bye', message: 'm' }, 'PathClosedError'],
+    [{ type: 'path.close', error: new PathClosedError('bye', 'closed (bye): m') }, 'PathClosedError'],
   ];
   for (const role of ['initiator', 'responder'] as const) {
     for (const [ev, name] of events) {
@@ -200,7 +200,7 @@ test('established: Shutdown from the peer, a local close (with Shutdown), AEAD f
   const { snap } = drive('initiator', [frame(Tag.ProtocolAccepted), frame(Tag.Response)]);
   const cases: Array<[PathMachineEvent, string, string[]]> = [
     [{ type: 'peer.shutdown', code: 'bye', message: 'm' }, 'PathClosedError', ['closeStream', 'announceClosed']],
-    [{ type: 'path.close', code: 'bye', message: 'm' }, 'PathClosedError', ['sendShutdown', 'closeStream', 'announceClosed']],
+    [{ type: 'path.close', error: new PathClosedError('bye', 'closed (bye): m') }, 'PathClosedError', ['sendShutdown', 'closeStream', 'announceClosed']],
     [{ type: 'frame.invalid', error: Object.assign(new Error('x'), { name: 'AeadError' }) }, 'AeadError', ['closeStream', 'announceClosed']],
     [{ type: 'stream.closed' }, 'PathLostError', ['closeStream', 'announceClosed']],
   ];

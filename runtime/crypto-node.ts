@@ -17,6 +17,7 @@ import {
   sign as edSign,
   verify as edVerify,
   generateKeyPairSync,
+  type JsonWebKey,
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
@@ -128,16 +129,30 @@ const aead = (cipher: CipherName, key: Uint8Array): Aead => {
 
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
 
+/**
+ * A fresh X25519 pair whose public half the key generation encodes itself.
+ * Exporting it from the KeyObject afterwards can hang Node 20 for good: the JWK
+ * export holds the key's mutex while it allocates, the allocation may run a GC,
+ * and the GC finalizes the finished generation job, whose destructor takes that
+ * same mutex. A loop of generate-then-export hung within a few thousand keys in
+ * most runs here; encoded inside the job, the key is exported while the job lives.
+ */
+const freshX25519 = (): { privateKey: KeyObject; publicKey: Uint8Array } => {
+  // @types/node types only a KeyObject pair when the private half has no encoding.
+  const pair = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } }) as unknown as { privateKey: KeyObject; publicKey: JsonWebKey };
+  return { privateKey: pair.privateKey, publicKey: new Uint8Array(Buffer.from(pair.publicKey.x!, 'base64url')) };
+};
+
 const x25519 = (secret?: Uint8Array) => {
   let privateKey: KeyObject;
-  let publicKey: KeyObject;
+  let publicKey: Uint8Array;
   if (secret) {
     if (secret.length !== 32) throw new RangeError('an X25519 secret is 32 bytes');
     privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
-    publicKey = createPublicKey(privateKey);
-  } else ({ privateKey, publicKey } = generateKeyPairSync('x25519'));
+    publicKey = rawPublicOf(createPublicKey(privateKey));
+  } else ({ privateKey, publicKey } = freshX25519());
   return {
-    publicKey: rawPublicOf(publicKey),
+    publicKey,
     agree(peer: Uint8Array): Uint8Array {
       let shared: Uint8Array;
       try {

@@ -17,7 +17,8 @@
  *   or at once with `batchTurns: false`;
  *   a drop at the latest `holdMs` after it was pushed, or earlier with the
  *   next other item;
- * - size: a batch holds at most `maxBatch` items; a full batch is posted at once.
+ * - size: a batch holds at most `maxBatch` items, and reaches `maxBatchSize` at
+ *   most by its last item; a full batch is posted at once.
  *
  * `close()` posts what is waiting (a graceful end); `discard()` drops it (the
  * link is gone). Either way later pushes are ignored.
@@ -34,6 +35,13 @@ export interface OutboxTimer {
 export const DROP_HOLD_MS = 50;
 /** Items per post: a burst of 100 outstanding calls fits; bounded so that one post stays small for the receiver's turn. */
 export const MAX_BATCH_ITEMS = 256;
+/**
+ * Size per post (as `size` counts it): a batch this big gains nothing more from
+ * batching, and a turn that sends megabytes must not make its receiver hold
+ * them all at once (a peer that stops reading is cut off per message, at the
+ * session's bound, not per batch).
+ */
+export const MAX_BATCH_SIZE = 64 * 1024;
 
 export interface Outbox<T> {
   push(item: T): void;
@@ -55,6 +63,9 @@ export const makeOutbox = <T>(opts: {
   timer: OutboxTimer;
   holdMs?: number;
   maxBatch?: number;
+  /** An item's size (string length, bytes); default 0. A batch reaching maxBatchSize is posted at once. */
+  size?(item: T): number;
+  maxBatchSize?: number;
   /** false: an item that is not a drop is posted at once (with the drops held before it); for links that batch below. Default true. */
   batchTurns?: boolean;
 }): Outbox<T> => {
@@ -62,6 +73,9 @@ export const makeOutbox = <T>(opts: {
   const holdMs = opts.holdMs ?? DROP_HOLD_MS;
   const maxBatch = opts.maxBatch ?? MAX_BATCH_ITEMS;
   const batchTurns = opts.batchTurns ?? true;
+  const sizeOf = opts.size ?? (() => 0);
+  const maxBatchSize = opts.maxBatchSize ?? MAX_BATCH_SIZE;
+  let size = 0;
   let items: T[] = [];
   let turnScheduled = false;
   let holdTimer: unknown;
@@ -75,6 +89,7 @@ export const makeOutbox = <T>(opts: {
     if (items.length === 0) return;
     const batch = items;
     items = [];
+    size = 0;
     post(batch);
   };
   const atTurnEnd = () => {
@@ -85,7 +100,8 @@ export const makeOutbox = <T>(opts: {
     push(item) {
       if (ended) return;
       items.push(item);
-      if (items.length >= maxBatch) return flush();
+      size += sizeOf(item);
+      if (items.length >= maxBatch || size >= maxBatchSize) return flush();
       if (!isDrop(item)) {
         if (!batchTurns) return flush();
         if (!turnScheduled) {
@@ -108,6 +124,7 @@ export const makeOutbox = <T>(opts: {
     discard() {
       ended = true;
       items = [];
+      size = 0;
       if (holdTimer !== undefined) timer.clearTimeout(holdTimer);
       holdTimer = undefined;
     },

@@ -1,9 +1,10 @@
 /**
  * The CryptoSuite on node:crypto (OpenSSL): the hot path of every host. Raw
  * 32-byte keys become KeyObjects through fixed DER prefixes (PKCS#8 for
- * secrets) and JWK (public keys: ≈ 7 µs here, against ≈ 75 µs for SPKI DER); per
- * TOOLCHAIN.md that conversion is most of a handshake's cost, so long-lived
- * keys keep theirs inside their closures.
+ * secrets) and JWK (public keys: ≈ 10 µs here, against ≈ 100 µs for SPKI DER,
+ * whose OpenSSL 3 decoder is slow). Long-lived keys keep theirs: our own inside
+ * their closures, peers' identity keys in a small cache of the suite
+ * (`makeNodeCrypto`), since a host verifies the same few peers again and again.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -17,7 +18,7 @@ import {
   sign as edSign,
   verify as edVerify,
   generateKeyPairSync,
-  hkdfSync,
+  type JsonWebKey,
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
@@ -145,16 +146,30 @@ const aead = (cipher: CipherName, key: Uint8Array): Aead => {
 
 const allZero = (b: Uint8Array) => b.every((x) => x === 0);
 
+/**
+ * A fresh X25519 pair whose public half the key generation encodes itself.
+ * Exporting it from the KeyObject afterwards can hang Node 20 for good: the JWK
+ * export holds the key's mutex while it allocates, the allocation may run a GC,
+ * and the GC finalizes the finished generation job, whose destructor takes that
+ * same mutex. A loop of generate-then-export hung within a few thousand keys in
+ * most runs here; encoded inside the job, the key is exported while the job lives.
+ */
+const freshX25519 = (): { privateKey: KeyObject; publicKey: Uint8Array } => {
+  // @types/node types only a KeyObject pair when the private half has no encoding.
+  const pair = generateKeyPairSync('x25519', { publicKeyEncoding: { format: 'jwk' } }) as unknown as { privateKey: KeyObject; publicKey: JsonWebKey };
+  return { privateKey: pair.privateKey, publicKey: new Uint8Array(Buffer.from(pair.publicKey.x!, 'base64url')) };
+};
+
 const x25519 = (secret?: Uint8Array) => {
   let privateKey: KeyObject;
-  let publicKey: KeyObject;
+  let publicKey: Uint8Array;
   if (secret) {
     if (secret.length !== 32) throw new RangeError('an X25519 secret is 32 bytes');
     privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
-    publicKey = createPublicKey(privateKey);
-  } else ({ privateKey, publicKey } = generateKeyPairSync('x25519'));
+    publicKey = rawPublicOf(createPublicKey(privateKey));
+  } else ({ privateKey, publicKey } = freshX25519());
   return {
-    publicKey: rawPublicOf(publicKey),
+    publicKey,
     agree(peer: Uint8Array): Uint8Array {
       let shared: Uint8Array;
       try {
@@ -169,30 +184,84 @@ const x25519 = (secret?: Uint8Array) => {
   };
 };
 
-export const nodeCrypto: CryptoSuite = {
-  name: 'node',
-  randomBytes: (n) => bytes(randomBytes(n)),
-  sha256: (data) => bytes(createHash('sha256').update(data).digest()),
-  hmacSha256: (key, data) => bytes(createHmac('sha256', key).update(data).digest()),
-  hkdf: (ikm, salt, info, length) => bytes(hkdfSync('sha256', ikm, salt, info, length)),
-  x25519,
-  ed25519FromSeed(seed) {
-    if (seed.length !== 32) throw new RangeError('an Ed25519 seed is 32 bytes');
-    return nodeSigningKey(createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
-  },
-  ed25519Verify(publicKey, message, signature) {
-    if (publicKey.length !== 32 || signature.length !== 64 || !isStrictEd25519Key(publicKey)) return false;
-    // An R of small order (docs/protocol.md §4.4, row 7): node:crypto refuses it itself on
-    // Node 24 (nodejs/node#64026), not on 20 or 22; checked here, every Node answers alike.
-    if (isSmallOrder(signature.subarray(0, 32))) return false;
-    try {
-      return edVerify(null, message, publicFromRaw('Ed25519', publicKey), signature);
-    } catch {
-      return false;
-    }
-  },
-  aead,
+const SHA256_BYTES = 32;
+/** RFC 5869: at most 255 blocks of output. */
+const MAX_HKDF_BYTES = 255 * SHA256_BYTES;
+
+/**
+ * HKDF-SHA256 (RFC 5869, extract then expand) on createHmac. hkdfSync costs
+ * ≈ 15 µs a call here (a KeyObject and a job each time), these two HMACs ≈ 5 µs;
+ * a handshake derives three keys per side, and every rekey one more. An empty
+ * salt is the RFC's HashLen zeros: HMAC pads its key with zeros either way.
+ */
+const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array => {
+  if (!Number.isSafeInteger(length) || length < 1 || length > MAX_HKDF_BYTES) throw new RangeError(`HKDF-SHA256 gives 1–${MAX_HKDF_BYTES} bytes, not ${length}`);
+  const prk = createHmac('sha256', salt).update(ikm).digest();
+  const out = new Uint8Array(length);
+  let block: Buffer = Buffer.alloc(0);
+  for (let i = 1, at = 0; at < length; i++, at += SHA256_BYTES) {
+    const h = createHmac('sha256', prk).update(block).update(info).update(Uint8Array.of(i));
+    block.fill(0);
+    block = h.digest();
+    out.set(length - at < SHA256_BYTES ? block.subarray(0, length - at) : block, at);
+  }
+  prk.fill(0);
+  block.fill(0);
+  return out;
 };
+
+/** Peers' identity keys whose KeyObjects are kept: a host's usual peers and then some. Public values only. */
+export const VERIFY_KEY_CACHE_ENTRIES = 256;
+
+/**
+ * A CryptoSuite on node:crypto with its own cache of peers' Ed25519 KeyObjects
+ * (at most `verifyKeyCacheEntries`, the oldest dropped first). The cache maps
+ * exact raw key bytes to the key made from them, after the strict checks, so it
+ * changes no answer, only what it costs.
+ */
+export const makeNodeCrypto = (opts: { verifyKeyCacheEntries?: number } = {}): CryptoSuite => {
+  const max = opts.verifyKeyCacheEntries ?? VERIFY_KEY_CACHE_ENTRIES;
+  const verifyKeys = new Map<string, KeyObject>();
+  const verifyKeyOf = (raw: Uint8Array): KeyObject => {
+    const id = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('base64url');
+    let key = verifyKeys.get(id);
+    if (!key) {
+      key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: id }, format: 'jwk' });
+      if (max > 0) {
+        if (verifyKeys.size >= max) verifyKeys.delete(verifyKeys.keys().next().value as string);
+        verifyKeys.set(id, key);
+      }
+    }
+    return key;
+  };
+  return {
+    name: 'node',
+    randomBytes: (n) => bytes(randomBytes(n)),
+    sha256: (data) => bytes(createHash('sha256').update(data).digest()),
+    hmacSha256: (key, data) => bytes(createHmac('sha256', key).update(data).digest()),
+    hkdf,
+    x25519,
+    ed25519FromSeed(seed) {
+      if (seed.length !== 32) throw new RangeError('an Ed25519 seed is 32 bytes');
+      return nodeSigningKey(createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
+    },
+    ed25519Verify(publicKey, message, signature) {
+      if (publicKey.length !== 32 || signature.length !== 64 || !isStrictEd25519Key(publicKey)) return false;
+      // An R of small order (docs/protocol.md §4.4, row 7): node:crypto refuses it itself on
+      // Node 24 (nodejs/node#64026), not on 20 or 22; checked here, every Node answers alike.
+      if (isSmallOrder(signature.subarray(0, 32))) return false;
+      try {
+        return edVerify(null, message, verifyKeyOf(publicKey), signature);
+      } catch {
+        return false;
+      }
+    },
+    aead,
+  };
+};
+
+/** The suite a host uses. */
+export const nodeCrypto: CryptoSuite = makeNodeCrypto();
 
 // --- cipher preference ---
 

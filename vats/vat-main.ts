@@ -135,6 +135,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     const out = makeOutbox<string | CapTPMessage>({
       post: (items) => port.postMessage(items.length === 1 ? items[0] : items),
       isDrop: (item) => (typeof item === 'string' ? item.charCodeAt(0) === TAG_OF_TYPE['CTP_DROP'] : item.type === 'CTP_DROP'),
+      size: (item) => (typeof item === 'string' ? item.length : 0),
       timer: outboxTimer,
     });
     return (m: CapTPMessage) => emit(() => out.push(vatToHostForm(m)));

@@ -92,7 +92,12 @@ const u64 = (n: number): Uint8Array => {
   return b;
 };
 
-export const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+export const toHex = (b: Uint8Array): string => {
+  let s = '';
+  for (const x of b) s += HEX_BYTES[x];
+  return s;
+};
 
 /** Compares without an early exit, so timing does not tell how much of a cookie was right. */
 export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean => {
@@ -105,8 +110,19 @@ export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean => {
 // --- transcript and key schedule ---
 
 /** SHA-256 over each element as u32 BE length ‖ bytes. Elements are whole encoded frames (header + payload). */
-export const transcriptHash = (crypto: CryptoSuite, elements: readonly Uint8Array[]): Uint8Array =>
-  crypto.sha256(concatBytes(elements.flatMap((e) => [u32(e.length), e])));
+export const transcriptHash = (crypto: CryptoSuite, elements: readonly Uint8Array[]): Uint8Array => {
+  let n = 0;
+  for (const e of elements) n += 4 + e.length;
+  const all = new Uint8Array(n);
+  const view = new DataView(all.buffer);
+  let at = 0;
+  for (const e of elements) {
+    view.setUint32(at, e.length);
+    all.set(e, at + 4);
+    at += 4 + e.length;
+  }
+  return crypto.sha256(all);
+};
 
 export const responderSignedMessage = (th1: Uint8Array): Uint8Array => concatBytes([LABELS.responderSignature, th1]);
 export const initiatorSignedMessage = (th2: Uint8Array, nonces: readonly Uint8Array[]): Uint8Array =>
@@ -278,10 +294,18 @@ const keysTaker = (get: () => SessionKeys | undefined, clear: () => void) => ():
   return keys;
 };
 
+/**
+ * What we offer and what we accept never change, so their frames are encoded once.
+ * Each handshake takes a copy: its frames go to a stream and into its transcript,
+ * and nothing another handshake holds may share their memory.
+ */
+const OFFERED_FRAME = encodeFrame(Tag.ProtocolOffered, encodeProtocolOffered({ versions: [PROTOCOL_VERSION] }));
+const ACCEPTED_FRAME = encodeFrame(Tag.ProtocolAccepted, encodeProtocolAccepted({ version: PROTOCOL_VERSION }));
+
 export const makeInitiatorSteps = (p: InitiatorParams): HandshakeSteps => {
   const { crypto, identity } = p;
   let eph: EphemeralKey | undefined = crypto.x25519();
-  const offered = encodeFrame(Tag.ProtocolOffered, encodeProtocolOffered({ versions: [PROTOCOL_VERSION] }));
+  const offered = OFFERED_FRAME.slice();
   let accepted: Uint8Array | undefined;
   let hello: Hello = {
     vatId: identity.vatId,
@@ -422,7 +446,7 @@ export const makeResponderSteps = (p: ResponderParams): HandshakeSteps => {
         return refuse(new UnsupportedVersionError(`no supported version among ${m.versions.map((v) => JSON.stringify(v)).join(', ')}`));
       }
       offered = encodeFrame(Tag.ProtocolOffered, payload);
-      accepted = encodeFrame(Tag.ProtocolAccepted, encodeProtocolAccepted({ version: PROTOCOL_VERSION }));
+      accepted = ACCEPTED_FRAME.slice();
       return next(accepted);
     }),
     hello: guard(hello(false)),

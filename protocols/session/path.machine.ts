@@ -18,9 +18,13 @@
  * event, so each state lists the frames it accepts and where each outcome goes.
  * A frame a state does not list falls through to its parent and ends the path
  * with UnexpectedFrameError. Effects (writing, closing, announcing, pinging) are
- * named actions the adapter (path.ts) provides; the defaults here do nothing, so
- * tests can `provide()` spies. Delays come from XState's clock, which the adapter
- * sets to the path's clock (a simulated one in tests).
+ * named actions that call the `effects` object of the path's input (path.ts
+ * makes one per path), so one machine, built once at load, serves every path:
+ * building a machine's implementations per path (`provide()`) cost more than
+ * the handshake's cryptography. Without `effects` the actions do nothing (pure
+ * `transition()` tests); tests may still `provide()` spies. Delays come from
+ * XState's clock, which the adapter sets to the path's clock (a simulated one in
+ * tests).
  *
  * Established data frames never pass through here: path.ts handles them in plain
  * code. The keepalive reads the adapter's inbound counter through the
@@ -40,9 +44,40 @@ import type { HandshakeSteps, SessionSummary, StepName, StepResult } from './han
 
 export type PathRole = 'initiator' | 'responder';
 
+/**
+ * What a path does to the world, for one path: path.ts implements it over the
+ * path's stream and cipher states. The machine calls these from its named
+ * actions and guards and never keeps anything they return.
+ */
+export interface PathEffects {
+  writeFrames(frames: Frames): void;
+  /** An Abort in the clear with `error`'s code (handshake only; never after keys exist on both sides). */
+  sendAbort(error: Error): void;
+  /** An encrypted Shutdown with `error`'s code and message. */
+  sendShutdown(error: PathClosedError): void;
+  sendPing(): void;
+  closeStream(): void;
+  announceEstablished(summary: SessionSummary | undefined): void;
+  announceClosed(error: Error | undefined): void;
+  /** Remember the inbound counter `heardFromPeer` compares against. */
+  markTraffic(): void;
+  /** An Encrypted frame that reached the machine (only when a stream delivers synchronously): hand it to the data path. */
+  deliverData(payload: Uint8Array): void;
+  /** Something arrived since the last `markTraffic`. */
+  heardFromPeer(): boolean;
+  /**
+   * An initiator that has not yet decrypted anything may still be refused in
+   * the clear. After that, a clear frame can only be an on-path forgery and ends
+   * the path as unexpected.
+   */
+  mayStillBeRefused(): boolean;
+}
+
 export interface PathMachineInput {
   readonly role: PathRole;
   readonly steps: HandshakeSteps;
+  /** The path's effects; without them, effects do nothing and both adapter guards are false. */
+  readonly effects?: PathEffects | undefined;
   readonly handshakeTimeoutMs: number;
   /** Keepalive interval: a Ping goes out after an interval in which nothing arrived. */
   readonly idleMs: number;
@@ -65,7 +100,13 @@ export type PathMachineEvent =
   | { type: 'frame.invalid'; error: Error }
   | { type: 'stream.closed'; error?: Error | undefined }
   | { type: 'peer.shutdown'; code: string; message: string }
-  | { type: 'path.close'; code: string; message: string }
+  /**
+   * The local side closes, with the reason it gives (its code and detail go out
+   * in the Shutdown). The adapter makes the error where close() is called: a
+   * stack captured there, not inside XState's, costs a fraction (under SES every
+   * Error records its whole stack, twice).
+   */
+  | { type: 'path.close'; error: PathClosedError }
   | { type: 'path.abort'; error: Error }
   // raised by runStep
   | { type: 'step.next'; send: Frames }
@@ -102,20 +143,20 @@ export const pathMachine = setup({
     events: {} as PathMachineEvent,
   },
   actions: {
-    // Effects, provided by path.ts.
-    writeFrames: (_, _params: { frames: Frames }) => {},
-    /** An Abort in the clear with context.error's code (handshake only; never after keys exist on both sides). */
-    sendAbort: () => {},
-    /** An encrypted Shutdown with context.error's code and message. */
-    sendShutdown: () => {},
-    sendPing: () => {},
-    closeStream: () => {},
-    announceEstablished: () => {},
-    announceClosed: () => {},
-    /** Remember the inbound counter `heardFromPeer` compares against. */
-    markTraffic: () => {},
-    /** An Encrypted frame that reached the machine (only when a stream delivers synchronously): hand it to the data path. */
-    deliverData: (_, _params: { payload: Uint8Array }) => {},
+    // Effects: the path's own, from its input (PathEffects says what each does).
+    writeFrames: ({ context }, params: { frames: Frames }) => context.effects?.writeFrames(params.frames),
+    sendAbort: ({ context }) => {
+      if (context.error) context.effects?.sendAbort(context.error);
+    },
+    sendShutdown: ({ context }) => {
+      if (context.error instanceof PathClosedError) context.effects?.sendShutdown(context.error);
+    },
+    sendPing: ({ context }) => context.effects?.sendPing(),
+    closeStream: ({ context }) => context.effects?.closeStream(),
+    announceEstablished: ({ context }) => context.effects?.announceEstablished(context.session),
+    announceClosed: ({ context }) => context.effects?.announceClosed(context.error),
+    markTraffic: ({ context }) => context.effects?.markTraffic(),
+    deliverData: ({ context }, params: { payload: Uint8Array }) => context.effects?.deliverData(params.payload),
     // The step runner: the outcome comes back as an event.
     runStep: raise(({ context, event }, params: { step: StepName }) =>
       stepEvent(
@@ -154,12 +195,6 @@ export const pathMachine = setup({
           ? new PathClosedError(event.code, `peer closed the path (${event.code}): ${event.message}`, { remote: true, detail: event.message })
           : undefined,
     }),
-    noteLocalClose: assign({
-      error: ({ event }) =>
-        event.type === 'path.close'
-          ? new PathClosedError(event.code, `closed (${event.code}): ${event.message}`, { detail: event.message })
-          : undefined,
-    }),
     noteDead: assign({
       error: ({ context }) =>
         new PathTimeoutError(`nothing received from the peer for ${(context.silentTicks + 1) * context.idleMs} ms`),
@@ -171,14 +206,8 @@ export const pathMachine = setup({
     isInitiator: ({ context }) => context.role === 'initiator',
     isFrame: ({ event }, params: { tags: readonly number[] }) =>
       event.type === 'frame.received' && params.tags.includes(event.tag),
-    /** Provided by path.ts: something arrived since the last `markTraffic`. */
-    heardFromPeer: () => false,
-    /**
-     * Provided by path.ts: an initiator that has not yet decrypted anything may
-     * still be refused in the clear. After that, a clear frame can only be an
-     * on-path forgery and ends the path as unexpected.
-     */
-    mayStillBeRefused: () => false,
+    heardFromPeer: ({ context }) => context.effects?.heardFromPeer() ?? false,
+    mayStillBeRefused: ({ context }) => context.effects?.mayStillBeRefused() ?? false,
     silentTooLong: ({ context }) => (context.silentTicks + 1) * context.idleMs >= context.deadMs,
   },
   delays: {
@@ -187,7 +216,18 @@ export const pathMachine = setup({
   },
 }).createMachine({
   id: 'path',
-  context: ({ input }) => ({ ...input, session: undefined, error: undefined, silentTicks: 0 }),
+  // Field by field: a spread of the input cost several µs a path here (under lockdown).
+  context: ({ input }) => ({
+    role: input.role,
+    steps: input.steps,
+    effects: input.effects,
+    handshakeTimeoutMs: input.handshakeTimeoutMs,
+    idleMs: input.idleMs,
+    deadMs: input.deadMs,
+    session: undefined,
+    error: undefined,
+    silentTicks: 0,
+  }),
   initial: 'handshaking',
   states: {
     handshaking: {
@@ -201,7 +241,7 @@ export const pathMachine = setup({
         'frame.invalid': { target: 'closed', actions: ['noteError', 'sendAbort'] },
         'stream.closed': { target: 'closed', actions: 'noteLost' },
         'path.abort': { target: 'closed', actions: ['noteError', 'sendAbort'] },
-        'path.close': { target: 'closed', actions: ['noteLocalClose', 'sendAbort'] },
+        'path.close': { target: 'closed', actions: ['noteError', 'sendAbort'] },
       },
       initial: 'starting',
       states: {
@@ -296,7 +336,7 @@ export const pathMachine = setup({
         'frame.invalid': { target: 'closed', actions: 'noteError' },
         'stream.closed': { target: 'closed', actions: 'noteLost' },
         'peer.shutdown': { target: 'closed', actions: 'notePeerShutdown' },
-        'path.close': { target: 'closed', actions: ['noteLocalClose', 'sendShutdown'] },
+        'path.close': { target: 'closed', actions: ['noteError', 'sendShutdown'] },
         'path.abort': { target: 'closed', actions: 'noteError' },
       },
       initial: 'watching',

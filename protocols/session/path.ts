@@ -55,7 +55,7 @@ import {
   type SessionSummary,
   makeResponderSteps,
 } from './handshake.js';
-import { pathMachine, type PathRole } from './path.machine.js';
+import { type PathEffects, pathMachine, type PathRole } from './path.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
 import {
   FIRST_INNER_TAG,
@@ -498,7 +498,10 @@ const runPath = (
     },
     lifetime: life.lifetime,
     close(r) {
-      tell({ type: 'path.close', code: r?.code ?? 'closed', message: r?.message ?? 'closed by the local side' });
+      if (done) return;
+      const code = r?.code ?? 'closed';
+      const message = r?.message ?? 'closed by the local side';
+      tell({ type: 'path.close', error: new PathClosedError(code, `closed (${code}): ${message}`, { detail: message }) });
     },
     abort(err) {
       tell({ type: 'path.abort', error: err });
@@ -506,50 +509,46 @@ const runPath = (
     stats: () => ({ ...stats, rekeysIn: inbound?.rekeys ?? 0, rekeysOut: outbound?.rekeys ?? 0, unsentBytes: stream.unsentBytes }),
   });
 
-  const machine = pathMachine.provide({
-    actions: {
-      writeFrames: (_, { frames }) => {
-        if (frames.length > 0) write(frames.length === 1 ? (frames[0] as Uint8Array) : concatBytes(frames));
-      },
-      sendAbort: ({ context }) => {
-        if (!streamEnded && context.error) write(abortFrame(context.error));
-      },
-      sendShutdown: ({ context }) => {
-        const e = context.error as PathClosedError | undefined;
-        if (streamEnded || !e) return;
-        // What was sent before the close goes first; the stream closes right after this.
-        sealAndWrite(Tag.Shutdown, encodeReason({ code: e.code, message: e.detail ?? e.message }));
-        flush();
-      },
-      sendPing: () => {
-        const token = new Uint8Array(8);
-        new DataView(token.buffer).setFloat64(0, clock.now());
-        sealAndWrite(Tag.Ping, token);
-      },
-      markTraffic: () => {
-        heardMark = stats.framesIn;
-      },
-      deliverData: (_, { payload }) => onEncrypted(payload),
-      closeStream: () => {
-        done = true;
-        batch.clear();
-        outbound?.wipe();
-        inbound?.wipe();
-        stream.close();
-      },
-      announceEstablished: ({ context }) => establish(context.session),
-      announceClosed: ({ context }) => report(context.error ?? new PathClosedError('closed', 'closed')),
+  const effects: PathEffects = {
+    writeFrames: (frames) => {
+      if (frames.length > 0) write(frames.length === 1 ? (frames[0] as Uint8Array) : concatBytes(frames));
     },
-    guards: {
-      heardFromPeer: () => stats.framesIn !== heardMark,
-      mayStillBeRefused: () => role === 'initiator' && stats.framesIn === 0,
+    sendAbort: (error) => {
+      if (!streamEnded) write(abortFrame(error));
     },
-  });
+    sendShutdown: (error) => {
+      if (streamEnded) return;
+      // What was sent before the close goes first; the stream closes right after this.
+      sealAndWrite(Tag.Shutdown, encodeReason({ code: error.code, message: error.detail ?? error.message }));
+      flush();
+    },
+    sendPing: () => {
+      const token = new Uint8Array(8);
+      new DataView(token.buffer).setFloat64(0, clock.now());
+      sealAndWrite(Tag.Ping, token);
+    },
+    markTraffic: () => {
+      heardMark = stats.framesIn;
+    },
+    deliverData: (payload) => onEncrypted(payload),
+    closeStream: () => {
+      done = true;
+      batch.clear();
+      outbound?.wipe();
+      inbound?.wipe();
+      stream.close();
+    },
+    announceEstablished: (summary) => establish(summary),
+    announceClosed: (error) => report(error ?? new PathClosedError('closed', 'closed')),
+    heardFromPeer: () => stats.framesIn !== heardMark,
+    mayStillBeRefused: () => role === 'initiator' && stats.framesIn === 0,
+  };
 
-  const actor = createActor(machine, {
+  const actor = createActor(pathMachine, {
     input: {
       role,
       steps,
+      effects,
       handshakeTimeoutMs: limits.handshakeTimeoutMs,
       idleMs: limits.idleMs,
       deadMs: limits.deadMs,

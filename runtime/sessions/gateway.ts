@@ -179,6 +179,7 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
     const toVat = makeOutbox<string>({
       post: (items) => port.postMessage(items.length === 1 ? items[0] : items),
       isDrop: (item) => item.charCodeAt(0) === TAG_OF_TYPE['CTP_DROP'],
+      size: (item) => item.length,
       timer: HOST_OUTBOX_TIMER,
     });
     let send: (m: CapTPMessage) => void;

@@ -11,7 +11,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { CIPHERS, type CryptoSuite } from '../../protocols/session/crypto.js';
 import { nobleCrypto } from '../../protocols/session/crypto-noble.js';
-import { hasAesHardware, nodeCrypto, nodeSigningKey, preferredCiphers } from '../../runtime/crypto-node.js';
+import { hasAesHardware, makeNodeCrypto, nodeCrypto, nodeSigningKey, preferredCiphers } from '../../runtime/crypto-node.js';
 
 /** Strict: a typo in a vector fails loudly instead of truncating (as Buffer.from(…, 'hex') would). */
 const hex = (s: string): Uint8Array => {
@@ -312,6 +312,13 @@ for (const suite of SUITES) {
   test(`${suite.name}: HKDF-SHA256 (RFC 5869 case 1), HMAC-SHA256 (RFC 4231 case 2), SHA-256 ("abc")`, (t) => {
     const okm = suite.hkdf(hex('0b'.repeat(22)), hex('000102030405060708090a0b0c'), hex('f0f1f2f3f4f5f6f7f8f9'), 42);
     t.is(toHex(okm), '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');
+    // Case 2: long inputs, three blocks of output. Case 3: empty salt (HashLen zeros) and info.
+    const run = (from: number) => Uint8Array.from({ length: 80 }, (_, i) => from + i);
+    t.is(
+      toHex(suite.hkdf(run(0x00), run(0x60), run(0xb0), 82)),
+      'b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87',
+    );
+    t.is(toHex(suite.hkdf(hex('0b'.repeat(22)), new Uint8Array(0), new Uint8Array(0), 42)), '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8');
     t.is(toHex(suite.hmacSha256(utf8('Jefe'), utf8('what do ya want for nothing?'))), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843');
     t.is(toHex(suite.sha256(utf8('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     t.is(suite.randomBytes(24).length, 24);
@@ -389,6 +396,44 @@ test('property: X25519 with any 32 peer bytes gives the same secret, or WeakKeyE
     }),
     { numRuns: 60 },
   );
+});
+
+test('property: HKDF-SHA256 gives the same bytes in both suites for any input and length', (t) => {
+  const bytes = fc.uint8Array({ maxLength: 100 });
+  fc.assert(
+    fc.property(bytes, bytes, bytes, fc.integer({ min: 1, max: 300 }), (ikm, salt, info, length) => {
+      t.deepEqual(nodeCrypto.hkdf(ikm, salt, info, length), nobleCrypto.hkdf(ikm, salt, info, length));
+    }),
+    { numRuns: 200 },
+  );
+  for (const length of [0, 255 * 32 + 1, 1.5]) t.throws(() => nodeCrypto.hkdf(new Uint8Array(1), new Uint8Array(1), new Uint8Array(1), length), { instanceOf: RangeError });
+  t.is(nodeCrypto.hkdf(new Uint8Array(1), new Uint8Array(1), new Uint8Array(1), 255 * 32).length, 255 * 32);
+});
+
+test('node suite: the cache of peers\' verify keys changes no answer, also when it is full and drops keys', (t) => {
+  const suite = makeNodeCrypto({ verifyKeyCacheEntries: 2 });
+  const keys = [1, 2, 3].map((n) => nodeCrypto.ed25519FromSeed(new Uint8Array(32).fill(n)));
+  const msg = utf8('the same message');
+  const sigs = keys.map((k) => k.sign(msg));
+  for (let round = 0; round < 3; round++) {
+    for (const [i, key] of keys.entries()) {
+      t.true(suite.ed25519Verify(key.publicKey, msg, sigs[i]!), `key ${i}, round ${round}`);
+      t.false(suite.ed25519Verify(key.publicKey, msg, sigs[(i + 1) % keys.length]!), `key ${i} with another's signature, round ${round}`);
+      t.false(suite.ed25519Verify(key.publicKey, utf8('another message'), sigs[i]!), `key ${i}, another message, round ${round}`);
+    }
+  }
+  // Keys that differ in their last byte only are different keys, also while the first is cached.
+  t.true(suite.ed25519Verify(keys[0]!.publicKey, msg, sigs[0]!));
+  const near = keys[0]!.publicKey.slice();
+  near[31]! ^= 1;
+  t.false(suite.ed25519Verify(near, msg, sigs[0]!));
+  // A weak key is refused before any cache lookup, however often it comes.
+  const [what, weak] = WEAK_ED_KEYS[0]!;
+  const forged = forge(weak, msg);
+  for (let i = 0; i < 3; i++) t.false(suite.ed25519Verify(weak, msg, forged), what);
+  const uncached = makeNodeCrypto({ verifyKeyCacheEntries: 0 });
+  t.true(uncached.ed25519Verify(keys[0]!.publicKey, msg, sigs[0]!));
+  t.false(uncached.ed25519Verify(keys[1]!.publicKey, msg, sigs[0]!));
 });
 
 test('nodeSigningKey over a host identity KeyObject signs as the seed does in both suites', (t) => {

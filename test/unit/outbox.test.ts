@@ -50,21 +50,22 @@ const simulated = () => {
 interface Item {
   readonly n: number;
   readonly drop: boolean;
+  readonly size: number;
   /** Simulated time and turn it was pushed in. */
   readonly at: number;
   readonly turn: number;
 }
 
-type Step = { k: 'push'; drop: boolean } | { k: 'endTurn' } | { k: 'advance'; ms: number };
+type Step = { k: 'push'; drop: boolean; size: number } | { k: 'endTurn' } | { k: 'advance'; ms: number };
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 6, arbitrary: fc.boolean().map((drop) => ({ k: 'push' as const, drop })) },
+  { weight: 6, arbitrary: fc.record({ drop: fc.boolean(), size: fc.integer({ min: 0, max: 40 }) }).map((r) => ({ k: 'push' as const, ...r })) },
   { weight: 2, arbitrary: fc.constant({ k: 'endTurn' as const }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 2 * DROP_HOLD_MS }).map((ms) => ({ k: 'advance' as const, ms })) },
 );
 
 test('property: any interleaving of pushes, turn ends and delays posts every item once, in order, in bounded batches and time', (t) => {
   fc.assert(
-    fc.property(fc.array(step, { maxLength: 300 }), fc.integer({ min: 1, max: 8 }), (steps, maxBatch) => {
+    fc.property(fc.array(step, { maxLength: 300 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 100 }), (steps, maxBatch, maxBatchSize) => {
       const sim = simulated();
       const posted: Array<{ item: Item; at: number; turn: number }> = [];
       let turn = 0;
@@ -73,15 +74,20 @@ test('property: any interleaving of pushes, turn ends and delays posts every ite
         post: (items) => {
           batches += 1;
           if (items.length === 0 || items.length > maxBatch) throw new Error(`batch of ${items.length} (bound ${maxBatch})`);
+          // Only the last item may take a batch to (or past) its size bound.
+          const before = items.slice(0, -1).reduce((a, x) => a + x.size, 0);
+          if (before >= maxBatchSize) throw new Error(`batch already at ${before} before its last item (bound ${maxBatchSize})`);
           for (const item of items) posted.push({ item, at: sim.now, turn });
         },
         isDrop: (item) => item.drop,
+        size: (item) => item.size,
         timer: sim.timer,
         maxBatch,
+        maxBatchSize,
       });
       let n = 0;
       for (const s of steps) {
-        if (s.k === 'push') out.push({ n: n++, drop: s.drop, at: sim.now, turn });
+        if (s.k === 'push') out.push({ n: n++, drop: s.drop, size: s.size, at: sim.now, turn });
         else if (s.k === 'endTurn') {
           // Only a turn's end flushes what the turn pushed: posts made in it still belong to it.
           sim.endTurn();

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { createActor, initialTransition, SimulatedClock, transition } from 'xstate';
 import { Tag } from '../../protocols/framing/frames.js';
-import { BadSignatureError, CookieError, NotMeError } from '../../protocols/session/errors.js';
+import { BadSignatureError, CookieError, NotMeError, PathClosedError } from '../../protocols/session/errors.js';
 import { abortFrame, type HandshakeSteps, type SessionKeys, type StepName, type StepResult } from '../../protocols/session/handshake.js';
-import { type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/path.machine.js';
+import { type PathEffects, type PathMachineEvent, type PathMachineInput, type PathRole, pathMachine } from '../../protocols/session/path.machine.js';
 import type { VatId } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
 import { closedWith, collect, connected } from './session-fixtures.js';
@@ -177,7 +177,7 @@ test('every failure event ends the handshake in closed, once, with a named error
     [{ type: 'frame.invalid', error: Object.assign(new Error('x'), { name: 'MalformedMessageError' }) }, 'MalformedMessageError'],
     [{ type: 'stream.closed' }, 'PathLostError'],
     [{ type: 'path.abort', error: new RangeError('stop') }, 'RangeError'],
-    [{ type: 'path.close', code: 'bye', message: 'm' }, 'PathClosedError'],
+    [{ type: 'path.close', error: new PathClosedError('bye', 'closed (bye): m') }, 'PathClosedError'],
   ];
   for (const role of ['initiator', 'responder'] as const) {
     for (const [ev, name] of events) {
@@ -200,7 +200,7 @@ test('established: Shutdown from the peer, a local close (with Shutdown), AEAD f
   const { snap } = drive('initiator', [frame(Tag.ProtocolAccepted), frame(Tag.Response)]);
   const cases: Array<[PathMachineEvent, string, string[]]> = [
     [{ type: 'peer.shutdown', code: 'bye', message: 'm' }, 'PathClosedError', ['closeStream', 'announceClosed']],
-    [{ type: 'path.close', code: 'bye', message: 'm' }, 'PathClosedError', ['sendShutdown', 'closeStream', 'announceClosed']],
+    [{ type: 'path.close', error: new PathClosedError('bye', 'closed (bye): m') }, 'PathClosedError', ['sendShutdown', 'closeStream', 'announceClosed']],
     [{ type: 'frame.invalid', error: Object.assign(new Error('x'), { name: 'AeadError' }) }, 'AeadError', ['closeStream', 'announceClosed']],
     [{ type: 'stream.closed' }, 'PathLostError', ['closeStream', 'announceClosed']],
   ];
@@ -213,25 +213,25 @@ test('established: Shutdown from the peer, a local close (with Shutdown), AEAD f
   t.true((peer.context.error as { remote?: boolean }).remote);
 });
 
-/** A running actor on a simulated clock, with spies for the effects. */
+/** A running actor on a simulated clock, with spies for the effects (in its input, as path.ts gives them). */
 const live = (role: PathRole, heard: () => boolean = () => false) => {
   const clock = new SimulatedClock();
   const log: string[] = [];
   const spy = (name: string) => () => void log.push(name);
-  const machine = pathMachine.provide({
-    actions: {
-      writeFrames: spy('writeFrames'),
-      sendAbort: spy('sendAbort'),
-      sendShutdown: spy('sendShutdown'),
-      sendPing: spy('sendPing'),
-      closeStream: spy('closeStream'),
-      announceEstablished: spy('announceEstablished'),
-      announceClosed: spy('announceClosed'),
-      markTraffic: spy('markTraffic'),
-    },
-    guards: { heardFromPeer: heard },
-  });
-  const actor = createActor(machine, { input: input(role, fakeSteps().steps), clock });
+  const effects: PathEffects = {
+    writeFrames: spy('writeFrames'),
+    sendAbort: spy('sendAbort'),
+    sendShutdown: spy('sendShutdown'),
+    sendPing: spy('sendPing'),
+    closeStream: spy('closeStream'),
+    announceEstablished: spy('announceEstablished'),
+    announceClosed: spy('announceClosed'),
+    markTraffic: spy('markTraffic'),
+    deliverData: spy('deliverData'),
+    heardFromPeer: heard,
+    mayStillBeRefused: () => false,
+  };
+  const actor = createActor(pathMachine, { input: { ...input(role, fakeSteps().steps), effects }, clock });
   actor.start();
   return { clock, log, actor };
 };

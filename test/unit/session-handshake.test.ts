@@ -12,6 +12,7 @@ import {
   nextKey,
   type ResponderParams,
   type StepResult,
+  toHex,
   transcriptHash,
 } from '../../protocols/session/handshake.js';
 import { decodeHello, encodeHello, encodeResponse, encodeResponseBody } from '../../protocols/session/messages.js';
@@ -102,6 +103,15 @@ test('transcript hash: length-prefixed, so moving a byte between elements change
   const y = transcriptHash(crypto, [new Uint8Array([1]), new Uint8Array([2, 3])]);
   t.notDeepEqual(x, y);
   t.is(x.length, 32);
+  // The exact layout both ends hash: u32 BE length ‖ bytes, for each element in order.
+  t.deepEqual(x, crypto.sha256(new Uint8Array([0, 0, 0, 2, 1, 2, 0, 0, 0, 1, 3])));
+  t.deepEqual(transcriptHash(crypto, [new Uint8Array(0), new Uint8Array(300).fill(7)]), crypto.sha256(new Uint8Array([0, 0, 0, 0, 0, 0, 1, 44, ...new Uint8Array(300).fill(7)])));
+});
+
+test('toHex: two lowercase digits a byte, as Buffer writes them', (t) => {
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  t.is(toHex(all), Buffer.from(all).toString('hex'));
+  t.is(toHex(new Uint8Array(0)), '');
 });
 
 test('rekey: the next key is one-way and deterministic', (t) => {

@@ -292,8 +292,9 @@ test('inspect sees the machine (handshake states, then established); its context
   t.true(values.includes(JSON.stringify({ handshaking: { responder: 'awaitingSignature' } })), values.join(' '));
   t.true(values.includes(JSON.stringify({ established: 'watching' })));
   const last = events.filter((e) => e.type === '@xstate.snapshot').at(-1)?.snapshot?.context ?? {};
-  t.deepEqual(Object.keys(last).sort(), ['deadMs', 'error', 'handshakeTimeoutMs', 'idleMs', 'role', 'session', 'silentTicks', 'steps']);
+  t.deepEqual(Object.keys(last).sort(), ['deadMs', 'effects', 'error', 'handshakeTimeoutMs', 'idleMs', 'role', 'session', 'silentTicks', 'steps']);
   t.deepEqual(JSON.parse(JSON.stringify(last['steps'])), {}, 'the steps object serializes to nothing');
+  t.deepEqual(JSON.parse(JSON.stringify(last['effects'])), {}, 'the effects object serializes to nothing');
   t.is((last['session'] as { sessionId?: string }).sessionId, p.responder.sessionId);
 });
 
@@ -347,4 +348,46 @@ test('a cancel lifetime that ends mid-handshake aborts it at once with its reaso
   t.false(up.initiator.lifetime.isClosed, 'an established path is its owner’s to close');
   up.initiator.close();
   await closedWith(up.responder);
+});
+
+// path.machine.ts is built once and shared; each path's effects travel in its own input.
+test('one machine, many paths: two handshakes interleaved each write, deliver and close only their own', async (t) => {
+  const one = makePair(nodeCrypto);
+  const two = makePair(nodeCrypto);
+  const [i1, r1, i2, r2] = await Promise.all([one.initiating, one.accepting, two.initiating, two.accepting]);
+  t.is(i1.remoteId, one.responderId.vatId);
+  t.is(r1.remoteId, one.initiatorId.vatId);
+  t.is(i2.remoteId, two.responderId.vatId);
+  t.is(r2.remoteId, two.initiatorId.vatId);
+  t.is(i1.sessionId, r1.sessionId);
+  t.is(i2.sessionId, r2.sessionId);
+  t.not(i1.sessionId, i2.sessionId);
+  const at1 = collect(r1);
+  const at2 = collect(r2);
+  i1.send(Tag.Deliver, new Uint8Array([1]));
+  i2.send(Tag.Deliver, new Uint8Array([2]));
+  i1.send(Tag.Deliver, new Uint8Array([3]));
+  await Promise.all([at1.until(2), at2.until(1)]);
+  t.deepEqual(at1.got, [
+    [Tag.Deliver, new Uint8Array([1])],
+    [Tag.Deliver, new Uint8Array([3])],
+  ]);
+  t.deepEqual(at2.got, [[Tag.Deliver, new Uint8Array([2])]]);
+  // Closing the first pair ends it alone; the second still carries data.
+  const ended = closedWith(r1);
+  i1.close({ code: 'bye', message: 'first pair only' });
+  const reason = (await ended) as Error & { code?: string; remote?: boolean };
+  t.is(reason.name, 'PathClosedError');
+  t.is(reason.code, 'bye');
+  t.true(reason.remote);
+  t.true(one.a.isClosed);
+  t.false(two.a.isClosed);
+  t.false(i2.lifetime.isClosed);
+  t.false(r2.lifetime.isClosed);
+  const back = collect(i2);
+  r2.send(Tag.Return, new Uint8Array([4]));
+  await back.until(1);
+  t.deepEqual(back.got, [[Tag.Return, new Uint8Array([4])]]);
+  i2.close();
+  await closedWith(r2);
 });

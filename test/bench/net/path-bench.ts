@@ -50,7 +50,7 @@ const clock: PathClock = {
   defer: (fn) => setImmediate(fn),
 };
 
-const identityOf = (crypto: CryptoSuite, seedByte: number): PathIdentity => {
+export const identityOf = (crypto: CryptoSuite, seedByte: number): PathIdentity => {
   const key = crypto.ed25519FromSeed(new Uint8Array(32).fill(seedByte));
   return { vatId: vatIdOf(crypto, key.publicKey), key };
 };
@@ -192,7 +192,7 @@ export const benchBulk = async (ctx: PathBenchContext): Promise<void> => {
 };
 
 /** n full handshakes one after another; both ends here. Returns wall ms and CPU ms (user + system, both ends). */
-const handshakes = async (crypto: CryptoSuite, idA: PathIdentity, idB: PathIdentity, n: number) => {
+export const timeHandshakes = async (crypto: CryptoSuite, idA: PathIdentity, idB: PathIdentity, n: number) => {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < n; i += 1) {
@@ -213,13 +213,13 @@ export const benchHandshakes = async (ctx: PathBenchContext): Promise<void> => {
   const { config, row, details, log } = ctx;
   // Identity keys are long-lived (a host makes its key object once), so they are made outside the timing.
   const suites = [nodeCrypto, nobleCrypto].map((crypto) => ({ crypto, idA: identityOf(crypto, 1), idB: identityOf(crypto, 2) }));
-  for (const s of suites) await handshakes(s.crypto, s.idA, s.idB, Math.max(1, Math.ceil(config.handshakes / 4)));
+  for (const s of suites) await timeHandshakes(s.crypto, s.idA, s.idB, Math.max(1, Math.ceil(config.handshakes / 4)));
   const perSec = new Map<string, number[]>(suites.map((s) => [s.crypto.name, []]));
   const cpuPer = new Map<string, number[]>(suites.map((s) => [s.crypto.name, []]));
   for (let rep = 0; rep < config.handshakeReps; rep += 1) {
     for (let i = 0; i < suites.length; i += 1) {
       const s = suites[(i + rep) % suites.length]!;
-      const r = await handshakes(s.crypto, s.idA, s.idB, config.handshakes);
+      const r = await timeHandshakes(s.crypto, s.idA, s.idB, config.handshakes);
       perSec.get(s.crypto.name)!.push((config.handshakes * 1000) / r.wallMs);
       cpuPer.get(s.crypto.name)!.push(r.cpuMs / config.handshakes);
     }

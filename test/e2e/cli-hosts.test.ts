@@ -6,6 +6,7 @@
 import test from 'ava';
 import { example, fixture, tempHome } from '../helpers/host.js';
 import { startHostProcess, tribe } from '../helpers/cli.js';
+import { preferredCiphers } from '../../runtime/crypto-node.js';
 
 test('CLI: tribe ref on one host, tribe connect and tribe call on another', async (t) => {
   const homeA = tempHome(t);
@@ -34,7 +35,7 @@ test('CLI: tribe ref on one host, tribe connect and tribe call on another', asyn
   t.is(ps.sessions[0].peer, b.id);
   t.true(ps.sessions[0].framesOut > 0);
   const psText = (await tribe(['ps', '--home', homeA])).stdout;
-  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+chacha20-poly1305`));
+  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+${preferredCiphers()[0]}`));
 
   // Revoked: a new enliven fails with one line and a non-zero exit.
   t.is((await tribe(['revoke', ref, '--home', homeB])).stdout.trim(), 'revoked');

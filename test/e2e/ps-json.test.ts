@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { example, fixture, repoRoot, tempHome } from '../helpers/host.js';
+import { preferredCiphers } from '../../runtime/crypto-node.js';
 
 interface Field {
   readonly type: 'string' | 'number' | 'boolean' | 'array';
@@ -107,8 +108,8 @@ test('tribe ps --json has exactly the fields and types docs/protocol.md §12 lis
   t.false('viz' in sb);
   t.is(sa.home, homeA);
   t.true(Number.isInteger(sa.pid) && sa.pid !== sb.pid);
-  t.like(sa.sessions[0], { peer: b.id, address: b.listen, role: 'initiator', cipher: 'chacha20-poly1305', channels: 2 });
-  t.like(sb.sessions[0], { peer: a.id, role: 'responder', cipher: 'chacha20-poly1305', channels: 2 });
+  t.like(sa.sessions[0], { peer: b.id, address: b.listen, role: 'initiator', cipher: preferredCiphers()[0], channels: 2 });
+  t.like(sb.sessions[0], { peer: a.id, role: 'responder', cipher: preferredCiphers()[0], channels: 2 });
   t.regex(sb.sessions[0].address, /^127\.0\.0\.1:\d+$/);
   for (const s of [sa.sessions[0], sb.sessions[0]]) {
     t.true(s.since <= Date.now() && s.since > Date.now() - 60_000);

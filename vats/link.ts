@@ -13,6 +13,9 @@ export type HostToVat =
    * A direct channel to another vat; `port` is a transferred MessagePort. A
    * `remote` peer is a vat (or host) on another host, named `<VatId>/<endpoint>`:
    * it may only redeem tickets its host admitted, never fetch exports by key.
+   * Over a local peer's port CapTP messages go as objects; over a remote one as
+   * text (tag char ‖ JSON, capabilities/channel-codec.ts), one item or a turn's
+   * array of them (capabilities/outbox.ts), and the vat checks what it gets.
    */
   | { readonly k: 'peer'; readonly vat: string; readonly port: unknown; readonly remote?: boolean }
   /** The named vat ended: abort the channel to it with this (flattened) error. */

@@ -61,6 +61,8 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
     const ref = weakImports.get(slot);
     if (ref && ref.deref() === undefined) {
       weakImports.delete(slot);
+      // Its registration is spent: without this, every import ever collected left its token here.
+      importToken.delete(slot);
       releaseSlot(slot);
     }
   });

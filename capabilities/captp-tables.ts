@@ -138,6 +138,10 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
         forgetDropped.register(val, slot);
       }
     },
+    /** Weakly held imports with a live finalizer registration (diagnostics and tests: it falls back as imports are collected). */
+    get importsTracked(): number {
+      return importToken.size;
+    },
     didDisconnect() {
       presets.clear();
       fresh.clear();

@@ -25,7 +25,7 @@
  *
  *   node dist/test/bench/captp-micro.js [--setup=inproc,workers] [--reps=11]
  *     [--seq=2000] [--calls=5000] [--window=100] [--gc-imports=1] [--delivery=immediate]
- *     [--batch=none]
+ *     [--batch=none] [--tables=default|tribe] [--wire=object|json] [--payload=none|record|ref]
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -61,7 +61,29 @@ export interface MicroOptions {
    * messages in order. Off (`none`) = one message per delivery/postMessage.
    */
   readonly batch: 'none' | 'microtask' | 'immediate';
+  /** `tribe`: CapTP's import/export tables are Tribe's (capabilities/captp-tables.ts), as in a vat. */
+  readonly tables: 'default' | 'tribe';
+  /**
+   * `workers` only: what crosses the MessagePort. `object` posts the message (or
+   * batch) as is, for structured clone; `json` posts JSON.stringify of it and the
+   * far end parses it (CapTP messages are JSON data).
+   */
+  readonly wire: 'object' | 'json';
+  /**
+   * What each call carries besides `i`: nothing (`none`), a plain record
+   * (`record`), or a reference to a driver-side Far object (`ref`, exported once,
+   * then the same slot every call). The answer is always `i`.
+   */
+  readonly payload: 'none' | 'record' | 'ref';
 }
+
+/** makeCapTP options for these bench options (Tribe's tables are loaded only when asked for). */
+const captpOptions = async (o: MicroOptions) => {
+  const base = { gcImports: o.gcImports, onReject: () => {} };
+  if (o.tables !== 'tribe') return base;
+  const { makeImportExportTables } = await import('../../capabilities/captp-tables.js');
+  return { ...base, makeCapTPImportExportTables: (a: any) => makeImportExportTables(a) };
+};
 
 /**
  * A send function that queues messages and passes them to `flush` as one array,
@@ -97,33 +119,43 @@ const timeIt = async (run: () => Promise<void>): Promise<Timing> => {
 };
 
 /** The two workloads, on a target presence. Throw on a wrong answer so that a broken patch cannot look fast. */
-const makeWorkloads = (E: any, target: unknown) => ({
-  async sequential(n: number) {
-    let last = -1;
-    for (let i = 0; i < n; i += 1) last = await E(target).ping(i);
-    if (last !== n - 1) throw Error(`bad answer ${last}`);
-  },
-  async outstanding(n: number, window: number) {
-    let next = 0;
-    let answered = 0;
-    const lane = async () => {
-      while (next < n) {
-        const i = next;
-        next += 1;
-        if ((await E(target).ping(i)) === i) answered += 1;
-      }
-    };
-    await Promise.all(Array.from({ length: window }, lane));
-    if (answered !== n) throw Error(`only ${answered} of ${n} answers were right`);
-  },
-});
+const makeWorkloads = (endo: Endo, target: unknown, payload: MicroOptions['payload']) => {
+  const { E } = endo;
+  const extra =
+    payload === 'record'
+      ? harden({ name: 'bench', tags: ['a', 'b'], size: 3 })
+      : payload === 'ref'
+        ? endo.Far('Extra', { get: () => 1 })
+        : undefined;
+  const ping = extra === undefined ? (i: number) => E(target).ping(i) : (i: number) => E(target).ping(i, extra);
+  return {
+    async sequential(n: number) {
+      let last = -1;
+      for (let i = 0; i < n; i += 1) last = await ping(i);
+      if (last !== n - 1) throw Error(`bad answer ${last}`);
+    },
+    async outstanding(n: number, window: number) {
+      let next = 0;
+      let answered = 0;
+      const lane = async () => {
+        while (next < n) {
+          const i = next;
+          next += 1;
+          if ((await ping(i)) === i) answered += 1;
+        }
+      };
+      await Promise.all(Array.from({ length: window }, lane));
+      if (answered !== n) throw Error(`only ${answered} of ${n} answers were right`);
+    },
+  };
+};
 
 type Workloads = ReturnType<typeof makeWorkloads>;
 
 /** Both endpoints in this thread over an in-memory pipe. */
 const startInproc = async (endo: Endo, o: MicroOptions): Promise<Workloads> => {
   const defer = o.delivery === 'microtask' ? queueMicrotask : (f: () => void) => setImmediate(f);
-  const opts = { gcImports: o.gcImports, onReject: () => {} };
+  const opts = await captpOptions(o);
   let driver: any;
   let target: any;
   /** What an endpoint sends: one delivery per message, or one per batch. */
@@ -135,12 +167,12 @@ const startInproc = async (endo: Endo, o: MicroOptions): Promise<Workloads> => {
             for (const m of batch) peer().dispatch(m);
           }),
         );
-  const pinger = endo.Far('Pinger', { ping: (i: number) => i });
+  const pinger = endo.Far('Pinger', { ping: (i: number, _extra?: unknown) => i });
   target = endo.makeCapTP('micro-target', link(() => driver), pinger, opts);
   driver = endo.makeCapTP('micro-driver', link(() => target), undefined, opts);
   const boot = await driver.getBootstrap();
   if ((await endo.E(boot).ping(7)) !== 7) throw Error('bootstrap ping failed');
-  return makeWorkloads(endo.E, boot);
+  return makeWorkloads(endo, boot, o.payload);
 };
 
 interface WorkerData {
@@ -155,11 +187,13 @@ interface WorkerData {
 const serveWorker = async (data: WorkerData) => {
   const endo = await loadEndo(data.endo);
   const { port, role, options } = data;
-  const pinger = role === 'target' ? endo.Far('Pinger', { ping: (i: number) => i }) : undefined;
-  const send =
-    options.batch === 'none' ? (m: unknown) => port.postMessage(m) : makeBatcher(options.batch, (b) => port.postMessage(b));
-  const captp = endo.makeCapTP(`micro-${role}`, send, pinger, { gcImports: options.gcImports, onReject: () => {} });
-  port.on('message', (m) => {
+  const pinger = role === 'target' ? endo.Far('Pinger', { ping: (i: number, _extra?: unknown) => i }) : undefined;
+  const json = options.wire === 'json';
+  const post = (m: unknown) => port.postMessage(json ? JSON.stringify(m) : m);
+  const send = options.batch === 'none' ? post : makeBatcher(options.batch, post);
+  const captp = endo.makeCapTP(`micro-${role}`, send, pinger, await captpOptions(options));
+  port.on('message', (data) => {
+    const m = json ? JSON.parse(data as string) : data;
     if (options.batch === 'none') captp.dispatch(m);
     else for (const one of m as unknown[]) captp.dispatch(one);
   });
@@ -167,7 +201,7 @@ const serveWorker = async (data: WorkerData) => {
   if (role === 'driver') {
     const boot = await captp.getBootstrap();
     if ((await endo.E(boot).ping(7)) !== 7) throw Error('bootstrap ping failed');
-    work = makeWorkloads(endo.E, boot);
+    work = makeWorkloads(endo, boot, options.payload);
   }
   parentPort!.on('message', async (cmd: { id: number; op: 'sequential' | 'outstanding'; args: [number, number] }) => {
     const t = await timeIt(() => work![cmd.op](...cmd.args));
@@ -247,7 +281,13 @@ const parseArgs = (argv: readonly string[]) => {
     gcImports: get('gc-imports', '1') !== '0',
     delivery: get('delivery', 'immediate') === 'microtask' ? 'microtask' : 'immediate',
     batch: (['microtask', 'immediate'] as const).find((b) => b === get('batch', 'none')) ?? 'none',
+    tables: get('tables', 'default') === 'tribe' ? 'tribe' : 'default',
+    wire: get('wire', 'object') === 'json' ? 'json' : 'object',
+    payload: (['record', 'ref'] as const).find((p) => p === get('payload', 'none')) ?? 'none',
   };
+  if (options.tables === 'tribe' && get('endo', '')) {
+    throw new Error('--tables=tribe loads @endo from the project: it cannot be combined with --endo');
+  }
   const setups = get('setup', 'inproc,workers').split(',') as Sample['setup'][];
   const endo = get('endo', '') || undefined;
   return { options, setups, endo, reps: Number(get('reps', '11')), json: argv.includes('--json') };

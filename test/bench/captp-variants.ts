@@ -7,9 +7,10 @@
  * there (`patch -p1`); the project's own node_modules is never touched. Then it
  * runs `captp-micro.js --endo=<that copy>` in a fresh process per variant and
  * round, rotating the order every round so that drift on a shared machine hits
- * all variants alike, and prints medians and ratios to the unpatched run.
+ * all variants alike, and prints medians and ratios to the first variant (by
+ * default the unpatched one).
  *
- *   node dist/test/bench/captp-variants.js [--rounds=5] [--variants=pristine,NAME,...,all]
+ *   node dist/test/bench/captp-variants.js [--rounds=5] [--variants=pristine,NAME,...,all | leave-one-out]
  *     [--out=FILE.json] [captp-micro options: --setup=inproc --reps=3 --seq=2000 ...]
  *   node dist/test/bench/captp-variants.js --check
  *
@@ -17,9 +18,12 @@
  * and fails unless each transcript equals the unpatched one.
  *
  * `pristine` is the unpatched packages, NAME a file docs/patches/NAME.patch, and
- * `all` every patch in docs/patches applied in name order. A variant may add
- * captp-micro options of its own after `@`: `pristine@batch=microtask` is the
- * unpatched packages with batched messages. Ratios are to `pristine`.
+ * `all` every patch in docs/patches applied in name order, `all-NAME` all but
+ * NAME (what NAME adds to the others); `project` runs on the
+ * project's own node_modules (no copy), which `--tables=tribe` needs. A variant
+ * may add captp-micro options of its own after `@`: `pristine@batch=microtask`
+ * is the unpatched packages with batched messages. Ratios are to the first
+ * variant listed (by default `pristine`).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -87,9 +91,10 @@ const check = (dirs: ReadonlyMap<string, string>): boolean => {
   return same;
 };
 
-const runMicro = (endo: string, passThrough: readonly string[]): Promise<Sample[]> =>
+const runMicro = (endo: string | undefined, passThrough: readonly string[]): Promise<Sample[]> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [microScript, `--endo=${endo}`, '--json', ...passThrough], {
+    const endoArg = endo === undefined ? [] : [`--endo=${endo}`];
+    const child = spawn(process.execPath, [microScript, ...endoArg, '--json', ...passThrough], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -107,6 +112,19 @@ const runMicro = (endo: string, passThrough: readonly string[]): Promise<Sample[
     });
   });
 
+/** The patches a variant's code applies, in name order. */
+const patchesOf = (code: string, patches: readonly string[]): string[] => {
+  if (code === 'pristine') return [];
+  if (code === 'all') return [...patches];
+  if (code.startsWith('all-')) {
+    const left = code.slice('all-'.length);
+    if (!patches.includes(left)) throw new Error(`no patch ${left} to leave out`);
+    return patches.filter((p) => p !== left);
+  }
+  if (!patches.includes(code)) throw new Error(`no patch docs/patches/${code}.patch`);
+  return [code];
+};
+
 /** `NAME@opt=value@...`: the code is NAME's, and captp-micro gets `--opt=value ...` on top. */
 const codeOf = (variant: string): string => variant.split('@')[0]!;
 const optionsOf = (variant: string): string[] =>
@@ -121,7 +139,7 @@ interface Row {
   mode: string;
   callsPerSec: number;
   cpuUsPerCall: number;
-  /** Median over rounds of (this variant's median calls/s ÷ pristine's, same round). */
+  /** Median over rounds of (this variant's median calls/s ÷ the first variant's, same round). */
   ratio: number;
   /** The same for CPU per call (below 1 = cheaper). */
   cpuRatio: number;
@@ -133,7 +151,11 @@ const main = async () => {
   const rounds = Number(get('rounds') ?? '5');
   const out = get('out');
   const patches = allPatches();
-  const variants = (get('variants') ?? ['pristine', ...patches, 'all'].join(',')).split(',');
+  const variantList = get('variants') ?? ['pristine', ...patches, 'all'].join(',');
+  /** `--variants=leave-one-out`: pristine, all, and all but each patch. */
+  const variants = (
+    variantList === 'leave-one-out' ? ['pristine', 'all', ...patches.map((p) => `all-${p}`)].join(',') : variantList
+  ).split(',');
   const own = new Set(['rounds', 'variants', 'out', 'check']);
   const passThrough = args.filter((a) => !own.has(a.slice(2).split('=')[0]!));
 
@@ -141,11 +163,13 @@ const main = async () => {
   try {
     const dirs = new Map<string, string>();
     for (const v of new Set(variants.map(codeOf))) {
-      const applied = v === 'pristine' ? [] : v === 'all' ? patches : [v];
+      if (v === 'project') continue;
+      const applied = patchesOf(v, patches);
       dirs.set(v, buildVariant(root, v, applied));
     }
     if (args.includes('--check')) {
       if (!dirs.has('pristine')) throw new Error('--check needs the pristine variant');
+      dirs.delete('project');
       if (variants.some((v) => v.includes('@'))) throw new Error('--check compares code only: drop the @options');
       process.exitCode = check(dirs) ? 0 : 1;
       return;
@@ -156,13 +180,13 @@ const main = async () => {
       const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
       for (const v of order) {
         process.stderr.write(`round ${r + 1}/${rounds}: ${v}\n`);
-        samples.get(v)!.push(await runMicro(dirs.get(codeOf(v))!, [...passThrough, ...optionsOf(v)]));
+        samples.get(v)!.push(await runMicro(dirs.get(codeOf(v)), [...passThrough, ...optionsOf(v)]));
       }
     }
     const pick = (s: readonly Sample[], setup: string, mode: string, key: 'callsPerSec' | 'cpuUsPerCall') =>
       median(s.filter((x) => x.setup === setup && x.mode === mode).map((x) => x[key]));
     const rows: Row[] = [];
-    const base = samples.get('pristine');
+    const base = samples.get(variants[0]!);
     for (const v of variants) {
       const perRound = samples.get(v)!;
       const flat = perRound.flat();

@@ -192,6 +192,35 @@ const captpPart = async () => {
   await show('after abort', E(boot).ping(1));
 };
 
+/** What an E(x) or E.sendOnly(x) proxy shows of itself (its traps and what it forwards to its target). */
+const proxyPart = () => {
+  const x = Far('X', { m: () => 1 });
+  for (const [label, proxy] of [
+    ['E(x)', E(x)],
+    ['E.sendOnly(x)', E.sendOnly(x)],
+  ] as const) {
+    const show = (what: string, f: () => unknown) => {
+      try {
+        line(`${label} ${what}: ${JSON.stringify(f())}`);
+      } catch (e) {
+        line(`${label} ${what} throws ${errText(e)}`);
+      }
+    };
+    show('typeof', () => typeof proxy);
+    show('ownKeys', () => Reflect.ownKeys(proxy).map(String));
+    show('name', () => Object.getOwnPropertyDescriptor(proxy, 'name'));
+    show('length', () => Object.getOwnPropertyDescriptor(proxy, 'length'));
+    show('isFrozen', () => Object.isFrozen(proxy));
+    show('proto is Function.prototype', () => Object.getPrototypeOf(proxy) === Function.prototype);
+    show('has anything', () => 'anything' in proxy);
+    show('method name', () => proxy.m.name);
+    show('method frozen', () => Object.isFrozen(proxy.m));
+    show('set', () => Reflect.set(proxy, 'y', 1));
+    show('new', () => new (proxy as any)());
+  }
+};
+
 marshalPart();
+proxyPart();
 await captpPart();
 console.log(out.join('\n'));

@@ -158,10 +158,16 @@ const startInproc = async (endo: Endo, o: MicroOptions): Promise<Workloads> => {
   const opts = await captpOptions(o);
   let driver: any;
   let target: any;
-  /** What an endpoint sends: one delivery per message, or one per batch. */
+  /**
+   * What an endpoint sends: one delivery per message, or one per batch. Like
+   * postMessage, it returns nothing (CapTP watches a returned value for
+   * rejection, which costs two promises per message).
+   */
   const link = (peer: () => any) =>
     o.batch === 'none'
-      ? (m: unknown) => defer(() => peer().dispatch(m))
+      ? (m: unknown) => {
+          defer(() => peer().dispatch(m));
+        }
       : makeBatcher(o.batch, (batch) =>
           defer(() => {
             for (const m of batch) peer().dispatch(m);

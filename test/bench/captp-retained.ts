@@ -37,8 +37,12 @@ if (tables === 'tribe') {
 
 let driver: any;
 let target: any;
-target = makeCapTP('t', (m: unknown) => setImmediate(() => driver.dispatch(m)), Far('P', { ping: (i: number) => i }), opts);
-driver = makeCapTP('d', (m: unknown) => setImmediate(() => target.dispatch(m)), undefined, opts);
+/** Each message delivered in a task of its own; returns nothing, like postMessage. */
+const link = (peer: () => any) => (m: unknown) => {
+  setImmediate(() => peer().dispatch(m));
+};
+target = makeCapTP('t', link(() => driver), Far('P', { ping: (i: number) => i }), opts);
+driver = makeCapTP('d', link(() => target), undefined, opts);
 const boot = await driver.getBootstrap();
 
 /** GC, let finalizers run (and the CTP_DROPs they send arrive), GC again; then the heap in use. */

@@ -29,7 +29,7 @@ import {
 } from '../framing/frames.js';
 import { AEAD_NONCE_BYTES, AEAD_TAG_BYTES, type Aead, type CipherName, type CryptoSuite } from './crypto.js';
 import { MalformedMessageError } from './errors.js';
-import { nextKey } from './handshake.js';
+import { concatBytes, nextKey } from './handshake.js';
 
 /** Default Encrypted frames per key epoch and direction: far below the 2^64 nonce space, and a bounded amount of data under one key (at most 2^20 × 2 MiB). */
 export const REKEY_AFTER_MESSAGES = 2 ** 20;
@@ -101,16 +101,6 @@ const innerHeader = (tag: number, length: number): Uint8Array => {
   return h;
 };
 
-const joined = (parts: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
-
 /** What this side sends: seals plaintexts of inner frames into Encrypted frames. */
 export class OutboundCipherState extends CipherState {
   /**
@@ -128,11 +118,11 @@ export class OutboundCipherState extends CipherState {
   }
   /** Any plaintext as one whole Encrypted frame (tests, and scripted peers that send malformed ones). */
   sealPlaintext(plaintext: Uint8Array): Uint8Array {
-    return joined(this.sealParts([plaintext], plaintext.length));
+    return concatBytes(this.sealParts([plaintext], plaintext.length));
   }
   /** One inner frame alone as one whole Encrypted frame. */
   seal(tag: number, payload: Uint8Array): Uint8Array {
-    return joined(this.sealParts([innerHeader(tag, payload.length), payload], HEADER_BYTES + payload.length));
+    return concatBytes(this.sealParts([innerHeader(tag, payload.length), payload], HEADER_BYTES + payload.length));
   }
 }
 

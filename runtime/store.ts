@@ -6,8 +6,12 @@ import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Grant } from '../vats/link.js';
 
-/** 2: revoked sturdy refs are kept, marked (`revoked_at`), so that `tribe refs` lists them. */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: revoked sturdy refs are kept, marked (`revoked_at`), so that `tribe refs` lists them.
+ * 3: durable objects (`vat_objects`): one row per instance of a durable kind, and one per durable
+ *    vat for its root's key (kind ROOT_KIND).
+ */
+export const SCHEMA_VERSION = 3;
 /** How long a writer waits for another connection's transaction before failing. */
 export const BUSY_TIMEOUT_MS = 5000;
 
@@ -28,6 +32,15 @@ CREATE TABLE IF NOT EXISTS vat_store (
   key TEXT NOT NULL,
   value TEXT NOT NULL,
   PRIMARY KEY (vat, key)
+) WITHOUT ROWID;
+-- Durable objects: id is the object's key ('d:<base32>' for kind instances, 'r:<base32>' for a vat's root),
+-- unguessable: holding the key is the authority to reach the object again after a restart.
+CREATE TABLE IF NOT EXISTS vat_objects (
+  vat TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (vat, id)
 ) WITHOUT ROWID;
 -- Sturdy refs by the SHA-256 of their swiss number: the store alone does not reveal live capabilities.
 CREATE TABLE IF NOT EXISTS sturdy_refs (
@@ -141,8 +154,9 @@ export const openHostStore = (path: string): HostStore => {
   const refColumns = db.prepare<[], { name: string }>('PRAGMA table_info(sturdy_refs)').all();
   if (!refColumns.some((c) => c.name === 'revoked_at')) {
     db.exec('ALTER TABLE sturdy_refs ADD COLUMN revoked_at INTEGER');
-    setMeta.run('schema', String(SCHEMA_VERSION));
   }
+  // Versions 1 and 2 lack only tables that SCHEMA has just created.
+  if (Number(getMeta.get('schema')!.value) < SCHEMA_VERSION) setMeta.run('schema', String(SCHEMA_VERSION));
 
   const insertVat = db.prepare(
     `INSERT INTO vats (name, module, params, durable, grants, time_budget_ms, heap_mb, created_at)

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startHostProcess, tribe } from '../helpers/cli.js';
 import { example, tempHome } from '../helpers/host.js';
+import { SCHEMA_VERSION } from '../../runtime/store.js';
 
 const swissOf = (ref: string) => ref.slice(ref.lastIndexOf('/') + 1);
 /** What `tribe refs` lists as a ref's id: the start of the SHA-256 of its swiss number, as the store keeps it. */
@@ -117,6 +118,6 @@ test('a version 1 store (revoked refs deleted, no revoked_at) is upgraded: its r
   t.is((await tribe(['stop', '--home', home])).code, 0);
   t.is(await host.exited, 0);
   const upgraded = new Database(join(home, 'tribe.db'), { readonly: true });
-  t.is(upgraded.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get()!.value, '2');
+  t.is(upgraded.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get()!.value, String(SCHEMA_VERSION));
   upgraded.close();
 });

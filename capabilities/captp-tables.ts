@@ -48,6 +48,8 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
   const fresh = new Set<Slot>();
   /** Imports to use instead of a new proxy: claimed gifts waiting for the message that names them. */
   const presets = new Map<Slot, unknown>();
+  /** Imports to wrap once made: durable notes of the message being dispatched (durable-refs.ts). */
+  const wraps = new Map<Slot, (direct: unknown) => unknown>();
   const dropped = new Map<Slot, WeakRef<object>>();
   const forgetDropped = new FinalizationRegistry<Slot>((slot) => {
     const ref = dropped.get(slot);
@@ -86,7 +88,9 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
       if (presets.has(slot)) return { val: presets.get(slot), settler: undefined };
       const { promise, settler } = makeRemoteKit(slot);
       if (slot[0] === 'o' || slot[0] === 't') {
-        return { val: Remotable(iface as any, undefined, settler.resolveWithPresence() as any), settler };
+        const val = Remotable(iface as any, undefined, settler.resolveWithPresence() as any);
+        const wrap = wraps.get(slot);
+        return { val: wrap ? wrap(val) : val, settler };
       }
       if (slot[0] === 'p') return { val: promise, settler };
       throw new TypeError(`unknown slot type ${slot}`);
@@ -130,6 +134,13 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
     clearPreset(slot: Slot) {
       presets.delete(slot);
     },
+    /** The next import of `slot` is `wrap(presence)` (a durable note's presence) instead of the presence itself. */
+    wrapImport(slot: Slot, wrap: (direct: unknown) => unknown) {
+      wraps.set(slot, wrap);
+    },
+    clearWrap(slot: Slot) {
+      wraps.delete(slot);
+    },
     deleteExport(slot: Slot) {
       const val = exported.get(slot);
       exported.delete(slot);
@@ -144,6 +155,7 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
     },
     didDisconnect() {
       presets.clear();
+      wraps.clear();
       fresh.clear();
       for (const token of importToken.values()) importFinalizer.unregister(token);
       importToken.clear();

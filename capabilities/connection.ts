@@ -30,7 +30,7 @@
 import { makeCapTP, type CapTPMessage, type CapTPStats } from '@endo/captp';
 import { makeImportExportTables, type ImportExportTables } from './captp-tables.js';
 import { ConnectionAbortedError, ProtocolViolationError } from './errors.js';
-import { checkGiftNotes, type GiftNote, type GiftTerms } from './gift-notes.js';
+import { checkGiftNotes, type DurableNote, type DurableTerms, type GiftNote, type GiftTerms, type SlotNote } from './gift-notes.js';
 import { makeOobMarks, reverseSlot } from './oob-marks.js';
 import { rewriteSentError } from './passable.js';
 
@@ -55,10 +55,15 @@ export interface TraceEntry {
  * not a third party's, and a failed `take` leaves the slot a proxy.
  */
 export interface HandoffPort {
-  /** Terms of a gift deposited for this connection's peer, or undefined when `val` is not a third party's reference. */
-  give(val: unknown): GiftTerms | undefined;
+  /**
+   * Terms of a gift deposited for this connection's peer, or of a durable object
+   * (durable-refs.ts); undefined when `val` is neither a third party's reference nor durable.
+   */
+  give(val: unknown): GiftTerms | DurableTerms | undefined;
   /** The direct reference behind a gift the peer handed on; rejects when it cannot be claimed. */
   take(note: GiftNote): Promise<unknown>;
+  /** What to import for a durable note's slot: a durable presence around `direct`, this connection's presence for it. */
+  revivable(note: DurableNote, direct: unknown): unknown;
 }
 
 export interface ConnectionOptions {
@@ -146,14 +151,14 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   const oob = makeOobMarks(methodOf);
 
   /** Gift notes for the exports of `msg` that the peer may lack and that a third party owns. */
-  const giftsFor = (msg: CapTPMessage): GiftNote[] | undefined => {
-    let gifts: GiftNote[] | undefined;
+  const giftsFor = (msg: CapTPMessage): SlotNote[] | undefined => {
+    let gifts: SlotNote[] | undefined;
     for (const slot of slotsOf(msg)) {
       if (!slot.startsWith('o+') || !tables.takeFresh(slot)) continue;
       const terms = handoff!.give(tables.getExport(slot));
       if (!terms) continue;
       gifts ??= [];
-      gifts.push(harden({ slot, ...terms }));
+      gifts.push(harden({ slot, ...terms }) as SlotNote);
     }
     return gifts;
   };
@@ -235,6 +240,21 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
    */
   const presetsOf = new WeakMap<CapTPMessage, string[]>();
 
+  /** Slots of `msg`'s durable notes that this side does not hold yet: imported as durable presences. */
+  const durableSlots = (msg: CapTPMessage): string[] | undefined => {
+    const notes = msg['gifts'] as SlotNote[] | undefined;
+    if (!handoff || !notes) return undefined;
+    let slots: string[] | undefined;
+    for (const note of notes) {
+      if (note.key === undefined) continue;
+      const slot = reverseSlot(note.slot);
+      if (tables.hasImport(slot)) continue;
+      tables.wrapImport(slot, (direct) => handoff.revivable(note, direct));
+      (slots ??= []).push(slot);
+    }
+    return slots;
+  };
+
   const deliver = (msg: CapTPMessage) => {
     if (unplugged) return;
     if (msg.type === 'CTP_DISCONNECT') {
@@ -246,8 +266,10 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     if (msg.type === 'CTP_BOOTSTRAP') awaitingBootstrap.add(String(msg['questionID']));
     // dispatch() returns false when handling the message threw (bad slot,
     // unknown answer, undecodable body): the peer is broken or hostile.
+    const wrapped = durableSlots(msg);
     const ok = captp.dispatch(msg);
     for (const slot of presetsOf.get(msg) ?? []) tables.clearPreset(slot);
+    for (const slot of wrapped ?? []) tables.clearWrap(slot);
     if (!ok && !aborted) {
       abort(new ProtocolViolationError(`${name}: malformed ${msg.type} from peer`));
     }
@@ -271,7 +293,9 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   let claiming = false;
   /** The gifts of `msg` naming slots this side does not hold. */
   const unclaimed = (msg: CapTPMessage): GiftNote[] =>
-    ((msg['gifts'] as GiftNote[] | undefined) ?? []).filter((g) => !tables.hasImport(reverseSlot(g.slot)));
+    ((msg['gifts'] as SlotNote[] | undefined) ?? []).filter(
+      (g): g is GiftNote => g.key === undefined && !tables.hasImport(reverseSlot(g.slot)),
+    );
 
   const claimAll = async (gifts: readonly GiftNote[]): Promise<string[]> => {
     const claimed = await Promise.all(

@@ -80,3 +80,12 @@ export class GiftExpiredError extends TribeError {}
 export class GiftLimitError extends TribeError {}
 /** The owner of a handed-on reference cannot be reached from the recipient: it stays a proxy through the donor. */
 export class HandoffUnreachableError extends TribeError {}
+
+/**
+ * Durable objects (docs/architecture.md, "Durable objects"): references that reach
+ * their object again after its vat or host restarts.
+ */
+/** No durable object under that key here: never created, or its vat is not the one named. */
+export class DurableObjectNotFoundError extends TribeError {}
+/** A durable reference could not reach its object now (its host is down or unreachable); a later call tries again. */
+export class DurableUnreachableError extends TribeError {}

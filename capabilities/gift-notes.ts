@@ -24,12 +24,36 @@ export interface GiftTerms {
   readonly hints?: readonly string[];
 }
 
+/**
+ * What a sender tells the recipient about a durable object it sends: its owner
+ * and its key, which the owner serves again after a restart (`revive(key)` on
+ * the owner's bootstrap). No deposit is made: the key itself is the authority,
+ * like a sturdy ref's swiss number, and never reaches user code.
+ */
+export interface DurableTerms {
+  /** The owner's full id, `<VatId>/<endpoint>`. */
+  readonly owner: string;
+  /** `d:` or `r:`, then ≥ 128 random bits in lowercase base32. */
+  readonly key: string;
+  readonly hints?: readonly string[];
+}
+
 /** One gift note, as it travels in a message's `gifts` field. */
 export interface GiftNote extends GiftTerms {
   /** The slot of the message that the gift stands for, as the sender wrote it (`o+N`). */
   readonly slot: string;
+  readonly key?: undefined;
 }
+/** A durable object's note, in the same `gifts` field. */
+export interface DurableNote extends DurableTerms {
+  readonly slot: string;
+  readonly nonce?: undefined;
+}
+/** What a message's `gifts` field holds: gifts (with a nonce) and durable objects (with a key). */
+export type SlotNote = GiftNote | DurableNote;
 
+/** A durable object's key: a kind instance (`d:`) or a durable vat's root (`r:`), 128 random bits in base32. */
+export const DURABLE_KEY_PATTERN = /^[dr]:[a-z2-7]{26}$/;
 /** Bytes of randomness in a nonce: 128 bits, as the issue of guessing one demands. */
 export const NONCE_BYTES = 16;
 /** base32 of NONCE_BYTES (26 characters); longer nonces are accepted up to 64 characters. */
@@ -50,10 +74,13 @@ export const endpointOf = (fullId: string): string => fullId.slice(fullId.indexO
 
 const noteProblem = (g: unknown): string | undefined => {
   if (typeof g !== 'object' || g === null || Array.isArray(g)) return 'a gift note is not a record';
-  const { slot, owner, nonce, hints } = g as Record<string, unknown>;
+  const { slot, owner, nonce, key, hints } = g as Record<string, unknown>;
   if (typeof slot !== 'string' || !SLOT_PATTERN.test(slot)) return 'a gift note names a bad slot';
   if (typeof owner !== 'string' || !FULL_ID_PATTERN.test(owner)) return 'a gift note names a bad owner';
-  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return 'a gift note carries a bad nonce';
+  if (key !== undefined) {
+    if (nonce !== undefined) return 'a note carries both a nonce and a durable key';
+    if (typeof key !== 'string' || !DURABLE_KEY_PATTERN.test(key)) return 'a durable note carries a bad key';
+  } else if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return 'a gift note carries a bad nonce';
   if (hints !== undefined) {
     if (!Array.isArray(hints) || hints.length > MAX_HINTS) return 'a gift note carries too many hints';
     if (!hints.every((h) => typeof h === 'string' && HINT_PATTERN.test(h))) return 'a gift note carries a bad hint';

@@ -31,6 +31,7 @@
 import { E, passStyleOf } from '@endo/far';
 import type { Connection, HandoffPort } from './connection.js';
 import { describeError, GiftClaimedError, GiftExpiredError, GiftLimitError, GiftRefusedError, passableError } from './errors.js';
+import { type DurableRefs, type DurableSource, makeDurableRefs } from './durable-refs.js';
 import { FULL_ID_PATTERN, type GiftNote, type GiftTerms, NONCE_PATTERN } from './gift-notes.js';
 
 export interface HandoffLimits {
@@ -50,6 +51,8 @@ export interface HandoffLimits {
   readonly claimWaitMs: number;
   /** Claimed nonces remembered, so that a replay is refused by name rather than as unknown. */
   readonly claimedMemory: number;
+  /** How long a durable reference waits for its owner's `revive` answer after reaching it again (durable-refs.ts). */
+  readonly reviveWithinMs: number;
 }
 
 export const DEFAULT_HANDOFF_LIMITS: HandoffLimits = Object.freeze({
@@ -59,6 +62,7 @@ export const DEFAULT_HANDOFF_LIMITS: HandoffLimits = Object.freeze({
   giftTtlMs: 60_000,
   claimWaitMs: 10_000,
   claimedMemory: 4096,
+  reviveWithinMs: 20_000,
 });
 
 /** One CapTP connection to a peer, as handoff sees it. */
@@ -88,6 +92,8 @@ export interface HandoffOptions {
    * (HandoffUnreachableError when it cannot).
    */
   readonly reach: (owner: string, hints: readonly string[] | undefined, donor: string) => Promise<Reached>;
+  /** This party's own durable objects, if it keeps any (a durable vat): read when needed. */
+  readonly durable?: () => DurableSource | undefined;
 }
 
 /** A link to a gift's owner, and whom to tell how the claim ended (the host's rendezvous machine). */
@@ -112,6 +118,8 @@ export interface HandoffStats {
 export interface GiftGate {
   provideFor(recipient: unknown, nonce: unknown, obj: unknown): void;
   acceptFrom(donor: unknown, nonce: unknown): unknown;
+  /** One of this party's durable objects, by the key its note carried (durable-refs.ts). */
+  revive(key: unknown): unknown;
 }
 
 export interface Handoffs {
@@ -119,9 +127,11 @@ export interface Handoffs {
   imported(val: unknown, link: Link): void;
   /** The connection hooks for the link `link()` names (read lazily: the link holds the connection being made). */
   port(link: () => Link): HandoffPort;
-  /** `provideFor` and `acceptFrom`, for the bootstrap object a peer with full id `peer` gets. */
+  /** `provideFor`, `acceptFrom` and `revive`, for the bootstrap object a peer with full id `peer` gets. */
   gate(peer: string): GiftGate;
   stats(): HandoffStats;
+  /** Durable references: this party's durable presences, and the notes of its durable objects. */
+  readonly durable: DurableRefs;
 }
 
 interface Gift {
@@ -176,7 +186,17 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
     bump(claimsBy, `${c.recipient}\u0000${c.donor}`, -1);
   };
 
+  const durable = makeDurableRefs({
+    self: opts.self,
+    // Revival is the recipient reaching an owner on its own behalf: it is its own "donor".
+    reach: (owner, hints) => opts.reach(owner, hints, opts.self),
+    source: () => opts.durable?.(),
+    reviveWithinMs: limits.reviveWithinMs,
+    clock,
+  });
+
   const gate = (peer: string): GiftGate => ({
+    revive: (key) => durable.serve(key),
     /** Called by a donor (`peer`): hold `obj`, one of ours, for `recipient` to claim with `nonce`. */
     provideFor(recipient, nonce, obj) {
       if (typeof recipient !== 'string' || !FULL_ID_PATTERN.test(recipient)) refused(new GiftRefusedError('provideFor names a malformed recipient'));
@@ -276,6 +296,9 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
   const port = (link: () => Link): HandoffPort => ({
     give(val) {
       if (typeof val !== 'object' || val === null) return undefined;
+      // A durable object (ours, or a durable presence) travels as its key: no deposit, and it revives.
+      const terms = durable.termsOf(val);
+      if (terms) return terms;
       const from = origin.get(val);
       const to = link();
       if (!from || from.id === to.id || from.conn.aborted) return undefined;
@@ -286,9 +309,10 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
       E(from.boot())
         .provideFor(to.id, nonce, val)
         .catch(() => {});
-      const terms: GiftTerms = { owner: from.id, nonce };
-      return terms;
+      const gift: GiftTerms = { owner: from.id, nonce };
+      return gift;
     },
+    revivable: (note, direct) => durable.imported(note, direct, link()),
     async take(note: GiftNote) {
       const donor = link().id;
       if (note.owner === opts.self || note.owner === donor) {
@@ -314,5 +338,6 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
     port,
     gate,
     stats: () => ({ ...counts, pending: gifts.size, waiting: claims.size }),
+    durable,
   };
 };

@@ -5,6 +5,7 @@
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Grant } from '../vats/link.js';
+import type { ObjectRow, StoreBackend } from '../vats/store.js';
 
 /**
  * 2: revoked sturdy refs are kept, marked (`revoked_at`), so that `tribe refs` lists them.
@@ -216,11 +217,8 @@ export const openHostStore = (path: string): HostStore => {
 };
 
 
-/** The SQLite side of one durable vat's `powers.store`, opened inside its worker. */
-export interface VatStoreBackend {
-  get(key: string): string | undefined;
-  keys(prefix: string): string[];
-  commit(writes: ReadonlyMap<string, string | undefined>): void;
+/** The SQLite side of one durable vat's `powers.store` and durable objects, opened inside its worker. */
+export interface VatStoreBackend extends StoreBackend {
   close(): void;
 }
 
@@ -235,16 +233,28 @@ export const openVatStoreBackend = (path: string, vat: string): VatStoreBackend 
   );
   const put = db.prepare('INSERT INTO vat_store (vat, key, value) VALUES (?, ?, ?) ON CONFLICT(vat, key) DO UPDATE SET value = excluded.value');
   const del = db.prepare('DELETE FROM vat_store WHERE vat = ? AND key = ?');
-  const commit = db.transaction((writes: ReadonlyMap<string, string | undefined>) => {
+  const getObject = db.prepare<[string, string], ObjectRow>('SELECT kind, state FROM vat_objects WHERE vat = ? AND id = ?');
+  const putObject = db.prepare(
+    'INSERT INTO vat_objects (vat, id, kind, state) VALUES (?, ?, ?, ?) ON CONFLICT(vat, id) DO UPDATE SET kind = excluded.kind, state = excluded.state',
+  );
+  const kinds = db.prepare<[string], { kind: string; count: number }>(
+    'SELECT kind, count(*) AS count FROM vat_objects WHERE vat = ? GROUP BY kind ORDER BY kind',
+  );
+  const idsOf = db.prepare<[string, string, number], { id: string }>('SELECT id FROM vat_objects WHERE vat = ? AND kind = ? LIMIT ?');
+  const commit = db.transaction((writes: ReadonlyMap<string, string | undefined>, objects: ReadonlyMap<string, ObjectRow> = new Map()) => {
     for (const [k, v] of writes) {
       if (v === undefined) del.run(vat, k);
       else put.run(vat, k, v);
     }
+    for (const [id, row] of objects) putObject.run(vat, id, row.kind, row.state);
   });
   return {
-    get: (key: string) => get.get(vat, key)?.value,
-    keys: (prefix: string) => keys.all({ vat, prefix }).map((r) => r.key),
-    commit: (writes: ReadonlyMap<string, string | undefined>) => void commit(writes),
+    get: (key) => get.get(vat, key)?.value,
+    keys: (prefix) => keys.all({ vat, prefix }).map((r) => r.key),
+    object: (id) => getObject.get(vat, id),
+    kinds: () => kinds.all(vat),
+    idsOf: (kind, limit) => idsOf.all(vat, kind, limit).map((r) => r.id),
+    commit: (writes, objects) => void commit(writes, objects),
     close: () => db.close(),
   };
 };

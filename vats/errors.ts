@@ -34,3 +34,8 @@ export class AmbientAuthorityError extends TribeError {}
 /** A store value that is not plain data (JSON), or a bad key. */
 export class StoreValueError extends TribeError {}
 export class InvalidParamsError extends TribeError {}
+/**
+ * A durable kind used wrongly: defined twice, a bad name or shape, or objects of
+ * a kind that the vat's code (after a restart or upgrade) does not define.
+ */
+export class DurableKindError extends TribeError {}

@@ -38,19 +38,58 @@ export interface Timer {
 /** One line on the host's output, prefixed with the vat's name (cut at 4096 characters). */
 export type Log = (...args: unknown[]) => void;
 
+/** What a durable object's methods get first: its state and itself. */
+export interface DurableContext<S> {
+  /**
+   * The object's state: the record its kind's `init` returned. Assign a field to
+   * change it (`state.count += 1`); values read are frozen, so change an array or
+   * record by assigning a new one (`state.items = [...state.items, x]`). New
+   * fields may be added (code upgraded later can add them). Fields hold what the
+   * store holds: plain data and references to durable objects.
+   */
+  readonly state: S;
+  /** The object itself, as others see it. */
+  readonly self: any;
+}
+
+/** A durable kind's methods, as written: each takes the context first. */
+export type DurableBehavior<S> = Record<string, (context: DurableContext<S>, ...args: any[]) => unknown>;
+
+/** An instance of a durable kind, as callers see it: the behavior's methods without the context. */
+export type DurableInstance<B> = {
+  readonly [K in keyof B]: B[K] extends (context: any, ...args: infer A) => infer R ? (...args: A) => R : never;
+};
+
+export interface DurableKinds {
+  /**
+   * Defines a durable kind and returns its maker. Each object made keeps its
+   * state in the store and its identity across restarts and upgrades: references
+   * to it held by other vats and hosts, sturdy refs and names reach it again
+   * after a restart. `make()` must define again, on every start, each kind that
+   * has objects stored (the same `name`; the code may change) — a start that
+   * leaves one undefined fails. Names are 1–128 characters [A-Za-z0-9._-].
+   */
+  defineKind<S extends object, A extends unknown[], B extends DurableBehavior<S>>(
+    name: string,
+    init: (...args: A) => S,
+    behavior: B,
+  ): (...args: A) => DurableInstance<B>;
+}
+
 /**
- * The durable store of a vat spawned with `--durable`: plain data under string
- * keys. Writes belong to the turn that made them and are committed when it ends,
- * before any message it produced leaves the vat; a method that throws does not
- * roll back the writes made before the throw.
+ * The durable store of a vat spawned with `--durable`: plain data and references
+ * to durable objects under string keys. Writes belong to the turn that made them
+ * and are committed when it ends, before any message it produced leaves the vat;
+ * a method that throws does not roll back the writes made before the throw.
  */
-export interface Store {
+export interface Store extends DurableKinds {
   /** The value stored under `key`, or undefined. `T` is not checked. */
   get<T = unknown>(key: string): T | undefined;
   has(key: string): boolean;
   /**
    * Stores JSON-like data (null, booleans, finite numbers, strings, arrays and
-   * plain objects of these, at most 1 MiB as JSON); anything else throws
+   * plain objects of these, at most 1 MiB as JSON) and references to durable
+   * objects (this vat's, or other vats' and hosts'); anything else throws
    * StoreValueError. Keys are 1–512 characters.
    */
   set(key: string, value: unknown): void;

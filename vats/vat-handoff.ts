@@ -12,6 +12,7 @@
  * handoff then costs the claim's round trip to the owner and nothing more.
  */
 import type { Connection } from '../capabilities/connection.js';
+import type { DurableSource } from '../capabilities/durable-refs.js';
 import { reviveError } from '../capabilities/errors.js';
 import { NONCE_BYTES } from '../capabilities/gift-notes.js';
 import { type Handoffs, type Link, makeHandoffs } from '../capabilities/handoff.js';
@@ -28,6 +29,8 @@ export interface VatHandoffOptions {
   readonly hostLink: () => Link;
   /** The vat's live channel to a peer, by the name the vat knows it by. */
   readonly peer: (name: string) => Link | undefined;
+  /** The vat's own durable objects (a durable vat), read when needed. */
+  readonly durable?: () => DurableSource | undefined;
 }
 
 export interface VatHandoffs {
@@ -72,6 +75,7 @@ export const makeVatHandoffs = (opts: VatHandoffOptions): VatHandoffs => {
     nonce: () => base32(opts.randomBytes(NONCE_BYTES)),
     clock: opts.clock,
     ...(spec.handoffLimits ? { limits: spec.handoffLimits } : {}),
+    ...(opts.durable ? { durable: opts.durable } : {}),
     // The host introduces this vat to the owner and runs the rendezvous machine the visualizer shows.
     reach: async (owner, hints, donor) => {
       const req = ++nextIntroduction;

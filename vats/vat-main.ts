@@ -25,6 +25,8 @@ import { loadActorModule } from './loader.js';
 import type { CompiledModule } from './module-compiler.js';
 import type { Powers } from './powers.js';
 import { makeTurnStore, type StoreBackend } from './store.js';
+import { makeVatObjects } from './durable.js';
+import { base32 } from '../protocols/session/vat-id.js';
 
 export interface VatClock {
   now(): number;
@@ -81,7 +83,19 @@ export const runVat = (p: VatWorkerPowers): void => {
   const self = spec.name;
 
   // --- turn discipline: outbound messages wait for the turn's store commit ---
-  const turnStore = spec.durable && p.storeBackend ? makeTurnStore(p.storeBackend) : undefined;
+  const backend = spec.durable ? p.storeBackend : undefined;
+  // Durable objects (durable.ts); other parties' durable objects are the handoff table's (below).
+  const objects = backend
+    ? makeVatObjects({
+        backend,
+        newKey: (prefix) => `${prefix}${base32(p.randomBytes(16))}`,
+        foreign: {
+          termsOf: (val) => handoffs.durable.termsOf(val),
+          fromTerms: (terms) => handoffs.durable.fromTerms(terms),
+        },
+      })
+    : undefined;
+  const turnStore = backend ? makeTurnStore(backend, objects) : undefined;
   const outbox: Array<() => void> = [];
   let flushScheduled = false;
   const flush = () => {
@@ -101,13 +115,14 @@ export const runVat = (p: VatWorkerPowers): void => {
     }
   };
   /**
-   * A message waits only if something before it in this turn wrote to the store
-   * (or an earlier message is already waiting, to keep order): no message leaves
-   * before the writes that preceded it are durable. Turns that write nothing
-   * pay nothing.
+   * In a durable vat every message waits for the end of its turn, and leaves
+   * only after the turn's writes are committed: a turn's messages and its writes
+   * take effect together, whatever order the code did them in (a crash before
+   * the commit loses both; one between the commit and the sends loses the
+   * messages, whose callers see their calls reject). Other vats send at once.
    */
   const emit = (send: () => void) => {
-    if (turnStore && (outbox.length > 0 || turnStore.dirty())) {
+    if (turnStore) {
       outbox.push(send);
       enterTurn();
     } else send();
@@ -188,6 +203,7 @@ export const runVat = (p: VatWorkerPowers): void => {
       const peer = peers.get(name);
       return peer && !peer.conn.aborted ? peer : undefined;
     },
+    durable: () => objects,
   });
   const handoffs = vatHandoffs.table;
   const { fullIdOf } = vatHandoffs;
@@ -222,8 +238,8 @@ export const runVat = (p: VatWorkerPowers): void => {
    * host admitted. Both may deposit and claim gifts addressed by their own id.
    */
   const peerBootstrap = (name: string, remote: boolean) => {
-    const { provideFor, acceptFrom } = handoffs.gate(fullIdOf(name));
-    return remote ? Far('RemoteGate', { redeem, provideFor, acceptFrom }) : Far('VatPeer', { fetch, provideFor, acceptFrom });
+    const { provideFor, acceptFrom, revive } = handoffs.gate(fullIdOf(name));
+    return remote ? Far('RemoteGate', { redeem, provideFor, acceptFrom, revive }) : Far('VatPeer', { fetch, provideFor, acceptFrom, revive });
   };
   const addPeer = (name: string, port: PortLike, remote: boolean) => {
     forgetPeer(name, new VatTerminatedError(`channel to vat "${name}" was replaced`));
@@ -354,6 +370,7 @@ export const runVat = (p: VatWorkerPowers): void => {
   const admin = Far('VatAdmin', {
     provideFor: hostGate.provideFor,
     acceptFrom: hostGate.acceptFrom,
+    revive: hostGate.revive,
     async load() {
       let params: unknown;
       try {
@@ -382,6 +399,15 @@ export const runVat = (p: VatWorkerPowers): void => {
           throw new ActorStartError(
             `make() of ${new URL(mod.url).pathname} must return a Far object (the root other vats call), but returned ${notFarRoot}`,
           );
+        }
+        if (objects) {
+          // The root is durable too: references to it reach the next start's root.
+          objects.adoptRoot(root as object);
+          try {
+            objects.checkKinds();
+          } catch (err) {
+            throw new ActorStartError(`make() of ${new URL(mod.url).pathname} left stored objects without their kind: ${describeError(err)}`);
+          }
         }
         exportLocal(root as object, 'root');
         return root;

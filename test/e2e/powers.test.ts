@@ -13,7 +13,7 @@ const declared: {
   names: { lookup: true, publish: true, list: true },
   timer: { now: true, delay: true },
   log: 'function',
-  store: { get: true, has: true, set: true, delete: true, keys: true },
+  store: { get: true, has: true, set: true, delete: true, keys: true, defineKind: true },
 };
 const declaredShape = (without: string[] = []) =>
   Object.fromEntries(

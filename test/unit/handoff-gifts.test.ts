@@ -22,7 +22,7 @@ const OWNER = `${HOST}/c`;
 const OTHER = `${HOST}/d`;
 const THIRD = `${HOST}/e`;
 
-const LIMITS: HandoffLimits = { maxGiftsPerDonor: 2, maxClaimsPerRecipient: 2, maxClaims: 5, giftTtlMs: 1000, claimWaitMs: 300, claimedMemory: 3 };
+const LIMITS: HandoffLimits = { maxGiftsPerDonor: 2, maxClaimsPerRecipient: 2, maxClaims: 5, giftTtlMs: 1000, claimWaitMs: 300, claimedMemory: 3, reviveWithinMs: 1000 };
 
 let nonces = 0;
 /** A well-formed nonce, different each call (16 bytes, like the real ones). */

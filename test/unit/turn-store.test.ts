@@ -20,6 +20,9 @@ const memoryBackend = (initial: Record<string, unknown> = {}) => {
   const backend: StoreBackend = {
     get: (key) => data.get(key),
     keys: (prefix) => [...data.keys()].filter((k) => k.startsWith(prefix)).sort(),
+    object: () => undefined,
+    kinds: () => [],
+    idsOf: () => [],
     commit(writes) {
       commits.push([...writes]);
       for (const [k, v] of writes) {

@@ -68,6 +68,9 @@ const makeVat = (durable: boolean, holdTurnEnds = false) => {
     storeBackend: {
       get: (k) => data.get(k),
       keys: () => [...data.keys()],
+      object: () => undefined,
+      kinds: () => [],
+      idsOf: () => [],
       commit(writes) {
         events.push(`commit ${[...writes.keys()].join(',')}`);
         for (const [k, v] of writes) if (v === undefined) data.delete(k); else data.set(k, v);

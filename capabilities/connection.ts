@@ -244,13 +244,13 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
   const durableSlots = (msg: CapTPMessage): string[] | undefined => {
     const notes = msg['gifts'] as SlotNote[] | undefined;
     if (!handoff || !notes) return undefined;
-    let slots: string[] | undefined;
+    const slots: string[] = [];
     for (const note of notes) {
       if (note.key === undefined) continue;
       const slot = reverseSlot(note.slot);
       if (tables.hasImport(slot)) continue;
       tables.wrapImport(slot, (direct) => handoff.revivable(note, direct));
-      (slots ??= []).push(slot);
+      slots.push(slot);
     }
     return slots;
   };

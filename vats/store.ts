@@ -96,17 +96,17 @@ const ACCEPTED =
 /** A checked value as stored text: its JSON, or `#` and the JSON with references and escapes (file comment). */
 const valueText = (value: unknown, refs: ReadonlyMap<object, string>): string => {
   if (refs.size === 0) return JSON.stringify(value);
-  const escape = (v: unknown): unknown => {
+  const encode = (v: unknown): unknown => {
     if (typeof v === 'string') return v[0] === '$' || v[0] === '!' ? `!${v}` : v;
     if (v === null || typeof v !== 'object') return v;
     const ref = refs.get(v);
     if (ref !== undefined) return `$${ref}`;
-    if (Array.isArray(v)) return v.map(escape);
+    if (Array.isArray(v)) return v.map(encode);
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = escape(x);
+    for (const [k, x] of Object.entries(v)) out[k] = encode(x);
     return out;
   };
-  return `#${JSON.stringify(escape(value))}`;
+  return `#${JSON.stringify(encode(value))}`;
 };
 
 /** Checks `value` and gives its stored text; StoreValueError when it cannot be stored. */
@@ -124,7 +124,7 @@ export const checkStorable = (value: unknown, path: string, codec: RefCodec | un
 /** A stored text back to a hardened value; references through `codec`. */
 export const decodeValue = (text: string, codec: RefCodec | undefined): unknown => {
   if (text[0] !== '#') return harden(JSON.parse(text));
-  const unescape = (v: unknown): unknown => {
+  const decode = (v: unknown): unknown => {
     if (typeof v === 'string') {
       if (v[0] === '!') return v.slice(1);
       if (v[0] === '$') {
@@ -134,12 +134,12 @@ export const decodeValue = (text: string, codec: RefCodec | undefined): unknown 
       return v;
     }
     if (v === null || typeof v !== 'object') return v;
-    if (Array.isArray(v)) return v.map(unescape);
+    if (Array.isArray(v)) return v.map(decode);
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = unescape(x);
+    for (const [k, x] of Object.entries(v)) out[k] = decode(x);
     return out;
   };
-  return harden(unescape(JSON.parse(text.slice(1))));
+  return harden(decode(JSON.parse(text.slice(1))));
 };
 
 /** What a rejected value is, and how to store what it holds instead. */

@@ -76,7 +76,11 @@ export const makeReach = (opts: ReachOptions): Reach => {
     const tried: string[] = [];
     let cause: Error | undefined;
     // Checked here too: the list came from the network, through the caller.
-    for (const hint of Array.isArray(hints) ? hints.slice(0, MAX_REACH_HINTS) : []) {
+    // The hints given first, then what this host knows (a durable reference's note may carry none:
+    // its owner was the very host it came from).
+    const known = addresses.get(peer);
+    const given = Array.isArray(hints) ? hints.slice(0, MAX_REACH_HINTS) : [];
+    for (const hint of known !== undefined ? [...given, known] : given) {
       if (!isHint(hint) || tried.includes(hint)) continue;
       tried.push(hint);
       try {

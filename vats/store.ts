@@ -102,9 +102,8 @@ const valueText = (value: unknown, refs: ReadonlyMap<object, string>): string =>
     const ref = refs.get(v);
     if (ref !== undefined) return `$${ref}`;
     if (Array.isArray(v)) return v.map(encode);
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = encode(x);
-    return out;
+    // fromEntries, not assignment: a key "__proto__" stays a key.
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
   };
   return `#${JSON.stringify(encode(value))}`;
 };
@@ -135,9 +134,7 @@ export const decodeValue = (text: string, codec: RefCodec | undefined): unknown 
     }
     if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map(decode);
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = decode(x);
-    return out;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
   };
   return harden(decode(JSON.parse(text.slice(1))));
 };

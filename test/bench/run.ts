@@ -18,6 +18,9 @@
  *    vat C that a third party (the embedder, vat B, another host) handed on,
  *    against one A looked up itself; handoff latency against a held reference;
  *    in one host and across three.
+ * 7. Durable objects (durable.ts): turns/s of a durable kind against the same
+ *    code in a non-durable vat; a vat restart with 10,000 durable objects; RSS
+ *    per 10,000 durable objects resident against as many plain Far objects.
  *
  * Prints a table and writes test-artifacts/bench.json. Every number is a median
  * over repetitions; baselines run interleaved with ours in the same process.
@@ -42,6 +45,7 @@ import { E, startHost } from '../../runtime/index.js';
 import { makeModuleReader } from '../../runtime/module-reader.js';
 import { loadActorModule } from '../../vats/loader.js';
 import { makeModuleCompiler } from '../../vats/module-compiler.js';
+import { benchDurable } from './durable.js';
 import { benchHandoff } from './handoff.js';
 import { benchSessions } from './sessions.js';
 import { benchViz } from './viz.js';
@@ -640,6 +644,22 @@ const benchThreePartyHandoff = () =>
     tempDir,
   });
 
+const benchDurableObjects = () =>
+  benchDurable({
+    config: {
+      calls: QUICK ? 200 : 1000,
+      reps: CONFIG.reps,
+      warmups: CONFIG.warmups,
+      objects: QUICK ? 2000 : 10_000,
+      restartReps: QUICK ? 2 : 5,
+      memReps: QUICK ? 1 : 3,
+    },
+    row,
+    details,
+    log,
+    tempDir,
+  });
+
 // --- report -------------------------------------------------------------------
 
 const printTable = () => {
@@ -684,7 +704,7 @@ const main = async () => {
   const t0 = performance.now();
   const started = new Date().toISOString();
   const loadBefore = loadavg();
-  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions, benchVisualizer, benchThreePartyHandoff];
+  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions, benchVisualizer, benchThreePartyHandoff, benchDurableObjects];
   const only = process.env['TRIBE_BENCH_ONLY']; // e.g. "1,3"
   const phaseSeconds: Record<string, number> = {};
   try {

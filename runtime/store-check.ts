@@ -26,7 +26,17 @@ const REMEDY_WRITABLE = 'make the home and its files writable (remount read-writ
 const REMEDY_FULL = 'free space on that disk and start again';
 
 const codeOf = (err: unknown): string => String((err as { code?: unknown })?.code ?? '');
-const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+/**
+ * The error's own words on one line, without what the message repeats: Node's
+ * `EROFS: read-only file system, access '/the/path'` becomes `read-only file system`
+ * (the code and the file are said around it).
+ */
+const messageOf = (err: unknown): string => {
+  const code = codeOf(err);
+  const text = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ');
+  const bare = code && text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text;
+  return bare.replace(/, [a-z]+( '[^']*'( -> '[^']*')?)?$/, '');
+};
 
 /**
  * The problem behind an OS or SQLite error on a home file, or undefined when it is not

@@ -6,6 +6,11 @@ export class HostNotRunningError extends TribeError {}
 export class HomeError extends TribeError {}
 /** The home's identity key is not the key whose VatId its store recorded (a key swapped, or a store copied from elsewhere). */
 export class IdentityKeyMismatchError extends HomeError {}
+/**
+ * The home's store cannot be used (damaged, not a database, written by a newer Tribe,
+ * read-only, disk full): the host refuses to start and leaves the file as it was.
+ */
+export class StoreUnusableError extends HomeError {}
 export class UsageError extends TribeError {}
 export class HostStoppedError extends TribeError {}
 /** `tribe init` would overwrite a file that is there already. */

@@ -2,11 +2,18 @@
  * The host's home directory: identity key, SQLite store, control socket, lock.
  * Owner-only (0700 directory, 0600 files): the key and the socket are authority.
  */
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { HomeError, HostAlreadyRunningError } from './errors.js';
+import { fileProblem } from './store-check.js';
+
+/** `err` as a HomeError naming `file` and the cause in words when it is a file problem (disk full, read-only); otherwise unchanged. */
+export const homeFileError = (file: string, doing: string, err: unknown): unknown => {
+  const p = fileProblem(err);
+  return p ? new HomeError(`cannot ${doing} ${file}: ${p.cause}. To go on, ${p.remedy}`, { cause: err }) : err;
+};
 
 export const resolveHome = (home?: string): string =>
   resolve(home ?? process.env['TRIBE_HOME'] ?? join(homedir(), '.tribe'));
@@ -27,6 +34,12 @@ export const ensureHome = (home: string): void => {
     throw new HomeError(`cannot use ${home} as the host's home: ${(err as Error).message}`, { cause: err });
   }
   if (!statSync(home).isDirectory()) throw new HomeError(`${home} is not a directory`);
+  // Found here, with the home named, rather than by whichever file is written first.
+  try {
+    accessSync(home, constants.W_OK);
+  } catch (err) {
+    throw homeFileError(home, 'use the home', err);
+  }
 };
 
 const readPid = (path: string): number => {
@@ -65,7 +78,12 @@ export const acquireLock = (lockPath: string): (() => void) => {
   const home = dirname(lockPath);
   // A short busy timeout rather than none, so a contender that meets a lock in the
   // middle of being taken waits for the outcome instead of failing on a transient.
-  const db = new Database(`${lockPath}.lock`, { timeout: LOCK_CONTENTION_MS });
+  let db: Database.Database;
+  try {
+    db = new Database(`${lockPath}.lock`, { timeout: LOCK_CONTENTION_MS });
+  } catch (err) {
+    throw homeFileError(`${lockPath}.lock`, 'open the lock file', err);
+  }
   try {
     chmodSync(`${lockPath}.lock`, 0o600);
     // IMMEDIATE takes SQLite's single RESERVED lock at once: of two contenders exactly
@@ -73,7 +91,7 @@ export const acquireLock = (lockPath: string): (() => void) => {
     db.exec('BEGIN IMMEDIATE');
   } catch (err) {
     db.close();
-    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+    if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw homeFileError(`${lockPath}.lock`, 'take the lock', err);
     const pid = readPid(lockPath);
     throw new HostAlreadyRunningError(
       pid === process.pid
@@ -83,8 +101,14 @@ export const acquireLock = (lockPath: string): (() => void) => {
   }
   // Written aside and renamed into place: readers never see it half-written.
   const aside = `${lockPath}.${process.pid}.tmp`;
-  writeFileSync(aside, String(process.pid), { mode: 0o600 });
-  renameSync(aside, lockPath);
+  try {
+    writeFileSync(aside, String(process.pid), { mode: 0o600 });
+    renameSync(aside, lockPath);
+  } catch (err) {
+    rmSync(aside, { force: true });
+    db.close();
+    throw homeFileError(lockPath, 'write', err);
+  }
   heldLocks.add(db);
   let released = false;
   return () => {

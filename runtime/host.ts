@@ -23,6 +23,7 @@ import { makeModuleReader } from './module-reader.js';
 import { makePortPair, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type StoredSturdyRef, type VatRow } from './store.js';
+import { storeWriteProblem } from './store-check.js';
 import { makeRefAdmin } from './ref-admin.js';
 import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
@@ -307,6 +308,10 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     inspectVat: (name) => inspector.tap({ group: 'vats', name }, VAT_TAP).inspect,
     onVatEvent: (name, event, detail) => {
       if (event === 'ended' && detail && !stopping) print(`vat ${name} ended: ${detail}`);
+      if (event === 'ended' && detail && !stopping && store.vats.get(name)?.durable) {
+        const problem = storeWriteProblem(paths.db, name, () => store.meta.set('checked_at', String(Date.now())));
+        if (problem) print(problem);
+      }
       if (event === 'ended') remote?.vatEnded(name, reviveError(new Error(detail ?? `vat "${name}" ended`)));
     },
     enlivenFor: (from, refText) => {

@@ -5,9 +5,10 @@
  * and safe in URLs and file names.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { base32, type VatId } from '../protocols/session/vat-id.js';
 import { HomeError } from './errors.js';
+import { homeFileError } from './home.js';
 
 export type { VatId };
 export { base32 };
@@ -36,10 +37,21 @@ export const loadOrCreateIdentity = (path: string): Identity & { created: boolea
       throw new HomeError(`identity key ${path} is unreadable or corrupt: ${(err as Error).message}`, { cause: err });
     }
     if (privateKey.asymmetricKeyType !== 'ed25519') throw new HomeError(`identity key ${path} is not Ed25519`);
-    chmodSync(path, 0o600);
+    // Only when needed: a read-only home can still be read (and is then refused, by name, elsewhere).
+    if ((statSync(path).mode & 0o777) !== 0o600) chmodSync(path, 0o600);
   } else {
     privateKey = generateKeyPairSync('ed25519').privateKey;
-    writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+    // Written aside, then linked into place (which fails if a key appeared meanwhile, as
+    // 'wx' did): a full disk never leaves a truncated key that later reads as corrupt.
+    const aside = `${path}.${process.pid}.tmp`;
+    try {
+      writeFileSync(aside, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
+      linkSync(aside, path);
+    } catch (err) {
+      throw homeFileError(path, 'write the identity key', err);
+    } finally {
+      rmSync(aside, { force: true });
+    }
     created = true;
   }
   const publicKey = rawPublicKey(privateKey);

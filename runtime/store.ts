@@ -6,6 +6,7 @@ import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Grant } from '../vats/link.js';
 import type { ObjectRow, StoreBackend } from '../vats/store.js';
+import { checkStoreFile, storeUnusable } from './store-check.js';
 
 /**
  * 2: revoked sturdy refs are kept, marked (`revoked_at`), so that `tribe refs` lists them.
@@ -145,8 +146,8 @@ const vatRow = (r: Record<string, unknown>): VatRow => ({
   heapMb: (r['heap_mb'] as number | null) ?? undefined,
 });
 
-export const openHostStore = (path: string): HostStore => {
-  const db = openDatabase(path);
+/** Creates the tables a store lacks and brings an older one to SCHEMA_VERSION. */
+const migrate = (db: Database.Database) => {
   db.exec(SCHEMA);
   const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
   const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
@@ -158,6 +159,34 @@ export const openHostStore = (path: string): HostStore => {
   }
   // Versions 1 and 2 lack only tables that SCHEMA has just created.
   if (Number(getMeta.get('schema')!.value) < SCHEMA_VERSION) setMeta.run('schema', String(SCHEMA_VERSION));
+  // A write on every open, so that a full disk or a read-only file is found now, with a
+  // message naming the store, and not by the first vat turn that commits.
+  setMeta.run('opened_at', String(Date.now()));
+};
+
+const openMigrated = (path: string): Database.Database => {
+  checkStoreFile(path, SCHEMA_VERSION);
+  let db: Database.Database | undefined;
+  try {
+    db = openDatabase(path);
+    migrate(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    throw storeUnusable(path, err);
+  }
+};
+
+/**
+ * Opens the host's store. Throws StoreUnusableError (the file left as it was) when it is
+ * damaged, not a database, written by a newer Tribe, read-only, or on a full disk:
+ * checkStoreFile decides before anything is written, and a failure of the first writes
+ * (the migration and the open's own write) is reported the same way.
+ */
+export const openHostStore = (path: string): HostStore => {
+  const db = openMigrated(path);
+  const getMeta = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
+  const setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
 
   const insertVat = db.prepare(
     `INSERT INTO vats (name, module, params, durable, grants, time_budget_ms, heap_mb, created_at)
@@ -254,7 +283,14 @@ export const openVatStoreBackend = (path: string, vat: string): VatStoreBackend 
     object: (id) => getObject.get(vat, id),
     kinds: () => kinds.all(vat),
     idsOf: (kind, limit) => idsOf.all(vat, kind, limit).map((r) => r.id),
-    commit: (writes, objects) => void commit(writes, objects),
+    commit(writes, objects) {
+      try {
+        commit(writes, objects);
+      } catch (err) {
+        // The vat dies with this line: it names the file and the cause (a full disk, say).
+        throw storeUnusable(path, err);
+      }
+    },
     close: () => db.close(),
   };
 };

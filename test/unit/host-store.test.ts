@@ -43,14 +43,19 @@ test('the schema version is recorded on first open and kept after', (t) => {
   const path = tempDb(t);
   const a = openHostStore(path);
   t.is(a.meta.get('schema'), String(SCHEMA_VERSION));
-  a.meta.set('schema', '99');
   a.meta.set('other', 'x');
   a.close();
   const b = openHostStore(path);
-  t.teardown(() => b.close());
-  t.is(b.meta.get('schema'), '99', 'an existing schema version is not overwritten');
+  t.is(b.meta.get('schema'), String(SCHEMA_VERSION));
   t.is(b.meta.get('other'), 'x');
   t.is(b.meta.get('missing'), undefined);
+  // A newer Tribe's store is refused, not opened and not downgraded.
+  b.meta.set('schema', '99');
+  b.close();
+  t.throws(() => openHostStore(path), { name: 'StoreUnusableError', message: /written by a newer Tribe \(store schema 99;/ });
+  const raw = openDatabase(path);
+  t.teardown(() => raw.close());
+  t.is(raw.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get()?.value, '99');
 });
 
 test('vats rows round trip, including optional limits and grants', (t) => {

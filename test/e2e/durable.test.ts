@@ -102,3 +102,22 @@ test('stored references to other vats\' durable objects survive a restart of the
   t.is(await E(x2 as any).label(), 'x');
   t.is(await E(y2 as any).label(), 'y');
 });
+
+test('revive answers only for a key the vat made: unknown, malformed and root-shaped guesses are refused by name', async (t) => {
+  const host = await withHost(t, { spareWorkers: 0 });
+  await host.spawnVat({ module: COUNTERS, name: 'counters', durable: true });
+  const { root: plainVat } = await host.spawnVat({ module: HOLDER, name: 'plain' });
+  t.truthy(plainVat);
+  const gate = await host.vatAdmin('counters');
+  for (const key of [`d:${'a'.repeat(26)}`, `r:${'a'.repeat(26)}`]) {
+    const err = await t.throwsAsync(E(gate).revive(key));
+    t.is(nameOf(err), 'DurableObjectNotFoundError', key);
+  }
+  for (const key of ['root', 'k1', 'd:short', 42, `d:${'A'.repeat(26)}`]) {
+    const err = await t.throwsAsync(E(gate).revive(key));
+    t.regex(err!.message, /^DurableObjectNotFoundError: malformed durable key/, String(key));
+  }
+  // A vat that is not durable keeps no durable objects at all.
+  const err = await t.throwsAsync(E(await host.vatAdmin('plain')).revive(`d:${'a'.repeat(26)}`));
+  t.is(nameOf(err), 'DurableObjectNotFoundError');
+});

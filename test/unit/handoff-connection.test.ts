@@ -283,6 +283,10 @@ const BAD_GIFTS: Array<[string, unknown]> = [
   [`more than ${MAX_HINTS} hints`, [{ ...NOTE, hints: Array.from({ length: MAX_HINTS + 1 }, (_, i) => `h${i}:1`) }]],
   ['a hint with a space', [{ ...NOTE, hints: ['127.0.0.1 1'] }]],
   ['an empty hint', [{ ...NOTE, hints: [''] }]],
+  ['a durable note with a nonce too', [{ ...NOTE, key: `d:${'a'.repeat(26)}` }]],
+  ['a durable key of another form', [{ slot: NOTE.slot, owner: NOTE.owner, key: `x:${'a'.repeat(26)}` }]],
+  ['a durable key too short', [{ slot: NOTE.slot, owner: NOTE.owner, key: `d:${'a'.repeat(25)}` }]],
+  ['a durable key that is not a string', [{ slot: NOTE.slot, owner: NOTE.owner, key: 42 }]],
   ['a numeric hint', [{ ...NOTE, hints: [4000] }]],
   ['one bad note among good ones', [NOTE, NOTE, { ...NOTE, nonce: 'x' }]],
 ];

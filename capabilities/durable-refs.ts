@@ -27,7 +27,7 @@
  * alive, so the same object reached by two routes is the same presence.
  */
 import { E, HandledPromise } from '@endo/eventual-send';
-import { Remotable } from '@endo/marshal';
+import { getInterfaceOf, Remotable } from '@endo/marshal';
 import type { Link } from './handoff.js';
 import { describeError, DurableObjectNotFoundError, DurableUnreachableError, passableError, reviveError } from './errors.js';
 import { DURABLE_KEY_PATTERN, type DurableNote, type DurableTerms } from './gift-notes.js';
@@ -154,7 +154,7 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
     });
   };
 
-  const makePresence = (terms: Entry['terms']): object => {
+  const makePresence = (terms: Entry['terms'], iface: string): object => {
     const e: Entry = { terms, current: undefined, reviving: undefined };
     let presence!: object;
     const handler = {
@@ -165,7 +165,7 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
     };
     // The promise itself is never seen: only the presence it resolves to.
     void new HandledPromise((_resolve, _reject, resolveWithPresence) => {
-      presence = Remotable(`Alleged: durable ${terms.key.slice(0, 2)}`, undefined, resolveWithPresence(handler as any) as object);
+      presence = Remotable(iface as `Alleged: ${string}`, undefined, resolveWithPresence(handler as any) as object);
     });
     entries.set(presence, e);
     const id = idOf(terms.owner, terms.key);
@@ -174,7 +174,8 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
     return presence;
   };
 
-  const presenceFor = (terms: DurableTerms): object => {
+  /** `iface`: what the owner called it (its kind), when the note came with the object itself. */
+  const presenceFor = (terms: DurableTerms, iface = 'Alleged: durable object'): object => {
     const existing = byId.get(idOf(terms.owner, terms.key))?.deref();
     if (existing) {
       const e = entries.get(existing)!;
@@ -182,7 +183,7 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
       if (e.terms.hints.length === 0 && terms.hints?.length) (e.terms as { hints: readonly string[] }).hints = [...terms.hints];
       return existing;
     }
-    return makePresence({ owner: terms.owner, key: terms.key, hints: [...(terms.hints ?? [])] });
+    return makePresence({ owner: terms.owner, key: terms.key, hints: [...(terms.hints ?? [])] }, iface);
   };
 
   return {
@@ -204,7 +205,7 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
           return direct;
         }
       }
-      const presence = presenceFor(note);
+      const presence = presenceFor(note, getInterfaceOf(direct) ?? undefined);
       const e = entries.get(presence)!;
       // From the owner itself: its connection's presence is the target while that connection lives.
       if (note.owner === link.id && !live(e)) e.current = { target: direct, link };

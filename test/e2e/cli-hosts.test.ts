@@ -43,15 +43,18 @@ test('CLI: tribe ref on one host, tribe connect and tribe call on another', asyn
   t.is(again.code, 1);
   t.regex(again.stderr, /^tribe: SturdyRefError: unknown or revoked sturdy ref\n$/);
 
-  // Kill B: the name A holds now fails at once with a named error.
+  // Kill B: the name A holds (a durable vat's root) now fails at once with a named error.
   b.proc.kill('SIGKILL');
   await b.exited;
   const lost = await tribe(['call', 'bcounter', 'read', '--home', homeA]);
   t.is(lost.code, 1);
-  t.regex(lost.stderr, /^tribe: SessionLostError: /);
+  t.regex(lost.stderr, /^tribe: DurableUnreachableError: durable object r:\S+ of \S+\/counter cannot be reached now \(a later call tries again\): /);
   // A itself lives on.
   t.is((await tribe(['ps', '--home', homeA])).code, 0);
   t.truthy(a.id);
+  // B comes back (same home, same port): the name A holds reaches the counter again, count kept.
+  await startHostProcess(t, homeB);
+  t.is((await tribe(['call', 'bcounter', 'read', '--home', homeA])).stdout.trim(), '6');
 });
 
 test('CLI: bad refs and bad listen options are one-line errors', async (t) => {

@@ -13,7 +13,7 @@ const NO_CONSOLE =
 const NO_CLOCK = (what: string) =>
   `AmbientAuthorityError: ${what} reads the clock, which a vat has only when granted: spawn it with --grant clock (spawnVat({ grants: ['clock'] })), or use the timer power: powers.timer.now()`;
 const STORE_ACCEPTS =
-  'The store keeps plain data only: null, booleans, finite numbers, strings, and arrays and plain objects of these';
+  'The store keeps plain data (null, booleans, finite numbers, strings, and arrays and plain objects of these) and references to durable objects';
 /** Marshal's rendering of the value (the part in parentheses) depends on the error taming; the rest is fixed. */
 const PLAIN_OBJECT =
   /^NotPassableError: a plain object with methods \(.*\) cannot be sent to another vat or host; wrap it: Far\('Name', \{ method\(\) \{…\} \}\) makes an object that is sent by reference$/;

@@ -9,7 +9,8 @@
  *    nothing: what the turn hold and the durable reference cost alone.
  * 2. Restart: `restartVat` of a durable vat holding 10,000 stored durable
  *    objects, until a reference the embedder held to one of them answers
- *    again; baseline: the same vat with none.
+ *    again; baseline: the same vat with none. And the whole host started on
+ *    its home, until a stored object answers; baseline: one object.
  * 3. Memory: host RSS per 10,000 durable objects kept resident in a vat, after
  *    full GC; baseline: 10,000 small Far objects of the same shape in a plain
  *    vat (actors/many.ts).
@@ -139,6 +140,54 @@ const restart = async (ctx: DurableContext) => {
   }
 };
 
+/** The whole host stopped and started on its home: until a stored object answers, with and without 10,000 of them. */
+const hostRestart = async (ctx: DurableContext) => {
+  const { config } = ctx;
+  const homeFull = ctx.tempDir('tribe-bench-durable-full-');
+  const homeEmpty = ctx.tempDir('tribe-bench-durable-empty-');
+  const opts = (home: string) => ({ home, control: false, listen: false, viz: false, print: () => {}, spareWorkers: 0 }) as const;
+  {
+    const full = await startHost(opts(homeFull));
+    const { root } = await full.spawnVat({ module: actorTs('durable-target'), name: 'h', durable: true });
+    for (let made = 0; made < config.objects; made += 1000) await E(root).stored(Math.min(1000, config.objects - made));
+    await full.stop();
+    const empty = await startHost(opts(homeEmpty));
+    const { root: r2 } = await empty.spawnVat({ module: actorTs('durable-target'), name: 'h', durable: true });
+    await E(r2).stored(1);
+    await empty.stop();
+  }
+  const once = async (home: string) => {
+    const t0 = performance.now();
+    const host = await startHost(opts(home));
+    try {
+      await E(E(host.names.lookup('h')).first()).get();
+      return performance.now() - t0;
+    } finally {
+      await host.stop();
+    }
+  };
+  const full: number[] = [];
+  const empty: number[] = [];
+  for (let rep = 0; rep < config.restartReps + 1; rep += 1) {
+    const f = await once(homeFull);
+    const e = await once(homeEmpty);
+    if (rep === 0) continue;
+    full.push(f);
+    empty.push(e);
+  }
+  ctx.details['durable.hostRestart'] = { objects: config.objects, full: summarize(full), oneObject: summarize(empty) };
+  ctx.row({
+    section: SECTION,
+    metric: `host start with ${fmt(config.objects, 0)} durable objects, until a stored one answers`,
+    unit: 'ms',
+    ours: median(full),
+    baseline: median(empty),
+    baselineName: 'the same host with one durable object',
+    note: 'startHost on the home (store checks, vat restored), then a lookup and one call',
+  });
+  ctx.log(`  host start with ${config.objects} objects: ${fmt(median(full), 0)} ms (one object ${fmt(median(empty), 0)} ms)`);
+};
+
 const memory = async (ctx: DurableContext) => {
   const { config } = ctx;
   const host = await newHost(ctx, true);
@@ -186,5 +235,6 @@ export const benchDurable = async (ctx: DurableContext) => {
   ctx.log('[7/7] durable objects');
   await turns(ctx);
   await restart(ctx);
+  await hostRestart(ctx);
   await memory(ctx);
 };

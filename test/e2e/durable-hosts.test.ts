@@ -88,6 +88,8 @@ test('1,000 increments from another host through a SIGKILL of the counter\'s hos
   t.true(count <= sent, `count ${count} ≤ sent ${sent}`);
   // The vat's reference, handed on before the kill, reaches it too.
   t.is(await within(E(holder).call('read'), IO_MS, "the holder's call after the restart"), count);
-  // And the sturdy ref, enlivened again, is the same object.
+  // And the sturdy ref, enlivened again, is the same object; so is its name on its own host.
   t.is(await E(await b.enliven(ref)).read(), count);
+  const byName = await tribe(['call', 'main-counter', 'read', '--home', homeA]);
+  t.is(byName.stdout.trim(), String(count), byName.stderr);
 });

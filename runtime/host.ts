@@ -291,8 +291,11 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     local: () => supervisor,
     remote: () => remote,
     ...(options.handoffLimits ? { limits: options.handoffLimits } : {}),
-    onProxied: (recipient, owner, donor, why) =>
-      print(`handoff to ${recipient} stayed a proxy through ${shortFullId(donor)} (owner ${shortFullId(owner)}): ${why}`),
+    onProxied: (recipient, owner, donor, why) => {
+      // A party reaching an owner for itself is a durable reference reviving: its caller gets the error.
+      if (donor === `${identity.vatId}/${recipient}`) return;
+      print(`handoff to ${recipient} stayed a proxy through ${shortFullId(donor)} (owner ${shortFullId(owner)}): ${why}`);
+    },
   });
   const supervisor = makeSupervisor({
     handoffs,

@@ -18,6 +18,7 @@
  * are created here, beside the host store's.
  */
 import type Database from 'better-sqlite3';
+import { UpgradeInProgressError } from './errors.js';
 import { openDatabase } from './store.js';
 
 const SCHEMA = `
@@ -62,7 +63,7 @@ export interface KeptState {
 }
 
 export interface UpgradeStore {
-  /** Backs up the vat's rows and records the upgrade, in one transaction. Throws if one is recorded already. */
+  /** Backs up the vat's rows and records the upgrade, in one transaction. UpgradeInProgressError if one is recorded already. */
   begin(record: Omit<UpgradeRecord, 'startedAt'>): KeptState;
   /** The new code runs: the `vats` row names the new module and params; backup and record go. One transaction. */
   finish(vat: string): void;
@@ -131,8 +132,11 @@ export const openUpgradeStore = (path: string): UpgradeStore => {
   };
 
   const begin = db.transaction((record: Omit<UpgradeRecord, 'startedAt'>): KeptState => {
+    const existing = getRecord.get(record.vat);
+    if (existing) {
+      throw new UpgradeInProgressError(`an upgrade of vat "${record.vat}" to ${existing.new_module} is recorded and not finished`);
+    }
     insertRecord.run({ ...record, startedAt: Date.now() });
-    // A backup left by an earlier upgrade would have come with its record, which the insert refused.
     const keys = backUpStore.run(record.vat).changes;
     const objects = backUpObjects.run(record.vat).changes;
     return { keys, objects };

@@ -445,6 +445,8 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
   const stop = async (name: string, reason?: VatTerminatedError): Promise<void> => {
     const r = get(name);
     if (reason) r.stopReason = reason;
+    // Peers whose channel closes when the worker exits may ask whyEnded before the host sees the exit.
+    if (reason && r.actor.getSnapshot().status === 'active') rememberEnd(name, describeError(reason));
     r.actor.send({ type: 'stop' });
     await r.ended;
     r.actor.stop();

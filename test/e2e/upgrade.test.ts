@@ -143,3 +143,14 @@ test('calls sent just before an upgrade either answer (and their writes are kept
   t.is(await E(host.names.lookup('counter')).read(), 1 + answered, 'every answered call counted, no other');
   t.log(`${answered} of ${calls.length} answered before the stop`);
 });
+
+test('a new module whose make() does not return within the start timeout rolls back too', async (t) => {
+  const host = await withHost(t, { ...quiet, limits: { startTimeoutMs: 1500 } });
+  const { root } = await host.spawnVat({ module: v1, name: 'counter', durable: true });
+  t.is(await E(root).increment(), 1);
+  const before = vatRows(host.home, 'counter');
+  const err = await t.throwsAsync(host.upgradeVat('counter', fixture('upgrade-v4-stuck.ts')), { name: 'UpgradeFailedError' });
+  t.regex(err.message, new RegExp(`^UpgradeFailedError: \\S+: vat "counter" did not start within 1500 ms; rolled back to ${v1.replace(/[.]/g, '\\.')}$`));
+  t.deepEqual(vatRows(host.home, 'counter'), before, "v4's writes are undone");
+  t.is(await E(host.names.lookup('counter')).increment(), 2);
+});

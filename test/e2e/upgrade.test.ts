@@ -7,7 +7,7 @@ import '@endo/init';
 import test from 'ava';
 import { E } from '@endo/far';
 import { reviveError } from '../../capabilities/errors.js';
-import { startHost } from '../../runtime/index.js';
+import { connect, startHost } from '../../runtime/index.js';
 import { IO_MS, within } from '../helpers/bounded.js';
 import { fixture, withHost } from '../helpers/host.js';
 import { upgradeLeftovers, vatRows } from '../helpers/vat-rows.js';
@@ -153,4 +153,20 @@ test('a new module whose make() does not return within the start timeout rolls b
   t.regex(err.message, new RegExp(`^UpgradeFailedError: \\S+: vat "counter" did not start within 1500 ms; rolled back to ${v1.replace(/[.]/g, '\\.')}$`));
   t.deepEqual(vatRows(host.home, 'counter'), before, "v4's writes are undone");
   t.is(await E(host.names.lookup('counter')).increment(), 2);
+});
+
+test('a client of a running host upgrades through the control socket, with the same errors', async (t) => {
+  const host = await withHost(t, { ...quiet, control: true });
+  await host.spawnVat({ module: v1, name: 'counter', durable: true });
+  const client = await connect({ home: host.home });
+  t.teardown(() => client.close());
+  t.is(await E(await client.lookup('counter')).increment(), 1);
+  t.like(await client.upgradeVat('counter', v2, { params: { step: 7 } }), { module: v2, params: '{"step":7}', kept: { keys: 1 } });
+  t.is(await E(await client.lookup('counter')).increment(), 8);
+  await t.throwsAsync(client.upgradeVat('counter', fixture('upgrade-v3-broken.ts')), {
+    name: 'UpgradeFailedError',
+    message: new RegExp(`; rolled back to ${v2.replace(/[.]/g, '\\.')}$`),
+  });
+  await t.throwsAsync(client.upgradeVat('nobody', v2), { name: 'VatNotFoundError' });
+  t.is(await E(await client.lookup('counter')).read(), 8);
 });

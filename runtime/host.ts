@@ -572,7 +572,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       upgrades,
       supervisor,
       vatRow: (name) => store.vats.get(name),
-      startVat: (row) => startVat(row),
+      startVat: (row, startTimeoutMs) => startVat(row, startTimeoutMs),
       workerGone: async (name) => workerExits.get(name),
       paramsText: parseParams,
       print,

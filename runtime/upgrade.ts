@@ -31,6 +31,8 @@ import type { UpgradeStore } from './upgrade-store.js';
 export interface UpgradeOptions {
   /** New params for `make(powers, params)` (JSON data); default: the ones it was spawned with. */
   readonly params?: unknown;
+  /** How long the new module may take to start, in ms (this start only; default: the host's start timeout). */
+  readonly startTimeoutMs?: number;
 }
 
 /** What `upgradeVat` did. */
@@ -54,7 +56,7 @@ export interface UpgraderPowers {
   readonly supervisor: Pick<Supervisor, 'list' | 'stop'>;
   readonly vatRow: (name: string) => VatRow | undefined;
   /** Starts a vat from a row (the host's startVat); rejects with its load error. */
-  readonly startVat: (row: VatRow) => Promise<unknown>;
+  readonly startVat: (row: VatRow, startTimeoutMs?: number) => Promise<unknown>;
   /** Resolves once the worker last started for `name` has exited (at once if there is none). */
   readonly workerGone: (name: string) => Promise<void>;
   /** JSON text of params, or InvalidParamsError. */
@@ -117,6 +119,10 @@ export const makeUpgrader = (powers: UpgraderPowers): Upgrader => {
     if (underway.has(name)) throw new UpgradeInProgressError(`vat "${name}" is being upgraded already`);
     const path = checkModule(module, name);
     const params = opts.params === undefined ? old.params : powers.paramsText(opts.params);
+    const { startTimeoutMs } = opts;
+    if (startTimeoutMs !== undefined && !(Number.isInteger(startTimeoutMs) && startTimeoutMs > 0)) {
+      throw new UsageError(`startTimeoutMs must be a positive integer, got ${JSON.stringify(startTimeoutMs)}`);
+    }
     underway.add(name);
     try {
       const was = stateOf(name);
@@ -138,7 +144,7 @@ export const makeUpgrader = (powers: UpgraderPowers): Upgrader => {
         });
       }
       try {
-        await powers.startVat({ ...old, module: path, params });
+        await powers.startVat({ ...old, module: path, params }, startTimeoutMs);
       } catch (err) {
         return await rollBack(old, err);
       }

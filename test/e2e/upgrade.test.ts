@@ -86,8 +86,14 @@ test('a new module whose make() writes and throws rolls back: rows as before, th
     message: /^ModuleNotFoundError: no module file at .*no-such-module\.ts; vat "counter" was not upgraded and still runs its old code$/,
   });
   await t.throwsAsync(host.upgradeVat('counter', v2, { params: { n: 1n } }), { name: 'InvalidParamsError' });
+  await t.throwsAsync(host.upgradeVat('counter', v2, { startTimeoutMs: 0 }), { name: 'UsageError' });
   await t.throwsAsync(host.upgradeVat('nobody', v2), { name: 'VatNotFoundError', message: 'VatNotFoundError: no vat named "nobody" (see tribe ps)' });
   t.is(await E(counter).read(), 3, 'the same root still answers');
+
+  // One upgrade of a vat at a time.
+  const first = host.upgradeVat('counter', v2);
+  await t.throwsAsync(host.upgradeVat('counter', v2), { name: 'UpgradeInProgressError' });
+  t.like(await first, { module: v2 });
 });
 
 test('calls in flight during an upgrade reject with VatUpgradedError: from the embedder, from another vat, from another host', async (t) => {
@@ -145,11 +151,11 @@ test('calls sent just before an upgrade either answer (and their writes are kept
 });
 
 test('a new module whose make() does not return within the start timeout rolls back too', async (t) => {
-  const host = await withHost(t, { ...quiet, limits: { startTimeoutMs: 1500 } });
+  const host = await withHost(t, quiet);
   const { root } = await host.spawnVat({ module: v1, name: 'counter', durable: true });
   t.is(await E(root).increment(), 1);
   const before = vatRows(host.home, 'counter');
-  const err = await t.throwsAsync(host.upgradeVat('counter', fixture('upgrade-v4-stuck.ts')), { name: 'UpgradeFailedError' });
+  const err = await t.throwsAsync(host.upgradeVat('counter', fixture('upgrade-v4-stuck.ts'), { startTimeoutMs: 1500 }), { name: 'UpgradeFailedError' });
   t.regex(err.message, new RegExp(`^UpgradeFailedError: \\S+: vat "counter" did not start within 1500 ms; rolled back to ${v1.replace(/[.]/g, '\\.')}$`));
   t.deepEqual(vatRows(host.home, 'counter'), before, "v4's writes are undone");
   t.is(await E(host.names.lookup('counter')).increment(), 2);

@@ -24,6 +24,7 @@ import { connectControl } from './control.js';
 import { homePaths, resolveHome } from './home.js';
 import type { HostStatus, SpawnOptions } from './host.js';
 import { quietMarshalLogging } from './quiet-console.js';
+import type { UpgradedVat, UpgradeOptions } from './upgrade.js';
 
 /** How long `close()` lets what was sent go out before it cuts the socket (a host that does not read). */
 export const CLOSE_GRACE_MS = 2_000;
@@ -46,6 +47,12 @@ export interface TribeClient {
   ps(): Promise<HostStatus>;
   /** Like `tribe kill`: stops the vat and forgets it (its durable store is kept). */
   terminateVat(name: string): Promise<void>;
+  /**
+   * Like `tribe upgrade`: the vat's code replaced by `module` (resolved against this
+   * program's working directory), its store kept; UpgradeFailedError if the new code
+   * did not start (the old code runs again, on its store as it was).
+   */
+  upgradeVat(name: string, module: string, opts?: UpgradeOptions): Promise<UpgradedVat>;
   /** Like `tribe ref`: a new sturdy ref to the actor published as `name`. */
   makeSturdyRef(name: string): Promise<string>;
   /** Like `tribe revoke`. */
@@ -88,6 +95,8 @@ export const connect = async (options: ConnectOptions = {}): Promise<TribeClient
     },
     ps: () => ask<HostStatus>((c) => c.ps()),
     terminateVat: (name: string) => ask<void>((c) => c.kill(name)),
+    upgradeVat: (name: string, module: string, opts: UpgradeOptions = {}) =>
+      ask<UpgradedVat>((c) => c.upgrade(name, typeof module === 'string' && module !== '' ? resolvePath(module) : module, harden({ ...opts }))),
     makeSturdyRef: (name: string) => ask<string>((c) => c.ref(name)),
     revokeSturdyRef: (ref: string) => ask<void>((c) => c.revoke(ref)),
     async close() {

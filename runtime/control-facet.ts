@@ -12,6 +12,7 @@ import { passableError, reviveError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { closest } from './did-you-mean.js';
 import { callByName, type Host, type SpawnOptions } from './host.js';
+import type { UpgradeOptions } from './upgrade.js';
 
 const flatten = async <T>(fn: () => Promise<T> | T): Promise<T> => {
   try {
@@ -87,6 +88,9 @@ export const makeControlFacet = (host: Host) =>
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
     kill: (name: string) => flatten(() => host.terminateVat(name)),
     restart: (name: string) => flatten(async () => harden(JSON.parse(JSON.stringify(await host.restartVat(name))))),
+    /** `opts.params`, when given, replaces the params the vat was spawned with. */
+    upgrade: (name: string, module: string, opts: UpgradeOptions = {}) =>
+      flatten(async () => harden(JSON.parse(JSON.stringify(await host.upgradeVat(name, module, opts))))),
     ref: (name: string) => flatten(() => host.makeSturdyRef(name)),
     /** Enlivens (and with `as`, publishes); answers what it reached, not the reference itself. */
     connect: (ref: string, as: string | null) =>

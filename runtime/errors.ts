@@ -17,6 +17,14 @@ export class HostStoppedError extends TribeError {}
 export class ProjectExistsError extends TribeError {}
 /** `tribe spawn --check`: tsc found errors in the actor module (the message lists them). */
 export class TypeCheckError extends TribeError {}
+/**
+ * `upgradeVat`: the new module did not start (load error, make() threw or did not
+ * return in time). The vat's store was put back as it was and the old module
+ * started again; the message says why and what the vat runs now.
+ */
+export class UpgradeFailedError extends TribeError {}
+/** `upgradeVat` of a vat whose upgrade has not finished yet. */
+export class UpgradeInProgressError extends TribeError {}
 /** A peer's visualizer relay sent something that is not a well-formed, bounded batch of its own records. */
 export class VizRelayError extends TribeError {}
 /** An address asked for (listen or visualizer) is taken by another host or program. */

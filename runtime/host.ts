@@ -25,6 +25,8 @@ import { quietMarshalLogging } from './quiet-console.js';
 import { openHostStore, type StoredSturdyRef, type VatRow } from './store.js';
 import { storeWriteProblem } from './store-check.js';
 import { makeRefAdmin } from './ref-admin.js';
+import { makeUpgrader, type UpgradedVat, type UpgradeOptions, type Upgrader } from './upgrade.js';
+import { openUpgradeStore, type UpgradeStore } from './upgrade-store.js';
 import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
 import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './sessions/remote-hosts.js';
@@ -164,6 +166,14 @@ export interface Host {
    * fails, the vat stays stopped and its record stays (the next host start retries).
    */
   restartVat(name: string): Promise<RestartedVat>;
+  /**
+   * Replaces the code of the vat `name` with `module` (and, if given, its params),
+   * keeping its durable store. Calls in flight into the old code reject with
+   * VatUpgradedError. If the new code fails to start, the store is put back as it
+   * was, the old code runs again, and this rejects with UpgradeFailedError.
+   * VatNotFoundError for an unknown vat; ModuleNotFoundError (nothing stopped) for a missing file.
+   */
+  upgradeVat(name: string, module: string, opts?: UpgradeOptions): Promise<UpgradedVat>;
   /** The host's admin facet of a vat: stats(), trace(peer), collectGarbage(). */
   vatAdmin(name: string): Promise<any>;
   /** Where other hosts reach this one, or undefined without networking. */
@@ -285,6 +295,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     defaultHeapMb: defaults.heapMb,
   });
   const names = makeNameRegistry();
+  const workerExits = new Map<string, Promise<void>>();
   const handoffs = makeHostHandoffs({
     hostId: identity.vatId,
     inspector,
@@ -299,7 +310,14 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   });
   const supervisor = makeSupervisor({
     handoffs,
-    startWorker: (spec, limits) => workers.start(spec, limits),
+    startWorker: (spec, limits) => {
+      const worker = workers.start(spec, limits);
+      // An upgrade rolls a vat's rows back only once the worker that may write them is gone.
+      const gone = new Promise<void>((r) => worker.onExit(() => r()));
+      workerExits.set(spec.name, gone);
+      void gone.then(() => workerExits.get(spec.name) === gone && workerExits.delete(spec.name));
+      return worker;
+    },
     makePortPair,
     names,
     compileModule: makeModuleCompiler(makeModuleReader()),
@@ -407,6 +425,13 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     };
   };
 
+  let upgrades: UpgradeStore | undefined;
+  let upgrader: Upgrader | undefined;
+  const upgradeVat = async (name: string, module: string, opts?: UpgradeOptions): Promise<UpgradedVat> => {
+    if (!upgrader) throw new HostStoppedError('the host is still starting');
+    return upgrader.upgradeVat(name, module, opts);
+  };
+
   /** Listens where asked, else where this home listened last (its sturdy refs name that port), else anywhere. */
   const startNetworking = async (): Promise<RemoteHosts> => {
     const asked = options.listen ? parseListenAddress(options.listen) : undefined;
@@ -478,6 +503,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     await supervisor.stopAll();
     vatLogs?.close();
     await workers.close();
+    upgrades?.close();
     store.close();
     releaseLock();
     // Last: a `tribe stop` waiting on its connection learns the home is free.
@@ -502,6 +528,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       handoffs.forget(name);
     },
     restartVat,
+    upgradeVat,
     vatAdmin: async (name) => supervisor.admin(name),
     get address() {
       return remote?.address;
@@ -547,6 +574,18 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     // Session health for this host's page and for peers that watch it (polled only while someone does).
     inspector.setHealthSource(() => sessionHealth(remote));
 
+    // Upgrades a dead host left half done are rolled back before any vat starts on their rows.
+    upgrades = openUpgradeStore(paths.db);
+    upgrader = makeUpgrader({
+      upgrades,
+      supervisor,
+      vatRow: (name) => store.vats.get(name),
+      startVat: (row, startTimeoutMs) => startVat(row, startTimeoutMs),
+      workerGone: async (name) => workerExits.get(name),
+      paramsText: parseParams,
+      print,
+    });
+    upgrader.rollBackUnfinished();
     if (options.restore ?? true) {
       for (const row of store.vats.list()) {
         try {

@@ -16,6 +16,7 @@ import './lockdown.js';
 
 export { connect, type ConnectOptions, type TribeClient } from './client.js';
 export { startHost, callByName, type Host, type HostOptions, type HostStatus, type RestartedVat, type SpawnOptions } from './host.js';
+export type { UpgradedVat, UpgradeOptions } from './upgrade.js';
 export type { VatId } from './identity.js';
 export type { DurableBehavior, DurableContext, DurableInstance, DurableKinds, Log, MakeActor, Names, Powers, Store, Timer } from '../vats/powers.js';
 export type { StoredSturdyRef } from './store.js';

@@ -12,6 +12,12 @@ export class VatTimeBudgetError extends VatTerminatedError {}
 export class VatMemoryBudgetError extends VatTerminatedError {}
 /** The vat's worker failed outside any one call (an uncaught error, a crash). */
 export class VatCrashedError extends VatTerminatedError {}
+/**
+ * The vat was stopped to be upgraded to new code (`tribe upgrade`): calls that were
+ * still in flight reject with this. References to its old root stay dead; look its
+ * name up again for the new one.
+ */
+export class VatUpgradedError extends VatTerminatedError {}
 
 /** The actor module could not be loaded; the vat never ran. */
 export class VatLoadError extends TribeError {}

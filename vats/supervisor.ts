@@ -111,8 +111,11 @@ export interface Supervisor {
   admin(name: string): Promise<any>;
   /** Why the vat or remote endpoint `name` ended ("Name: message"), as its peers are told; the newest MAX_END_REASONS are kept. */
   whyEnded(name: string): string;
-  /** Asks a vat to stop; resolves when its worker is gone, and forgets it. VatNotFoundError for an unknown name. */
-  stop(name: string): Promise<void>;
+  /**
+   * Asks a vat to stop; resolves when its worker is gone, and forgets it. VatNotFoundError for an unknown name.
+   * `reason` (default a VatTerminatedError "was stopped") is what its callers and peers are told.
+   */
+  stop(name: string, reason?: VatTerminatedError): Promise<void>;
   stopAll(): Promise<void>;
   /** Hands vat `vat` a channel to a remote endpoint `peer` (`<VatId>/<endpoint>`) over `port`. */
   attachRemotePeer(vat: string, peer: string, port: unknown): void;
@@ -139,6 +142,8 @@ interface VatRecord {
   readonly introductions: Map<number, Promise<number | undefined>>;
   readonly ended: Promise<Error>;
   root: unknown;
+  /** Why it was asked to stop, if not just stopped (an upgrade). */
+  stopReason?: VatTerminatedError;
 }
 
 const PING_INTERVAL_CEILING_MS = 250;
@@ -357,7 +362,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
           settleStart.resolve({ root: record.root });
         },
         announceEnded: ({ context }, { final }) => {
-          const err = endError(context, final);
+          const err = final === 'stopped' && record.stopReason ? record.stopReason : endError(context, final);
           rememberEnd(spec.name, describeError(err));
           conn.abort(err);
           for (const peer of record.peers) {
@@ -437,8 +442,11 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
     };
   };
 
-  const stop = async (name: string): Promise<void> => {
+  const stop = async (name: string, reason?: VatTerminatedError): Promise<void> => {
     const r = get(name);
+    if (reason) r.stopReason = reason;
+    // Peers whose channel closes when the worker exits may ask whyEnded before the host sees the exit.
+    if (reason && r.actor.getSnapshot().status === 'active') rememberEnd(name, describeError(reason));
     r.actor.send({ type: 'stop' });
     await r.ended;
     r.actor.stop();
@@ -452,7 +460,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
     whyEnded,
     stop,
     async stopAll() {
-      await Promise.all([...vats.keys()].map(stop));
+      await Promise.all([...vats.keys()].map((name) => stop(name)));
     },
     attachRemotePeer(vat, peer, port) {
       const r = get(vat);

@@ -82,6 +82,14 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     args: ['NAME'],
     options: {},
   },
+  upgrade: {
+    summary:
+      "replace a vat's code with MODULE, keeping its durable store; calls in flight into the old code reject with VatUpgradedError, and if the new code fails to start the vat rolls back to its old code and store (UpgradeFailedError)",
+    args: ['NAME', 'MODULE.ts|js'],
+    options: {
+      params: { type: 'string', value: 'JSON', help: 'new params for make(powers, params) (default: the ones it was spawned with)' },
+    },
+  },
   logs: {
     summary: "print the vats' log lines kept in the home (all vats, or NAME's); -f follows new lines until Ctrl-C",
     args: [],

@@ -51,6 +51,9 @@ Usage:
   tribe kill   NAME          stop a vat and forget it (its durable store is kept)
   tribe restart NAME         stop a vat and start it again with the same module, params,
                              grants, limits and durable store
+  tribe upgrade NAME <module.ts|js> [--params JSON]
+                 replace a vat's code, keeping its durable store; a new module
+                 that fails to start is rolled back (the old code runs again)
   tribe logs   [NAME] [-f] [-n N]
                  what vats wrote with powers.log (all vats, or NAME's), kept in
                  the home (newest 4 MiB); -f follows new lines until Ctrl-C;
@@ -221,6 +224,15 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     const { formatRestart } = await import('./restart-command.js');
     const result: any = await withControl(values.home, (c) => E(c).restart(positionals[0]!));
     process.stdout.write(formatRestart(result));
+  },
+  async upgrade({ values, positionals }) {
+    const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
+    const { resolve } = await import('node:path');
+    const { formatUpgrade } = await import('./upgrade-command.js');
+    const result: any = await withControl(values.home, (c) =>
+      E(c).upgrade(positionals[0]!, resolve(positionals[1]!), harden(params !== undefined ? { params } : {})),
+    );
+    process.stdout.write(formatUpgrade(result));
   },
   async logs({ values, positionals }) {
     if (positionals.length > 1) throw new UsageError(`tribe logs takes at most one NAME, got ${positionals.length}: ${positionals.join(' ')}`);

@@ -129,7 +129,7 @@ export const makeUpgrader = (powers: UpgraderPowers): Upgrader => {
       if (was !== undefined) {
         await supervisor.stop(
           name,
-          new VatUpgradedError(`vat "${name}" was stopped to be upgraded to ${path}; look its name up again for the new code`),
+          new VatUpgradedError(`vat "${name}" was stopped to be upgraded to ${path}; call again: durable references reach the new code`),
         );
       }
       await powers.workerGone(name);

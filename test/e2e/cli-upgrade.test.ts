@@ -47,7 +47,7 @@ test('tribe upgrade keeps the count and changes the behaviour; a broken upgrade 
   );
   const cut = await within(inFlight, IO_MS, 'the call in flight to end');
   t.is(cut.code, 1);
-  t.is(cut.stderr, `tribe: VatUpgradedError: vat "counter" was stopped to be upgraded to ${v2}; look its name up again for the new code\n`);
+  t.is(cut.stderr, `tribe: VatUpgradedError: vat "counter" was stopped to be upgraded to ${v2}; call again: durable references reach the new code\n`);
   t.is(await cli('call', 'counter', 'version'), '2');
   t.is(await cli('call', 'counter', 'increment'), '12', 'the count v1 left, plus ten');
 

@@ -47,7 +47,8 @@ test('an upgrade keeps the store and changes the behaviour; new params are recor
   t.is(await E(counter).version(), 2);
   t.is(await E(counter).read(), 3, 'the count v1 left');
   t.is(await E(counter).increment(), 13, 'v2 counts by ten');
-  await t.throwsAsync(E(root).read(), { name: 'VatUpgradedError' }, 'the old root is gone');
+  // A durable vat's root is durable: the reference held from before reaches the new code.
+  t.is(await E(root).version(), 2, 'the old root reference reaches the new root');
   t.is(host.ps().vats.find((v) => v.name === 'counter')!.module, v2);
 
   t.like(await host.upgradeVat('counter', v2, { params: { step: 100 } }), { oldParams: 'null', params: '{"step":100}' });
@@ -108,7 +109,7 @@ test('calls in flight during an upgrade reject with VatUpgradedError: from the e
   await eventually(async () => (await E(root).waiting()) === 3, 'three hang() calls to arrive');
 
   await a.upgradeVat('counter', v2);
-  const upgraded = new RegExp(`^VatUpgradedError: vat "counter" was stopped to be upgraded to ${v2.replace(/[.]/g, '\\.')}; look its name up again`);
+  const upgraded = new RegExp(`^VatUpgradedError: vat "counter" was stopped to be upgraded to ${v2.replace(/[.]/g, '\\.')}; call again: durable references reach the new code`);
   const reasons = await Promise.all(
     [fromHost, fromVat, fromOtherHost].map((p, i) =>
       within(p, IO_MS, `in-flight call ${i} to settle`).then(
@@ -175,4 +176,29 @@ test('a client of a running host upgrades through the control socket, with the s
   });
   await t.throwsAsync(client.upgradeVat('nobody', v2), { name: 'VatNotFoundError' });
   t.is(await E(await client.lookup('counter')).read(), 8);
+});
+
+test('durable kinds across an upgrade: the new code re-attaches its kind, references held elsewhere run the new behaviour; code that forgets a kind rolls back', async (t) => {
+  const host = await withHost(t, quiet);
+  const v1k = fixture('kinds-v1.ts');
+  const { root: bank } = await host.spawnVat({ module: v1k, name: 'bank', durable: true });
+  const ada = await E(bank).open('ada');
+  t.is(await E(ada).deposit(10), 10);
+  // Another vat holds the account, handed to it as a reference.
+  const { root: holder } = await host.spawnVat({ module: fixture('holder.ts'), name: 'holder' });
+  await E(holder).hold(ada);
+
+  await host.upgradeVat('bank', fixture('kinds-v2.ts'));
+  t.is(await E(holder).call('version'), 2, "the other vat's reference runs the new behaviour");
+  t.is(await E(holder).call('deposit', 5), 14, 'state kept, new rule applied');
+  t.is(await E(ada).withdraw(4), 10, "the embedder's reference has the new method");
+  t.is(await E(ada).withdrawn(), 4);
+  t.is(await E(E(bank).account('ada')).balance(), 10, 'the stored reference is the same account');
+
+  const err = await t.throwsAsync(host.upgradeVat('bank', fixture('kinds-v3-missing.ts')));
+  t.is(err?.name, 'UpgradeFailedError');
+  t.regex(err!.message, /does not define the kind "Account" \(1 stored\)/);
+  t.regex(err!.message, /rolled back to .*kinds-v2\.ts/);
+  t.is(await E(holder).call('balance'), 10, 'after the rollback the account answers with version 2 again');
+  t.is(await E(ada).version(), 2);
 });

@@ -444,9 +444,11 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
 
   const stop = async (name: string, reason?: VatTerminatedError): Promise<void> => {
     const r = get(name);
-    if (reason) r.stopReason = reason;
+    // Asked for a stop: the reason is known now, given or not (the default is what `endError` says of a stop).
+    const why = reason ?? new VatTerminatedError(`vat "${name}" was stopped`);
+    r.stopReason = why;
     // Peers whose channel closes when the worker exits may ask whyEnded before the host sees the exit.
-    if (reason && r.actor.getSnapshot().status === 'active') rememberEnd(name, describeError(reason));
+    if (r.actor.getSnapshot().status === 'active') rememberEnd(name, describeError(why));
     r.actor.send({ type: 'stop' });
     await r.ended;
     r.actor.stop();

@@ -55,6 +55,8 @@ test('a call in flight when the vat restarts rejects by name; the next call on t
   await host.restartVat('counters');
   const e1 = await t.throwsAsync(within(inFlight, IO_MS, 'the call in flight'));
   t.is(nameOf(e1), 'VatTerminatedError', e1?.message);
+  // The stop's reason, not a guess: known before the other vat's channel closed.
+  t.regex(e1!.message, /vat "counters" was stopped/);
   const e2 = await t.throwsAsync(within(direct, IO_MS, "the embedder's call in flight"));
   t.is(nameOf(e2), 'VatTerminatedError', e2?.message);
   const main = await E(holder).call('main');

@@ -49,13 +49,17 @@ for (const mode of ['all', 'standby'] as const) {
     p.clock.advance(250);
     for (const l of p.links) l.faults.delayMs = 20;
     sendAll(p.a, 'a', 10);
-    // Every copy on the way is lost with the links; one link is left.
-    p.links[0]!.cut();
+    // Every copy on the way is lost with the links; one link is left. (The standby
+    // primary, the first link, goes last: its frames are resent once, on the third.)
     p.links[1]!.cut();
+    p.links[0]!.cut();
     p.clock.advance(1);
     t.is(p.a.state, 'critical');
-    p.clock.advance(100);
+    // Sooner than the retransmit timeout (50 ms at least): the path's death itself resent them.
+    p.clock.advance(30);
     t.deepEqual(p.got.b, expected('a', 10));
+    t.is(p.a.diagnostics().retransmits, mode === 'all' ? 0 : 10, 'all: the third path had them already');
+    p.clock.advance(30);
     t.is(p.a.diagnostics().unackedFrames, 0);
   });
 }

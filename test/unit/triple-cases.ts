@@ -106,7 +106,9 @@ export const runCase = (c: Case, limits = PROPERTY_LIMITS): string | undefined =
         if (e.kind === 'partition') {
           if (l) {
             l.partitioned = true;
-            clock.setTimeout(() => void (l.partitioned = false), e.ms);
+            clock.setTimeout(() => {
+              l.partitioned = false;
+            }, e.ms);
           }
         } else {
           downUntil[i] = clock.now() + e.ms;

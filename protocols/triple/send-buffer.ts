@@ -101,6 +101,17 @@ export class SendBuffer {
     }
   }
 
+  /** Kept frames with seq in `from` … `upTo`, oldest first (frames are kept contiguously from acked + 1). */
+  *range(from: number, upTo: number): Generator<Outgoing> {
+    const first = this.#entries[this.#head];
+    if (!first) return;
+    for (let i = this.#head + Math.max(0, from - first.seq); i < this.#entries.length; i++) {
+      const e = this.#entries[i] as Outgoing;
+      if (e.seq > upTo) return;
+      yield e;
+    }
+  }
+
   /** The oldest kept frame, if any. */
   oldest(): Outgoing | undefined {
     return this.#entries[this.#head];

@@ -178,15 +178,27 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
   const fail = (err: unknown) => abort(err instanceof Error ? err : new TripleProtocolError(String(err)));
 
   // --- paths ---
-  const ranked = (): Leg[] =>
-    [...legs.values()]
+  /** Live paths, best first; kept until a grade, an RTT or the set of paths changes (`rerank`). */
+  let rankCache: { live: Leg[]; targets: Leg[] } | undefined;
+  const rerank = () => {
+    rankCache = undefined;
+  };
+  const ranks = () => {
+    if (rankCache) return rankCache;
+    const live = [...legs.values()]
       .filter((l) => l.grade === 'good' || l.grade === 'degraded')
       .sort((a, b) => RANK[a.grade] - RANK[b.grade] || (a.health.srtt ?? Infinity) - (b.health.srtt ?? Infinity) || a.id - b.id);
-  /** Where new frames and acks go. */
-  const targets = (): Leg[] => {
-    const live = ranked();
-    return mode === 'all' ? live : live.slice(0, 1);
+    rankCache = { live, targets: mode === 'all' ? live : live.slice(0, 1) };
+    return rankCache;
   };
+  const ranked = (): Leg[] => ranks().live;
+  /** Where new frames and acks go. */
+  const targets = (): Leg[] => ranks().targets;
+  /**
+   * Some kept frame may have no live path under it (a path died, or it was sent
+   * while there was none): the next pump scans them all, not only the unsent tail.
+   */
+  let orphans = false;
   /** Writes on one path; a path whose send throws is detached. */
   const write = (leg: Leg, tag: number, bytes: Uint8Array): boolean => {
     if (!legs.has(leg.id)) return false;
@@ -220,6 +232,7 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     const now = clock.now();
     let best: number | undefined;
     for (const l of legs.values()) if (l.health.validated && l.health.srtt !== undefined) best = Math.min(best ?? Infinity, l.health.srtt);
+    rerank();
     for (const l of [...legs.values()]) {
       l.grade = l.health.grade(now, limits, best);
       if (l.grade === 'dead') detach(l, new TriplePathDeadError(`${name}: nothing on path ${l.label} for ${limits.pathDeadMs} ms`));
@@ -230,6 +243,8 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
   const detach = (leg: Leg, reason: Error) => {
     if (!legs.delete(leg.id)) return;
     leg.grade = 'dead';
+    rerank();
+    orphans = true;
     leg.stopWatching();
     if (!leg.path.lifetime.isClosed) leg.path.abort(reason);
     buffer.forgetPath(leg.id);
@@ -247,6 +262,7 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     const id = nextLegId++;
     const leg: Leg = { id, label: label ?? `path-${id}`, path, health: new PathHealth(clock.now()), grade: 'attaching', stopWatching: () => {} };
     legs.set(id, leg);
+    rerank();
     leg.stopWatching = path.lifetime.onClose((why) => detach(leg, new TriplePathDeadError(`${name}: path ${leg.label} ended: ${why.message}`, { cause: why })));
     path.onFrame((tag, payload) => onLegFrame(leg, tag, payload));
     if (legs.has(id)) control(leg, ControlKind.Beat, leg.health.beat(clock.now(), limits.lossWindowBeats));
@@ -269,7 +285,10 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
   const transmit = (entry: Outgoing, on: Leg[]) => {
     const via: number[] = [];
     for (const l of on) if (write(l, Tag.Sequenced, entry.wire)) via.push(l.id);
-    if (via.length === 0) return;
+    if (via.length === 0) {
+      orphans = true;
+      return;
+    }
     if (entry.tries > 0) retransmits++;
     buffer.sent(entry, via, clock.now());
     armRto();
@@ -278,8 +297,15 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
   const pump = () => {
     if (ended) return;
     const on = targets();
-    if (on.length === 0) return;
-    for (const e of buffer.upTo(buffer.acked + peerWindow)) if (e.via.length === 0) transmit(e, on);
+    if (on.length === 0) {
+      orphans = true;
+      return;
+    }
+    const upTo = buffer.acked + peerWindow;
+    // Usually only the tail never sent: O(new frames) per ack, not O(frames in flight).
+    const from = orphans ? 0 : buffer.sentUpTo + 1;
+    orphans = false;
+    for (const e of buffer.range(from, upTo)) if (e.via.length === 0) transmit(e, on);
   };
   const onRto = () => {
     rtoTimer = undefined;
@@ -313,6 +339,7 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     if (seq > buffer.acked + peerWindow) return;
     const on = targets();
     if (on.length > 0) transmit(entry, on);
+    else orphans = true;
     // It carried our current ack where acks go: no standalone one is owed.
     if (entry.tries > 0 && ackOwed > 0) {
       ackOwed = 0;
@@ -341,10 +368,8 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     if ('violation' in out) throw new TripleProtocolError(`${name}: ${out.violation}`);
     if (out.freed === 0) return;
     backoff = 1;
-    clearTimer(rtoTimer);
-    rtoTimer = undefined;
+    // The retransmit timer stays as it is: when it fires it looks at what is left (re-arming on every ack cost more than the rest of the ack).
     pump();
-    armRto();
   };
   const deliver = (tag: number, payload: Uint8Array) => {
     if (handler) return handler(tag, payload);
@@ -388,7 +413,10 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     if (c.kind === ControlKind.Beat) control(leg, ControlKind.Echo, c.id);
     else if (c.kind === ControlKind.Echo) {
       const wasValid = leg.health.validated;
-      if (leg.health.echo(c.id, clock.now()) && !wasValid) {
+      if (!leg.health.echo(c.id, clock.now())) return;
+      rerank();
+      if (!wasValid) {
+        orphans = true;
         regrade();
         pump();
       }

@@ -154,11 +154,15 @@ const scenarios = (): Scenario[] => [
   { name: 'single path, no triple layer', make: single() },
   { name: 'triple all, 3 paths', make: triple('all', [{}, {}, {}]) },
   { name: 'triple standby, 3 paths', make: triple('standby', [{}, {}, {}]) },
+  { name: 'triple, 1 fast path only', make: triple('all', [{}]) },
   { name: 'single path +5 ms, no triple layer', make: single(5) },
   { name: 'triple all, path 1 +5 ms', make: triple('all', [{ delayMs: 5 }, {}, {}]) },
   { name: 'triple standby, path 1 +5 ms', make: triple('standby', [{ delayMs: 5 }, {}, {}]) },
   { name: 'triple all, path 1 loses 5%', make: triple('all', [{ drop: 0.05 }, {}, {}]) },
   { name: 'triple standby, path 1 loses 5%', make: triple('standby', [{ drop: 0.05 }, {}, {}]) },
+  // The lossy path is also the fastest: standby keeps it as primary (5% loss is not 'degraded').
+  { name: 'triple all, fastest path loses 5%', make: triple('all', [{ drop: 0.05 }, { delayMs: 1 }, { delayMs: 1 }]) },
+  { name: 'triple standby, fastest path loses 5%', make: triple('standby', [{ drop: 0.05 }, { delayMs: 1 }, { delayMs: 1 }]) },
 ];
 
 const main = async () => {

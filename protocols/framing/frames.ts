@@ -59,6 +59,11 @@ export const Tag = {
   ChannelClose: 25,
   Ping: 26,
   Pong: 27,
+  // triple sessions (protocols/triple, docs/protocol.md "Triple sessions"): draft, not yet on the wire
+  /** One application frame of a triple session: its sequence number, a piggybacked ack, the frame. */
+  Sequenced: 28,
+  /** A triple session's per-path control: heartbeat, heartbeat echo, cumulative ack. */
+  TripleControl: 29,
 } as const;
 export type TagName = keyof typeof Tag;
 

@@ -74,3 +74,32 @@ export const makeNameRegistry = (): NameRegistry => {
     },
   };
 };
+
+/** Where the host keeps names published for durable objects (runtime/store.ts). */
+export interface DurableNameStore {
+  put(name: string, vat: string, key: string): void;
+  remove(name: string): void;
+}
+
+/**
+ * `registry`, with the names a vat publishes for its durable objects (a home
+ * whose key `isDurableKey`) also written to `store`, so that the host can
+ * publish them again when the vat starts after a restart or an upgrade. A name
+ * published again for anything else, or removed, is forgotten there too.
+ */
+export const persistDurableNames = (registry: NameRegistry, store: DurableNameStore, isDurableKey: (key: string) => boolean): NameRegistry => ({
+  ...registry,
+  publish(entry) {
+    // Refused (taken, invalid) before anything is written.
+    registry.publish(entry);
+    const { home } = entry;
+    if (home.vat !== undefined && isDurableKey(home.key)) store.put(entry.name, home.vat, home.key);
+    else store.remove(entry.name);
+  },
+  remove(name, owner) {
+    const removed = registry.remove(name, owner);
+    if (removed) store.remove(name);
+    return removed;
+  },
+});
+

@@ -9,7 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { E } from '@endo/far';
 import type { InspectionEvent } from 'xstate';
 import { describeError, reviveError } from '../capabilities/errors.js';
-import { assertValidName, makeNameRegistry } from '../capabilities/names.js';
+import { assertValidName, makeNameRegistry, persistDurableNames } from '../capabilities/names.js';
+import { DURABLE_KEY_PATTERN } from '../capabilities/gift-notes.js';
 import { InvalidParamsError, VatExistsError, VatNotFoundError } from '../vats/errors.js';
 import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
 import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
@@ -294,7 +295,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     spares: options.spareWorkers ?? 1,
     defaultHeapMb: defaults.heapMb,
   });
-  const names = makeNameRegistry();
+  // Names published for durable objects outlive their vat's run: published again when it starts (`startVat`).
+  const names = persistDurableNames(makeNameRegistry(), store.durableNames, (key) => DURABLE_KEY_PATTERN.test(key));
   const workerExits = new Map<string, Promise<void>>();
   const handoffs = makeHostHandoffs({
     hostId: identity.vatId,
@@ -377,7 +379,28 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       ...(startTimeoutMs ? { startTimeoutMs } : {}),
     };
     const { root } = await supervisor.spawn(spec, limits);
+    await restoreDurableNames(row.name);
     return { name: row.name, root };
+  };
+
+  /**
+   * Publishes again the names vat `vat` published for its durable objects in an
+   * earlier run, unless its code already did (a name now someone else's is forgotten).
+   */
+  const restoreDurableNames = async (vat: string) => {
+    for (const { name, key } of store.durableNames.ofVat(vat)) {
+      if (names.has(name)) {
+        if (names.lookup(name).owner !== vat) store.durableNames.remove(name);
+        continue;
+      }
+      try {
+        const ref = await E(supervisor.admin(vat)).revive(key);
+        names.publish({ name, ref, owner: vat, home: { vat, key } });
+      } catch (err) {
+        print(`name ${name} of vat ${vat} was not published again: ${describeError(reviveError(err))}`);
+        store.durableNames.remove(name);
+      }
+    }
   };
 
   const spawnVat = async (opts: SpawnOptions): Promise<{ name: string; root: any }> => {
@@ -525,6 +548,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     async terminateVat(name) {
       await supervisor.stop(name);
       store.vats.remove(name);
+      store.durableNames.removeVat(name);
       handoffs.forget(name);
     },
     restartVat,

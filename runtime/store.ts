@@ -6,12 +6,13 @@ import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Grant } from '../vats/link.js';
 import type { ObjectRow, StoreBackend } from '../vats/store.js';
+import type { DurableNameStore } from '../capabilities/names.js';
 import { checkStoreFile, storeUnusable } from './store-check.js';
 
 /**
  * 2: revoked sturdy refs are kept, marked (`revoked_at`), so that `tribe refs` lists them.
  * 3: durable objects (`vat_objects`): one row per instance of a durable kind, and one per durable
- *    vat for its root's key (kind ROOT_KIND).
+ *    vat for its root's key (kind ROOT_KIND); `durable_names`: names published for durable objects.
  */
 export const SCHEMA_VERSION = 3;
 /** How long a writer waits for another connection's transaction before failing. */
@@ -43,6 +44,12 @@ CREATE TABLE IF NOT EXISTS vat_objects (
   kind TEXT NOT NULL,
   state TEXT NOT NULL,
   PRIMARY KEY (vat, id)
+) WITHOUT ROWID;
+-- Names a vat published for one of its durable objects: published again each time the vat starts.
+CREATE TABLE IF NOT EXISTS durable_names (
+  name TEXT PRIMARY KEY,
+  vat TEXT NOT NULL,
+  key TEXT NOT NULL
 ) WITHOUT ROWID;
 -- Sturdy refs by the SHA-256 of their swiss number: the store alone does not reveal live capabilities.
 CREATE TABLE IF NOT EXISTS sturdy_refs (
@@ -106,6 +113,12 @@ export const openDatabase = (path: string): Database.Database => {
 export interface HostStore {
   meta: { get(key: string): string | undefined; set(key: string, value: string): void };
   vats: { save(row: VatRow): void; list(): VatRow[]; get(name: string): VatRow | undefined; remove(name: string): void };
+  /** Names published for durable objects (capabilities/names.ts `persistDurableNames`). */
+  durableNames: DurableNameStore & {
+    /** The names vat `vat` published for its durable objects. */
+    ofVat(vat: string): { name: string; key: string }[];
+    removeVat(vat: string): void;
+  };
   sturdyRefs: {
     add(swissHash: string, name: string): void;
     /** The name a live (not revoked) ref enlivens to. */
@@ -197,6 +210,10 @@ export const openHostStore = (path: string): HostStore => {
   const listVats = db.prepare<[], Record<string, unknown>>('SELECT * FROM vats ORDER BY created_at, name');
   const getVat = db.prepare<[string], Record<string, unknown>>('SELECT * FROM vats WHERE name = ?');
   const deleteVat = db.prepare('DELETE FROM vats WHERE name = ?');
+  const putName = db.prepare('INSERT INTO durable_names (name, vat, key) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET vat = excluded.vat, key = excluded.key');
+  const removeName = db.prepare('DELETE FROM durable_names WHERE name = ?');
+  const namesOf = db.prepare<[string], { name: string; key: string }>('SELECT name, key FROM durable_names WHERE vat = ? ORDER BY name');
+  const removeNamesOf = db.prepare('DELETE FROM durable_names WHERE vat = ?');
   const addRef = db.prepare('INSERT INTO sturdy_refs (swiss_hash, name, created_at) VALUES (?, ?, ?)');
   const getRef = db.prepare<[string], { name: string }>('SELECT name FROM sturdy_refs WHERE swiss_hash = ? AND revoked_at IS NULL');
   const revokeRef = db.prepare('UPDATE sturdy_refs SET revoked_at = ? WHERE swiss_hash = ? AND revoked_at IS NULL');
@@ -232,6 +249,12 @@ export const openHostStore = (path: string): HostStore => {
         return r && vatRow(r);
       },
       remove: (name: string) => void deleteVat.run(name),
+    },
+    durableNames: {
+      put: (name, vat, key) => void putName.run(name, vat, key),
+      remove: (name) => void removeName.run(name),
+      ofVat: (vat) => namesOf.all(vat),
+      removeVat: (vat) => void removeNamesOf.run(vat),
     },
     sturdyRefs: {
       add: (swissHash, name) => void addRef.run(swissHash, name, Date.now()),

@@ -18,6 +18,7 @@ import { describeError, passableError, ProtocolViolationError, reviveError, Stur
 import { assertValidName } from '../capabilities/names.js';
 import { notFar } from '../capabilities/passable.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
+import { DURABLE_KEY_PATTERN } from '../capabilities/gift-notes.js';
 import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
 import { MAX_VAT_TICKETS } from '../protocols/session/session-limits.js';
 import type { PortLike, VatSpec, VatToHost } from './link.js';
@@ -144,6 +145,19 @@ export const runVat = (p: VatWorkerPowers): void => {
     return k;
   };
 
+  const isDurableKey = (key: string) => DURABLE_KEY_PATTERN.test(key);
+  /** What `key` names here: an export, or one of this vat's durable objects (its key, as names keep it). */
+  const hasKey = (key: string): boolean => exportsByKey.has(key) || (objects !== undefined && isDurableKey(key) && durableExists(key));
+  const byKey = (key: string): unknown => (exportsByKey.has(key) ? exportsByKey.get(key) : objects?.revive(key));
+  const durableExists = (key: string): boolean => {
+    try {
+      objects!.revive(key);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
   const outboxTimer: OutboxTimer = { turnEnd: (fn) => clock.setImmediate(fn), setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout };
   /** To another host: a turn's messages in one post, drops held a little (outbox.ts), each as text its host writes as it is (channel-codec.ts). */
   const remoteSender = (port: PortLike) => {
@@ -189,7 +203,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     const key = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
     if (key === undefined) throw passableError(new SturdyRefError('no such ticket (unknown or already redeemed)'));
     tickets.delete(ticket);
-    return exportsByKey.get(key);
+    return byKey(key);
   };
 
   // --- handoff: gifts this vat deposits, claims and serves (vat-handoff.ts) ---
@@ -229,8 +243,8 @@ export const runVat = (p: VatWorkerPowers): void => {
   const peers = new Map<string, Peer>();
   const peerWaiters = new Map<string, Array<(peer: Peer) => void>>();
   const fetch = (key: string) => {
-    if (!exportsByKey.has(key)) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
-    return exportsByKey.get(key);
+    if (!hasKey(key)) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
+    return byKey(key);
   };
   /**
    * What a peer gets as this vat's bootstrap, bound to who it is: a local vat may
@@ -312,7 +326,7 @@ export const runVat = (p: VatWorkerPowers): void => {
       const peer = peers.get(home.vat) ?? (await getPeer(home.vat));
       return E(peer.boot()).redeem(home.ticket);
     }
-    if (home.vat === self) return exportsByKey.get(home.key);
+    if (home.vat === self) return byKey(home.key);
     const peer = await getPeer(home.vat);
     const ref = await E(peer.boot()).fetch(home.key);
     if (typeof ref === 'object' && ref !== null) homeOf.set(ref, { vat: home.vat, key: home.key });
@@ -336,7 +350,8 @@ export const runVat = (p: VatWorkerPowers): void => {
       const home = homeOf.get(ref);
       // A reference imported from elsewhere with no known home is published through
       // the host: others reach it via a proxy chain, which still works.
-      const where = home ?? (imported.has(ref) ? undefined : { vat: self, key: exportLocal(ref) });
+      // One of our durable objects is published under its durable key: the host keeps such names across restarts.
+      const where = home ?? (imported.has(ref) ? undefined : { vat: self, key: objects?.keyOf(ref) ?? exportLocal(ref) });
       try {
         await E(host).publish(name, ref, where?.vat ?? null, where?.key ?? null);
       } catch (err) {
@@ -417,7 +432,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     },
     /** The host admits a remote enliven request: `ticket` may be redeemed once for export `key`. */
     admit(ticket: string, key: string) {
-      if (!exportsByKey.has(key)) throw passableError(new SturdyRefError(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`));
+      if (!hasKey(key)) throw passableError(new SturdyRefError(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`));
       if (tickets.size >= maxTickets) tickets.delete(tickets.keys().next().value as string);
       tickets.set(ticket, key);
     },

@@ -22,11 +22,11 @@ export const make = (powers: Powers) => {
     owner: ({ state }) => state.owner,
   });
 
-  // Names are published by a vat's code on each start, like its root: publish the accounts again.
-  for (const key of store.keys('account:')) void powers.names.publish(key.slice('account:'.length), store.get(key) as object);
-
   return Far('Ledger', {
-    /** The account of `owner`, made on first use, kept in the store and published as `owner`. */
+    /**
+     * The account of `owner`, made on first use, kept in the store and published as `owner`: the
+     * name of a durable object is published again by the host whenever this vat starts.
+     */
     async open(owner: string) {
       const key = `account:${owner}`;
       const existing = store.get(key);

@@ -123,3 +123,30 @@ test('revive answers only for a key the vat made: unknown, malformed and root-sh
   const err = await t.throwsAsync(E(await host.vatAdmin('plain')).revive(`d:${'a'.repeat(26)}`));
   t.is(nameOf(err), 'DurableObjectNotFoundError');
 });
+
+test('a name published at run time for a durable object is published again after a restart of its vat and of its host; a killed vat takes it along', async (t) => {
+  const home = tempHome(t);
+  const opts = { home, control: false, print: () => {}, spareWorkers: 0, listen: false } as const;
+  let host = await within(startHost(opts), IO_MS, 'start');
+  const { root: counters } = await host.spawnVat({ module: COUNTERS, name: 'counters', durable: true, params: { publish: false } });
+  const c = await E(counters).make(40, 'published');
+  await E(counters).publish('answer', c);
+  await E(counters).publish('plain-thing', await E(counters).plain());
+  t.is(await E(host.names.lookup('answer')).increment(2), 42);
+
+  await host.restartVat('counters');
+  t.is(await E(host.names.lookup('answer')).read(), 42, 'published again by the host, not by make()');
+  t.false(host.names.list().includes('plain-thing'), 'a name of an object that is not durable ends with the run');
+  const { root: holder } = await host.spawnVat({ module: HOLDER, name: 'holder' });
+  await E(holder).lookup('answer');
+  t.is(await E(holder).call('label'), 'published');
+
+  await within(host.stop(), IO_MS, 'stop');
+  host = await within(startHost(opts), IO_MS, 'restart');
+  t.teardown(() => host.stop());
+  t.is(await E(host.names.lookup('answer')).read(), 42, 'and after the whole host restarted');
+
+  await host.terminateVat('counters');
+  await host.spawnVat({ module: COUNTERS, name: 'counters', durable: true, params: { publish: false } });
+  t.false(host.names.list().includes('answer'), 'tribe kill forgets the names of the vat');
+});

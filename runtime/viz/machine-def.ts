@@ -3,6 +3,7 @@
  * itself: the visualizer draws any machine without knowing it in advance.
  */
 import type { MachineDef, StateNodeDef, TransitionDef } from './model.js';
+import { tagName } from '../../protocols/framing/frames.js';
 
 /** The parts of XState's StateNode this reads (structural, so it tolerates minor-version drift). */
 interface XStateNode {
@@ -47,9 +48,33 @@ const refName = (ref: unknown): string => {
   return 'inline';
 };
 
+/** `isOverExternalBudget` → `over external budget`: a guard's name read as words. */
+const words = (name: string): string =>
+  name
+    .replace(/^is(?=[A-Z])/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase();
+
+/** A state value (`{alive: {phase: 'running'}}`) as its path: `alive.phase.running`. */
+const statePath = (value: unknown): string => {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (entries.length === 1) {
+      const [k, v] = entries[0]!;
+      return `${k}.${statePath(v)}`;
+    }
+    return entries.map(([k, v]) => `${k}.${statePath(v)}`).join(', ');
+  }
+  return String(value);
+};
+
 /**
- * A guard as the diagram shows it: its name (and params); XState's combinators
- * as `a & b`, `a | b`, `!(a)`; `stateIn` as `in(<state>)`.
+ * A guard in words, as the diagram shows it: the name split into words
+ * (`isOverExternalBudget` → `over external budget`); a frame test as the names
+ * of its frames (`isFrame({tags:[3]})` → `Response`); other params as
+ * `name (key value, …)`; XState's combinators as `a and b`, `a or b`,
+ * `not (a)`; `stateIn` as `in <state path>`.
  */
 const guardName = (guard: unknown): string | undefined => {
   if (guard === undefined) return undefined;
@@ -57,12 +82,28 @@ const guardName = (guard: unknown): string | undefined => {
     const g = guard as { name?: string; guards?: readonly unknown[]; stateValue?: unknown };
     if (Array.isArray(g.guards)) {
       const parts = g.guards.map((p) => guardName(p) ?? 'inline');
-      if (g.name === 'not') return clip(`!(${parts.join(' & ')})`);
-      return clip(parts.map((p) => (/[&|]/.test(p) ? `(${p})` : p)).join(g.name === 'or' ? ' | ' : ' & '));
+      if (g.name === 'not') return clip(`not (${parts.join(' and ')})`);
+      return clip(parts.map((p) => (/ (and|or) /.test(p) ? `(${p})` : p)).join(g.name === 'or' ? ' or ' : ' and '));
     }
-    if (g.name === 'stateIn' && g.stateValue !== undefined) return clip(`in(${refName({ type: '', params: g.stateValue }).slice(1, -1)})`);
+    if (g.name === 'stateIn' && g.stateValue !== undefined) return clip(`in ${statePath(g.stateValue)}`);
+    return g.name && !g.name.startsWith('xstate.') ? clip(words(g.name)) : 'inline';
   }
-  return refName(guard);
+  if (typeof guard === 'string') return clip(words(guard));
+  if (guard && typeof guard === 'object') {
+    const { type, params } = guard as { type?: unknown; params?: unknown };
+    if (typeof type !== 'string') return 'inline';
+    const tags = (params as { tags?: unknown } | undefined)?.tags;
+    if (type === 'isFrame' && Array.isArray(tags) && tags.every((x) => typeof x === 'number')) {
+      return clip(tags.map((tag) => tagName(tag) ?? `frame ${tag}`).join(' or '));
+    }
+    if (params === undefined || typeof params === 'function') return clip(words(type));
+    if (typeof params === 'object' && params !== null && !Array.isArray(params)) {
+      const shown = Object.entries(params).map(([k, v]) => `${words(k)} ${typeof v === 'string' ? v : (JSON.stringify(v) ?? '…')}`);
+      return clip(`${words(type)} (${shown.join(', ')})`);
+    }
+    return clip(`${words(type)} (${refName({ type: '', params }).slice(1, -1)})`);
+  }
+  return 'inline';
 };
 
 /** XState's own scheduling of `after` transitions (a raise of 'xstate.after.…' on entry), not an action the machine declares. */

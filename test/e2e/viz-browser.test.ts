@@ -134,7 +134,9 @@ test('the page never shows a secret: private keys and swiss numbers stay out of 
   await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="sessions"]`, WAIT);
   // Open every actor's chart and context, so that everything the page can show is in the DOM at some point
   // (the folded 'ended' group too, should anything have ended).
-  await page.$$eval('#tree details', (els) => els.forEach((el) => ((el as HTMLDetailsElement).open = true)));
+  await page.$$eval('#tree details', (els) => {
+    for (const el of els) (el as HTMLDetailsElement).open = true;
+  });
   const shown: string[] = [];
   for (const row of await page.locator('#tree [data-aid]').all()) {
     await row.click();

@@ -10,7 +10,7 @@
  *                       Cookie ↓ (stateless)  ▲      │            │
  *                        awaitingCookieHello ─┘      │ Signature  │
  *                                                    ▼            ▼
- *   established (watching: keepalive tick) ──────────────────▶ closed (final)
+ *   established (watching: keepalive tick, a Ping each) ─────▶ closed (final)
  *                      Shutdown, close, abort, AEAD failure, EOF, dead peer
  *
  * Every step is a call into the `steps` object given as input (handshake.ts,
@@ -79,7 +79,7 @@ export interface PathMachineInput {
   /** The path's effects; without them, effects do nothing and both adapter guards are false. */
   readonly effects?: PathEffects | undefined;
   readonly handshakeTimeoutMs: number;
-  /** Keepalive interval: a Ping goes out after an interval in which nothing arrived. */
+  /** Keepalive interval: a Ping goes out every interval (it measures the round trip; silence counts towards deadMs). */
   readonly idleMs: number;
   /** Silence after which the peer is dead. */
   readonly deadMs: number;
@@ -344,7 +344,9 @@ export const pathMachine = setup({
         watching: {
           after: {
             keepaliveInterval: [
-              { guard: 'heardFromPeer', target: 'watching', reenter: true, actions: ['markTraffic', 'resetSilence'] },
+              // A Ping each interval, heard from or not: a busy path measures its round trip too
+              // (one 8-byte frame per interval; without it, a path that traffic keeps busy never pings).
+              { guard: 'heardFromPeer', target: 'watching', reenter: true, actions: ['markTraffic', 'resetSilence', 'sendPing'] },
               { guard: 'silentTooLong', target: '#path.closed', actions: 'noteDead' },
               { target: 'watching', reenter: true, actions: ['countSilence', 'sendPing'] },
             ],

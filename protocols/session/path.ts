@@ -72,7 +72,7 @@ import { type VatId, vatIdOf } from './vat-id.js';
 export const MAX_HANDSHAKE_FRAME_BYTES = 16 * 1024;
 /** A handshake is three messages and one round trip and a half; ten seconds covers a slow link and a loaded host. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Quiet time before a Ping: well under common NAT and proxy idle timeouts (30 s and up). */
+/** The keepalive interval: a Ping each (busy or not, so the round trip is measured); well under common NAT and proxy idle timeouts (30 s and up). */
 export const IDLE_MS = 15_000;
 /** Silence (pings unanswered) after which the peer counts as gone: three keepalive intervals. */
 export const DEAD_MS = 45_000;

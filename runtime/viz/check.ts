@@ -16,6 +16,8 @@ const MAX_DEF_TRANSITIONS = 2000;
 const MAX_DEF_DEPTH = 12;
 const MAX_VALUE_DEPTH = 12;
 const MAX_LIST = 64;
+/** A host's run name (ours: a time in base 36, 8 characters); it prefixes every actor id of the run. */
+const MAX_RUN = 32;
 
 const fail = (what: string): never => {
   throw new VizRelayError(`malformed relay record: ${what}`);
@@ -123,7 +125,8 @@ export const checkUpdates = (peer: string, batch: unknown): Update[] => {
     switch (u['k']) {
       case 'host': {
         const listen = optText(u['listen'], 'listen');
-        return { k: 'host', host: own(u['host']), self: false, connected: true, ...(listen ? { listen } : {}) };
+        const run = u['run'] === undefined ? undefined : text(u['run'], 'run', MAX_RUN);
+        return { k: 'host', host: own(u['host']), self: false, connected: true, ...(listen ? { listen } : {}), ...(run !== undefined ? { run } : {}) };
       }
       case 'def':
         return { k: 'def', def: checkDef(u['def']) };

@@ -30,6 +30,12 @@ export interface InspectorOptions {
   /** Every inspection event of every tapped machine, as XState gives it (the host's `inspect` option). */
   readonly forward?: (event: InspectionEvent) => void;
   readonly listen?: string;
+  /**
+   * Names this run of the host in its actor ids (`<host>/<run>.<n>`), so the
+   * actors of a restarted host never take the ids of the previous run's
+   * (default: the start time in base 36).
+   */
+  readonly run?: string;
   readonly now?: () => number;
   readonly setTimeout?: (fn: () => void, ms: number) => unknown;
   readonly clearTimeout?: (handle: unknown) => void;
@@ -87,7 +93,7 @@ export interface Inspector {
   relay(push: (batch: readonly Update[]) => Promise<unknown>, onEnd?: (err: unknown) => void): { stop(): void };
   /** Records relayed by `peer`; VizRelayError for a malformed batch or one past the peer's limits. */
   ingest(peer: string, batch: unknown): void;
-  /** The relay from `peer` ended: its actors stay, marked as no longer live. */
+  /** The relay from `peer` ended: its actors stay, with their last known state, marked `gone`. */
   peerGone(peer: string): void;
   /** The present and recent history, what a new page starts from. */
   hello(): Hello;

@@ -52,6 +52,7 @@ interface ActorState {
   info: ActorInfo;
   latest: StepRecord | undefined;
   contextText: string | undefined;
+  /** Its machine ended, or it is `gone` (counted against `endedLimit` either way). */
   ended: boolean;
 }
 interface TapRecord {
@@ -68,9 +69,10 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
   const endedLimit = opts.endedLimit ?? 256;
   let endedCount = 0;
   const batchMs = opts.batchMs ?? 40;
+  const run = opts.run ?? now().toString(36);
 
   const hosts = new Map<string, HostInfo>([
-    [self, { k: 'host', host: self, self: true, connected: true, ...(opts.listen ? { listen: opts.listen } : {}) }],
+    [self, { k: 'host', host: self, self: true, connected: true, ...(opts.listen ? { listen: opts.listen } : {}), run }],
   ]);
   const defs = new Map<string, MachineDef>();
   const defOf = new WeakMap<object, MachineDef>();
@@ -145,8 +147,9 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
       }
     }
   };
-  /** Marks an actor ended or not, keeping the count `trimActors` reads. */
-  const setEnded = (a: ActorState, ended: boolean) => {
+  /** Marks an actor ended (its machine ended, or it is gone) or not, keeping the count `trimActors` reads. */
+  const refreshEnded = (a: ActorState) => {
+    const ended = a.info.gone === true || (a.latest !== undefined && a.latest.status !== 'active');
     if (a.ended === ended) return;
     a.ended = ended;
     endedCount += ended ? 1 : -1;
@@ -175,7 +178,7 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     const onActor = (ref: any) => {
       if (!isMachine(ref.logic)) return; // promise/callback actors: nothing to draw
       const def = addDef(ref.logic);
-      const aid = `${self}/${nextActor++}`;
+      const aid = `${self}/${run}.${nextActor++}`;
       aidOf.set(ref, aid);
       const parentAid = ref._parent ? aidOf.get(ref._parent) : undefined;
       const tagHere = parentAid ? { ...record.tag, name: `${record.tag.name} › ${redactText(String(ref.id))}` } : record.tag;
@@ -212,7 +215,7 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
       };
       actor.latest = step;
       if (record.tag.group === SESSIONS) refreshHealth();
-      setEnded(actor, status !== 'active');
+      refreshEnded(actor);
       remember(step);
       emit(step);
     };
@@ -426,11 +429,14 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     if ((peerDefs.get(peer) ?? 0) + newDefs.size > peerLimits.defs) {
       throw new VizRelayError(`the peer sent more than ${peerLimits.defs} machine definitions`);
     }
-    if (!hosts.get(peer)?.connected) setHost({ k: 'host', host: peer, self: false, connected: true });
+    const known = hosts.get(peer);
+    if (!known?.connected) setHost({ ...known, k: 'host', host: peer, self: false, connected: true });
     for (const u of updates) {
       switch (u.k) {
         case 'host':
           setHost(u);
+          // A new run of the peer (it restarted): the actors of its earlier runs are gone.
+          if (u.run !== undefined && u.run !== known?.run) for (const a of peerActorStates(peer)) if (!ofRun(a, peer, u.run)) markGone(a);
           continue;
         case 'def':
           if (defs.has(u.def.hash)) continue;
@@ -438,13 +444,21 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
           defs.set(u.def.hash, u.def);
           break;
         case 'actor': {
-          const old = actors.get(u.actor.aid);
-          if (old) old.info = u.actor;
-          else {
+          // Relayed again (the session came back): no longer gone, unless an earlier run's.
+          const run = hosts.get(peer)?.run;
+          const info = run === undefined || u.actor.aid.startsWith(`${peer}/${run}.`) ? u.actor : { ...u.actor, gone: true };
+          const old = actors.get(info.aid);
+          if (old) {
+            old.info = info;
+            refreshEnded(old);
+          } else {
             addTo(peerActors, peer, 1);
-            actors.set(u.actor.aid, { info: u.actor, latest: undefined, contextText: undefined, ended: false });
+            const a: ActorState = { info, latest: undefined, contextText: undefined, ended: false };
+            actors.set(info.aid, a);
+            refreshEnded(a);
           }
-          break;
+          emit({ k: 'actor', actor: info });
+          continue;
         }
         case 'step': {
           if (u.seq <= (newestSeq.get(peer) ?? Number.NEGATIVE_INFINITY)) continue;
@@ -452,7 +466,7 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
           const a = actors.get(u.aid);
           if (a) {
             a.latest = u;
-            setEnded(a, u.status !== 'active');
+            refreshEnded(a);
           }
           remember(u);
           break;
@@ -471,11 +485,22 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     emit(info);
   };
 
-  /** The relay from `peer` ended (its session closed): its actors stay, marked as no longer live. */
+  const peerActorStates = (peer: string) => [...actors.values()].filter((a) => a.info.host === peer);
+  const ofRun = (a: ActorState, peer: string, run: string) => a.info.aid.startsWith(`${peer}/${run}.`);
+  /** A peer's actor that may no longer exist: its last known state stays, marked gone. */
+  const markGone = (a: ActorState) => {
+    if (a.info.gone) return;
+    a.info = { ...a.info, gone: true };
+    emit({ k: 'actor', actor: a.info });
+    refreshEnded(a);
+  };
+
+  /** The relay from `peer` ended (its session closed): its actors stay, with their last known state, marked gone. */
   const peerGone = (peer: string) => {
     relayed.delete(peer);
     const h = hosts.get(peer);
     if (h?.connected) setHost({ ...h, connected: false });
+    for (const a of peerActorStates(peer)) markGone(a);
   };
 
   return {

@@ -57,13 +57,23 @@ export interface ActorTag {
 }
 
 export interface ActorInfo {
-  /** Unique on its host: `<host>/<n>`. */
+  /**
+   * Unique on its host across restarts: `<host>/<run>.<n>`, where `run` names
+   * the host's run (HostInfo.run) and `n` counts from 1 in each run.
+   */
   readonly aid: string;
   readonly host: string;
   readonly def: string;
   readonly tag: ActorTag;
   /** The actor that spawned or invoked it, if any. */
   readonly parent?: string;
+  /**
+   * Set by the host that shows it, never relayed: the actor's host restarted
+   * (a new run appeared) or the session that relayed it ended, so it may no
+   * longer exist. Its last known state stays; a relay that brings the actor
+   * again (the same run, back over a new session) clears it.
+   */
+  readonly gone?: boolean;
 }
 
 export type ActorStatus = 'active' | 'done' | 'error' | 'stopped';
@@ -100,6 +110,8 @@ export interface HostInfo {
   /** Its records still arrive (false once the session that relayed them ended). */
   readonly connected: boolean;
   readonly listen?: string;
+  /** This run of the host (a new one each start): the `<run>` of its actors' ids. */
+  readonly run?: string;
 }
 
 export interface SessionHealth {

@@ -86,7 +86,8 @@ test('live hosts: vats reach running, a handshake runs to established, the sessi
   b.proc.kill('SIGKILL');
   await b.exited;
   await page.waitForSelector(`[data-host="${b.id}"][data-connected="false"]`, WAIT);
-  await page.waitForSelector(`${mine}[data-status="done"][data-state~="closed"]`, WAIT);
+  // Ended, it moved to the host's folded 'ended' group (in the DOM, not on screen until unfolded).
+  await page.waitForSelector(`#tree details[data-group="ended"] ${mine}[data-status="done"][data-state~="closed"]`, { ...WAIT, state: 'attached' });
   await page.waitForSelector(`#chart svg g.state.active[data-path="closed"]`, WAIT);
   await page.waitForSelector(`#health tr[data-peer="${b.id}"][data-state="ended"]`, WAIT);
   await screenshot('viz-peer-killed');
@@ -131,7 +132,11 @@ test('the page never shows a secret: private keys and swiss numbers stay out of 
   const { page } = await openPage(t, a.vizUrl!);
   await page.waitForSelector('body[data-ready="true"]', WAIT);
   await page.waitForSelector(`[data-aid^="${b.id}/"][data-group="sessions"]`, WAIT);
-  // Open every actor's chart and context, so that everything the page can show is in the DOM at some point.
+  // Open every actor's chart and context, so that everything the page can show is in the DOM at some point
+  // (the folded 'ended' group too, should anything have ended).
+  await page.$$eval('#tree details', (els) => {
+    for (const el of els) (el as HTMLDetailsElement).open = true;
+  });
   const shown: string[] = [];
   for (const row of await page.locator('#tree [data-aid]').all()) {
     await row.click();
@@ -212,5 +217,55 @@ test('a retagged actor moves in the tree: a path that proves its peer leaves "ha
   t.is(await page.locator('#tree details[data-group="handshakes"]').count(), 0, 'the emptied group is gone');
   t.is(await page.locator('#tree [data-aid]').count(), 1, 'one row, moved — not a copy');
   t.is(await page.locator('#tree details[data-group="sessions"] .count').first().textContent(), '1');
+  t.deepEqual(errors, []);
+});
+
+test('a failed dial ends: its final state is shown, and it leaves "handshakes" for the folded "ended" group', async (t) => {
+  const a = await withHost(t, { spareWorkers: 0, viz: 0 });
+  const b = await withHost(t, { spareWorkers: 0 });
+  const c = await withHost(t, { spareWorkers: 0 });
+  const { page, errors } = await openPage(t, a.vizUrl!);
+  await page.waitForSelector('body[data-ready="true"]', WAIT);
+  // A ref that names B but points at C: the dial reaches C, the handshake proves it is not B.
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob' });
+  const ref = b.makeSturdyRef('bob').replace(/@[^/]+\//, `@127.0.0.1:${c.address!.port}/`);
+  await t.throwsAsync(a.enliven(ref), { name: 'NotMeError' });
+  const dial = `[data-aid^="${a.id}/"][data-group="handshakes"]`;
+  await page.waitForSelector(`#tree details[data-group="ended"] ${dial}[data-status="done"][data-state="closed"]`, { ...WAIT, state: 'attached' });
+  t.is(await page.locator('#tree details[data-group="handshakes"]').count(), 0, 'nothing left under handshakes');
+  t.false(await page.$eval('#tree details[data-group="ended"]', (el) => (el as HTMLDetailsElement).open), 'the ended group starts folded');
+  t.is(await page.locator('#tree details[data-group="ended"] .count').textContent(), '1');
+  // Unfolded, the row shows its final state and opens its chart there.
+  await page.click('#tree details[data-group="ended"] > summary');
+  await page.click(dial);
+  await page.waitForSelector('#chart svg g.state.active[data-path="closed"]', WAIT);
+  t.deepEqual(errors, []);
+});
+
+test("a peer that restarts: its earlier run's actors are shown gone (in 'ended'), the new run's live beside them", async (t) => {
+  const a = await withHost(t, { spareWorkers: 0, viz: 0 });
+  const homeB = tempHome(t);
+  const { startHost } = await import('../../runtime/index.js');
+  const startB = () => startHost({ home: homeB, control: false, print: () => {}, spareWorkers: 0 });
+  let b = await startB();
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob' });
+  const ref = b.makeSturdyRef('bob');
+  const { page, errors } = await openPage(t, a.vizUrl!);
+  await page.waitForSelector('body[data-ready="true"]', WAIT);
+  t.is(await E(await a.enliven(ref)).label(), 'party');
+  const bob = `[data-aid^="${b.id}/"][data-group="vats"][data-name="bob"]`;
+  await page.waitForSelector(`#tree details[data-group="vats"] ${bob}[data-gone="false"][data-state~="alive.phase.running"]`, WAIT);
+  const oldAid = await page.getAttribute(bob, 'data-aid');
+  await b.stop();
+  b = await startB(); // restores bob: a new run, whose actor ids start over
+  t.teardown(() => b.stop());
+  t.is(await E(await a.enliven(ref)).label(), 'party');
+  const fresh = `#tree details[data-group="vats"] ${bob}[data-gone="false"][data-state~="alive.phase.running"]`;
+  await page.waitForSelector(fresh, WAIT);
+  t.not(await page.getAttribute(fresh, 'data-aid'), oldAid, 'the new run’s bob has an id of its own');
+  const old = `#tree details[data-group="ended"] [data-aid="${oldAid}"][data-gone="true"]`;
+  await page.waitForSelector(old, { ...WAIT, state: 'attached' });
+  t.is(await page.locator(`#tree ${bob}`).count(), 2, 'two bobs: the gone one and the live one, not one in the other’s place');
+  t.is(await page.locator(`#tree details[data-group="vats"] [data-aid^="${b.id}/"][data-gone="true"]`).count(), 0, 'no ghost among the live');
   t.deepEqual(errors, []);
 });

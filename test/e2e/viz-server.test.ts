@@ -370,3 +370,72 @@ test('a taken port is a PortInUseError, named, for the visualizer and for listen
   t.not(Number(new URL(second.vizUrl!).port), remembered);
   t.true(printed.includes(`visualizer port ${remembered} is taken: serving on another`));
 });
+
+/** Each (host, seq) seen more than once among `steps`. */
+const repeats = (steps: readonly StepRecord[]) => {
+  const seen = new Map<string, number>();
+  for (const s of steps) seen.set(`${s.host.slice(0, 8)}/${s.seq}`, (seen.get(`${s.host.slice(0, 8)}/${s.seq}`) ?? 0) + 1);
+  return [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+};
+
+test('no step twice, before and after a peer restarts; RTT shows on a busy session; the old run’s actors are gone', async (t) => {
+  // Both hosts serve a page (so relays run both ways); short keepalive intervals so RTT is quick to see.
+  const pathLimits = { idleMs: 400, deadMs: 10_000 };
+  const a = await withHost(t, { ...quiet, viz: 0, pathLimits });
+  const homeB = tempHome(t);
+  const startB = () => startHost({ home: homeB, control: false, print: () => {}, ...quiet, viz: 0, pathLimits });
+  let b = await startB();
+  await b.spawnVat({ module: fixture('party.ts'), name: 'bob' });
+  const ref = b.makeSturdyRef('bob');
+  const stream = openVizStream(a.vizUrl!);
+  t.teardown(() => stream.close());
+  const hello = await within(stream.hello, IO_MS, "the stream's hello");
+  const established = (host: string, after = -1) =>
+    stream.next((u) => isStep(u) && u.host === host && stream.updates.indexOf(u) > after && JSON.stringify(u.value).includes('established'));
+  let bob = await a.enliven(ref);
+  await established(b.id);
+  // Busy: a call every few ms, so no keepalive tick finds the session quiet; RTT must still show.
+  let busy = true;
+  const calls = (async () => {
+    while (busy) await E(bob).label().catch(() => {});
+  })();
+  let rtt: Extract<Update, { k: 'health' }>;
+  try {
+    rtt = (await stream.next(
+      (u) => u.k === 'health' && u.host === a.id && u.sessions.some((s) => s.peer === b.id && s.rttMs !== null),
+      IO_MS,
+    )) as Extract<Update, { k: 'health' }>;
+  } finally {
+    busy = false;
+    await calls;
+  }
+  const row = rtt.sessions.find((s) => s.peer === b.id)!;
+  t.true(row.framesIn > 20, `the session was busy (${row.framesIn} frames in)`);
+  t.log(`RTT on a busy session: ${row.rttMs} ms`);
+  const firstRun = (await within(openVizStream(a.vizUrl!).hello, IO_MS, 'a second hello')).actors.filter((x) => x.host === b.id);
+  await caughtUp(t, a, stream, 'before-restart');
+  t.deepEqual(repeats([...hello.history, ...stream.updates.filter(isStep)]), [], 'no step twice on the stream before the restart');
+
+  // B restarts (its vat comes back); A connects again.
+  await b.stop();
+  const gone = stream.updates.indexOf(await stream.next((u) => isHost(u) && u.host === b.id && !u.connected));
+  b = await startB();
+  t.teardown(() => b.stop());
+  bob = await a.enliven(ref);
+  t.is(await E(bob).label(), 'party');
+  await established(b.id, gone);
+  await stream.next((u) => isStep(u) && u.host === b.id && stream.updates.indexOf(u) > gone && JSON.stringify(u.value).includes('running'));
+  await caughtUp(t, a, stream, 'after-restart');
+  t.deepEqual(repeats([...hello.history, ...stream.updates.filter(isStep)]), [], 'no step twice on the stream after the restart');
+  const later = await within(openVizStream(a.vizUrl!).hello, IO_MS, 'a hello after the restart');
+  t.deepEqual(repeats(later.history), [], 'no step twice in a new page’s history');
+  const stored = (await (await fetch(new URL(`api/history?before=${Date.now() + 1}&limit=5000`, a.vizUrl!))).json()) as StepRecord[];
+  t.deepEqual(repeats(stored), [], 'nor in the store');
+  // The first run's actors: still there, marked gone; the new run's have ids of their own.
+  const now = later.actors.filter((x) => x.host === b.id);
+  const oldIds = new Set(firstRun.map((x) => x.aid));
+  t.true(firstRun.length >= 2);
+  t.true(now.filter((x) => oldIds.has(x.aid)).every((x) => x.gone), 'the earlier run’s actors are gone');
+  const fresh = now.filter((x) => !oldIds.has(x.aid));
+  t.true(fresh.some((x) => x.tag.name === 'bob') && fresh.every((x) => !x.gone), 'the new run’s, live');
+});

@@ -267,6 +267,20 @@ test('keepalive: a ping per silent interval, dead after deadMs; traffic resets t
   t.deepEqual(log.slice(-2), ['closeStream', 'announceClosed']);
 });
 
+test('keepalive: a tick that heard the peer pings too (a busy path still measures its round trip)', (t) => {
+  const { clock, log, actor } = live('initiator', () => true);
+  actor.send(frame(Tag.ProtocolAccepted));
+  actor.send(frame(Tag.Response));
+  log.length = 0;
+  clock.increment(99);
+  t.deepEqual(log, [], 'nothing before the interval');
+  clock.increment(1);
+  t.deepEqual(log, ['markTraffic', 'sendPing']);
+  clock.increment(100);
+  t.deepEqual(log, ['markTraffic', 'sendPing', 'markTraffic', 'sendPing'], 'one Ping per interval');
+  t.is(actor.getSnapshot().context.silentTicks, 0);
+});
+
 test('the machine file imports no crypto and no platform module, and calls no I/O', (t) => {
   const source = readFileSync(fileURLToPath(new URL('../../../protocols/session/path.machine.ts', import.meta.url)), 'utf8');
   const imports = [...source.matchAll(/^import\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)].map((m) => ({ typeOnly: !!m[1], spec: m[2]! }));

@@ -261,6 +261,35 @@ test('keepalive: an idle path pings, stays up for hours of simulated time, and m
   t.is(clock.pending, 0, 'no timers left');
 });
 
+test('keepalive: a path that traffic keeps busy still measures its round trip within one interval', async (t) => {
+  const q = makeManualQueue();
+  const clock = makeSimClock();
+  const limits = { idleMs: 1000, deadMs: 3000 };
+  const pending = connected(nodeCrypto, { clock, stream: { schedule: q.schedule }, initiator: { limits }, responder: { limits } });
+  q.run();
+  const p = await pending;
+  collect(p.initiator);
+  collect(p.responder);
+  // Both sides send every 50 ms: no keepalive tick ever finds the path quiet.
+  const busy = (ms: number) => {
+    for (let at = 0; at < ms; at += 50) {
+      p.initiator.send(Tag.Deliver, new Uint8Array([1]));
+      p.responder.send(Tag.Deliver, new Uint8Array([2]));
+      q.run();
+      clock.advance(50);
+      q.run();
+    }
+  };
+  busy(950);
+  t.is(p.initiator.stats().rttMs, undefined, 'no round trip before the first tick');
+  busy(100);
+  t.is(typeof p.initiator.stats().rttMs, 'number', 'measured at the first tick, busy as the path is');
+  t.is(typeof p.responder.stats().rttMs, 'number', 'on both sides');
+  p.initiator.close();
+  q.run();
+  t.is(clock.pending, 0, 'no timers left');
+});
+
 test('keepalive: a peer that goes silent is dead after DEAD_MS (PathTimeoutError), with no timers left', async (t) => {
   const q = makeManualQueue();
   const clock = makeSimClock();

@@ -429,3 +429,12 @@ test('property: a valid batch damaged anywhere passes or is a VizRelayError', (t
   );
   t.pass();
 });
+
+test('a host record’s run is kept, bounded; a gone mark on an actor is the receiver’s, never taken from the peer', (t) => {
+  const [host] = checkUpdates(PEER, [{ k: 'host', host: PEER, self: true, connected: false, run: 'mbx3k9a1' }]);
+  t.deepEqual(host, { k: 'host', host: PEER, self: false, connected: true, run: 'mbx3k9a1' });
+  t.throws(() => checkUpdates(PEER, [{ k: 'host', host: PEER, run: 'r'.repeat(33) }]), { name: 'VizRelayError', message: /run must be a string of at most 32/ });
+  t.throws(() => checkUpdates(PEER, [{ k: 'host', host: PEER, run: 7 }]), { name: 'VizRelayError' });
+  const [actor] = checkUpdates(PEER, [{ k: 'actor', actor: { aid: `${PEER}/r.1`, host: PEER, def: 'd', tag: { group: 'g', name: 'n' }, gone: true } }]);
+  t.false(actor?.k === 'actor' && 'gone' in actor.actor);
+});

@@ -498,3 +498,102 @@ test('a peer that reads slowly gets the newest health row, not one per second; o
   for (const x of actors) x.stop();
   b.close();
 });
+
+/** One run of host B relaying to A: an inspector with its own run name and a machine. */
+const runOfB = (name: string, timers: ReturnType<typeof manualTimers>) => {
+  const inspector = makeInspector({ host: HOST_B, ...timers });
+  const actor = createActor(demo, { inspect: inspector.tap({ group: 'vats', name }).inspect }).start();
+  return { inspector, actor };
+};
+
+/** Runs the batches of both sides until the relay has nothing left in flight. */
+const settleBoth = async (ta: ReturnType<typeof manualTimers>, tb: ReturnType<typeof manualTimers>) => {
+  for (let i = 0; i < 3; i++) {
+    tb.advance(40);
+    await new Promise((r) => setImmediate(r));
+    ta.advance(40);
+  }
+};
+
+test('actor ids are unique per run: a restarted host never reuses its previous run’s ids', (t) => {
+  const timers = manualTimers();
+  const first = makeInspector({ host: HOST_A, ...timers });
+  createActor(demo, { inspect: first.tap({ group: 'vats', name: 'v' }).inspect }).start();
+  timers.advance(5000); // the host restarts a few seconds later
+  const second = makeInspector({ host: HOST_A, ...timers });
+  createActor(demo, { inspect: second.tap({ group: 'vats', name: 'v' }).inspect }).start();
+  const ids = (i: typeof first) => i.hello().actors.map((a) => a.aid);
+  t.true(ids(first).length >= 2, 'the machine and the child it invokes');
+  t.deepEqual(ids(first).filter((aid) => ids(second).includes(aid)), [], `no id taken twice: ${ids(first)} / ${ids(second)}`);
+  const run = second.hello().hosts.find((h) => h.self)?.run;
+  t.truthy(run);
+  t.true(ids(second).every((aid) => aid.startsWith(`${HOST_A}/${run}.`)), 'ids name their run');
+  t.is(makeInspector({ host: HOST_A, ...timers, run: 'r1' }).hello().hosts[0]?.run, 'r1', 'the run can be given');
+});
+
+test('a peer that restarts: its earlier run’s actors are marked gone, on the page too, the new run’s are live; a session that comes back on the same run clears it', async (t) => {
+  const ta = manualTimers();
+  const tb = manualTimers();
+  const a = makeInspector({ host: HOST_A, ...ta });
+  const page = collect(a);
+  const b1 = runOfB('old', tb);
+  let relay = b1.inspector.relay(async (batch) => a.ingest(HOST_B, batch));
+  await settleBoth(ta, tb);
+  const firstRun = a.hello().actors.filter((x) => x.host === HOST_B);
+  t.true(firstRun.length >= 2 && firstRun.every((x) => !x.gone), 'the first run, live');
+
+  // The session drops and comes back, B still on the same run: its actors are live again.
+  relay.stop();
+  a.peerGone(HOST_B);
+  t.true(a.hello().actors.filter((x) => x.host === HOST_B).every((x) => x.gone), 'gone when the session ends');
+  relay = b1.inspector.relay(async (batch) => a.ingest(HOST_B, batch));
+  await settleBoth(ta, tb);
+  t.true(a.hello().actors.filter((x) => x.host === HOST_B).every((x) => !x.gone), 'live again: the same run came back');
+
+  // B restarts: a new inspector (a new run), its actor ids start over, the old ones stay as gone.
+  relay.stop();
+  b1.actor.stop();
+  a.peerGone(HOST_B);
+  tb.advance(3000);
+  const b2 = runOfB('new', tb);
+  relay = b2.inspector.relay(async (batch) => a.ingest(HOST_B, batch));
+  await settleBoth(ta, tb);
+  const all = a.hello().actors.filter((x) => x.host === HOST_B);
+  const oldIds = new Set(firstRun.map((x) => x.aid));
+  t.true(all.filter((x) => oldIds.has(x.aid)).every((x) => x.gone), 'the earlier run’s actors are gone');
+  const fresh = all.filter((x) => !oldIds.has(x.aid));
+  t.is(fresh.length, firstRun.length, 'the new run’s actors, beside them (not in their place)');
+  t.true(fresh.every((x) => !x.gone), 'and live');
+  // The page learnt it from actor records.
+  const lastOf = new Map<string, ActorInfo>();
+  for (const u of page.all()) if (u.k === 'actor') lastOf.set(u.actor.aid, u.actor);
+  t.true([...oldIds].every((aid) => lastOf.get(aid)?.gone === true), 'the page was told the old run’s actors are gone');
+  relay.stop();
+  b2.actor.stop();
+});
+
+test('a new run that appears while the old session still relays (a replaced session) marks the old run’s actors gone at once', async (t) => {
+  const ta = manualTimers();
+  const tb = manualTimers();
+  const a = makeInspector({ host: HOST_A, ...ta });
+  const b1 = runOfB('old', tb);
+  const first = b1.inspector.relay(async (batch) => a.ingest(HOST_B, batch));
+  await settleBoth(ta, tb);
+  tb.advance(3000);
+  const b2 = runOfB('new', tb);
+  const second = b2.inspector.relay(async (batch) => a.ingest(HOST_B, batch));
+  await settleBoth(ta, tb);
+  const byRun = (run: string | undefined) => a.hello().actors.filter((x) => x.aid.startsWith(`${HOST_B}/${run}.`));
+  const oldRun = byRun(b1.inspector.hello().hosts[0]?.run);
+  const newRun = byRun(b2.inspector.hello().hosts[0]?.run);
+  t.true(oldRun.length > 0 && oldRun.every((x) => x.gone), 'old run gone, without any peerGone');
+  t.true(newRun.length > 0 && newRun.every((x) => !x.gone), 'new run live');
+  // A late record of the old run (its relay had it queued) does not bring it back.
+  b1.actor.send({ type: 'go' });
+  await settleBoth(ta, tb);
+  t.true(byRun(b1.inspector.hello().hosts[0]?.run).every((x) => x.gone), 'still gone');
+  first.stop();
+  second.stop();
+  b1.actor.stop();
+  b2.actor.stop();
+});

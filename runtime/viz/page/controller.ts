@@ -90,7 +90,7 @@ export class App {
     v.sequence.clear();
     v.health.clear();
     v.tree.syncHosts(model);
-    v.tree.syncActors(model, model.actors.keys(), (aid) => model.latest.get(aid), 'active');
+    v.tree.syncActors(model, model.actors.keys(), (aid) => model.latest.get(aid), 'active', true);
     v.health.render(model);
     const keep = this.#selected !== undefined && model.actors.has(this.#selected) ? this.#selected : v.tree.first();
     this.#selected = undefined;
@@ -198,7 +198,7 @@ export class App {
     const v = this.#views;
     // Catching up from history mode redraws every row; otherwise only the actors that changed.
     const aids = this.#moved ? model.actors.keys() : changes.actors;
-    v.tree.syncActors(model, aids, (aid) => model.latest.get(aid), 'active');
+    v.tree.syncActors(model, aids, (aid) => model.latest.get(aid), 'active', true);
     if (this.#selected === undefined) this.select(v.tree.first());
     else if (this.#moved || changes.actors.has(this.#selected)) this.#drawSelected();
     this.#drawLive(this.#moved || changes.appended > 0 || changes.actors.size > 0, this.#moved);
@@ -214,7 +214,7 @@ export class App {
     }
     if (!this.#moved) return;
     const snapshot = model.snapshotAt(this.#cursor);
-    this.#views.tree.syncActors(model, model.actors.keys(), (aid) => snapshot.get(aid), 'unknown');
+    this.#views.tree.syncActors(model, model.actors.keys(), (aid) => snapshot.get(aid), 'unknown', false);
     this.#drawSelected();
     this.#drawSequence();
     this.#views.log.renderAt(model, this.#cursor);

@@ -8,9 +8,17 @@ import { h, setAttr, setText } from './dom.js';
 import { leafPaths, shortId, stateText } from './format.js';
 import type { VizModel } from './state.js';
 
-/** Groups the runtime knows come first, in this order; any other group follows alphabetically. */
+/**
+ * Where finished machines go (a failed dial, a stopped vat, a closed session)
+ * and, live, the actors of a peer that are gone: one folded group at the end of
+ * each host, so the groups above hold what runs now. A row keeps its own group
+ * in `data-group`; the group element it sits in says 'ended'.
+ */
+export const ENDED_GROUP = 'ended';
+/** Groups the runtime knows come first, in this order; any other group follows alphabetically; 'ended' is last. */
 const GROUP_ORDER = ['vats', 'sessions', 'services'];
 const groupRank = (g: string) => {
+  if (g === ENDED_GROUP) return Number.MAX_SAFE_INTEGER;
   const i = GROUP_ORDER.indexOf(g);
   return i < 0 ? GROUP_ORDER.length : i;
 };
@@ -20,8 +28,13 @@ interface Row {
   readonly el: HTMLElement;
   readonly state: HTMLElement;
   readonly nameEl: HTMLElement;
-  /** Where the row stands: an actor's tag can change (a session path learns its peer), and the row follows. */
+  /**
+   * The group it sits in: its actor's tag group, or 'ended'. A tag can change
+   * (a session path learns its peer) and a machine can end; the row follows.
+   */
   group: string;
+  /** Its actor's own group (`data-group`). */
+  tagGroup: string;
   name: string;
   search: string;
   /** The step it shows (host/seq), to skip unchanged rows. */
@@ -102,15 +115,28 @@ export class ActorTree {
   /**
    * Rows of `aids` (created if new) showing the step `stepOf` gives; `unknown`
    * is the status of an actor with no step (history before its first one).
+   * `present`: the rows show now (live), so an actor marked gone is ended; in
+   * history an actor is placed by its step at the cursor alone.
    */
-  syncActors(model: VizModel, aids: Iterable<string>, stepOf: (aid: string) => StepRecord | undefined, unknown: string): void {
+  syncActors(
+    model: VizModel,
+    aids: Iterable<string>,
+    stepOf: (aid: string) => StepRecord | undefined,
+    unknown: string,
+    present: boolean,
+  ): void {
     for (const aid of aids) {
       const actor = model.actors.get(aid);
       if (!actor) continue;
-      let row = this.#rows.get(aid);
-      if (!row) row = this.#addRow(model, actor);
-      else if (row.group !== String(actor.tag.group) || row.name !== String(actor.tag.name)) this.#moveRow(model, row, actor);
       const step = stepOf(aid);
+      const ended = (present && actor.gone === true) || (step !== undefined && step.status !== 'active');
+      const place = ended ? ENDED_GROUP : String(actor.tag.group);
+      let row = this.#rows.get(aid);
+      if (!row) row = this.#addRow(model, actor, place);
+      else if (row.group !== place || row.tagGroup !== String(actor.tag.group) || row.name !== String(actor.tag.name)) {
+        this.#moveRow(model, row, actor, place);
+      }
+      setAttr(row.el, 'data-gone', String(present && actor.gone === true));
       const shown = step ? `${step.host}\n${step.seq}` : `-${unknown}`;
       if (row.shown === shown) continue;
       row.shown = shown;
@@ -192,9 +218,10 @@ export class ActorTree {
     if (g) return g;
     const count = h('span', { class: 'count' });
     const list = h('div', { role: 'group' });
+    // The ended group starts folded: what ended is one click away, not in the way.
     const el = h(
       'details',
-      { class: 'group', 'data-group': group, open: true },
+      { class: 'group', 'data-group': group, open: group !== ENDED_GROUP },
       h('summary', {}, h('span', { class: 'group-name' }, group), count),
       list,
     );
@@ -209,7 +236,7 @@ export class ActorTree {
     return this.#hostNode(model.hosts.get(actor.host) ?? { k: 'host', host: actor.host, self: false, connected: true });
   }
 
-  #addRow(model: VizModel, actor: ActorInfo): Row {
+  #addRow(model: VizModel, actor: ActorInfo, place: string): Row {
     const hostNode = this.#hostOf(model, actor);
     const machine = model.defs.get(actor.def)?.id ?? '?';
     const name = String(actor.tag.name);
@@ -235,8 +262,8 @@ export class ActorTree {
       h('span', { class: 'machine' }, machine),
       state,
     );
-    const row: Row = { el, state, nameEl, group: String(actor.tag.group), name, search: '', shown: '' };
-    this.#place(hostNode, row, actor);
+    const row: Row = { el, state, nameEl, group: place, tagGroup: String(actor.tag.group), name, search: '', shown: '' };
+    this.#place(hostNode, row, actor, place);
     hostNode.actors += 1;
     setText(hostNode.count, `${hostNode.actors} actor${hostNode.actors === 1 ? '' : 's'}`);
     this.#rows.set(actor.aid, row);
@@ -244,12 +271,13 @@ export class ActorTree {
     return row;
   }
 
-  /** Puts a row in its group, sorted by name, under the group and name its actor's tag gives. */
-  #place(hostNode: HostNode, row: Row, actor: ActorInfo): void {
-    row.group = String(actor.tag.group);
+  /** Puts a row in group `place` (its tag's group, or 'ended'), sorted by the name its actor's tag gives. */
+  #place(hostNode: HostNode, row: Row, actor: ActorInfo, place: string): void {
+    row.group = place;
+    row.tagGroup = String(actor.tag.group);
     row.name = String(actor.tag.name);
     row.search = `${row.name} ${row.el.dataset.machine ?? ''} ${actor.aid}`.toLowerCase();
-    setAttr(row.el, 'data-group', row.group);
+    setAttr(row.el, 'data-group', row.tagGroup);
     setAttr(row.el, 'data-name', row.name);
     setText(row.nameEl, row.name);
     const group = this.#group(hostNode, row.group);
@@ -262,10 +290,10 @@ export class ActorTree {
 
   /**
    * The actor was retagged (a path that proved its peer moves from
-   * 'handshakes' to 'sessions'): its row leaves its old group, which goes
-   * once empty, and takes its place in the new one.
+   * 'handshakes' to 'sessions') or it ended: its row leaves its old group,
+   * which goes once empty, and takes its place in the new one.
    */
-  #moveRow(model: VizModel, row: Row, actor: ActorInfo): void {
+  #moveRow(model: VizModel, row: Row, actor: ActorInfo, place: string): void {
     const hostNode = this.#hostOf(model, actor);
     const old = hostNode.groups.get(row.group);
     if (old) {
@@ -278,7 +306,7 @@ export class ActorTree {
       }
     }
     row.el.remove();
-    this.#place(hostNode, row, actor);
+    this.#place(hostNode, row, actor, place);
   }
 
   #applyFilter(row: Row): void {

@@ -410,7 +410,8 @@ test('no step twice, before and after a peer restarts; RTT shows on a busy sessi
     await calls;
   }
   const row = rtt.sessions.find((s) => s.peer === b.id)!;
-  t.true(row.framesIn > 20, `the session was busy (${row.framesIn} frames in)`);
+  // Calls kept coming through the keepalive interval in which the RTT was measured.
+  t.true(row.framesIn > 5, `the session was busy (${row.framesIn} frames in)`);
   t.log(`RTT on a busy session: ${row.rttMs} ms`);
   const firstRun = (await within(openVizStream(a.vizUrl!).hello, IO_MS, 'a second hello')).actors.filter((x) => x.host === b.id);
   await caughtUp(t, a, stream, 'before-restart');

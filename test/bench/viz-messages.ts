@@ -13,6 +13,12 @@
  *   DEFAULT_CALL_TRACE_LIMITS.callsPerSecond calls a second each, the rest
  *   counted as dropped.
  *
+ * The round-trip settings run on a shared machine, where run-to-run noise is
+ * larger than the effect; a micro-measurement of the hook itself (per CapTP
+ * message, tracing off, and on past the rate) bounds the cost exactly: a
+ * round trip passes the hook four times (the call leaves, arrives; its answer
+ * leaves, arrives).
+ *
  * Run alone: `node dist/test/bench/viz-messages.js` (after `npm run build`);
  * `--quick` for fewer calls. Prints one line per setting and mode, the paired
  * ratios, and the raw numbers as JSON.
@@ -24,7 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { E, startHost, type Host } from '../../runtime/index.js';
 import type { Update } from '../../runtime/viz/model.js';
-import { DEFAULT_CALL_TRACE_LIMITS } from '../../vats/call-trace.js';
+import { DEFAULT_CALL_TRACE_LIMITS, makeCallTracer } from '../../vats/call-trace.js';
 import { fmt, summarize } from './stats.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -61,6 +67,39 @@ interface Setting {
   /** Before and after each run: open the "page" or not. */
   readonly around?: () => () => void;
 }
+
+/** ns per hook call: tracing off, and on past the rate (a busy vat's usual case: counted, not recorded). */
+const microHook = () => {
+  const tracer = makeCallTracer({
+    self: 'h/a',
+    now: Date.now,
+    precise: () => performance.now(),
+    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    post: () => {},
+    refs: () => [],
+  });
+  const hook = tracer.hook('h/b', false);
+  const call = { type: 'CTP_CALL', epoch: 0, questionID: 'q-1', target: 'o-1', method: { body: '["ping",[1]]', slots: [] } };
+  const answer = { type: 'CTP_RETURN', epoch: 0, answerID: 'q-9', result: { body: '1', slots: [] } };
+  const N = QUICK ? 1_000_000 : 5_000_000;
+  const time = () => {
+    const start = performance.now();
+    for (let i = 0; i < N; i++) {
+      hook('out', call);
+      hook('in', answer);
+    }
+    return ((performance.now() - start) * 1e6) / (2 * N);
+  };
+  time();
+  const off = Math.min(time(), time(), time());
+  tracer.set(true);
+  // Fill this second's allowance, so the timed calls are past the rate.
+  for (let i = 0; i < DEFAULT_CALL_TRACE_LIMITS.callsPerSecond; i++) hook('out', call);
+  const over = Math.min(time(), time(), time());
+  tracer.set(false);
+  return { offNs: off, overRateNs: over };
+};
 
 const main = async () => {
   const off = await newHost({ vizCalls: false });
@@ -126,6 +165,13 @@ const main = async () => {
       console.log(`  cost with no page open: ${(cost * 100).toFixed(1)} % (goal < ${CLOSED_GOAL * 100} %)${cost < CLOSED_GOAL ? '' : '  ✗ over the goal'}`);
       console.log(`  cost with a page open:  ${((1 - paired('open').median) * 100).toFixed(1)} %`);
     }
+    const micro = microHook();
+    const offRtt = 1e9 / (results['sequential'] as { off: { median: number } }).off.median;
+    console.log(
+      `\nthe hook alone, per CapTP message: ${micro.offNs.toFixed(1)} ns with tracing off, ${micro.overRateNs.toFixed(1)} ns on and past the rate;` +
+        ` 4 per round trip = ${((4 * micro.offNs * 100) / offRtt).toFixed(4)} % / ${((4 * micro.overRateNs * 100) / offRtt).toFixed(4)} % of a sequential round trip (${(offRtt / 1000).toFixed(0)} µs)`,
+    );
+    results['hook'] = micro;
     // Proof that the open setting traced: records reached the watcher, and the rest were counted.
     console.log(`\nwhile open: ${calls} call records reached the watcher, ${dropped} calls counted as not traced`);
     if (calls === 0) throw new Error('no call was traced while the page was open: the bench measured nothing');

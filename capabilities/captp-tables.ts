@@ -149,6 +149,8 @@ export const makeImportExportTables = ({ gcImports, releaseSlot, makeRemoteKit, 
         forgetDropped.register(val, slot);
       }
     },
+    /** References held: imports (promises and presences) and exports (the visualizer's per-vat view). */
+    counts: () => ({ imports: weakImports.size + strongImports.size, exports: exported.size }),
     /** Weakly held imports with a live finalizer registration (diagnostics and tests: it falls back as imports are collected). */
     get importsTracked(): number {
       return importToken.size;

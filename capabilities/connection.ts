@@ -81,6 +81,12 @@ export interface ConnectionOptions {
   readonly onAbort?: (reason: Error) => void;
   /** Hand third parties' references on directly (see the file comment); without it they are proxied. */
   readonly handoff?: HandoffPort;
+  /**
+   * Sees every message that goes out or comes in, as the trace does (the
+   * visualizer's call tracing, vats/call-trace.ts). Called inline on the hot
+   * path: it must be cheap and must not throw.
+   */
+  readonly onMessage?: (dir: 'in' | 'out', msg: CapTPMessage) => void;
 }
 
 export interface Connection {
@@ -93,10 +99,12 @@ export interface Connection {
   trace(): readonly TraceEntry[];
   /** Gifts claimed directly, and gifts that fell back to a proxy through the peer. */
   handoffStats(): { readonly direct: number; readonly proxied: number };
+  /** References held across this connection: imports from the peer, exports to it. */
+  refs(): { readonly imports: number; readonly exports: number };
 }
 
 /** A CTP_CALL's method is capdata `[prop, args]`; read just the method name for traces. */
-const methodOf = (msg: CapTPMessage): string | undefined => {
+export const methodOf = (msg: CapTPMessage): string | undefined => {
   const m = msg['method'] as { body?: unknown } | undefined;
   if (!m || typeof m.body !== 'string') return undefined;
   const match = /^\["([^"]*)"/.exec(m.body);
@@ -124,7 +132,7 @@ const slotsOf = (msg: CapTPMessage): string[] => {
 };
 
 export const makeConnection = (opts: ConnectionOptions): Connection => {
-  const { name, traceLimit = 0 } = opts;
+  const { name, traceLimit = 0, onMessage } = opts;
   const log: TraceEntry[] = [];
   const record = (dir: 'in' | 'out', msg: CapTPMessage) => {
     if (traceLimit === 0) return;
@@ -191,6 +199,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       if (gifts) msg = { ...msg, gifts };
     }
     record('out', msg);
+    onMessage?.('out', msg);
     try {
       opts.send(msg);
     } catch (cause) {
@@ -348,6 +357,7 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
       }
       let msg: CapTPMessage = raw;
       record('in', msg);
+      onMessage?.('in', msg);
       if ('gifts' in msg || 'oob' in msg) {
         if (!handoff) {
           // A peer we never offered handoff to: the marks mean nothing here.
@@ -382,5 +392,6 @@ export const makeConnection = (opts: ConnectionOptions): Connection => {
     stats: () => captp.getStats(),
     trace: () => [...log],
     handoffStats: () => ({ ...handoffCounts }),
+    refs: () => tables.counts(),
   };
 };

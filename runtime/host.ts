@@ -93,6 +93,11 @@ export interface HostOptions {
   readonly viz?: boolean | number;
   /** Steps of machine history kept in the store for the visualizer's scrubber (default 50,000). */
   readonly vizHistoryLimit?: number;
+  /**
+   * Vats trace their E() calls for the visualizer while a page or a peer watches
+   * (default true); false never turns tracing on (benchmarks compare the two).
+   */
+  readonly vizCalls?: boolean;
   /** Peers with a session may watch this host's machines in their visualizer (default true). */
   readonly shareMachines?: boolean;
 }
@@ -342,7 +347,10 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       return remote.enlivenFor(from, refText);
     },
     onPeerFault: (vat, peer, reason) => remote?.peerFault(vat, peer, reason),
+    onCalls: (vat, report) => inspector.vatCalls(vat, report),
   });
+  // Vats trace their calls only while someone (a page, a peer's relay) watches this host's machines.
+  if (options.vizCalls !== false) inspector.onLooking((on) => supervisor.traceCalls(on));
   let remote: RemoteHosts | undefined;
   let viz: HostViz | undefined;
 

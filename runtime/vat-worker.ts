@@ -51,6 +51,7 @@ runVat({
   exit: () => process.exit(0),
   externalMemory: () => getHeapStatistics().external_memory,
   randomBytes: (n) => randomBytes(n),
+  precise: () => performance.now(),
   die: (reason) => {
     process.stderr.write(`${reason}\n`);
     process.exit(70);

@@ -6,6 +6,7 @@
  */
 import type { CapTPMessage } from '../capabilities/connection.js';
 import type { HandoffLimits } from '../capabilities/handoff.js';
+import type { CallReport } from './call-trace.js';
 
 export type HostToVat =
   | { readonly k: 'c'; readonly m: CapTPMessage }
@@ -23,6 +24,8 @@ export type HostToVat =
   | { readonly k: 'ping'; readonly n: number }
   /** The answer to the vat's `introduce` `req`: the owner is reached (`ok`), or why it is out of reach. */
   | { readonly k: 'introduced'; readonly req: number; readonly ok?: true; readonly error?: string }
+  /** Trace calls for the visualizer (someone watches) or stop (vats/call-trace.ts). */
+  | { readonly k: 'trace-calls'; readonly on: boolean }
   /** Finish the current turn (commit, send), then end the worker. */
   | { readonly k: 'stop' };
 
@@ -46,6 +49,8 @@ export type VatToHost =
       /** The vat has a channel to the owner already and claims at once: it waits for no answer. */
       readonly linked?: boolean;
     }
+  /** Traced calls and answers, dropped counts, references held (only while tracing is on). */
+  | ({ readonly k: 'calls' } & CallReport)
   /** How the claim of introduction `req` ended: the host's rendezvous machine finishes. */
   | { readonly k: 'handoff'; readonly req: number; readonly outcome: 'direct' | 'proxied'; readonly why?: string };
 

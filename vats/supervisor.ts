@@ -77,6 +77,8 @@ export interface SupervisorPowers {
   readonly onPeerFault?: (vat: string, peer: string, reason: string) => void;
   /** The host's part in handoff (runtime/handoffs.ts); absent: references through the host stay proxies. */
   readonly handoffs?: SupervisorHandoffs;
+  /** A vat's call-tracing report (vats/call-trace.ts), unchecked: the visualizer checks it. */
+  readonly onCalls?: (vat: string, report: unknown) => void;
 }
 
 /** What the supervisor needs of the host's handoff: its gift table, and the rendezvous for vats that claim. */
@@ -129,6 +131,8 @@ export interface Supervisor {
   connect(a: string, b: string): void;
   /** The host's link to vat `vat` (its CapTP connection and bootstrap), while it runs. */
   link(vat: string): Link | undefined;
+  /** Tells every vat, and each that starts later, to trace its calls for the visualizer (or to stop). */
+  traceCalls(on: boolean): void;
 }
 
 interface VatRecord {
@@ -209,6 +213,8 @@ const endError = (ctx: VatLifecycleContext, finalState: string): Error => {
 
 export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
   const vats = new Map<string, VatRecord>();
+  /** Vats trace their calls (someone watches the visualizer). */
+  let tracingCalls = false;
   /** The flattened error each vat name (or remote endpoint) last ended with; the newest MAX_END_REASONS. */
   const endReasons = new Map<string, string>();
   const rememberEnd = (name: string, reason: string) => {
@@ -401,7 +407,10 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       const msg = raw as { k?: string; m?: unknown };
       if (msg.k === 'c') conn.dispatch(msg.m);
       else if (msg.k === 'pong') actor.send({ type: 'heartbeat.pong', externalBytes: Number((msg as { external?: unknown }).external) || 0 });
-      else if (msg.k === 'online') actor.send({ type: 'worker.online' });
+      else if (msg.k === 'online') {
+        if (tracingCalls) worker.postMessage({ k: 'trace-calls', on: true } satisfies HostToVat);
+        actor.send({ type: 'worker.online' });
+      } else if (msg.k === 'calls') powers.onCalls?.(spec.name, msg);
       else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)), spec.name);
       else if (msg.k === 'introduce') introduceFor(record, msg as unknown as IntroduceRequest);
       else if (msg.k === 'handoff') claimSettled(record, msg as { req?: unknown });
@@ -481,6 +490,14 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
     link: (vat) => {
       const r = vats.get(vat);
       return r && r.actor.getSnapshot().status === 'active' ? r.link : undefined;
+    },
+    traceCalls(on) {
+      if (on === tracingCalls) return;
+      tracingCalls = on;
+      // Only vats that are online listen; one still starting is told when it comes online.
+      for (const r of vats.values()) {
+        if (r.actor.getSnapshot().matches('alive')) r.worker.postMessage({ k: 'trace-calls', on } satisfies HostToVat);
+      }
     },
     isRunning: (vat) => {
       const r = vats.get(vat);

@@ -14,6 +14,7 @@ import { parseHostText, TAG_OF_TYPE, vatToHostForm } from '../capabilities/chann
 import { makeOutbox, type OutboxTimer } from '../capabilities/outbox.js';
 import type { Link } from '../capabilities/handoff.js';
 import { makeVatHandoffs } from './vat-handoff.js';
+import { makeCallTracer } from './call-trace.js';
 import { describeError, passableError, ProtocolViolationError, reviveError, SturdyRefError } from '../capabilities/errors.js';
 import { assertValidName } from '../capabilities/names.js';
 import { notFar } from '../capabilities/passable.js';
@@ -53,6 +54,8 @@ export interface VatWorkerPowers {
   readonly externalMemory: () => number;
   /** `n` cryptographically random bytes (handoff nonces). */
   readonly randomBytes: (n: number) => Uint8Array;
+  /** A monotonic sub-millisecond clock (call latency for the visualizer); default `clock.now`. */
+  readonly precise?: () => number;
 }
 
 type NameHome =
@@ -176,6 +179,7 @@ export const runVat = (p: VatWorkerPowers): void => {
       send: remote ? remoteSender(port) : (m) => emit(() => port.postMessage(m)),
       bootstrap,
       traceLimit: spec.traceLimit,
+      onMessage: calls.hook(fullIdOf(name), name.endsWith('/@host')),
       onImport: (val) => {
         imported.add(val as object);
         handoffs.imported(val, link());
@@ -223,6 +227,21 @@ export const runVat = (p: VatWorkerPowers): void => {
   const { fullIdOf } = vatHandoffs;
   const hostLinkId = vatHandoffs.hostId;
 
+  // --- call tracing for the visualizer (call-trace.ts): on only while the host says someone watches ---
+  const calls = makeCallTracer({
+    self: fullIdOf(self),
+    now: clock.now,
+    precise: p.precise ?? clock.now,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    // Diagnostics, like log lines: they bypass the turn outbox.
+    post: (report) => parent.postMessage({ k: 'calls', ...report } satisfies VatToHost),
+    refs: () => [
+      { peer: hostLinkId, ...hostConn.refs() },
+      ...[...peers].map(([n, peer]) => ({ peer: fullIdOf(n), ...peer.conn.refs() })),
+    ],
+  });
+
   // --- host connection ---
   const hostConn: Connection = makeConnection({
     name: `${self}->host`,
@@ -230,6 +249,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     // CapTP calls a function bootstrap lazily, when the host asks; `admin` is defined below.
     bootstrap: () => admin,
     traceLimit: spec.traceLimit,
+    onMessage: calls.hook(hostLinkId, true),
     onImport: (val) => {
       imported.add(val as object);
       handoffs.imported(val, hostLink);
@@ -489,6 +509,9 @@ export const runVat = (p: VatWorkerPowers): void => {
         vatHandoffs.introduced(req, ok, error);
         break;
       }
+      case 'trace-calls':
+        calls.set((msg as { on?: unknown }).on === true);
+        break;
       case 'peer-gone':
         forgetPeer(String(msg.vat), reviveError(new Error(msg.reason ?? `VatTerminatedError: vat "${msg.vat}" ended`)));
         break;

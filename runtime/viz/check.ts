@@ -7,6 +7,7 @@
  */
 import { VizRelayError } from '../errors.js';
 import type { ActorInfo, MachineDef, SessionHealth, StateNodeDef, TransitionDef, Update } from './model.js';
+import { readCall, readVatCalls } from './messages.js';
 import { redact, redactText } from './redact.js';
 
 export const MAX_BATCH = 5000;
@@ -176,6 +177,11 @@ export const checkUpdates = (peer: string, batch: unknown): Update[] => {
       }
       case 'gap':
         return { k: 'gap', host: own(u['host']), dropped: num(u['dropped'], 'dropped') };
+      // Calls between actors: one end must be the peer's own vat (messages.ts).
+      case 'call':
+        return readCall(own(u['host']), u, fail);
+      case 'vat-calls':
+        return readVatCalls(own(u['host']), u, fail);
       default:
         return fail(`unknown kind ${show(u['k'])}`);
     }

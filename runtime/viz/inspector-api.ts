@@ -71,6 +71,11 @@ export interface WatchOptions {
    * what comes after. Without it a new page or peer receives those twice.
    */
   readonly fromPresent?: boolean;
+  /**
+   * A recorder (the store's history), not someone looking: it does not make
+   * this host's vats trace their calls (see `Inspector.onLooking`).
+   */
+  readonly background?: boolean;
 }
 
 /**
@@ -99,6 +104,17 @@ export interface Inspector {
   hello(): Hello;
   /** Where session health comes from (this host's sessions), polled each second while someone watches. */
   setHealthSource(source: () => readonly Omit<SessionHealth, 'state'>[]): void;
+  /**
+   * A call-tracing report from this host's vat `vat` (vats/call-trace.ts):
+   * checked, kept as recent history, and sent to watchers (runtime/viz/messages.ts).
+   */
+  vatCalls(vat: string, report: unknown): void;
+  /**
+   * `listener(true)` when the first watcher that is not `background` (a page,
+   * a peer's relay) starts, `listener(false)` when the last one stops; called
+   * at once with `true` if someone watches already. Returns the unsubscribe.
+   */
+  onLooking(listener: (looking: boolean) => void): () => void;
   /** Stops its timers and drops its watchers. */
   close(): void;
 }

@@ -13,6 +13,7 @@ import type { InspectionEvent } from 'xstate';
 import { VizRelayError } from '../errors.js';
 import { checkUpdates, MAX_BATCH } from './check.js';
 import { machineDef } from './machine-def.js';
+import { makeCallLog } from './messages.js';
 import type { ActorInfo, ActorTag, Hello, HostInfo, MachineDef, SessionHealth, StepRecord, Update } from './model.js';
 import { redact, redactText } from './redact.js';
 import { DEFAULT_PEER_LIMITS, type Inspector, type InspectorOptions, type PeerLimits, type Tap, type TapOptions, type WatchOptions } from './inspector-api.js';
@@ -96,6 +97,17 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
   // Sequence numbers grow across restarts (records of an earlier run keep their place).
   let seq = now() * 1000;
   let nextActor = 1;
+
+  // --- calls between actors (messages.ts) and who looks ---
+  const callLog = makeCallLog({ host: self, now });
+  /** Watchers that are not `background`: while there are any, vats trace their calls. */
+  let lookers = 0;
+  const lookListeners = new Set<(looking: boolean) => void>();
+  const looked = (by: number) => {
+    const before = lookers > 0;
+    lookers += by;
+    if (before !== lookers > 0) for (const l of lookListeners) l(lookers > 0);
+  };
 
   // --- watchers and batching ---
   /** `skip`: how many records of the next batch the watcher already has (see WatchOptions.fromPresent). */
@@ -301,6 +313,8 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     latest: latestSteps(false),
     history: [...history],
     health: [...health.values()],
+    calls: callLog.recent(),
+    vatCalls: callLog.vatStats(),
   });
 
   /** This host's own present and recent history, as updates (what a peer's relay starts with). */
@@ -326,7 +340,10 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     const w: Watcher = { ownOnly: wopts.ownOnly ?? false, deliver, skip: wopts.fromPresent ? pending.length : 0 };
     watchers.add(w);
     startHealth();
-    return () => void watchers.delete(w);
+    if (!wopts.background) looked(1);
+    return () => {
+      if (watchers.delete(w) && !wopts.background) looked(-1);
+    };
   };
 
   /**
@@ -373,11 +390,11 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
           else queue.push(u);
         }
         if (queue.length > MAX_BATCH * 2) {
-          // Keep definitions, actors and health; drop the oldest steps.
+          // Keep definitions, actors and health; drop the oldest steps and calls.
           const excess = queue.length - MAX_BATCH * 2;
           let cut = 0;
           queue = queue.filter((u) => {
-            if (u.k !== 'step' || cut >= excess) return true;
+            if ((u.k !== 'step' && u.k !== 'call') || cut >= excess) return true;
             cut++;
             return false;
           });
@@ -476,6 +493,10 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
           break;
         case 'gap':
           break;
+        case 'call':
+        case 'vat-calls':
+          callLog.remember(u);
+          break;
       }
       emit(u);
     }
@@ -511,12 +532,27 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     ingest,
     peerGone,
     hello,
+    vatCalls(vat, report) {
+      if (closed) return;
+      for (const u of callLog.fromVat(vat, report)) {
+        callLog.remember(u);
+        emit(u);
+      }
+    },
+    onLooking(listener) {
+      lookListeners.add(listener);
+      if (lookers > 0) listener(true);
+      return () => void lookListeners.delete(listener);
+    },
     setHealthSource(source: () => readonly Omit<SessionHealth, 'state'>[]) {
       healthSource = source;
       if (watchers.size > 0) startHealth();
     },
     close() {
       closed = true;
+      if (lookers > 0) for (const l of lookListeners) l(false);
+      lookers = 0;
+      lookListeners.clear();
       for (const t of [timer, healthTimer, healthSoon]) if (t !== undefined) clearTimer(t);
       timer = healthTimer = healthSoon = undefined;
       watchers.clear();
@@ -526,7 +562,7 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
 
 /** A batch past the relay rate: everything but its steps, and a 'gap' record counting them. */
 const overRate = (peer: string, updates: readonly Update[]): Update[] => {
-  const kept = updates.filter((u) => u.k !== 'step');
+  const kept = updates.filter((u) => u.k !== 'step' && u.k !== 'call');
   const dropped = updates.length - kept.length;
   return dropped > 0 ? [...kept, { k: 'gap', host: peer, dropped }] : kept;
 };

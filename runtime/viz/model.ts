@@ -129,8 +129,53 @@ export interface SessionHealth {
   readonly upMs: number;
 }
 
+/**
+ * An E() call between actors, or its answer (runtime/viz/messages.ts): traced
+ * by the calling vat, or by the vat a host called. Never an argument, a
+ * result or an error's message: method, endpoints, outcome, latency.
+ */
+export interface CallRecord {
+  readonly k: 'call';
+  /** The host whose vat traced it. */
+  readonly host: string;
+  /** The vat that traced it (the caller, or the callee of a host's call). */
+  readonly vat: string;
+  /** Per vat run, from 1: the call and its answer share it. */
+  readonly n: number;
+  readonly phase: 'call' | 'answer';
+  /** Milliseconds since the epoch on `host`: when the call left, or its answer arrived. */
+  readonly t: number;
+  /** Full endpoint ids `<VatId>/<name>` (a vat's name, or `@host`): caller and callee, in both phases. */
+  readonly from: string;
+  readonly to: string;
+  readonly method: string;
+  /** Sent to the answer of a call not yet answered (promise pipelining). */
+  readonly pipelined?: true;
+  /** Sent with no answer expected. */
+  readonly oneway?: true;
+  readonly outcome?: 'ok' | 'error';
+  /** The error's class name (never its message). */
+  readonly error?: string;
+  /** The answer's latency in ms. */
+  readonly ms?: number;
+}
+
+/** A vat's tracing numbers, at most once a second while tracing: calls not traced, references held per peer. */
+export interface VatCallsRecord {
+  readonly k: 'vat-calls';
+  readonly host: string;
+  readonly vat: string;
+  readonly t: number;
+  /** Calls not traced since the previous record (over the per-vat rate). */
+  readonly dropped: number;
+  /** References held, per peer endpoint (absent: unchanged). */
+  readonly refs?: readonly { readonly peer: string; readonly imports: number; readonly exports: number }[];
+}
+
 export type Update =
   | HostInfo
+  | CallRecord
+  | VatCallsRecord
   | { readonly k: 'def'; readonly def: MachineDef }
   | { readonly k: 'actor'; readonly actor: ActorInfo }
   | StepRecord
@@ -150,6 +195,10 @@ export interface Hello {
   /** The most recent steps of all hosts, oldest first (the scrubber's range until it loads more). */
   readonly history: readonly StepRecord[];
   readonly health: readonly Extract<Update, { k: 'health' }>[];
+  /** Recent calls and answers of all hosts, oldest first. */
+  readonly calls?: readonly CallRecord[];
+  /** Each vat's latest references held. */
+  readonly vatCalls?: readonly VatCallsRecord[];
 }
 
 /** Active state paths of a state value: 'closed' → ['', 'closed']; {alive: {phase: 'running'}} → ['', 'alive', 'alive.phase', 'alive.phase.running']. */

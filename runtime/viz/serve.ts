@@ -33,7 +33,8 @@ export const serveHostViz = async (opts: HostVizOptions): Promise<HostViz> => {
   const unwatch = inspector.watch((batch) => {
     const steps = batch.filter((u): u is StepRecord => u.k === 'step');
     history.append(steps.map((s) => ({ t: s.t, body: JSON.stringify(s) })));
-  });
+    // The store records; it is nobody looking, so it does not make vats trace their calls.
+  }, { background: true });
   const serve = (port: number) =>
     startVizServer({
       inspector,

@@ -12,6 +12,7 @@ import type { Hello, Update } from '../model.js';
 import type { ChartPanel } from './chart.js';
 import type { EventLog } from './log.js';
 import type { HealthView } from './health.js';
+import type { ActorCallsView } from './messages.js';
 import type { SequenceView } from './sequence.js';
 import { type Changes, VizModel } from './state.js';
 import { fetchOlder } from './stream.js';
@@ -40,6 +41,8 @@ export interface Views {
   readonly sequence: SequenceView;
   readonly log: EventLog;
   readonly health: HealthView;
+  /** The selected vat's calls, rates, errors and references held. */
+  readonly calls: ActorCallsView;
   readonly timeline: Timeline;
   readonly header: (model: VizModel) => void;
 }
@@ -67,6 +70,8 @@ export class App {
   /** The scrubber moved, the mode or the selection changed: redraw the views at the cursor, not just what changed. */
   #moved = false;
   #arrivals: number[] = [];
+  /** When the per-actor call numbers were last drawn (performance.now()). */
+  #callsDrawn = 0;
   /** Bumped per hello, so an answer from before a reconnect is dropped. */
   #generation = 0;
 
@@ -120,6 +125,7 @@ export class App {
     const actor = aid === undefined ? undefined : this.model.actors.get(aid);
     this.#views.tree.select(aid);
     this.#views.chart.show(actor, actor ? this.model.defs.get(actor.def) : undefined);
+    this.#views.calls.render(this.model, aid);
     this.#drawSelected();
     if (this.#focusOnly) this.#drawSequence();
   }
@@ -187,6 +193,12 @@ export class App {
     if (changes.health.size > 0 || changes.hosts) v.health.render(model, changes.hosts ? undefined : changes.health);
     if (this.#mode === 'live') this.#renderLive(changes);
     else this.#renderHistory();
+    // The per-actor numbers: on news, and each second for the rates (health rows bring a frame that often).
+    const now = performance.now();
+    if (changes.calls > 0 || now - this.#callsDrawn >= 1000) {
+      this.#callsDrawn = now;
+      v.calls.render(model, this.#selected);
+    }
     this.#moved = false;
     v.timeline.render(model, this.#mode === 'history' ? this.#cursor : undefined);
     v.header(model);

@@ -10,6 +10,7 @@
  */
 import { h } from './dom.js';
 import { asText, clock, leafPaths, shortId, stateText } from './format.js';
+import { callRow } from './messages.js';
 import type { Entry, VizModel } from './state.js';
 
 /** Must match `.log-row` height in app.css. */
@@ -168,6 +169,7 @@ export class EventLog {
         h('span', { class: 'warning' }, text),
       );
     }
+    if (e.k === 'call') return callRow(model, index, e, time, host);
     const actor = model.actors.get(e.aid);
     const leaves = leafPaths(e.value);
     const label = asText(e.label ?? e.event);

@@ -8,6 +8,7 @@ import { byId, setAttr, setText } from './dom.js';
 import { count, shortId } from './format.js';
 import { HealthView } from './health.js';
 import { EventLog } from './log.js';
+import { ActorCallsView } from './messages.js';
 import { SequenceView } from './sequence.js';
 import type { VizModel } from './state.js';
 import { openStream } from './stream.js';
@@ -25,8 +26,10 @@ const makeHeader = () => {
   const self = byId('self');
   const stats = byId('stats');
   let lastSize = 0;
+  let lastCalls = 0;
   let lastT = performance.now();
   let rate = 0;
+  let callRate = 0;
   return (model: VizModel) => {
     setText(self, shortId(model.self));
     self.title = model.self;
@@ -34,9 +37,12 @@ const makeHeader = () => {
     const received = model.received;
     // A hello starts the count again.
     if (received < lastSize) lastSize = received;
+    if (model.callsReceived < lastCalls) lastCalls = model.callsReceived;
     if (now - lastT >= 1000) {
       rate = ((received - lastSize) * 1000) / (now - lastT);
+      callRate = ((model.callsReceived - lastCalls) * 1000) / (now - lastT);
       lastSize = received;
+      lastCalls = model.callsReceived;
       lastT = now;
     }
     const hosts = model.hosts.size;
@@ -45,8 +51,12 @@ const makeHeader = () => {
       `${count(model.actors.size)} actors`,
       `${count(model.history.size)} steps held`,
       `${rate < 10 ? rate.toFixed(1) : Math.round(rate)} steps/s`,
+      `${callRate < 10 ? callRate.toFixed(1) : Math.round(callRate)} calls/s`,
     ];
     if (model.dropped > 0) parts.push(`⚠ ${count(model.dropped)} dropped`);
+    // Calls vats did not trace (over their per-second bound), as a rate over the last seconds.
+    const untraced = model.calls.droppedRate(Date.now());
+    if (untraced > 0) parts.push(`⚠ ${untraced < 10 ? untraced.toFixed(1) : Math.round(untraced)} calls/s not traced`);
     setText(stats, parts.join('  ·  '));
     setAttr(stats, 'data-dropped', String(model.dropped > 0));
   };
@@ -72,6 +82,7 @@ const start = () => {
     ),
     log: new EventLog(byId('log'), (index) => app.scrub(index)),
     health: new HealthView(byId('health')),
+    calls: new ActorCallsView(byId('actor-calls')),
     timeline: new Timeline(
       {
         scrubber: byId<HTMLInputElement>('scrubber'),

@@ -6,9 +6,10 @@
  * for that host when no counterpart is known); anything else is a dot on the
  * actor's own lane. The SVG is rebuilt per frame: it is capped at WINDOW rows.
  */
-import type { StepRecord } from '../model.js';
+import type { CallRecord, StepRecord } from '../model.js';
 import { svg } from './dom.js';
 import { asText, clock, leafPaths, shortId, stateText } from './format.js';
+import { callLabel, endpointLane, endpointText, splitEndpoint } from './messages.js';
 import type { Entry, VizModel } from './state.js';
 
 /** Rows drawn: enough to follow a handshake across hosts, few enough to rebuild every frame. */
@@ -134,6 +135,15 @@ export class SequenceView {
         if (!opts.focus) rows.push({ index: i, entry: e });
         continue;
       }
+      if (e.k === 'call') {
+        // A call goes caller → callee; its answer comes back the other way.
+        const caller = endpointLane(model, e.from);
+        const callee = endpointLane(model, e.to);
+        const [from, to] = e.phase === 'call' ? [caller, callee] : [callee, caller];
+        if (opts.focus && from !== opts.focus && to !== opts.focus) continue;
+        rows.push({ index: i, entry: e, from, to });
+        continue;
+      }
       const from = this.#origin(model, e);
       if (opts.focus && e.aid !== opts.focus && from !== opts.focus) continue;
       rows.push({ index: i, entry: e, to: e.aid, ...(from !== undefined ? { from } : {}) });
@@ -154,6 +164,13 @@ export class SequenceView {
     const lanes = new Map<string, Lane>();
     const add = (key: string | undefined) => {
       if (key === undefined || lanes.has(key)) return;
+      if (key.startsWith('ep:')) {
+        // An endpoint with no vat actor here: a host's own (@host), or a vat of a host that does not relay.
+        const endpoint = key.slice(3);
+        const { host, name } = splitEndpoint(endpoint);
+        lanes.set(key, { key, host, title: endpointText(model, endpoint), sub: `${shortId(host)} · ${name === '@host' ? 'host' : 'endpoint'}`, order: lanes.size, x: 0 });
+        return;
+      }
       if (key.startsWith('peer:')) {
         const host = key.slice(5);
         lanes.set(key, { key, host, title: `host ${shortId(host)}`, sub: 'no counterpart known', order: lanes.size, x: 0 });
@@ -181,7 +198,8 @@ export class SequenceView {
     // rows in view (the newest) are on screen when the lanes overflow the panel.
     const partners = new Map<string, string[]>();
     for (const r of rows) {
-      if (r.from === undefined || r.to === undefined || r.from === r.to) continue;
+      // Calls are left out: a host's lane calls every vat, and pairing would pull all lanes behind it.
+      if (r.from === undefined || r.to === undefined || r.from === r.to || r.entry.k === 'call') continue;
       partners.set(r.to, [...(partners.get(r.to) ?? []), r.from]);
       partners.set(r.from, [...(partners.get(r.from) ?? []), r.to]);
     }
@@ -215,6 +233,7 @@ export class SequenceView {
       g.append(svg('text', { class: 'gap-label', x: GUTTER + 8, y: y - 4 }, `⚠ ${e.dropped} records dropped (${shortId(e.host)})`));
       return g;
     }
+    if (e.k === 'call') return this.#call(g, e, row, lanes, y);
     g.setAttribute('data-seq', String(e.seq));
     const to = lanes.get(row.to ?? '')!;
     const from = row.from !== undefined ? lanes.get(row.from) : undefined;
@@ -242,6 +261,32 @@ export class SequenceView {
       );
     }
     g.append(title);
+    return g;
+  }
+
+  /** A call (solid arrow) or its answer (dashed, back to the caller); an error answer is marked; a pipelined call says so. */
+  #call(g: SVGGElement, e: CallRecord, row: Row, lanes: Map<string, Lane>, y: number): SVGGElement {
+    const from = lanes.get(row.from ?? '')!;
+    const to = lanes.get(row.to ?? '')!;
+    const label = callLabel(e);
+    const error = e.outcome === 'error';
+    g.setAttribute('class', `message call-msg ${e.phase}${error ? ' error' : ''}${e.pipelined ? ' pipelined' : ''}`);
+    g.setAttribute('data-call', e.phase);
+    g.setAttribute('data-method', asText(e.method));
+    g.setAttribute('data-from-lane', from.key);
+    g.setAttribute('data-to-lane', to.key);
+    const dir = to.x >= from.x ? 1 : -1;
+    g.append(
+      svg('line', { class: 'arrow', x1: from.x + dir * 4, x2: to.x - dir * 6, y1: y, y2: y, 'marker-end': `url(#${error ? 'seq-arrowhead-error' : 'seq-arrowhead'})` }),
+      svg('circle', { class: 'tail', cx: from.x, cy: y, r: 2.5 }),
+      // By the tail: on a call, the caller's lane is where a reader looks for what it did.
+      svg(
+        'text',
+        { class: 'label', x: from.x + dir * 10, y: y - 5, 'text-anchor': dir > 0 ? 'start' : 'end' },
+        clipText(label, Math.max(Math.abs(to.x - from.x) - 16, this.#laneW - 14)),
+      ),
+      svg('title', {}, `${clock(e.t)}  ${label}\n${asText(e.from)} → ${asText(e.to)}`),
+    );
     return g;
   }
 
@@ -274,7 +319,10 @@ export class SequenceView {
       orient: 'auto-start-reverse',
     });
     marker.append(svg('path', { d: 'M 0 0 L 10 5 L 0 10 z', class: 'arrowhead' }));
-    defs.append(marker);
+    const errorMarker = marker.cloneNode(true) as SVGMarkerElement;
+    errorMarker.setAttribute('id', 'seq-arrowhead-error');
+    errorMarker.firstElementChild?.setAttribute('class', 'arrowhead error');
+    defs.append(marker, errorMarker);
     return defs;
   }
 

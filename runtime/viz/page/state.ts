@@ -4,7 +4,8 @@
  * the scrubber walks. `Hello` resets it, `Update` batches extend it, and
  * `changes` says what the views must redraw at the next frame.
  */
-import type { ActorInfo, Hello, HostInfo, MachineDef, StepRecord, Update } from '../model.js';
+import type { ActorInfo, CallRecord, Hello, HostInfo, MachineDef, StepRecord, Update } from '../model.js';
+import { CallStats } from './messages.js';
 import { Ring } from './ring.js';
 
 /** How many steps the page keeps for time travel: ~20 minutes of a busy host, a few MB of memory. */
@@ -19,7 +20,8 @@ export interface GapEntry {
   readonly dropped: number;
   readonly t: number;
 }
-export type Entry = StepRecord | GapEntry;
+/** Steps, relays' gaps, and calls between actors with their answers (messages.ts), in time order. */
+export type Entry = StepRecord | GapEntry | CallRecord;
 
 /** What changed since the views last drew. */
 export interface Changes {
@@ -34,6 +36,8 @@ export interface Changes {
   /** Entries prepended (older history loaded). */
   prepended: number;
   readonly health: Set<string>;
+  /** Call records and vat call numbers received. */
+  calls: number;
 }
 
 const noChanges = (): Changes => ({
@@ -43,6 +47,7 @@ const noChanges = (): Changes => ({
   appended: 0,
   prepended: 0,
   health: new Set(),
+  calls: 0,
 });
 
 /** Sorted by time; equal times keep their order. */
@@ -78,7 +83,13 @@ export class VizModel {
   dropped = 0;
   /** Steps received since the hello (the header's rate). */
   received = 0;
+  /** Calls (not answers) received since the hello (the header's rate). */
+  callsReceived = 0;
   changes: Changes = noChanges();
+  /** Calls in and out per endpoint, references held, calls not traced (messages.ts). */
+  readonly calls = new CallStats();
+  /** `<host>/<vat name>` → the aid of that vat's lifecycle machine: the lane its calls start and end on. */
+  readonly vatLanes = new Map<string, string>();
   /** Each actor's newest step older than the history held: its state before the first entry. */
   readonly #baseline = new Map<string, StepRecord>();
   /** (host, group, peer) → aid: how a remote event finds its counterpart's lane. */
@@ -93,19 +104,27 @@ export class VizModel {
     for (const m of [this.hosts, this.defs, this.actors, this.latest, this.context, this.health, this.#baseline, this.#pairs])
       m.clear();
     this.history.clear();
+    this.calls.clear();
+    this.vatLanes.clear();
     this.dropped = 0;
     this.received = 0;
+    this.callsReceived = 0;
     this.hosts.set(hello.self, { k: 'host', host: hello.self, self: true, connected: true });
     for (const h of hello.hosts) this.#host(h);
     for (const d of hello.defs) this.defs.set(d.hash, d);
     for (const a of hello.actors) this.#actor(a);
     const held = new Set<string>();
     // The host's history is in arrival order; relayed steps can arrive after newer ones of its own.
-    for (const s of byTime(hello.history).slice(-this.history.capacity)) {
-      held.add(recordKey(s));
+    for (const s of byTime<StepRecord | CallRecord>([...hello.history, ...(hello.calls ?? [])]).slice(-this.history.capacity)) {
       this.#append(s);
+      if (s.k === 'call') {
+        this.calls.add(s);
+        continue;
+      }
+      held.add(recordKey(s));
       if (s.context !== undefined) this.context.set(s.aid, s.context);
     }
+    for (const v of hello.vatCalls ?? []) this.calls.vat(v);
     const newest = hello.history.at(-1)?.t ?? -Infinity;
     for (const s of hello.latest) {
       this.#latest(s);
@@ -140,6 +159,16 @@ export class VizModel {
         case 'health':
           this.health.set(u.host, u);
           this.changes.health.add(u.host);
+          break;
+        case 'call':
+          entries.push(u);
+          this.calls.add(u);
+          this.changes.calls++;
+          if (u.phase === 'call') this.callsReceived++;
+          break;
+        case 'vat-calls':
+          this.calls.vat(u);
+          this.changes.calls++;
           break;
         case 'gap':
           this.dropped += u.dropped;
@@ -264,6 +293,8 @@ export class VizModel {
     if (!this.hosts.has(a.host)) this.#host({ k: 'host', host: a.host, self: false, connected: true });
     // The newest registration wins: a reconnect makes a new path that pairs with the peer's new one.
     if (a.tag.peer !== undefined) this.#pairs.set(pairKey(a.host, a.tag.group, a.tag.peer), a.aid);
+    // A vat's lifecycle machine is its lane for calls; the newest run of a name wins.
+    if (a.tag.group === 'vats' && a.parent === undefined) this.vatLanes.set(`${a.host}/${a.tag.name}`, a.aid);
     this.changes.actors.add(a.aid);
   }
 

@@ -23,6 +23,17 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 const isStep = (u: Record<string, unknown>): boolean =>
   u['k'] === 'step' && isText(u['host']) && isText(u['aid']) && isText(u['event']) && isNum(u['seq']) && isNum(u['t']);
 
+const isCall = (u: Record<string, unknown>): boolean =>
+  u['k'] === 'call' &&
+  isText(u['host']) &&
+  isText(u['vat']) &&
+  isText(u['from']) &&
+  isText(u['to']) &&
+  isText(u['method']) &&
+  isNum(u['t']) &&
+  isNum(u['n']) &&
+  (u['phase'] === 'call' || u['phase'] === 'answer');
+
 /** The fields each record kind must have for the page to draw it. */
 const wellFormed = (u: unknown): u is Update => {
   if (!isObject(u)) return false;
@@ -41,6 +52,10 @@ const wellFormed = (u: unknown): u is Update => {
       return isText(u['host']) && Array.isArray(u['sessions']) && u['sessions'].every(isObject);
     case 'gap':
       return isText(u['host']) && isNum(u['dropped']);
+    case 'call':
+      return isCall(u);
+    case 'vat-calls':
+      return isText(u['host']) && isText(u['vat']) && isNum(u['t']) && isNum(u['dropped']) && (u['refs'] === undefined || (Array.isArray(u['refs']) && u['refs'].every(isObject)));
     default:
       return false;
   }
@@ -63,6 +78,8 @@ export const parseHello = (data: string): Hello | undefined => {
     latest: list(v['latest'], ofKind('step')),
     history: list(v['history'], ofKind('step')),
     health: list(v['health'], ofKind('health')),
+    calls: list(v['calls'], ofKind('call')),
+    vatCalls: list(v['vatCalls'], ofKind('vat-calls')),
   };
 };
 

@@ -416,8 +416,10 @@ test('no step twice, before and after a peer restarts; RTT shows on a busy sessi
     await calls;
   }
   const row = rtt.sessions.find((s) => s.peer === b.id)!;
-  // Calls went back and forth, one after another, the whole time: no keepalive tick found the session quiet.
-  t.true(answered >= 2, `the session was busy (${answered} calls answered, ${row.framesIn} frames in)`);
+  // Calls went back and forth, one after another, the whole time (and both relays ran): the RTT
+  // showed anyway. That every keepalive tick pings, heard from or not, is proven on a simulated
+  // clock (path-machine and session-path tests); here, that it reaches the page of a real host.
+  t.true(answered >= 1 && row.framesIn > 0, `the session carried calls (${answered} answered, ${row.framesIn} frames in)`);
   t.log(`RTT on a busy session: ${row.rttMs} ms`);
   const firstRun = (await within(openVizStream(a.vizUrl!).hello, IO_MS, 'a second hello')).actors.filter((x) => x.host === b.id);
   await caughtUp(t, a, stream, 'before-restart');

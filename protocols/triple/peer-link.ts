@@ -207,7 +207,9 @@ const exchangeJoins = (
 
 export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
   const { clock } = opts;
-  const limits = tripleLimits({ ...opts.limits, graceMs: Math.max(1, opts.graceMs) });
+  // With graceMs 0 the link ends with its last path itself (noPath); the triple session's own
+  // timer then only bounds `starting`, which path death bounds sooner anyway.
+  const limits = tripleLimits({ ...opts.limits, ...(opts.graceMs > 0 ? { graceMs: opts.graceMs } : {}) });
   const joinTimeoutMs = opts.joinTimeoutMs ?? JOIN_TIMEOUT_MS;
 
   const makeLink = (peer: VatId, epoch: number): LinkControl => {
@@ -233,14 +235,22 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
     let redial: { address: string; attempts: number; lastError?: string; nextAt?: number } | undefined;
 
     let ended = false;
-    const end = (reason: Error) => {
+    /**
+     * Ends the link. A triple session tells the peer why on every path (a
+     * Shutdown with the reason's code), so it ends too instead of waiting out its
+     * grace period; a single path (or one still pending) is aborted as a
+     * SecurePath is, unless `graceful`.
+     */
+    const end = (reason: Error, graceful = false) => {
       if (ended) return;
       ended = true;
-      // Tell the peer (a Shutdown with the reason's code) before the session drops its paths.
       const told = { code: codeOf(reason), message: reason instanceof PathClosedError ? reason.detail : reason.message };
       for (const p of paths.keys()) p.close(told);
-      single?.close(told);
-      if (mode === 'pending') newest?.path.close(told);
+      const lone = single ?? (mode === 'pending' ? newest?.path : undefined);
+      if (lone) {
+        if (graceful) lone.close(told);
+        else lone.abort(reason);
+      }
       held = [];
       triple?.abort(reason);
       life.close(reason);
@@ -395,11 +405,11 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
           single.onFrame(h);
         }
       },
-      abort: end,
+      abort: (reason) => end(reason),
       close(r) {
         const code = r?.code ?? 'closed';
         const message = r?.message ?? 'closed by the local side';
-        end(new PathClosedError(code, `${name}: closed (${code}): ${message}`, { detail: message }));
+        end(new PathClosedError(code, `${name}: closed (${code}): ${message}`, { detail: message }), true);
       },
       lifetime: life.lifetime,
       get mode() {

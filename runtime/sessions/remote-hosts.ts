@@ -34,7 +34,7 @@ import { makeMachineWatch } from './machine-watch.js';
 import { makeReach, type Reach } from './reach.js';
 import type { Handoffs, Link } from '../../capabilities/handoff.js';
 import { makeSturdyRefs } from './sturdy-refs.js';
-import { type LinkReport, makePeerLinks, type PeerLink } from '../../protocols/triple/peer-link.js';
+import { makePeerLinks, type PeerLink } from '../../protocols/triple/peer-link.js';
 import { GRACE_MS, type TripleLimits } from '../../protocols/triple/limits.js';
 import type { TripleMode } from '../../protocols/triple/triple-session.js';
 
@@ -57,13 +57,29 @@ export interface SessionStatus {
   /** Round-trip time of the last keepalive Ping, once one was answered. */
   readonly rttMs?: number;
   /**
-   * The triple session under the channels (docs/protocol.md section 14): its
-   * machine's state ('healthy', 'critical', 'resuming', …; 'single' for a peer
-   * without triple sessions), its paths (address, grade, RTT), and the re-dial
-   * in progress while every path is down.
+   * The state of the triple session under the channels (docs/protocol.md
+   * section 14): 'healthy', 'degraded', 'critical', 'resuming', …; 'single' for
+   * a peer without triple sessions, 'pending' before its first Join.
    */
-  readonly triple: LinkReport;
+  readonly state: string;
+  /** The session's paths: address, grade, RTT, counters. */
+  readonly paths: readonly SessionPathStatus[];
+  /** While every path is down and this side re-dials: attempts so far, and the last one's error. */
+  readonly redialAttempts?: number;
+  readonly redialError?: string;
 }
+
+export interface SessionPathStatus {
+  readonly address: string;
+  readonly role: string;
+  /** 'attaching' (not validated yet), 'good', 'degraded'. */
+  readonly grade: string;
+  /** Smoothed heartbeat round trip, once one was answered. */
+  readonly rttMs?: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+}
+
 
 /**
  * This host's side of its sessions with other hosts. Sessions come and go by
@@ -253,7 +269,17 @@ const statusOf = (s: HostSession): SessionStatus => {
     bytesOut: st.bytesOut,
     unsentBytes: st.unsentBytes,
     ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
-    triple,
+    state: triple.state,
+    paths: triple.paths.map((p) => ({
+      address: p.address,
+      role: p.role,
+      grade: p.grade,
+      ...(p.rttMs !== undefined ? { rttMs: Math.round(p.rttMs * 10) / 10 } : {}),
+      framesIn: p.framesIn,
+      framesOut: p.framesOut,
+    })),
+    ...(triple.redial ? { redialAttempts: triple.redial.attempts } : {}),
+    ...(triple.redial?.lastError ? { redialError: triple.redial.lastError } : {}),
   };
 };
 

@@ -82,6 +82,8 @@ export interface HostOptions {
   readonly sessionGraceMs?: number;
   /** Triple sessions' mode and bounds (heartbeat, path death, …), mainly for tests. */
   readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
+  /** false: sessions without triple sessions (one connection each, nothing resumes), as a host before them; for benches. */
+  readonly tripleSessions?: boolean;
   /**
    * The sessions' bounds: what peer hosts may make this host hold (tickets,
    * channels, the cookie threshold) and how long a crossed dial waits, mainly
@@ -464,6 +466,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         ...(options.pathLimits ? { pathLimits: options.pathLimits } : {}),
         ...(options.sessionGraceMs !== undefined ? { sessionGraceMs: options.sessionGraceMs } : {}),
         ...(options.tripleLimits ? { tripleLimits: options.tripleLimits } : {}),
+        ...(options.tripleSessions === false ? { tripleSessions: false } : {}),
         sessionLimits: limitsOfSessions,
         traceLimit: options.traceLimit ?? 0,
       });

@@ -116,6 +116,11 @@ export interface PeerLinksOptions {
   /** Inspection events of a new triple session's machine. */
   readonly inspect?: (peer: VatId) => ((ev: unknown) => void) | undefined;
   readonly name: (peer: VatId) => string;
+  /**
+   * false: speak no triple sessions (no Join; every path is a session of its
+   * own, as before them). For comparison benches and compatibility tests.
+   */
+  readonly triple?: boolean;
 }
 
 export interface PeerLinks {
@@ -150,7 +155,7 @@ interface LinkControl extends PeerLink {
   /** A new link's first path after a Join exchange that decided for a new session. */
   startTriple(a: Arrival, theirs: Join): void;
   /** A new link's first path from a peer without triple sessions (its first frame). */
-  startSingle(a: Arrival, first: { tag: number; payload: Uint8Array }): void;
+  startSingle(a: Arrival, first?: { tag: number; payload: Uint8Array }): void;
   readonly peerHost: number | undefined;
 }
 
@@ -339,7 +344,7 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
       attachPath(a);
     };
 
-    const startSingle = (a: Arrival, first: { tag: number; payload: Uint8Array }) => {
+    const startSingle = (a: Arrival, first?: { tag: number; payload: Uint8Array }) => {
       mode = 'single';
       single = a.path;
       newest = a;
@@ -349,7 +354,7 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
       heldBytes = 0;
       for (const [t, p] of queued) a.path.send(t, p);
       if (handler) {
-        handler(first.tag, first.payload);
+        if (first) handler(first.tag, first.payload);
         a.path.onFrame(handler);
       } else stash = first;
     };
@@ -458,6 +463,12 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
 
   const arrive = (a: Arrival, existing: PeerLink | undefined): PeerLink | Promise<PeerLink> => {
     const live = existing && !existing.lifetime.isClosed ? (existing as LinkControl) : undefined;
+    if (opts.triple === false) {
+      // Every path its own session; the table replaces the old one.
+      const link = makeLink(a.peer, opts.newEpoch());
+      link.startSingle(a);
+      return link;
+    }
     if (!live) {
       const link = makeLink(a.peer, opts.newEpoch());
       link.take(a);

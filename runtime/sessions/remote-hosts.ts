@@ -212,6 +212,8 @@ export interface RemoteHostsOptions {
   /** Triple sessions' mode and bounds (tests shrink heartbeats and timeouts). */
   readonly tripleMode?: TripleMode;
   readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
+  /** false: no triple sessions (one path per session, as before them): for benches and compatibility tests. */
+  readonly tripleSessions?: boolean;
 }
 
 /** How the visualizer captions a triple session machine's events. */
@@ -322,6 +324,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     graceMs,
     ...(opts.tripleMode ? { mode: opts.tripleMode } : {}),
     ...(opts.tripleLimits ? { limits: opts.tripleLimits } : {}),
+    ...(opts.tripleSessions === false ? { triple: false } : {}),
     redial: (peer, address) => table.redial(peer, address),
     stopping: () => table.lifetime.isClosed,
     // The triple session machine: under 'sessions', beside its peer's path machines.

@@ -48,9 +48,11 @@ import { makeConnection, type Connection } from './connection.js';
 import { ProtocolViolationError, RemoteLimitError, SessionLostError } from './errors.js';
 
 /**
- * What the mux rides on: the part of a SecurePath (protocols/session/path.ts) it
- * uses, and what a triple session will offer in its place. The mux is the one
- * consumer of frames; it is one of several parties waiting on the lifetime.
+ * What the mux rides on: between hosts, a peer's link (protocols/triple/peer-link.ts:
+ * a triple session over its paths, which outlives any one of them), or a bare
+ * SecurePath (protocols/session/path.ts). The mux is the one consumer of frames;
+ * it is one of several parties waiting on the lifetime, whose end (the grace
+ * period ran out, the peer restarted or stopped) closes every channel.
  */
 export interface FramePath {
   send(tag: number, payload: Uint8Array): void;

@@ -3,6 +3,7 @@
  * together. `startHost` is the programmatic API; the CLI's `tribe host` is a
  * thin wrapper around it.
  */
+import type { TripleLimits } from '../protocols/triple/limits.js';
 import { isAbsolute, resolve as resolvePath, basename } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -74,6 +75,16 @@ export interface HostOptions {
   readonly advertise?: string;
   /** Each path's bounds to other hosts (frame size, handshake and keepalive timeouts, rekey, unsent bytes), mainly for tests. */
   readonly pathLimits?: Partial<PathLimits>;
+  /**
+   * How long a session with another host whose connections all dropped keeps
+   * its references and calls in flight while it reconnects (ms, default 30 000;
+   * `tribe host --session-grace MS`). 0: a session ends with its connection.
+   */
+  readonly sessionGraceMs?: number;
+  /** Triple sessions' mode and bounds (heartbeat, path death, …), mainly for tests. */
+  readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
+  /** false: sessions without triple sessions (one connection each, nothing resumes), as a host before them; for benches. */
+  readonly tripleSessions?: boolean;
   /**
    * The sessions' bounds: what peer hosts may make this host hold (tickets,
    * channels, the cookie threshold) and how long a crossed dial waits, mainly
@@ -484,6 +495,9 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         shareMachines: options.shareMachines ?? true,
         watchPeers: vizOn,
         ...(options.pathLimits ? { pathLimits: options.pathLimits } : {}),
+        ...(options.sessionGraceMs !== undefined ? { sessionGraceMs: options.sessionGraceMs } : {}),
+        ...(options.tripleLimits ? { tripleLimits: options.tripleLimits } : {}),
+        ...(options.tripleSessions === false ? { tripleSessions: false } : {}),
         sessionLimits: limitsOfSessions,
         traceLimit: options.traceLimit ?? 0,
       });

@@ -67,7 +67,7 @@ export interface HandshakeWatch {
   proven(peer: VatId): void;
 }
 
-export interface SessionTableOptions<S extends PeerSession> {
+export interface SessionTableOptions<S extends TableSession> {
   readonly identity: PathIdentity;
   readonly crypto: CryptoSuite;
   readonly clock: PathClock;
@@ -78,11 +78,16 @@ export interface SessionTableOptions<S extends PeerSession> {
   /** Ciphers in this host's preference order (it picks by it when it accepts); default CIPHERS. */
   readonly ciphers?: readonly CipherName[];
   /**
-   * Builds what rides on a new session (the CapTP mux, …), synchronously,
-   * before the table publishes it. The path may end inside it (a hostile first
-   * frame): the session is then not published, and dials waiting for it decide again.
+   * Builds what rides on a new path (the CapTP mux, …) before the table
+   * publishes it, or takes the path into `existing`, the live session with the
+   * same peer (returning it). It may wait (a triple session's Join); a rejection
+   * fails the dial that brought the path. The session may end inside it (a
+   * hostile first frame): it is then not published, and dials waiting for it
+   * decide again.
    */
-  attach(session: PeerSession): S;
+  attach(session: PeerSession, existing: S | undefined): S | Promise<S>;
+  /** Ends a session the table drops (replaced by a newer one, host stopping); default: closes its path with `reason`. */
+  end?(session: S, reason: { code: string; message: string }): void;
   /** The session is published: `get` and `list` show it, and `connect` callers get it next. */
   adopted?(session: S): void;
   watchHandshake?(label: string): HandshakeWatch;
@@ -102,9 +107,15 @@ export interface SessionTableStats {
   readonly inFlight: number;
 }
 
-export interface SessionTable<S extends PeerSession> {
+export interface SessionTable<S extends TableSession> {
   /** The session with `peer`, dialing `address` if there is none; concurrent calls for one peer share one dial. */
   connect(peer: VatId, address: string): Promise<S>;
+  /**
+   * A new path to `peer` at `address` even when a session is live (a session
+   * that lost its paths dials again); shares a dial in flight. Resolves with the
+   * session the path joined.
+   */
+  redial(peer: VatId, address: string): Promise<S>;
   /** The live session with `peer`, if any. */
   get(peer: VatId): S | undefined;
   list(): S[];
@@ -115,11 +126,18 @@ export interface SessionTable<S extends PeerSession> {
 }
 
 const HOST_STOPPING = { code: 'host-stopping', message: 'the host is stopping' };
+
+/** What the table keeps per peer: a session with a lifetime of its own that can be closed. */
+export interface TableSession {
+  readonly peer: VatId;
+  readonly lifetime: Lifetime;
+  readonly path: { close(reason?: { code: string; message: string }): void };
+}
 const short = (id: string) => id.slice(0, 8);
 
 type Waited<S> = { kind: 'session'; session: S } | { kind: 'failed' } | { kind: 'timeout' };
 
-export const startSessionTable = async <S extends PeerSession>(opts: SessionTableOptions<S>): Promise<SessionTable<S>> => {
+export const startSessionTable = async <S extends TableSession>(opts: SessionTableOptions<S>): Promise<SessionTable<S>> => {
   const { identity, crypto, clock } = opts;
   const limits = sessionLimits(opts.limits);
   const self = identity.vatId;
@@ -137,6 +155,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
   let failedHandshakes = 0;
   const failures = new Map<string, number>();
   const cookieSecret = crypto.randomBytes(32);
+  const end = (s: S, reason: { code: string; message: string }) => (opts.end ? opts.end(s, reason) : s.path.close(reason));
 
   /** A dial's or a wait's lifetime: it ends when the table closes, or when the work is done. */
   const startWork = (): LifetimeKit => {
@@ -166,7 +185,7 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     for (const waiter of [...(waiters.get(peer) ?? [])]) waiter(w);
   };
 
-  const adopt = (path: SecurePath, address: string, watch: HandshakeWatch | undefined): S => {
+  const adopt = async (path: SecurePath, address: string, watch: HandshakeWatch | undefined): Promise<S> => {
     // A handshake that completed as the table closed: nothing is adopted after close.
     const stopped = table.lifetime.reason;
     if (stopped) {
@@ -175,30 +194,32 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     }
     const peer = path.remoteId;
     watch?.proven(peer);
-    const session = makeLifetime(path.lifetime);
-    let adopted: S | undefined;
-    // Before `attach`: the path hands over early frames as the mux sets its
-    // handler, and a hostile first frame can end the session right there.
-    session.lifetime.onClose(() => {
-      if (adopted && sessions.get(peer) === adopted) sessions.delete(peer);
-    });
-    const attached = opts.attach({ peer, path, address, since: clock.now(), lifetime: session.lifetime });
+    const arrival = makeLifetime(path.lifetime);
+    const existing = live(peer);
+    // `attach` may take the path into the live session (a resumed triple session) or make a new one;
+    // it may first wait for the peer's word on which (the Join, protocols/triple/peer-link.ts).
+    const attached = await opts.attach({ peer, path, address, since: clock.now(), lifetime: arrival.lifetime }, existing);
     // The table closed inside `attach`: its sessions are closed already, and this one is not published.
     const stoppedMeanwhile = table.lifetime.reason;
     if (stoppedMeanwhile) {
       path.close(HOST_STOPPING);
+      if (attached !== existing) end(attached, HOST_STOPPING);
       throw stoppedMeanwhile;
     }
-    if (session.lifetime.isClosed) {
+    if (attached.lifetime.isClosed) {
       // It ended while being adopted: a dial waiting for it decides again now, not after crossedWaitMs.
       release(peer, { kind: 'failed' });
       return attached;
     }
-    adopted = attached;
     const old = sessions.get(peer);
-    sessions.set(peer, attached);
-    if (old && !old.lifetime.isClosed) old.path.close({ code: 'replaced', message: 'replaced by a newer session' });
-    opts.adopted?.(attached);
+    if (old !== attached) {
+      sessions.set(peer, attached);
+      attached.lifetime.onClose(() => {
+        if (sessions.get(peer) === attached) sessions.delete(peer);
+      });
+      if (old && !old.lifetime.isClosed) end(old, { code: 'replaced', message: 'replaced by a newer session' });
+      opts.adopted?.(attached);
+    }
     release(peer, { kind: 'session', session: attached });
     return attached;
   };
@@ -237,11 +258,10 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
       (path) => {
         handshakesInFlight -= 1;
         inboundDone(claimed);
-        try {
-          adopt(path, stream.remoteAddress, watch);
-        } catch {
-          // The table closed meanwhile: adopt closed the path.
-        }
+        adopt(path, stream.remoteAddress, watch).catch(() => {
+          // The table closed meanwhile (adopt closed the path), or the path ended before it joined.
+          if (!live(path.remoteId)) release(path.remoteId, { kind: 'failed' });
+        });
       },
       (err: Error) => {
         handshakesInFlight -= 1;
@@ -316,11 +336,11 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     }
   };
 
-  const connect = async (peer: VatId, address: string): Promise<S> => {
+  const connect = async (peer: VatId, address: string, fresh = false): Promise<S> => {
     const stopped = table.lifetime.reason;
     if (stopped) throw stopped;
     const existing = live(peer);
-    if (existing) return existing;
+    if (existing && !fresh) return existing;
     const pending = dialing.get(peer);
     if (pending) return pending;
     const attempt = (async () => {
@@ -345,12 +365,13 @@ export const startSessionTable = async <S extends PeerSession>(opts: SessionTabl
     table.close(new HostStoppingError(`host ${short(self)} is stopping`));
     const all = [...sessions.values()];
     sessions.clear();
-    for (const s of all) s.path.close({ code: 'host-stopping', message: `host ${short(self)} is stopping` });
+    for (const s of all) end(s, { code: 'host-stopping', message: `host ${short(self)} is stopping` });
     await listener.close();
   };
 
   return {
-    connect,
+    connect: (peer, address) => connect(peer, address),
+    redial: (peer, address) => connect(peer, address, true),
     get: live,
     list: () => [...sessions.values()],
     stats: () => ({

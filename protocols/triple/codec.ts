@@ -119,3 +119,49 @@ export const decodeControl = (bytes: Uint8Array): Control => {
   if (window === 0) throw new TripleMalformedError('window 0');
   return { kind: kind as ControlKind, epoch, counter: getU64(bytes, 9, 'counter'), ack: getU64(bytes, 17, 'ack'), id: getU32(bytes, 25), window };
 };
+
+/**
+ * Join (TripleControl kind 4): the first inner frame on every new path of a
+ * host's session with a peer, before the triple session's own frames. It says
+ * which session the path belongs to (docs/protocol.md 14.6): the sender's host
+ * epoch (one per host run), the epoch of its live session with the receiver and
+ * the receiver's epoch in it (both 0 without one), and the epoch the sender's
+ * next session would get. Never passed to a triple session: the host's session
+ * layer reads it (peer-link.ts).
+ */
+export const JOIN_KIND = 4;
+export const JOIN_BYTES = 33;
+
+export interface Join {
+  readonly host: number;
+  /** The sender's live session with the receiver (its epoch), or 0. */
+  readonly mine: number;
+  /** The receiver's epoch in that session, or 0. */
+  readonly known: number;
+  /** The epoch the sender's session gets if this path starts a new one. */
+  readonly next: number;
+}
+
+export const encodeJoin = (j: Join): Uint8Array => {
+  const out = new Uint8Array(JOIN_BYTES);
+  out[0] = JOIN_KIND;
+  putU64(out, 1, j.host);
+  putU64(out, 9, j.mine);
+  putU64(out, 17, j.known);
+  putU64(out, 25, j.next);
+  return out;
+};
+
+/** Whether an inner frame is a Join (its tag and kind byte; decodeJoin checks the rest). */
+export const isJoin = (tag: number, bytes: Uint8Array): boolean => tag === Tag.TripleControl && bytes[0] === JOIN_KIND;
+
+export const decodeJoin = (bytes: Uint8Array): Join => {
+  if (bytes.length !== JOIN_BYTES || bytes[0] !== JOIN_KIND) throw new TripleMalformedError(`Join frame of ${bytes.length} bytes (not ${JOIN_BYTES})`);
+  const host = getU64(bytes, 1, 'host epoch');
+  const next = getU64(bytes, 25, 'next epoch');
+  if (host === 0 || next === 0) throw new TripleMalformedError('Join with a zero host or next epoch');
+  const mine = getU64(bytes, 9, 'mine');
+  const known = getU64(bytes, 17, 'known');
+  if ((mine === 0) !== (known === 0)) throw new TripleMalformedError('Join names half a session');
+  return { host, mine, known, next };
+};

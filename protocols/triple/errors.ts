@@ -78,3 +78,19 @@ export class TripleSessionClosedError extends TripleSessionError {
   override name = 'TripleSessionClosedError';
   override readonly code = 'closed';
 }
+
+/**
+ * The peer does not speak triple sessions: the first frame it sent on a path
+ * this host dialled was not a Join (a host before triple sessions sends its
+ * CapTP bootstrap first, and aborts on our Join).
+ */
+export class TripleUnsupportedError extends TripleSessionError {
+  override name = 'TripleUnsupportedError';
+  override readonly code = 'triple-unsupported';
+}
+
+/** A new path brought no Join within the join timeout: it is closed (the session, if any, goes on). */
+export class TripleJoinTimeoutError extends TripleSessionError {
+  override name = 'TripleJoinTimeoutError';
+  override readonly code = 'timeout';
+}

@@ -55,6 +55,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       advertise: { type: 'string', value: 'HOST[:PORT]', help: 'the address written into sturdy refs' },
       viz: { type: 'string', value: 'PORT', help: 'serve the visualizer on this port (0: a free one)' },
       'no-viz': { type: 'boolean', help: 'serve no visualizer' },
+      'session-grace': {
+        type: 'string',
+        value: 'MS',
+        help: 'how long a session with another host whose connections dropped keeps its references and calls while it reconnects (default 30000; 0: none)',
+      },
       ...limits,
       examples: { type: 'boolean', help: 'load the example actors (counter, chat, alice, bob, directory, pipeline)' },
     },

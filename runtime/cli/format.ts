@@ -65,12 +65,14 @@ export const formatPs = (s: HostStatus): string => {
   else {
     lines.push(
       table([
-        ['PEER HOST', 'ADDRESS', 'ROLE', 'CIPHER', 'CHANNELS', 'FRAMES IN/OUT', 'RTT', 'UP'],
+        ['PEER HOST', 'ADDRESS', 'ROLE', 'CIPHER', 'STATE', 'PATHS', 'CHANNELS', 'FRAMES IN/OUT', 'RTT', 'UP'],
         ...s.sessions.map((x) => [
           shortVatId(x.peer),
           x.address,
           x.role,
           x.cipher,
+          x.redialAttempts === undefined ? x.state : `${x.state} (re-dial ${x.redialAttempts}${x.redialError ? `: ${x.redialError}` : ''})`,
+          x.paths.map((p) => `${p.address} ${p.grade}${p.rttMs === undefined ? '' : ` ${p.rttMs}ms`}`).join(', ') || '-',
           String(x.channels),
           `${x.framesIn}/${x.framesOut}`,
           x.rttMs === undefined ? '-' : `${x.rttMs.toFixed(1)}ms`,

@@ -52,12 +52,14 @@ export const runHostCommand = async (opts: {
   examples: boolean;
   listen?: string | false;
   advertise?: string;
+  sessionGraceMs?: number;
   viz: boolean | number;
 }): Promise<void> => {
   const host = await startHost({
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.advertise ? { advertise: opts.advertise } : {}),
+    ...(opts.sessionGraceMs !== undefined ? { sessionGraceMs: opts.sessionGraceMs } : {}),
     limits: opts.limits,
     viz: opts.viz,
     print: (line) => process.stdout.write(`${line}\n`),

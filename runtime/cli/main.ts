@@ -26,7 +26,7 @@ Usage:
                              current directory): package.json, tsconfig.json, an example
                              actor (counter.ts), its test and a README; overwrites nothing
   tribe host   [--home DIR] [--listen ADDR:PORT | --port N | --no-listen]
-               [--advertise HOST[:PORT]] [--viz PORT | --no-viz]
+               [--advertise HOST[:PORT]] [--viz PORT | --no-viz] [--session-grace MS]
                [--time-budget MS] [--heap-mb N] [--examples]
                  start a vat host in the foreground (Ctrl-C stops it); it listens
                  for other hosts on loopback by default and serves the
@@ -133,6 +133,8 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     const listen: string | false | undefined = values['no-listen'] ? false : (values.listen ?? (values.port !== undefined ? `127.0.0.1:${values.port}` : undefined));
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
+    const grace = values['session-grace'];
+    if (grace !== undefined && !/^\d{1,9}$/.test(grace)) throw new UsageError(`--session-grace wants milliseconds (0 or more), got ${JSON.stringify(grace)}`);
     // Loaded only for `host`: the other commands are thin clients and start faster without it.
     const { runHostCommand } = await import('./host-command.js');
     return runHostCommand({
@@ -141,6 +143,7 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
       examples: values.examples ?? false,
       ...(listen !== undefined ? { listen } : {}),
       ...(values.advertise ? { advertise: values.advertise } : {}),
+      ...(grace !== undefined ? { sessionGraceMs: Number(grace) } : {}),
       viz,
     });
   },

@@ -32,7 +32,8 @@ import type { NameRegistry } from '../../capabilities/names.js';
 import { HOST_ENDPOINT, isEndpointName, type SessionMux } from '../../capabilities/session-mux.js';
 import { SWISS_PATTERN } from '../../capabilities/sturdy-ref.js';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
-import type { PeerSession } from '../../protocols/session/session-table.js';
+import type { Lifetime } from '../../protocols/lifetime.js';
+import type { PeerLink } from '../../protocols/triple/peer-link.js';
 import { base32, shortVatId, type VatId } from '../../protocols/session/vat-id.js';
 import type { Supervisor } from '../../vats/supervisor.js';
 import { makePortPair, wrapMessagePort } from '../ports.js';
@@ -43,7 +44,19 @@ import { TAG_OF_TYPE } from '../../capabilities/channel-codec.js';
 import { hashSwiss } from './sturdy-refs.js';
 
 /** A session as this host keeps it: the table's record, the CapTP channels on it, and the visualizer relay. */
-export interface HostSession extends PeerSession {
+export interface HostSession {
+  /** Proven by the handshake of its first path. */
+  readonly peer: VatId;
+  /**
+   * What the mux rides on: the triple session over this peer's paths (or the
+   * single path of a peer without triple sessions). `abort` ends the session.
+   */
+  readonly path: PeerLink;
+  /** Of its newest path: dialled, or where an inbound stream came from. */
+  readonly address: string;
+  readonly since: number;
+  /** Ends when the session does (not when one path does). */
+  readonly lifetime: Lifetime;
   readonly mux: SessionMux;
   /** The host's own channels, by remote endpoint. */
   readonly hostConns: Map<string, Connection>;

@@ -34,6 +34,9 @@ import { makeMachineWatch } from './machine-watch.js';
 import { makeReach, type Reach } from './reach.js';
 import type { Handoffs, Link } from '../../capabilities/handoff.js';
 import { makeSturdyRefs } from './sturdy-refs.js';
+import { makePeerLinks, type PeerLink } from '../../protocols/triple/peer-link.js';
+import { GRACE_MS, type TripleLimits } from '../../protocols/triple/limits.js';
+import type { TripleMode } from '../../protocols/triple/triple-session.js';
 
 export interface SessionStatus {
   readonly peer: string;
@@ -53,7 +56,30 @@ export interface SessionStatus {
   readonly unsentBytes: number;
   /** Round-trip time of the last keepalive Ping, once one was answered. */
   readonly rttMs?: number;
+  /**
+   * The state of the triple session under the channels (docs/protocol.md
+   * section 14): 'healthy', 'degraded', 'critical', 'resuming', …; 'single' for
+   * a peer without triple sessions, 'pending' before its first Join.
+   */
+  readonly state: string;
+  /** The session's paths: address, grade, RTT, counters. */
+  readonly paths: readonly SessionPathStatus[];
+  /** While every path is down and this side re-dials: attempts so far, and the last one's error. */
+  readonly redialAttempts?: number;
+  readonly redialError?: string;
 }
+
+export interface SessionPathStatus {
+  readonly address: string;
+  readonly role: string;
+  /** 'attaching' (not validated yet), 'good', 'degraded'. */
+  readonly grade: string;
+  /** Smoothed heartbeat round trip, once one was answered. */
+  readonly rttMs?: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+}
+
 
 /**
  * This host's side of its sessions with other hosts. Sessions come and go by
@@ -133,7 +159,7 @@ export interface RemoteStats extends SessionTableStats {
 
 export interface RemoteHostsDiagnostics {
   /** The session with `peer`, dialing `address` ('host:port') if there is none. */
-  connect(peer: VatId, address: string): Promise<PeerSession>;
+  connect(peer: VatId, address: string): Promise<HostSession>;
   /** Aborts the session with `peer`, if there is one, with `reason`. */
   dropSession(peer: string, reason: Error): void;
   /** Resolves once the listener holds no socket. */
@@ -177,7 +203,31 @@ export interface RemoteHostsOptions {
   readonly transport?: RemoteTransport;
   /** Default: the real clock (timers unref'd). */
   readonly clock?: PathClock;
+  /**
+   * How long a session whose paths all dropped keeps its CapTP channels, calls
+   * in flight buffered, while the side that dialled re-dials (default GRACE_MS,
+   * 30 s). 0: a session ends with its last path, as before triple sessions.
+   */
+  readonly sessionGraceMs?: number;
+  /** Triple sessions' mode and bounds (tests shrink heartbeats and timeouts). */
+  readonly tripleMode?: TripleMode;
+  readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
+  /** false: no triple sessions (one path per session, as before them): for benches and compatibility tests. */
+  readonly tripleSessions?: boolean;
 }
+
+/** How the visualizer captions a triple session machine's events. */
+const TRIPLE_TAP = {
+  describe: (ev: { type: string; live?: unknown; good?: unknown }) =>
+    ev.type === 'paths.changed' ? `paths: ${String(ev.live)} live, ${String(ev.good)} good` : undefined,
+};
+
+/** A random positive safe integer: a session's (or this host run's) epoch. */
+const randomEpoch = (crypto: CryptoSuite): number => {
+  const b = crypto.randomBytes(8);
+  const n = ((b[0]! & 0x1f) * 2 ** 48) + (b[1]! * 2 ** 40) + (b[2]! * 2 ** 32) + (((b[3]! << 24) | (b[4]! << 16) | (b[5]! << 8) | b[6]!) >>> 0);
+  return n === 0 ? 1 : n;
+};
 
 /** How the visualizer captions a path machine's events, and which came from the peer. */
 const PATH_TAP = {
@@ -205,6 +255,7 @@ const short = shortVatId;
 
 const statusOf = (s: HostSession): SessionStatus => {
   const st = s.path.stats();
+  const triple = s.path.report();
   return {
     peer: s.peer,
     address: s.address,
@@ -220,6 +271,17 @@ const statusOf = (s: HostSession): SessionStatus => {
     bytesOut: st.bytesOut,
     unsentBytes: st.unsentBytes,
     ...(st.rttMs !== undefined ? { rttMs: st.rttMs } : {}),
+    state: triple.state,
+    paths: triple.paths.map((p) => ({
+      address: p.address,
+      role: p.role,
+      grade: p.grade,
+      ...(p.rttMs !== undefined ? { rttMs: Math.round(p.rttMs * 10) / 10 } : {}),
+      framesIn: p.framesIn,
+      framesOut: p.framesOut,
+    })),
+    ...(triple.redial ? { redialAttempts: triple.redial.attempts } : {}),
+    ...(triple.redial?.lastError ? { redialError: triple.redial.lastError } : {}),
   };
 };
 
@@ -251,28 +313,71 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     ...(opts.handoffs ? { handoffs: opts.handoffs } : {}),
   });
 
+  const graceMs = opts.sessionGraceMs ?? GRACE_MS;
+  if (!Number.isSafeInteger(graceMs) || graceMs < 0) throw new RangeError(`sessionGraceMs must be a non-negative integer, got ${graceMs}`);
+  /** This host run's epoch: a peer that sees another one knows this host restarted. */
+  const hostEpoch = randomEpoch(crypto);
+  const links = makePeerLinks({
+    clock,
+    newEpoch: () => randomEpoch(crypto),
+    hostEpoch,
+    graceMs,
+    ...(opts.tripleMode ? { mode: opts.tripleMode } : {}),
+    ...(opts.tripleLimits ? { limits: opts.tripleLimits } : {}),
+    ...(opts.tripleSessions === false ? { triple: false } : {}),
+    redial: (peer, address) => table.redial(peer, address),
+    stopping: () => table.lifetime.isClosed,
+    // The triple session machine: under 'sessions', beside its peer's path machines.
+    inspect: (peer) => inspector.tap({ group: 'sessions', name: `triple ↔ ${short(peer)}`, peer }, TRIPLE_TAP).inspect as (ev: unknown) => void,
+    name: (peer) => `${short(self)}↔${short(peer)}`,
+  });
+
   /** What rides on a new session: the CapTP channels, with the gateway on '@gw'. */
-  const attach = (s: PeerSession): HostSession => {
-    const { peer, path } = s;
+  const newSession = (s: PeerSession, link: PeerLink): HostSession => {
+    const { peer } = s;
     let session: HostSession | undefined;
     // Before the mux: the path hands over early frames as the mux sets its
     // handler, and a hostile first frame can end the session right there.
-    s.lifetime.onClose((reason) => {
+    link.lifetime.onClose((reason) => {
       session?.relay?.stop();
       // Replaced by a newer session with the same peer: that one is still watched.
       if (opts.watchPeers && !table.get(peer)) inspector.peerGone(peer);
       if (!table.lifetime.isClosed) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
     });
-    // The mux is the one consumer of the path's frames, and one more party on the session's lifetime.
+    // The mux is the one consumer of the link's frames, and one more party on the session's lifetime.
     const mux = makeSessionMux({
-      path,
+      path: link,
       name: `${short(self)}↔${short(peer)}`,
       gateway: gateway.forSession(() => session!),
       traceLimit,
       maxChannels: limits.maxChannelsPerSession,
     });
-    session = { ...s, mux, hostConns: new Map(), confirmed: new Set() };
+    session = {
+      peer,
+      path: link,
+      get address() {
+        return link.address;
+      },
+      since: s.since,
+      lifetime: link.lifetime,
+      mux,
+      hostConns: new Map(),
+      confirmed: new Set(),
+    };
     return session;
+  };
+
+  /** A new path: a new session, or the live one resumed (the Join decides, protocols/triple/peer-link.ts). */
+  const attach = (s: PeerSession, existing: HostSession | undefined): HostSession | Promise<HostSession> => {
+    const linked = links.arrive({ peer: s.peer, path: s.path, address: s.address }, existing?.path);
+    if (!(linked instanceof Promise)) return newSession(s, linked);
+    return linked.then((link) => {
+      if (existing && link === existing.path) {
+        print(`session with ${short(s.peer)} resumed (${s.path.role}, ${s.address})`);
+        return existing;
+      }
+      return newSession(s, link);
+    });
   };
 
   table = await startSessionTable<HostSession>({
@@ -284,6 +389,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     ciphers: opts.ciphers ?? preferredCiphers(),
     ...(opts.pathLimits ? { pathLimits: opts.pathLimits } : {}),
     attach,
+    end: (session, reason) => session.path.close(reason),
     adopted: (session) => {
       if (session.path.role === 'initiator') addresses.remember(session.peer, session.address, 'dialed');
       // A peer that dialled in: its address here is its outgoing port. Ask where it listens, for

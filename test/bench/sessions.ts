@@ -24,6 +24,7 @@ import { make as makePipeDriver } from './actors/pipe-driver.js';
 import { benchBulk, benchHandshakes, type PathBenchContext } from './net/path-bench.js';
 import { startPeer, type Peer } from './net/peers.js';
 import { fmt, median, summarize, timed, type Summary } from './stats.js';
+import { DEFAULT_TRIPLE_MODE } from '../../protocols/triple/triple-session.js';
 
 export interface SessionsConfig {
   /** Sequential calls per repetition. */
@@ -67,11 +68,14 @@ const ofPeer = (name: string, driver: Peer): Contender => ({
 
 const RAW_NAMES = ['raw-captp-tcp', 'raw-captp-tcp-gc'] as const;
 const SESSION_GOAL = 0.85;
+/** Issue 12: a triple session's round trips, against the single-path session's, in the default mode. */
+const TRIPLE_GOAL = 0.7;
 
 const benchRoundTrips = async (ctx: SessionsContext) => {
   const { config, row, details, log } = ctx;
   const peers: Peer[] = [];
   let hostA: Host | undefined;
+  let hostSingle: Host | undefined;
   const peer = async (name: string, script: string, args: string[]) => {
     const p = await startPeer(name, script, args);
     peers.push(p);
@@ -103,12 +107,24 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
     /** Session frames (both directions, as host A counts them) per call or pair, by mode. */
     const frameTally: Record<string, { frames: number; units: number }> = {};
     let hostRefs: { pinger: string; pipe: string; hostPinger: string; hostPipe: string } | undefined;
-    const tribe = async (): Promise<Contender> => {
-      const hostB = await peer('tribe host B', './tribe-host-peer.js', []);
-      const refs = hostB.hello['refs'] as { pinger: string; pipe: string; hostPinger: string; hostPipe: string };
+    /**
+     * `single`: a second host A' that speaks no triple sessions (host option
+     * tripleSessions: false), so its session with B is one SecurePath under the
+     * mux, as before triple sessions: the same run's single-path rows.
+     */
+    const tribe = async (single = false): Promise<Contender> => {
+      const refs = hostRefs ?? ((await peer('tribe host B', './tribe-host-peer.js', [])).hello['refs'] as { pinger: string; pipe: string; hostPinger: string; hostPipe: string });
       hostRefs = refs;
-      const a = await startHost({ home: ctx.tempDir('tribe-bench-a-'), control: false, restore: false, print: () => {}, listen: '127.0.0.1:0' });
-      hostA = a;
+      const a = await startHost({
+        home: ctx.tempDir('tribe-bench-a-'),
+        control: false,
+        restore: false,
+        print: () => {},
+        listen: '127.0.0.1:0',
+        ...(single ? { tripleSessions: false } : {}),
+      });
+      if (single) hostSingle = a;
+      else hostA = a;
       const { root: driver } = await a.spawnVat({ module: actorTs('driver'), name: 'hosts-driver' });
       const { root: pipeDriver } = await a.spawnVat({ module: actorTs('pipe-driver'), name: 'hosts-pipe-driver' });
       if ((await timed('tribe connect', E(driver).connect(refs.pinger))) !== true) throw new Error('tribe driver could not reach the pinger on host B');
@@ -119,6 +135,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
       const counted = async (mode: string, n: number, run: () => Promise<number>) => {
         const before = frames();
         const ms = await timed(`tribe ${mode}`, run());
+        if (single) return ms;
         frameTally[mode] ??= { frames: 0, units: 0 };
         const t = frameTally[mode]!;
         t.frames += frames() - before;
@@ -126,7 +143,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         return ms;
       };
       return {
-        name: 'tribe',
+        name: single ? 'tribe-single-path' : 'tribe',
         sequential: (n) => counted('sequential', n, () => E(driver).sequential(n)),
         concurrent: (n, w) => counted('concurrent', n, () => E(driver).concurrent(n, w)),
         pipelined: (n) => counted('pipelined', n, () => E(pipeDriver).pipelined(n)),
@@ -172,6 +189,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
     };
     const contenders: Contender[] = [
       await tribe(),
+      await tribe(true),
       await tribeEmbedder(),
       await tribeHosts(),
       await rawPair(RAW_NAMES[0], false),
@@ -274,6 +292,19 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
         baselineName: best,
         note: `raw CapTP with each endpoint in a worker and its process's main thread relaying, as a vat and its host; per-repetition ratios: ${range(paired('raw-captp-relayed', best))}; tribe vat ↔ vat / this: ${fmt(tribeRate / sums['raw-captp-relayed']!.median, 2)}`,
       });
+      if (mode.key !== 'pipelined') {
+        const singleRate = sums['tribe-single-path']!.median;
+        const tripleRatio = tribeRate / singleRate;
+        row({
+          section: 'sessions',
+          metric: '  tribe (triple session, one direct path) vs the single-path session',
+          unit: 'calls/s',
+          ours: tribeRate,
+          baseline: singleRate,
+          baselineName: 'tribe-single-path: the same hosts\' vats over one SecurePath, no triple session (host option tripleSessions: false)',
+          note: `goal ≥ ${TRIPLE_GOAL} (issue 12, default mode ${DEFAULT_TRIPLE_MODE}): ${tripleRatio >= TRIPLE_GOAL ? 'MET' : 'MISSED'}; per-repetition ratios: ${range(paired('tribe', 'tribe-single-path'))}`,
+        });
+      }
       row({ section: 'sessions', metric: `  ${best} vs capnweb-ws (context)`, unit: 'calls/s', ours: raw, baseline: capn, baselineName: 'capnweb-ws' });
       row({
         section: 'sessions',
@@ -289,6 +320,7 @@ const benchRoundTrips = async (ctx: SessionsContext) => {
     details['sessions.tribeSessions'] = hostA?.ps().sessions;
   } finally {
     await hostA?.stop();
+    await hostSingle?.stop();
     await Promise.all(peers.map((p) => p.stop()));
   }
 };

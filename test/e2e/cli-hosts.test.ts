@@ -11,7 +11,9 @@ import { preferredCiphers } from '../../runtime/crypto-node.js';
 test('CLI: tribe ref on one host, tribe connect and tribe call on another', async (t) => {
   const homeA = tempHome(t);
   const homeB = tempHome(t);
-  const [a, b] = await Promise.all([startHostProcess(t, homeA), startHostProcess(t, homeB)]);
+  // --session-grace 0: A's sessions end with their connection, so a killed peer fails calls at once
+  // (by default they wait up to 30 s for it to come back: test/e2e/resume-hosts.test.ts).
+  const [a, b] = await Promise.all([startHostProcess(t, homeA, ['--session-grace', '0']), startHostProcess(t, homeB)]);
   t.regex(b.listen ?? '', /^127\.0\.0\.1:\d+$/, 'loopback by default');
 
   t.is((await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--durable', '--home', homeB])).code, 0);
@@ -35,7 +37,7 @@ test('CLI: tribe ref on one host, tribe connect and tribe call on another', asyn
   t.is(ps.sessions[0].peer, b.id);
   t.true(ps.sessions[0].framesOut > 0);
   const psText = (await tribe(['ps', '--home', homeA])).stdout;
-  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+${preferredCiphers()[0]}`));
+  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+${preferredCiphers()[0]}\\s+(critical|degraded|healthy)\\s+127\\.0\\.0\\.1:\\d+ good`));
 
   // Revoked: a new enliven fails with one line and a non-zero exit.
   t.is((await tribe(['revoke', ref, '--home', homeB])).stdout.trim(), 'revoked');

@@ -98,7 +98,9 @@ test('a real peer host frozen with SIGSTOP (its kernel still holds the socket): 
   t.is((await tribe(['spawn', fixture('party.ts'), '--name', 'bob', '--params', '{"label":"bob"}', '--home', homeB])).code, 0);
   const ref = (await tribe(['ref', 'bob', '--home', homeB])).stdout.trim();
 
-  const { host: a, nextLine } = await watchedHost(t, { pathLimits: { idleMs, deadMs } });
+  // Grace 0: the session ends with its one path, so the keepalive bound is what is measured here.
+  // (With a grace period, a frozen peer looks like a cut link and the call waits for it: test/e2e/resume-hosts.test.ts.)
+  const { host: a, nextLine } = await watchedHost(t, { pathLimits: { idleMs, deadMs }, sessionGraceMs: 0 });
   const bob = await a.enliven(ref);
   t.is(await E(bob).label(), 'bob');
   t.is(a.ps().sessions.length, 1);

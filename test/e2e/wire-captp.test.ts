@@ -90,12 +90,13 @@ test('§7 on the wire: gateway bootstrap, enliven from @host, redeem pipelined, 
   const p = await foreignPeer(host.address!.port, host.id);
   t.teardown(() => p.path.close());
 
-  // The host asks for our gateway at once; we never answer, and nothing breaks for it.
+  // A peer without triple sessions (§14.6) speaks first, with CapTP rather than a Join: the host
+  // then keeps to one path, as §7 describes. Its gateway: our question q-1, its export o+1.
+  p.send(BOOTSTRAP, '@gw', '@gw', { type: 'CTP_BOOTSTRAP', epoch: 0, questionID: 'q-1' });
+  // The host asks for our gateway too; we never answer, and nothing breaks for it.
   const hostAsks = await p.next('the host’s CTP_BOOTSTRAP', (f) => f.tag === BOOTSTRAP);
   t.deepEqual(hostAsks, { tag: BOOTSTRAP, from: '@gw', to: '@gw', msg: { type: 'CTP_BOOTSTRAP', epoch: 0, questionID: 'q-1' } });
 
-  // Its gateway: our question q-1, its export o+1.
-  p.send(BOOTSTRAP, '@gw', '@gw', { type: 'CTP_BOOTSTRAP', epoch: 0, questionID: 'q-1' });
   t.deepEqual(await p.next('the gateway', p.answerTo('q-1')), {
     tag: RETURN,
     from: '@gw',

@@ -349,5 +349,6 @@ test('property (fuzz): decodePayload of hostile bytes returns an acyclic value o
     }),
     { numRuns: 1000 },
   );
-  t.true(seen.value > 50 && seen.refused > 50, JSON.stringify(seen));
+  // Both outcomes were exercised (about 5 % of runs decode; a bound by chance alone would be flaky).
+  t.true(seen.value > 20 && seen.refused > 20, JSON.stringify(seen));
 });

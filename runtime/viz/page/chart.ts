@@ -1,7 +1,12 @@
 /**
  * The selected actor's statechart. Layout (elkjs) is slow, so it is cached per
- * definition hash and the chart is redrawn only when the selection changes;
- * a step, or a move of the scrubber, only calls `highlight`.
+ * definition hash (and set of folded states) and the chart is redrawn only
+ * when the selection or a fold changes; a step, or a move of the scrubber,
+ * only calls `highlight`.
+ *
+ * A click on a compound state's header folds it to one box, or unfolds it;
+ * the folds are kept per machine definition for as long as the page lives,
+ * so every actor of that machine shows them.
  */
 import { activePaths, type ActorInfo, type MachineDef, type StepRecord } from '../model.js';
 import { h, setAttr, setText } from './dom.js';
@@ -50,7 +55,11 @@ const MIN_SCALE = 0.75;
 export class ChartPanel {
   readonly #root: HTMLElement;
   readonly #head: ChartHead;
+  /** Layouts by definition hash and folded states (`layoutKey`). */
   readonly #layouts = new Map<string, Promise<Layout>>();
+  /** Folded states per definition hash. */
+  readonly #folds = new Map<string, Set<string>>();
+  #def: MachineDef | undefined;
   #aid: string | undefined;
   /** The definition drawn (or being laid out) for `#aid`. */
   #hash: string | undefined;
@@ -71,11 +80,28 @@ export class ChartPanel {
       this.#scale();
     });
     new ResizeObserver(() => this.#scale()).observe(root);
+    root.addEventListener('click', (e) => {
+      const fold = (e.target as Element).closest?.('[data-fold]');
+      const path = fold?.getAttribute('data-fold');
+      if (path != null) this.toggleFold(path);
+    });
     this.#scale();
+  }
+
+  /** Folds state `path` of the machine shown, or unfolds it. */
+  toggleFold(path: string): void {
+    const def = this.#def;
+    const aid = this.#aid;
+    if (!def || aid === undefined) return;
+    const folds = this.#folds.get(def.hash) ?? new Set<string>();
+    if (!folds.delete(path)) folds.add(path);
+    this.#folds.set(def.hash, folds);
+    void this.#draw(aid, def);
   }
 
   clear(): void {
     this.#aid = undefined;
+    this.#def = undefined;
     this.#hash = undefined;
     this.#drawn = undefined;
     this.#root.replaceChildren(h('p', { class: 'empty' }, 'No actor selected.'));
@@ -93,6 +119,7 @@ export class ChartPanel {
     this.#aid = actor.aid;
     this.#shown = undefined;
     this.#hash = def?.hash;
+    this.#def = def;
     this.#drawn = undefined;
     this.#root.dataset.aid = actor.aid;
     setText(this.#head.name, String(actor.tag.name));
@@ -153,10 +180,12 @@ export class ChartPanel {
   }
 
   async #draw(aid: string, def: MachineDef): Promise<void> {
-    let layout = this.#layouts.get(def.hash);
+    const folds = new Set(this.#folds.get(def.hash));
+    const key = `${def.hash}\n${[...folds].sort().join('\n')}`;
+    let layout = this.#layouts.get(key);
     if (!layout) {
-      layout = loadStatecharts().then((m) => m.layoutStatechart(def, elkEngine()));
-      this.#layouts.set(def.hash, layout);
+      layout = loadStatecharts().then((m) => m.layoutStatechart(def, elkEngine(), folds));
+      this.#layouts.set(key, layout);
     }
     let laid: Layout;
     let drawStatechart: typeof import('./statechart.js').drawStatechart;
@@ -164,16 +193,17 @@ export class ChartPanel {
       laid = await layout;
       drawStatechart = (await loadStatecharts()).drawStatechart;
     } catch (error) {
-      this.#layouts.delete(def.hash);
+      this.#layouts.delete(key);
       if (this.#aid === aid) this.#root.replaceChildren(h('p', { class: 'empty error' }, `Layout failed: ${String(error)}`));
       return;
     }
-    // The selection may have moved on while elkjs worked.
-    if (this.#aid !== aid || this.#hash !== def.hash) return;
+    // The selection, or the folds, may have moved on while elkjs worked.
+    if (this.#aid !== aid || this.#hash !== def.hash || key !== `${def.hash}\n${[...(this.#folds.get(def.hash) ?? [])].sort().join('\n')}`) return;
     const drawn = drawStatechart(document, laid, def);
     this.#drawn = drawn;
     this.#root.replaceChildren(drawn.element);
     drawn.highlight(this.#paths);
+    this.#taken = [];
     this.#scale();
     this.#revealed = undefined;
     this.#reveal();

@@ -32,6 +32,17 @@ export interface VizMetrics {
 }
 
 const APPLY_TIMES = 1000;
+/**
+ * Live and busy, the sequence diagram and the event log redraw at most this
+ * often. At a thousand calls a second each batch replaces every row they
+ * show, and redrawing them per frame cost more than the tree, the chart and
+ * the rest together; nobody reads rows that change 25 times a second. A quiet
+ * page (fewer than BUSY_ENTRIES new entries since they were drawn) redraws
+ * them at the next frame, so a call shows within 250 ms of being made.
+ */
+export const LIVE_REDRAW_MS = 150;
+/** New entries that replace the whole sequence window (sequence.ts WINDOW): past it the page is busy. */
+const BUSY_ENTRIES = 60;
 /** Steps asked of the store per "load older". */
 const OLDER_BATCH = 2000;
 
@@ -72,6 +83,12 @@ export class App {
   #arrivals: number[] = [];
   /** When the per-actor call numbers were last drawn (performance.now()). */
   #callsDrawn = 0;
+  /** When the sequence and the log were last drawn live (performance.now()), and whether a redraw waits. */
+  #liveDrawn = Number.NEGATIVE_INFINITY;
+  #liveOwed = false;
+  /** Entries appended since the sequence and the log were last drawn live. */
+  #sinceLive = 0;
+  #liveTimer: ReturnType<typeof setTimeout> | undefined;
   /** Bumped per hello, so an answer from before a reconnect is dropped. */
   #generation = 0;
 
@@ -213,7 +230,24 @@ export class App {
     v.tree.syncActors(model, aids, (aid) => model.latest.get(aid), 'active', true);
     if (this.#selected === undefined) this.select(v.tree.first());
     else if (this.#moved || changes.actors.has(this.#selected)) this.#drawSelected();
-    this.#drawLive(this.#moved || changes.appended > 0 || changes.actors.size > 0, this.#moved);
+    const due = this.#moved || changes.appended > 0 || changes.actors.size > 0;
+    this.#sinceLive += changes.appended;
+    if (this.#moved) this.#drawLive(true, true);
+    else if (due || this.#liveOwed) this.#drawLiveSoon();
+  }
+
+  /** The sequence and the log, live: now if they were last drawn LIVE_REDRAW_MS ago, else once that time is up. */
+  #drawLiveSoon(): void {
+    const wait = this.#liveDrawn + LIVE_REDRAW_MS - performance.now();
+    if (wait <= 0 || this.#sinceLive < BUSY_ENTRIES) {
+      this.#drawLive(true);
+      return;
+    }
+    this.#liveOwed = true;
+    this.#liveTimer ??= setTimeout(() => {
+      this.#liveTimer = undefined;
+      this.#schedule();
+    }, wait);
   }
 
   #renderHistory(): void {
@@ -233,6 +267,9 @@ export class App {
   }
 
   #drawLive(sequence: boolean, toTop = false): void {
+    this.#liveDrawn = performance.now();
+    this.#liveOwed = false;
+    this.#sinceLive = 0;
     if (sequence) this.#drawSequence();
     this.#views.log.renderLive(this.model, toTop);
   }

@@ -20,9 +20,38 @@ const GUTTER = 70;
 /** Lanes share the panel's width between these bounds; past the lower one the diagram scrolls sideways. */
 const MIN_LANE_W = 112;
 const MAX_LANE_W = 180;
-const HEAD_H = 42;
 const ROW_H = 24;
 const CHAR_W = 6.2;
+/** Lane heads: a title and a sub-line, each wrapped over up to this many lines rather than cut. */
+const TITLE_LINES = 3;
+const SUB_LINES = 2;
+const TITLE_LINE_H = 13;
+const SUB_LINE_H = 11;
+/** A wide estimate of a lane title's character (11 px, semibold): a wrapped line must fit its box. */
+const HEAD_CHAR_W = 7;
+/** The head's height for the most lines its lanes need. */
+const headHeight = (titleLines: number, subLines: number) => 18 + titleLines * TITLE_LINE_H + subLines * SUB_LINE_H;
+/** Lanes widen up to this to hold a long name in TITLE_LINES lines (the diagram scrolls sideways past the panel). */
+const NAME_LANE_W = 260;
+
+/**
+ * `text` in lines of at most `max` characters, broken after a separator
+ * (space . - _ / @ ·) where one is near, else anywhere; past `lines` lines the
+ * last ends in … (the lane's tooltip has the whole).
+ */
+export const wrapText = (text: string, max: number, lines: number): string[] => {
+  const out: string[] = [];
+  let rest = text;
+  while (rest.length > max && out.length < lines - 1) {
+    let cut = -1;
+    for (let i = max; i >= Math.ceil(max / 2); i--) if (/[\s./@_·-]/.test(rest[i - 1]!)) { cut = i; break; }
+    if (cut < 0) cut = max;
+    out.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  out.push(rest.length > max ? `${rest.slice(0, max - 1)}…` : rest);
+  return out;
+};
 
 interface Lane {
   readonly key: string;
@@ -33,6 +62,9 @@ interface Lane {
   /** Place in recency: 0 for the lane of the newest row. */
   readonly order: number;
   x: number;
+  /** The title and sub-line as drawn, wrapped to the lane's width. */
+  titleLines?: string[];
+  subLines?: string[];
 }
 
 interface Row {
@@ -70,6 +102,8 @@ export class SequenceView {
   #viewW = 600;
   #height = 0;
   #laneW = MAX_LANE_W;
+  /** The lane heads' height: as many lines as the longest name wraps to. */
+  #headH = headHeight(1, 1);
 
   #model: VizModel | undefined;
   constructor(el: SVGSVGElement, scroller: HTMLElement, onScrub: (index: number) => void, onSelect: (aid: string) => void) {
@@ -104,6 +138,7 @@ export class SequenceView {
     this.#model = model;
     const rows = this.#rows(model, opts);
     const lanes = this.#lanes(model, rows);
+    const HEAD_H = this.#headH;
     const width = GUTTER + lanes.size * this.#laneW + 8;
     const height = Math.max(HEAD_H + (rows.length + 0.5) * ROW_H, this.#viewH);
     this.#height = height;
@@ -213,8 +248,21 @@ export class SequenceView {
       for (const p of partners.get(l.key) ?? []) place(lanes.get(p));
     };
     for (const l of byRecency) place(l);
-    const laneW = Math.max(MIN_LANE_W, Math.min(MAX_LANE_W, (this.#viewW - GUTTER - 8) / Math.max(1, sorted.length)));
+    const shared = Math.max(MIN_LANE_W, Math.min(MAX_LANE_W, (this.#viewW - GUTTER - 8) / Math.max(1, sorted.length)));
+    // Wide enough for the longest name in TITLE_LINES lines (and a line break's slack), up to NAME_LANE_W.
+    const longest = Math.max(0, ...sorted.map((l) => Math.ceil(l.title.length / TITLE_LINES) + 4));
+    const laneW = Math.max(shared, Math.min(NAME_LANE_W, longest * HEAD_CHAR_W + 20));
     this.#laneW = laneW;
+    const chars = Math.max(3, Math.floor((laneW - 20) / HEAD_CHAR_W));
+    let titleLines = 1;
+    let subLines = 1;
+    for (const lane of sorted) {
+      lane.titleLines = wrapText(lane.title, chars, TITLE_LINES);
+      lane.subLines = wrapText(lane.sub, chars, SUB_LINES);
+      titleLines = Math.max(titleLines, lane.titleLines.length);
+      subLines = Math.max(subLines, lane.subLines.length);
+    }
+    this.#headH = headHeight(titleLines, subLines);
     sorted.forEach((lane, i) => {
       lane.x = GUTTER + i * laneW + laneW / 2;
     });
@@ -290,17 +338,24 @@ export class SequenceView {
     return g;
   }
 
+  /** Lane heads: the whole name, wrapped (never cut short for a name of up to TITLE_LINES lines), and a tooltip. */
   #laneHeads(lanes: Map<string, Lane>, width: number): SVGGElement {
     const laneW = this.#laneW;
+    const HEAD_H = this.#headH;
     const head = svg('g', { class: 'lanes-head' });
     head.append(svg('rect', { class: 'head-bg', x: 0, y: 0, width, height: HEAD_H }));
+    const titleRows = Math.max(...[...lanes.values()].map((l) => l.titleLines?.length ?? 1), 1);
     for (const lane of lanes.values()) {
-      const g = svg('g', { class: 'lane', 'data-lane-host': lane.host, ...(lane.aid ? { 'data-lane-aid': lane.aid } : {}) });
+      const g = svg('g', { class: 'lane', 'data-lane-host': lane.host, 'data-lane-title': lane.title, ...(lane.aid ? { 'data-lane-aid': lane.aid } : {}) });
+      const title = svg('text', { class: 'lane-title', x: lane.x, y: 18, 'text-anchor': 'middle' });
+      for (const [i, line] of (lane.titleLines ?? [lane.title]).entries()) title.append(svg('tspan', { x: lane.x, dy: i === 0 ? 0 : TITLE_LINE_H }, line));
+      const sub = svg('text', { class: 'lane-sub', x: lane.x, y: 17 + titleRows * TITLE_LINE_H, 'text-anchor': 'middle' });
+      for (const [i, line] of (lane.subLines ?? [lane.sub]).entries()) sub.append(svg('tspan', { x: lane.x, dy: i === 0 ? 0 : SUB_LINE_H }, line));
       g.append(
         svg('rect', { class: 'lane-box', x: lane.x - laneW / 2 + 6, y: 5, width: laneW - 12, height: HEAD_H - 10, rx: 4 }),
-        svg('text', { class: 'lane-title', x: lane.x, y: 20, 'text-anchor': 'middle' }, clipText(lane.title, laneW - 20)),
-        svg('text', { class: 'lane-sub', x: lane.x, y: 32, 'text-anchor': 'middle' }, clipText(lane.sub, laneW - 20)),
-        svg('title', {}, lane.aid ?? lane.host),
+        title,
+        sub,
+        svg('title', {}, `${lane.title}\n${lane.sub}\n${lane.aid ?? lane.host}`),
       );
       head.append(g);
     }

@@ -17,10 +17,13 @@
  * - a compound state marks its initial child with a dot and an arrow; a
  *   parallel state's regions sit side by side as dashed boxes;
  * - every string is untrusted (definitions come from other hosts): it is
- *   measured by length, clipped, and set as textContent only.
+ *   measured by length, clipped, and set as textContent only;
+ * - a compound or parallel state can be folded (`foldDefinition`): it is laid
+ *   out as one box, its inner transitions dropped and those that cross its
+ *   border drawn from or to the box.
  */
 import type { ELK as ElkEngine, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
-import type { MachineDef, StateNodeDef } from '../model.js';
+import type { MachineDef, StateNodeDef, TransitionDef } from '../model.js';
 
 /** An elkjs engine: the page's runs in a Web Worker (elk-api + elk-worker), tests use elk.bundled in-thread. */
 export type { ElkEngine };
@@ -57,6 +60,10 @@ export interface LaidNode extends Box {
   caption?: string;
   /** The parent is parallel: this is one of its regions. */
   region: boolean;
+  /** It has children in the definition (not the root): its header folds and unfolds it. */
+  foldable: boolean;
+  /** Folded: drawn as one box, its children hidden. */
+  folded: boolean;
 }
 
 export interface LaidEdge {
@@ -89,6 +96,8 @@ const LINE = 14;
 const TITLE = 22;
 const PAD = 10;
 const DOT = 10;
+/** Room before a foldable state's key for its ▾ / ▸ mark. */
+const FOLD_MARK = 14;
 /** Longest label drawn: guards with parameters get long, and a label wider than its neighbours spreads a whole layer. */
 const MAX_CHARS = 48;
 const MAX_CAPTION = 40;
@@ -100,10 +109,14 @@ export const clip = (text: string, max = MAX_CHARS): string =>
 export const transitionText = (t: { readonly event: string; readonly guard?: string | undefined }): string =>
   clip(t.guard ? `${t.event} [${t.guard}]` : t.event);
 
-/** 'raise' entries are XState's scheduling of `after` transitions, which the diagram already shows as edges. */
-const captionOf = (n: StateNodeDef): string | undefined => {
+/**
+ * 'raise' entries are XState's scheduling of `after` transitions, which the
+ * diagram already shows as edges. `hidden` counts the states a fold hides.
+ */
+const captionOf = (n: StateNodeDef, hidden = 0): string | undefined => {
   const entry = n.entry.filter((name) => name !== 'raise');
   const parts = [
+    ...(hidden > 0 ? [`${hidden} state${hidden === 1 ? '' : 's'} folded`] : []),
     ...(entry.length ? [`entry / ${entry.join(', ')}`] : []),
     ...(n.invoke.length ? [`invoke / ${n.invoke.join(', ')}`] : []),
   ];
@@ -118,6 +131,8 @@ const GRAPH = null;
 interface Indexed {
   readonly node: StateNodeDef;
   readonly parent: StateNodeDef | undefined;
+  /** States a fold hides inside this one (0 when it is not folded). */
+  readonly hidden: number;
   /** Transitions listed inside the state, by index. */
   readonly inside: number[];
 }
@@ -130,10 +145,10 @@ interface Bundle {
   readonly members: number[];
 }
 
-const indexStates = (def: MachineDef): Map<string, Indexed> => {
+const indexStates = (def: MachineDef, hidden: ReadonlyMap<string, number>): Map<string, Indexed> => {
   const states = new Map<string, Indexed>();
   const visit = (node: StateNodeDef, parent: StateNodeDef | undefined) => {
-    states.set(node.path, { node, parent, inside: [] });
+    states.set(node.path, { node, parent, hidden: hidden.get(node.path) ?? 0, inside: [] });
     for (const child of node.children) visit(child, node);
   };
   visit(def.root, undefined);
@@ -163,10 +178,10 @@ const insideText = (t: { readonly event: string; readonly guard?: string | undef
   t.targets.length ? clip(`${t.guard ? `${t.event} [${t.guard}]` : t.event} → ${t.targets.join(', ')}`) : transitionText(t);
 
 /** The key, the caption and the inside lines: an atomic state's whole box, a compound state's top band. */
-const headerSize = ({ node, inside }: Indexed) => {
-  const caption = captionOf(node);
+const headerSize = ({ node, inside, hidden }: Indexed, foldable: boolean) => {
+  const caption = captionOf(node, hidden);
   const widths = [
-    node.key.length * KEY_CHAR,
+    node.key.length * KEY_CHAR + (foldable ? FOLD_MARK : 0),
     (caption?.length ?? 0) * CAPTION_CHAR,
     ...inside.map((i) => insideText(node.transitions[i]!).length * TEXT_CHAR),
   ];
@@ -239,8 +254,8 @@ const TOP = { 'elk.alignment': 'TOP' } as const;
 /** An initial dot opens its state's first row. */
 const FIRST = { 'elk.layered.layering.layerConstraint': 'FIRST' } as const;
 
-const elkNode = (states: Map<string, Indexed>, edges: EdgesByContainer, node: StateNodeDef): ElkNode => {
-  const header = headerSize(states.get(node.path)!);
+const elkNode = (states: Map<string, Indexed>, edges: EdgesByContainer, node: StateNodeDef, foldable: ReadonlySet<string>): ElkNode => {
+  const header = headerSize(states.get(node.path)!, foldable.has(node.path));
   const final = node.type === 'final' ? 8 : 0;
   if (node.children.length === 0) {
     return {
@@ -251,7 +266,7 @@ const elkNode = (states: Map<string, Indexed>, edges: EdgesByContainer, node: St
     };
   }
   const dot = node.type !== 'parallel' && node.initial !== undefined && states.has(node.initial);
-  const children = node.children.map((child) => elkNode(states, edges, child));
+  const children = node.children.map((child) => elkNode(states, edges, child, foldable));
   return {
     id: stateId(node.path),
     children: dot ? [{ id: initialId(node.path), width: DOT, height: DOT, layoutOptions: FIRST }, ...children] : children,
@@ -321,11 +336,16 @@ const polyline = (edge: ElkExtendedEdge | undefined): Point[] => {
   return points;
 };
 
-const laidNodes = (states: Map<string, Indexed>, shapes: Map<string, Box>, routes: Map<string, ElkExtendedEdge>) =>
-  [...states.values()].map(({ node, parent }): LaidNode => {
+const laidNodes = (
+  states: Map<string, Indexed>,
+  shapes: Map<string, Box>,
+  routes: Map<string, ElkExtendedEdge>,
+  foldable: ReadonlySet<string>,
+) =>
+  [...states.values()].map(({ node, parent, hidden }): LaidNode => {
     const initial = parent?.initial === node.path && parent.type !== 'parallel';
     const dot = initial ? shapes.get(initialId(parent.path)) : undefined;
-    const caption = captionOf(node);
+    const caption = captionOf(node, hidden);
     return {
       path: node.path,
       key: node.key,
@@ -343,6 +363,8 @@ const laidNodes = (states: Map<string, Indexed>, shapes: Map<string, Box>, route
         : {}),
       ...(caption ? { caption } : {}),
       region: parent?.type === 'parallel',
+      foldable: foldable.has(node.path),
+      folded: hidden > 0,
     };
   });
 
@@ -377,9 +399,9 @@ const routedEdges = (states: Map<string, Indexed>, bundles: readonly Bundle[], r
   });
 
 const insideEdges = (states: Map<string, Indexed>, shapes: Map<string, Box>) =>
-  [...states.values()].flatMap(({ node, inside }) => {
+  [...states.values()].flatMap(({ node, inside, hidden }) => {
     const box = shapes.get(stateId(node.path))!;
-    const top = box.y + TITLE + (captionOf(node) ? LINE : 0);
+    const top = box.y + TITLE + (captionOf(node, hidden) ? LINE : 0);
     return inside.map((index, line): LaidEdge => ({
       ...edgeFields(node, index),
       points: [],
@@ -392,18 +414,75 @@ const inDefinitionOrder = (states: Map<string, Indexed>, edges: readonly LaidEdg
   return [...states.values()].flatMap(({ node }) => node.transitions.map((_, index) => byId.get(`${node.path}#${index}`)!));
 };
 
+/** The states with children, but the root: those a click on their header folds. */
+const foldableStates = (def: MachineDef): Set<string> => {
+  const out = new Set<string>();
+  const visit = (n: StateNodeDef) => {
+    if (n.children.length > 0 && n !== def.root) out.add(n.path);
+    for (const c of n.children) visit(c);
+  };
+  visit(def.root);
+  return out;
+};
+
+const countStates = (n: StateNodeDef): number => n.children.reduce((sum, c) => sum + 1 + countStates(c), 0);
+
+/**
+ * `def` with each state in `folded` (that has children) as one box: its
+ * children gone, the transitions of its descendants that leave it moved onto
+ * it, those that stay inside it dropped, and every target inside it pointed at
+ * it. Identical transitions that this brings together are kept once. Returns
+ * the states each fold hides, by the folded state's path.
+ */
+export const foldDefinition = (def: MachineDef, folded: ReadonlySet<string>): { def: MachineDef; hidden: Map<string, number> } => {
+  const hidden = new Map<string, number>();
+  if (folded.size === 0) return { def, hidden };
+  // Outermost folds win: a fold inside a folded state changes nothing.
+  const owner = new Map<string, string>();
+  const visit = (n: StateNodeDef, fold: string | undefined) => {
+    const here = fold ?? (folded.has(n.path) && n.children.length > 0 && n !== def.root ? n.path : undefined);
+    if (here !== undefined) owner.set(n.path, here);
+    for (const c of n.children) visit(c, here);
+  };
+  visit(def.root, undefined);
+  const shown = (path: string) => owner.get(path) ?? path;
+  const inner = (n: StateNodeDef): StateNodeDef[] => n.children.flatMap((c) => [c, ...inner(c)]);
+  const rebuild = (n: StateNodeDef): StateNodeDef => {
+    const retarget = (t: TransitionDef): TransitionDef => ({ ...t, targets: [...new Set(t.targets.map(shown))] });
+    if (owner.get(n.path) !== n.path) return { ...n, transitions: n.transitions.map(retarget), children: n.children.map(rebuild) };
+    hidden.set(n.path, countStates(n));
+    const seen = new Set<string>();
+    const transitions: TransitionDef[] = [];
+    for (const [from, t] of [n, ...inner(n)].flatMap((s) => s.transitions.map((t) => [s, t] as const))) {
+      const moved = retarget(t);
+      // Inside the fold: a transition between its states, or one that stays in a hidden state.
+      if (from !== n && (moved.targets.length === 0 || moved.targets.every((x) => x === n.path))) continue;
+      const key = JSON.stringify([moved.event, moved.guard ?? null, moved.targets]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      transitions.push(moved);
+    }
+    const { initial: _initial, ...rest } = n;
+    return { ...rest, children: [], transitions };
+  };
+  return { def: { ...def, root: rebuild(def.root) }, hidden };
+};
+
 /**
  * Lays out a machine definition with elkjs (layered, hierarchyHandling
- * INCLUDE_CHILDREN so edges may cross levels) on `engine`. Pure: no DOM.
+ * INCLUDE_CHILDREN so edges may cross levels) on `engine`, with the states in
+ * `folded` folded (`foldDefinition`). Pure: no DOM.
  */
-export const layoutStatechart = async (def: MachineDef, engine: ElkEngine): Promise<ChartLayout> => {
-  const states = indexStates(def);
+export const layoutStatechart = async (def: MachineDef, engine: ElkEngine, folded: ReadonlySet<string> = new Set()): Promise<ChartLayout> => {
+  const foldable = foldableStates(def);
+  const shown = foldDefinition(def, folded);
+  const states = indexStates(shown.def, shown.hidden);
   const bundles = bundleTransitions(states);
   const edges = elkEdges(states, bundles);
   const graph: ElkNode = {
     id: 'graph',
     layoutOptions: { ...LAYOUT_OPTIONS },
-    children: [elkNode(states, edges, def.root)],
+    children: [elkNode(states, edges, shown.def.root, foldable)],
     edges: edges.get(GRAPH) ?? [],
   };
   const result = await engine.layout(graph);
@@ -411,7 +490,7 @@ export const layoutStatechart = async (def: MachineDef, engine: ElkEngine): Prom
   return {
     width: Math.ceil(result.width ?? 0),
     height: Math.ceil(result.height ?? 0),
-    nodes: laidNodes(states, shapes, routes),
+    nodes: laidNodes(states, shapes, routes, foldable),
     edges: inDefinitionOrder(states, [...routedEdges(states, bundles, routes), ...insideEdges(states, shapes)]),
   };
 };
@@ -474,18 +553,29 @@ const arrowHead = (points: readonly Point[]) => {
   return `M${tip.x} ${tip.y} L${round(bx - uy * 4)} ${round(by + ux * 4)} L${round(bx + uy * 4)} ${round(by - ux * 4)} Z`;
 };
 
-const isLeaf = (type: StateNodeDef['type']) => type === 'atomic' || type === 'final' || type === 'history';
+const isLeaf = (n: LaidNode) => !n.foldable && (n.type === 'atomic' || n.type === 'final' || n.type === 'history');
 
 const drawState = (doc: Document, n: LaidNode): SVGGElement => {
   const classes = ['state', n.region ? 'region' : '', n.parent === undefined ? 'root' : ''].filter(Boolean);
   const g = make(doc, 'g', { class: classes.join(' '), 'data-path': n.path, 'data-type': n.type });
-  const leaf = isLeaf(n.type);
+  const leaf = isLeaf(n);
   g.append(make(doc, 'rect', { x: n.x, y: n.y, width: n.width, height: n.height, rx: leaf ? 6 : 8 }));
   if (n.type === 'final') {
     g.append(make(doc, 'rect', { class: 'inner', x: n.x + 4, y: n.y + 4, width: n.width - 8, height: n.height - 8, rx: 4 }));
   }
-  const x = leaf ? n.x + n.width / 2 : n.x + PAD;
+  const x = leaf ? n.x + n.width / 2 : n.x + PAD + (n.foldable ? FOLD_MARK : 0);
   const anchor = leaf ? 'middle' : 'start';
+  if (n.foldable) {
+    g.setAttribute('data-folded', String(n.folded));
+    // The header band is the control: a click folds or unfolds the state (chart.ts).
+    const head = make(doc, 'g', { class: 'fold', 'data-fold': n.path, role: 'button', 'aria-expanded': String(!n.folded) });
+    head.append(
+      make(doc, 'rect', { class: 'fold-hit', x: n.x, y: n.y, width: n.width, height: TITLE }),
+      make(doc, 'text', { class: 'fold-mark', x: n.x + PAD, y: n.y + TITLE_BASE }, n.folded ? '▸' : '▾'),
+      make(doc, 'title', {}, n.folded ? `unfold ${n.key}` : `fold ${n.key}`),
+    );
+    g.append(head);
+  }
   g.append(make(doc, 'text', { class: 'key', x, y: n.y + TITLE_BASE, 'text-anchor': anchor }, n.key));
   if (n.caption) {
     g.append(make(doc, 'text', { class: 'caption', x, y: n.y + TITLE + LINE_BASE - 1, 'text-anchor': anchor }, n.caption));

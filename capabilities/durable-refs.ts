@@ -28,6 +28,7 @@
  */
 import { E, HandledPromise } from '@endo/eventual-send';
 import { getInterfaceOf, Remotable } from '@endo/marshal';
+import { answerWithin, type DeadlineClock } from './deadline.js';
 import type { Link } from './handoff.js';
 import { describeError, DurableObjectNotFoundError, DurableUnreachableError, passableError, reviveError } from './errors.js';
 import { DURABLE_KEY_PATTERN, type DurableNote, type DurableTerms } from './gift-notes.js';
@@ -54,15 +55,7 @@ export interface DurableRefsOptions {
   readonly source: () => DurableSource | undefined;
   /** How long a revival's `revive(key)` may wait for the owner's answer. */
   readonly reviveWithinMs: number;
-  readonly clock: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
-}
-
-export interface DurableRefStats {
-  /** Durable presences alive now. */
-  readonly presences: number;
-  /** Revivals that reached the owner, and those that failed. */
-  readonly revived: number;
-  readonly failed: number;
+  readonly clock: DeadlineClock;
 }
 
 export interface DurableRefs {
@@ -74,7 +67,6 @@ export interface DurableRefs {
   fromTerms(terms: DurableTerms): unknown;
   /** `revive(key)` for a peer's bootstrap object. */
   serve(key: unknown): unknown;
-  stats(): DurableRefStats;
 }
 
 interface Entry {
@@ -94,22 +86,6 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
     if (byId.get(id)?.deref() === undefined) byId.delete(id);
   });
   const entries = new WeakMap<object, Entry>();
-  const counts = { revived: 0, failed: 0 };
-
-  const answerWithin = <T>(answer: Promise<T>, what: string): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const timer = clock.setTimeout(() => reject(new DurableUnreachableError(`${what}: no answer within ${opts.reviveWithinMs} ms`)), opts.reviveWithinMs);
-      answer.then(
-        (v) => {
-          clock.clearTimeout(timer);
-          resolve(v);
-        },
-        (err) => {
-          clock.clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
 
   const live = (e: Entry) => (e.current && !e.current.link.conn.aborted ? e.current : undefined);
 
@@ -121,20 +97,22 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
     try {
       reached = await opts.reach(owner, hints);
     } catch (err) {
-      counts.failed += 1;
       throw new DurableUnreachableError(`${what} cannot be reached now (a later call tries again): ${describeError(reviveError(err))}`);
     }
     try {
-      const answer = await answerWithin(E(reached.link.boot()).revive(key), what);
+      const answer = await answerWithin(
+        clock,
+        E(reached.link.boot()).revive(key),
+        opts.reviveWithinMs,
+        () => new DurableUnreachableError(`${what}: no answer within ${opts.reviveWithinMs} ms`),
+      );
       // Normally the answer carried the note and `imported` adopted it; else the answer is the target.
       if (!live(e)) {
         if (answer === presence) throw new DurableUnreachableError(`${what}: the owner answered with no live reference`);
         e.current = { target: answer, link: reached.link };
       }
-      counts.revived += 1;
       reached.settled?.('direct');
     } catch (err) {
-      counts.failed += 1;
       reached.settled?.('proxied', describeError(err));
       throw reviveError(err);
     }
@@ -229,6 +207,5 @@ export const makeDurableRefs = (opts: DurableRefsOptions): DurableRefs => {
         throw passableError(err);
       }
     },
-    stats: () => ({ presences: byId.size, ...counts }),
   };
 };

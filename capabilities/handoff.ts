@@ -31,6 +31,7 @@
 import { E, passStyleOf } from '@endo/far';
 import type { Connection, HandoffPort } from './connection.js';
 import { describeError, GiftClaimedError, GiftExpiredError, GiftLimitError, GiftRefusedError, passableError } from './errors.js';
+import { answerWithin } from './deadline.js';
 import { type DurableRefs, type DurableSource, makeDurableRefs } from './durable-refs.js';
 import { FULL_ID_PATTERN, type GiftNote, type GiftTerms, NONCE_PATTERN } from './gift-notes.js';
 
@@ -275,23 +276,6 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
    * donor's messages (which wait for the claim) for ever.
    */
   const claimDeadlineMs = 2 * limits.claimWaitMs;
-  const answerWithin = <T>(answer: Promise<T>, ms: number): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const timer = clock.setTimeout(
-        () => reject(new GiftExpiredError(`the owner did not answer the claim within ${ms} ms`)),
-        ms,
-      );
-      answer.then(
-        (v) => {
-          clock.clearTimeout(timer);
-          resolve(v);
-        },
-        (err) => {
-          clock.clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
 
   const port = (link: () => Link): HandoffPort => ({
     give(val) {
@@ -320,7 +304,12 @@ export const makeHandoffs = (opts: HandoffOptions): Handoffs => {
       }
       const reached = await opts.reach(note.owner, note.hints, donor);
       try {
-        const obj = await answerWithin(E(reached.link.boot()).acceptFrom(donor, note.nonce), claimDeadlineMs);
+        const obj = await answerWithin(
+          clock,
+          E(reached.link.boot()).acceptFrom(donor, note.nonce),
+          claimDeadlineMs,
+          () => new GiftExpiredError(`the owner did not answer the claim within ${claimDeadlineMs} ms`),
+        );
         if (passStyleOf(obj) !== 'remotable') throw new GiftRefusedError('the owner answered a claim with something else than a reference');
         reached.settled?.('direct');
         return obj;

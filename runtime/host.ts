@@ -1,225 +1,46 @@
 /**
  * A vat host: identity, store, vats, names and the control socket, wired
- * together. `startHost` is the programmatic API; the CLI's `tribe host` is a
- * thin wrapper around it.
+ * together. `startHost` is the programmatic API (its types: host-api.ts); the
+ * CLI's `tribe host` is a thin wrapper around it.
  */
-import type { TripleLimits } from '../protocols/triple/limits.js';
 import { isAbsolute, resolve as resolvePath, basename } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { E } from '@endo/far';
-import type { InspectionEvent } from 'xstate';
 import { describeError, reviveError } from '../capabilities/errors.js';
 import { assertValidName, makeNameRegistry, persistDurableNames } from '../capabilities/names.js';
 import { DURABLE_KEY_PATTERN } from '../capabilities/gift-notes.js';
 import { InvalidParamsError, VatExistsError, VatNotFoundError } from '../vats/errors.js';
 import { GRANTS, type Grant, type VatSpec } from '../vats/link.js';
-import { DEFAULT_LIMITS, makeSupervisor, type VatLimits, type VatStatus } from '../vats/supervisor.js';
+import { DEFAULT_LIMITS, makeSupervisor, type VatLimits } from '../vats/supervisor.js';
 import { makeControlFacet } from './control-facet.js';
 import { serveControl, type ControlServer } from './control.js';
 import { HostStoppedError, IdentityKeyMismatchError, portInUse, UsageError } from './errors.js';
 import { acquireLock, ensureHome, homePaths, resolveHome } from './home.js';
-import { loadOrCreateIdentity, type VatId } from './identity.js';
+import { loadOrCreateIdentity, } from './identity.js';
 import { makeModuleCompiler } from '../vats/module-compiler.js';
 import { makeModuleReader } from './module-reader.js';
 import { makePortPair, makeWorkerStarter } from './ports.js';
 import { quietMarshalLogging } from './quiet-console.js';
-import { openHostStore, type StoredSturdyRef, type VatRow } from './store.js';
+import { openHostStore, type VatRow } from './store.js';
 import { storeWriteProblem } from './store-check.js';
 import { makeRefAdmin } from './ref-admin.js';
 import { makeUpgrader, type UpgradedVat, type UpgradeOptions, type Upgrader } from './upgrade.js';
 import { openUpgradeStore, type UpgradeStore } from './upgrade-store.js';
 import { logDir, openVatLogWriter, type VatLogWriter } from './vat-logs.js';
 import { nodeCrypto, nodeSigningKey } from './crypto-node.js';
-import { startRemoteHosts, type RemoteHosts, type SessionStatus } from './sessions/remote-hosts.js';
+import { startRemoteHosts, type RemoteHosts } from './sessions/remote-hosts.js';
 import { advertisedHost, formatAddress, parseListenAddress } from './tcp.js';
 import { hostname, networkInterfaces } from 'node:os';
-import type { PathLimits } from '../protocols/session/path.js';
-import { type SessionLimits, sessionLimits } from '../protocols/session/session-limits.js';
+import { sessionLimits } from '../protocols/session/session-limits.js';
 import { SturdyRefError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
-import { makeInspector, type Inspector } from './viz/inspector.js';
+import { makeInspector, } from './viz/inspector.js';
 import { serveHostViz, sessionHealth, type HostViz } from './viz/serve.js';
 import { makeHostHandoffs, shortFullId } from './handoffs.js';
-import type { HandoffLimits } from '../capabilities/handoff.js';
 
-export interface HostOptions {
-  /** Home directory; default $TRIBE_HOME or ~/.tribe. */
-  readonly home?: string;
-  /** Default budgets for vats spawned without their own. */
-  readonly limits?: Partial<VatLimits>;
-  /** Keep this many CapTP messages per connection for `host.trace()`; 0 = off (default). */
-  readonly traceLimit?: number;
-  /** Serve the control socket for the CLI (default true). */
-  readonly control?: boolean;
-  /** Respawn the vats this home had when it last stopped (default true). */
-  readonly restore?: boolean;
-  /**
-   * Vat workers kept started and locked down ahead of time (default 1): a spawn
-   * with the default heap limit then skips most of its start-up. 0 turns it off.
-   */
-  readonly spareWorkers?: number;
-  /** Give vats a working VatAdmin.collectGarbage() (tests and diagnostics). */
-  readonly exposeGc?: boolean;
-  /** Progress and warnings; default: stderr. */
-  readonly print?: (line: string) => void;
-  /** Every XState inspection event of every machine in this host. */
-  readonly inspect?: (event: InspectionEvent) => void;
-  /**
-   * Where to listen for other hosts: 'ADDR:PORT', or false for no networking.
-   * Default: loopback, on the port this home used last (so its sturdy refs keep
-   * working), else a free port.
-   */
-  readonly listen?: string | false;
-  /** 'HOST[:PORT]' written into sturdy refs, when peers must dial another address than the bound one. */
-  readonly advertise?: string;
-  /** Each path's bounds to other hosts (frame size, handshake and keepalive timeouts, rekey, unsent bytes), mainly for tests. */
-  readonly pathLimits?: Partial<PathLimits>;
-  /**
-   * How long a session with another host whose connections all dropped keeps
-   * its references and calls in flight while it reconnects (ms, default 30 000;
-   * `tribe host --session-grace MS`). 0: a session ends with its connection.
-   */
-  readonly sessionGraceMs?: number;
-  /** Triple sessions' mode and bounds (heartbeat, path death, …), mainly for tests. */
-  readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
-  /** false: sessions without triple sessions (one connection each, nothing resumes), as a host before them; for benches. */
-  readonly tripleSessions?: boolean;
-  /**
-   * The sessions' bounds: what peer hosts may make this host hold (tickets,
-   * channels, the cookie threshold) and how long a crossed dial waits, mainly
-   * for tests. (`remoteLimits` before; the path's timeouts were `sessionLimits`.)
-   */
-  readonly sessionLimits?: Partial<SessionLimits>;
-  /**
-   * Bounds of the gift tables of three-party handoff, the host's and each vat's
-   * (gifts per donor, claims per recipient, how long each waits), mainly for tests.
-   */
-  readonly handoffLimits?: Partial<HandoffLimits>;
-  /**
-   * Serve the visualizer on 127.0.0.1: true = on the port this home used last
-   * (else a free one), a number = that port (0 = a free one), false = off
-   * (default for the API; `tribe host` turns it on).
-   */
-  readonly viz?: boolean | number;
-  /** Steps of machine history kept in the store for the visualizer's scrubber (default 50,000). */
-  readonly vizHistoryLimit?: number;
-  /**
-   * Vats trace their E() calls for the visualizer while a page or a peer watches
-   * (default true); false never turns tracing on (benchmarks compare the two).
-   */
-  readonly vizCalls?: boolean;
-  /** Peers with a session may watch this host's machines in their visualizer (default true). */
-  readonly shareMachines?: boolean;
-}
-
-export interface SpawnOptions {
-  /** Path of the actor module (.ts or .js); relative paths resolve against the cwd. */
-  readonly module: string;
-  /** Vat name, also the name its root is published under. Default: module basename + a number. */
-  readonly name?: string;
-  /** Passed to `make(powers, params)`; must be JSON data. */
-  readonly params?: unknown;
-  /** Gives the vat `powers.store`, kept in SQLite across restarts. */
-  readonly durable?: boolean;
-  /** Extra authority for the compartment: 'clock', 'random'. */
-  readonly grants?: readonly Grant[];
-  /** Budgets for this vat; `startTimeoutMs` applies to this start only and is not recorded. */
-  readonly limits?: Partial<VatLimits>;
-}
-
-/** What `restartVat` did: the vat's state before and after, and the spawn record it started from. */
-export interface RestartedVat {
-  readonly name: string;
-  /** Its state before; 'not started' for a recorded vat that was not running (its restore failed). */
-  readonly was: string;
-  readonly state: string;
-  readonly module: string;
-  /** The params as recorded (JSON text). */
-  readonly params: string;
-  readonly durable: boolean;
-  readonly grants: readonly Grant[];
-  /** Its own budgets; those not given are the host's defaults. */
-  readonly limits: { readonly timeBudgetMs?: number; readonly heapMb?: number };
-}
-
-export interface HostStatus {
-  readonly id: VatId;
-  readonly home: string;
-  readonly pid: number;
-  /** Where the host listens for other hosts ('ADDR:PORT'), if it does. */
-  readonly listen?: string;
-  readonly sessions: readonly SessionStatus[];
-  /** The visualizer's address, when it is served. */
-  readonly viz?: string;
-  readonly vats: readonly HostVatStatus[];
-  readonly names: readonly { name: string; owner: string }[];
-}
-
-/** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
-export interface HostVatStatus extends VatStatus {
-  /** References handed on to this vat that it claimed directly from their owner. */
-  readonly handoffs: number;
-  /** References handed on to this vat that stayed proxies through the party that handed them on. */
-  readonly proxied: number;
-}
-
-export interface Host {
-  readonly id: VatId;
-  readonly home: string;
-  spawnVat(opts: SpawnOptions): Promise<{ name: string; root: any }>;
-  readonly names: {
-    lookup(name: string): any;
-    publish(name: string, ref: unknown): void;
-    list(): string[];
-  };
-  ps(): HostStatus;
-  /** Stops a vat and forgets it (it will not come back on restart). Its durable store is kept. */
-  terminateVat(name: string): Promise<void>;
-  /**
-   * Stops the vat `name`, whatever its state, and starts it again from its spawn
-   * record: the same module, params, grants, limits and durable store.
-   * VatNotFoundError when no vat of that name was spawned. If the new start
-   * fails, the vat stays stopped and its record stays (the next host start retries).
-   */
-  restartVat(name: string): Promise<RestartedVat>;
-  /**
-   * Replaces the code of the vat `name` with `module` (and, if given, its params),
-   * keeping its durable store. Calls in flight into the old code reject with
-   * VatUpgradedError. If the new code fails to start, the store is put back as it
-   * was, the old code runs again, and this rejects with UpgradeFailedError.
-   * VatNotFoundError for an unknown vat; ModuleNotFoundError (nothing stopped) for a missing file.
-   */
-  upgradeVat(name: string, module: string, opts?: UpgradeOptions): Promise<UpgradedVat>;
-  /** The host's admin facet of a vat: stats(), trace(peer), collectGarbage(). */
-  vatAdmin(name: string): Promise<any>;
-  /** Where other hosts reach this one, or undefined without networking. */
-  readonly address: { readonly host: string; readonly port: number } | undefined;
-  /** A new sturdy ref `tribe://<VatId>@<host>:<port>/<swiss>` to the actor published as `name`. */
-  makeSturdyRef(name: string): string;
-  /** A live reference from a sturdy ref (this host's or another's). */
-  enliven(ref: string): Promise<any>;
-  /** Enlivens `ref` and publishes it as `name`; vats that look it up reach the remote actor directly. */
-  connect(ref: string, name: string): Promise<any>;
-  /** Later enlivens of `ref` fail with SturdyRefError; live references already given out stay. */
-  revokeSturdyRef(ref: string): void;
-  /** The sturdy refs this host minted, oldest first, revoked ones included: ids, never swiss numbers. */
-  sturdyRefs(): StoredSturdyRef[];
-  /** `revokeSturdyRef` by the id `sturdyRefs()` lists (or a longer prefix of the hash); no networking needed. */
-  revokeSturdyRefById(id: string): StoredSturdyRef;
-  /** The remote side of the networking, for diagnostics and tests. */
-  readonly remote: RemoteHosts | undefined;
-  /**
-   * The host's inspector. Registering a machine is all the visualizer needs:
-   * `createActor(machine, { inspect: host.inspector.tap({ group, name }).inspect })`.
-   */
-  readonly inspector: Inspector;
-  /** The visualizer's URL, when it is served. */
-  readonly vizUrl: string | undefined;
-  stop(): Promise<void>;
-  /** Resolves once the host has stopped, however that was asked for. */
-  readonly stopped: Promise<void>;
-}
+export type { Host, HostOptions, HostStatus, HostVatStatus, RestartedVat, SpawnOptions } from './host-api.js';
+import type { Host, HostOptions, HostStatus, RestartedVat, SpawnOptions } from './host-api.js';
 
 /** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
 const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };

@@ -49,12 +49,10 @@ export interface VatObjects extends TurnObjects, DurableSource {
   adoptRoot(root: object): void;
   /** Throws DurableKindError naming each kind that has objects stored but is not defined now. */
   checkKinds(): void;
-  stats(): { readonly kinds: number; readonly resident: number; readonly changed: number };
 }
 
 interface Kind {
   readonly name: string;
-  readonly behavior: DurableBehavior<any>;
   /** Its methods, shared by every instance: each finds its instance by `this`. */
   readonly methods: Readonly<Record<string, (...args: unknown[]) => unknown>>;
 }
@@ -192,7 +190,7 @@ export const makeVatObjects = (opts: VatObjectsOptions): VatObjects => {
         },
       }[m]!;
     }
-    const kind: Kind = { name, behavior, methods: Object.freeze(methods) };
+    const kind: Kind = { name, methods: Object.freeze(methods) };
     kinds.set(name, kind);
     return (...args: unknown[]) => {
       const state = init(...args);
@@ -233,7 +231,7 @@ export const makeVatObjects = (opts: VatObjectsOptions): VatObjects => {
       root = { key, obj };
       if (stored.length === 0) {
         const record: Record<string, unknown> = {};
-        const inst: Instance = { key, kind: { name: ROOT_KIND, behavior: {}, methods: {} }, record, context: Object.freeze({ state: record, self: obj }) };
+        const inst: Instance = { key, kind: { name: ROOT_KIND, methods: {} }, record, context: Object.freeze({ state: record, self: obj }) };
         touch(inst);
       }
     },
@@ -245,6 +243,5 @@ export const makeVatObjects = (opts: VatObjectsOptions): VatObjects => {
         `this code does not define ${missing.length === 1 ? 'the kind' : 'the kinds'} ${list}: make() must call powers.store.defineKind for every kind with stored objects`,
       );
     },
-    stats: () => ({ kinds: kinds.size, resident: live.size, changed: changed.size }),
   };
 };

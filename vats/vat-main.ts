@@ -148,16 +148,14 @@ export const runVat = (p: VatWorkerPowers): void => {
     return k;
   };
 
-  const isDurableKey = (key: string) => DURABLE_KEY_PATTERN.test(key);
-  /** What `key` names here: an export, or one of this vat's durable objects (its key, as names keep it). */
-  const hasKey = (key: string): boolean => exportsByKey.has(key) || (objects !== undefined && isDurableKey(key) && durableExists(key));
-  const byKey = (key: string): unknown => (exportsByKey.has(key) ? exportsByKey.get(key) : objects?.revive(key));
-  const durableExists = (key: string): boolean => {
+  /** What `key` names here — an export, or one of this vat's durable objects (names keep those by their key) — or undefined. */
+  const byKey = (key: string): unknown => {
+    if (exportsByKey.has(key)) return exportsByKey.get(key);
+    if (!objects || !DURABLE_KEY_PATTERN.test(key)) return undefined;
     try {
-      objects!.revive(key);
-      return true;
+      return objects.revive(key);
     } catch {
-      return false;
+      return undefined;
     }
   };
 
@@ -263,8 +261,9 @@ export const runVat = (p: VatWorkerPowers): void => {
   const peers = new Map<string, Peer>();
   const peerWaiters = new Map<string, Array<(peer: Peer) => void>>();
   const fetch = (key: string) => {
-    if (!hasKey(key)) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
-    return byKey(key);
+    const ref = byKey(key);
+    if (ref === undefined) throw new Error(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`);
+    return ref;
   };
   /**
    * What a peer gets as this vat's bootstrap, bound to who it is: a local vat may
@@ -452,7 +451,7 @@ export const runVat = (p: VatWorkerPowers): void => {
     },
     /** The host admits a remote enliven request: `ticket` may be redeemed once for export `key`. */
     admit(ticket: string, key: string) {
-      if (!hasKey(key)) throw passableError(new SturdyRefError(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`));
+      if (byKey(key) === undefined) throw passableError(new SturdyRefError(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`));
       if (tickets.size >= maxTickets) tickets.delete(tickets.keys().next().value as string);
       tickets.set(ticket, key);
     },

@@ -8,6 +8,8 @@
  * records arrive through `checkUpdates`), and renders every string as text.
  */
 
+import type { TracedCall } from '../../vats/call-trace.js';
+
 /** A state node of a machine definition, keyed by its path from the root ('' for the root). */
 export interface StateNodeDef {
   /** Dot-joined keys from the root: '' (root), 'alive', 'alive.phase.running'. */
@@ -134,30 +136,12 @@ export interface SessionHealth {
  * by the calling vat, or by the vat a host called. Never an argument, a
  * result or an error's message: method, endpoints, outcome, latency.
  */
-export interface CallRecord {
+export interface CallRecord extends TracedCall {
   readonly k: 'call';
   /** The host whose vat traced it. */
   readonly host: string;
   /** The vat that traced it (the caller, or the callee of a host's call). */
   readonly vat: string;
-  /** Per vat run, from 1: the call and its answer share it. */
-  readonly n: number;
-  readonly phase: 'call' | 'answer';
-  /** Milliseconds since the epoch on `host`: when the call left, or its answer arrived. */
-  readonly t: number;
-  /** Full endpoint ids `<VatId>/<name>` (a vat's name, or `@host`): caller and callee, in both phases. */
-  readonly from: string;
-  readonly to: string;
-  readonly method: string;
-  /** Sent to the answer of a call not yet answered (promise pipelining). */
-  readonly pipelined?: true;
-  /** Sent with no answer expected. */
-  readonly oneway?: true;
-  readonly outcome?: 'ok' | 'error';
-  /** The error's class name (never its message). */
-  readonly error?: string;
-  /** The answer's latency in ms. */
-  readonly ms?: number;
 }
 
 /** A vat's tracing numbers, at most once a second while tracing: calls not traced, references held per peer. */

@@ -109,13 +109,16 @@ const p95Of = (xs: readonly number[]) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))]!;
 };
 
-export const benchViz = async (opts: {
-  config: VizBenchConfig;
-  row: (r: RowInput) => void;
-  details: Record<string, unknown>;
-  log: (line: string) => void;
-  tempDir: (prefix: string) => string;
-}) => {
+/** What run.ts hands section 5. */
+export interface VizBenchOptions {
+  readonly config: VizBenchConfig;
+  row(r: RowInput): void;
+  readonly details: Record<string, unknown>;
+  log(line: string): void;
+  tempDir(prefix: string): string;
+}
+
+export const benchViz = async (opts: VizBenchOptions) => {
   const { config, row, details, log } = opts;
   log(`[5/6] visualizer with ${config.actors} live actors (headless Chromium)`);
   const host = await startHost({ home: opts.tempDir('tribe-bench-viz-'), control: false, restore: false, print: () => {}, spareWorkers: 0, viz: 0 });
@@ -273,13 +276,7 @@ const streamCalls = (host: Awaited<ReturnType<typeof startHost>>, perSecond: num
 };
 
 /** Section 5 at scale: SCALE_ACTORS live actors under a stream of SCALE_CALLS_PER_SECOND calls, both pages on it. */
-export const benchVizAtScale = async (opts: {
-  config: VizBenchConfig;
-  row: (r: RowInput) => void;
-  details: Record<string, unknown>;
-  log: (line: string) => void;
-  tempDir: (prefix: string) => string;
-}) => {
+export const benchVizAtScale = async (opts: VizBenchOptions) => {
   const { config, row, details, log } = opts;
   const section = `5. visualizer, ${SCALE_ACTORS.toLocaleString('en')} actors + ${SCALE_CALLS_PER_SECOND.toLocaleString('en')} calls/s`;
   log(`[5/6] visualizer with ${SCALE_ACTORS} live actors and ${SCALE_CALLS_PER_SECOND} calls/s (headless Chromium)`);

@@ -8,37 +8,10 @@ import test from 'ava';
 import { assign, createActor, sendTo, setup } from 'xstate';
 import { DEFAULT_PEER_LIMITS, makeInspector, MAX_RELAY_QUEUE, MAX_RELAY_RATE } from '../../runtime/viz/inspector.js';
 import type { ActorInfo, StepRecord, Update } from '../../runtime/viz/model.js';
+import { manualTimers } from '../helpers/manual-timers.js';
 
 const HOST_A = 'a'.repeat(52);
 const HOST_B = 'b'.repeat(52);
-
-/** Timers the test fires by hand: `tick()` runs what is due, in order. */
-const manualTimers = () => {
-  let now = 1_000_000;
-  let queue: { at: number; fn: () => void; id: number }[] = [];
-  let ids = 0;
-  return {
-    now: () => now,
-    setTimeout: (fn: () => void, ms: number) => {
-      const id = ++ids;
-      queue.push({ at: now + ms, fn, id });
-      return id;
-    },
-    clearTimeout: (id: unknown) => {
-      queue = queue.filter((q) => q.id !== id);
-    },
-    advance(ms: number) {
-      now += ms;
-      for (;;) {
-        const due = queue.filter((q) => q.at <= now).sort((x, y) => x.at - y.at)[0];
-        if (!due) return;
-        queue = queue.filter((q) => q !== due);
-        due.fn();
-      }
-    },
-    pending: () => queue.length,
-  };
-};
 
 const child = setup({}).createMachine({
   id: 'child',

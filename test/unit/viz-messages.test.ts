@@ -13,40 +13,13 @@ import { makeInspector } from '../../runtime/viz/inspector.js';
 import { makeCallLog } from '../../runtime/viz/messages.js';
 import type { CallRecord, Update } from '../../runtime/viz/model.js';
 import { type CallReport, errorNameOf, makeCallTracer } from '../../vats/call-trace.js';
+import { manualTimers } from '../helpers/manual-timers.js';
 
 const HOST = 'h'.repeat(52);
 const PEER = 'p'.repeat(52);
 const THIRD = 't'.repeat(52);
 const SWISS = 'abcdefghijklmnopqrstuvwxyz234567';
 const RELAY = { name: 'VizRelayError' };
-
-/** Timers the test fires by hand. */
-const manualTimers = () => {
-  let now = 1_000_000;
-  let queue: { at: number; fn: () => void; id: number }[] = [];
-  let ids = 0;
-  return {
-    now: () => now,
-    setTimeout: (fn: () => void, ms: number) => {
-      const id = ++ids;
-      queue.push({ at: now + ms, fn, id });
-      return id;
-    },
-    clearTimeout: (id: unknown) => {
-      queue = queue.filter((q) => q.id !== id);
-    },
-    advance(ms: number) {
-      now += ms;
-      for (;;) {
-        const due = queue.filter((q) => q.at <= now).sort((x, y) => x.at - y.at)[0];
-        if (!due) return;
-        queue = queue.filter((q) => q !== due);
-        due.fn();
-      }
-    },
-    pending: () => queue.length,
-  };
-};
 
 const callMsg = (questionID: string | undefined, method: string, args = '[]', target = 'o-1'): CapTPMessage => ({
   type: 'CTP_CALL',

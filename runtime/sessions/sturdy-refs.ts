@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { E } from '@endo/far';
-import { ProtocolViolationError, SessionLostError, SturdyRefError } from '../../capabilities/errors.js';
+import { describeError, ProtocolViolationError, SessionLostError, SturdyRefError } from '../../capabilities/errors.js';
 import type { NameRegistry } from '../../capabilities/names.js';
 import { HOST_ENDPOINT, isEndpointName } from '../../capabilities/session-mux.js';
 import { formatSturdyRef, parseSturdyRef, SWISS_BYTES } from '../../capabilities/sturdy-ref.js';
@@ -67,8 +67,20 @@ export const makeSturdyRefs = (opts: SturdyRefsOptions): SturdyRefs => {
       if (from === HOST_ENDPOINT) return entry.ref;
       return entry.home.vat !== undefined ? harden({ vat: entry.home.vat, key: entry.home.key }) : harden({ ref: entry.ref });
     }
-    const session = await opts.connect(ref.vatId as VatId, formatAddress(ref.host, ref.port));
-    const answer = (await E(session.mux.gateway()).enliven(ref.swiss, from)) as { endpoint?: unknown; ticket?: unknown };
+    const ask = async () => {
+      const session = await opts.connect(ref.vatId as VatId, formatAddress(ref.host, ref.port));
+      return { session, answer: (await E(session.mux.gateway()).enliven(ref.swiss, from)) as { endpoint?: unknown; ticket?: unknown } };
+    };
+    let asked: Awaited<ReturnType<typeof ask>>;
+    try {
+      asked = await ask();
+    } catch (err) {
+      // Asked on a session that was waiting for its peer, which came back restarted: that session
+      // ended unanswered (its tables are gone with the old run). Nothing was granted; ask the new one, once.
+      if (!describeError(err).includes('TripleEpochChangedError')) throw err;
+      asked = await ask();
+    }
+    const { session, answer } = asked;
     const endpoint = answer?.endpoint;
     const ticket = answer?.ticket;
     if (typeof endpoint !== 'string' || typeof ticket !== 'string' || !isEndpointName(endpoint)) {

@@ -8,6 +8,8 @@ import type { HandoffLimits } from '../capabilities/handoff.js';
 import type { PathLimits } from '../protocols/session/path.js';
 import type { SessionLimits } from '../protocols/session/session-limits.js';
 import type { TripleLimits } from '../protocols/triple/limits.js';
+import type { TripleMode } from '../protocols/triple/triple-session.js';
+import type { BridgesStatus } from './sessions/bridges.js';
 import type { Grant } from '../vats/link.js';
 import type { VatLimits, VatStatus } from '../vats/supervisor.js';
 import type { VatId } from './identity.js';
@@ -54,6 +56,15 @@ export interface HostOptions {
    * `tribe host --session-grace MS`). 0: a session ends with its connection.
    */
   readonly sessionGraceMs?: number;
+  /**
+   * This host relays paths between other hosts (`tribe host --bridge`): peers
+   * that know its ref (`HostStatus.bridgeRef`) run paths of their sessions through it.
+   */
+  readonly bridge?: boolean;
+  /** Bridges for this host's sessions, `tribe://<VatId>@<host>:<port>` each (`--bridges REF,…`); more are learned from peers. */
+  readonly bridges?: readonly string[];
+  /** 'all' (every frame on every live path) or 'standby' (on the best one; the others carry heartbeats). */
+  readonly tripleMode?: TripleMode;
   /** Triple sessions' mode and bounds (heartbeat, path death, …), mainly for tests. */
   readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
   /** false: sessions without triple sessions (one connection each, nothing resumes), as a host before them; for benches. */
@@ -123,6 +134,10 @@ export interface HostStatus {
   /** Where the host listens for other hosts ('ADDR:PORT'), if it does. */
   readonly listen?: string;
   readonly sessions: readonly SessionStatus[];
+  /** This host's ref as a bridge (`tribe://<VatId>@<host>:<port>`), when it is one. */
+  readonly bridgeRef?: string;
+  /** Bridges: known ones, and what this host relayed when it is one. */
+  readonly bridges?: BridgesStatus;
   /** The visualizer's address, when it is served. */
   readonly viz?: string;
   readonly vats: readonly HostVatStatus[];

@@ -319,6 +319,9 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         ...(options.sessionGraceMs !== undefined ? { sessionGraceMs: options.sessionGraceMs } : {}),
         ...(options.tripleLimits ? { tripleLimits: options.tripleLimits } : {}),
         ...(options.tripleSessions === false ? { tripleSessions: false } : {}),
+        ...(options.tripleMode ? { tripleMode: options.tripleMode } : {}),
+        ...(options.bridge ? { bridge: true } : {}),
+        ...(options.bridges?.length ? { bridges: options.bridges } : {}),
         sessionLimits: limitsOfSessions,
         traceLimit: options.traceLimit ?? 0,
       });
@@ -355,6 +358,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
     ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
     sessions: remote?.sessions() ?? [],
+    ...(remote && options.bridge ? { bridgeRef: remote.bridges().self ?? '' } : {}),
+    ...(remote ? { bridges: remote.bridges() } : {}),
     ...(viz ? { viz: viz.url } : {}),
   });
 

@@ -64,6 +64,11 @@ export const Tag = {
   Sequenced: 28,
   /** A triple session's per-path control: heartbeat, heartbeat echo, cumulative ack. */
   TripleControl: 29,
+  // bridges (protocols/bridge, docs/protocol.md "Bridges"): on a hop session between a host and a bridge
+  /** Bytes of one relayed stream: route id, then the bytes. */
+  Relay: 30,
+  /** Rendezvous and routes: Provide, Accept, Ready, Refused, End. */
+  BridgeControl: 31,
 } as const;
 export type TagName = keyof typeof Tag;
 

@@ -47,6 +47,9 @@ import {
   encodeSignature,
   encodeVatIdMessage,
   type Hello,
+  MAX_BRIDGE_CHARS,
+  MAX_BRIDGE_SELECTIONS,
+  MAX_BRIDGE_SUGGESTIONS,
 } from './messages.js';
 import { type VatId, vatIdOf } from './vat-id.js';
 
@@ -230,13 +233,25 @@ export interface PartyParams {
 }
 export interface InitiatorParams extends PartyParams {
   readonly wanted: VatId | null;
+  /** Bridges this side suggests for the session (Hello.bridges); at most MAX_BRIDGE_SUGGESTIONS are sent. */
+  readonly bridges?: readonly string[] | undefined;
 }
 export interface ResponderParams extends PartyParams {
   readonly remoteAddress: string;
   readonly now: () => number;
   readonly cookies?: { readonly secret: Uint8Array; demand(): boolean } | undefined;
   readonly decide?: ((peer: VatId) => 'accept' | 'duplicate') | undefined;
+  /**
+   * Picks the bridges of the session (Response.bridges) from the initiator's
+   * claimed VatId and its suggestions; at most MAX_BRIDGE_SELECTIONS are sent.
+   * Default: none.
+   */
+  readonly selectBridges?: ((peer: VatId, suggested: readonly string[]) => readonly string[]) | undefined;
 }
+
+/** What goes in a bridge list on the wire: distinct entries of 1–MAX_BRIDGE_CHARS chars, at most `max`. */
+const bridgeList = (refs: readonly string[] | undefined, max: number): string[] =>
+  [...new Set(refs ?? [])].filter((r) => typeof r === 'string' && r.length > 0 && r.length <= MAX_BRIDGE_CHARS).slice(0, max);
 
 const next = (...send: Uint8Array[]): StepResult => ({ kind: 'next', send });
 
@@ -315,7 +330,7 @@ export const makeInitiatorSteps = (p: InitiatorParams): HandshakeSteps => {
     ephemeralKey: eph.publicKey,
     ciphers: p.ciphers,
     encoders: [ENCODER],
-    bridges: [],
+    bridges: bridgeList(p.bridges, MAX_BRIDGE_SUGGESTIONS),
     cookie: null,
   };
   let helloFrame = encodeFrame(Tag.Hello, encodeHello(hello));
@@ -420,13 +435,14 @@ export const makeResponderSteps = (p: ResponderParams): HandshakeSteps => {
     const eph = crypto.x25519();
     const shared = agree(eph, h.ephemeralKey);
     const helloFrame = encodeFrame(Tag.Hello, payload);
+    const bridges = bridgeList(p.selectBridges?.(h.vatId, h.bridges), MAX_BRIDGE_SELECTIONS);
     const body = encodeResponseBody({
       vatId: identity.vatId,
       identityKey: identity.key.publicKey,
       ephemeralKey: eph.publicKey,
       cipher,
       encoder: ENCODER,
-      bridges: [],
+      bridges,
     });
     const th1 = transcriptHash(crypto, [offered, accepted, helloFrame, body]);
     const response = encodeResponse({ body, signature: identity.key.sign(responderSignedMessage(th1)) });
@@ -435,7 +451,7 @@ export const makeResponderSteps = (p: ResponderParams): HandshakeSteps => {
     const derived = deriveSessionKeys(crypto, shared, th2);
     shared.fill(0);
     initiator = h;
-    pending = { ...derived, cipher, encoder: ENCODER, bridgeNonces: [], bridges: [] };
+    pending = { ...derived, cipher, encoder: ENCODER, bridgeNonces: [], bridges };
     return next(responseFrame);
   };
 

@@ -169,6 +169,8 @@ export interface PathOptions {
 export interface InitiateOptions extends PathOptions {
   /** The VatId expected at the other end; the path fails with NotMeError if it is someone else. */
   readonly wanted?: VatId;
+  /** Bridges to suggest for the session (Hello.bridges); default none. */
+  readonly bridges?: readonly string[];
 }
 
 export interface AcceptOptions extends PathOptions {
@@ -179,6 +181,14 @@ export interface AcceptOptions extends PathOptions {
    * Signature, later) on a valid Hello; 'duplicate' refuses with DuplicateConnection.
    */
   readonly decide?: (peer: VatId) => 'accept' | 'duplicate';
+  /** Picks the session's bridges (Response.bridges) from the initiator's claimed VatId and suggestions; default none. */
+  readonly selectBridges?: (peer: VatId, suggested: readonly string[]) => readonly string[];
+}
+
+/** A bridge the handshake selected, and the nonce both ends present there (docs/protocol.md 15). */
+export interface Rendezvous {
+  readonly bridge: string;
+  readonly nonce: Uint8Array;
 }
 
 export interface PathStats {
@@ -205,6 +215,8 @@ export interface SecurePath {
   readonly sessionId: string;
   readonly cipher: CipherName;
   readonly encoder: string;
+  /** The bridges the responder selected in this path's handshake, each with the initiator's nonce; usually none. */
+  readonly rendezvous: readonly Rendezvous[];
   /**
    * Sends one inner frame (tag 16–31, except Ping, Pong and Shutdown, which the
    * path owns). It goes out with the others of this turn, when the turn ends.
@@ -229,7 +241,7 @@ export interface SecurePath {
 }
 
 export const initiatePath = (opts: InitiateOptions): Promise<SecurePath> =>
-  startPath('initiator', opts, (ctx) => makeInitiatorSteps({ ...ctx, wanted: opts.wanted ?? null }));
+  startPath('initiator', opts, (ctx) => makeInitiatorSteps({ ...ctx, wanted: opts.wanted ?? null, bridges: opts.bridges }));
 
 export const acceptPath = (opts: AcceptOptions): Promise<SecurePath> =>
   startPath('responder', opts, (ctx) =>
@@ -239,6 +251,7 @@ export const acceptPath = (opts: AcceptOptions): Promise<SecurePath> =>
       now: () => opts.clock.now(),
       cookies: opts.cookies,
       decide: opts.decide,
+      selectBridges: opts.selectBridges,
     }),
   );
 
@@ -471,19 +484,21 @@ const runPath = (
     inn.fill(0);
     splitter.maxFrameBytes = limits.maxFrameBytes;
     if (!summary) throw new SessionError('established without a session summary');
-    path = makeSecurePath(summary.remoteId, summary.sessionId, summary.cipher, summary.encoder);
+    const rendezvous = keys.bridges.map((bridge, i) => ({ bridge, nonce: keys.bridgeNonces[i]! }));
+    path = makeSecurePath(summary.remoteId, summary.sessionId, summary.cipher, summary.encoder, rendezvous);
     // Established: from here on the owner ends the path, not the handshake's canceller.
     stopCancel();
     resolve(path);
   };
 
-  const makeSecurePath = (remoteId: VatId, sessionId: string, cipher: CipherName, encoder: string): SecurePath => ({
+  const makeSecurePath = (remoteId: VatId, sessionId: string, cipher: CipherName, encoder: string, rendezvous: readonly Rendezvous[]): SecurePath => ({
     role,
     localId: opts.identity.vatId,
     remoteId,
     sessionId,
     cipher,
     encoder,
+    rendezvous,
     send(tag, payload) {
       if (done) throw new PathClosedError('closed', 'the path is closed', reason ? { cause: reason } : {});
       if (!isUserTag(tag)) throw new RangeError(`tag ${tag} is not an application tag (16–31 but Ping, Pong, Shutdown)`);

@@ -91,6 +91,15 @@ export interface SessionTableOptions<S extends TableSession> {
   /** The session is published: `get` and `list` show it, and `connect` callers get it next. */
   adopted?(session: S): void;
   watchHandshake?(label: string): HandshakeWatch;
+  /**
+   * Bridges for new sessions (docs/protocol.md 15): what this host suggests
+   * when it dials `peer`, and what it selects when `peer` dials it. Paths that
+   * come through a bridge (`dialStream`, `acceptStream`) suggest none.
+   */
+  readonly bridges?: {
+    suggest(peer: VatId): readonly string[];
+    select(peer: VatId, suggested: readonly string[]): readonly string[];
+  };
 }
 
 export interface SessionTableStats {
@@ -116,6 +125,13 @@ export interface SessionTable<S extends TableSession> {
    * session the path joined.
    */
   redial(peer: VatId, address: string): Promise<S>;
+  /**
+   * A path to `peer` over a stream this host opened itself (through a bridge):
+   * the handshake as a dial's, then `attach`. Resolves with the session it joined.
+   */
+  dialStream(peer: VatId, stream: ByteStream, address: string): Promise<S>;
+  /** An inbound stream that did not come from the listener (through a bridge): handled as the listener's. */
+  acceptStream(stream: ByteStream): void;
   /** The live session with `peer`, if any. */
   get(peer: VatId): S | undefined;
   list(): S[];
@@ -241,13 +257,15 @@ export const startSessionTable = async <S extends TableSession>(opts: SessionTab
     else inboundPending.set(peer, n);
   };
 
-  const accept = (stream: ByteStream) => {
+  const accept = (stream: ByteStream, relayed = false) => {
     if (table.lifetime.isClosed) return stream.close();
     handshakesInFlight += 1;
     let claimed: VatId | undefined;
     const watch = opts.watchHandshake?.(`inbound ${stream.remoteAddress}`);
+    const bridges = opts.bridges;
     acceptPath({
       ...pathOptions(stream, watch, table.lifetime),
+      ...(bridges && !relayed ? { selectBridges: (peer: VatId, suggested: readonly string[]) => bridges.select(peer, suggested) } : {}),
       cookies: { secret: cookieSecret, demand: () => handshakesInFlight > limits.cookieDemandThreshold },
       decide: (peer: VatId) => {
         const verdict = decide(peer);
@@ -305,7 +323,8 @@ export const startSessionTable = async <S extends TableSession>(opts: SessionTab
       const stream = await attempt.lifetime.whileOpen(opts.transport.dial(address), (late) => late.close());
       const watch = opts.watchHandshake?.(`dialing ${short(peer)}`);
       // The attempt's end aborts the handshake itself (its reason goes to the peer in an Abort).
-      const path = await initiatePath({ ...pathOptions(stream, watch, attempt.lifetime), wanted: peer });
+      const suggest = opts.bridges?.suggest(peer) ?? [];
+      const path = await initiatePath({ ...pathOptions(stream, watch, attempt.lifetime), wanted: peer, ...(suggest.length ? { bridges: suggest } : {}) });
       // Established, but given way or stopped in the meantime: not adopted.
       const cancelled = attempt.lifetime.reason;
       if (cancelled) {
@@ -358,7 +377,27 @@ export const startSessionTable = async <S extends TableSession>(opts: SessionTab
     }
   };
 
-  const listener = await opts.transport.listen(accept);
+  /** A path over a stream opened through a bridge: no crossed-connection rules (the session exists), no bridges of its own. */
+  const dialStream = async (peer: VatId, stream: ByteStream, address: string): Promise<S> => {
+    const attempt = startWork();
+    try {
+      const watch = opts.watchHandshake?.(`via ${address}`);
+      const path = await initiatePath({ ...pathOptions(stream, watch, attempt.lifetime), wanted: peer });
+      const cancelled = attempt.lifetime.reason;
+      if (cancelled) {
+        path.close({ code: cancelled instanceof SessionError ? cancelled.code : 'closed', message: cancelled.message });
+        throw cancelled;
+      }
+      return await adopt(path, address, watch);
+    } catch (err) {
+      stream.close();
+      throw err;
+    } finally {
+      attempt.close();
+    }
+  };
+
+  const listener = await opts.transport.listen((stream) => accept(stream));
   let closed: Promise<void> | undefined;
   const close = async () => {
     // Every dial, handshake and wait hangs from this: each rejects now, with this reason.
@@ -372,6 +411,8 @@ export const startSessionTable = async <S extends TableSession>(opts: SessionTab
   return {
     connect: (peer, address) => connect(peer, address),
     redial: (peer, address) => connect(peer, address, true),
+    dialStream,
+    acceptStream: (stream) => accept(stream, true),
     get: live,
     list: () => [...sessions.values()],
     stats: () => ({

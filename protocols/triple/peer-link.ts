@@ -36,6 +36,7 @@ import { type Lifetime, makeLifetime } from '../lifetime.js';
 import { PathClosedError, SessionError } from '../session/errors.js';
 import type { PathStats, SecurePath } from '../session/path.js';
 import type { VatId } from '../session/vat-id.js';
+import { isRelayedAddress } from '../bridge/codec.js';
 import { decodeJoin, encodeJoin, isJoin, type Join } from './codec.js';
 import { TripleBackpressureError, TripleEpochChangedError, TripleJoinTimeoutError, TripleSessionClosedError, TripleUnsupportedError } from './errors.js';
 import { type TripleLimits, tripleLimits } from './limits.js';
@@ -96,6 +97,12 @@ export interface PeerLink {
   /** The newest path's counters, but `framesIn`/`framesOut`: the session's own frames (the mux's), heartbeats not counted. */
   stats(): PathStats;
   report(): LinkReport;
+  /** Bytes sent and not yet taken by the peer (acked, or written for a single path). */
+  backlog(): number;
+  /** Resolves once the first Join decided the link's mode (or the link ended first). */
+  decided(): Promise<void>;
+  /** Closes the paths whose address `which` picks (path-level: the session goes on over the others). */
+  closePaths(which: (address: string) => boolean, reason: { code: string; message: string }): void;
 }
 
 export interface PeerLinksOptions {
@@ -113,6 +120,8 @@ export interface PeerLinksOptions {
   readonly redial?: (peer: VatId, address: string) => Promise<unknown>;
   /** No more re-dials (the host stops). */
   readonly stopping?: () => boolean;
+  /** A link lost its last path (it is resuming, or about to end): what rides on it cannot flow now. */
+  readonly pathless?: (peer: VatId) => void;
   /** Inspection events of a new triple session's machine. */
   readonly inspect?: (peer: VatId) => ((ev: unknown) => void) | undefined;
   readonly name: (peer: VatId) => string;
@@ -240,6 +249,10 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
     let redial: { address: string; attempts: number; lastError?: string; nextAt?: number } | undefined;
 
     let ended = false;
+    let markDecided!: () => void;
+    const decidedP = new Promise<void>((resolve) => {
+      markDecided = resolve;
+    });
     /**
      * Ends the link. A triple session tells the peer why on every path (a
      * Shutdown with the reason's code), so it ends too instead of waiting out its
@@ -259,6 +272,7 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
       held = [];
       triple?.abort(reason);
       life.close(reason);
+      markDecided();
     };
 
     const noPath = (reason: Error) => {
@@ -318,13 +332,17 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
       }
       paths.set(a.path, a);
       newest = a;
-      if (a.path.role === 'initiator') dialAddress = a.address;
+      // A path through a bridge is never dialled again as such: re-dials go to the direct address.
+      if (a.path.role === 'initiator' && !isRelayedAddress(a.address)) dialAddress = a.address;
       // Before the triple session's own hook: this one decides whether the session ends with the path.
       a.path.lifetime.onClose((reason) => {
         paths.delete(a.path);
         if (ended) return;
         if (endsSession(reason)) return end(reason);
-        if (paths.size === 0) noPath(reason);
+        if (paths.size === 0) {
+          opts.pathless?.(peer);
+          noPath(reason);
+        }
       });
       triple.attach(tripleSide(a.path), `${a.path.role === 'initiator' ? '→' : '←'} ${a.address}`);
     };
@@ -342,6 +360,7 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
       heldBytes = 0;
       for (const [t, p] of queued) triple.send(t, p);
       attachPath(a);
+      markDecided();
     };
 
     const startSingle = (a: Arrival, first?: { tag: number; payload: Uint8Array }) => {
@@ -357,6 +376,7 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
         if (first) handler(first.tag, first.payload);
         a.path.onFrame(handler);
       } else stash = first;
+      markDecided();
     };
 
     const take = (a: Arrival) => {
@@ -448,6 +468,11 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
             : [],
           ...(redial ? { redial: { ...redial } } : {}),
         };
+      },
+      decided: () => decidedP,
+      backlog: () => (triple ? triple.backlog() : single ? single.stats().unsentBytes : heldBytes),
+      closePaths(which, reason) {
+        for (const [p, a] of [...paths]) if (which(a.address)) p.close(reason);
       },
       join: (next) => ({ host: opts.hostEpoch, mine: triple && !life.lifetime.isClosed ? epoch : 0, known: triple ? peerEpoch : 0, next }),
       take,

@@ -126,10 +126,16 @@ export interface TripleSession extends TriplePath {
   readonly state: TripleState;
   readonly mode: TripleMode;
   diagnostics(): TripleDiagnostics;
+  /** Bytes sent and not yet acknowledged (cheap: what a relay checks per frame). */
+  backlog(): number;
 }
 
-/** Paths one session uses at once: three bridges, or direct paths filling in. */
-export const MAX_PATHS = 3;
+/**
+ * Paths one session holds at once: three through bridges, and the direct one
+ * that fills in while fewer than three of those are up (runtime/sessions/bridges.ts
+ * closes it once three are), so a third bridged path never pushes out a second.
+ */
+export const MAX_PATHS = 4;
 
 interface Leg {
   readonly id: number;
@@ -499,6 +505,7 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
       return tripleStateOf(actor.getSnapshot().value);
     },
     mode,
+    backlog: () => buffer.bytes,
     diagnostics: () => {
       const now = clock.now();
       return {

@@ -60,6 +60,12 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
         value: 'MS',
         help: 'how long a session with another host whose connections dropped keeps its references and calls while it reconnects (default 30000; 0: none)',
       },
+      bridge: { type: 'boolean', help: "relay paths between other hosts: they run sessions through this host (its ref is in `tribe ps`)" },
+      bridges: {
+        type: 'string',
+        value: 'REF,…',
+        help: 'bridges for this host\'s sessions, tribe://<VatId>@<host>:<port> each (from a bridge\'s `tribe ps`); up to three paths per session run through them',
+      },
       ...limits,
       examples: { type: 'boolean', help: 'load the example actors (counter, chat, alice, bob, directory, pipeline)' },
     },

@@ -61,6 +61,11 @@ export const formatPs = (s: HostStatus): string => {
     );
   }
   lines.push('', `listen: ${s.listen ?? 'off'}`, `viz:    ${s.viz ?? 'off'}`);
+  if (s.bridgeRef) {
+    const st = s.bridges?.service;
+    lines.push(`bridge: ${s.bridgeRef}${st ? `  (${st.routes} routes, ${st.pending} waiting, ${st.relayedFrames} frames relayed)` : ''}`);
+  }
+  if (s.bridges && s.bridges.known.length > 0) lines.push(`bridges known: ${s.bridges.known.length}`);
   if (s.sessions.length === 0) lines.push('no sessions with other hosts');
   else {
     lines.push(
@@ -72,7 +77,11 @@ export const formatPs = (s: HostStatus): string => {
           x.role,
           x.cipher,
           x.redialAttempts === undefined ? x.state : `${x.state} (re-dial ${x.redialAttempts}${x.redialError ? `: ${x.redialError}` : ''})`,
-          x.paths.map((p) => `${p.address} ${p.grade}${p.rttMs === undefined ? '' : ` ${p.rttMs}ms`}`).join(', ') || '-',
+          [
+            ...x.paths.map((p) => `${p.address} ${p.grade}${p.rttMs === undefined ? '' : ` ${p.rttMs}ms`}`),
+            // Bridges with no path now: being repaired.
+            ...(x.bridges ?? []).filter((b) => !b.live).map((b) => `via ${b.bridge} repairing${b.lastError ? ` (${b.lastError.split(':')[0]})` : ''}`),
+          ].join(', ') || '-',
           String(x.channels),
           `${x.framesIn}/${x.framesOut}`,
           x.rttMs === undefined ? '-' : `${x.rttMs.toFixed(1)}ms`,

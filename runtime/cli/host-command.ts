@@ -53,6 +53,8 @@ export const runHostCommand = async (opts: {
   listen?: string | false;
   advertise?: string;
   sessionGraceMs?: number;
+  bridge?: boolean;
+  bridges?: readonly string[];
   viz: boolean | number;
 }): Promise<void> => {
   const host = await startHost({
@@ -60,6 +62,8 @@ export const runHostCommand = async (opts: {
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.advertise ? { advertise: opts.advertise } : {}),
     ...(opts.sessionGraceMs !== undefined ? { sessionGraceMs: opts.sessionGraceMs } : {}),
+    ...(opts.bridge ? { bridge: true } : {}),
+    ...(opts.bridges ? { bridges: opts.bridges } : {}),
     limits: opts.limits,
     viz: opts.viz,
     print: (line) => process.stdout.write(`${line}\n`),

@@ -14,6 +14,7 @@ import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
+import { parseBridgeRef } from '../../protocols/bridge/codec.js';
 import { NAME_PATTERN } from '../../capabilities/names.js';
 import { isSturdyRefText } from '../../capabilities/sturdy-ref.js';
 import { COMMANDS, commandHelp, parseCommand, type Parsed, unknownCommand } from './commands.js';
@@ -27,6 +28,7 @@ Usage:
                              actor (counter.ts), its test and a README; overwrites nothing
   tribe host   [--home DIR] [--listen ADDR:PORT | --port N | --no-listen]
                [--advertise HOST[:PORT]] [--viz PORT | --no-viz] [--session-grace MS]
+               [--bridge] [--bridges REF,…]
                [--time-budget MS] [--heap-mb N] [--examples]
                  start a vat host in the foreground (Ctrl-C stops it); it listens
                  for other hosts on loopback by default and serves the
@@ -135,6 +137,10 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
     const grace = values['session-grace'];
     if (grace !== undefined && !/^\d{1,9}$/.test(grace)) throw new UsageError(`--session-grace wants milliseconds (0 or more), got ${JSON.stringify(grace)}`);
+    const bridges = values.bridges === undefined ? undefined : values.bridges.split(',').map((r: string) => r.trim()).filter(Boolean);
+    for (const ref of bridges ?? []) {
+      if (!parseBridgeRef(ref)) throw new UsageError(`--bridges wants refs tribe://<VatId>@<host>:<port> (a bridge's \`tribe ps\` prints its own), got ${JSON.stringify(ref)}`);
+    }
     // Loaded only for `host`: the other commands are thin clients and start faster without it.
     const { runHostCommand } = await import('./host-command.js');
     return runHostCommand({
@@ -144,6 +150,8 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
       ...(listen !== undefined ? { listen } : {}),
       ...(values.advertise ? { advertise: values.advertise } : {}),
       ...(grace !== undefined ? { sessionGraceMs: Number(grace) } : {}),
+      ...(values.bridge ? { bridge: true } : {}),
+      ...(bridges?.length ? { bridges } : {}),
       viz,
     });
   },

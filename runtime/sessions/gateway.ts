@@ -42,6 +42,7 @@ import { fillGiftHints } from './hints.js';
 import { makeOutbox, type OutboxTimer } from '../../capabilities/outbox.js';
 import { TAG_OF_TYPE } from '../../capabilities/channel-codec.js';
 import { hashSwiss } from './sturdy-refs.js';
+import { NotABridgeError } from '../../protocols/bridge/errors.js';
 
 /** A session as this host keeps it: the table's record, the CapTP channels on it, and the visualizer relay. */
 export interface HostSession {
@@ -87,6 +88,8 @@ export interface GatewayOptions {
   readonly advertised: () => string;
   /** The host's gift table (capabilities/handoff.ts); absent: the host's own connections hand nothing on directly. */
   readonly handoffs?: Handoffs;
+  /** The peer asks us to meet it at a bridge (bridges.ts `meetAsked`); absent: refused. */
+  readonly meet?: (session: HostSession, bridge: unknown, nonce: unknown) => void;
 }
 
 export interface Gateway {
@@ -285,6 +288,17 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
        * ever dialled with our VatId checked, so it is no more than our word.
        */
       advertised: () => opts.advertised(),
+      /**
+       * The peer replaces a path of this session through a bridge: we go to
+       * `bridge` (a bridge ref) and accept the peer's rendezvous with `nonce`
+       * (64 hex digits). Answers at once; the path shows up (or not) on its own.
+       * Throws BridgeRefError for a malformed ref or nonce, RemoteLimitError
+       * past the meets one session may ask at once.
+       */
+      meet(bridge: unknown, nonce: unknown) {
+        if (!opts.meet) throw new NotABridgeError('this host joins no paths through bridges');
+        opts.meet(getSession(), bridge, nonce);
+      },
       /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
       watch(sink: unknown) {
         opts.watch(getSession(), sink);

@@ -17,7 +17,9 @@ import type { ByteStream } from '../../protocols/framing/byte-stream.js';
 import { describeError, ProtocolViolationError } from '../../capabilities/errors.js';
 import type { NameRegistry } from '../../capabilities/names.js';
 import { HOST_ENDPOINT, makeSessionMux } from '../../capabilities/session-mux.js';
-import { tagName } from '../../protocols/framing/frames.js';
+import { Tag, tagName } from '../../protocols/framing/frames.js';
+import { isRelayedAddress } from '../../protocols/bridge/codec.js';
+import { type BridgedPathStatus, type BridgesStatus, makeBridges } from './bridges.js';
 import type { CipherName, CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
 import { preferredCiphers } from '../crypto-node.js';
 import type { PathClock, PathLimits } from '../../protocols/session/path.js';
@@ -67,6 +69,8 @@ export interface SessionStatus {
   /** While every path is down and this side re-dials: attempts so far, and the last one's error. */
   readonly redialAttempts?: number;
   readonly redialError?: string;
+  /** The session's paths through bridges, on the side that keeps them (it dialled the session). */
+  readonly bridges?: readonly BridgedPathStatus[];
 }
 
 export interface SessionPathStatus {
@@ -139,6 +143,8 @@ export interface RemoteHosts {
   hostLink(peer: string, endpoint: string): Link | undefined;
   /** The live sessions, for `tribe ps` and the visualizer's health rows. */
   sessions(): SessionStatus[];
+  /** Bridges: whether this host is one, those it knows, what it relayed. */
+  bridges(): BridgesStatus;
   /** A local vat ended: its channels to other hosts end too, with the same reason. */
   vatEnded(vat: string, reason: Error): void;
   /** A vat saw malformed CapTP from `peer` (`<VatId>/<endpoint>`): that session ends. */
@@ -214,6 +220,10 @@ export interface RemoteHostsOptions {
   readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;
   /** false: no triple sessions (one path per session, as before them): for benches and compatibility tests. */
   readonly tripleSessions?: boolean;
+  /** This host relays paths between other hosts (`tribe host --bridge`). */
+  readonly bridge?: boolean;
+  /** Bridges this host's sessions use, `tribe://<VatId>@<host>:<port>` (`--bridges`); more are learned from peers. */
+  readonly bridges?: readonly string[];
 }
 
 /** How the visualizer captions a triple session machine's events. */
@@ -253,7 +263,7 @@ const realClock: PathClock = {
 
 const short = shortVatId;
 
-const statusOf = (s: HostSession): SessionStatus => {
+const statusOf = (s: HostSession, bridged?: readonly BridgedPathStatus[]): SessionStatus => {
   const st = s.path.stats();
   const triple = s.path.report();
   return {
@@ -282,6 +292,7 @@ const statusOf = (s: HostSession): SessionStatus => {
     })),
     ...(triple.redial ? { redialAttempts: triple.redial.attempts } : {}),
     ...(triple.redial?.lastError ? { redialError: triple.redial.lastError } : {}),
+    ...(bridged ? { bridges: bridged } : {}),
   };
 };
 
@@ -311,14 +322,26 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     hintsFor: (host) => reach.hintsFor(host),
     advertised: () => formatAddress(advertised.host, advertised.port),
     ...(opts.handoffs ? { handoffs: opts.handoffs } : {}),
+    meet: (session, bridge, nonce) => bridges.meetAsked(session, bridge, nonce),
   });
 
   const graceMs = opts.sessionGraceMs ?? GRACE_MS;
   if (!Number.isSafeInteger(graceMs) || graceMs < 0) throw new RangeError(`sessionGraceMs must be a non-negative integer, got ${graceMs}`);
   /** This host run's epoch: a peer that sees another one knows this host restarted. */
   const hostEpoch = randomEpoch(crypto);
+  const bridges = makeBridges({
+    self,
+    crypto,
+    clock,
+    bridge: opts.bridge ?? false,
+    configured: opts.bridges ?? [],
+    advertised: () => formatAddress(advertised.host, advertised.port),
+    table: () => table,
+    stopping: () => table.lifetime.isClosed,
+  });
   const links = makePeerLinks({
     clock,
+    pathless: (peer) => bridges.pathless(peer),
     newEpoch: () => randomEpoch(crypto),
     hostEpoch,
     graceMs,
@@ -345,8 +368,16 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
       if (!table.lifetime.isClosed) print(`session with ${short(peer)} ended: ${describeError(reason)}`);
     });
     // The mux is the one consumer of the link's frames, and one more party on the session's lifetime.
+    // Bridge frames (Relay, BridgeControl) go to the bridges; every other frame to the CapTP mux.
+    const muxPath = {
+      send: (tag: number, payload: Uint8Array) => link.send(tag, payload),
+      abort: (reason: Error) => link.abort(reason),
+      lifetime: link.lifetime,
+      onFrame: (h: (tag: number, payload: Uint8Array) => void) =>
+        link.onFrame((tag, payload) => (tag === Tag.Relay || tag === Tag.BridgeControl ? bridges.frame(session!, tag, payload) : h(tag, payload))),
+    };
     const mux = makeSessionMux({
-      path: link,
+      path: muxPath,
       name: `${short(self)}↔${short(peer)}`,
       gateway: gateway.forSession(() => session!),
       traceLimit,
@@ -370,13 +401,20 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
   /** A new path: a new session, or the live one resumed (the Join decides, protocols/triple/peer-link.ts). */
   const attach = (s: PeerSession, existing: HostSession | undefined): HostSession | Promise<HostSession> => {
     const linked = links.arrive({ peer: s.peer, path: s.path, address: s.address }, existing?.path);
-    if (!(linked instanceof Promise)) return newSession(s, linked);
+    /** Once the Join decided: meet the peer at the bridges this path's handshake selected. */
+    const meet = (session: HostSession) => {
+      void session.path.decided().then(() => {
+        if (!session.lifetime.isClosed && !s.path.lifetime.isClosed) bridges.arrived(session, s.path, s.address);
+      });
+      return session;
+    };
+    if (!(linked instanceof Promise)) return meet(newSession(s, linked));
     return linked.then((link) => {
       if (existing && link === existing.path) {
-        print(`session with ${short(s.peer)} resumed (${s.path.role}, ${s.address})`);
-        return existing;
+        if (!isRelayedAddress(s.address)) print(`session with ${short(s.peer)} resumed (${s.path.role}, ${s.address})`);
+        return meet(existing);
       }
-      return newSession(s, link);
+      return meet(newSession(s, link));
     });
   };
 
@@ -388,6 +426,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     limits,
     ciphers: opts.ciphers ?? preferredCiphers(),
     ...(opts.pathLimits ? { pathLimits: opts.pathLimits } : {}),
+    bridges: { suggest: (peer) => bridges.suggest(peer), select: (peer, suggested) => bridges.select(peer, suggested) },
     attach,
     end: (session, reason) => session.path.close(reason),
     adopted: (session) => {
@@ -447,7 +486,8 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
       const session = table.get(peer as VatId);
       return session ? gateway.hostLink(session, endpoint) : undefined;
     },
-    sessions: () => table.list().map(statusOf),
+    sessions: () => table.list().map((s) => statusOf(s, bridges.pathsOf(s.peer))),
+    bridges: () => bridges.status(),
     vatEnded(vat, reason) {
       for (const s of table.list()) s.mux.closeEndpoint(vat, reason);
     },

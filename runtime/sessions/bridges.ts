@@ -1,0 +1,383 @@
+/**
+ * Paths through bridges (docs/protocol.md section 15, docs/architecture.md
+ * "Bridges"): this host's bridge service when it is one, its relay clients on
+ * its sessions with bridges, and the upkeep of each session's bridged paths.
+ *
+ * - Selection: a host that dials a peer suggests the bridges it knows (Hello);
+ *   the peer selects up to three (Response; its own configured ones first,
+ *   then the suggested ones), and the dialler sends a nonce for each
+ *   (Signature). Both then meet at each bridge: the dialler Provides, the peer
+ *   Accepts; over the route the dialler runs a fresh handshake, end to end, and
+ *   the path joins their session as one more path (protocols/triple).
+ * - Upkeep, by the side that dialled: a bridged path that ends is made again
+ *   through the same bridge (after 100 ms, doubling to 2 s), with a new nonce
+ *   the peer hears through its gateway (`meet`); after two failed tries in a
+ *   row, through another known bridge the session does not use. The direct
+ *   path stays while it works (it is the fast one, and with fewer than three
+ *   bridges it fills in); when it is lost while bridged paths live, it is dialled
+ *   again with the same backoff.
+ * - Learning: bridges come from `--bridges` (configured, kept first) and from
+ *   peers' suggestions (at most MAX_LEARNED_BRIDGES, oldest dropped first).
+ *   A bridge suggests itself.
+ *
+ * Failure semantics: nothing here ends a session. A meet that fails (the
+ * bridge is down, refuses, or the peer does not come) is counted and shown in
+ * `tribe ps` (`bridges[].lastError`), and tried again while the session lives.
+ * A peer's `meet` with a malformed ref or nonce fails with BridgeRefError, past
+ * MAX_MEETS_ASKED at once with RemoteLimitError; neither changes anything.
+ */
+import { E } from '@endo/far';
+import { RemoteLimitError } from '../../capabilities/errors.js';
+import { type BridgeRef, type Control, decodeControl, decodeRelay, encodeControl, formatBridgeRef, isRelayedAddress, Op, parseBridgeRef, relayedAddress } from '../../protocols/bridge/codec.js';
+import { type BridgeService, type BridgeStats, makeBridgeService } from '../../protocols/bridge/bridge-service.js';
+import { BridgeRefError, NotABridgeError, RelayEndedError } from '../../protocols/bridge/errors.js';
+import type { HopLink } from '../../protocols/bridge/hop.js';
+import { makeRelayClient, type RelayClient } from '../../protocols/bridge/relay-client.js';
+import { Tag } from '../../protocols/framing/frames.js';
+import type { CryptoSuite } from '../../protocols/session/crypto.js';
+import { BRIDGE_NONCE_BYTES } from '../../protocols/session/messages.js';
+import type { PathClock, SecurePath } from '../../protocols/session/path.js';
+import type { SessionTable } from '../../protocols/session/session-table.js';
+import { shortVatId, type VatId } from '../../protocols/session/vat-id.js';
+import type { HostSession } from './gateway.js';
+
+/** Bridges learned from peers' suggestions: enough for a tribe's sisters, bounded against a peer that suggests many. */
+export const MAX_LEARNED_BRIDGES = 16;
+/** Paths one session runs through bridges (the handshake selects at most this many). */
+export const MAX_BRIDGED_PATHS = 3;
+/** Meets a peer may ask of one session at once: one per bridged path. */
+export const MAX_MEETS_ASKED = MAX_BRIDGED_PATHS;
+/** First repair of a bridged path after it ended; a restarted bridge is usually back within it. */
+export const REPAIR_MIN_MS = 100;
+/** Repairs back off to this: a dead bridge costs one dial every 2 s. */
+export const REPAIR_MAX_MS = 2_000;
+/** Failed tries in a row through one bridge before another is tried. */
+export const TRIES_PER_BRIDGE = 2;
+
+export interface BridgedPathStatus {
+  /** The bridge's VatId (short) and address. */
+  readonly bridge: string;
+  readonly address: string;
+  /** A path through it is joined to the session now. */
+  readonly live: boolean;
+  /** Paths made through it for this session, and tries that failed since the last one worked. */
+  readonly made: number;
+  readonly failures: number;
+  readonly lastError?: string;
+}
+
+export interface BridgesStatus {
+  /** This host relays for others. */
+  readonly bridge: boolean;
+  /** Its ref as a bridge, when it is one. */
+  readonly self?: string;
+  readonly known: readonly string[];
+  readonly service?: BridgeStats;
+  /** Relayed streams this host's relay clients hold. */
+  readonly streams: number;
+  readonly meetsFailed: number;
+}
+
+export interface Bridges {
+  /** For the session table (Hello and Response). */
+  suggest(peer: VatId): readonly string[];
+  select(peer: VatId, suggested: readonly string[]): readonly string[];
+  /** A Relay or BridgeControl frame that came on `session`. */
+  frame(session: HostSession, tag: number, payload: Uint8Array): void;
+  /** A path joined `session`: meet the peer at the bridges its handshake selected. */
+  arrived(session: HostSession, path: SecurePath, address: string): void;
+  /** The peer's gateway call `meet(bridge, nonce)`. */
+  meetAsked(session: HostSession, bridge: unknown, nonce: unknown): void;
+  /** The session with `peer` lost its last path: relays over it stop now. */
+  pathless(peer: VatId): void;
+  pathsOf(peer: VatId): readonly BridgedPathStatus[] | undefined;
+  status(): BridgesStatus;
+}
+
+export interface BridgesOptions {
+  readonly self: VatId;
+  readonly crypto: CryptoSuite;
+  readonly clock: PathClock;
+  /** This host relays for others (`tribe host --bridge`). */
+  readonly bridge: boolean;
+  /** Bridge refs to use, `tribe://<VatId>@<host>:<port>` (checked by the caller). */
+  readonly configured: readonly string[];
+  /** Where this host may be dialled ('host:port'): its own ref, when it is a bridge. */
+  readonly advertised: () => string;
+  readonly table: () => SessionTable<HostSession>;
+  readonly stopping: () => boolean;
+}
+
+interface Slot {
+  ref: BridgeRef;
+  live: boolean;
+  busy: boolean;
+  made: number;
+  failures: number;
+  lastError?: string;
+  timer?: unknown;
+}
+
+/** The upkeep of one session's bridged paths, on the side that dialled it. */
+interface Upkeep {
+  readonly session: HostSession;
+  readonly slots: Slot[];
+  /** Where the direct path was dialled. */
+  readonly direct: string;
+  directTries: number;
+  directTimer?: unknown;
+  directBusy: boolean;
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const fromHex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (h) => Number.parseInt(h, 16));
+const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+const backoff = (failures: number) => Math.min(REPAIR_MIN_MS * 2 ** Math.max(0, failures - 1), REPAIR_MAX_MS);
+
+export const makeBridges = (opts: BridgesOptions): Bridges => {
+  const { self, clock, crypto } = opts;
+  const configured = new Map<VatId, BridgeRef>();
+  for (const text of opts.configured) {
+    const ref = parseBridgeRef(text);
+    if (!ref) throw new BridgeRefError(`not a bridge ref (tribe://<VatId>@<host>:<port>): ${JSON.stringify(text)}`);
+    if (ref.vatId !== self) configured.set(ref.vatId, ref);
+  }
+  const learned = new Map<VatId, BridgeRef>();
+  const service: BridgeService | undefined = opts.bridge ? makeBridgeService({ self, clock }) : undefined;
+  const hops = new WeakMap<HostSession, HopLink>();
+  const clients = new WeakMap<HostSession, RelayClient>();
+  /** Relay clients by bridge, for `pathless`. */
+  const clientsByPeer = new Map<VatId, RelayClient>();
+  const upkeeps = new Map<VatId, Upkeep>();
+  const asked = new WeakMap<HostSession, number>();
+  let meetsFailed = 0;
+
+  const selfRef = () => `tribe://${self}@${opts.advertised()}`;
+  const known = (): BridgeRef[] => [...configured.values(), ...[...learned.values()].reverse()];
+  const isKnownBridge = (peer: VatId) => configured.has(peer) || learned.has(peer);
+
+  const learn = (texts: readonly string[]) => {
+    for (const text of texts) {
+      const ref = parseBridgeRef(text);
+      if (!ref || ref.vatId === self || configured.has(ref.vatId)) continue;
+      learned.delete(ref.vatId);
+      learned.set(ref.vatId, ref);
+      if (learned.size > MAX_LEARNED_BRIDGES) learned.delete(learned.keys().next().value as VatId);
+    }
+  };
+
+  const hopOf = (session: HostSession): HopLink => {
+    let hop = hops.get(session);
+    if (!hop) {
+      hop = {
+        peer: session.peer,
+        send: (tag, payload) => session.path.send(tag, payload),
+        backlog: () => session.path.backlog(),
+        abort: (reason) => session.path.abort(reason),
+        lifetime: session.lifetime,
+      };
+      hops.set(session, hop);
+    }
+    return hop;
+  };
+
+  const clientOf = (session: HostSession): RelayClient => {
+    let c = clients.get(session);
+    if (!c) {
+      const client = makeRelayClient(hopOf(session), { clock });
+      c = client;
+      clients.set(session, client);
+      clientsByPeer.set(session.peer, client);
+      session.lifetime.onClose(() => {
+        if (clientsByPeer.get(session.peer) === client) clientsByPeer.delete(session.peer);
+      });
+    }
+    return c;
+  };
+
+  /** Our side of one rendezvous at `ref`: the relayed stream, joined to the session with `peer`. */
+  const meetAt = async (ref: BridgeRef, op: typeof Op.Provide | typeof Op.Accept, peer: VatId, nonce: Uint8Array) => {
+    const table = opts.table();
+    const hop = await table.connect(ref.vatId, ref.address);
+    const stream = await clientOf(hop).meet(op, peer, nonce);
+    if (op === Op.Accept) {
+      table.acceptStream(stream);
+      return stream;
+    }
+    await table.dialStream(peer, stream, relayedAddress(ref.vatId));
+    return stream;
+  };
+
+  const alive = (u: Upkeep) => !u.session.lifetime.isClosed && !opts.stopping() && upkeeps.get(u.session.peer) === u;
+
+  const establish = async (u: Upkeep, slot: Slot, nonce: Uint8Array, tell: boolean) => {
+    const peer = u.session.peer;
+    slot.busy = true;
+    try {
+      if (tell) await E(u.session.mux.gateway()).meet(formatBridgeRef(slot.ref), hex(nonce));
+      const stream = await meetAt(slot.ref, Op.Provide, peer, nonce);
+      slot.live = true;
+      slot.made += 1;
+      slot.failures = 0;
+      delete slot.lastError;
+      await stream.ended;
+    } catch (err) {
+      slot.failures += 1;
+      slot.lastError = describe(err);
+      meetsFailed += 1;
+    } finally {
+      slot.live = false;
+      slot.busy = false;
+    }
+    if (!alive(u)) return;
+    keepDirect(u);
+    if (slot.failures >= TRIES_PER_BRIDGE) {
+      const inUse = new Set(u.slots.map((s) => s.ref.vatId));
+      const other = known().find((r) => !inUse.has(r.vatId) && r.vatId !== peer);
+      if (other) {
+        slot.ref = other;
+        slot.failures = 0;
+      }
+    }
+    slot.timer = clock.setTimeout(() => {
+      delete slot.timer;
+      if (alive(u)) void establish(u, slot, crypto.randomBytes(BRIDGE_NONCE_BYTES), true);
+    }, backoff(slot.failures));
+  };
+
+  /** The direct path, dialled again when it is gone while the session goes on over bridges. */
+  const keepDirect = (u: Upkeep) => {
+    if (u.directBusy || u.directTimer !== undefined || !alive(u)) return;
+    if (u.session.path.report().paths.some((p) => !isRelayedAddress(p.address))) {
+      u.directTries = 0;
+      return;
+    }
+    // With no path at all, the session's own re-dial loop does this (protocols/triple/peer-link.ts).
+    if (!u.slots.some((s) => s.live)) return;
+    u.directTimer = clock.setTimeout(() => {
+      delete u.directTimer;
+      if (!alive(u)) return;
+      u.directBusy = true;
+      u.directTries += 1;
+      opts
+        .table()
+        .redial(u.session.peer, u.direct)
+        .then(
+          () => {
+            u.directTries = 0;
+          },
+          () => {},
+        )
+        .finally(() => {
+          u.directBusy = false;
+          keepDirect(u);
+        });
+    }, backoff(u.directTries));
+  };
+
+  const upkeepOf = (session: HostSession, direct: string): Upkeep => {
+    const had = upkeeps.get(session.peer);
+    if (had && had.session === session) return had;
+    const u: Upkeep = { session, slots: [], direct, directTries: 0, directBusy: false };
+    upkeeps.set(session.peer, u);
+    session.lifetime.onClose(() => {
+      for (const s of u.slots) if (s.timer !== undefined) clock.clearTimeout(s.timer);
+      if (u.directTimer !== undefined) clock.clearTimeout(u.directTimer);
+      if (upkeeps.get(session.peer) === u) upkeeps.delete(session.peer);
+    });
+    return u;
+  };
+
+  const controlFrom = (session: HostSession, c: Control) => {
+    if (c.op === Op.Provide || c.op === Op.Accept) {
+      if (service) return service.control(hopOf(session), c);
+      const err = new NotABridgeError(`host ${shortVatId(self)} is not a bridge`);
+      return session.path.send(Tag.BridgeControl, encodeControl({ op: Op.Refused, req: c.req, code: err.code, message: err.message }));
+    }
+    if (c.op === Op.End && service?.owns(session.peer, c.route)) return service.control(hopOf(session), c);
+    clientOf(session).control(c);
+  };
+
+  return {
+    suggest(peer) {
+      if (isKnownBridge(peer)) return [];
+      const own = opts.bridge ? [selfRef()] : [];
+      return [...own, ...known().filter((r) => r.vatId !== peer).map(formatBridgeRef)];
+    },
+    select(peer, suggested) {
+      learn(suggested);
+      // A bridge's own sessions, and a session that exists already (this path resumes it), take none.
+      if (opts.bridge || isKnownBridge(peer) || opts.table().get(peer)) return [];
+      return known()
+        .filter((r) => r.vatId !== peer)
+        .slice(0, MAX_BRIDGED_PATHS)
+        .map(formatBridgeRef);
+    },
+    frame(session, tag, payload) {
+      if (tag === Tag.BridgeControl) return controlFrom(session, decodeControl(payload));
+      const { route, bytes } = decodeRelay(payload);
+      if (service?.owns(session.peer, route)) return service.relay(hopOf(session), payload);
+      clients.get(session)?.relay(route, bytes);
+    },
+    arrived(session, path, address) {
+      const relayed = isRelayedAddress(address);
+      if (path.role === 'initiator' && !relayed && path.rendezvous.length > 0) upkeepOf(session, address);
+      // A direct path of a session kept here that ends while bridged ones live: dial it again.
+      const kept = upkeeps.get(session.peer);
+      if (kept?.session === session && !relayed) {
+        path.lifetime.onClose(() => {
+          if (alive(kept)) keepDirect(kept);
+        });
+      }
+      for (const { bridge, nonce } of path.rendezvous) {
+        const ref = parseBridgeRef(bridge);
+        if (!ref || ref.vatId === self || ref.vatId === session.peer) continue;
+        if (path.role === 'responder') {
+          meetAt(ref, Op.Accept, session.peer, nonce).catch(() => {
+            meetsFailed += 1;
+          });
+          continue;
+        }
+        if (!kept || kept.slots.some((s) => s.ref.vatId === ref.vatId) || kept.slots.length >= MAX_BRIDGED_PATHS) continue;
+        const slot: Slot = { ref, live: false, busy: false, made: 0, failures: 0 };
+        kept.slots.push(slot);
+        void establish(kept, slot, nonce, false);
+      }
+    },
+    meetAsked(session, bridge, nonce) {
+      const ref = parseBridgeRef(bridge);
+      if (!ref || ref.vatId === self || ref.vatId === session.peer) throw new BridgeRefError('meet: not a bridge ref');
+      if (typeof nonce !== 'string' || !/^[0-9a-f]{64}$/.test(nonce)) throw new BridgeRefError('meet: the nonce is not 64 hex digits');
+      const n = asked.get(session) ?? 0;
+      if (n >= MAX_MEETS_ASKED) throw new RemoteLimitError(`RemoteLimitError: ${MAX_MEETS_ASKED} meets asked at once already`);
+      asked.set(session, n + 1);
+      meetAt(ref, Op.Accept, session.peer, fromHex(nonce))
+        .catch(() => {
+          meetsFailed += 1;
+        })
+        .finally(() => asked.set(session, (asked.get(session) ?? 1) - 1));
+    },
+    pathless(peer) {
+      clientsByPeer.get(peer)?.endAll(new RelayEndedError(`the session with bridge ${shortVatId(peer)} lost its paths`));
+    },
+    pathsOf(peer) {
+      const u = upkeeps.get(peer);
+      return u?.slots.map((s) => ({
+        bridge: shortVatId(s.ref.vatId),
+        address: s.ref.address,
+        live: s.live,
+        made: s.made,
+        failures: s.failures,
+        ...(s.lastError ? { lastError: s.lastError } : {}),
+      }));
+    },
+    status: () => ({
+      bridge: opts.bridge,
+      ...(opts.bridge ? { self: selfRef() } : {}),
+      known: known().map(formatBridgeRef),
+      ...(service ? { service: service.stats() } : {}),
+      streams: [...clientsByPeer.values()].reduce((n, c) => n + c.streams, 0),
+      meetsFailed,
+    }),
+  };
+};

@@ -10,6 +10,7 @@ import type { SessionLimits } from '../protocols/session/session-limits.js';
 import type { TripleLimits } from '../protocols/triple/limits.js';
 import type { TripleMode } from '../protocols/triple/triple-session.js';
 import type { BridgesStatus } from './sessions/bridges.js';
+import type { RelayFault } from '../protocols/bridge/bridge-service.js';
 import type { Grant } from '../vats/link.js';
 import type { VatLimits, VatStatus } from '../vats/supervisor.js';
 import type { VatId } from './identity.js';
@@ -63,6 +64,8 @@ export interface HostOptions {
   readonly bridge?: boolean;
   /** Bridges for this host's sessions, `tribe://<VatId>@<host>:<port>` each (`--bridges REF,…`); more are learned from peers. */
   readonly bridges?: readonly string[];
+  /** Test only: this host, as a bridge, drops, replays or alters the bytes it relays (the ends must detect it). */
+  readonly bridgeFault?: RelayFault;
   /** 'all' (every frame on every live path) or 'standby' (on the best one; the others carry heartbeats). */
   readonly tripleMode?: TripleMode;
   /** Triple sessions' mode and bounds (heartbeat, path death, …), mainly for tests. */

@@ -321,6 +321,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         ...(options.tripleSessions === false ? { tripleSessions: false } : {}),
         ...(options.tripleMode ? { tripleMode: options.tripleMode } : {}),
         ...(options.bridge ? { bridge: true } : {}),
+        ...(options.bridgeFault ? { bridgeFault: options.bridgeFault } : {}),
         ...(options.bridges?.length ? { bridges: options.bridges } : {}),
         sessionLimits: limitsOfSessions,
         traceLimit: options.traceLimit ?? 0,

@@ -92,7 +92,14 @@ interface LinkState {
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
-export const makeBridgeService = (opts: { self: VatId; clock: BridgeClock; limits?: Partial<BridgeLimits> }): BridgeService => {
+/**
+ * What a faulty bridge does to the bytes of one Relay frame before forwarding
+ * them: the chunks to send instead ([] drops it, two copies replay it, altered
+ * bytes tamper with it). For tests of the ends' defences only.
+ */
+export type RelayFault = (bytes: Uint8Array, route: number) => readonly Uint8Array[];
+
+export const makeBridgeService = (opts: { self: VatId; clock: BridgeClock; limits?: Partial<BridgeLimits>; fault?: RelayFault }): BridgeService => {
   const { self, clock } = opts;
   const limits: BridgeLimits = {
     maxPending: MAX_PENDING_PER_PEER,
@@ -220,6 +227,10 @@ export const makeBridgeService = (opts: { self: VatId; clock: BridgeClock; limit
     }
     relayedFrames += 1;
     relayedBytes += bytes.length;
+    if (opts.fault) {
+      for (const b of opts.fault(bytes, route)) o.link.send(Tag.Relay, encodeRelay(o.id, b));
+      return;
+    }
     o.link.send(Tag.Relay, encodeRelay(o.id, bytes));
   };
 

@@ -29,7 +29,7 @@
 import { E } from '@endo/far';
 import { RemoteLimitError } from '../../capabilities/errors.js';
 import { type BridgeRef, type Control, decodeControl, decodeRelay, encodeControl, formatBridgeRef, isRelayedAddress, Op, parseBridgeRef, relayedAddress } from '../../protocols/bridge/codec.js';
-import { type BridgeService, type BridgeStats, makeBridgeService } from '../../protocols/bridge/bridge-service.js';
+import { type BridgeService, type BridgeStats, makeBridgeService, type RelayFault } from '../../protocols/bridge/bridge-service.js';
 import { BridgeRefError, NotABridgeError, RelayEndedError } from '../../protocols/bridge/errors.js';
 import type { HopLink } from '../../protocols/bridge/hop.js';
 import { makeRelayClient, type RelayClient } from '../../protocols/bridge/relay-client.js';
@@ -76,6 +76,13 @@ export interface BridgesStatus {
   /** Relayed streams this host's relay clients hold. */
   readonly streams: number;
   readonly meetsFailed: number;
+  /**
+   * Why paths through bridges ended, by error name (both ends count): AeadError
+   * or MalformedMessageError is a bridge that altered, dropped or replayed bytes;
+   * RelayEndedError a bridge or its session that went away; TriplePathDeadError
+   * a path that went silent.
+   */
+  readonly relayedPathEnds: Readonly<Record<string, number>>;
 }
 
 export interface Bridges {
@@ -88,6 +95,8 @@ export interface Bridges {
   arrived(session: HostSession, path: SecurePath, address: string): void;
   /** The peer's gateway call `meet(bridge, nonce)`. */
   meetAsked(session: HostSession, bridge: unknown, nonce: unknown): void;
+  /** A path through a bridge ended, with this reason. */
+  relayedPathEnded(reason: Error): void;
   /** The session with `peer` lost its last path: relays over it stop now. */
   pathless(peer: VatId): void;
   pathsOf(peer: VatId): readonly BridgedPathStatus[] | undefined;
@@ -106,6 +115,8 @@ export interface BridgesOptions {
   readonly advertised: () => string;
   readonly table: () => SessionTable<HostSession>;
   readonly stopping: () => boolean;
+  /** A faulty bridge, for tests of the ends' defences (HostOptions.bridgeFault). */
+  readonly fault?: RelayFault;
 }
 
 interface Slot {
@@ -143,7 +154,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     if (ref.vatId !== self) configured.set(ref.vatId, ref);
   }
   const learned = new Map<VatId, BridgeRef>();
-  const service: BridgeService | undefined = opts.bridge ? makeBridgeService({ self, clock }) : undefined;
+  const service: BridgeService | undefined = opts.bridge ? makeBridgeService({ self, clock, ...(opts.fault ? { fault: opts.fault } : {}) }) : undefined;
   const hops = new WeakMap<HostSession, HopLink>();
   const clients = new WeakMap<HostSession, RelayClient>();
   /** Relay clients by bridge, for `pathless`. */
@@ -151,6 +162,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   const upkeeps = new Map<VatId, Upkeep>();
   const asked = new WeakMap<HostSession, number>();
   let meetsFailed = 0;
+  const relayedPathEnds = new Map<string, number>();
 
   const selfRef = () => `tribe://${self}@${opts.advertised()}`;
   const known = (): BridgeRef[] => [...configured.values(), ...[...learned.values()].reverse()];
@@ -357,6 +369,13 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
         })
         .finally(() => asked.set(session, (asked.get(session) ?? 1) - 1));
     },
+    relayedPathEnded(reason) {
+      // The path's own reason, under the wrappers of the layers that saw it end.
+      let why: unknown = reason;
+      while (why instanceof Error && why.cause instanceof Error && why.name === 'TriplePathDeadError') why = why.cause;
+      const name = why instanceof Error ? why.name : 'Error';
+      relayedPathEnds.set(name, (relayedPathEnds.get(name) ?? 0) + 1);
+    },
     pathless(peer) {
       clientsByPeer.get(peer)?.endAll(new RelayEndedError(`the session with bridge ${shortVatId(peer)} lost its paths`));
     },
@@ -378,6 +397,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       ...(service ? { service: service.stats() } : {}),
       streams: [...clientsByPeer.values()].reduce((n, c) => n + c.streams, 0),
       meetsFailed,
+      relayedPathEnds: Object.fromEntries(relayedPathEnds),
     }),
   };
 };

@@ -20,6 +20,7 @@ import { HOST_ENDPOINT, makeSessionMux } from '../../capabilities/session-mux.js
 import { Tag, tagName } from '../../protocols/framing/frames.js';
 import { isRelayedAddress } from '../../protocols/bridge/codec.js';
 import { type BridgedPathStatus, type BridgesStatus, makeBridges } from './bridges.js';
+import type { RelayFault } from '../../protocols/bridge/bridge-service.js';
 import type { CipherName, CryptoSuite, SigningKey } from '../../protocols/session/crypto.js';
 import { preferredCiphers } from '../crypto-node.js';
 import type { PathClock, PathLimits } from '../../protocols/session/path.js';
@@ -224,6 +225,8 @@ export interface RemoteHostsOptions {
   readonly bridge?: boolean;
   /** Bridges this host's sessions use, `tribe://<VatId>@<host>:<port>` (`--bridges`); more are learned from peers. */
   readonly bridges?: readonly string[];
+  /** Test only: a bridge that drops, replays or alters relayed bytes. */
+  readonly bridgeFault?: RelayFault;
 }
 
 /** How the visualizer captions a triple session machine's events. */
@@ -338,6 +341,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     advertised: () => formatAddress(advertised.host, advertised.port),
     table: () => table,
     stopping: () => table.lifetime.isClosed,
+    ...(opts.bridgeFault ? { fault: opts.bridgeFault } : {}),
   });
   const links = makePeerLinks({
     clock,
@@ -400,6 +404,7 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
 
   /** A new path: a new session, or the live one resumed (the Join decides, protocols/triple/peer-link.ts). */
   const attach = (s: PeerSession, existing: HostSession | undefined): HostSession | Promise<HostSession> => {
+    if (isRelayedAddress(s.address)) s.path.lifetime.onClose((reason) => bridges.relayedPathEnded(reason));
     const linked = links.arrive({ peer: s.peer, path: s.path, address: s.address }, existing?.path);
     /** Once the Join decided: meet the peer at the bridges this path's handshake selected. */
     const meet = (session: HostSession) => {

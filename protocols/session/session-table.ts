@@ -381,7 +381,7 @@ export const startSessionTable = async <S extends TableSession>(opts: SessionTab
   const dialStream = async (peer: VatId, stream: ByteStream, address: string): Promise<S> => {
     const attempt = startWork();
     try {
-      const watch = opts.watchHandshake?.(`via ${address}`);
+      const watch = opts.watchHandshake?.(`dialing ${short(peer)} ${address}`);
       const path = await initiatePath({ ...pathOptions(stream, watch, attempt.lifetime), wanted: peer });
       const cancelled = attempt.lifetime.reason;
       if (cancelled) {

@@ -6,7 +6,7 @@
  * again: a peer's idea of what is secret is not ours to trust.
  */
 import { VizRelayError } from '../errors.js';
-import type { ActorInfo, MachineDef, SessionHealth, StateNodeDef, TransitionDef, Update } from './model.js';
+import type { ActorInfo, MachineDef, PathHealth, SessionHealth, StateNodeDef, TransitionDef, Update } from './model.js';
 import { readCall, readVatCalls } from './messages.js';
 import { redact, redactText } from './redact.js';
 
@@ -102,7 +102,26 @@ const health = (s: unknown): SessionHealth => {
     bytesOut: num(s['bytesOut'], 'bytesOut'),
     channels: num(s['channels'], 'channels'),
     upMs: num(s['upMs'], 'upMs'),
+    ...(s['triple'] !== undefined ? { triple: text(s['triple'], 'triple') } : {}),
+    ...(s['paths'] !== undefined ? { paths: pathsOf(s['paths']) } : {}),
   };
+};
+
+/** A session's paths: at most MAX_PATHS_SHOWN (four live, three repairing, and room). */
+const MAX_PATHS_SHOWN = 8;
+const pathsOf = (v: unknown): PathHealth[] => {
+  if (!Array.isArray(v) || v.length > MAX_PATHS_SHOWN) return fail(`paths must be a list of at most ${MAX_PATHS_SHOWN}`);
+  return v.map((p: unknown) => {
+    if (!isObject(p)) return fail('path');
+    const rtt = p['rttMs'];
+    return {
+      address: text(p['address'], 'path address'),
+      grade: text(p['grade'], 'path grade', 16),
+      rttMs: rtt === null ? null : num(rtt, 'path rttMs'),
+      framesIn: num(p['framesIn'], 'path framesIn'),
+      framesOut: num(p['framesOut'], 'path framesOut'),
+    };
+  });
 };
 
 /**

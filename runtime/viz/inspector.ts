@@ -273,7 +273,7 @@ export const makeInspector = (opts: InspectorOptions): Inspector => {
     const live = healthSource().map((s) => ({ ...s, state: 'established' }));
     const prev = health.get(self)?.sessions ?? [];
     for (const p of prev) {
-      if (p.state === 'established' && !live.some((s) => s.peer === p.peer)) endedHealth.set(p.peer, { row: { ...p, state: 'ended', rttMs: null }, at: t });
+      if (p.state === 'established' && !live.some((s) => s.peer === p.peer)) endedHealth.set(p.peer, { row: { ...p, state: 'ended', rttMs: null, paths: [] }, at: t });
     }
     for (const s of live) endedHealth.delete(s.peer);
     for (const [peer, e] of endedHealth) if (t - e.at > ENDED_HEALTH_MS) endedHealth.delete(peer);

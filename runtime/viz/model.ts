@@ -129,6 +129,20 @@ export interface SessionHealth {
   readonly bytesOut: number;
   readonly channels: number;
   readonly upMs: number;
+  /** The triple session's state ('healthy', 'critical', 'resuming', …; docs/protocol.md 14.4); absent from older hosts. */
+  readonly triple?: string;
+  /** Its paths: the direct one ('host:port') and those through bridges ('via <bridge>'). */
+  readonly paths?: readonly PathHealth[];
+}
+
+/** One path of a session, as its health row shows it. */
+export interface PathHealth {
+  readonly address: string;
+  /** 'attaching', 'good', 'degraded'; 'repairing' for a bridge whose path is being made again. */
+  readonly grade: string;
+  readonly rttMs: number | null;
+  readonly framesIn: number;
+  readonly framesOut: number;
 }
 
 /**

@@ -86,4 +86,12 @@ export const sessionHealth = (remote: RemoteHosts | undefined, now = Date.now())
     bytesOut: s.bytesOut,
     channels: s.channels,
     upMs: now - s.since,
+    triple: s.state,
+    paths: [
+      ...s.paths.map((p) => ({ address: p.address, grade: p.grade, rttMs: p.rttMs ?? null, framesIn: p.framesIn, framesOut: p.framesOut })),
+      // A bridge whose path is down is shown while it is made again.
+      ...(s.bridges ?? [])
+        .filter((b) => !b.live)
+        .map((b) => ({ address: `via ${b.bridge}`, grade: 'repairing', rttMs: null, framesIn: 0, framesOut: 0 })),
+    ],
   }));

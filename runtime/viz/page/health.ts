@@ -19,12 +19,15 @@ interface Table {
 export const stateTone = (state: string): 'ok' | 'warn' | 'bad' | 'idle' => {
   const s = state.toLowerCase();
   if (/clos|fail|error|abort|lost|dead|down|refus/.test(s)) return 'bad';
-  if (/establish|open|ready|connected|up|alive|running|watching/.test(s)) return 'ok';
-  if (/handshak|connect|start|pending|retry|await|opening|reconnect/.test(s)) return 'warn';
+  if (/establish|open|ready|connected|up|alive|running|watching|healthy/.test(s)) return 'ok';
+  if (/handshak|connect|start|pending|retry|await|opening|reconnect|degraded|critical|resuming/.test(s)) return 'warn';
   return 'idle';
 };
 
-const CELLS = ['peer', 'state', 'rtt', 'frames', 'bytes', 'channels', 'up'] as const;
+const CELLS = ['peer', 'state', 'paths', 'rtt', 'frames', 'bytes', 'channels', 'up'] as const;
+
+/** A path's grade as a tone: good is up, attaching and degraded on the way, repairing down. */
+const gradeTone = (grade: string): 'ok' | 'warn' | 'bad' => (grade === 'good' ? 'ok' : grade === 'repairing' ? 'bad' : 'warn');
 
 export class HealthView {
   readonly #root: HTMLElement;
@@ -69,7 +72,7 @@ export class HealthView {
     this.#root.querySelector(':scope > .empty')?.remove();
     const self = host === model.self;
     const caption = h('span', { class: 'count' });
-    const head = h('tr', {}, ...['Peer', 'State', 'RTT ms', 'Frames ↓/↑', 'Bytes ↓/↑', 'Ch', 'Up'].map((t) => h('th', {}, t)));
+    const head = h('tr', {}, ...['Peer', 'State', 'Paths', 'RTT ms', 'Frames ↓/↑', 'Bytes ↓/↑', 'Ch', 'Up'].map((t) => h('th', {}, t)));
     const body = h('tbody');
     const el = h(
       'section',
@@ -100,20 +103,50 @@ export class HealthView {
   }
 
   #fill(row: HTMLTableRowElement, s: SessionHealth): void {
-    const [, state, rtt, frames, bytesCell, channels, up] = [...row.cells];
+    const [, state, pathsCell, rtt, frames, bytesCell, channels, up] = [...row.cells];
     const st = asText(s.state);
+    const paths = s.paths ?? [];
+    // One direct path and no bridges is how most sessions run: 'critical' (one live path) would alarm for nothing.
+    const lone = paths.length <= 1 && !paths.some((p) => asText(p.address).startsWith('via '));
+    const triple = s.triple === undefined ? undefined : asText(s.triple);
+    const shown = st === 'established' && triple && !(lone && triple === 'critical') ? triple : st;
     setAttr(row, 'data-state', st);
-    setAttr(row, 'data-tone', stateTone(st));
+    setAttr(row, 'data-triple', triple ?? '');
+    setAttr(row, 'data-tone', stateTone(shown));
     row.title = [
       asText(s.peer),
       `${asText(s.role)} · ${asText(s.address)} · ${asText(s.cipher)}`,
       `frames in ${s.framesIn}, out ${s.framesOut}; bytes in ${bytes(s.bytesIn)}, out ${bytes(s.bytesOut)}`,
     ].join('\n');
-    setText(state!, st);
+    setText(state!, shown);
+    this.#paths(pathsCell!, s);
     setText(rtt!, s.rttMs === null || s.rttMs === undefined ? '–' : s.rttMs < 10 ? s.rttMs.toFixed(1) : String(Math.round(s.rttMs)));
     setText(frames!, `${count(s.framesIn)}/${count(s.framesOut)}`);
     setText(bytesCell!, `${bytes(s.bytesIn, true)}/${bytes(s.bytesOut, true)}`);
     setText(channels!, String(s.channels));
     setText(up!, duration(s.upMs));
+  }
+
+  /** One line per path: where it goes (the direct address, or `via <bridge>`), its grade, RTT and frames. */
+  #paths(cell: HTMLElement, s: SessionHealth): void {
+    const paths = s.paths ?? [];
+    const key = JSON.stringify(paths.map((p) => [p.address, p.grade, p.rttMs === null ? null : Math.round(p.rttMs), p.framesIn, p.framesOut]));
+    if (cell.dataset['key'] === key) return;
+    cell.dataset['key'] = key;
+    cell.replaceChildren(
+      ...paths.map((p) =>
+        h(
+          'div',
+          {
+            class: 'path',
+            'data-grade': asText(p.grade),
+            'data-tone': gradeTone(asText(p.grade)),
+            title: `${asText(p.address)}: ${asText(p.grade)}; frames in ${p.framesIn}, out ${p.framesOut}`,
+          },
+          // The direct path by its role, bridged ones by their bridge: the address is in the tooltip.
+          `${asText(p.address).startsWith('via ') ? asText(p.address) : 'direct'} ${asText(p.grade)}${p.rttMs === null ? '' : ` ${p.rttMs < 10 ? p.rttMs.toFixed(1) : Math.round(p.rttMs)}ms`}`,
+        ),
+      ),
+    );
   }
 }

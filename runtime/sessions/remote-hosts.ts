@@ -435,7 +435,10 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     attach,
     end: (session, reason) => session.path.close(reason),
     adopted: (session) => {
-      if (session.path.role === 'initiator') addresses.remember(session.peer, session.address, 'dialed');
+      // A path through a bridge is never an address to dial.
+      if (isRelayedAddress(session.address)) {
+        // nothing to remember
+      } else if (session.path.role === 'initiator') addresses.remember(session.peer, session.address, 'dialed');
       // A peer that dialled in: its address here is its outgoing port. Ask where it listens, for
       // the hints of gifts of its objects that this host hands to third hosts. An older peer
       // without `advertised` (or a lying one) only costs those third hosts a failed dial.

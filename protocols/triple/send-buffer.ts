@@ -25,7 +25,8 @@ export interface Outgoing {
 export type AckOutcome = { readonly freed: number } | { readonly violation: string };
 
 export class SendBuffer {
-  #entries: Outgoing[] = [];
+  /** Kept frames from `#head` on; the slots before it are freed (undefined) until the next compaction. */
+  #entries: (Outgoing | undefined)[] = [];
   #head = 0;
   #bytes = 0;
   #nextSeq = 1;
@@ -80,12 +81,17 @@ export class SendBuffer {
       const e = this.#entries[this.#head] as Outgoing;
       if (e.seq > n) break;
       this.#bytes -= e.wire.length;
+      // Freed now, not at the next compaction: an acked frame's bytes must not outlive its ack.
+      this.#entries[this.#head] = undefined;
       this.#head++;
       freed++;
     }
     this.#acked = n;
     // Compacted now and then, not on every ack: the shift is O(size).
-    if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
+    if (this.#head === this.#entries.length) {
+      this.#entries = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#entries.length) {
       this.#entries = this.#entries.slice(this.#head);
       this.#head = 0;
     }

@@ -81,6 +81,10 @@ export const runHostCommand = async (opts: {
   process.stdout.write(
     `tribe host ${shortVatId(host.id)}\n  id      ${host.id}\n  home    ${host.home}\n  control ${homePaths(host.home).socket}\n  listen  ${listen}\n  viz     ${host.vizUrl ?? 'off (--no-viz)'}\n`,
   );
+  const status = host.ps();
+  // Other hosts name this bridge by this ref (`--bridges`).
+  if (status.bridgeRef) process.stdout.write(`  bridge  ${status.bridgeRef}\n`);
+  if (status.bridges && status.bridges.known.length > 0) process.stdout.write(`  bridges ${status.bridges.known.length} known\n`);
   if (opts.examples) await loadExamples(host);
   // Tests and scripts wait for this line.
   process.stdout.write(`ready pid=${process.pid}\n`);

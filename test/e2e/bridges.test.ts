@@ -105,14 +105,18 @@ test('a bridge that stops: its path is made again through another known bridge, 
       }
     }),
   );
+  const t0 = Date.now();
   await victim.stop();
+  t.log(`stopped in ${Date.now() - t0} ms`);
   await until(
     () => (sessionOf(a, c.id)!.bridges ?? []).some((b) => b.bridge === spare.id.slice(0, 8) && b.live),
     IO_MS,
     'the path through the stopped bridge to be made through the spare one',
     () => JSON.stringify(sessionOf(a, c.id)?.bridges),
   );
+  t.log(`replaced at ${Date.now() - t0} ms`);
   await within(calls, IO_MS, 'every call to settle');
+  t.log(`calls settled at ${Date.now() - t0} ms`);
   t.is(done, 500);
   t.false((sessionOf(a, c.id)!.bridges ?? []).some((b) => b.bridge === victim.id.slice(0, 8)), 'the stopped bridge is no longer used');
   await bridged(a, c.id, 3, 'three bridged paths again');

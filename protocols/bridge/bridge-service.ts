@@ -133,9 +133,10 @@ export const makeBridgeService = (opts: { self: VatId; clock: BridgeClock; limit
     links.set(link, st);
     const state = st;
     link.lifetime.onClose(() => {
-      links.delete(link);
-      for (const p of state.pending) unwait(p);
+      // The state goes last: ending a route looks it up there.
+      for (const p of [...state.pending]) unwait(p);
       for (const r of [...state.routes.values()]) end(r, new RelayEndedError(`the other end's session with the bridge ended`), false);
+      links.delete(link);
     });
     return st;
   };

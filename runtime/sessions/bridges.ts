@@ -10,7 +10,7 @@
  *   Accepts; over the route the dialler runs a fresh handshake, end to end, and
  *   the path joins their session as one more path (protocols/triple).
  * - Upkeep, by the side that dialled: a bridged path that ends is made again
- *   through the same bridge (after 100 ms, doubling to 2 s), with a new nonce
+ *   through the same bridge (at once; after a failed try 100 ms, doubling to 2 s), with a new nonce
  *   the peer hears through its gateway (`meet`); after two failed tries in a
  *   row, through another known bridge the session does not use. The direct
  *   path stays while it works (it is the fast one, and with fewer than three
@@ -47,7 +47,7 @@ export const MAX_LEARNED_BRIDGES = 16;
 export const MAX_BRIDGED_PATHS = 3;
 /** Meets a peer may ask of one session at once: one per bridged path. */
 export const MAX_MEETS_ASKED = MAX_BRIDGED_PATHS;
-/** First repair of a bridged path after it ended; a restarted bridge is usually back within it. */
+/** Wait after a failed repair; a restarted bridge is usually back within it. */
 export const REPAIR_MIN_MS = 100;
 /** Repairs back off to this: a dead bridge costs one dial every 2 s. */
 export const REPAIR_MAX_MS = 2_000;
@@ -143,7 +143,8 @@ interface Upkeep {
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const fromHex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (h) => Number.parseInt(h, 16));
 const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
-const backoff = (failures: number) => Math.min(REPAIR_MIN_MS * 2 ** Math.max(0, failures - 1), REPAIR_MAX_MS);
+/** A path that worked is made again at once; failed tries wait REPAIR_MIN_MS, doubling to REPAIR_MAX_MS. */
+const backoff = (failures: number) => (failures === 0 ? 0 : Math.min(REPAIR_MIN_MS * 2 ** (failures - 1), REPAIR_MAX_MS));
 
 export const makeBridges = (opts: BridgesOptions): Bridges => {
   const { self, clock, crypto } = opts;

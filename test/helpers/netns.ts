@@ -9,7 +9,10 @@
  * Topology: one veth pair per pair of hosts that should have a path (a point-to-point
  * link with its own /30), never a shared switch. So a cut takes down exactly one path
  * and nothing else, and the address a host dials names the link it goes over; no
- * forwarding, routes or packet filters are needed. Five hosts (a client, a service and
+ * forwarding or packet filters are needed. A host that must be reached at one address
+ * over several links (a bridge: its ref names one address) gets an address of its own
+ * on its loopback (`Topology.address`), and each link's far end a route to it over
+ * that link (`Link.route`) — so each path still has its own wire. Five hosts (a client, a service and
  * three bridges) with client-bridge and bridge-service paths are six links, a full mesh
  * of five ten: `ip link add` is cheap. (A central "switch" namespace with one veth per
  * host and routing would model a host's uplink failing instead, where every path of that
@@ -42,6 +45,8 @@ import { killGroup, spawnTracked } from './processes.js';
 export const IP_COMMAND_MS = 10_000;
 /** Links per topology: each takes a /30 of one 10.231.X.0/24. */
 export const MAX_LINKS = 64;
+/** Own addresses (Topology.address) per topology: each is one of 10.232.X.1-254. */
+export const MAX_OWN_ADDRESSES = 254;
 /** A label becomes part of a device name (`to-<label>`), which Linux caps at 15 bytes. */
 const LABEL = /^[a-z][a-z0-9]{0,11}$/;
 const PREFIX = 'tribe-';
@@ -154,8 +159,17 @@ export interface Link {
    * packets (a re-dial's SYN too) vanish until the link is back.
    */
   down(only?: Namespace): Promise<void>;
-  /** Brings both ends up again. */
+  /**
+   * Brings both ends up again, and puts back the routes `route` added: the kernel
+   * flushes every route through a device that goes down, and does not restore them.
+   */
   up(): Promise<void>;
+  /**
+   * Routes `address` (another namespace's own address, Topology.address) from `from`,
+   * an end of this link, over this link to its other end: `ip route replace
+   * ADDRESS/32 via <other end> dev <from's device>`. Kept across down and up.
+   */
+  route(from: Namespace, address: string): Promise<void>;
   /** Whether the link is down now (at either end, as this helper last set it). */
   readonly isDown: boolean;
 }
@@ -167,6 +181,14 @@ export interface Topology {
   namespace(label: string): Promise<Namespace>;
   /** A new veth pair between `a` and `b` (each in one namespace, up, with its /30 address). */
   link(a: Namespace, b: Namespace): Promise<Link>;
+  /**
+   * A new address of `ns`'s own, on its loopback (so on no link, and never down):
+   * for a host that several links must reach at one address — a bridge, whose ref
+   * names one. Others reach it through a link by `Link.route`; with forwarding off
+   * (a new namespace's default) it is reachable only from the link's other end,
+   * so a cut of one link still takes down exactly that path.
+   */
+  address(ns: Namespace): Promise<string>;
   /** Deletes every namespace (their devices, and so the links, go with them). Idempotent. */
   destroy(): void;
 }
@@ -204,9 +226,11 @@ export const makeTopology = (t: ExecutionContext): Topology => {
   const id = `${process.pid}-${startTicks(process.pid)}-${n}`;
   // Only for telling runs apart in a capture: addresses never leave their namespaces.
   const subnet = `10.231.${(process.pid + n) % 256}`;
+  const ownSubnet = `10.232.${(process.pid + n) % 256}`;
   const watcher = startWatcher();
   const mine: Namespace[] = [];
   let links = 0;
+  let owns = 0;
   let destroyed = false;
 
   const namespace = async (label: string): Promise<Namespace> => {
@@ -243,6 +267,8 @@ export const makeTopology = (t: ExecutionContext): Topology => {
       await e.ns.ip(['link', 'set', e.dev, 'up']);
     }
     let isDown = false;
+    const routes: { from: LinkEnd; via: LinkEnd; address: string }[] = [];
+    const addRoute = (r: (typeof routes)[number]) => r.from.ns.ip(['route', 'replace', `${r.address}/32`, 'via', r.via.address, 'dev', r.from.dev]);
     return {
       a: ea,
       b: eb,
@@ -253,12 +279,27 @@ export const makeTopology = (t: ExecutionContext): Topology => {
       },
       async up() {
         for (const e of [ea, eb]) await e.ns.ip(['link', 'set', e.dev, 'up']);
+        for (const r of routes) await addRoute(r);
         isDown = false;
+      },
+      async route(from, address) {
+        if (from !== a && from !== b) throw new NetnsError(`NetnsError: ${from.name} is not an end of this link`);
+        const r = from === a ? { from: ea, via: eb, address } : { from: eb, via: ea, address };
+        routes.push(r);
+        if (!isDown) await addRoute(r);
       },
       get isDown() {
         return isDown;
       },
     };
+  };
+
+  const address = async (ns: Namespace): Promise<string> => {
+    if (owns >= MAX_OWN_ADDRESSES) throw new NetnsError(`NetnsError: more than ${MAX_OWN_ADDRESSES} own addresses in one topology`);
+    if (!mine.includes(ns)) throw new NetnsError(`NetnsError: ${ns.name} is not a namespace of this topology`);
+    const own = `${ownSubnet}.${++owns}`;
+    await ns.ip(['addr', 'add', `${own}/32`, 'dev', 'lo']);
+    return own;
   };
 
   const destroy = () => {
@@ -277,7 +318,7 @@ export const makeTopology = (t: ExecutionContext): Topology => {
     watcher.end();
   };
   t.teardown(destroy);
-  return { id, namespace, link, destroy };
+  return { id, namespace, link, address, destroy };
 };
 
 /**

@@ -93,8 +93,8 @@ export interface Bridges {
   frame(session: HostSession, tag: number, payload: Uint8Array): void;
   /** A path joined `session`: meet the peer at the bridges its handshake selected. */
   arrived(session: HostSession, path: SecurePath, address: string): void;
-  /** The peer's gateway call `meet(bridge, nonce)`. */
-  meetAsked(session: HostSession, bridge: unknown, nonce: unknown): void;
+  /** The peer's gateway call `meet(bridge, nonce)`: settles once our side is at the bridge (or failed). */
+  meetAsked(session: HostSession, bridge: unknown, nonce: unknown): Promise<void>;
   /** A path through a bridge ended, with this reason. */
   relayedPathEnded(reason: Error): void;
   /** The session with `peer` lost its last path: relays over it stop now. */
@@ -142,7 +142,9 @@ interface Upkeep {
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const fromHex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (h) => Number.parseInt(h, 16));
-const describe = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+/** `Name: message`, once: our errors' messages start with their name already. */
+const describe = (err: unknown) =>
+  err instanceof Error ? (err.message.startsWith(`${err.name}: `) ? err.message : `${err.name}: ${err.message}`) : String(err);
 /** A path that worked is made again at once; failed tries wait REPAIR_MIN_MS, doubling to REPAIR_MAX_MS. */
 const backoff = (failures: number) => (failures === 0 ? 0 : Math.min(REPAIR_MIN_MS * 2 ** (failures - 1), REPAIR_MAX_MS));
 
@@ -212,6 +214,11 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   const meetAt = async (ref: BridgeRef, op: typeof Op.Provide | typeof Op.Accept, peer: VatId, nonce: Uint8Array) => {
     const table = opts.table();
     const hop = await table.connect(ref.vatId, ref.address);
+    // A hop session that lost its paths (a cut link, a killed bridge) would hold the meet until it
+    // resumes or the meet times out (12 s): fail now, so the slot backs off and may move to another bridge.
+    if (hop.path.report().state === 'resuming') {
+      throw new RelayEndedError(`no path to bridge ${shortVatId(ref.vatId)} now (its session is resuming)`);
+    }
     const stream = await clientOf(hop).meet(op, peer, nonce);
     if (op === Op.Accept) {
       table.acceptStream(stream);
@@ -227,8 +234,17 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     const peer = u.session.peer;
     slot.busy = true;
     try {
-      if (tell) await E(u.session.mux.gateway()).meet(formatBridgeRef(slot.ref), hex(nonce));
-      const stream = await meetAt(slot.ref, Op.Provide, peer, nonce);
+      // Both sides go to the bridge at once; the peer answers once its side is there (or failed), so
+      // a failure over there is heard now, not after the bridge's rendezvous timeout.
+      const mine = meetAt(slot.ref, Op.Provide, peer, nonce);
+      mine.catch(() => {});
+      if (tell) {
+        await Promise.all([E(u.session.mux.gateway()).meet(formatBridgeRef(slot.ref), hex(nonce)), mine]).catch((err: unknown) => {
+          mine.then((s) => s.close(), () => {});
+          throw err;
+        });
+      }
+      const stream = await mine;
       slot.live = true;
       slot.made += 1;
       slot.failures = 0;
@@ -359,15 +375,19 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     },
     meetAsked(session, bridge, nonce) {
       const ref = parseBridgeRef(bridge);
-      if (!ref || ref.vatId === self || ref.vatId === session.peer) throw new BridgeRefError('meet: not a bridge ref');
-      if (typeof nonce !== 'string' || !/^[0-9a-f]{64}$/.test(nonce)) throw new BridgeRefError('meet: the nonce is not 64 hex digits');
+      if (!ref || ref.vatId === self || ref.vatId === session.peer) return Promise.reject(new BridgeRefError('meet: not a bridge ref'));
+      if (typeof nonce !== 'string' || !/^[0-9a-f]{64}$/.test(nonce)) return Promise.reject(new BridgeRefError('meet: the nonce is not 64 hex digits'));
       const n = asked.get(session) ?? 0;
-      if (n >= MAX_MEETS_ASKED) throw new RemoteLimitError(`RemoteLimitError: ${MAX_MEETS_ASKED} meets asked at once already`);
+      if (n >= MAX_MEETS_ASKED) return Promise.reject(new RemoteLimitError(`RemoteLimitError: ${MAX_MEETS_ASKED} meets asked at once already`));
       asked.set(session, n + 1);
-      meetAt(ref, Op.Accept, session.peer, fromHex(nonce))
-        .catch(() => {
-          meetsFailed += 1;
-        })
+      return meetAt(ref, Op.Accept, session.peer, fromHex(nonce))
+        .then(
+          () => undefined,
+          (err: unknown) => {
+            meetsFailed += 1;
+            throw err;
+          },
+        )
         .finally(() => asked.set(session, (asked.get(session) ?? 1) - 1));
     },
     relayedPathEnded(reason) {

@@ -89,7 +89,7 @@ export interface GatewayOptions {
   /** The host's gift table (capabilities/handoff.ts); absent: the host's own connections hand nothing on directly. */
   readonly handoffs?: Handoffs;
   /** The peer asks us to meet it at a bridge (bridges.ts `meetAsked`); absent: refused. */
-  readonly meet?: (session: HostSession, bridge: unknown, nonce: unknown) => void;
+  readonly meet?: (session: HostSession, bridge: unknown, nonce: unknown) => Promise<void>;
 }
 
 export interface Gateway {
@@ -291,13 +291,14 @@ export const makeGateway = (opts: GatewayOptions): Gateway => {
       /**
        * The peer replaces a path of this session through a bridge: we go to
        * `bridge` (a bridge ref) and accept the peer's rendezvous with `nonce`
-       * (64 hex digits). Answers at once; the path shows up (or not) on its own.
+       * (64 hex digits). Answers once our side is at the bridge: the relayed
+       * stream is ours (the peer then runs its path over it), or why not.
        * Throws BridgeRefError for a malformed ref or nonce, RemoteLimitError
        * past the meets one session may ask at once.
        */
-      meet(bridge: unknown, nonce: unknown) {
+      async meet(bridge: unknown, nonce: unknown) {
         if (!opts.meet) throw new NotABridgeError('this host joins no paths through bridges');
-        opts.meet(getSession(), bridge, nonce);
+        await opts.meet(getSession(), bridge, nonce);
       },
       /** The peer's visualizer asks for this host's machine records: relayed to `sink.push(batch)` while the session lasts. */
       watch(sink: unknown) {

@@ -12,7 +12,9 @@
  * - Upkeep, by the side that dialled: a bridged path that ends is made again
  *   through the same bridge (at once; after a failed try 100 ms, doubling to 2 s), with a new nonce
  *   the peer hears through its gateway (`meet`); after two failed tries in a
- *   row, through another known bridge the session does not use. The direct
+ *   row, or two paths in a row that ended within 5 s of being made (a bridge
+ *   that breaks paths: it alters, drops or replays bytes), through another
+ *   known bridge the session does not use (and, for the latter, never again). The direct
  *   path stays while it works (it is the fast one, and with fewer than three
  *   bridges it fills in); when it is lost while bridged paths live, it is dialled
  *   again with the same backoff.
@@ -53,6 +55,15 @@ export const REPAIR_MIN_MS = 100;
 export const REPAIR_MAX_MS = 2_000;
 /** Failed tries in a row through one bridge before another is tried. */
 export const TRIES_PER_BRIDGE = 2;
+/**
+ * A bridged path that ends sooner than this after it was made counts as a
+ * short life: a bridge that lets paths up and then breaks them (it alters,
+ * drops or replays bytes, which the ends' AEAD catches) fails no meet, so
+ * meets alone would never move away from it.
+ */
+export const STABLE_PATH_MS = 5_000;
+/** Short lives in a row through one bridge before the slot moves to another, and the session avoids that bridge. */
+export const SHORT_LIVES_PER_BRIDGE = 2;
 
 export interface BridgedPathStatus {
   /** The bridge's VatId (short) and address. */
@@ -125,6 +136,8 @@ interface Slot {
   busy: boolean;
   made: number;
   failures: number;
+  /** Paths through this bridge in a row that ended within STABLE_PATH_MS. */
+  short: number;
   lastError?: string;
   timer?: unknown;
 }
@@ -138,6 +151,8 @@ interface Upkeep {
   directTries: number;
   directTimer?: unknown;
   directBusy: boolean;
+  /** Bridges this session moved away from after short lives: not picked again for it. */
+  readonly avoid: Set<VatId>;
 }
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -249,7 +264,13 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       slot.made += 1;
       slot.failures = 0;
       delete slot.lastError;
-      await stream.ended;
+      const madeAt = clock.now();
+      const why = await stream.ended;
+      const lived = clock.now() - madeAt;
+      if (lived < STABLE_PATH_MS) {
+        slot.short += 1;
+        slot.lastError = `the path ended after ${lived} ms${why ? ` (${describe(why)})` : ''}`;
+      } else slot.short = 0;
     } catch (err) {
       slot.failures += 1;
       slot.lastError = describe(err);
@@ -260,12 +281,14 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     }
     if (!alive(u)) return;
     keepDirect(u);
-    if (slot.failures >= TRIES_PER_BRIDGE) {
+    if (slot.failures >= TRIES_PER_BRIDGE || slot.short >= SHORT_LIVES_PER_BRIDGE) {
       const inUse = new Set(u.slots.map((s) => s.ref.vatId));
-      const other = known().find((r) => !inUse.has(r.vatId) && r.vatId !== peer);
+      const other = known().find((r) => !inUse.has(r.vatId) && !u.avoid.has(r.vatId) && r.vatId !== peer);
+      if (slot.short >= SHORT_LIVES_PER_BRIDGE) u.avoid.add(slot.ref.vatId);
       if (other) {
         slot.ref = other;
         slot.failures = 0;
+        slot.short = 0;
       }
     }
     slot.timer = clock.setTimeout(() => {
@@ -307,7 +330,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   const upkeepOf = (session: HostSession, direct: string): Upkeep => {
     const had = upkeeps.get(session.peer);
     if (had && had.session === session) return had;
-    const u: Upkeep = { session, slots: [], direct, directTries: 0, directBusy: false };
+    const u: Upkeep = { session, slots: [], direct, directTries: 0, directBusy: false, avoid: new Set() };
     upkeeps.set(session.peer, u);
     session.lifetime.onClose(() => {
       for (const s of u.slots) if (s.timer !== undefined) clock.clearTimeout(s.timer);
@@ -337,10 +360,13 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       learn(suggested);
       // A bridge's own sessions, and a session that exists already (this path resumes it), take none.
       if (opts.bridge || isKnownBridge(peer) || opts.table().get(peer)) return [];
-      return known()
-        .filter((r) => r.vatId !== peer)
-        .slice(0, MAX_BRIDGED_PATHS)
-        .map(formatBridgeRef);
+      // Our own configured bridges first, then the peer's in its order, then others we learned.
+      const picked = new Map<VatId, BridgeRef>();
+      const suggestedRefs = suggested.map(parseBridgeRef).filter((r): r is BridgeRef => r !== undefined);
+      for (const r of [...configured.values(), ...suggestedRefs, ...learned.values()]) {
+        if (r.vatId !== peer && r.vatId !== self && !picked.has(r.vatId)) picked.set(r.vatId, r);
+      }
+      return [...picked.values()].slice(0, MAX_BRIDGED_PATHS).map(formatBridgeRef);
     },
     frame(session, tag, payload) {
       if (tag === Tag.BridgeControl) return controlFrom(session, decodeControl(payload));
@@ -350,6 +376,8 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     },
     arrived(session, path, address) {
       const relayed = isRelayedAddress(address);
+      // The bridges the peer selected are known from now on (a peer's choice, like its suggestions).
+      learn(path.rendezvous.map((r) => r.bridge));
       if (path.role === 'initiator' && !relayed && path.rendezvous.length > 0) upkeepOf(session, address);
       // A direct path of a session kept here that ends while bridged ones live: dial it again.
       const kept = upkeeps.get(session.peer);
@@ -368,7 +396,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
           continue;
         }
         if (!kept || kept.slots.some((s) => s.ref.vatId === ref.vatId) || kept.slots.length >= MAX_BRIDGED_PATHS) continue;
-        const slot: Slot = { ref, live: false, busy: false, made: 0, failures: 0 };
+        const slot: Slot = { ref, live: false, busy: false, made: 0, failures: 0, short: 0 };
         kept.slots.push(slot);
         void establish(kept, slot, nonce, false);
       }

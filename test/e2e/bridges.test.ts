@@ -38,13 +38,17 @@ const serviceAndClient = async (t: ExecutionContext, client: HostOptions, servic
 const sessionOf = (h: Host, peer: string) => h.ps().sessions.find((s) => s.peer === peer);
 const viaPaths = (h: Host, peer: string) => (sessionOf(h, peer)?.paths ?? []).filter((p) => p.address.startsWith('via '));
 
-/** Until the session has `n` good paths through bridges and a good direct one. */
-const bridged = (h: Host, peer: string, n: number, what: string) =>
+/**
+ * Until the session has `n` good paths through bridges and its direct one (good
+ * at first; later any grade: one slow heartbeat on a loaded machine keeps a path
+ * 'degraded' for seconds while its smoothed RTT decays).
+ */
+const bridged = (h: Host, peer: string, n: number, what: string, directGood = true) =>
   until(
     () => {
       const s = sessionOf(h, peer);
       const via = viaPaths(h, peer).filter((p) => p.grade === 'good');
-      return !!s && via.length >= n && s.paths.some((p) => !p.address.startsWith('via ') && p.grade === 'good');
+      return !!s && via.length >= n && s.paths.some((p) => !p.address.startsWith('via ') && (!directGood || p.grade === 'good'));
     },
     IO_MS,
     what,
@@ -89,10 +93,12 @@ test('the accepting host selects its own bridges when the dialler knows none', a
 });
 
 test('a bridge that stops: its path is made again through another known bridge, and no call is lost', async (t) => {
+  const setup = Date.now();
   const bs = await bridgeHosts(t, 4);
   const { a, c, bob } = await serviceAndClient(t, { bridges: bs.map(refOf) });
   await E(bob).label();
   await bridged(a, c.id, 3, 'three bridged paths');
+  t.log(`set up in ${Date.now() - setup} ms`);
   const used = new Set((sessionOf(a, c.id)!.bridges ?? []).map((b) => b.bridge));
   const spare = bs.find((b) => !used.has(b.id.slice(0, 8)))!;
   const victim = bs.find((b) => used.has(b.id.slice(0, 8)))!;
@@ -119,7 +125,8 @@ test('a bridge that stops: its path is made again through another known bridge, 
   t.log(`calls settled at ${Date.now() - t0} ms`);
   t.is(done, 500);
   t.false((sessionOf(a, c.id)!.bridges ?? []).some((b) => b.bridge === victim.id.slice(0, 8)), 'the stopped bridge is no longer used');
-  await bridged(a, c.id, 3, 'three bridged paths again');
+  await bridged(a, c.id, 3, 'three bridged paths again', false);
+  t.log(`three bridged paths again at ${Date.now() - t0} ms`);
   t.is(a.ps().sessions.filter((s) => s.peer === c.id).length, 1, 'the same session throughout');
 });
 
@@ -162,9 +169,11 @@ const FAULTS: Record<string, (every: number) => RelayFault> = {
 
 for (const [kind, fault] of Object.entries(FAULTS)) {
   test(`a bridge that ${kind} bytes is detected: its paths end, the ends accept no bad frame, and every call completes once`, async (t) => {
-    const honest = await bridgeHosts(t, 2);
+    const honest = await bridgeHosts(t, 3);
     const [hostile] = await bridgeHosts(t, 1, { bridgeFault: fault(7) });
+    // Suggested in this order, three selected: the hostile one and two honest; the third honest is the spare.
     const { a, c, bob } = await serviceAndClient(t, { bridges: [refOf(hostile!), ...honest.map(refOf)], tripleMode: 'all' });
+    const spare = honest[2]!;
     t.is(await E(bob).label(), 'bob');
     const since = sessionOf(a, c.id)!.since;
     // Calls in lanes; each answer is checked: a frame altered and accepted would show here or abort the session.
@@ -192,8 +201,16 @@ for (const [kind, fault] of Object.entries(FAULTS)) {
     // The session never ended, and the honest paths stayed up.
     t.is(sessionOf(a, c.id)!.since, since);
     t.true(viaPaths(a, c.id).filter((p) => !p.address.includes(hostile!.id.slice(0, 8))).length >= 2);
-    // The hostile bridge's slot keeps being repaired (or replaced), never trusted with a bad frame.
-    const slot = (sessionOf(a, c.id)!.bridges ?? []).find((b) => b.bridge === hostile!.id.slice(0, 8));
-    t.log(`hostile slot: ${JSON.stringify(slot)}`);
+    // Routed around: after two paths through it died young, the slot moved to the spare bridge for good.
+    await until(
+      () => {
+        const slots = sessionOf(a, c.id)!.bridges ?? [];
+        return !slots.some((b) => b.bridge === hostile!.id.slice(0, 8)) && slots.some((b) => b.bridge === spare.id.slice(0, 8) && b.live);
+      },
+      IO_MS,
+      'the hostile bridge to be replaced by the spare',
+      () => JSON.stringify(sessionOf(a, c.id)!.bridges),
+    );
+    t.log(`slots after: ${JSON.stringify(sessionOf(a, c.id)!.bridges)}`);
   });
 }

@@ -34,6 +34,12 @@ export class PathHealth {
   validated = false;
   /** The peer's epoch was seen on this path: its data is accepted from here on. */
   heardEpoch = false;
+  /**
+   * Since when a frame sent on this path timed out unacknowledged (standby
+   * mode): the path is passed over for sending until it echoes a Beat sent
+   * after that, so one stall costs one retransmit timeout, not one per frame.
+   */
+  suspectSince: number | undefined;
   beatsSent = 0;
   echoes = 0;
   framesIn = 0;
@@ -62,8 +68,11 @@ export class PathHealth {
     b.echoed = true;
     this.echoes++;
     const sample = Math.max(0, now - b.at);
-    this.srtt = this.srtt === undefined ? sample : this.srtt + (sample - this.srtt) / 8;
+    // Up slowly (one late echo is not a slow path), down quickly (a path that is fast again is used again
+    // within a few heartbeats: at 1/8 one spike kept a path 'degraded' for ten seconds or more).
+    this.srtt = this.srtt === undefined ? sample : this.srtt + (sample - this.srtt) / (sample < this.srtt ? 2 : 8);
     this.validated = true;
+    if (this.suspectSince !== undefined && b.at >= this.suspectSince) this.suspectSince = undefined;
     return true;
   }
 

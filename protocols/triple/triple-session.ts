@@ -193,7 +193,13 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     if (rankCache) return rankCache;
     const live = [...legs.values()]
       .filter((l) => l.grade === 'good' || l.grade === 'degraded')
-      .sort((a, b) => RANK[a.grade] - RANK[b.grade] || (a.health.srtt ?? Infinity) - (b.health.srtt ?? Infinity) || a.id - b.id);
+      .sort(
+        (a, b) =>
+          RANK[a.grade] - RANK[b.grade] ||
+          Number(a.health.suspectSince !== undefined) - Number(b.health.suspectSince !== undefined) ||
+          (a.health.srtt ?? Infinity) - (b.health.srtt ?? Infinity) ||
+          a.id - b.id,
+      );
     rankCache = { live, targets: mode === 'all' ? live : live.slice(0, 1) };
     return rankCache;
   };
@@ -323,7 +329,17 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     if (live.length > 0) {
       for (const e of buffer.upTo(buffer.sentUpTo)) {
         if (e.tries === 0 || now - e.sentAt < timeout) continue;
-        const on = mode === 'all' ? live : [live.find((l) => !e.via.includes(l.id)) ?? (live[0] as Leg)];
+        if (mode === 'standby' && live.length > 1) {
+          // The paths it went on are passed over until they echo again: later frames take another.
+          for (const id of e.via) {
+            const l = legs.get(id);
+            if (l && l.health.suspectSince === undefined) {
+              l.health.suspectSince = now;
+              rerank();
+            }
+          }
+        }
+        const on = mode === 'all' ? live : [ranked().find((l) => !e.via.includes(l.id)) ?? (live[0] as Leg)];
         transmit(e, on);
         any = true;
       }

@@ -298,14 +298,44 @@ test('a peer with a new epoch (it restarted) ends the old session at once, witho
   a2.abort(new Error('test over'));
 });
 
-test('a fourth path replaces the worst of three', (t) => {
-  const p = makePair({ paths: 3 });
+test('a fifth path replaces the worst of four (three through bridges and the direct one)', (t) => {
+  const p = makePair({ paths: 4 });
   p.clock.advance(250);
-  p.links[1]!.faults.drop = 0.9;
+  // Slow, not dead: graded degraded, the worst of the four.
+  p.links[1]!.faults.delayMs = 60;
   p.clock.advance(500);
+  t.is(p.a.diagnostics().paths.length, 4, 'four paths are held');
   p.link();
-  t.true(p.links[1]!.lifetime.isClosed, 'the lossy link went');
-  t.is(p.a.diagnostics().paths.length, 3);
+  t.true(p.links[1]!.lifetime.isClosed, 'the slow link went');
+  t.false(p.links[0]!.lifetime.isClosed || p.links[2]!.lifetime.isClosed || p.links[3]!.lifetime.isClosed);
+  t.is(p.a.diagnostics().paths.length, 4);
+});
+
+test('standby: a frame that times out on the primary moves later frames to another path at once, until the primary echoes again', (t) => {
+  const p = makePair({ mode: 'standby' });
+  p.clock.advance(250);
+  const primary = p.links[0]!;
+  primary.faults.drop = 1;
+  p.a.send(Tag.Deliver, bytes('first'));
+  // The retransmit timeout (50 ms at least here) sends it on another path.
+  p.clock.advance(120);
+  t.deepEqual(p.got.b, ['first']);
+  const retransmits = p.a.diagnostics().retransmits;
+  const sentOnPrimary = primary.a.sent;
+  // Later frames skip the suspect primary: delivered well within a retransmit timeout, none sent again.
+  sendAll(p.a, 'b', 5);
+  p.clock.advance(20);
+  t.deepEqual(p.got.b, ['first', ...expected('b', 5)]);
+  t.is(p.a.diagnostics().retransmits, retransmits, 'no frame waited for a timeout');
+  t.true(primary.a.sent - sentOnPrimary <= 1, `at most a heartbeat went on the primary (${primary.a.sent - sentOnPrimary} frames)`);
+  // The primary heals and echoes a Beat sent after it was passed over: it is the best path again.
+  primary.faults.drop = 0;
+  p.clock.advance(250);
+  const before = primary.a.sent;
+  sendAll(p.a, 'c', 5);
+  p.clock.advance(20);
+  t.deepEqual(p.got.b.slice(6), expected('c', 5));
+  t.true(primary.a.sent - before >= 5, 'the healed primary carries frames again');
 });
 
 test('a frame handler that throws aborts the session with its error', (t) => {

@@ -5,7 +5,7 @@
  */
 import type { MachineDef } from '../model.js';
 import { type ChartLayout, type LaidEdge, type LaidNode, type Point, round } from './statechart-layout.js';
-import { DOT, FOLD_MARK, insideText, PAD, TITLE, transitionText } from './statechart-text.js';
+import { CAPTION_LINE, DOT, FOLD_MARK, insideText, LINE, PAD, TITLE, transitionLines } from './statechart-text.js';
 
 export interface StatechartView {
   readonly element: SVGSVGElement;
@@ -16,6 +16,7 @@ export interface StatechartView {
 const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Baselines within a line box and a title band, for the font sizes in statechart.css. */
 const LINE_BASE = 10.5;
+const CAPTION_BASE = 9;
 const TITLE_BASE = 15.5;
 const ARROW = 8;
 
@@ -29,6 +30,15 @@ const make = <K extends keyof SVGElementTagNameMap>(
   for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, String(value));
   if (text !== undefined) element.textContent = text;
   return element;
+};
+
+/** A <text> of `lines`, one <tspan> each, `step` px apart, the first baseline at `y`. */
+const textLines = (doc: Document, attrs: Readonly<Record<string, string | number>>, x: number, y: number, step: number, lines: readonly string[]) => {
+  const text = make(doc, 'text', { ...attrs, x, y });
+  lines.forEach((line, i) => {
+    text.append(make(doc, 'tspan', { x, y: round(y + i * step) }, line));
+  });
+  return text;
 };
 
 const CORNER = 5;
@@ -87,9 +97,7 @@ const drawState = (doc: Document, n: LaidNode): SVGGElement => {
     g.append(head);
   }
   g.append(make(doc, 'text', { class: 'key', x, y: n.y + TITLE_BASE, 'text-anchor': anchor }, n.key));
-  if (n.caption) {
-    g.append(make(doc, 'text', { class: 'caption', x, y: n.y + TITLE + LINE_BASE - 1, 'text-anchor': anchor }, n.caption));
-  }
+  if (n.caption) g.append(textLines(doc, { class: 'caption', 'text-anchor': anchor }, x, n.y + TITLE + CAPTION_BASE, CAPTION_LINE, n.caption));
   return g;
 };
 
@@ -116,9 +124,9 @@ const drawTransition = (doc: Document, e: LaidEdge, withRoute: boolean): SVGGEle
       g.append(make(doc, 'path', { class: 'route', d: pathData(route) }), make(doc, 'path', { class: 'arrow', d: arrowHead(route) }));
     }
   }
-  const text = routed ? transitionText(e) : insideText(e);
+  const lines = routed ? transitionLines(e) : [insideText(e)];
   if (routed) g.append(make(doc, 'rect', { class: 'label-bg', x: e.label.x - 2, y: e.label.y, width: e.label.width + 4, height: e.label.height }));
-  g.append(make(doc, 'text', { class: 'label', x: e.label.x, y: e.label.y + LINE_BASE }, text));
+  g.append(textLines(doc, { class: 'label' }, e.label.x, e.label.y + LINE_BASE, LINE, lines));
   return g;
 };
 

@@ -7,7 +7,7 @@
 import type { ELK as ElkEngine, ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import type { MachineDef, StateNodeDef } from '../model.js';
 import { foldableStates, foldDefinition } from './statechart-fold.js';
-import { CAPTION_CHAR, captionOf, DOT, FOLD_MARK, insideText, KEY_CHAR, LINE, PAD, TEXT_CHAR, TITLE, transitionText } from './statechart-text.js';
+import { CAPTION_CHAR, CAPTION_LINE, captionOf, DOT, FOLD_MARK, insideText, KEY_CHAR, LINE, PAD, TEXT_CHAR, TITLE, transitionLines } from './statechart-text.js';
 
 /** An elkjs engine: the page's runs in a Web Worker (elk-api + elk-worker), tests use elk.bundled in-thread. */
 export type { ElkEngine };
@@ -41,7 +41,7 @@ export interface LaidNode extends Box {
   /** Where the initial marker of this (initial) child is drawn: the dot's centre and the arrow into the box. */
   initialMarker?: { dot: Point; points: Point[] };
   /** Entry actions and invoked actors, short. */
-  caption?: string;
+  caption?: string[];
   /** The parent is parallel: this is one of its regions. */
   region: boolean;
   /** It has children in the definition (not the root): its header folds and unfolds it. */
@@ -70,7 +70,6 @@ export interface LaidEdge {
 }
 
 const stateId = (path: string) => `s:${path}`;
-const initialId = (path: string) => `i:${path}`;
 /** The container of edges that belong to no state: those into or around the root. */
 const GRAPH = null;
 
@@ -124,12 +123,12 @@ const headerSize = ({ node, inside, hidden }: Indexed, foldable: boolean) => {
   const caption = captionOf(node, hidden);
   const widths = [
     node.key.length * KEY_CHAR + (foldable ? FOLD_MARK : 0),
-    (caption?.length ?? 0) * CAPTION_CHAR,
+    ...caption.map((line) => line.length * CAPTION_CHAR),
     ...inside.map((i) => insideText(node.transitions[i]!).length * TEXT_CHAR),
   ];
   return {
     width: Math.ceil(Math.max(...widths) + 2 * PAD),
-    height: TITLE + (caption ? LINE : 0) + inside.length * LINE + 4,
+    height: TITLE + caption.length * CAPTION_LINE + inside.length * LINE + 4,
   };
 };
 
@@ -154,7 +153,7 @@ const containerOf = (states: Map<string, Indexed>, source: string, target: strin
 };
 
 const elkLabel = (node: StateNodeDef, members: readonly number[]) => {
-  const lines = members.map((i) => transitionText(node.transitions[i]!));
+  const lines = members.flatMap((i) => transitionLines(node.transitions[i]!));
   // elkjs leaves a label without text where it found it (at the container's origin).
   return {
     text: lines.join('\n'),
@@ -165,6 +164,21 @@ const elkLabel = (node: StateNodeDef, members: readonly number[]) => {
 
 type EdgesByContainer = Map<string | null, ElkExtendedEdge[]>;
 
+/**
+ * A state's transitions to itself leave and enter by two ports on its right
+ * side: left to ELK, a loop takes the left side, where an initial state's
+ * marker is drawn.
+ */
+const loopPorts = (path: string) => ({ out: `${stateId(path)}:loop-out`, in: `${stateId(path)}:loop-in` });
+const EAST = { 'elk.port.side': 'EAST' } as const;
+const loopShape = (path: string) => ({
+  ports: [
+    { id: loopPorts(path).out, width: 0, height: 0, layoutOptions: EAST },
+    { id: loopPorts(path).in, width: 0, height: 0, layoutOptions: EAST },
+  ],
+  layoutOptions: { 'elk.portConstraints': 'FIXED_SIDE' },
+});
+
 const elkEdges = (states: Map<string, Indexed>, bundles: readonly Bundle[]): EdgesByContainer => {
   const byContainer: EdgesByContainer = new Map();
   const add = (container: string | null, edge: ElkExtendedEdge) => {
@@ -172,18 +186,14 @@ const elkEdges = (states: Map<string, Indexed>, bundles: readonly Bundle[]): Edg
     list.push(edge);
     byContainer.set(container, list);
   };
-  for (const { node } of states.values()) {
-    if (node.initial !== undefined && node.type !== 'parallel' && states.has(node.initial)) {
-      add(node.path, { id: initialId(node.path), sources: [initialId(node.path)], targets: [stateId(node.initial)] });
-    }
-  }
   for (const bundle of bundles) {
     const source = states.get(bundle.source)!.node;
     bundle.targets.forEach((target, n) => {
+      const loop = target === bundle.source;
       add(containerOf(states, bundle.source, target), {
         id: `${bundle.id}:${n}`,
-        sources: [stateId(bundle.source)],
-        targets: [stateId(target)],
+        sources: [loop ? loopPorts(target).out : stateId(bundle.source)],
+        targets: [loop ? loopPorts(target).in : stateId(target)],
         ...(n === 0 ? { labels: [{ id: `${bundle.id}:label`, ...elkLabel(source, bundle.members) }] } : {}),
       });
     });
@@ -191,31 +201,71 @@ const elkEdges = (states: Map<string, Indexed>, bundles: readonly Bundle[]): Edg
   return byContainer;
 };
 
+/**
+ * Gaps between boxes, routes and labels. ELK reads spacing from the node whose
+ * children it places, so every compound state carries them, not only the graph.
+ */
+const SPACING = {
+  'elk.spacing.nodeNode': '12',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '12',
+  'elk.spacing.edgeNode': '6',
+  'elk.layered.spacing.edgeNodeBetweenLayers': '6',
+  'elk.spacing.edgeEdge': '6',
+  'elk.layered.spacing.edgeEdgeBetweenLayers': '4',
+  'elk.spacing.edgeLabel': '2',
+} as const;
+
 /** Boxes of one layer line up at the top (regions of different heights would otherwise float). */
 const TOP = { 'elk.alignment': 'TOP' } as const;
-/** An initial dot opens its state's first row. */
-const FIRST = { 'elk.layered.layering.layerConstraint': 'FIRST' } as const;
+/**
+ * An initial child keeps room at its left for the dot and arrow that mark it,
+ * drawn there (as a node of its own the dot took a whole layer of height in
+ * every compound state). ELK layered ignores `elk.margins`, so the room is an
+ * empty label outside the box, level with its title band.
+ */
+const MARKER = DOT + 12;
+const markerRoom = (path: string) => ({
+  labels: [{ id: `i:${path}`, text: ' ', width: MARKER, height: TITLE }],
+  layoutOptions: { 'elk.nodeLabels.placement': 'OUTSIDE H_LEFT V_TOP H_PRIORITY', 'elk.spacing.labelNode': '0' },
+});
 
-const elkNode = (states: Map<string, Indexed>, edges: EdgesByContainer, node: StateNodeDef, foldable: ReadonlySet<string>): ElkNode => {
-  const header = headerSize(states.get(node.path)!, foldable.has(node.path));
+const isInitial = (states: Map<string, Indexed>, path: string) => {
+  const parent = states.get(path)?.parent;
+  return parent !== undefined && parent.type !== 'parallel' && parent.initial === path;
+};
+
+interface Shape {
+  readonly foldable: ReadonlySet<string>;
+  /** States with a transition to themselves. */
+  readonly loops: ReadonlySet<string>;
+}
+
+const elkNode = (states: Map<string, Indexed>, edges: EdgesByContainer, node: StateNodeDef, shape: Shape): ElkNode => {
+  const header = headerSize(states.get(node.path)!, shape.foldable.has(node.path));
   const final = node.type === 'final' ? 8 : 0;
+  const marker = isInitial(states, node.path) ? markerRoom(node.path) : { labels: [], layoutOptions: {} };
+  const loop = shape.loops.has(node.path) ? loopShape(node.path) : { ports: [], layoutOptions: {} };
+  const own = { labels: marker.labels, ports: loop.ports };
+  const ownOptions = { ...TOP, ...marker.layoutOptions, ...loop.layoutOptions };
   if (node.children.length === 0) {
     return {
       id: stateId(node.path),
       width: Math.max(header.width + final, 64),
       height: Math.max(header.height + final, 34),
-      layoutOptions: TOP,
+      ...own,
+      layoutOptions: ownOptions,
     };
   }
-  const dot = node.type !== 'parallel' && node.initial !== undefined && states.has(node.initial);
-  const children = node.children.map((child) => elkNode(states, edges, child, foldable));
+  const children = node.children.map((child) => elkNode(states, edges, child, shape));
   return {
     id: stateId(node.path),
-    children: dot ? [{ id: initialId(node.path), width: DOT, height: DOT, layoutOptions: FIRST }, ...children] : children,
+    children,
     edges: edges.get(node.path) ?? [],
+    ...own,
     layoutOptions: {
+      ...ownOptions,
+      ...SPACING,
       'elk.padding': `[top=${header.height + 8},left=${PAD + 4},bottom=${PAD + 4},right=${PAD + 4}]`,
-      ...TOP,
       'elk.nodeSize.constraints': 'MINIMUM_SIZE',
       // elkjs 0.12 applies a compound node's minimum size before turning the
       // graph for DOWN, so it is given as (height, width); the test that every
@@ -226,6 +276,7 @@ const elkNode = (states: Map<string, Indexed>, edges: EdgesByContainer, node: St
 };
 
 const LAYOUT_OPTIONS = {
+  ...SPACING,
   'elk.algorithm': 'layered',
   'elk.direction': 'DOWN',
   'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
@@ -235,13 +286,6 @@ const LAYOUT_OPTIONS = {
   'elk.edgeLabels.placement': 'CENTER',
   'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
   'elk.layered.nodePlacement.strategy': 'NETWORK_SIMPLEX',
-  'elk.spacing.nodeNode': '28',
-  'elk.layered.spacing.nodeNodeBetweenLayers': '32',
-  'elk.spacing.edgeNode': '16',
-  'elk.layered.spacing.edgeNodeBetweenLayers': '16',
-  'elk.spacing.edgeEdge': '12',
-  'elk.layered.spacing.edgeEdgeBetweenLayers': '10',
-  'elk.spacing.edgeLabel': '4',
   'elk.padding': '[top=8,left=8,bottom=8,right=8]',
 } as const;
 
@@ -281,29 +325,30 @@ const polyline = (edge: ElkExtendedEdge | undefined): Point[] => {
 const laidNodes = (
   states: Map<string, Indexed>,
   shapes: Map<string, Box>,
-  routes: Map<string, ElkExtendedEdge>,
   foldable: ReadonlySet<string>,
 ) =>
   [...states.values()].map(({ node, parent, hidden }): LaidNode => {
-    const initial = parent?.initial === node.path && parent.type !== 'parallel';
-    const dot = initial ? shapes.get(initialId(parent.path)) : undefined;
+    const initial = isInitial(states, node.path);
     const caption = captionOf(node, hidden);
+    const box = shapes.get(stateId(node.path))!;
+    // The dot in the room left of the box, its arrow level with the key.
+    const mid = round(box.y + TITLE / 2);
     return {
       path: node.path,
       key: node.key,
       type: node.type,
-      ...shapes.get(stateId(node.path))!,
+      ...box,
       ...(parent ? { parent: parent.path } : {}),
       initial,
-      ...(dot
+      ...(initial
         ? {
             initialMarker: {
-              dot: { x: dot.x + dot.width / 2, y: dot.y + dot.height / 2 },
-              points: polyline(routes.get(initialId(parent!.path))),
+              dot: { x: round(box.x - MARKER + DOT / 2), y: mid },
+              points: [{ x: round(box.x - MARKER + DOT), y: mid }, { x: box.x, y: mid }],
             },
           }
         : {}),
-      ...(caption ? { caption } : {}),
+      ...(caption.length ? { caption } : {}),
       region: parent?.type === 'parallel',
       foldable: foldable.has(node.path),
       folded: hidden > 0,
@@ -328,22 +373,25 @@ const routedEdges = (states: Map<string, Indexed>, bundles: readonly Bundle[], r
     const first = routes.get(`${bundle.id}:0`);
     const block = boxOf(first?.labels?.[0] ?? {});
     const branches = bundle.targets.slice(1).map((_, n) => polyline(routes.get(`${bundle.id}:${n + 1}`)));
-    return bundle.members.map((index, line): LaidEdge => {
-      const t = node.transitions[index]!;
-      const text = transitionText(t);
-      return {
-        ...edgeFields(node, index),
-        points: polyline(first),
-        ...(branches.length ? { branches } : {}),
-        label: { x: block.x + 3, y: block.y + line * LINE, width: text.length * TEXT_CHAR, height: LINE },
+    // The members' labels stack in the block ELK placed, each over as many lines as it wraps to.
+    let line = 0;
+    return bundle.members.map((index): LaidEdge => {
+      const lines = transitionLines(node.transitions[index]!);
+      const label = {
+        x: block.x + 3,
+        y: block.y + line * LINE,
+        width: Math.max(...lines.map((l) => l.length)) * TEXT_CHAR,
+        height: lines.length * LINE,
       };
+      line += lines.length;
+      return { ...edgeFields(node, index), points: polyline(first), ...(branches.length ? { branches } : {}), label };
     });
   });
 
 const insideEdges = (states: Map<string, Indexed>, shapes: Map<string, Box>) =>
   [...states.values()].flatMap(({ node, inside, hidden }) => {
     const box = shapes.get(stateId(node.path))!;
-    const top = box.y + TITLE + (captionOf(node, hidden) ? LINE : 0);
+    const top = box.y + TITLE + captionOf(node, hidden).length * CAPTION_LINE;
     return inside.map((index, line): LaidEdge => ({
       ...edgeFields(node, index),
       points: [],
@@ -370,7 +418,7 @@ export const layoutStatechart = async (def: MachineDef, engine: ElkEngine, folde
   const graph: ElkNode = {
     id: 'graph',
     layoutOptions: { ...LAYOUT_OPTIONS },
-    children: [elkNode(states, edges, shown.def.root, foldable)],
+    children: [elkNode(states, edges, shown.def.root, { foldable, loops: new Set(bundles.filter((b) => b.targets.includes(b.source)).map((b) => b.source)) })],
     edges: edges.get(GRAPH) ?? [],
   };
   const result = await engine.layout(graph);
@@ -378,7 +426,7 @@ export const layoutStatechart = async (def: MachineDef, engine: ElkEngine, folde
   return {
     width: Math.ceil(result.width ?? 0),
     height: Math.ceil(result.height ?? 0),
-    nodes: laidNodes(states, shapes, routes, foldable),
+    nodes: laidNodes(states, shapes, foldable),
     edges: inDefinitionOrder(states, [...routedEdges(states, bundles, routes), ...insideEdges(states, shapes)]),
   };
 };

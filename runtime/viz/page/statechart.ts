@@ -15,10 +15,12 @@
  *
  * How a definition becomes a diagram:
  * - transitions with targets are edges; all of them between one source and one
- *   target set share a route and stack their labels ("event [guard]", one line
- *   each), which keeps a machine's many abort edges to one line of ink;
+ *   target set share a route and stack their labels ("event [guard]", wrapped
+ *   at `WRAP` characters: the guard on its own lines when the whole does not
+ *   fit), which keeps a machine's many abort edges to one line of ink;
  * - a transition without targets (actions only) is listed inside its state,
- *   under the key and the entry/invoke caption, as UML draws internal ones;
+ *   under the key and the entry/invoke caption (wrapped too), as UML draws
+ *   internal ones;
  * - a compound state marks its initial child with a dot and an arrow; a
  *   parallel state's regions sit side by side as dashed boxes;
  * - every string is untrusted (definitions come from other hosts): it is
@@ -30,4 +32,4 @@
 export { drawStatechart, type StatechartView } from './statechart-draw.js';
 export { foldDefinition } from './statechart-fold.js';
 export { type Box, type ChartLayout, type ElkEngine, type LaidEdge, type LaidNode, layoutStatechart, type Point } from './statechart-layout.js';
-export { clip, transitionText } from './statechart-text.js';
+export { clip, transitionLines, transitionText, wrap } from './statechart-text.js';

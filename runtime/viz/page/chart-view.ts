@@ -58,7 +58,6 @@ export class ChartView {
 
   setExpanded(on: boolean): void {
     this.#panel.dataset['expanded'] = String(on);
-    document.body.dataset['chartExpanded'] = String(on);
     setText(this.#controls.expand, on ? 'Collapse' : 'Expand');
     this.#controls.expand.title = on ? 'Back to the page (Esc or F)' : 'Expand the chart over the page (F)';
     this.#controls.expand.setAttribute('aria-pressed', String(on));

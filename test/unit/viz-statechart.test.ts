@@ -313,6 +313,7 @@ test('a label wraps: a guard on lines of its own unless the whole is short, at m
   t.deepEqual(transitionLines({ event: 'paths.changed', guard: 'one path' }), ['paths.changed', '[one path]']);
   t.deepEqual(transitionLines({ event: 'after keepaliveInterval' }), ['after keepaliveInterval'], 'no guard: one line up to the wrap');
   t.deepEqual(wrap('entry / announceEnded({"final":"crashed"})'), ['entry / announceEnded(', '{"final":"crashed"})']);
+  t.deepEqual(wrap('xstate.error.actor.0.handoff.locating'), ['xstate.error.actor.0.', 'handoff.locating'], 'a dotted name breaks after a dot');
   const long = transitionLines({ event: 'e'.repeat(100) });
   t.is(long.length, 3);
   t.true(long.every((l) => l.length <= 28));

@@ -41,13 +41,13 @@ export const transitionText = (t: { readonly event: string; readonly guard?: str
 
 /**
  * `text` in lines of at most `width` characters, broken after a space, a
- * comma or an opening parenthesis (inside a word only when it is longer than
- * a line), at most `maxLines` of them.
+ * comma, an opening parenthesis or a dot (dotted event names run long), inside
+ * a word only when it is longer than a line; at most `maxLines` of them.
  */
 export const wrap = (text: string, width = WRAP, maxLines = MAX_LINES): string[] => {
   const lines: string[] = [];
   let line = '';
-  for (let word of text.split(/(?<=[ ,(])/)) {
+  for (let word of text.split(/(?<=[ ,(.])/)) {
     if (line.length + word.trimEnd().length > width && line.trim()) {
       lines.push(line.trimEnd());
       line = '';

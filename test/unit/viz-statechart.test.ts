@@ -19,7 +19,9 @@ import {
   type LaidNode,
   layoutStatechart,
   type Point,
+  transitionLines,
   transitionText,
+  wrap,
 } from '../../runtime/viz/page/statechart.js';
 import { vatLifecycleMachine } from '../../vats/vat-lifecycle.machine.js';
 
@@ -188,7 +190,9 @@ for (const name of Object.keys(DEFS)) {
     const leaves = layout.nodes.filter((n) => ['atomic', 'final', 'history'].includes(n.type));
     const routed = layout.edges.filter((e) => e.points.length > 0);
     for (const edge of routed) {
-      t.true(edge.label.width >= transitionText(edge).length * 6, `${edge.id}: room for "${transitionText(edge)}"`);
+      const lines = transitionLines(edge);
+      t.true(edge.label.width >= Math.max(...lines.map((l) => l.length)) * 6, `${edge.id}: room for "${lines.join(' / ')}"`);
+      t.true(edge.label.height >= lines.length * 14, `${edge.id}: a line each for "${lines.join(' / ')}"`);
       for (const leaf of leaves) t.false(overlap(edge.label, leaf), `${edge.id}'s label over ${leaf.path}`);
       for (const other of routed) {
         const sameRoute = other.source === edge.source && other.targets.join() === edge.targets.join();
@@ -296,6 +300,25 @@ test('labels read "event [guard]", clipped', (t) => {
   const long = transitionText({ event: 'e'.repeat(100) });
   t.is(long.length, 48);
   t.true(long.endsWith('…'));
+});
+
+test('a label wraps: a guard on lines of its own unless the whole is short, at most three lines, the last clipped', (t) => {
+  t.deepEqual(transitionLines({ event: 'go', guard: 'ready' }), ['go [ready]']);
+  t.deepEqual(transitionLines({ event: 'heartbeat.pong', guard: 'over external budget' }), ['heartbeat.pong', '[over external budget]']);
+  t.deepEqual(transitionLines({ event: 'after pingInterval', guard: 'in alive.phase.running and stuck' }), [
+    'after pingInterval',
+    '[in alive.phase.running and',
+    'stuck]',
+  ]);
+  t.deepEqual(transitionLines({ event: 'paths.changed', guard: 'one path' }), ['paths.changed', '[one path]']);
+  t.deepEqual(transitionLines({ event: 'after keepaliveInterval' }), ['after keepaliveInterval'], 'no guard: one line up to the wrap');
+  t.deepEqual(wrap('entry / announceEnded({"final":"crashed"})'), ['entry / announceEnded(', '{"final":"crashed"})']);
+  t.deepEqual(wrap('xstate.error.actor.0.handoff.locating'), ['xstate.error.actor.0.', 'handoff.locating'], 'a dotted name breaks after a dot');
+  const long = transitionLines({ event: 'e'.repeat(100) });
+  t.is(long.length, 3);
+  t.true(long.every((l) => l.length <= 28));
+  t.true(long[2]!.endsWith('…'));
+  t.deepEqual(wrap('a b c d e f', 3, 2), ['a b', 'c…'], 'the last line stays within the width');
 });
 
 // ---- Drawing, against a fake document ----

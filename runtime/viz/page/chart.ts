@@ -11,6 +11,7 @@
 import { activePaths, type ActorInfo, type MachineDef, type StepRecord } from '../model.js';
 import { h, setAttr, setText } from './dom.js';
 import { json, leafPaths, shortId, stateText } from './format.js';
+import { type ChartControls, ChartView } from './chart-view.js';
 import ElkApi from 'elkjs/lib/elk-api.js';
 import type { drawStatechart, ElkEngine, layoutStatechart } from './statechart.js';
 
@@ -37,24 +38,20 @@ const elkEngine = (): ElkEngine => {
   return engine;
 };
 
-export interface ChartHead {
+export interface ChartHead extends ChartControls {
   readonly name: HTMLElement;
   readonly machine: HTMLElement;
   readonly host: HTMLElement;
   readonly status: HTMLElement;
   readonly state: HTMLElement;
   readonly context: HTMLElement;
-  /** Toggles between fitting the chart to the panel and its natural size. */
-  readonly zoom: HTMLButtonElement;
 }
-
-/** Small charts are not blown up past this; large ones shrink to fit until their text would be unreadable. */
-const MAX_SCALE = 1.25;
-const MIN_SCALE = 0.75;
 
 export class ChartPanel {
   readonly #root: HTMLElement;
   readonly #head: ChartHead;
+  /** Scale, panning and expansion of the chart area. */
+  readonly view: ChartView;
   /** Layouts by definition hash and folded states (`layoutKey`). */
   readonly #layouts = new Map<string, Promise<Layout>>();
   /** Folded states per definition hash. */
@@ -65,27 +62,22 @@ export class ChartPanel {
   #hash: string | undefined;
   #drawn: Drawn | undefined;
   #paths: readonly string[] = [];
-  #fit = true;
   /** The step highlighted now, and the transitions marked as taken to reach it. */
   #shown: StepRecord | undefined;
   #taken: SVGGElement[] = [];
   /** The active leaf last scrolled into view. */
   #revealed: string | undefined;
 
-  constructor(root: HTMLElement, head: ChartHead) {
+  /** `root` is the chart area inside `panel`, the section that expands. */
+  constructor(root: HTMLElement, panel: HTMLElement, head: ChartHead) {
     this.#root = root;
     this.#head = head;
-    head.zoom.addEventListener('click', () => {
-      this.#fit = !this.#fit;
-      this.#scale();
-    });
-    new ResizeObserver(() => this.#scale()).observe(root);
+    this.view = new ChartView(root, panel, head);
     root.addEventListener('click', (e) => {
       const fold = (e.target as Element).closest?.('[data-fold]');
       const path = fold?.getAttribute('data-fold');
       if (path != null) this.toggleFold(path);
     });
-    this.#scale();
   }
 
   /** Folds state `path` of the machine shown, or unfolds it. */
@@ -104,6 +96,7 @@ export class ChartPanel {
     this.#def = undefined;
     this.#hash = undefined;
     this.#drawn = undefined;
+    this.view.show(undefined);
     this.#root.replaceChildren(h('p', { class: 'empty' }, 'No actor selected.'));
     this.#root.removeAttribute('data-aid');
     for (const el of [this.#head.name, this.#head.machine, this.#head.host, this.#head.status, this.#head.state]) setText(el, '');
@@ -121,6 +114,7 @@ export class ChartPanel {
     this.#hash = def?.hash;
     this.#def = def;
     this.#drawn = undefined;
+    this.view.show(undefined);
     this.#root.dataset.aid = actor.aid;
     setText(this.#head.name, String(actor.tag.name));
     setText(this.#head.machine, def?.id ?? '?');
@@ -194,6 +188,7 @@ export class ChartPanel {
       drawStatechart = (await loadStatecharts()).drawStatechart;
     } catch (error) {
       this.#layouts.delete(key);
+      if (this.#aid === aid) this.view.show(undefined);
       if (this.#aid === aid) this.#root.replaceChildren(h('p', { class: 'empty error' }, `Layout failed: ${String(error)}`));
       return;
     }
@@ -204,25 +199,8 @@ export class ChartPanel {
     this.#root.replaceChildren(drawn.element);
     drawn.highlight(this.#paths);
     this.#taken = [];
-    this.#scale();
+    this.view.show(drawn.element);
     this.#revealed = undefined;
     this.#reveal();
-  }
-
-  /** Fits the drawn chart into the panel (or shows it at its natural size). */
-  #scale(): void {
-    setText(this.#head.zoom, this.#fit ? '1:1' : 'Fit');
-    this.#head.zoom.title = this.#fit ? 'Show at natural size' : 'Fit to the panel';
-    const el = this.#drawn?.element;
-    if (!el) return;
-    const width = Number(el.getAttribute('width')) || 1;
-    const height = Number(el.getAttribute('height')) || 1;
-    const style = getComputedStyle(this.#root);
-    const padX = Number.parseFloat(style.paddingLeft) + Number.parseFloat(style.paddingRight);
-    const padY = Number.parseFloat(style.paddingTop) + Number.parseFloat(style.paddingBottom);
-    const room = Math.min((this.#root.clientWidth - padX) / width, (this.#root.clientHeight - padY) / height);
-    const scale = this.#fit ? Math.max(MIN_SCALE, Math.min(MAX_SCALE, room)) : 1;
-    el.style.width = `${Math.round(width * scale)}px`;
-    el.style.height = `${Math.round(height * scale)}px`;
   }
 }

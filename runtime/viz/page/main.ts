@@ -4,6 +4,7 @@
  */
 import { App, type VizMetrics } from './controller.js';
 import { ChartPanel } from './chart.js';
+import type { ChartView } from './chart-view.js';
 import { byId, setAttr, setText } from './dom.js';
 import { count, shortId } from './format.js';
 import { HealthView } from './health.js';
@@ -62,18 +63,48 @@ const makeHeader = () => {
   };
 };
 
+/** Keys that are typed into a field, or that carry a modifier, are the field's or the browser's. */
+const typing = (e: KeyboardEvent) =>
+  e.ctrlKey || e.metaKey || e.altKey || (e.target instanceof HTMLElement && (e.target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(e.target.tagName)));
+
+/**
+ * The page's keys: F expands the chart panel and back, Escape leaves it (or
+ * goes back to live), + / − / 0 zoom the chart (0: 1:1).
+ */
+const onKey = (e: KeyboardEvent, app: App, view: ChartView) => {
+  if (e.key === 'Escape') {
+    if (view.expanded) view.setExpanded(false);
+    else if (app.mode === 'history') app.live();
+    return;
+  }
+  if (typing(e)) return;
+  const act: Record<string, () => void> = {
+    f: () => view.setExpanded(!view.expanded),
+    '+': () => view.zoomStep(1),
+    '=': () => view.zoomStep(1),
+    '-': () => view.zoomStep(-1),
+    '0': () => view.zoomTo(1),
+  };
+  const run = act[e.key.toLowerCase()];
+  if (!run) return;
+  e.preventDefault();
+  run();
+};
+
 const start = () => {
+  const chart = new ChartPanel(byId('chart'), byId('chart-panel'), {
+    name: byId('chart-name'),
+    machine: byId('chart-machine'),
+    host: byId('chart-host'),
+    status: byId('chart-status'),
+    state: byId('chart-state'),
+    context: byId('chart-context'),
+    zoom: byId<HTMLButtonElement>('chart-zoom'),
+    expand: byId<HTMLButtonElement>('chart-expand'),
+  });
   const app: App = new App({
     tree: new ActorTree(byId('tree'), byId<HTMLInputElement>('filter'), (aid) => app.select(aid)),
-    chart: new ChartPanel(byId('chart'), {
-      name: byId('chart-name'),
-      machine: byId('chart-machine'),
-      host: byId('chart-host'),
-      status: byId('chart-status'),
-      state: byId('chart-state'),
-      context: byId('chart-context'),
-      zoom: byId<HTMLButtonElement>('chart-zoom'),
-    }),
+    chart,
     sequence: new SequenceView(
       byId<SVGSVGElement>('sequence'),
       byId('sequence-scroll'),
@@ -97,9 +128,7 @@ const start = () => {
   window.tribeViz = app.metrics;
   const focus = byId<HTMLInputElement>('seq-focus');
   focus.addEventListener('change', () => app.focusOnly(focus.checked));
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && app.mode === 'history') app.live();
-  });
+  document.addEventListener('keydown', (e) => onKey(e, app, chart.view));
 
   const conn = byId('conn');
   const connText = byId('conn-text');

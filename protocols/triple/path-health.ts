@@ -25,6 +25,11 @@ interface Beat {
   echoed: boolean;
 }
 
+/** Suspicions of a path this close together count as one run: its hold doubles. */
+export const SUSPECT_MEMORY_MS = 30_000;
+/** A path that keeps losing frames is passed over for at most this long at a time, then tried again. */
+export const SUSPECT_MAX_HOLD_MS = 16_000;
+
 export class PathHealth {
   readonly attachedAt: number;
   lastHeardAt: number;
@@ -37,9 +42,24 @@ export class PathHealth {
   /**
    * Since when a frame sent on this path timed out unacknowledged (standby
    * mode): the path is passed over for sending until it echoes a Beat sent
-   * after that, so one stall costs one retransmit timeout, not one per frame.
+   * `suspectHoldMs` after that, so one stall costs one retransmit timeout, not
+   * one per frame. The hold doubles with each suspicion within
+   * SUSPECT_MEMORY_MS of the last (a path that keeps losing frames stays
+   * passed over), from one heartbeat up to SUSPECT_MAX_HOLD_MS.
    */
   suspectSince: number | undefined;
+  suspectHoldMs = 0;
+  #suspicions = 0;
+  #lastSuspectAt = -Infinity;
+
+  /** A frame sent on this path timed out: pass it over for a while (see `suspectSince`). */
+  suspect(now: number, heartbeatMs: number): void {
+    if (this.suspectSince !== undefined) return;
+    this.#suspicions = now - this.#lastSuspectAt > SUSPECT_MEMORY_MS ? 1 : this.#suspicions + 1;
+    this.#lastSuspectAt = now;
+    this.suspectSince = now;
+    this.suspectHoldMs = Math.min(SUSPECT_MAX_HOLD_MS, heartbeatMs * 2 ** (this.#suspicions - 1) - heartbeatMs);
+  }
   beatsSent = 0;
   echoes = 0;
   framesIn = 0;
@@ -72,7 +92,7 @@ export class PathHealth {
     // within a few heartbeats: at 1/8 one spike kept a path 'degraded' for ten seconds or more).
     this.srtt = this.srtt === undefined ? sample : this.srtt + (sample - this.srtt) / (sample < this.srtt ? 2 : 8);
     this.validated = true;
-    if (this.suspectSince !== undefined && b.at >= this.suspectSince) this.suspectSince = undefined;
+    if (this.suspectSince !== undefined && b.at >= this.suspectSince + this.suspectHoldMs) this.suspectSince = undefined;
     return true;
   }
 

@@ -69,8 +69,12 @@ export interface TripleClock {
 }
 
 export type TripleMode = 'all' | 'standby';
-/** Chosen by the numbers in docs/performance.md ("Triple sessions"). */
-export const DEFAULT_TRIPLE_MODE: TripleMode = 'all';
+/**
+ * Chosen by the numbers in docs/performance.md (section 8, "Sessions with
+ * bridged paths"): with a suspect primary passed over at once, `standby` meets
+ * the throughput and tail goals; `all` pays a seal per path on every frame.
+ */
+export const DEFAULT_TRIPLE_MODE: TripleMode = 'standby';
 
 export interface TripleSessionOptions {
   /** For error messages and diagnostics. */
@@ -334,7 +338,7 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
           for (const id of e.via) {
             const l = legs.get(id);
             if (l && l.health.suspectSince === undefined) {
-              l.health.suspectSince = now;
+              l.health.suspect(now, limits.heartbeatMs);
               rerank();
             }
           }

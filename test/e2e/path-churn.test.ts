@@ -230,7 +230,8 @@ test.serial(`${DEATHS} deaths of a path through a bridge, each made again: no ca
   const bridge = await withHost(t, { spareWorkers: 0, viz: false, bridge: true, bridgeFault: kill.fault });
   const b = await withHost(t, { spareWorkers: 0, viz: false });
   await b.spawnVat({ module: example('counter.ts'), name: 'counter' });
-  const a = await withHost(t, { spareWorkers: 0, viz: false, bridges: [bridge.ps().bridgeRef!] });
+  // Mode 'all' on the caller: every call also goes through the bridge, whose next chunk the kill switch alters.
+  const a = await withHost(t, { spareWorkers: 0, viz: false, bridges: [bridge.ps().bridgeRef!], tripleMode: 'all' });
   const counter = await a.enliven(b.makeSturdyRef('counter'));
   let acked = 0;
   const check = (got: unknown, what: string) => {

@@ -199,8 +199,9 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
       .filter((l) => l.grade === 'good' || l.grade === 'degraded')
       .sort(
         (a, b) =>
-          RANK[a.grade] - RANK[b.grade] ||
+          // A suspect path goes last whatever its grade: its grade lags (heartbeats), the timeout does not.
           Number(a.health.suspectSince !== undefined) - Number(b.health.suspectSince !== undefined) ||
+          RANK[a.grade] - RANK[b.grade] ||
           (a.health.srtt ?? Infinity) - (b.health.srtt ?? Infinity) ||
           a.id - b.id,
       );
@@ -246,8 +247,13 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
 
   const regrade = () => {
     const now = clock.now();
+    // The yardstick for 'slow': the best RTT of paths that answer now (a stalled path's last RTT is stale).
     let best: number | undefined;
-    for (const l of legs.values()) if (l.health.validated && l.health.srtt !== undefined) best = Math.min(best ?? Infinity, l.health.srtt);
+    for (const l of legs.values()) {
+      if (l.health.validated && l.health.srtt !== undefined && l.health.suspectSince === undefined && now - l.health.lastHeardAt < 2 * limits.heartbeatMs) {
+        best = Math.min(best ?? Infinity, l.health.srtt);
+      }
+    }
     rerank();
     for (const l of [...legs.values()]) {
       l.grade = l.health.grade(now, limits, best);

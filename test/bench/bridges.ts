@@ -242,8 +242,23 @@ export async function benchBridges(ctx: BridgesContext): Promise<void> {
     };
     const stallAll = await client('all, direct stalls', 'all', bridged, stallable('all, direct stalls'));
     const stallStandby = await client('standby, direct stalls', 'standby', bridged, stallable('standby, direct stalls'));
-    const withBridges = [all, standby, slowAll, slowStandby, stallAll, stallStandby];
+    // "The fast path alone" when the direct path is the slowed one: the same session on its bridged paths only.
+    const aloneProxies = new Map<string, FaultProxy>();
+    const cuttable = (name: string) => async (ref: string) => {
+      const p = await proxyTo(ref);
+      aloneProxies.set(name, p.proxy);
+      return p.ref;
+    };
+    const aloneAll = await client('all, bridged paths alone', 'all', bridged, cuttable('all, bridged paths alone'));
+    const aloneStandby = await client('standby, bridged paths alone', 'standby', bridged, cuttable('standby, bridged paths alone'));
+    const withBridges = [all, standby, slowAll, slowStandby, stallAll, stallStandby, aloneAll, aloneStandby];
     for (const c of withBridges) await until(() => bridgedReady(c), `${c.name}: ${BRIDGED_PATHS} good bridged paths`, () => describePaths(c));
+    for (const c of [aloneAll, aloneStandby]) {
+      const proxy = aloneProxies.get(c.name)!;
+      proxy.block();
+      proxy.cut();
+      await until(() => !(sessionOf(c)?.paths ?? []).some((p) => !isRelayed(p.address)), `${c.name}: the direct path gone`, () => describePaths(c));
+    }
     details['bridges.paths'] = Object.fromEntries(withBridges.map((c) => [c.name, describePaths(c)]));
 
     // --- 1. throughput -------------------------------------------------------
@@ -301,10 +316,10 @@ export async function benchBridges(ctx: BridgesContext): Promise<void> {
 
     // --- 2. tail latency with a slowed path ---------------------------------------
     const pairs = [
-      { mode: 'all', fast: all, slow: slowAll },
-      { mode: 'standby', fast: standby, slow: slowStandby },
+      { mode: 'all', fast: all, slow: slowAll, alone: aloneAll },
+      { mode: 'standby', fast: standby, slow: slowStandby, alone: aloneStandby },
     ] as const;
-    const latClients = pairs.flatMap((p) => [p.fast, p.slow]);
+    const latClients = pairs.flatMap((p) => [p.fast, p.slow, p.alone]);
     const p50s = new Map<string, number[]>(latClients.map((c) => [c.name, []]));
     const p99s = new Map<string, number[]>(latClients.map((c) => [c.name, []]));
     for (const c of latClients) await sequential(c.target, Math.ceil(config.latencyCalls / 4));
@@ -318,27 +333,35 @@ export async function benchBridges(ctx: BridgesContext): Promise<void> {
       }
     }
     const tail: Record<string, unknown> = {};
-    for (const { mode, fast, slow } of pairs) {
+    for (const { mode, fast, slow, alone } of pairs) {
       const [f50, f99, s50, s99] = [median(p50s.get(fast.name)!), median(p99s.get(fast.name)!), median(p50s.get(slow.name)!), median(p99s.get(slow.name)!)];
-      tail[mode] = { fast: { p50: summarize(p50s.get(fast.name)!), p99: summarize(p99s.get(fast.name)!) }, slowed: { p50: summarize(p50s.get(slow.name)!), p99: summarize(p99s.get(slow.name)!) }, paths: describePaths(slow) };
+      const [a50, a99] = [median(p50s.get(alone.name)!), median(p99s.get(alone.name)!)];
+      tail[mode] = {
+        fast: { p50: summarize(p50s.get(fast.name)!), p99: summarize(p99s.get(fast.name)!) },
+        slowed: { p50: summarize(p50s.get(slow.name)!), p99: summarize(p99s.get(slow.name)!) },
+        fastPathsAlone: { p50: summarize(p50s.get(alone.name)!), p99: summarize(p99s.get(alone.name)!) },
+        paths: describePaths(slow),
+      };
+      // The issue's goal: against the fast paths alone (with the direct path slowed, those are the bridged ones);
+      // the stricter comparison with nothing slowed (the direct path fast and in use) is in the note.
       row({
         section: 'bridges',
         metric: `p99 of sequential round trips, '${mode}', direct path +${SLOW_MS} ms each way`,
         unit: 'ms',
         ours: s99,
-        baseline: f99,
-        baselineName: `'${mode}', 3 bridges, no path slowed`,
-        note: `target ≤ ${TAIL_GOAL} × no path slowed ('${mode}'): ${s99 <= TAIL_GOAL * f99 ? 'MET' : 'MISSED'} at ${fmt(s99 / f99, 2)}; p50 ${fmt(s50, 2)} ms against ${fmt(f50, 2)} ms; medians of ${config.latencyReps} repetitions of ${config.latencyCalls} calls`,
+        baseline: a99,
+        baselineName: `'${mode}', its bridged paths alone (direct path cut)`,
+        note: `target ≤ ${TAIL_GOAL} × the fast paths alone ('${mode}'): ${s99 <= TAIL_GOAL * a99 ? 'MET' : 'MISSED'} at ${fmt(s99 / a99, 2)}; p50 ${fmt(s50, 2)} ms against ${fmt(a50, 2)} ms; against nothing slowed (the direct path fast and used): ${fmt(s99 / f99, 2)} × (p99 ${fmt(f99, 2)} ms, p50 ${fmt(f50, 2)} ms); medians of ${config.latencyReps} repetitions of ${config.latencyCalls} calls`,
       });
-      log(`  '${mode}' latency: fast p50 ${fmt(f50, 2)} p99 ${fmt(f99, 2)} ms; direct +${SLOW_MS} ms p50 ${fmt(s50, 2)} p99 ${fmt(s99, 2)} ms`);
+      log(`  '${mode}' latency: fast p50 ${fmt(f50, 2)} p99 ${fmt(f99, 2)} ms; direct +${SLOW_MS} ms p50 ${fmt(s50, 2)} p99 ${fmt(s99, 2)} ms; bridged alone p50 ${fmt(a50, 2)} p99 ${fmt(a99, 2)} ms`);
     }
     details['bridges.slowedPath'] = tail;
 
     // A stalled direct path: calls for stallMs from the moment it stalls.
     const stalls: Record<string, unknown> = {};
-    for (const { mode, c, fast } of [
-      { mode: 'all', c: stallAll, fast: all },
-      { mode: 'standby', c: stallStandby, fast: standby },
+    for (const { mode, c, fast, alone } of [
+      { mode: 'all', c: stallAll, fast: all, alone: aloneAll },
+      { mode: 'standby', c: stallStandby, fast: standby, alone: aloneStandby },
     ] as const) {
       const proxy = stallProxies.get(c.name)!;
       await sequential(c.target, 100);
@@ -359,15 +382,16 @@ export async function benchBridges(ctx: BridgesContext): Promise<void> {
       proxy.restore();
       const [p50, p99, max] = [quantile(lat, 0.5), quantile(lat, 0.99), Math.max(...lat)];
       const f99 = median(p99s.get(fast.name)!);
+      const a99 = median(p99s.get(alone.name)!);
       stalls[mode] = { calls: lat.length, failed, p50, p99, max, slowest: [...lat].sort((a, b) => b - a).slice(0, 5), paths };
       row({
         section: 'bridges',
         metric: `p99 of sequential round trips, '${mode}', direct path stalls (the ${fmt(config.stallMs / 1000, 0)} s after)`,
         unit: 'ms',
         ours: p99,
-        baseline: f99,
-        baselineName: `'${mode}', 3 bridges, no path slowed`,
-        note: `target ≤ ${TAIL_GOAL} × no path slowed ('${mode}'): ${p99 <= TAIL_GOAL * f99 ? 'MET' : 'MISSED'} at ${fmt(p99 / f99, 2)}; p50 ${fmt(p50, 2)} ms, slowest ${fmt(max, 0)} ms, ${lat.length} calls, ${failed} failed`,
+        baseline: a99,
+        baselineName: `'${mode}', its bridged paths alone (direct path cut)`,
+        note: `target ≤ ${TAIL_GOAL} × the fast paths alone ('${mode}'): ${p99 <= TAIL_GOAL * a99 ? 'MET' : 'MISSED'} at ${fmt(p99 / a99, 2)}; against nothing slowed: ${fmt(p99 / f99, 2)} ×; p50 ${fmt(p50, 2)} ms, slowest ${fmt(max, 0)} ms, ${lat.length} calls, ${failed} failed`,
       });
       log(`  '${mode}' stall: ${lat.length} calls, p50 ${fmt(p50, 2)} p99 ${fmt(p99, 2)} max ${fmt(max, 1)} ms, ${failed} failed; ${paths}`);
     }

@@ -25,8 +25,9 @@ import test, { type ExecutionContext } from 'ava';
 import { E } from '@endo/far';
 import { IO_MS, PROCESS_MS, until, within } from '../helpers/bounded.js';
 import { startHostProcess, tribe, type RunningHost } from '../helpers/cli.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { fixture, tempHome, withHost } from '../helpers/host.js';
+import { counterHost, sessionOf, via } from '../helpers/counter-host.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { tempHome, withHost } from '../helpers/host.js';
 import type { Host } from '../../runtime/index.js';
 
 /** The must-show's count; lower it with BRIDGES_KILL_CALLS on a slow machine (the rate is logged). */
@@ -57,22 +58,6 @@ const bridgeHost = async (t: ExecutionContext): Promise<BridgeHost> => {
   return { host, home, ref, short: host.id.slice(0, 8) };
 };
 
-/** The counter's host, with a durable counter published as main-counter (as resume-hosts.test.ts). */
-const counterHost = async (t: ExecutionContext) => {
-  const home = tempHome(t);
-  const host = await startHostProcess(t, home, ['--no-viz']);
-  const spawned = await tribe(['spawn', fixture('durable-counters.ts'), '--name', 'counters', '--durable', '--home', home]);
-  t.is(spawned.code, 0, spawned.stderr);
-  const ref = await tribe(['ref', 'main-counter', '--home', home]);
-  t.is(ref.code, 0, ref.stderr);
-  const [h, p] = host.listen!.split(':');
-  return { host, home, ref: ref.stdout.trim(), target: { host: h!, port: Number(p) } };
-};
-
-/** The same ref, dialled through the proxy. */
-const via = (ref: string, proxy: FaultProxy) => ref.replace(/@[^/]+:\d+\//, `@${proxy.address}/`);
-
-const sessionOf = (a: Host, peer: string) => a.ps().sessions.find((s) => s.peer === peer);
 const isBridged = (address: string) => address.startsWith('via ');
 
 /** What a wait that failed saw last: the session's paths and bridge slots. */
@@ -246,6 +231,28 @@ const checkAfter = async (
   t.log(`after: ${show(s.a, s.peer)()}`);
 };
 
+/**
+ * Runs the load while the faults are made (`faults.done`, within `faults.ms`), logs
+ * `log` and the rate (with `note()` after it), then checkAfter.
+ */
+const runAndCheck = async (
+  t: ExecutionContext,
+  s: Awaited<ReturnType<typeof setUp>>,
+  load: ReturnType<typeof makeLoad>,
+  faults: { done: Promise<unknown>; ms: number; what: string },
+  log: readonly string[],
+  note = () => '',
+) => {
+  const t0 = Date.now();
+  const outcome = load.run();
+  await within(faults.done, faults.ms, faults.what);
+  await within(outcome, IO_MS, 'every call to settle');
+  const ms = since(t0);
+  for (const line of log) t.log(line);
+  t.log(`${TOTAL} calls in ${ms} ms: ${Math.round((TOTAL * 1000) / ms)} calls/s (${LANES} lanes)${note()}`);
+  await checkAfter(t, s, load, outcome);
+};
+
 test.serial(`${TOTAL} calls while bridges are killed (SIGKILL) and restarted, one then two at once: none lost, none duplicated, the paths repaired`, async (t) => {
   const s = await setUp(t, 'direct');
   const { a, peer, bridges } = s;
@@ -287,14 +294,7 @@ test.serial(`${TOTAL} calls while bridges are killed (SIGKILL) and restarted, on
   second.catch(() => {});
   load.gate(Math.floor(TOTAL * 0.4), first);
   load.gate(Math.floor(TOTAL * 0.8), second);
-  const t0 = Date.now();
-  const outcome = load.run();
-  await within(second, 2 * PROCESS_MS, 'both faults to be made and repaired');
-  await within(outcome, IO_MS, 'every call to settle');
-  const ms = since(t0);
-  for (const line of log) t.log(line);
-  t.log(`${TOTAL} calls in ${ms} ms: ${Math.round((TOTAL * 1000) / ms)} calls/s (${LANES} lanes)`);
-  await checkAfter(t, s, load, outcome);
+  await runAndCheck(t, s, load, { done: second, ms: 2 * PROCESS_MS, what: 'both faults to be made and repaired' }, log);
   for (const b of bridges) {
     const slot = sessionOf(a, peer)!.bridges!.find((x) => x.bridge === b.short)!;
     t.true(slot.made >= 2, `bridge ${b.short}'s path was made again (${slot.made} made)`);
@@ -336,13 +336,6 @@ test.serial(`${TOTAL} calls while the direct path's link is cut and blocked: the
   faulted.catch(() => {});
   // Calls past 80% wait for the direct path to be back: some go over it again.
   load.gate(Math.floor(TOTAL * 0.8), faulted);
-  const t0 = Date.now();
-  const outcome = load.run();
-  await within(faulted, 2 * IO_MS, 'the cut to be made and healed');
-  await within(outcome, IO_MS, 'every call to settle');
-  const ms = since(t0);
-  for (const line of log) t.log(line);
-  t.log(`${TOTAL} calls in ${ms} ms: ${Math.round((TOTAL * 1000) / ms)} calls/s (${LANES} lanes); proxy connections ${proxy.accepted - acceptedBefore} after setup`);
-  await checkAfter(t, s, load, outcome);
+  await runAndCheck(t, s, load, { done: faulted, ms: 2 * IO_MS, what: 'the cut to be made and healed' }, log, () => `; proxy connections ${proxy.accepted - acceptedBefore} after setup`);
   t.true(proxy.accepted > acceptedBefore, 'the direct path was dialled again through the proxy');
 });

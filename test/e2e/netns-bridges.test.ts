@@ -28,10 +28,11 @@ import test, { type ExecutionContext } from 'ava';
 import { PATH_DEAD_MS } from '../../protocols/triple/limits.js';
 import { REPAIR_MAX_MS } from '../../runtime/sessions/bridges.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
-import { connect, E, type TribeClient } from '../../runtime/index.js';
-import { IO_MS, until, WaitTimeoutError, within } from '../helpers/bounded.js';
-import { tribe } from '../helpers/cli.js';
-import { fixture, tempHome } from '../helpers/host.js';
+import { connect, type TribeClient } from '../../runtime/index.js';
+import { IO_MS, within } from '../helpers/bounded.js';
+import { allCountedOnce, poll, startLoad } from '../helpers/call-load.js';
+import { publishCounter } from '../helpers/counter-host.js';
+import { tempHome } from '../helpers/host.js';
 import { type Link, makeTopology, netnsUnavailable, startHostIn } from '../helpers/netns.js';
 
 /** The port every host listens on, each inside its own namespace (where nothing else listens). */
@@ -56,22 +57,6 @@ const unavailable = netnsUnavailable();
 type Session = Awaited<ReturnType<TribeClient['ps']>>['sessions'][number];
 
 const isVia = (address: string) => address.startsWith('via ');
-
-/**
- * Polls `read` (a `ps` over a control socket) until `ok` holds; a WaitTimeoutError naming
- * `what` and the last value after `ms`; at once an Error if `wrong` names what went wrong.
- */
-const poll = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string, wrong?: (v: T) => string | undefined): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await within(read(), IO_MS, `${what}: a ps`);
-    const bad = wrong?.(v);
-    if (bad !== undefined) throw new Error(`${what}: ${bad} (seen: ${JSON.stringify(v)})`);
-    if (ok(v)) return v;
-    if (Date.now() >= deadline) throw new WaitTimeoutError(`${what}: not within ${ms} ms (last seen: ${JSON.stringify(v)})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 interface BridgeHost {
   readonly short: string;
@@ -113,11 +98,7 @@ const bridgedHosts = async (t: ExecutionContext, { bridges = true } = {}) => {
   const serviceHome = tempHome(t);
   const startService = async () => {
     const host = await startHostIn(t, serviceNs!, serviceHome, [...common, '--listen', `${direct.b.address}:${PORT}`]);
-    const spawned = await tribe(['spawn', fixture('durable-counters.ts'), '--name', 'counters', '--durable', '--home', serviceHome]);
-    t.is(spawned.code, 0, spawned.stderr);
-    const made = await tribe(['ref', 'main-counter', '--home', serviceHome]);
-    t.is(made.code, 0, made.stderr);
-    return { host, ref: made.stdout.trim() };
+    return { host, ref: await publishCounter(t, serviceHome) };
   };
   const [service, ...bridgeHosts] = await Promise.all([startService(), ...bridgeNs.map(startBridge)]);
   t.true(service.ref.includes(`@${direct.b.address}:${PORT}/`), `the ref names the service's address on the direct link: ${service.ref}`);
@@ -138,39 +119,6 @@ const allPathsGood = (s: Session | undefined, bridgeHosts: readonly BridgeHost[]
   bridgeHosts.every(
     (b) => s.paths.some((p) => p.address === `via ${b.short}` && p.grade === 'good') && (s.bridges ?? []).some((x) => x.bridge === b.short && x.live),
   );
-
-/** `lanes` loops of sequential increments until stopped: what was made, what came back, any failure, and the longest pause between answers. */
-const startLoad = (counter: unknown, lanes: number) => {
-  const stats = { made: 0, acked: 0, values: [] as number[], errors: [] as unknown[], lastAckAt: Date.now(), longestPauseMs: 0 };
-  let stopping = false;
-  const lane = async () => {
-    while (!stopping) {
-      stats.made += 1;
-      try {
-        stats.values.push((await E(counter as { increment(): number }).increment()) as number);
-        stats.acked += 1;
-        const now = Date.now();
-        stats.longestPauseMs = Math.max(stats.longestPauseMs, now - stats.lastAckAt);
-        stats.lastAckAt = now;
-      } catch (err) {
-        stats.errors.push(err);
-        return;
-      }
-    }
-  };
-  const all = Promise.all(Array.from({ length: lanes }, lane));
-  const calls = (n: number, what: string) =>
-    until(() => stats.acked >= n || stats.errors.length > 0, IO_MS, what, () => `${stats.acked} answered, errors ${stats.errors.map(String)}`);
-  return {
-    stats,
-    /** Until `n` more calls than now were answered (or one failed). */
-    more: (n: number, what: string) => calls(stats.acked + n, what),
-    stop: () => {
-      stopping = true;
-      return all;
-    },
-  };
-};
 
 /** Samples the session's state (a ps every few ms) until stopped: every state seen, and whether the session was ever replaced or gone. */
 const watchStates = (sessionOf: () => Promise<Session | undefined>, since: number) => {
@@ -193,20 +141,6 @@ const watchStates = (sessionOf: () => Promise<Session | undefined>, since: numbe
       return [...seen];
     },
   };
-};
-
-/** Every call answered once, none failed, and the service counted each: the end of each test. */
-const allCountedOnce = async (t: ExecutionContext, load: ReturnType<typeof startLoad>, local: unknown) => {
-  await within(load.stop(), IO_MS, 'every call to settle');
-  const { made, acked, values, errors } = load.stats;
-  t.deepEqual(errors.map(String), [], 'no call failed');
-  t.is(acked, made, 'every call made was answered');
-  t.deepEqual(
-    [...values].sort((x, y) => x - y),
-    Array.from({ length: made }, (_, i) => i + 1),
-    'each call counted exactly once: the answers are 1..made, none twice, none missing',
-  );
-  t.is(await E(local as { read(): number }).read(), acked, 'the service host counted every answered call, once');
 };
 
 const directCut = async (t: ExecutionContext, opts: { bridges?: boolean } = {}) => {

@@ -19,9 +19,11 @@ import test, { type ExecutionContext } from 'ava';
 import { reviveError } from '../../capabilities/errors.js';
 import { PATH_DEAD_MS } from '../../protocols/triple/limits.js';
 import { connect, E, type TribeClient } from '../../runtime/index.js';
-import { IO_MS, until, WaitTimeoutError, within } from '../helpers/bounded.js';
+import { IO_MS, within } from '../helpers/bounded.js';
+import { allCountedOnce, poll, startLoad } from '../helpers/call-load.js';
 import { tribe } from '../helpers/cli.js';
-import { fixture, tempHome } from '../helpers/host.js';
+import { publishCounter } from '../helpers/counter-host.js';
+import { tempHome } from '../helpers/host.js';
 import { makeTopology, netnsUnavailable, startHostIn } from '../helpers/netns.js';
 
 /** The port both hosts listen on, each inside its own namespace (where nothing else listens). */
@@ -36,17 +38,6 @@ const LIVE = ['healthy', 'degraded', 'critical'];
 const unavailable = netnsUnavailable();
 
 type Session = Awaited<ReturnType<TribeClient['ps']>>['sessions'][number];
-
-/** Polls `read` (a `ps` over a control socket) until `ok` holds; a WaitTimeoutError naming `what` and the last value after `ms`. */
-const poll = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await within(read(), IO_MS, `${what}: a ps`);
-    if (ok(v)) return v;
-    if (Date.now() >= deadline) throw new WaitTimeoutError(`${what}: not within ${ms} ms (last seen: ${JSON.stringify(v)})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 /**
  * A client host and a service host in two namespaces joined by one link, both with
@@ -66,11 +57,7 @@ const twoHosts = async (t: ExecutionContext, graceMs: number) => {
     startHostIn(t, clientNs, clientHome, [...common, '--listen', `${link.a.address}:${PORT}`]),
     startHostIn(t, serviceNs, serviceHome, [...common, '--listen', `${link.b.address}:${PORT}`]),
   ]);
-  const spawned = await tribe(['spawn', fixture('durable-counters.ts'), '--name', 'counters', '--durable', '--home', serviceHome]);
-  t.is(spawned.code, 0, spawned.stderr);
-  const made = await tribe(['ref', 'main-counter', '--home', serviceHome]);
-  t.is(made.code, 0, made.stderr);
-  const ref = made.stdout.trim();
+  const ref = await publishCounter(t, serviceHome);
   t.true(ref.includes(`@${link.b.address}:${PORT}/`), `the ref names the service's address on the link: ${ref}`);
   const client = await within(connect({ home: clientHome }), IO_MS, 'connect to the client host');
   t.teardown(() => within(client.close(), IO_MS, 'the client host connection to close'));
@@ -83,32 +70,6 @@ const twoHosts = async (t: ExecutionContext, graceMs: number) => {
   return { link, clientHome, client, ref, counter, local, sessionOf, serviceSessionOf };
 };
 
-/** `lanes` loops of sequential increments until stopped: what was made, what came back, and any failure. */
-const startLoad = (counter: any, lanes: number) => {
-  const stats = { made: 0, acked: 0, values: [] as number[], errors: [] as unknown[] };
-  let stopping = false;
-  const lane = async () => {
-    while (!stopping) {
-      stats.made += 1;
-      try {
-        stats.values.push((await E(counter).increment()) as number);
-        stats.acked += 1;
-      } catch (err) {
-        stats.errors.push(err);
-        return;
-      }
-    }
-  };
-  const all = Promise.all(Array.from({ length: lanes }, lane));
-  return {
-    stats,
-    stop: () => {
-      stopping = true;
-      return all;
-    },
-  };
-};
-
 const cutShorterThanGrace = async (t: ExecutionContext) => {
   const GRACE = 8_000;
   const h = await twoHosts(t, GRACE);
@@ -119,7 +80,7 @@ const cutShorterThanGrace = async (t: ExecutionContext) => {
   t.truthy(serviceBefore);
 
   const load = startLoad(h.counter, LANES);
-  await until(() => load.stats.acked >= CALLS_AROUND_CUT || load.stats.errors.length > 0, IO_MS, 'calls before the cut');
+  await load.answered(CALLS_AROUND_CUT, 'calls before the cut');
   await h.link.down();
   const cutAt = Date.now();
   const ackedAtCut = load.stats.acked;
@@ -138,18 +99,8 @@ const cutShorterThanGrace = async (t: ExecutionContext) => {
   t.true(madeAtUp > load.stats.acked, 'calls were waiting in the session when the link came back');
 
   const after = await poll(h.sessionOf, (s) => !!s && LIVE.includes(s.state) && s.paths.some((p) => p.grade === 'good'), IO_MS, 'the session to resume');
-  await until(() => load.stats.acked >= madeAtUp + CALLS_AROUND_CUT || load.stats.errors.length > 0, IO_MS, 'calls after the resume');
-  await within(load.stop(), IO_MS, 'every call to settle');
-  const { made, acked, values, errors } = load.stats;
-
-  t.deepEqual(errors.map(String), [], 'no call failed');
-  t.is(acked, made, 'every call made was answered');
-  t.deepEqual(
-    [...values].sort((x, y) => x - y),
-    Array.from({ length: made }, (_, i) => i + 1),
-    'each call counted exactly once: the answers are 1..made, none twice, none missing',
-  );
-  t.is(await E(h.local).read(), made, 'the service host counted every call once');
+  await load.answered(madeAtUp + CALLS_AROUND_CUT, 'calls after the resume');
+  await allCountedOnce(t, load, h.local);
   t.true((resuming!.redialAttempts ?? 0) > 0, 'the client host re-dialled');
   t.is(after!.since, before!.since, 'the same session, resumed');
   // And as the CLI shows it: one session with the service, the one from before the cut.
@@ -164,7 +115,7 @@ const cutShorterThanGrace = async (t: ExecutionContext) => {
   t.is((await h.serviceSessionOf())?.since, serviceBefore!.since, "the service host's session too");
   t.log(
     `cut after ${ackedAtCut} calls, link down ${outage} ms (grace ${GRACE}, path dead after ${PATH_DEAD_MS}); ` +
-      `${resuming!.redialAttempts} re-dials, last error ${resuming!.redialError}; ${made} calls in all`,
+      `${resuming!.redialAttempts} re-dials, last error ${resuming!.redialError}; ${load.stats.made} calls in all`,
   );
 };
 

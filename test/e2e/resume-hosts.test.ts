@@ -10,27 +10,11 @@ import '@endo/init';
 import test, { type ExecutionContext } from 'ava';
 import { E } from '@endo/far';
 import { IO_MS, PROCESS_MS, until, within } from '../helpers/bounded.js';
-import { startHostProcess, tribe, type RunningHost } from '../helpers/cli.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { fixture, tempHome, withHost } from '../helpers/host.js';
+import { startHostProcess, type RunningHost } from '../helpers/cli.js';
+import { counterHost, sessionOf, via } from '../helpers/counter-host.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { withHost } from '../helpers/host.js';
 import type { Host, HostOptions } from '../../runtime/index.js';
-
-/** The counter's host, with a durable counter published as main-counter; its ref, and its listen address. */
-const counterHost = async (t: ExecutionContext, home = tempHome(t), extra: string[] = []) => {
-  const host = await startHostProcess(t, home, ['--no-viz', ...extra]);
-  const spawned = await tribe(['spawn', fixture('durable-counters.ts'), '--name', 'counters', '--durable', '--home', home]);
-  t.is(spawned.code, 0, spawned.stderr);
-  const ref = await tribe(['ref', 'main-counter', '--home', home]);
-  t.is(ref.code, 0, ref.stderr);
-  const [h, p] = host.listen!.split(':');
-  return { host, home, ref: ref.stdout.trim(), target: { host: h!, port: Number(p) } };
-};
-
-/** The same ref, dialled through the proxy. */
-const via = (ref: string, proxy: FaultProxy) => ref.replace(/@[^/]+:\d+\//, `@${proxy.address}/`);
-
-/** The caller's one session, as `ps` shows it. */
-const sessionOf = (a: Host, peer: string) => a.ps().sessions.find((s) => s.peer === peer);
 
 const caller = (t: ExecutionContext, opts: HostOptions = {}) => withHost(t, { spareWorkers: 0, ...opts });
 

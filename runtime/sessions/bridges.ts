@@ -178,7 +178,8 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   /** Relay clients by bridge, for `pathless`. */
   const clientsByPeer = new Map<VatId, RelayClient>();
   const upkeeps = new Map<VatId, Upkeep>();
-  const asked = new WeakMap<HostSession, number>();
+  /** Meets a peer asked of a session and still waiting, by bridge: a newer one at the same bridge replaces the older. */
+  const asked = new WeakMap<HostSession, Map<VatId, { abandoned: boolean }>>();
   let meetsFailed = 0;
   const relayedPathEnds = new Map<string, number>();
 
@@ -226,14 +227,20 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   };
 
   /** Our side of one rendezvous at `ref`: the relayed stream, joined to the session with `peer`. */
-  const meetAt = async (ref: BridgeRef, op: typeof Op.Provide | typeof Op.Accept, peer: VatId, nonce: Uint8Array) => {
-    const table = opts.table();
-    const hop = await table.connect(ref.vatId, ref.address);
+  /** Our session with the bridge, if it has a path now. */
+  const hopTo = async (ref: BridgeRef): Promise<HostSession> => {
+    const hop = await opts.table().connect(ref.vatId, ref.address);
     // A hop session that lost its paths (a cut link, a killed bridge) would hold the meet until it
     // resumes or the meet times out (12 s): fail now, so the slot backs off and may move to another bridge.
     if (hop.path.report().state === 'resuming') {
       throw new RelayEndedError(`no path to bridge ${shortVatId(ref.vatId)} now (its session is resuming)`);
     }
+    return hop;
+  };
+
+  const meetAt = async (ref: BridgeRef, op: typeof Op.Provide | typeof Op.Accept, peer: VatId, nonce: Uint8Array) => {
+    const table = opts.table();
+    const hop = await hopTo(ref);
     const stream = await clientOf(hop).meet(op, peer, nonce);
     if (op === Op.Accept) {
       table.acceptStream(stream);
@@ -249,6 +256,8 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     const peer = u.session.peer;
     slot.busy = true;
     try {
+      // Our way to the bridge first: the peer is not sent to a rendezvous we cannot come to.
+      await hopTo(slot.ref);
       // Both sides go to the bridge at once; the peer answers once its side is there (or failed), so
       // a failure over there is heard now, not after the bridge's rendezvous timeout.
       const mine = meetAt(slot.ref, Op.Provide, peer, nonce);
@@ -405,18 +414,30 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       const ref = parseBridgeRef(bridge);
       if (!ref || ref.vatId === self || ref.vatId === session.peer) return Promise.reject(new BridgeRefError('meet: not a bridge ref'));
       if (typeof nonce !== 'string' || !/^[0-9a-f]{64}$/.test(nonce)) return Promise.reject(new BridgeRefError('meet: the nonce is not 64 hex digits'));
-      const n = asked.get(session) ?? 0;
-      if (n >= MAX_MEETS_ASKED) return Promise.reject(new RemoteLimitError(`RemoteLimitError: ${MAX_MEETS_ASKED} meets asked at once already`));
-      asked.set(session, n + 1);
-      return meetAt(ref, Op.Accept, session.peer, fromHex(nonce))
-        .then(
-          () => undefined,
-          (err: unknown) => {
-            meetsFailed += 1;
-            throw err;
-          },
-        )
-        .finally(() => asked.set(session, (asked.get(session) ?? 1) - 1));
+      let waiting = asked.get(session);
+      if (!waiting) asked.set(session, (waiting = new Map()));
+      // The peer gave up on an older meet at this bridge (it asks again only after its own side failed).
+      const older = waiting.get(ref.vatId);
+      if (older) older.abandoned = true;
+      waiting.delete(ref.vatId);
+      if (waiting.size >= MAX_MEETS_ASKED) return Promise.reject(new RemoteLimitError(`RemoteLimitError: ${MAX_MEETS_ASKED} meets asked at once already`));
+      const mine = { abandoned: false };
+      waiting.set(ref.vatId, mine);
+      const done = () => {
+        if (waiting.get(ref.vatId) === mine) waiting.delete(ref.vatId);
+      };
+      return meetAt(ref, Op.Accept, session.peer, fromHex(nonce)).then(
+        (stream) => {
+          done();
+          // Replaced meanwhile: its path would join nothing the peer waits for.
+          if (mine.abandoned) stream.close();
+        },
+        (err: unknown) => {
+          done();
+          meetsFailed += 1;
+          throw err;
+        },
+      );
     },
     relayedPathEnded(reason) {
       // The path's own reason, under the wrappers of the layers that saw it end.

@@ -66,7 +66,11 @@ export interface HostOptions {
   readonly bridges?: readonly string[];
   /** Test only: this host, as a bridge, drops, replays or alters the bytes it relays (the ends must detect it). */
   readonly bridgeFault?: RelayFault;
-  /** 'all' (every frame on every live path) or 'standby' (on the best one; the others carry heartbeats). */
+  /**
+   * 'standby' (the default: every frame on the best path, the others carrying
+   * heartbeats; a path a frame timed out on is passed over at once) or 'all'
+   * (every frame on every live path: no timeout ever, a seal per path per frame).
+   */
   readonly tripleMode?: TripleMode;
   /** Triple sessions' mode and bounds (heartbeat, path death, …), mainly for tests. */
   readonly tripleLimits?: Partial<Omit<TripleLimits, 'graceMs'>>;

@@ -414,8 +414,8 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       const ref = parseBridgeRef(bridge);
       if (!ref || ref.vatId === self || ref.vatId === session.peer) return Promise.reject(new BridgeRefError('meet: not a bridge ref'));
       if (typeof nonce !== 'string' || !/^[0-9a-f]{64}$/.test(nonce)) return Promise.reject(new BridgeRefError('meet: the nonce is not 64 hex digits'));
-      let waiting = asked.get(session);
-      if (!waiting) asked.set(session, (waiting = new Map()));
+      const waiting = asked.get(session) ?? new Map<VatId, { abandoned: boolean }>();
+      asked.set(session, waiting);
       // The peer gave up on an older meet at this bridge (it asks again only after its own side failed).
       const older = waiting.get(ref.vatId);
       if (older) older.abandoned = true;

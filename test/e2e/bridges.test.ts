@@ -159,11 +159,17 @@ const FAULTS: Record<string, (every: number) => RelayFault> = {
   },
   drops: (every) => {
     let n = 0;
-    return (bytes) => ((n += 1) % every === 0 ? [] : [bytes]);
+    return (bytes) => {
+      n += 1;
+      return n % every === 0 ? [] : [bytes];
+    };
   },
   replays: (every) => {
     let n = 0;
-    return (bytes) => ((n += 1) % every === 0 ? [bytes, bytes] : [bytes]);
+    return (bytes) => {
+      n += 1;
+      return n % every === 0 ? [bytes, bytes] : [bytes];
+    };
   },
 };
 

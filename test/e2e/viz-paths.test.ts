@@ -33,7 +33,7 @@ test('a session through bridges: the health row lists the direct path and each b
   // Four known: three are selected, the fourth is the spare a repair moves to.
   const a = await withHost(t, { spareWorkers: 0, viz: 0, bridges: refs });
   const { page, screenshot } = await openPage(t, a.vizUrl!);
-  explainFailure(t, async () => [`health:\n${await page.locator('#health').innerText()}`, `ps:\n${JSON.stringify(a.ps().sessions, null, 1)}`]);
+  explainFailure(t, async () => [`health:\n${await page.locator('#health').textContent()}`, `ps:\n${JSON.stringify(a.ps().sessions, null, 1)}`]);
   await page.waitForSelector('body[data-ready="true"]', WAIT);
   const bob = await a.enliven(c.makeSturdyRef('bob'));
   t.is(await E(bob).label(), 'bob');
@@ -50,7 +50,7 @@ test('a session through bridges: the health row lists the direct path and each b
   t.is(lines.filter((l) => l.startsWith('via ')).length, 3, lines.join(' | '));
   const used = bridges.filter((b) => lines.some((l) => l.startsWith(`via ${b.id.slice(0, 8)}`)));
   t.is(used.length, 3, lines.join(' | '));
-  t.is(await page.locator(`${row} td.state`).innerText(), 'healthy');
+  t.is(await page.locator(`${row} td.state`).textContent(), 'healthy');
   await screenshot('viz-paths-healthy');
   // A bridge stops: its slot shows repairing (the spare is down too), then, once the spare is up,
   // a path through it takes the stopped one's place.

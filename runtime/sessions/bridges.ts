@@ -226,7 +226,6 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     return c;
   };
 
-  /** Our side of one rendezvous at `ref`: the relayed stream, joined to the session with `peer`. */
   /** Our session with the bridge, if it has a path now. */
   const hopTo = async (ref: BridgeRef): Promise<HostSession> => {
     const hop = await opts.table().connect(ref.vatId, ref.address);
@@ -238,6 +237,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
     return hop;
   };
 
+  /** Our side of one rendezvous at `ref`: the relayed stream, joined to the session with `peer`. */
   const meetAt = async (ref: BridgeRef, op: typeof Op.Provide | typeof Op.Accept, peer: VatId, nonce: Uint8Array) => {
     const table = opts.table();
     const hop = await hopTo(ref);

@@ -234,27 +234,22 @@ export async function benchBridges(ctx: BridgesContext): Promise<void> {
     };
     const slowAll = await client('all, direct +20 ms', 'all', bridged, slowed(SLOW_MS));
     const slowStandby = await client('standby, direct +20 ms', 'standby', bridged, slowed(SLOW_MS));
-    const stallProxies = new Map<string, FaultProxy>();
-    const stallable = (name: string) => async (ref: string) => {
+    /** Direct paths through a proxy the bench stalls or cuts later, by client name. */
+    const directProxies = new Map<string, FaultProxy>();
+    const throughProxy = (name: string) => async (ref: string) => {
       const p = await proxyTo(ref);
-      stallProxies.set(name, p.proxy);
+      directProxies.set(name, p.proxy);
       return p.ref;
     };
-    const stallAll = await client('all, direct stalls', 'all', bridged, stallable('all, direct stalls'));
-    const stallStandby = await client('standby, direct stalls', 'standby', bridged, stallable('standby, direct stalls'));
+    const stallAll = await client('all, direct stalls', 'all', bridged, throughProxy('all, direct stalls'));
+    const stallStandby = await client('standby, direct stalls', 'standby', bridged, throughProxy('standby, direct stalls'));
     // "The fast path alone" when the direct path is the slowed one: the same session on its bridged paths only.
-    const aloneProxies = new Map<string, FaultProxy>();
-    const cuttable = (name: string) => async (ref: string) => {
-      const p = await proxyTo(ref);
-      aloneProxies.set(name, p.proxy);
-      return p.ref;
-    };
-    const aloneAll = await client('all, bridged paths alone', 'all', bridged, cuttable('all, bridged paths alone'));
-    const aloneStandby = await client('standby, bridged paths alone', 'standby', bridged, cuttable('standby, bridged paths alone'));
+    const aloneAll = await client('all, bridged paths alone', 'all', bridged, throughProxy('all, bridged paths alone'));
+    const aloneStandby = await client('standby, bridged paths alone', 'standby', bridged, throughProxy('standby, bridged paths alone'));
     const withBridges = [all, standby, slowAll, slowStandby, stallAll, stallStandby, aloneAll, aloneStandby];
     for (const c of withBridges) await until(() => bridgedReady(c), `${c.name}: ${BRIDGED_PATHS} good bridged paths`, () => describePaths(c));
     for (const c of [aloneAll, aloneStandby]) {
-      const proxy = aloneProxies.get(c.name)!;
+      const proxy = directProxies.get(c.name)!;
       proxy.block();
       proxy.cut();
       await until(() => !(sessionOf(c)?.paths ?? []).some((p) => !isRelayed(p.address)), `${c.name}: the direct path gone`, () => describePaths(c));
@@ -363,7 +358,7 @@ export async function benchBridges(ctx: BridgesContext): Promise<void> {
       { mode: 'all', c: stallAll, fast: all, alone: aloneAll },
       { mode: 'standby', c: stallStandby, fast: standby, alone: aloneStandby },
     ] as const) {
-      const proxy = stallProxies.get(c.name)!;
+      const proxy = directProxies.get(c.name)!;
       await sequential(c.target, 100);
       const lat: number[] = [];
       let failed = 0;

@@ -89,7 +89,7 @@ export interface PeerLink {
   close(reason?: { code: string; message: string }): void;
   readonly lifetime: Lifetime;
   readonly mode: LinkMode;
-  /** Of the newest path: its role, cipher, session id, address and counters. */
+  /** Of the newest direct path (else the newest, through a bridge): its role, cipher, session id, address and counters. */
   readonly role: SecurePath['role'];
   readonly cipher: string;
   readonly sessionId: string;
@@ -331,8 +331,9 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
         return;
       }
       paths.set(a.path, a);
-      newest = a;
-      // A path through a bridge is never dialled again as such: re-dials go to the direct address.
+      // A path through a bridge is never dialled again as such, nor named as the session's address:
+      // re-dials and hints go to the direct one.
+      if (!isRelayedAddress(a.address) || !newest || isRelayedAddress(newest.address) || newest.path.lifetime.isClosed) newest = a;
       if (a.path.role === 'initiator' && !isRelayedAddress(a.address)) dialAddress = a.address;
       // Before the triple session's own hook: this one decides whether the session ends with the path.
       a.path.lifetime.onClose((reason) => {

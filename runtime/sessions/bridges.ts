@@ -295,6 +295,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       const other = known().find((r) => !inUse.has(r.vatId) && !u.avoid.has(r.vatId) && r.vatId !== peer);
       if (slot.short >= SHORT_LIVES_PER_BRIDGE) u.avoid.add(slot.ref.vatId);
       if (other) {
+        slot.lastError = `moved from ${shortVatId(slot.ref.vatId)}: ${slot.lastError ?? ''}`;
         slot.ref = other;
         slot.failures = 0;
         slot.short = 0;

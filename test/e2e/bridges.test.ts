@@ -63,6 +63,9 @@ test('the dialler suggests three bridges, the peer selects them, and the session
   await bridged(c, a.id, 3, 'three bridged paths on the accepting side');
   const s = sessionOf(a, c.id)!;
   t.is(s.paths.length, 4, JSON.stringify(s.paths));
+  // The session is named by its direct path, and only direct addresses go out as hints for gifts.
+  t.false(s.address.startsWith('via '), s.address);
+  t.deepEqual(a.remote!.hintsFor(c.id).filter((h) => h.startsWith('via ')), []);
   t.deepEqual(
     [...(s.bridges ?? [])].map((b) => b.bridge).sort(),
     bs.map((b) => b.id.slice(0, 8)).sort(),

@@ -40,6 +40,16 @@ const table = (rows: string[][]): string => {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 };
 
+/**
+ * A session's state for people: the triple session's (docs/protocol.md 14.4), but a session on its
+ * one direct path and no bridges reads `established` — 'critical' (one live path) would alarm for
+ * how most sessions run. `--json` keeps the exact state.
+ */
+const stateWord = (x: HostStatus['sessions'][number]): string =>
+  x.state === 'critical' && x.paths.length <= 1 && !x.paths.some((p) => p.address.startsWith('via ')) && !(x.bridges ?? []).length
+    ? 'established'
+    : x.state;
+
 export const formatPs = (s: HostStatus): string => {
   const lines = [`host ${shortVatId(s.id)}  pid ${s.pid}  home ${s.home}`, ''];
   if (s.vats.length === 0) lines.push('no vats (spawn one with: tribe spawn <module> --name NAME)');
@@ -76,7 +86,9 @@ export const formatPs = (s: HostStatus): string => {
           x.address,
           x.role,
           x.cipher,
-          x.redialAttempts === undefined ? x.state : `${x.state} (re-dial ${x.redialAttempts}${x.redialError ? `: ${x.redialError}` : ''})`,
+          x.redialAttempts === undefined
+            ? stateWord(x)
+            : `${x.state} (re-dial ${x.redialAttempts}${x.redialError ? `: ${x.redialError.split(':')[0]}` : ''})`,
           [
             ...x.paths.map((p) => `${p.address} ${p.grade}${p.rttMs === undefined ? '' : ` ${p.rttMs}ms`}`),
             // Bridges with no path now: being repaired.

@@ -37,7 +37,7 @@ test('CLI: tribe ref on one host, tribe connect and tribe call on another', asyn
   t.is(ps.sessions[0].peer, b.id);
   t.true(ps.sessions[0].framesOut > 0);
   const psText = (await tribe(['ps', '--home', homeA])).stdout;
-  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+${preferredCiphers()[0]}\\s+(critical|degraded|healthy)\\s+127\\.0\\.0\\.1:\\d+ good`));
+  t.regex(psText, new RegExp(`${b.id.slice(0, 8)}\\s+127\\.0\\.0\\.1:\\d+\\s+initiator\\s+${preferredCiphers()[0]}\\s+(established|degraded|healthy)\\s+127\\.0\\.0\\.1:\\d+ good`));
 
   // Revoked: a new enliven fails with one line and a non-zero exit.
   t.is((await tribe(['revoke', ref, '--home', homeB])).stdout.trim(), 'revoked');

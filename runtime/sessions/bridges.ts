@@ -33,6 +33,7 @@ import { RemoteLimitError } from '../../capabilities/errors.js';
 import { type BridgeRef, type Control, decodeControl, decodeRelay, encodeControl, formatBridgeRef, isRelayedAddress, Op, parseBridgeRef, relayedAddress } from '../../protocols/bridge/codec.js';
 import { type BridgeService, type BridgeStats, makeBridgeService, type RelayFault } from '../../protocols/bridge/bridge-service.js';
 import { BridgeRefError, NotABridgeError, RelayEndedError } from '../../protocols/bridge/errors.js';
+import { makeBridgeBook, MAX_BRIDGED_PATHS } from './bridge-book.js';
 import type { HopLink } from '../../protocols/bridge/hop.js';
 import { makeRelayClient, type RelayClient } from '../../protocols/bridge/relay-client.js';
 import { Tag } from '../../protocols/framing/frames.js';
@@ -43,10 +44,6 @@ import type { SessionTable } from '../../protocols/session/session-table.js';
 import { shortVatId, type VatId } from '../../protocols/session/vat-id.js';
 import type { HostSession } from './gateway.js';
 
-/** Bridges learned from peers' suggestions: enough for a tribe's sisters, bounded against a peer that suggests many. */
-export const MAX_LEARNED_BRIDGES = 16;
-/** Paths one session runs through bridges (the handshake selects at most this many). */
-export const MAX_BRIDGED_PATHS = 3;
 /** Meets a peer may ask of one session at once: one per bridged path. */
 export const MAX_MEETS_ASKED = MAX_BRIDGED_PATHS;
 /** Wait after a failed repair; a restarted bridge is usually back within it. */
@@ -165,13 +162,9 @@ const backoff = (failures: number) => (failures === 0 ? 0 : Math.min(REPAIR_MIN_
 
 export const makeBridges = (opts: BridgesOptions): Bridges => {
   const { self, clock, crypto } = opts;
-  const configured = new Map<VatId, BridgeRef>();
-  for (const text of opts.configured) {
-    const ref = parseBridgeRef(text);
-    if (!ref) throw new BridgeRefError(`not a bridge ref (tribe://<VatId>@<host>:<port>): ${JSON.stringify(text)}`);
-    if (ref.vatId !== self) configured.set(ref.vatId, ref);
-  }
-  const learned = new Map<VatId, BridgeRef>();
+  const selfRef = () => `tribe://${self}@${opts.advertised()}`;
+  const book = makeBridgeBook({ self, configured: opts.configured, bridge: opts.bridge, selfRef });
+  const { known, learn } = book;
   const service: BridgeService | undefined = opts.bridge ? makeBridgeService({ self, clock, ...(opts.fault ? { fault: opts.fault } : {}) }) : undefined;
   const hops = new WeakMap<HostSession, HopLink>();
   const clients = new WeakMap<HostSession, RelayClient>();
@@ -183,19 +176,6 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   let meetsFailed = 0;
   const relayedPathEnds = new Map<string, number>();
 
-  const selfRef = () => `tribe://${self}@${opts.advertised()}`;
-  const known = (): BridgeRef[] => [...configured.values(), ...[...learned.values()].reverse()];
-  const isKnownBridge = (peer: VatId) => configured.has(peer) || learned.has(peer);
-
-  const learn = (texts: readonly string[]) => {
-    for (const text of texts) {
-      const ref = parseBridgeRef(text);
-      if (!ref || ref.vatId === self || configured.has(ref.vatId)) continue;
-      learned.delete(ref.vatId);
-      learned.set(ref.vatId, ref);
-      if (learned.size > MAX_LEARNED_BRIDGES) learned.delete(learned.keys().next().value as VatId);
-    }
-  };
 
   const hopOf = (session: HostSession): HopLink => {
     let hop = hops.get(session);
@@ -361,23 +341,9 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
   };
 
   return {
-    suggest(peer) {
-      if (isKnownBridge(peer)) return [];
-      const own = opts.bridge ? [selfRef()] : [];
-      return [...own, ...known().filter((r) => r.vatId !== peer).map(formatBridgeRef)];
-    },
-    select(peer, suggested) {
-      learn(suggested);
-      // A bridge's own sessions, and a session that exists already (this path resumes it), take none.
-      if (opts.bridge || isKnownBridge(peer) || opts.table().get(peer)) return [];
-      // Our own configured bridges first, then the peer's in its order, then others we learned.
-      const picked = new Map<VatId, BridgeRef>();
-      const suggestedRefs = suggested.map(parseBridgeRef).filter((r): r is BridgeRef => r !== undefined);
-      for (const r of [...configured.values(), ...suggestedRefs, ...learned.values()]) {
-        if (r.vatId !== peer && r.vatId !== self && !picked.has(r.vatId)) picked.set(r.vatId, r);
-      }
-      return [...picked.values()].slice(0, MAX_BRIDGED_PATHS).map(formatBridgeRef);
-    },
+    suggest: (peer) => book.suggest(peer),
+    // A path of a session that exists already resumes it: that session has its bridges.
+    select: (peer, suggested) => book.select(peer, suggested, opts.table().get(peer) !== undefined),
     frame(session, tag, payload) {
       if (tag === Tag.BridgeControl) return controlFrom(session, decodeControl(payload));
       const { route, bytes } = decodeRelay(payload);

@@ -64,7 +64,7 @@ const THROUGHPUT_GOAL = 0.7;
 const TAIL_GOAL = 1.5;
 /** Added to every chunk, each way, on the slowed path: a far worse path than the bridged ones. */
 const SLOW_MS = 20;
-/** Bridged paths a session runs (runtime/sessions/bridges.ts MAX_BRIDGED_PATHS). */
+/** Bridged paths a session runs (runtime/sessions/bridge-book.ts MAX_BRIDGED_PATHS). */
 const BRIDGED_PATHS = 3;
 /** Lanes of sequential calls each client runs while a bridge dies. */
 const DEATH_LANES = 10;

@@ -67,7 +67,7 @@ test('tribe call: each mistake prints one line naming the cause and the fix', as
     );
   }
   t.is((await tribe(['stop', '--home', home])).code, 0);
-  t.is(await host.exited, 0);
+  t.is(await host.exited, 0, `the host's output:\n${host.output.join('\n')}`);
 });
 
 test('the shims hold no authority: granted clock and random are the real ones, and timers stay out', async (t) => {

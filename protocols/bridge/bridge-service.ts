@@ -25,7 +25,7 @@
  */
 import { Tag } from '../framing/frames.js';
 import type { VatId } from '../session/vat-id.js';
-import { type Control, decodeControl, decodeRelay, encodeControl, encodeRelay, Op } from './codec.js';
+import { type Control, decodeRelay, encodeControl, encodeRelay, Op } from './codec.js';
 import { type BridgeError, BridgeLimitError, BridgeRendezvousTimeoutError, RelayBackpressureError, RelayEndedError } from './errors.js';
 import { type HopLink, routeParity } from './hop.js';
 
@@ -250,4 +250,3 @@ export const makeBridgeService = (opts: { self: VatId; clock: BridgeClock; limit
   };
 };
 
-export { decodeControl };

@@ -142,6 +142,15 @@ export interface SessionKeys {
   readonly bridges: readonly string[];
 }
 
+/** A bridge the handshake selected, and the nonce both ends present there (docs/protocol.md 15). */
+export interface Rendezvous {
+  readonly bridge: string;
+  readonly nonce: Uint8Array;
+}
+
+/** The selected bridges, each with its nonce from Signature. */
+export const rendezvousOf = (keys: SessionKeys): Rendezvous[] => keys.bridges.map((bridge, i) => ({ bridge, nonce: keys.bridgeNonces[i]! }));
+
 /** HKDF-SHA256 with the transcript hash as salt and the DH output as input key material, one label per output. */
 export const deriveSessionKeys = (
   crypto: CryptoSuite,

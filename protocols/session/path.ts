@@ -54,6 +54,8 @@ import {
   makeInitiatorSteps,
   type SessionSummary,
   makeResponderSteps,
+  type Rendezvous,
+  rendezvousOf,
 } from './handshake.js';
 import { type PathEffects, pathMachine, type PathRole } from './path.machine.js';
 import { decodeReason, encodeReason, MAX_DOMAIN_CHARS } from './messages.js';
@@ -183,12 +185,6 @@ export interface AcceptOptions extends PathOptions {
   readonly decide?: (peer: VatId) => 'accept' | 'duplicate';
   /** Picks the session's bridges (Response.bridges) from the initiator's claimed VatId and suggestions; default none. */
   readonly selectBridges?: (peer: VatId, suggested: readonly string[]) => readonly string[];
-}
-
-/** A bridge the handshake selected, and the nonce both ends present there (docs/protocol.md 15). */
-export interface Rendezvous {
-  readonly bridge: string;
-  readonly nonce: Uint8Array;
 }
 
 export interface PathStats {
@@ -484,8 +480,7 @@ const runPath = (
     inn.fill(0);
     splitter.maxFrameBytes = limits.maxFrameBytes;
     if (!summary) throw new SessionError('established without a session summary');
-    const rendezvous = keys.bridges.map((bridge, i) => ({ bridge, nonce: keys.bridgeNonces[i]! }));
-    path = makeSecurePath(summary.remoteId, summary.sessionId, summary.cipher, summary.encoder, rendezvous);
+    path = makeSecurePath(summary.remoteId, summary.sessionId, summary.cipher, summary.encoder, rendezvousOf(keys));
     // Established: from here on the owner ends the path, not the handshake's canceller.
     stopCancel();
     resolve(path);

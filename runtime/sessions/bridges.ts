@@ -130,7 +130,6 @@ export interface BridgesOptions {
 interface Slot {
   ref: BridgeRef;
   live: boolean;
-  busy: boolean;
   made: number;
   failures: number;
   /** Paths through this bridge in a row that ended within STABLE_PATH_MS. */
@@ -234,7 +233,6 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
 
   const establish = async (u: Upkeep, slot: Slot, nonce: Uint8Array, tell: boolean) => {
     const peer = u.session.peer;
-    slot.busy = true;
     try {
       // Our way to the bridge first: the peer is not sent to a rendezvous we cannot come to.
       await hopTo(slot.ref);
@@ -266,7 +264,6 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
       meetsFailed += 1;
     } finally {
       slot.live = false;
-      slot.busy = false;
     }
     if (!alive(u)) return;
     keepDirect(u);
@@ -372,7 +369,7 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
           continue;
         }
         if (!kept || kept.slots.some((s) => s.ref.vatId === ref.vatId) || kept.slots.length >= MAX_BRIDGED_PATHS) continue;
-        const slot: Slot = { ref, live: false, busy: false, made: 0, failures: 0, short: 0 };
+        const slot: Slot = { ref, live: false, made: 0, failures: 0, short: 0 };
         kept.slots.push(slot);
         void establish(kept, slot, nonce, false);
       }

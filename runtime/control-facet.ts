@@ -7,7 +7,7 @@
  * `call(name, …)` already reaches every method of every published object and of
  * every sturdy ref, and any reference a method returns comes back as itself.
  */
-import { Far } from '@endo/far';
+import { E, Far } from '@endo/far';
 import { passableError, reviveError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { closest } from './did-you-mean.js';
@@ -107,4 +107,15 @@ export const makeControlFacet = (host: Host) =>
       setImmediate(() => void host.stop());
       return true;
     },
+    /**
+     * A sister's `tribe stop`: its Sister stops every sister it knows (and waits
+     * for this machine's processes to end), then this host stops. Answers the
+     * VatIds of the sisters stopped.
+     */
+    stopTribe: () =>
+      flatten(async () => {
+        const stopped = (await E(host.names.lookup('sister')).stopTribe()) as string[];
+        setImmediate(() => void host.stop());
+        return stopped;
+      }),
   });

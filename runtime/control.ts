@@ -4,7 +4,8 @@
  * host's TribeControl object. A connection that sends a bad frame is aborted and
  * closed; the host carries on.
  */
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { makeConnection, type Connection } from '../capabilities/connection.js';
 import { ProtocolViolationError } from '../capabilities/errors.js';
@@ -104,3 +105,29 @@ export const connectControl = (socketPath: string, home: string): Promise<Contro
       resolve({ control: conn.getBootstrap(), closed, close: () => socket.end(), destroy: () => socket.destroy() });
     });
   });
+
+/**
+ * The control socket of the tribe home `home`: its own host's (slot 0), else
+ * the first sister's that answers (`<home>/sisters/<k>`), so commands reach a
+ * tribe whose first host is down or being respawned. HostNotRunningError,
+ * naming `home`, when no host of it runs.
+ */
+export const connectTribeControl = async (home: string): Promise<ControlClient> => {
+  try {
+    return await connectControl(join(home, 'control.sock'), home);
+  } catch (err) {
+    if ((err as Error).name !== 'HostNotRunningError') throw err;
+    let slots: string[] = [];
+    try {
+      slots = readdirSync(join(home, 'sisters')).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(a) - Number(b));
+    } catch {
+      throw err;
+    }
+    for (const k of slots) {
+      try {
+        return await connectControl(join(home, 'sisters', k, 'control.sock'), join(home, 'sisters', k));
+      } catch {}
+    }
+    throw err;
+  }
+};

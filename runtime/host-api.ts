@@ -149,6 +149,10 @@ export interface HostStatus {
   readonly viz?: string;
   readonly vats: readonly HostVatStatus[];
   readonly names: readonly { name: string; owner: string }[];
+  /** The host's own vats (its Sister), which `tribe kill` cannot end and the store does not keep. */
+  readonly system?: readonly HostVatStatus[];
+  /** The tribe this host is a sister of, when it runs as one (`tribe host`). */
+  readonly tribe?: unknown;
 }
 
 /** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
@@ -214,4 +218,12 @@ export interface Host {
   stop(): Promise<void>;
   /** Resolves once the host has stopped, however that was asked for. */
   readonly stopped: Promise<void>;
+  /**
+   * Starts one of the host's own vats (the Sister): not kept in the store (the
+   * host starts it each time), not listed with the vats `ps` shows, and not
+   * ended by `terminateVat`. It publishes `name` for its root.
+   */
+  startSystemVat(opts: { readonly name: string; readonly module: string }): Promise<any>;
+  /** What `ps().tribe` shows, from now on; and how `stop()` begins (stopping the tribe's parts of this host first). */
+  attachTribe(tribe: { status(): unknown; stop(): Promise<void> }): void;
 }

@@ -348,14 +348,20 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     return started;
   };
 
+  const systemVats = new Set<string>();
+  let tribe: { status(): unknown; stop(): Promise<void> } | undefined;
+  const vatStatus = () =>
+    supervisor.list().map((v) => {
+      const h = handoffs.stats().byRecipient.get(v.name);
+      return { ...v, handoffs: h?.direct ?? 0, proxied: h?.proxied ?? 0 };
+    });
   const ps = (): HostStatus => ({
     id: identity.vatId,
     home,
     pid: process.pid,
-    vats: supervisor.list().map((v) => {
-      const h = handoffs.stats().byRecipient.get(v.name);
-      return { ...v, handoffs: h?.direct ?? 0, proxied: h?.proxied ?? 0 };
-    }),
+    vats: vatStatus().filter((v) => !systemVats.has(v.name)),
+    ...(systemVats.size > 0 ? { system: vatStatus().filter((v) => systemVats.has(v.name)) } : {}),
+    ...(tribe ? { tribe: tribe.status() } : {}),
     names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
     ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
     sessions: remote?.sessions() ?? [],
@@ -369,6 +375,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     if (stopping) return stopped;
     stopping = true;
     control?.stopAccepting();
+    await tribe?.stop().catch((err: unknown) => print(`the tribe's part of this host did not stop cleanly: ${describeError(reviveError(err))}`));
     await viz?.close();
     await remote?.close();
     inspector.close();
@@ -395,6 +402,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     },
     ps,
     async terminateVat(name) {
+      if (systemVats.has(name)) throw new UsageError(`${name} is one of the host's own vats: it ends with the host (tribe stop)`);
       await supervisor.stop(name);
       store.vats.remove(name);
       store.durableNames.removeVat(name);
@@ -426,6 +434,20 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     },
     stop,
     stopped,
+    async startSystemVat({ name, module }) {
+      systemVats.add(name);
+      const row: VatRow = { name, module, params: 'null', durable: false, grants: [], timeBudgetMs: undefined, heapMb: undefined };
+      try {
+        const { root } = await startVat(row);
+        return root;
+      } catch (err) {
+        systemVats.delete(name);
+        throw err;
+      }
+    },
+    attachTribe(t) {
+      tribe = t;
+    },
   };
   function needRemote(): RemoteHosts {
     if (!remote) throw new SturdyRefError('this host was started without networking (listen: false)');

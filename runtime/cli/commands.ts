@@ -66,6 +66,16 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
         value: 'REF,…',
         help: 'bridges for this host\'s sessions, tribe://<VatId>@<host>:<port> each (from a bridge\'s `tribe ps`); up to three paths per session run through them',
       },
+      'core-size': {
+        type: 'string',
+        value: 'N|auto',
+        help: 'sisters this machine keeps alive: this host spawns sibling hosts up to N (default: what the home kept, else 3; auto: one per CPU)',
+      },
+      join: { type: 'string', value: 'REF', help: "join the tribe of the sister behind REF (`tribe ref sister` there) as a member, from any machine" },
+      discovery: { type: 'string', value: 'ADDR[:PORT]', help: 'announce this sister and hear others on this address (default 127.0.0.1:47470, 16 ports)' },
+      'no-discovery': { type: 'boolean', help: 'no UDP announcements (the registry in the home still finds sisters)' },
+      solo: { type: 'boolean', help: 'a single host: no sisters, no Sister actor, one host per home' },
+      slot: { type: 'string', value: 'K', help: "take only slot K of the tribe home (how a spawner starts sisters)" },
       ...limits,
       examples: { type: 'boolean', help: 'load the example actors (counter, chat, alice, bob, directory, pipeline)' },
     },
@@ -140,9 +150,9 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   ps: { summary: 'vats with their state, sessions with other hosts, names', args: [], options: { json: { type: 'boolean', help: 'print JSON' } } },
   kill: { summary: 'stop a vat and forget it (its durable store is kept)', args: ['NAME'], options: {} },
   stop: {
-    summary: 'stop the host gracefully (a host that is not running is not an error)',
+    summary: 'stop the host and every sister of its tribe gracefully (a host that is not running is not an error)',
     args: [],
-    options: {},
+    options: { 'only-this': { type: 'boolean', help: 'stop only this host; its tribe respawns it unless it is a member beyond the core' } },
   },
 };
 

@@ -2,7 +2,9 @@
 import { fileURLToPath } from 'node:url';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import type { VatLimits } from '../../vats/supervisor.js';
-import { startHost, type Host } from '../host.js';
+import { startHost, type Host, type HostOptions } from '../host.js';
+import { startSisterHost, type TribeOptions } from '../tribe/sister-host.js';
+import { SLOT_TAKEN_EXIT } from '../tribe/spawner.js';
 import { homePaths } from '../home.js';
 import { formatAddress } from '../tcp.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
@@ -56,8 +58,10 @@ export const runHostCommand = async (opts: {
   bridge?: boolean;
   bridges?: readonly string[];
   viz: boolean | number;
+  /** Run as a sister of a tribe (absent: `--solo`). */
+  tribe?: TribeOptions;
 }): Promise<void> => {
-  const host = await startHost({
+  const hostOptions: HostOptions = {
     ...(opts.home ? { home: opts.home } : {}),
     ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
     ...(opts.advertise ? { advertise: opts.advertise } : {}),
@@ -67,7 +71,28 @@ export const runHostCommand = async (opts: {
     limits: opts.limits,
     viz: opts.viz,
     print: (line) => process.stdout.write(`${line}\n`),
-  });
+  };
+  let host: Host;
+  if (opts.tribe) {
+    // What the sisters this host spawns are started with, besides their home, slot and core size.
+    const spawnArgs = [
+      ...(opts.listen ? ['--listen', opts.listen.replace(/:\d+$/, ':0')] : []),
+      ...(opts.tribe.discovery === false ? ['--no-discovery'] : opts.tribe.discovery ? ['--discovery', opts.tribe.discovery] : []),
+      ...(opts.sessionGraceMs !== undefined ? ['--session-grace', String(opts.sessionGraceMs)] : []),
+      ...(opts.limits.timeBudgetMs ? ['--time-budget', String(opts.limits.timeBudgetMs)] : []),
+      ...(opts.limits.heapMb ? ['--heap-mb', String(opts.limits.heapMb)] : []),
+    ];
+    try {
+      ({ host } = await startSisterHost(hostOptions, { ...opts.tribe, spawnArgs }));
+    } catch (err) {
+      // A spawner that lost the race for this slot: not an error, the slot has its sister.
+      if ((err as Error).name === 'SlotTakenError') {
+        process.stdout.write(`${(err as Error).message}\n`);
+        process.exit(SLOT_TAKEN_EXIT);
+      }
+      throw err;
+    }
+  } else host = await startHost(hostOptions);
   let signalled = false;
   const onSignal = () => {
     if (signalled) process.exit(130); // a second Ctrl-C does not wait

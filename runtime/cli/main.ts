@@ -7,9 +7,10 @@
  */
 import '@endo/init';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { E } from '@endo/far';
 import { describeError, reviveError } from '../../capabilities/errors.js';
-import { connectControl } from '../control.js';
+import { type connectControl, connectTribeControl } from '../control.js';
 import { UsageError } from '../errors.js';
 import { homePaths, resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
@@ -87,10 +88,40 @@ const positiveInt = (text: string | undefined, what: string): number | undefined
   return n;
 };
 
+/** `tribe host`'s tribe options; undefined for `--solo`. */
+const tribeOptions = (values: Record<string, any>) => {
+  const tribeFlags = ['core-size', 'join', 'discovery', 'no-discovery', 'slot'].filter((f) => values[f] !== undefined);
+  if (values.solo) {
+    if (tribeFlags.length > 0) throw new UsageError(`--solo runs no tribe: drop --${tribeFlags[0]}`);
+    return undefined;
+  }
+  if (values.discovery !== undefined && values['no-discovery']) throw new UsageError('give at most one of --discovery, --no-discovery');
+  let coreSize: number | undefined;
+  const core = values['core-size'];
+  if (core === 'auto') coreSize = Math.min(availableParallelism(), MAX_CORE);
+  else if (core !== undefined) {
+    coreSize = positiveInt(core, '--core-size');
+    if (coreSize! > MAX_CORE) throw new UsageError(`--core-size is at most ${MAX_CORE}, got ${core}`);
+  }
+  const slot = values.slot === undefined ? undefined : Number(values.slot);
+  if (slot !== undefined && !(Number.isInteger(slot) && slot >= 0 && slot < 64)) throw new UsageError(`--slot wants 0-63, got ${JSON.stringify(values.slot)}`);
+  if (values.join !== undefined && !values.join.startsWith('tribe://')) {
+    throw new UsageError(`--join wants a sister's sturdy ref tribe://… (\`tribe ref sister\` on a host of that tribe), got ${JSON.stringify(values.join)}`);
+  }
+  return {
+    ...(coreSize !== undefined ? { coreSize } : {}),
+    ...(slot !== undefined ? { slot } : {}),
+    ...(values.join ? { join: values.join as string } : {}),
+    ...(values['no-discovery'] ? { discovery: false as const } : values.discovery ? { discovery: values.discovery as string } : {}),
+  };
+};
+
+/** The most sisters one machine keeps: each is a process with its own vats. */
+const MAX_CORE = 16;
+
 /** Runs one request against the host's control object, then hangs up. */
 const withControl = async <T>(home: string | undefined, fn: (control: any) => Promise<T>): Promise<T> => {
-  const dir = resolveHome(home);
-  const client = await connectControl(homePaths(dir).socket, dir);
+  const client = await connectTribeControl(resolveHome(home));
   try {
     return await fn(await client.control);
   } finally {
@@ -141,6 +172,7 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     for (const ref of bridges ?? []) {
       if (!parseBridgeRef(ref)) throw new UsageError(`--bridges wants refs tribe://<VatId>@<host>:<port> (a bridge's \`tribe ps\` prints its own), got ${JSON.stringify(ref)}`);
     }
+    const tribe = tribeOptions(values);
     // Loaded only for `host`: the other commands are thin clients and start faster without it.
     const { runHostCommand } = await import('./host-command.js');
     return runHostCommand({
@@ -153,6 +185,7 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
       ...(values.bridge ? { bridge: true } : {}),
       ...(bridges?.length ? { bridges } : {}),
       viz,
+      ...(tribe ? { tribe } : {}),
     });
   },
   async viz({ values }) {
@@ -262,14 +295,20 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     const dir = resolveHome(values.home);
     let client: Awaited<ReturnType<typeof connectControl>>;
     try {
-      client = await connectControl(homePaths(dir).socket, dir);
+      client = await connectTribeControl(dir);
     } catch (err) {
       // Stopping what is already stopped is done: scripts may stop twice, or stop to be sure.
       if ((err as Error).name !== 'HostNotRunningError') throw err;
       process.stdout.write(`no host was running in ${dir}; nothing to stop\n`);
       return;
     }
-    await E(await client.control).stop();
+    const control = await client.control;
+    // A sister stops its whole tribe (its sisters first); a solo host, or --only-this, itself.
+    const tribe = values['only-this'] ? undefined : ((await E(control).ps()) as { tribe?: unknown }).tribe;
+    if (tribe) {
+      const stopped = (await E(control).stopTribe()) as string[];
+      if (stopped.length > 0) process.stdout.write(`stopping ${stopped.length} sister${stopped.length === 1 ? '' : 's'} and this host…\n`);
+    } else await E(control).stop();
     // The host closes every control connection at the end of its stop.
     await client.closed;
     process.stdout.write(`host in ${dir} stopped\n`);

@@ -109,6 +109,16 @@ export interface Bridges {
   pathless(peer: VatId): void;
   pathsOf(peer: VatId): readonly BridgedPathStatus[] | undefined;
   status(): BridgesStatus;
+  /** Bridges to know from now on (refs checked here; malformed ones skipped), as if a peer had suggested them. */
+  learn(refs: readonly string[]): void;
+  /**
+   * Gives the live session with `peer` a path through each bridge of `refs` it
+   * has none through (up to MAX_BRIDGED_PATHS in all), kept up from this side
+   * like the ones a handshake selected; `direct` is the peer's listen address
+   * (to dial the direct path again). For sisters, whose sessions begin before
+   * every sister is known. Answers how many paths it began to make.
+   */
+  widen(peer: VatId, refs: readonly string[], direct: string): number;
 }
 
 export interface BridgesOptions {
@@ -423,6 +433,24 @@ export const makeBridges = (opts: BridgesOptions): Bridges => {
         failures: s.failures,
         ...(s.lastError ? { lastError: s.lastError } : {}),
       }));
+    },
+    learn,
+    widen(peer, refs, direct) {
+      const session = opts.table().get(peer);
+      if (!session || session.lifetime.isClosed || opts.stopping()) return 0;
+      const u = upkeepOf(session, direct);
+      let added = 0;
+      for (const text of refs) {
+        const ref = parseBridgeRef(text);
+        if (!ref || ref.vatId === self || ref.vatId === peer || u.avoid.has(ref.vatId)) continue;
+        if (u.slots.length >= MAX_BRIDGED_PATHS || u.slots.some((s) => s.ref.vatId === ref.vatId)) continue;
+        learn([text]);
+        const slot: Slot = { ref, live: false, made: 0, failures: 0, short: 0 };
+        u.slots.push(slot);
+        added += 1;
+        void establish(u, slot, crypto.randomBytes(BRIDGE_NONCE_BYTES), true);
+      }
+      return added;
     },
     status: () => ({
       bridge: opts.bridge,

@@ -109,6 +109,12 @@ export interface RemoteHosts {
   enlivenFor(vat: string, refText: string): Promise<unknown>;
   /** A new sturdy ref to what is published as `name`. */
   makeSturdyRef(name: string): string;
+  /** Bridges to know from now on (`tribe://<VatId>@host:port`; malformed ones skipped). */
+  learnBridges(refs: readonly string[]): void;
+  /** Paths through `refs` for the live session with `peer` (see Bridges.widen); how many it began. */
+  widenSession(peer: string, refs: readonly string[], direct: string): number;
+  sessionWith(peer: string): SessionStatus | undefined;
+  exportAt(swiss: string, name: string): string;
   /** Later enlivens of `refText` fail with SturdyRefError. */
   revoke(refText: string): void;
   /**
@@ -496,6 +502,15 @@ export const startRemoteHosts = async (opts: RemoteHostsOptions): Promise<Remote
     },
     sessions: () => table.list().map((s) => statusOf(s, bridges.pathsOf(s.peer))),
     bridges: () => bridges.status(),
+    learnBridges: (refs) => bridges.learn(refs),
+    widenSession: (peer, refs, direct) => bridges.widen(peer as VatId, refs, direct),
+    /** The state of the session with `peer`, if there is one. */
+    sessionWith: (peer) => {
+      const s = table.get(peer as VatId);
+      return s ? statusOf(s, bridges.pathsOf(s.peer)) : undefined;
+    },
+    /** A sturdy ref whose swiss number the caller chose (a sister's, derived from the tribe's secret), for what is published as `name`. */
+    exportAt: (swiss, name) => sturdy.exportAt(swiss, name),
     vatEnded(vat, reason) {
       for (const s of table.list()) s.mux.closeEndpoint(vat, reason);
     },

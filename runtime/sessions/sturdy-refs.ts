@@ -30,6 +30,8 @@ export const hashSwiss = (swiss: string) => createHash('sha256').update(swiss).d
 export interface SturdyRefs {
   /** A new ref to what is published as `name` (NameNotFoundError when nothing is). */
   make(name: string): string;
+  /** The ref with the swiss number `swiss` (chosen by the caller) for `name`; kept across restarts like any ref. */
+  exportAt(swiss: string, name: string): string;
   /** Later enlivens of `refText` fail; SturdyRefError if it is not this host's or not known. */
   revoke(refText: string): void;
   /** A live reference for the local endpoint `from`: the reference itself for '@host', else where the vat redeems it. */
@@ -97,6 +99,11 @@ export const makeSturdyRefs = (opts: SturdyRefsOptions): SturdyRefs => {
       names.lookup(name); // NameNotFoundError when nothing is published under it
       const swiss = base32(opts.crypto.randomBytes(SWISS_BYTES));
       refs.add(hashSwiss(swiss), name);
+      return formatSturdyRef({ vatId: self, host: opts.advertised.host, port: opts.advertised.port, swiss });
+    },
+    exportAt(swiss, name) {
+      names.lookup(name);
+      if (refs.lookup(hashSwiss(swiss)) !== name) refs.add(hashSwiss(swiss), name);
       return formatSturdyRef({ vatId: self, host: opts.advertised.host, port: opts.advertised.port, swiss });
     },
     revoke(refText) {

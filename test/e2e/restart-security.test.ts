@@ -122,7 +122,7 @@ test('a home whose identity key is not the one its store recorded refuses to sta
   const original = readFileSync(keyPath);
   writeKey(keyPath);
 
-  const refused = await tribe(['host', '--home', home, '--no-viz']);
+  const refused = await tribe(['host', '--home', home, '--no-viz', '--solo']);
   t.is(refused.code, 1);
   t.regex(
     refused.stderr,

@@ -41,7 +41,7 @@ const storeFiles = (home: string): Record<string, string> =>
  * (a host that starts on a store it should refuse).
  */
 const refusedStart = async (home: string) => {
-  const { child, exit } = spawnTracked(process.execPath, [cliPath, 'host', '--home', home, '--no-viz', '--no-listen'], {
+  const { child, exit } = spawnTracked(process.execPath, [cliPath, 'host', '--home', home, '--no-viz', '--no-listen', '--solo'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

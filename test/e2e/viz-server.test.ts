@@ -311,7 +311,7 @@ test('tribe viz prints the URL; a host started with --no-viz says it serves none
   const none = await tribe(['viz', '--home', home2]);
   t.is(none.code, 2);
   t.regex(none.stderr, /^tribe: UsageError: this host serves no visualizer/);
-  const bad = await tribe(['host', '--home', tempHome(t), '--viz', 'eighty']);
+  const bad = await tribe(['host', '--home', tempHome(t), '--solo', '--viz', 'eighty']);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--viz wants a port number/);
   await tribe(['stop', '--home', home2]);
@@ -352,7 +352,7 @@ test('a taken port is a PortInUseError, named, for the visualizer and for listen
     ['--viz', String(port), '--no-listen'],
     ['--listen', `127.0.0.1:${port}`, '--no-viz'],
   ]) {
-    const run = await tribe(['host', '--home', tempHome(t), ...args]);
+    const run = await tribe(['host', '--home', tempHome(t), '--solo', ...args]);
     t.is(run.code, 1, args.join(' '));
     t.regex(run.stderr, new RegExp(`^tribe: PortInUseError: the (visualizer port|listen address) 127\\.0\\.0\\.1:${port} is taken`), args.join(' '));
   }

@@ -64,7 +64,9 @@ export interface RunningHost {
 
 /** Starts `tribe host` and resolves once it prints its ready line (within PROCESS_MS). */
 export const startHostProcess = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
-  const args = ['host', '--home', home, ...extra];
+  // A single host unless the test asks for a tribe: the tribe's own tests give its flags.
+  const tribeFlags = ['--core-size', '--join', '--slot', '--tribe'];
+  const args = ['host', '--home', home, ...(extra.some((a) => tribeFlags.includes(a)) ? extra.filter((a) => a !== '--tribe') : ['--solo', ...extra])];
   // A host that never gets ready is asked for a diagnostic report (SIGUSR2): its stack says where it waits.
   const reportDir = home;
   const nodeFlags = ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`];

@@ -329,7 +329,7 @@ export const makeTopology = (t: ExecutionContext): Topology => {
  * namespace while its TCP lives in `ns`.
  */
 export const startHostIn = async (t: ExecutionContext, ns: Namespace, home: string, extra: string[] = []): Promise<RunningHost> => {
-  const args = ['host', '--home', home, ...extra];
+  const args = ['host', '--home', home, '--solo', ...extra];
   const { child: proc, exit } = spawnTracked(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const what = `tribe host in ${ns.label} (${home})`;
   t.teardown(async () => {

@@ -1,0 +1,308 @@
+/**
+ * A host as a sister of a tribe (`tribe host`): takes a slot of the tribe home,
+ * starts the host there as a bridge, publishes its signed record, announces it,
+ * starts its Sister actor in a vat of its own and grants it its powers, and runs
+ * the bootstrap machine the visualizer and `tribe ps` show.
+ *
+ * The Sister decides (vats/sister/sister.ts); this file only grants: every power
+ * in `makeSisterPowers` is a door into this process the Sister may use, and
+ * nothing else is reachable from its vat.
+ */
+import { fileURLToPath } from 'node:url';
+import { E, Far } from '@endo/far';
+import { createActor } from 'xstate';
+import { describeError, reviveError } from '../../capabilities/errors.js';
+import { bootstrapMachine, type BootstrapEvent } from '../../protocols/bootstrap/bootstrap.machine.js';
+import { JoinFailedError, SisterRecordError } from '../../protocols/bootstrap/errors.js';
+import { checkRecord, sisterSwiss, signRecord, type SignedRecord, type SisterRecord, tribeIdOf, encodeRecord } from '../../protocols/bootstrap/record.js';
+import { base32, shortVatId } from '../../protocols/session/vat-id.js';
+import type { BootstrapReport, SisterView, TribeSisterStatus } from '../../vats/sister/sister-powers.js';
+import { nodeCrypto, nodeSigningKey } from '../crypto-node.js';
+import { HostAlreadyRunningError } from '../errors.js';
+import { ensureHome, homePaths, resolveHome } from '../home.js';
+import { startHost, type Host, type HostOptions } from '../host.js';
+import { loadOrCreateIdentity } from '../identity.js';
+import { makeRegistry, pidAlive } from './registry.js';
+import { earlyExitProblem, spawnSister, SPAWN_UP_MS } from './spawner.js';
+import { ensureRegistryDir, loadOrCreateSecret, loadTribeConfig, MAX_SLOTS, tribePaths } from './tribe-home.js';
+import { type Discovery, startDiscovery } from './discovery.js';
+
+/** Where sisters announce themselves unless told otherwise (`--discovery`). */
+export const DEFAULT_DISCOVERY = '127.0.0.1';
+/** A sister heard of by announcement only is forgotten after this long without one. */
+export const HEARD_TTL_MS = 5_000;
+/** How long a tribe's stop waits for its sisters' processes before killing them. */
+export const STOP_WAIT_MS = 10_000;
+/** The Sister actor's module, loaded from the source tree like the examples. */
+const SISTER_MODULE = fileURLToPath(new URL('../../../vats/sister/sister.ts', import.meta.url));
+
+/** A slot was asked for (`--slot`) and another host holds it: the spawner lost a race. */
+export class SlotTakenError extends HostAlreadyRunningError {
+  override name = 'SlotTakenError';
+}
+
+export interface TribeOptions {
+  /** Sisters this machine keeps alive (default: what the tribe home keeps, else 3). */
+  readonly coreSize?: number;
+  /** Take only this slot (how spawned sisters start); default: the first free one. */
+  readonly slot?: number;
+  /** A sister's sturdy ref (`tribe ref sister` on it): join its tribe as a member. */
+  readonly join?: string;
+  /** Announce and listen on this address ('ADDR' or 'ADDR:BASEPORT'); false: no announcements. */
+  readonly discovery?: string | false;
+  /** `tribe host` arguments spawned sisters get besides home, slot and core size. */
+  readonly spawnArgs?: readonly string[];
+}
+
+export interface SisterHost {
+  readonly host: Host;
+  readonly slot: number;
+  readonly tribe: string;
+}
+
+const viewOf = (r: SisterRecord): SisterView => ({
+  vatId: r.vatId,
+  slot: r.slot,
+  machine: r.machine,
+  address: r.address,
+  bridgeRef: r.bridgeRef,
+  pid: r.pid,
+  startedAt: r.startedAt,
+  coreSize: r.coreSize,
+});
+
+const parseDiscovery = (text: string): { address: string; basePort?: number } => {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(text);
+  if (!m) throw new RangeError(`--discovery wants ADDR or ADDR:PORT, got ${JSON.stringify(text)}`);
+  const address = m[1]!.replace(/^\[|\]$/g, '');
+  return m[2] ? { address, basePort: Number(m[2]) } : { address };
+};
+
+/** Starts the host in the first free slot of the tribe home (or only in `slot`). */
+const takeSlot = async (tribeHome: string, hostOptions: HostOptions, slot: number | undefined): Promise<{ host: Host; slot: number }> => {
+  const paths = tribePaths(tribeHome);
+  const slots = slot === undefined ? Array.from({ length: MAX_SLOTS }, (_, i) => i) : [slot];
+  for (const k of slots) {
+    const home = paths.slotHome(k);
+    try {
+      const host = await startHost({
+        ...hostOptions,
+        home,
+        bridge: true,
+        // Only slot 0 keeps the port and the visualizer it was given; the others take their own.
+        ...(k === 0 ? {} : { viz: false, ...(hostOptions.listen ? { listen: hostOptions.listen.replace(/:\d+$/, ':0') } : {}) }),
+      });
+      return { host, slot: k };
+    } catch (err) {
+      if ((err as Error).name !== 'HostAlreadyRunningError') throw err;
+      if (slot !== undefined) throw new SlotTakenError(`slot ${k} of ${tribeHome} has a live host already`);
+    }
+  }
+  throw new HostAlreadyRunningError(`all ${MAX_SLOTS} slots of ${tribeHome} have live hosts`);
+};
+
+export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptions = {}): Promise<SisterHost> => {
+  const tribeHome = resolveHome(hostOptions.home);
+  const print = hostOptions.print ?? ((line: string) => process.stderr.write(`${line}\n`));
+  ensureHome(tribeHome);
+  const config = loadTribeConfig(tribeHome, opts.coreSize);
+  let secret = loadOrCreateSecret(tribeHome);
+  ensureRegistryDir(tribeHome);
+
+  const { host, slot } = await takeSlot(tribeHome, hostOptions, opts.slot);
+  const startedAt = Date.now();
+  const actor = createActor(bootstrapMachine, {
+    input: { coreSize: config.coreSize, spawnWaitMs: SPAWN_UP_MS, connectWaitMs: 15_000, maxSpawnFailures: 3 },
+    inspect: host.inspector.tap({ group: 'tribe', name: `bootstrap ${shortVatId(host.id)}` }).inspect,
+  });
+  actor.start();
+  // The host did these before the machine could be watched: recorded in their order.
+  actor.send({ type: 'identity.loaded' });
+  actor.send({ type: 'store.opened' });
+  if (!host.address) {
+    actor.send({ type: 'failed', detail: 'a sister needs networking (it was started with --no-listen)' });
+    return { host, slot, tribe: tribeIdOf(nodeCrypto, secret) };
+  }
+  actor.send({ type: 'listening' });
+
+  let discovery: Discovery | undefined;
+  let stopping = false;
+  const heard = new Map<string, { view: SisterView; at: number }>();
+  const left = new Set<string>();
+  let lastStatus: TribeSisterStatus | undefined;
+  const spawnedArgs = opts.spawnArgs ?? [];
+
+  try {
+    const identity = loadOrCreateIdentity(homePaths(host.home).identity);
+    const key = nodeSigningKey(identity.privateKey);
+    // A join brings the tribe's secret: this home belongs to that tribe from now on.
+    let joined: SisterView[] = [];
+    if (opts.join) {
+      const answer = await joinTribe(host, opts.join);
+      secret = loadOrCreateSecret(tribeHome, answer.secret);
+      joined = answer.sisters;
+    }
+    const tribe = tribeIdOf(nodeCrypto, secret);
+    const status = host.ps();
+    const record: SisterRecord = {
+      v: 1,
+      tribe,
+      vatId: host.id,
+      key: base32(identity.publicKey),
+      slot,
+      address: status.listen!,
+      bridgeRef: status.bridgeRef ?? '',
+      pid: process.pid,
+      startedAt,
+      machine: config.machine,
+      coreSize: config.coreSize,
+    };
+    const signed: SignedRecord = signRecord(key, record);
+    const registry = makeRegistry({ tribeHome, crypto: nodeCrypto, tribe, print });
+    for (const v of joined) heard.set(v.vatId, { view: v, at: Number.POSITIVE_INFINITY });
+
+    if (opts.discovery !== false) {
+      const where = parseDiscovery(opts.discovery ?? DEFAULT_DISCOVERY);
+      const bytes = new TextEncoder().encode(encodeRecord(signed));
+      discovery = await startDiscovery({
+        ...where,
+        secret,
+        payload: () => bytes,
+        onHeard: (payload) => {
+          const check = checkRecord(nodeCrypto, tribe, new TextDecoder().decode(payload));
+          // Authenticated by the tribe's secret, yet signed wrong: a member is broken or lying. Said, not used.
+          if (!check.ok) return void print(`discovery: ignored an announcement (${new SisterRecordError(check.detail).message})`);
+          const r = check.record;
+          if (r.vatId === host.id || r.machine === config.machine) return; // this machine's sisters are in its registry
+          heard.set(r.vatId, { view: viewOf(r), at: Date.now() });
+        },
+        onProblem: (message) => print(`discovery: ${message}`),
+      });
+    }
+
+    const sister = await host.startSystemVat({ name: 'sister', module: SISTER_MODULE });
+    host.remote!.exportAt(sisterSwiss(nodeCrypto, secret, host.id), 'sister');
+
+    const powers = Far('SisterPowers', {
+      self: () => harden(viewOf(record)),
+      sisters: () => {
+        const now = Date.now();
+        for (const [id, h] of heard) if (now - h.at > HEARD_TTL_MS) heard.delete(id);
+        return harden({
+          local: registry.scan().live.map(viewOf),
+          heard: [...heard.values()].map((h) => h.view),
+          left: [...left],
+        });
+      },
+      spawn: async (k: number) => {
+        if (stopping) throw new Error('the host is stopping');
+        if (!Number.isInteger(k) || k < 0 || k >= config.coreSize) throw new RangeError(`slot ${k} is not in this machine's core`);
+        const req = { tribeHome, slot: k, coreSize: config.coreSize, args: spawnedArgs };
+        const spawned = spawnSister(req);
+        print(`spawning sister slot ${k} (pid ${spawned.pid})`);
+        const deadline = Date.now() + SPAWN_UP_MS;
+        let ended: Awaited<typeof spawned.exited> | undefined;
+        void spawned.exited.then((e) => (ended = e));
+        for (;;) {
+          if (registry.scan().live.some((r) => r.slot === k)) return ended === undefined ? 'up' : 'taken';
+          if (ended !== undefined) {
+            const problem = earlyExitProblem(req, ended);
+            if (problem) throw problem;
+            return 'taken';
+          }
+          if (Date.now() > deadline) throw earlyExitProblem(req, { code: null, signal: 'still starting' })!;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      connect: (vatId: string, address: string) => {
+        const ref = `tribe://${vatId}@${address}/${sisterSwiss(nodeCrypto, secret, vatId)}`;
+        return host.enliven(ref);
+      },
+      widen: (vatId: string, bridges: readonly string[], address: string) =>
+        // One side widens each pair's session (the lower VatId): two would make twice the paths.
+        host.id < vatId ? host.remote!.widenSession(vatId, bridges, address) : 0,
+      report: (event: BootstrapReport & { sisters?: unknown }) => {
+        actor.send(event as BootstrapEvent);
+      },
+      phase: () => String(actor.getSnapshot().value),
+      load: () => host.ps().vats.length,
+      spawnVat: (o: unknown) => host.spawnVat(o as never).then(({ name }) => harden({ name, on: host.id })),
+      admit: () => harden({ secret: Array.from(secret), sisters: [viewOf(record), ...(lastStatus?.sisters ?? [])] }),
+      awaitGone: async (views: readonly SisterView[]) => {
+        const mine = views.filter((v) => v.machine === config.machine && v.pid !== process.pid);
+        const until = Date.now() + STOP_WAIT_MS;
+        while (mine.some((v) => pidAlive(v.pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        for (const v of mine) {
+          if (!pidAlive(v.pid)) continue;
+          print(`sister slot ${v.slot} (pid ${v.pid}) did not stop within ${STOP_WAIT_MS} ms: killed`);
+          try {
+            process.kill(v.pid, 'SIGKILL');
+          } catch {}
+        }
+      },
+      stopHost: () => void host.stop(),
+    });
+
+    host.attachTribe({
+      status: () => {
+        const snap = actor.getSnapshot();
+        return {
+          tribe,
+          slot,
+          machine: config.machine,
+          coreSize: config.coreSize,
+          state: String(snap.value),
+          ...(snap.context.reason ? { reason: snap.context.reason } : {}),
+          spawner: snap.context.spawner,
+          alive: snap.context.alive,
+          connected: snap.context.connected,
+          expected: snap.context.expected,
+          ...(lastStatus ? { sisters: lastStatus.sisters } : {}),
+          ...(discovery ? { discovery: { port: discovery.port ?? null, ...discovery.stats() } } : {}),
+          registryRemoved: registry.removedCounts(),
+        };
+      },
+      stop: async () => {
+        stopping = true;
+        actor.send({ type: 'stop' });
+        registry.withdraw(record);
+        await discovery?.close();
+      },
+    });
+    // The table `tribe ps` shows, refreshed each round (the Sister's own view of its tribe).
+    const refresh = async () => {
+      while (!stopping) {
+        try {
+          lastStatus = (await E(sister).status()) as TribeSisterStatus;
+        } catch {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500).unref());
+      }
+    };
+    await E(sister).start(powers);
+    // Last: a sister in the registry is one others can reach (its Sister is exported and started).
+    registry.publish(signed);
+    void refresh();
+    print(`sister slot ${slot} of tribe ${tribe.slice(0, 8)} (core ${config.coreSize}, home ${tribeHome})`);
+    return { host, slot, tribe };
+  } catch (err) {
+    await discovery?.close();
+    await host.stop();
+    throw err;
+  }
+};
+
+/** Asks the sister behind `ref` to admit this host: answers the tribe's secret and the sisters it knows. */
+const joinTribe = async (host: Host, ref: string): Promise<{ secret: Uint8Array; sisters: SisterView[] }> => {
+  let answer: { secret?: unknown; sisters?: unknown };
+  try {
+    const sister = await host.enliven(ref);
+    answer = (await E(sister).admit()) as typeof answer;
+  } catch (err) {
+    throw new JoinFailedError(`cannot join through ${ref.replace(/\/[^/]*$/, '/…')}: ${describeError(reviveError(err))}`, { cause: err });
+  }
+  const bytes = Array.isArray(answer?.secret) ? Uint8Array.from(answer.secret as number[]) : undefined;
+  if (!bytes || bytes.length !== 32 || !Array.isArray(answer.sisters)) throw new JoinFailedError('the sister answered admit() with something else than a tribe');
+  return { secret: bytes, sisters: answer.sisters as SisterView[] };
+};

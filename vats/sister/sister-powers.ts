@@ -1,0 +1,77 @@
+/**
+ * What a host grants its Sister (vats/sister/sister.ts), and what the Sister
+ * tells others: the whole of its authority, in one place. The host side is
+ * runtime/tribe/sister-powers.ts; this file holds only types, so the Sister's
+ * module imports nothing but @endo/far at run time.
+ */
+
+/** A sister as others see it: the fields of its signed record that matter for reaching it. */
+export interface SisterView {
+  readonly vatId: string;
+  readonly slot: number;
+  /** Its machine's id in the tribe: sisters of one machine share a registry and a spawner. */
+  readonly machine: string;
+  /** `host:port` it listens on. */
+  readonly address: string;
+  /** Its bridge ref, '' when it is no bridge. */
+  readonly bridgeRef: string;
+  readonly pid: number;
+  readonly startedAt: number;
+  readonly coreSize: number;
+}
+
+export type BootstrapReport =
+  | { readonly type: 'discovered'; readonly sisters: number }
+  | { readonly type: 'status'; readonly alive: number; readonly expected: number; readonly connected: number; readonly spawner: boolean }
+  | { readonly type: 'spawn.failed'; readonly detail: string };
+
+export interface SisterSighting {
+  /** The live sisters of this machine (the registry), this one included. */
+  readonly local: readonly SisterView[];
+  /** Sisters heard of otherwise: announcements, other machines' sisters that joined. */
+  readonly heard: readonly SisterView[];
+  /** Sisters that left the tribe for good (stopped), not to be expected. */
+  readonly left: readonly string[];
+}
+
+export interface SisterPowers {
+  /** This sister's own view. */
+  self(): SisterView;
+  sisters(): SisterSighting;
+  /** Starts a sister host process for `slot` of this machine's core; settles once it is in the registry ('up') or another host took the slot ('taken'); SpawnFailedError otherwise. */
+  spawn(slot: number): Promise<'up' | 'taken'>;
+  /** The Sister of sister `vatId` at `address`, through the tribe's session with it. */
+  connect(vatId: string, address: string): Promise<unknown>;
+  /** Paths through `bridges` for the session with `vatId` (its listen address `address`): see docs/architecture.md "Sisters". */
+  widen(vatId: string, bridges: readonly string[], address: string): number;
+  /** To the host's bootstrap machine. */
+  report(event: BootstrapReport): void;
+  /** The bootstrap machine's state now. */
+  phase(): string;
+  /** How many vats this host runs (placement picks the least loaded sister). */
+  load(): number;
+  /** Spawns a vat on this host (placement: `tribe spawn --on`). */
+  spawnVat(opts: unknown): Promise<unknown>;
+  /** Settles once the processes of these sisters of this machine are gone (bounded; stragglers are killed). */
+  awaitGone(sisters: readonly SisterView[]): Promise<void>;
+  /** The tribe's secret (bytes) and the sisters this one knows: what a joining host is given. */
+  admit(): { readonly secret: readonly number[]; readonly sisters: readonly SisterView[] };
+  /** Stops this host. */
+  stopHost(): void;
+}
+
+export interface TribeSisterStatus {
+  readonly phase: string;
+  readonly rounds: number;
+  readonly spawner: boolean;
+  readonly quiet: boolean;
+  readonly spawning: readonly number[];
+  readonly sisters: readonly (SisterView & {
+    readonly local: boolean;
+    readonly state: 'connecting' | 'connected' | 'unreachable';
+    readonly rttMs?: number;
+    readonly vats?: number;
+    readonly phase?: string;
+    readonly lastError?: string;
+  })[];
+}

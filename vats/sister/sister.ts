@@ -1,0 +1,256 @@
+/**
+ * The Sister: the system actor of every host of a tribe. It runs in a vat like
+ * any actor, and holds its authority only as the powers its host grants it in
+ * `start(powers)` (vats/sister/sister-powers.ts): reading this machine's
+ * registry, spawning sister processes, connecting to sisters, widening their
+ * sessions through bridges, reporting to the host's bootstrap machine, and
+ * stopping its own host. What it can do is what that object can do.
+ *
+ * Each round (ROUND_MS) it:
+ *   1. reads the sisters of its machine (the registry: live, signed records) and
+ *      those heard of otherwise (announcements, other machines' sisters);
+ *   2. if it is this machine's spawner — the live sister with the lowest slot —
+ *      spawns a sister for every empty slot of the core (0 … coreSize−1);
+ *   3. pings every other sister it knows (a heartbeat over the tribe's
+ *      sessions; an answer also tells what that sister knows, so a member
+ *      joined from another machine becomes known to all);
+ *   4. asks its host to give each sister session paths through the other
+ *      sisters as bridges;
+ *   5. reports the tribe's health to the host's bootstrap machine.
+ *
+ * Failure semantics: nothing a sister answers, or fails to answer, ends this
+ * loop; a sister that does not answer within PING_TIMEOUT_MS is `unreachable`
+ * until it answers again. A spawn that fails is reported (`spawn.failed`) and
+ * tried again next round.
+ */
+import { E, Far } from '@endo/far';
+import type { Timer } from '../powers.js';
+import type { SisterPowers, SisterView, TribeSisterStatus } from './sister-powers.js';
+
+/** How often the Sister looks at its tribe: the bound on noticing a dead local sister. */
+export const ROUND_MS = 500;
+/** A sister that has not answered a ping in this long is unreachable. */
+export const PING_TIMEOUT_MS = 2_000;
+
+interface Known {
+  view: SisterView;
+  /** Where it was learned: the registry of this machine, or from a sister / an announcement. */
+  local: boolean;
+  ref?: Promise<any>;
+  state: 'connecting' | 'connected' | 'unreachable';
+  lastAnswer: number;
+  rttMs?: number;
+  vats?: number;
+  phase?: string;
+  pinging: boolean;
+  lastError?: string;
+}
+
+interface VatPowers {
+  readonly timer: Timer;
+  readonly log: (...args: unknown[]) => void;
+}
+
+export const make = (vatPowers: VatPowers) => {
+  const { timer, log } = vatPowers;
+  let powers: SisterPowers | undefined;
+  let self: SisterView | undefined;
+  const known = new Map<string, Known>();
+  const spawning = new Set<number>();
+  let quiet = false;
+  let rounds = 0;
+  let phase = 'starting';
+  let spawner = false;
+
+  const within = <T,>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
+    Promise.race([p, timer.delay(ms).then(() => 'timeout' as const)]);
+
+  const learn = (view: SisterView, local: boolean) => {
+    if (!self || view.vatId === self.vatId) return;
+    const had = known.get(view.vatId);
+    if (had) {
+      // A newer record of the same sister (restarted: new pid, maybe a new address).
+      if (view.startedAt > had.view.startedAt || (local && !had.local)) {
+        if (view.address !== had.view.address) delete had.ref;
+        had.view = view;
+      }
+      had.local ||= local;
+      return;
+    }
+    known.set(view.vatId, { view, local, state: 'connecting', lastAnswer: 0, pinging: false });
+  };
+
+  const ping = async (k: Known) => {
+    if (!powers || !self || k.pinging) return;
+    k.pinging = true;
+    const started = timer.now();
+    try {
+      if (!k.ref) {
+        k.ref = E(powers).connect(k.view.vatId, k.view.address);
+        k.ref.catch(() => {});
+      }
+      const answer = await within(
+        (async () => E(await k.ref).ping(self)) () as Promise<{ self: SisterView; known: SisterView[]; vats: number; phase: string }>,
+        PING_TIMEOUT_MS,
+      );
+      if (answer === 'timeout') throw new Error(`no answer within ${PING_TIMEOUT_MS} ms`);
+      k.state = 'connected';
+      k.lastAnswer = timer.now();
+      k.rttMs = k.lastAnswer - started;
+      k.vats = answer.vats;
+      k.phase = answer.phase;
+      delete k.lastError;
+      for (const v of answer.known) if (v.machine !== self.machine) learn(v, false);
+    } catch (err) {
+      k.state = k.lastAnswer === 0 && k.state === 'connecting' && timer.now() - started < PING_TIMEOUT_MS ? 'connecting' : 'unreachable';
+      k.lastError = String((err as Error)?.message ?? err).slice(0, 200);
+      // A reference that could not be had (no session, not exported yet) is asked for afresh next
+      // round; one that only did not answer in time stays, with its session.
+      if (k.ref) {
+        const ref = k.ref;
+        const failed = await within(ref.then(() => false, () => true), 0);
+        if (failed === true && k.ref === ref) delete k.ref;
+      }
+    } finally {
+      k.pinging = false;
+    }
+  };
+
+  const status = (): TribeSisterStatus => ({
+    phase,
+    rounds,
+    spawner,
+    quiet,
+    spawning: [...spawning],
+    sisters: [...known.values()].map((k) => ({
+      ...k.view,
+      local: k.local,
+      state: k.state,
+      ...(k.rttMs !== undefined ? { rttMs: k.rttMs } : {}),
+      ...(k.vats !== undefined ? { vats: k.vats } : {}),
+      ...(k.phase !== undefined ? { phase: k.phase } : {}),
+      ...(k.lastError ? { lastError: k.lastError } : {}),
+    })),
+  });
+
+  const round = async () => {
+    if (!powers || !self) return;
+    const p = powers;
+    const seen = await E(p).sisters();
+    // Local sisters are exactly the registry's live records: one that left it is dead.
+    for (const [id, k] of known) if (k.local && !seen.local.some((v) => v.vatId === id)) known.delete(id);
+    for (const v of seen.local) learn(v, true);
+    for (const v of seen.heard) learn(v, false);
+    for (const id of seen.left) known.delete(id);
+
+    const liveSlots = [self.slot, ...seen.local.filter((v) => v.vatId !== self!.vatId).map((v) => v.slot)];
+    spawner = Math.min(...liveSlots) === self.slot;
+    if (spawner && !quiet) {
+      for (let slot = 0; slot < self.coreSize; slot++) {
+        if (liveSlots.includes(slot) || spawning.has(slot)) continue;
+        spawning.add(slot);
+        log(`spawning a sister for slot ${slot}`);
+        E(p)
+          .spawn(slot)
+          .then(
+            (how) => log(`slot ${slot}: ${how === 'up' ? 'sister up' : 'taken by another host'}`),
+            (err: unknown) => {
+              log(`slot ${slot}: ${String((err as Error)?.message ?? err)}`);
+              return E(p).report({ type: 'spawn.failed', detail: String((err as Error)?.message ?? err) });
+            },
+          )
+          .finally(() => spawning.delete(slot));
+      }
+    }
+
+    await Promise.all([...known.values()].map(ping));
+    const others = [...known.values()];
+    for (const k of others) {
+      if (k.state !== 'connected') continue;
+      const bridges = others.filter((o) => o !== k && o.state === 'connected' && o.view.bridgeRef).map((o) => o.view.bridgeRef);
+      if (bridges.length > 0) void E(p).widen(k.view.vatId, bridges, k.view.address);
+    }
+    const alive = liveSlots.filter((s) => s < self!.coreSize).length;
+    await E(p).report({
+      type: 'status',
+      alive,
+      expected: others.length,
+      connected: others.filter((k) => k.state === 'connected').length,
+      spawner,
+    });
+  };
+
+  const loop = async () => {
+    if (!powers) return;
+    await E(powers).report({ type: 'discovered', sisters: known.size });
+    for (;;) {
+      if (quiet && phase === 'stopped') return;
+      try {
+        await round();
+        rounds += 1;
+        phase = await E(powers!).phase();
+      } catch (err) {
+        log(`round failed: ${String((err as Error)?.message ?? err)}`);
+      }
+      await timer.delay(ROUND_MS);
+    }
+  };
+
+  return Far('Sister', {
+    /** From the host, once: the powers this Sister holds. */
+    async start(granted: SisterPowers) {
+      if (powers) throw new Error('the Sister is started already');
+      powers = granted;
+      self = await E(granted).self();
+      void loop();
+      return true;
+    },
+    /** A sister's heartbeat: it says who it is, and hears who this one knows. */
+    async ping(from: SisterView) {
+      if (from && typeof from.vatId === 'string' && self && from.machine !== self.machine) learn(from, false);
+      const views = [...known.values()].filter((k) => k.state === 'connected').map((k) => k.view);
+      const vats = powers ? await E(powers).load() : 0;
+      return harden({ self, known: self ? [self, ...views] : views, vats, phase });
+    },
+    /** A sister leaves for good (its tribe stop): it is not expected any more. */
+    leave(vatId: string) {
+      known.delete(vatId);
+      return true;
+    },
+    status: () => harden(status()),
+    /** Stops spawning and pinging: the first step of a tribe's stop. */
+    quiesce() {
+      quiet = true;
+      return true;
+    },
+    /** Stops this sister's host (and only it). */
+    stop() {
+      quiet = true;
+      if (powers) void E(powers).stopHost();
+      return true;
+    },
+    /**
+     * Stops every sister this one knows (its own host is its caller's to stop):
+     * all are told to quiesce first, so no spawner restarts one that is stopping.
+     */
+    async stopTribe() {
+      quiet = true;
+      const refs = [...known.values()].filter((k) => k.ref).map((k) => k.ref!);
+      await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).quiesce()), PING_TIMEOUT_MS).catch(() => {})));
+      await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).stop()), PING_TIMEOUT_MS).catch(() => {})));
+      const stopped = [...known.values()].map((k) => k.view);
+      if (powers) await E(powers).awaitGone(stopped);
+      return harden(stopped.map((v) => v.vatId));
+    },
+    /** Admits a host to the tribe (`tribe host --join <this Sister's ref>`): the tribe's secret and the sisters known. */
+    admit() {
+      if (!powers) throw new Error('the Sister is not started');
+      return E(powers).admit();
+    },
+    /** Places a vat on this sister (`tribe spawn --on`). */
+    spawnVat(opts: unknown) {
+      if (!powers) throw new Error('the Sister is not started');
+      return E(powers).spawnVat(opts);
+    },
+  });
+};

@@ -18,6 +18,7 @@ import type { SessionStatus, RemoteHosts } from './sessions/remote-hosts.js';
 import type { StoredSturdyRef } from './store.js';
 import type { UpgradedVat, UpgradeOptions } from './upgrade.js';
 import type { Inspector } from './viz/inspector.js';
+import type { TribeStatus } from './tribe/tribe-status.js';
 
 export interface HostOptions {
   /** Home directory; default $TRIBE_HOME or ~/.tribe. */
@@ -152,7 +153,7 @@ export interface HostStatus {
   /** The host's own vats (its Sister), which `tribe kill` cannot end and the store does not keep. */
   readonly system?: readonly HostVatStatus[];
   /** The tribe this host is a sister of, when it runs as one (`tribe host`). */
-  readonly tribe?: unknown;
+  readonly tribe?: TribeStatus;
 }
 
 /** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
@@ -225,5 +226,5 @@ export interface Host {
    */
   startSystemVat(opts: { readonly name: string; readonly module: string }): Promise<any>;
   /** What `ps().tribe` shows, from now on; and how `stop()` begins (stopping the tribe's parts of this host first). */
-  attachTribe(tribe: { status(): unknown; stop(): Promise<void> }): void;
+  attachTribe(tribe: { status(): TribeStatus; stop(): Promise<void> }): void;
 }

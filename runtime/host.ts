@@ -41,6 +41,7 @@ import { makeHostHandoffs, shortFullId } from './handoffs.js';
 
 export type { Host, HostOptions, HostStatus, HostVatStatus, RestartedVat, SpawnOptions } from './host-api.js';
 import type { Host, HostOptions, HostStatus, RestartedVat, SpawnOptions } from './host-api.js';
+import type { TribeStatus } from './tribe/tribe-status.js';
 
 /** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
 const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };
@@ -349,7 +350,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   };
 
   const systemVats = new Set<string>();
-  let tribe: { status(): unknown; stop(): Promise<void> } | undefined;
+  let tribe: { status(): TribeStatus; stop(): Promise<void> } | undefined;
   const vatStatus = () =>
     supervisor.list().map((v) => {
       const h = handoffs.stats().byRecipient.get(v.name);

@@ -30,3 +30,8 @@ export class JoinFailedError extends TribeBootstrapError {
 export class SisterNotFoundError extends TribeBootstrapError {
   override name = 'SisterNotFoundError';
 }
+
+/** A sister's process was replaced (its record is newer): the session with the old one ends with this. */
+export class SisterRestartedError extends TribeBootstrapError {
+  override name = 'SisterRestartedError';
+}

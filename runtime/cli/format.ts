@@ -50,8 +50,34 @@ const stateWord = (x: HostStatus['sessions'][number]): string =>
     ? 'established'
     : x.state;
 
+/** The tribe: this sister's bootstrap state, then every sister with its state, load and round trip. */
+const formatTribe = (s: HostStatus): string[] => {
+  const t = s.tribe!;
+  const head = `tribe ${t.tribe.slice(0, 8)}  slot ${t.slot} of core ${t.coreSize}${t.spawner ? ' (spawner)' : ''}  ${t.state}${t.reason ? ` (${t.reason})` : ''}`;
+  const rows = [
+    ['SISTER', 'SLOT', 'MACHINE', 'STATE', 'BOOTSTRAP', 'VATS', 'RTT', 'ADDRESS', 'PID'],
+    [shortVatId(s.id), String(t.slot), t.machine.slice(0, 6), 'this host', t.state, String(s.vats.length), '-', s.listen ?? '-', String(s.pid)],
+    ...(t.sisters ?? [])
+      .slice()
+      .sort((a, b) => (a.machine === b.machine ? a.slot - b.slot : a.machine < b.machine ? -1 : 1))
+      .map((x) => [
+        shortVatId(x.vatId),
+        String(x.slot),
+        x.machine.slice(0, 6),
+        x.lastError && x.state !== 'connected' ? `${x.state} (${x.lastError.split(':')[0]})` : x.state,
+        x.phase ?? '-',
+        x.vats === undefined ? '-' : String(x.vats),
+        x.rttMs === undefined ? '-' : `${x.rttMs}ms`,
+        x.address,
+        String(x.pid),
+      ]),
+  ];
+  return [head, table(rows)];
+};
+
 export const formatPs = (s: HostStatus): string => {
   const lines = [`host ${shortVatId(s.id)}  pid ${s.pid}  home ${s.home}`, ''];
+  if (s.tribe) lines.push(...formatTribe(s), '');
   if (s.vats.length === 0) lines.push('no vats (spawn one with: tribe spawn <module> --name NAME)');
   else {
     lines.push(

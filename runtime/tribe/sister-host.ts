@@ -13,7 +13,7 @@ import { E, Far } from '@endo/far';
 import { createActor } from 'xstate';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import { bootstrapMachine, type BootstrapEvent } from '../../protocols/bootstrap/bootstrap.machine.js';
-import { JoinFailedError, SisterRecordError } from '../../protocols/bootstrap/errors.js';
+import { JoinFailedError, SisterRecordError, SisterRestartedError } from '../../protocols/bootstrap/errors.js';
 import { checkRecord, sisterSwiss, signRecord, type SignedRecord, type SisterRecord, tribeIdOf, encodeRecord } from '../../protocols/bootstrap/record.js';
 import { base32, shortVatId } from '../../protocols/session/vat-id.js';
 import type { BootstrapReport, SisterView, TribeSisterStatus } from '../../vats/sister/sister-powers.js';
@@ -33,6 +33,8 @@ export const DEFAULT_DISCOVERY = '127.0.0.1';
 export const HEARD_TTL_MS = 5_000;
 /** How long a tribe's stop waits for its sisters' processes before killing them. */
 export const STOP_WAIT_MS = 10_000;
+/** How long it waits for a sister told to stop before it sends SIGTERM (a graceful stop, by pid). */
+export const STOP_ASK_MS = 3_000;
 /** The Sister actor's module, loaded from the source tree like the examples. */
 const SISTER_MODULE = fileURLToPath(new URL('../../../vats/sister/sister.ts', import.meta.url));
 
@@ -218,6 +220,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         const ref = `tribe://${vatId}@${address}/${sisterSwiss(nodeCrypto, secret, vatId)}`;
         return host.enliven(ref);
       },
+      restarted: (vatId: string) => host.remote!.diagnostics.dropSession(vatId, new SisterRestartedError(`sister ${shortVatId(vatId)} restarted`)),
       widen: (vatId: string, bridges: readonly string[], address: string) =>
         // One side widens each pair's session (the lower VatId): two would make twice the paths.
         host.id < vatId ? host.remote!.widenSession(vatId, bridges, address) : 0,
@@ -231,7 +234,21 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       awaitGone: async (views: readonly SisterView[]) => {
         const mine = views.filter((v) => v.machine === config.machine && v.pid !== process.pid);
         const until = Date.now() + STOP_WAIT_MS;
-        while (mine.some((v) => pidAlive(v.pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        let termed = false;
+        while (mine.some((v) => pidAlive(v.pid)) && Date.now() < until) {
+          // One that could not be told (no session with it): asked the way Ctrl-C asks, by its pid.
+          if (!termed && Date.now() > until - STOP_WAIT_MS + STOP_ASK_MS) {
+            termed = true;
+            for (const v of mine) {
+              if (!pidAlive(v.pid)) continue;
+              print(`sister slot ${v.slot} (pid ${v.pid}) did not stop when asked: sent SIGTERM`);
+              try {
+                process.kill(v.pid, 'SIGTERM');
+              } catch {}
+            }
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
         for (const v of mine) {
           if (!pidAlive(v.pid)) continue;
           print(`sister slot ${v.slot} (pid ${v.pid}) did not stop within ${STOP_WAIT_MS} ms: killed`);

@@ -210,10 +210,14 @@ test.serial('close() leaves no timer or socket, is idempotent, and frees the por
   }).enable();
   t.teardown(() => void hook.disable());
 
+  // Handles that keep the process alive (unref'd ones are not listed).
+  const keepingAlive = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap' || r === 'Timeout').length;
+  const before = keepingAlive();
   tracking = true;
   const a = await sister(t, 'a', { basePort, secret, intervalMs });
   tracking = false;
   t.deepEqual([...live.values()].sort(), ['Timeout', 'UDPWRAP'], 'the hook saw the timer and the socket');
+  t.is(keepingAlive(), before, 'neither keeps the process alive');
   const first = a.d.close();
   t.is(a.d.close(), first, 'a second close is the same close');
   await within(first, IO_MS, 'close');

@@ -70,10 +70,15 @@ export const make = (vatPowers: VatPowers) => {
     const had = known.get(view.vatId);
     if (had) {
       // A newer record of the same sister (restarted: new pid, maybe a new address).
-      if (view.startedAt > had.view.startedAt || (local && !had.local)) {
-        if (view.address !== had.view.address) delete had.ref;
+      if (view.startedAt > had.view.startedAt) {
+        // Restarted: its old session holds nothing of the new process. Ended now rather than
+        // when the old session's re-dial meets the new epoch, so the new one is reached at once.
+        delete had.ref;
+        had.state = 'connecting';
+        had.lastAnswer = 0;
+        if (powers) void E(powers).restarted(view.vatId);
         had.view = view;
-      }
+      } else if (local && !had.local) had.view = view;
       had.local ||= local;
       return;
     }
@@ -138,7 +143,12 @@ export const make = (vatPowers: VatPowers) => {
     const p = powers;
     const seen = await E(p).sisters();
     // Local sisters are exactly the registry's live records: one that left it is dead.
-    for (const [id, k] of known) if (k.local && !seen.local.some((v) => v.vatId === id)) known.delete(id);
+    for (const [id, k] of known) {
+      if (!k.local || seen.local.some((v) => v.vatId === id)) continue;
+      // Its process is gone (its record left the registry): so is whatever its session held.
+      known.delete(id);
+      void E(p).restarted(id);
+    }
     for (const v of seen.local) learn(v, true);
     for (const v of seen.heard) learn(v, false);
     for (const id of seen.left) known.delete(id);
@@ -235,7 +245,14 @@ export const make = (vatPowers: VatPowers) => {
      */
     async stopTribe() {
       quiet = true;
-      const refs = [...known.values()].filter((k) => k.ref).map((k) => k.ref!);
+      // Every sister known, reached afresh if this one holds no reference to it now.
+      const refs = [...known.values()].map((k) => {
+        if (!k.ref && powers) {
+          k.ref = E(powers).connect(k.view.vatId, k.view.address);
+          k.ref.catch(() => {});
+        }
+        return k.ref!;
+      });
       await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).quiesce()), PING_TIMEOUT_MS).catch(() => {})));
       await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).stop()), PING_TIMEOUT_MS).catch(() => {})));
       const stopped = [...known.values()].map((k) => k.view);

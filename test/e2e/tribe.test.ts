@@ -1,0 +1,167 @@
+/**
+ * Sisters (docs/architecture.md "Sisters"): real `tribe host` processes on
+ * loopback, a tribe home each test. One host grows a tribe of three, heals it
+ * after kill -9 of any sister (the first host included), two hosts started at
+ * once make one tribe, the registry drops dead and forged records, and
+ * `tribe stop` leaves nothing behind.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import test from 'ava';
+import { base32 } from '../../protocols/session/vat-id.js';
+import { signRecord, tribeIdOf, type SisterRecord } from '../../protocols/bootstrap/record.js';
+import { nodeCrypto } from '../../runtime/crypto-node.js';
+import { PROCESS_MS } from '../helpers/bounded.js';
+import { startHostProcess, tribe } from '../helpers/cli.js';
+import { example, tempHome } from '../helpers/host.js';
+import { isAlive } from '../helpers/processes.js';
+import { eventually, killTribe, psOf, registryFiles, slotHome, slotPids, startTribe, tribeReady } from '../helpers/tribe.js';
+
+/** A tribe of three is up, connected and `ready` within this (three processes start, lock down, connect). */
+const READY_MS = 45_000;
+
+const sessionsHaveBridges = (s: NonNullable<Awaited<ReturnType<typeof psOf>>>) =>
+  s.sessions.every((x) => x.paths.some((p) => p.address.startsWith('via ')) && x.paths.some((p) => !p.address.startsWith('via ')));
+
+test('one tribe host on a fresh home grows a tribe of three: connected, ready, sessions through the third sister', async (t) => {
+  const home = tempHome(t);
+  const first = await startTribe(t, home, ['--core-size', '3']);
+  const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
+  t.is(ps.tribe!.coreSize, 3);
+  t.true(ps.tribe!.spawner, 'the first host is the spawner (the lowest live slot)');
+  t.deepEqual(registryFiles(home), ['0.json', '1.json', '2.json']);
+  const pids = slotPids(home);
+  t.is(pids.get(0), first.proc.pid);
+  t.is(new Set(pids.values()).size, 3, 'three processes');
+  // Each sister is ready too, and each pair's session runs direct and through the third sister.
+  for (const slot of [1, 2]) {
+    const s = await eventually(() => tribeReady(home, 3, slot), READY_MS, `sister ${slot} ready`, () => psOf(slotHome(home, slot)));
+    t.is(s.tribe!.slot, slot);
+    t.false(s.tribe!.spawner);
+  }
+  for (const slot of [0, 1, 2]) {
+    await eventually(async () => {
+      const s = await psOf(slotHome(home, slot));
+      return s && s.sessions.length === 2 && sessionsHaveBridges(s);
+    }, READY_MS, `sister ${slot}'s sessions through bridges`, () => psOf(slotHome(home, slot)));
+  }
+  // The visualizer and ps see the bootstrap machine: `tribe ps` prints the tribe.
+  const text = await tribe(['ps', '--home', home]);
+  t.is(text.code, 0, text.stderr);
+  t.regex(text.stdout, /^tribe [0-9a-f]{8} {2}slot 0 of core 3 \(spawner\) {2}ready$/m);
+  t.is(text.stdout.match(/ connected /g)?.length, 2, text.stdout);
+});
+
+test('kill -9 of a sister: respawned with its identity, rejoins, and its durable vat comes back with its state', async (t) => {
+  const home = tempHome(t);
+  await startTribe(t, home, ['--core-size', '3']);
+  const before = await eventually(() => tribeReady(home, 3, 1), READY_MS, 'sister 1 ready', () => psOf(slotHome(home, 1)));
+  const spawned = await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--durable', '--home', slotHome(home, 1)]);
+  t.is(spawned.code, 0, spawned.stderr);
+  for (let i = 0; i < 5; i++) t.is((await tribe(['call', 'counter', 'increment', '--home', slotHome(home, 1)])).code, 0);
+  const pid = slotPids(home).get(1)!;
+  process.kill(pid, 'SIGKILL');
+  const killedAt = Date.now();
+  const after = await eventually(async () => {
+    const p = slotPids(home).get(1);
+    return p !== undefined && p !== pid && isAlive(p) ? tribeReady(home, 3, 1) : undefined;
+  }, READY_MS, 'sister 1 respawned and ready', () => psOf(slotHome(home, 1)));
+  t.log(`slot 1 ready again ${Date.now() - killedAt} ms after kill -9`);
+  t.is(after.id, before.id, 'the same identity (its home kept its key)');
+  const read = await tribe(['call', 'counter', 'read', '--home', slotHome(home, 1)]);
+  t.is(read.code, 0, read.stderr);
+  t.is(read.stdout.trim(), '5', 'the durable count survived the kill');
+  await eventually(() => tribeReady(home, 3, 0), READY_MS, 'the first host sees the tribe whole again', () => psOf(home));
+});
+
+test('kill -9 of the first host: the others keep serving, a new spawner restores slot 0 with its identity', async (t) => {
+  const home = tempHome(t);
+  const first = await startTribe(t, home, ['--core-size', '3']);
+  await eventually(() => tribeReady(home, 3, 2), READY_MS, 'sister 2 ready', () => psOf(slotHome(home, 2)));
+  t.is((await tribe(['spawn', example('counter.ts'), '--name', 'c', '--home', slotHome(home, 2)])).code, 0);
+  first.proc.kill('SIGKILL');
+  await first.exited;
+  // Served meanwhile: sister 2 answers while slot 0 is down or coming back.
+  const during = await tribe(['call', 'c', 'increment', '--home', slotHome(home, 2)]);
+  t.is(during.code, 0, during.stderr);
+  const back = await eventually(async () => {
+    const p = slotPids(home).get(0);
+    return p !== undefined && p !== first.proc.pid && isAlive(p) ? tribeReady(home, 3, 0) : undefined;
+  }, READY_MS, 'slot 0 respawned and ready', () => psOf(home));
+  t.is(String(back.id), first.id, 'slot 0 has its identity back');
+  await eventually(() => tribeReady(home, 3, 1), READY_MS, 'sister 1 ready', () => psOf(slotHome(home, 1)));
+  // Slot 1, the lowest live slot while slot 0 was down, spawned it; slot 0 spawns again now.
+  t.regex(readFileSync(join(slotHome(home, 1), 'host.log'), 'utf8'), /^spawning sister slot 0 \(pid \d+\)$/m);
+  t.true(back.tribe!.spawner);
+  t.is((await tribe(['call', 'c', 'increment', '--home', slotHome(home, 2)])).stdout.trim(), '2');
+});
+
+test('two tribe hosts started at the same moment on one home end in one tribe of three, not six', async (t) => {
+  const home = tempHome(t);
+  t.teardown(async () => {
+    await tribe(['stop', '--home', home]).catch(() => {});
+    killTribe(home);
+  });
+  const flags = ['--core-size', '3', '--no-viz', '--no-discovery'];
+  const [a, b] = await Promise.all([startHostProcess(t, home, flags), startHostProcess(t, home, flags)]);
+  t.not(a.id, b.id);
+  const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'one tribe of three', () => psOf(home));
+  t.is(ps.tribe!.sisters!.length, 2);
+  t.deepEqual(registryFiles(home), ['0.json', '1.json', '2.json']);
+  const pids = [...slotPids(home).entries()].filter(([, pid]) => isAlive(pid));
+  t.deepEqual(pids.map(([k]) => k).sort(), [0, 1, 2], 'slots 0-2 live, no fourth');
+  t.true([a.proc.pid, b.proc.pid].every((p) => pids.some(([, q]) => q === p)), 'both hand-started hosts are sisters');
+});
+
+test('registry records of dead processes, forged signatures, other tribes and garbage are ignored and removed', async (t) => {
+  const home = tempHome(t);
+  await startTribe(t, home, ['--core-size', '1']);
+  await eventually(() => tribeReady(home, 1), READY_MS, 'a tribe of one ready', () => psOf(home));
+  const secret = new Uint8Array(readFileSync(join(home, 'tribe.key')));
+  const mine = JSON.parse(readFileSync(join(home, 'registry', '0.json'), 'utf8')).record as SisterRecord;
+  const stranger = nodeCrypto.ed25519FromSeed(nodeCrypto.randomBytes(32));
+  const strangerId = base32(nodeCrypto.sha256(stranger.publicKey));
+  const base: SisterRecord = { ...mine, vatId: strangerId as SisterRecord['vatId'], key: base32(stranger.publicKey), pid: 2 ** 22 + 12345 };
+  // A process that is gone (a pid past any the kernel hands out here), signed right.
+  writeFileSync(join(home, 'registry', '5.json'), JSON.stringify(signRecord(stranger, { ...base, slot: 5 })));
+  // Claims this host's VatId with another key's signature.
+  const forged = signRecord(stranger, { ...mine, slot: 6 });
+  writeFileSync(join(home, 'registry', '6.json'), JSON.stringify(forged));
+  // Another tribe's record, alive (this test's own pid), signed right.
+  writeFileSync(join(home, 'registry', '7.json'), JSON.stringify(signRecord(stranger, { ...base, slot: 7, pid: process.pid, tribe: tribeIdOf(nodeCrypto, nodeCrypto.randomBytes(32)) })));
+  writeFileSync(join(home, 'registry', '8.json'), 'not a record');
+  t.not(tribeIdOf(nodeCrypto, secret), '');
+  const ps = await eventually(async () => {
+    const s = await psOf(home);
+    return registryFiles(home).length === 1 && s?.tribe?.registryRemoved && Object.values(s.tribe.registryRemoved).reduce((a, b) => a + b, 0) >= 4 ? s : undefined;
+  }, READY_MS, 'the bad records removed', async () => ({ files: registryFiles(home), ps: (await psOf(home))?.tribe }));
+  t.deepEqual(registryFiles(home), ['0.json']);
+  t.deepEqual(ps.tribe!.registryRemoved, { dead: 1, forged: 1, 'other-tribe': 1, malformed: 1 });
+  t.is(ps.tribe!.state, 'ready');
+  t.deepEqual(ps.tribe!.sisters, [], 'none of them became a sister');
+});
+
+test('tribe stop stops every sister and leaves no process, socket, pid file or record behind', async (t) => {
+  const home = tempHome(t);
+  const first = await startTribe(t, home, ['--core-size', '3']);
+  await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
+  const pids = [...slotPids(home).values()];
+  t.is(pids.length, 3);
+  const stop = await tribe(['stop', '--home', home]);
+  t.is(stop.code, 0, stop.stderr);
+  t.regex(stop.stdout, /stopping 2 sisters and this host/);
+  t.is(await first.exited, 0);
+  t.deepEqual(pids.filter(isAlive), [], 'no sister process left');
+  for (const slot of [0, 1, 2]) {
+    t.false(existsSync(join(slotHome(home, slot), 'control.sock')), `slot ${slot}: no control socket`);
+    t.false(existsSync(join(slotHome(home, slot), 'host.pid')), `slot ${slot}: no pid file`);
+  }
+  t.deepEqual(registryFiles(home), [], 'no record left');
+  // Nothing respawned after the stop, and a new host takes slot 0 (its lock is free).
+  const again = await startHostProcess(t, home, ['--core-size', '1', '--no-viz', '--no-discovery']);
+  t.teardown(() => killTribe(home));
+  t.is(again.id, first.id);
+  t.is((await tribe(['stop', '--home', home])).code, 0);
+  t.is(await again.exited, 0);
+  t.true(PROCESS_MS > 0);
+});

@@ -88,7 +88,10 @@ export const bootstrapMachine = setup({
     isConnected: ({ context }) => context.connected >= context.expected,
     isWhole: ({ context }) => whole(context),
     isBroken: ({ context }) => !whole(context),
-    isOutOfTries: ({ context }) => context.spawnFailures >= context.maxSpawnFailures,
+    // Guards run before the transition's actions: this failure is not counted yet, so count it here.
+    isOutOfTries: ({ context }) => context.spawnFailures + 1 >= context.maxSpawnFailures,
+    // The same: judge the status being received, not the one noted before it.
+    isWholeStatus: ({ context, event }) => event.type === 'status' && whole({ ...event, coreSize: context.coreSize }),
   },
   delays: {
     spawnWait: ({ context }) => context.spawnWaitMs,
@@ -147,7 +150,7 @@ export const bootstrapMachine = setup({
       },
     },
     failed: {
-      on: { status: [{ guard: 'isWhole', target: 'ready', actions: 'noteStatus' }, { actions: 'noteStatus' }] },
+      on: { status: [{ guard: 'isWholeStatus', target: 'ready', actions: 'noteStatus' }, { actions: 'noteStatus' }] },
     },
     stopped: { type: 'final' },
   },

@@ -84,7 +84,16 @@ export const loadTribeConfig = (tribeHome: string, coreSize: number | undefined)
   } catch (err) {
     throw new HomeError(`${config} is not readable tribe settings: ${(err as Error).message}; move it away to start afresh`, { cause: err });
   }
-  if (!Number.isInteger(kept.coreSize) || kept.coreSize < 1 || typeof kept.machine !== 'string' || !/^[0-9a-f]{16}$/.test(kept.machine)) {
+  // JSON.parse answers any JSON value (null too); a core size beyond MAX_SLOTS would make every record this home signs malformed.
+  if (
+    kept === null ||
+    typeof kept !== 'object' ||
+    !Number.isInteger(kept.coreSize) ||
+    kept.coreSize < 1 ||
+    kept.coreSize > MAX_SLOTS ||
+    typeof kept.machine !== 'string' ||
+    !/^[0-9a-f]{16}$/.test(kept.machine)
+  ) {
     throw new HomeError(`${config} holds no valid tribe settings; move it away to start afresh`);
   }
   if (coreSize !== undefined && coreSize !== kept.coreSize) {

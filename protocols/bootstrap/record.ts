@@ -14,7 +14,7 @@ import { SisterRecordError } from './errors.js';
 
 export const RECORD_VERSION = 1;
 /** The most a record takes as text: it must fit one UDP announcement with room to spare. */
-export const MAX_RECORD_CHARS = 1000;
+export const MAX_RECORD_CHARS = 1150;
 const CONTEXT = 'tribe sister record v1\n';
 
 export interface SisterRecord {
@@ -95,8 +95,8 @@ const parseFields = (raw: unknown): SisterRecord => {
   if (!isVatId(r['vatId'])) throw bad('vatId');
   if (!isText(r['key'], 64) || !/^[a-z2-7]{52}$/.test(r['key'])) throw bad('key');
   if (!isInt(r['slot'], 0, 1023)) throw bad('slot');
-  if (!isText(r['address'], 300) || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(r['address'])) throw bad('address');
-  if (!isText(r['bridgeRef'], 400)) throw bad('bridgeRef');
+  if (!isText(r['address'], 262) || !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(r['address'])) throw bad('address');
+  if (!isText(r['bridgeRef'], 330)) throw bad('bridgeRef');
   if (!isInt(r['pid'], 1, 2 ** 31)) throw bad('pid');
   if (!isInt(r['startedAt'], 0, 2 ** 53)) throw bad('startedAt');
   if (!isText(r['machine'], 128) || r['machine'] === '') throw bad('machine');

@@ -133,6 +133,20 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
   const left = new Set<string>();
   let lastStatus: TribeSisterStatus | undefined;
   const spawnedArgs = opts.spawnArgs ?? [];
+  /** Sisters spawned here that are not in the registry yet, by slot. */
+  const starting = new Map<number, number>();
+  let quiet = false;
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {}
+  };
+  const endStarting = () => {
+    for (const [k, pid] of starting) {
+      print(`sister slot ${k} (pid ${pid}) was still starting: sent SIGTERM (the tribe is stopping)`);
+      signal(pid, 'SIGTERM');
+    }
+  };
 
   try {
     const identity = loadOrCreateIdentity(homePaths(host.home).identity);
@@ -197,24 +211,38 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         });
       },
       spawn: async (k: number) => {
-        if (stopping) throw new Error('the host is stopping');
+        if (stopping || quiet) throw new Error('the tribe is stopping');
         if (!Number.isInteger(k) || k < 0 || k >= config.coreSize) throw new RangeError(`slot ${k} is not in this machine's core`);
         const req = { tribeHome, slot: k, coreSize: config.coreSize, args: spawnedArgs };
         const spawned = spawnSister(req);
         print(`spawning sister slot ${k} (pid ${spawned.pid})`);
+        starting.set(k, spawned.pid);
         const deadline = Date.now() + SPAWN_UP_MS;
         let ended: Awaited<typeof spawned.exited> | undefined;
         void spawned.exited.then((e) => (ended = e));
-        for (;;) {
-          if (registry.scan().live.some((r) => r.slot === k)) return ended === undefined ? 'up' : 'taken';
-          if (ended !== undefined) {
-            const problem = earlyExitProblem(req, ended);
-            if (problem) throw problem;
-            return 'taken';
+        try {
+          for (;;) {
+            if (registry.scan().live.some((r) => r.slot === k)) return ended === undefined ? 'up' : 'taken';
+            if (ended !== undefined) {
+              const problem = earlyExitProblem(req, ended);
+              if (problem) throw problem;
+              return 'taken';
+            }
+            if (Date.now() > deadline) {
+              // Stuck on its way up: it would hold the slot's lock for good.
+              signal(spawned.pid, 'SIGKILL');
+              throw earlyExitProblem(req, { code: null, signal: `still starting after ${SPAWN_UP_MS} ms: killed` })!;
+            }
+            await new Promise((r) => setTimeout(r, 100));
           }
-          if (Date.now() > deadline) throw earlyExitProblem(req, { code: null, signal: 'still starting' })!;
-          await new Promise((r) => setTimeout(r, 100));
+        } finally {
+          starting.delete(k);
         }
+      },
+      /** Spawns no more, and ends the sisters still starting: the tribe is stopping, and they would start it again. */
+      quiesce: () => {
+        quiet = true;
+        endStarting();
       },
       connect: (vatId: string, address: string) => {
         const ref = `tribe://${vatId}@${address}/${sisterSwiss(nodeCrypto, secret, vatId)}`;
@@ -242,9 +270,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
             for (const v of mine) {
               if (!pidAlive(v.pid)) continue;
               print(`sister slot ${v.slot} (pid ${v.pid}) did not stop when asked: sent SIGTERM`);
-              try {
-                process.kill(v.pid, 'SIGTERM');
-              } catch {}
+              signal(v.pid, 'SIGTERM');
             }
           }
           await new Promise((r) => setTimeout(r, 50));
@@ -252,9 +278,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         for (const v of mine) {
           if (!pidAlive(v.pid)) continue;
           print(`sister slot ${v.slot} (pid ${v.pid}) did not stop within ${STOP_WAIT_MS} ms: killed`);
-          try {
-            process.kill(v.pid, 'SIGKILL');
-          } catch {}
+          signal(v.pid, 'SIGKILL');
         }
       },
       stopHost: () => void host.stop(),
@@ -281,6 +305,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       },
       stop: async () => {
         stopping = true;
+        endStarting();
         actor.send({ type: 'stop' });
         registry.withdraw(record);
         await discovery?.close();

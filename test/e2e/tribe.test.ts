@@ -100,7 +100,7 @@ test('two tribe hosts started at the same moment on one home end in one tribe of
   const home = tempHome(t);
   t.teardown(async () => {
     await tribe(['stop', '--home', home]).catch(() => {});
-    killTribe(home);
+    await killTribe(home);
   });
   const flags = ['--core-size', '3', '--no-viz', '--no-discovery'];
   const [a, b] = await Promise.all([startHostProcess(t, home, flags), startHostProcess(t, home, flags)]);
@@ -159,9 +159,31 @@ test('tribe stop stops every sister and leaves no process, socket, pid file or r
   t.deepEqual(registryFiles(home), [], 'no record left');
   // Nothing respawned after the stop, and a new host takes slot 0 (its lock is free).
   const again = await startHostProcess(t, home, ['--core-size', '1', '--no-viz', '--no-discovery']);
-  t.teardown(() => killTribe(home));
+  t.teardown(async () => killTribe(home));
   t.is(again.id, first.id);
   t.is((await tribe(['stop', '--home', home])).code, 0);
   t.is(await again.exited, 0);
   t.true(PROCESS_MS > 0);
+});
+
+test('tribe stop while a sister is being respawned: the one starting is ended too, nothing comes back', async (t) => {
+  const home = tempHome(t);
+  const first = await startTribe(t, home, ['--core-size', '3']);
+  await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
+  const old = slotPids(home).get(2)!;
+  process.kill(old, 'SIGKILL');
+  // The spawner has noticed (the record is gone) and is starting a new slot 2.
+  await eventually(async () => !registryFiles(home).includes('2.json') && first.output.some((l) => /^spawning sister slot 2 \(pid \d+\)$/.test(l)), READY_MS, 'slot 2 being respawned', async () => first.output.slice(-5));
+  const stop = await tribe(['stop', '--home', home]);
+  t.is(stop.code, 0, stop.stderr);
+  t.is(await first.exited, 0);
+  // A host spawned for slot 2 takes well under this to write its pid file; none may be alive after it.
+  const watchUntil = Date.now() + 3_000;
+  while (Date.now() < watchUntil) {
+    const alive = [...slotPids(home).values()].filter(isAlive);
+    t.deepEqual(alive, [], `no tribe process alive after the stop (${first.output.filter((l) => l.includes('slot 2')).join(' | ')})`);
+    if (alive.length > 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.deepEqual(registryFiles(home), []);
 });

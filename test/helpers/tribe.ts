@@ -66,14 +66,32 @@ export const tribeReady = async (home: string, size: number, slot = 0): Promise<
   return t.sisters!.every((x) => x.state === 'connected') ? s : undefined;
 };
 
-/** Kills every process a tribe home's slots name: what a failed test leaves to clean. */
-export const killTribe = (home: string): void => {
+const killSlots = (home: string): number => {
+  let killed = 0;
   for (const pid of slotPids(home).values()) {
     if (pid !== process.pid && isAlive(pid)) {
+      killed += 1;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {}
     }
+  }
+  return killed;
+};
+
+/**
+ * Kills every process a tribe home's slots name: what a failed test leaves to
+ * clean. Again until none is left for a while: a sister killed mid-spawn leaves
+ * its spawn to finish. Throws if processes keep appearing (a tribe that cannot
+ * be stopped is a failure of its own).
+ */
+export const killTribe = async (home: string): Promise<void> => {
+  const deadline = Date.now() + 10_000;
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < 1_000) {
+    if (killSlots(home) > 0) quietSince = Date.now();
+    if (Date.now() > deadline) throw new Error(`the tribe in ${home} kept starting processes after it was killed`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 };
 
@@ -81,7 +99,7 @@ export const killTribe = (home: string): void => {
 export const startTribe = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
   t.teardown(async () => {
     await tribe(['stop', '--home', home]).catch(() => {});
-    killTribe(home);
+    await killTribe(home);
   });
   return startHostProcess(t, home, ['--tribe', '--no-viz', '--no-discovery', ...extra]);
 };

@@ -42,6 +42,8 @@ export interface SisterPowers {
   spawn(slot: number): Promise<'up' | 'taken'>;
   /** The Sister of sister `vatId` at `address`, through the tribe's session with it. */
   connect(vatId: string, address: string): Promise<unknown>;
+  /** Spawn no more; end the sisters spawned here that are still starting (the tribe is stopping). */
+  quiesce(): void;
   /** Sister `vatId`'s process is gone or was replaced: the session with the old process ends now. */
   restarted(vatId: string): void;
   /** Paths through `bridges` for the session with `vatId` (its listen address `address`): see docs/architecture.md "Sisters". */

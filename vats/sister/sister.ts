@@ -231,6 +231,7 @@ export const make = (vatPowers: VatPowers) => {
     /** Stops spawning and pinging: the first step of a tribe's stop. */
     quiesce() {
       quiet = true;
+      if (powers) void E(powers).quiesce();
       return true;
     },
     /** Stops this sister's host (and only it). */
@@ -245,6 +246,7 @@ export const make = (vatPowers: VatPowers) => {
      */
     async stopTribe() {
       quiet = true;
+      if (powers) await E(powers).quiesce();
       // Every sister known, reached afresh if this one holds no reference to it now.
       const refs = [...known.values()].map((k) => {
         if (!k.ref && powers) {

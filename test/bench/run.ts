@@ -25,6 +25,9 @@
  *    session with 3 bridges (modes 'all' and 'standby') against the single-path
  *    session; p50/p99 with the direct path slowed or stalled; a bridge's death:
  *    time until its path is replaced, and calls lost.
+ * 9. A tribe of sisters (tribe.ts): `tribe host --core-size 3` from spawn to a
+ *    ready tribe, against `tribe host --solo` to its ready line; kill -9 of a
+ *    sister and of the first host: time to detection and to replacement.
  *
  * Prints a table and writes test-artifacts/bench.json. Every number is a median
  * over repetitions; baselines run interleaved with ours in the same process.
@@ -53,6 +56,7 @@ import { benchBridges } from './bridges.js';
 import { benchDurable } from './durable.js';
 import { benchHandoff } from './handoff.js';
 import { benchSessions } from './sessions.js';
+import { benchTribe } from './tribe.js';
 import { benchViz } from './viz.js';
 import { startBenchWorker, startRawEndpoint, type BenchWorker } from './workers.js';
 import { fmt, gcHere, median, MiB, quietRss, sleep, summarize, type MemorySample, type RowInput, type Summary } from './stats.js';
@@ -684,6 +688,16 @@ const benchBridgeSessions = () =>
     tempDir,
   });
 
+const benchTribeOfSisters = () =>
+  benchTribe({
+    // Each run starts 3 host processes and replaces 2 (≈ 25 s on a loaded 2-CPU machine).
+    config: { runs: QUICK ? 2 : 5, coreSize: 3 },
+    row,
+    details,
+    log,
+    tempDir,
+  });
+
 // --- report -------------------------------------------------------------------
 
 const printTable = () => {
@@ -728,7 +742,7 @@ const main = async () => {
   const t0 = performance.now();
   const started = new Date().toISOString();
   const loadBefore = loadavg();
-  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions, benchVisualizer, benchThreePartyHandoff, benchDurableObjects, benchBridgeSessions];
+  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions, benchVisualizer, benchThreePartyHandoff, benchDurableObjects, benchBridgeSessions, benchTribeOfSisters];
   const only = process.env['TRIBE_BENCH_ONLY']; // e.g. "1,3"
   const phaseSeconds: Record<string, number> = {};
   try {

@@ -55,10 +55,12 @@ const explainUnknownMethod = async (
 
 export const makeControlFacet = (host: Host) =>
   Far('TribeControl', {
-    spawn: (opts: SpawnOptions) =>
+    /** On a sister, `on` (a slot or VatId prefix) or the least loaded sister of this machine runs it. */
+    spawn: (opts: SpawnOptions, on?: string) =>
       flatten(async () => {
-        const { name } = await host.spawnVat(opts);
-        return harden({ name, vat: host.ps().vats.find((v) => v.name === name) });
+        const { name, on: where } = await host.placeVat(opts, on);
+        const vat = where === host.id ? host.ps().vats.find((v) => v.name === name) : undefined;
+        return harden({ name, on: where, ...(vat ? { vat } : {}) });
       }),
     /**
      * `refs` maps argument positions to names (or sturdy refs) whose references
@@ -73,7 +75,7 @@ export const makeControlFacet = (host: Host) =>
           if (!Number.isInteger(i) || i < 0 || i >= withRefs.length || typeof ref !== 'string') {
             throw new TypeError(`reference argument ${at} does not name an argument position`);
           }
-          withRefs[i] = isSturdyRefText(ref) ? await host.enliven(ref) : host.names.lookup(ref);
+          withRefs[i] = isSturdyRefText(ref) ? await host.enliven(ref) : await host.resolve(ref);
         }
         try {
           return await callByName(host, name, method, withRefs);
@@ -81,8 +83,8 @@ export const makeControlFacet = (host: Host) =>
           throw await explainUnknownMethod(err, name, method, () => callByName(host, name, '__getMethodNames__', []));
         }
       }),
-    /** The reference published as `name`, for the client to call with E() and pass on. */
-    lookup: (name: string) => flatten(() => host.names.lookup(name)),
+    /** The reference published as `name` (here, or on a sister), for the client to call with E() and pass on. */
+    lookup: (name: string) => flatten(() => host.resolve(name)),
     /** The live reference a sturdy ref names (`connect` answers only what it reached). */
     enliven: (ref: string) => flatten(() => host.enliven(ref)),
     ps: () => flatten(() => harden(JSON.parse(JSON.stringify(host.ps())))),
@@ -91,7 +93,18 @@ export const makeControlFacet = (host: Host) =>
     /** `opts.params`, when given, replaces the params the vat was spawned with. */
     upgrade: (name: string, module: string, opts: UpgradeOptions = {}) =>
       flatten(async () => harden(JSON.parse(JSON.stringify(await host.upgradeVat(name, module, opts))))),
-    ref: (name: string) => flatten(() => host.makeSturdyRef(name)),
+    /** A new ref to what is published here as `name`; on a sister, else the ref the sister that publishes it gives. */
+    ref: (name: string) =>
+      flatten(async () => {
+        try {
+          return host.makeSturdyRef(name);
+        } catch (err) {
+          if ((err as Error).name !== 'NameNotFoundError') throw err;
+          const elsewhere = await host.refElsewhere(name);
+          if (elsewhere === undefined) throw err;
+          return elsewhere;
+        }
+      }),
     /** Enlivens (and with `as`, publishes); answers what it reached, not the reference itself. */
     connect: (ref: string, as: string | null) =>
       flatten(async () => {

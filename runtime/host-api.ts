@@ -157,6 +157,17 @@ export interface HostStatus {
 }
 
 /** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
+/** What a sister's tribe adds to its host (runtime/tribe/sister-host.ts). */
+export interface TribeHooks {
+  status(): TribeStatus;
+  /** Begins the host's stop: the tribe's parts of it first. */
+  stop(): Promise<void>;
+  /** A sturdy ref, on the sister that publishes it, for a name not published here; undefined when no sister does. */
+  resolveName(name: string): Promise<string | undefined>;
+  /** Spawns a vat on the least loaded sister, or on `on` (a slot of this machine or a VatId prefix). */
+  place(opts: SpawnOptions, on?: string): Promise<{ name: string; on: string }>;
+}
+
 export interface HostVatStatus extends VatStatus {
   /** References handed on to this vat that it claimed directly from their owner. */
   readonly handoffs: number;
@@ -226,5 +237,18 @@ export interface Host {
    */
   startSystemVat(opts: { readonly name: string; readonly module: string }): Promise<any>;
   /** What `ps().tribe` shows, from now on; and how `stop()` begins (stopping the tribe's parts of this host first). */
-  attachTribe(tribe: { status(): TribeStatus; stop(): Promise<void> }): void;
+  attachTribe(tribe: TribeHooks): void;
+  /**
+   * The reference published as `name` here, else (on a sister) on another sister
+   * of the tribe, reached directly; NameNotFoundError when none has it.
+   */
+  resolve(name: string): Promise<any>;
+  /**
+   * `tribe spawn`: on a sister, the vat goes to the sister of this machine with
+   * the fewest vats, or to `on` (a slot or a VatId prefix); on a solo host, here.
+   * Answers the vat's name and the VatId of the host it runs on.
+   */
+  placeVat(opts: SpawnOptions, on?: string): Promise<{ name: string; on: string }>;
+  /** A sturdy ref to `name` made by the sister that publishes it (on a sister), else undefined. */
+  refElsewhere(name: string): Promise<string | undefined>;
 }

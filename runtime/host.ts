@@ -40,8 +40,7 @@ import { serveHostViz, sessionHealth, type HostViz } from './viz/serve.js';
 import { makeHostHandoffs, shortFullId } from './handoffs.js';
 
 export type { Host, HostOptions, HostStatus, HostVatStatus, RestartedVat, SpawnOptions } from './host-api.js';
-import type { Host, HostOptions, HostStatus, RestartedVat, SpawnOptions } from './host-api.js';
-import type { TribeStatus } from './tribe/tribe-status.js';
+import type { Host, HostOptions, HostStatus, RestartedVat, SpawnOptions, TribeHooks } from './host-api.js';
 
 /** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
 const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };
@@ -179,6 +178,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       if (!remote) throw new SturdyRefError('this host was started without networking (listen: false)');
       return remote.enlivenFor(from, refText);
     },
+    // A name no vat or caller published here may be another sister's.
+    resolveElsewhere: (name) => tribe?.resolveName(name) ?? Promise.resolve(undefined),
     onPeerFault: (vat, peer, reason) => remote?.peerFault(vat, peer, reason),
     onCalls: (vat, report) => inspector.vatCalls(vat, report),
   });
@@ -350,7 +351,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   };
 
   const systemVats = new Set<string>();
-  let tribe: { status(): TribeStatus; stop(): Promise<void> } | undefined;
+  let tribe: TribeHooks | undefined;
   const vatStatus = () =>
     supervisor.list().map((v) => {
       const h = handoffs.stats().byRecipient.get(v.name);
@@ -449,6 +450,23 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     attachTribe(t) {
       tribe = t;
     },
+    async placeVat(opts, on) {
+      if (tribe) return tribe.place(opts, on);
+      if (on !== undefined) throw new UsageError('--on places a vat on a sister: this host runs alone (--solo)');
+      const { name } = await spawnVat(opts);
+      return { name, on: identity.vatId };
+    },
+    refElsewhere: async (name) => tribe?.resolveName(name),
+    async resolve(name) {
+      try {
+        return names.lookup(name).ref;
+      } catch (err) {
+        if ((err as Error).name !== 'NameNotFoundError' || !tribe) throw err;
+        const elsewhere = await tribe.resolveName(name);
+        if (elsewhere === undefined) throw err;
+        return needRemote().enliven(elsewhere);
+      }
+    },
   };
   function needRemote(): RemoteHosts {
     if (!remote) throw new SturdyRefError('this host was started without networking (listen: false)');
@@ -502,7 +520,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
 
 /** Calls `method` on the actor published as `name` (or reached by a sturdy ref), the way `tribe call` does. */
 export const callByName = async (host: Host, name: string, method: string, args: readonly unknown[]) =>
-  (E(isSturdyRefText(name) ? await host.enliven(name) : host.names.lookup(name)) as any)[method](...args);
+  (E(isSturdyRefText(name) ? await host.enliven(name) : await host.resolve(name)) as any)[method](...args);
 
 const parseAdvertise = (text: string): { host: string; port?: number } => {
   if (/^[A-Za-z0-9.-]+$/.test(text)) return { host: text };

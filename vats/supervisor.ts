@@ -73,6 +73,8 @@ export interface SupervisorPowers {
    * to the remote endpoint and returns where to redeem it. Absent: no networking.
    */
   readonly enlivenFor?: (from: string, refText: string) => Promise<unknown>;
+  /** A sturdy ref for a name published elsewhere (another sister of the host's tribe), or undefined. */
+  readonly resolveElsewhere?: (name: string) => Promise<string | undefined>;
   /** A vat saw malformed CapTP from a remote peer (`<VatId>/<endpoint>`). */
   readonly onPeerFault?: (vat: string, peer: string, reason: string) => void;
   /** The host's part in handoff (runtime/handoffs.ts); absent: references through the host stay proxies. */
@@ -245,8 +247,17 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
           return powers.compileModule(url, moduleRoot);
         }),
       resolveName: (name: string) =>
-        flattenErrors(() => {
-          const { home, ref } = powers.names.lookup(name);
+        flattenErrors(async () => {
+          let entry: ReturnType<typeof powers.names.lookup>;
+          try {
+            entry = powers.names.lookup(name);
+          } catch (err) {
+            // Not published here: perhaps on a sister of this host's tribe, reached directly.
+            const elsewhere = (err as Error).name === 'NameNotFoundError' ? await powers.resolveElsewhere?.(name) : undefined;
+            if (elsewhere === undefined) throw err;
+            return enlivenFor(from, elsewhere);
+          }
+          const { home, ref } = entry;
           if (home.sturdy !== undefined) return enlivenFor(from, home.sturdy);
           return home.vat !== undefined ? harden({ vat: home.vat, key: home.key }) : harden({ ref });
         }),

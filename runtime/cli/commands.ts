@@ -135,6 +135,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       },
       ...limits,
       check: { type: 'boolean', help: "typecheck the module first with the project's tsc and tsconfig (TypeCheckError lists the errors; nothing is spawned)" },
+      on: { type: 'string', value: 'SISTER', help: "on a tribe: run it on this sister (its slot, or a VatId prefix from `tribe ps`); default: this machine's sister with the fewest vats" },
     },
   },
   call: {

@@ -235,9 +235,12 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
           grants: values.grant ?? [],
           limits: { ...(timeBudgetMs ? { timeBudgetMs } : {}), ...(heapMb ? { heapMb } : {}) },
         }),
+        values.on,
       ),
     );
-    process.stdout.write(`spawned ${result.name} (${result.vat?.state ?? 'running'})\n`);
+    // On a tribe the vat may run on another sister: say which.
+    const where = result.vat ? '' : ` on sister ${shortVatId(String(result.on))}`;
+    process.stdout.write(`spawned ${result.name}${where} (${result.vat?.state ?? 'running'})\n`);
   },
   async call({ values, positionals }) {
     const [name, method, ...rest] = positionals as [string, string, ...string[]];

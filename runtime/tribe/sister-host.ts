@@ -257,6 +257,12 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       },
       phase: () => String(actor.getSnapshot().value),
       load: () => host.ps().vats.length,
+      hasName: (name: string) => host.names.list().includes(name),
+      nameRef: (name: string) => {
+        if (typeof name !== 'string' || !host.names.list().includes(name)) return undefined;
+        // One ref per name, derived like the Sister's own: asking again mints nothing.
+        return host.remote!.exportAt(sisterSwiss(nodeCrypto, secret, `${host.id}/${name}`), name);
+      },
       spawnVat: (o: unknown) => host.spawnVat(o as never).then(({ name }) => harden({ name, on: host.id })),
       admit: () => harden({ secret: Array.from(secret), sisters: [viewOf(record), ...(lastStatus?.sisters ?? [])] }),
       awaitGone: async (views: readonly SisterView[]) => {
@@ -303,6 +309,8 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
           registryRemoved: registry.removedCounts(),
         };
       },
+      resolveName: async (name) => ((await E(sister).resolve(name)) as string | undefined) ?? undefined,
+      place: async (o, on) => (await E(sister).place(o, on)) as { name: string; on: string },
       stop: async () => {
         stopping = true;
         endStarting();

@@ -187,3 +187,55 @@ test('tribe stop while a sister is being respawned: the one starting is ended to
   }
   t.deepEqual(registryFiles(home), []);
 });
+
+test('tribe spawn places vats on the least loaded sister or --on one; names and refs work from every sister, vats included', async (t) => {
+  const home = tempHome(t);
+  await startTribe(t, home, ['--core-size', '3']);
+  const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
+  const slots = new Map([[ps.id as string, 0], ...ps.tribe!.sisters!.map((x) => [x.vatId, x.slot] as [string, number])]);
+  const short = (id: string) => id.slice(0, 8);
+  // Three counters: this host first (a tie keeps it here), then one on each sister with none.
+  const placed: number[] = [];
+  for (const name of ['c0', 'c1', 'c2']) {
+    const r = await tribe(['spawn', example('counter.ts'), '--name', name, '--home', home]);
+    t.is(r.code, 0, r.stderr);
+    const on = /on sister (\S+)/.exec(r.stdout)?.[1];
+    placed.push(on === undefined ? 0 : slots.get([...slots.keys()].find((id) => short(id) === on)!)!);
+    // The next placement counts this vat (it is in the sister's load once its Sister is pinged, or at once here).
+    await eventually(async () => {
+      const s = await psOf(home);
+      const load = (s?.vats.length ?? 0) + (s?.tribe?.sisters ?? []).reduce((n, x) => n + (x.vats ?? 0), 0);
+      return load === placed.length;
+    }, READY_MS, 'the load seen by the spawner', () => psOf(home));
+  }
+  t.deepEqual([...placed].sort(), [0, 1, 2], `one vat per sister (placed on ${placed.join(', ')})`);
+  // --on a slot; a room on slot 1, a member on slot 2 that finds the room by name (a vat's names.lookup).
+  t.is((await tribe(['spawn', example('chat-room.ts'), '--name', 'room', '--on', '1', '--home', home])).code, 0);
+  const member = await tribe(['spawn', example('chat-member.ts'), '--name', 'alice', '--on', '2', '--params', '{"room":"room","name":"alice"}', '--home', home]);
+  t.is(member.code, 0, member.stderr);
+  t.regex(member.stdout, new RegExp(`on sister ${short([...slots].find(([, k]) => k === 2)![0])}`));
+  // Every name from every sister.
+  for (const slot of [0, 1, 2]) {
+    for (const name of ['c0', 'c1', 'c2']) {
+      const r = await tribe(['call', name, 'increment', '--home', slotHome(home, slot)]);
+      t.is(r.code, 0, `${name} from slot ${slot}: ${r.stderr}`);
+    }
+  }
+  for (const name of ['c0', 'c1', 'c2']) t.is((await tribe(['call', name, 'read', '--home', home])).stdout.trim(), '3');
+  t.is((await tribe(['call', 'alice', 'say', '"hi"', '--home', home])).code, 0);
+  const history = await tribe(['call', 'room', 'history', '--home', slotHome(home, 2)]);
+  t.regex(history.stdout, /hi/);
+  // A sturdy ref made through slot 0 for a vat on slot 1 names slot 1's host, and reaches it.
+  const c1Slot = placed.indexOf(1);
+  const ref = (await tribe(['ref', `c${c1Slot}`, '--home', home])).stdout.trim();
+  t.true(ref.startsWith(`tribe://${[...slots].find(([, k]) => k === 1)![0]}@`), ref);
+  t.is((await tribe(['call', ref, 'read', '--home', slotHome(home, 2)])).stdout.trim(), '3');
+  // A name is the tribe's; a sister that is not there is named so.
+  const taken = await tribe(['spawn', example('counter.ts'), '--name', 'c0', '--on', '2', '--home', home]);
+  t.is(taken.code, 1);
+  t.regex(taken.stderr, /VatExistsError: the name "c0" is already published in this tribe/);
+  const nowhere = await tribe(['spawn', example('counter.ts'), '--name', 'x', '--on', '7', '--home', home]);
+  t.regex(nowhere.stderr, /SisterNotFoundError: no sister "7" in this tribe; this machine's sisters: 0 \(/);
+  const unknown = await tribe(['call', 'nobody', 'read', '--home', home]);
+  t.regex(unknown.stderr, /NameNotFoundError/);
+});

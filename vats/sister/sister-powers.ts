@@ -54,6 +54,10 @@ export interface SisterPowers {
   phase(): string;
   /** How many vats this host runs (placement picks the least loaded sister). */
   load(): number;
+  /** Whether this host publishes `name`. */
+  hasName(name: string): boolean;
+  /** A sturdy ref to what this host publishes as `name` (the same one every time), or undefined when it publishes nothing by that name. */
+  nameRef(name: string): string | undefined;
   /** Spawns a vat on this host (placement: `tribe spawn --on`). */
   spawnVat(opts: unknown): Promise<unknown>;
   /** Settles once the processes of these sisters of this machine are gone (bounded; stragglers are killed). */

@@ -138,6 +138,20 @@ export const make = (vatPowers: VatPowers) => {
     })),
   });
 
+  /** Asks every connected sister at once; the first that publishes `name` answers with a sturdy ref to it. */
+  const resolve = async (name: string): Promise<string | undefined> => {
+    const asked = [...known.values()]
+      .filter((k) => k.state === 'connected' && k.ref)
+      .map((k) =>
+        within(Promise.resolve(k.ref).then((r) => E(r).nameRef(name)), PING_TIMEOUT_MS).then(
+          (text) => (typeof text === 'string' ? text : Promise.reject(new Error('not there'))),
+          () => Promise.reject(new Error('no answer')),
+        ),
+      );
+    if (asked.length === 0) return undefined;
+    return Promise.any(asked).catch(() => undefined);
+  };
+
   const round = async () => {
     if (!powers || !self) return;
     const p = powers;
@@ -173,7 +187,9 @@ export const make = (vatPowers: VatPowers) => {
       }
     }
 
-    await Promise.all([...known.values()].map(ping));
+    // Pings run on (each sister one at a time); a round waits for them at most ROUND_MS, so a
+    // dead sister's unanswered ping never delays noticing and replacing it.
+    await within(Promise.all([...known.values()].map(ping)), ROUND_MS);
     const others = [...known.values()];
     for (const k of others) {
       if (k.state !== 'connected') continue;
@@ -266,10 +282,53 @@ export const make = (vatPowers: VatPowers) => {
       if (!powers) throw new Error('the Sister is not started');
       return E(powers).admit();
     },
-    /** Places a vat on this sister (`tribe spawn --on`). */
+    /** Places a vat on this sister (another sister's `place`). */
     spawnVat(opts: unknown) {
       if (!powers) throw new Error('the Sister is not started');
       return E(powers).spawnVat(opts);
+    },
+    /** A sturdy ref to what this sister publishes as `name`, or undefined (another sister's `resolve`). */
+    nameRef(name: string) {
+      if (!powers) return undefined;
+      return E(powers).nameRef(name);
+    },
+    /** A sturdy ref for `name` from the first sister that publishes it, or undefined. */
+    resolve: (name: string) => resolve(name),
+    /**
+     * Spawns a vat on a sister of this machine: `on` (a slot number or a VatId
+     * prefix of 4 or more characters), else the one with the fewest vats (this
+     * one on a tie). Module files are read where the vat runs, so only this
+     * machine's sisters can be chosen. Answers the vat's name and the sister's VatId.
+     */
+    async place(opts: { name?: string }, on?: string) {
+      if (!powers || !self) throw new Error('the Sister is not started');
+      const me = self;
+      const mine = { vatId: me.vatId, slot: me.slot, vats: await E(powers).load(), known: undefined as Known | undefined };
+      const here = [mine, ...[...known.values()].filter((k) => k.state === 'connected' && k.view.machine === me.machine).map((k) => ({ vatId: k.view.vatId, slot: k.view.slot, vats: k.vats ?? 0, known: k as Known | undefined }))];
+      let target = mine;
+      if (on !== undefined && on !== '') {
+        const all = [mine, ...[...known.values()].map((k) => ({ vatId: k.view.vatId, slot: k.view.slot, vats: k.vats ?? 0, known: k as Known | undefined, machine: k.view.machine }))];
+        const matches = /^\d+$/.test(on) ? here.filter((c) => c.slot === Number(on)) : on.length >= 4 ? all.filter((c) => c.vatId.startsWith(on)) : [];
+        if (matches.length !== 1) {
+          const list = here.map((c) => `${c.slot} (${c.vatId.slice(0, 8)})`).join(', ');
+          throw new Error(`SisterNotFoundError: ${matches.length > 1 ? `${JSON.stringify(on)} names more than one sister` : `no sister ${JSON.stringify(on)} in this tribe`}; this machine's sisters: ${list}`);
+        }
+        const chosen = matches[0]!;
+        if (chosen.known && chosen.known.view.machine !== me.machine) {
+          throw new Error(`UsageError: sister ${on} runs on another machine; a vat's module is read where the vat runs: spawn there (tribe spawn --home <its home>)`);
+        }
+        if (chosen.known && chosen.known.state !== 'connected') throw new Error(`SisterNotFoundError: sister ${on} is ${chosen.known.state} now`);
+        target = here.find((c) => c.vatId === chosen.vatId) ?? mine;
+      } else {
+        for (const c of here) if (c.vats < target.vats || (c.vats === target.vats && target !== mine && c.slot < target.slot)) target = c;
+      }
+      // A name is the tribe's: one published on another sister is taken.
+      if (typeof opts?.name === 'string' && ((await E(powers).hasName(opts.name)) || (await resolve(opts.name)) !== undefined)) {
+        throw new Error(`VatExistsError: the name "${opts.name}" is already published in this tribe (tribe call ${opts.name} … reaches it)`);
+      }
+      const placed = (target.known ? await E(await target.known.ref).spawnVat(opts) : await E(powers).spawnVat(opts)) as { name: string };
+      if (target.known) target.known.vats = (target.known.vats ?? 0) + 1;
+      return harden({ name: placed.name, on: target.vatId, slot: target.slot });
     },
   });
 };

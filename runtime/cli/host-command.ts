@@ -1,5 +1,6 @@
 /** `tribe host`: run a host in the foreground until Ctrl-C or `tribe stop`. */
 import { fileURLToPath } from 'node:url';
+import { E } from '@endo/far';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import type { VatLimits } from '../../vats/supervisor.js';
 import { startHost, type Host, type HostOptions } from '../host.js';
@@ -39,10 +40,11 @@ const loadExamples = async (host: Host) => {
       '  npx tribe call alice say \'"hi bob"\'     (alice and bob joined the chat by reference)',
       '  npx tribe call bob inbox',
       '  npx tribe call pipeline demo          (a pipelined chain into the directory vat)',
-      '  npx tribe ps',
+      '  npx tribe ps                          (the tribe: this host and its sisters, vats, sessions)',
+      '  npx tribe spawn vats/examples/counter.ts --name c2   (placed on the sister with the fewest vats)',
       '  npx tribe ref counter                 (a sturdy ref another host can `tribe connect` to)',
-      ...(host.vizUrl ? [`${`  open ${host.vizUrl}`.padEnd(40)}(the visualizer: every machine, live)`] : []),
-      '  npx tribe stop          (or Ctrl-C here)',
+      ...(host.vizUrl ? [`${`  open ${host.vizUrl}`.padEnd(40)}(the visualizer: every machine of every sister, live)`] : []),
+      '  npx tribe stop          (or Ctrl-C here: either stops the whole tribe)',
       '',
     ].join('\n'),
   );
@@ -94,9 +96,25 @@ export const runHostCommand = async (opts: {
     }
   } else host = await startHost(hostOptions);
   let signalled = false;
-  const onSignal = () => {
+  // Ctrl-C in the terminal of a host started by hand stops its tribe, as `tribe stop` does: the
+  // sisters it spawned run detached and would otherwise live on (and start it again). SIGTERM,
+  // how a tribe's stop asks a sister by pid, stops this host only.
+  const stopTribeToo = opts.tribe !== undefined && opts.tribe.slot === undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) process.exit(130); // a second Ctrl-C does not wait
     signalled = true;
+    if (signal === 'SIGINT' && stopTribeToo) {
+      process.stdout.write('stopping the tribe…\n');
+      void (async () => {
+        try {
+          await E(host.names.lookup('sister')).stopTribe();
+        } catch (err) {
+          process.stdout.write(`the tribe did not stop cleanly: ${describeError(reviveError(err))}\n`);
+        }
+        await host.stop();
+      })();
+      return;
+    }
     process.stdout.write('stopping…\n');
     void host.stop();
   };

@@ -239,3 +239,20 @@ test('tribe spawn places vats on the least loaded sister or --on one; names and 
   const unknown = await tribe(['call', 'nobody', 'read', '--home', home]);
   t.regex(unknown.stderr, /NameNotFoundError/);
 });
+
+test('Ctrl-C in the first host\'s terminal stops the whole tribe; SIGTERM to a sister stops only it, and it is respawned', async (t) => {
+  const home = tempHome(t);
+  const first = await startTribe(t, home, ['--core-size', '3']);
+  await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
+  const s2 = slotPids(home).get(2)!;
+  process.kill(s2, 'SIGTERM');
+  await eventually(async () => {
+    const p = slotPids(home).get(2);
+    return p !== undefined && p !== s2 && !isAlive(s2) && isAlive(p) ? tribeReady(home, 3) : undefined;
+  }, READY_MS, 'slot 2 back after its SIGTERM', () => psOf(home));
+  const pids = [...slotPids(home).values()];
+  first.proc.kill('SIGINT');
+  t.is(await first.exited, 0);
+  t.deepEqual(pids.filter(isAlive), [], 'every sister stopped with the first host');
+  t.deepEqual(registryFiles(home), []);
+});

@@ -1,0 +1,45 @@
+/**
+ * The visualizer of a tribe's first host shows every sister's bootstrap
+ * machine, live: three hosts, each machine `ready` (relayed by the sisters
+ * over their sessions), and a sister killed and respawned shows again.
+ */
+import test from 'ava';
+import type { ActorInfo } from '../../runtime/viz/model.js';
+import { tempHome } from '../helpers/host.js';
+import { openVizStream } from '../helpers/viz.js';
+import { eventually, psOf, slotPids, startTribe, tribeReady } from '../helpers/tribe.js';
+
+const READY_MS = 45_000;
+
+test('the first host\'s visualizer shows the bootstrap machine of all three sisters in ready, and a respawned one again', async (t) => {
+  const home = tempHome(t);
+  const first = await startTribe(t, home, ['--core-size', '3', '--viz', '0']);
+  t.truthy(first.viz, 'slot 0 serves the visualizer');
+  const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
+  const ids = [ps.id as string, ...ps.tribe!.sisters!.map((x) => x.vatId)];
+  const stream = openVizStream(first.viz!);
+  t.teardown(() => stream.close());
+  const hello = await stream.hello;
+  const actors = new Map<string, ActorInfo>(hello.actors.map((a) => [a.aid, a]));
+  const values = new Map<string, unknown>(hello.latest.map((s) => [s.aid, s.value]));
+  const readyHosts = () => {
+    for (const u of stream.updates) {
+      if (u.k === 'actor') actors.set(u.actor.aid, u.actor);
+      if (u.k === 'step') values.set(u.aid, u.value);
+    }
+    return new Set([...actors.values()].filter((a) => a.tag.group === 'tribe' && values.get(a.aid) === 'ready' && !a.gone).map((a) => a.host));
+  };
+  await eventually(async () => ids.every((id) => readyHosts().has(id)), READY_MS, 'a ready bootstrap machine of each sister on the page', async () => [...readyHosts()]);
+  t.deepEqual([...readyHosts()].sort(), [...ids].sort());
+  // A sister killed and respawned: its new run's bootstrap machine reaches ready on the page too.
+  const victim = ps.tribe!.sisters!.find((x) => x.slot === 2)!;
+  const runsBefore = new Set([...actors.values()].filter((a) => a.host === victim.vatId && a.tag.group === 'tribe').map((a) => a.aid));
+  process.kill(slotPids(home).get(2)!, 'SIGKILL');
+  const fresh = () =>
+    [...actors.values()].filter((a) => a.host === victim.vatId && a.tag.group === 'tribe' && !runsBefore.has(a.aid) && values.get(a.aid) === 'ready');
+  await eventually(async () => {
+    readyHosts();
+    return fresh().length > 0;
+  }, READY_MS, "the respawned sister's bootstrap machine ready on the page", async () => [...actors.values()].filter((a) => a.host === victim.vatId).map((a) => [a.aid, values.get(a.aid)]));
+  t.is(fresh().length, 1, 'one new bootstrap machine: the new run of slot 2');
+});

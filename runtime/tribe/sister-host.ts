@@ -8,6 +8,8 @@
  * in `makeSisterPowers` is a door into this process the Sister may use, and
  * nothing else is reachable from its vat.
  */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { E, Far } from '@endo/far';
 import { createActor } from 'xstate';
@@ -141,6 +143,20 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       process.kill(pid, sig);
     } catch {}
   };
+  /**
+   * Core slots whose lock a live process holds (its pid file names it), sister or
+   * not: a host starting, or a `--solo` host on the tribe home, is not spawned over.
+   */
+  const occupiedSlots = (): number[] => {
+    const out: number[] = [];
+    for (let k = 0; k < config.coreSize; k++) {
+      try {
+        const pid = Number.parseInt(readFileSync(homePaths(tribePaths(tribeHome).slotHome(k)).lock, 'utf8'), 10);
+        if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) out.push(k);
+      } catch {}
+    }
+    return out;
+  };
   const endStarting = () => {
     for (const [k, pid] of starting) {
       print(`sister slot ${k} (pid ${pid}) was still starting: sent SIGTERM (the tribe is stopping)`);
@@ -152,11 +168,14 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
     const identity = loadOrCreateIdentity(homePaths(host.home).identity);
     const key = nodeSigningKey(identity.privateKey);
     // A join brings the tribe's secret: this home belongs to that tribe from now on.
-    let joined: SisterView[] = [];
+    // The sisters of other machines a join brought are kept: a restarted member finds them again
+    // without the ref (and, on one machine or LAN, announcements find them too).
+    let joined: SisterView[] = loadJoined(tribeHome);
     if (opts.join) {
       const answer = await joinTribe(host, opts.join);
       secret = loadOrCreateSecret(tribeHome, answer.secret);
-      joined = answer.sisters;
+      joined = answer.sisters.filter((v) => v.machine !== config.machine);
+      saveJoined(tribeHome, joined);
     }
     const tribe = tribeIdOf(nodeCrypto, secret);
     const status = host.ps();
@@ -206,6 +225,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         for (const [id, h] of heard) if (now - h.at > HEARD_TTL_MS) heard.delete(id);
         return harden({
           local: registry.scan().live.map(viewOf),
+          occupied: occupiedSlots(),
           heard: [...heard.values()].map((h) => h.view),
           left: [...left],
         });
@@ -304,7 +324,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
           alive: snap.context.alive,
           connected: snap.context.connected,
           expected: snap.context.expected,
-          ...(lastStatus ? { sisters: lastStatus.sisters } : {}),
+          ...(lastStatus ? { sisters: lastStatus.sisters, rounds: lastStatus.rounds } : {}),
           ...(discovery ? { discovery: { port: discovery.port ?? null, ...discovery.stats() } } : {}),
           registryRemoved: registry.removedCounts(),
         };
@@ -341,6 +361,25 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
     await host.stop();
     throw err;
   }
+};
+
+const joinedFile = (tribeHome: string) => join(tribeHome, 'joined.json');
+
+/** The sisters of other machines this tribe home was given when it joined; [] when it never did (or the file is unreadable). */
+const loadJoined = (tribeHome: string): SisterView[] => {
+  try {
+    const views = JSON.parse(readFileSync(joinedFile(tribeHome), 'utf8')) as unknown;
+    return Array.isArray(views) ? (views.filter((v) => v && typeof v.vatId === 'string' && typeof v.address === 'string') as SisterView[]) : [];
+  } catch {
+    return [];
+  }
+};
+
+const saveJoined = (tribeHome: string, views: readonly SisterView[]) => {
+  const file = joinedFile(tribeHome);
+  const aside = `${file}.${process.pid}.tmp`;
+  writeFileSync(aside, JSON.stringify(views), { mode: 0o600 });
+  renameSync(aside, file);
 };
 
 /** Asks the sister behind `ref` to admit this host: answers the tribe's secret and the sisters it knows. */

@@ -18,6 +18,8 @@ export interface TribeStatus {
   readonly expected: number;
   /** The other sisters, as this host's Sister sees them. */
   readonly sisters?: TribeSisterStatus['sisters'];
+  /** Rounds of supervision the Sister has done. */
+  readonly rounds?: number;
   readonly discovery?: { readonly port: number | null; readonly sent: number; readonly heard: number; readonly dropped: Record<string, number> };
   /** Registry records removed since the start, by reason (dead, forged, malformed, other-tribe). */
   readonly registryRemoved: Record<string, number>;

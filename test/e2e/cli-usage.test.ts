@@ -9,7 +9,7 @@ import { startHostProcess, tribe } from '../helpers/cli.js';
 import { example, fixture, repoRoot, tempHome } from '../helpers/host.js';
 
 const usageCases: Array<[string[], string]> = [
-  [['spawn', 'x.ts', '--bogus'], "Unknown option '--bogus' for tribe spawn; its options are --name, --params, --durable, --grant, --time-budget, --heap-mb, --check, --home, --help"],
+  [['spawn', 'x.ts', '--bogus'], "Unknown option '--bogus' for tribe spawn; its options are --name, --params, --durable, --grant, --time-budget, --heap-mb, --check, --on, --home, --help"],
   [['spawn', 'x.ts', '--nmae', 'x'], "Unknown option '--nmae' for tribe spawn; did you mean --name?"],
   [['ps', '-x'], "Unknown option '-x' for tribe ps; its options are --json, --home, --help"],
   [['spawn', 'x.ts', '--name'], '--name needs a value: tribe spawn --name NAME'],

@@ -75,7 +75,7 @@ test('bad input: one clear error each, non-zero exit, nothing left running or co
   }
 
   // A second host on the same home is refused, and the first is untouched.
-  const second = await tribe(['host', '--home', home]);
+  const second = await tribe(['host', '--home', home, '--solo']);
   t.is(second.code, 1);
   t.regex(second.stderr.trim(), /^tribe: HostAlreadyRunningError: a host is already running in .* \(pid \d+\)$/);
 

@@ -5,7 +5,7 @@
  * once make one tribe, the registry drops dead and forged records, and
  * `tribe stop` leaves nothing behind.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { base32 } from '../../protocols/session/vat-id.js';
@@ -255,4 +255,47 @@ test('Ctrl-C in the first host\'s terminal stops the whole tribe; SIGTERM to a s
   t.is(await first.exited, 0);
   t.deepEqual(pids.filter(isAlive), [], 'every sister stopped with the first host');
   t.deepEqual(registryFiles(home), []);
+});
+
+test('a member of another home joins with a sister ref, and after a restart without it finds the tribe again by its announcements', async (t) => {
+  const homeA = tempHome(t);
+  const homeB = tempHome(t);
+  // A port range of this test's own (16 ports), below the kernel's ephemeral ports.
+  const discovery = `127.0.0.1:${20_000 + Math.floor(Math.random() * 600) * 16}`;
+  const a = await startTribe(t, homeA, ['--core-size', '1', '--discovery', discovery]);
+  await eventually(() => tribeReady(homeA, 1), READY_MS, 'tribe A ready', () => psOf(homeA));
+  const ref = (await tribe(['ref', 'sister', '--home', homeA])).stdout.trim();
+  t.regex(ref, /^tribe:\/\//);
+  const b = await startTribe(t, homeB, ['--core-size', '1', '--discovery', discovery, '--join', ref]);
+  const joined = await eventually(() => tribeReady(homeB, 2), READY_MS, 'B ready with A connected', () => psOf(homeB));
+  const psA = await eventually(() => tribeReady(homeA, 2), READY_MS, 'A sees B', () => psOf(homeA));
+  t.is(joined.tribe!.tribe, psA.tribe!.tribe, 'one tribe: B took its secret');
+  t.not(joined.tribe!.machine, psA.tribe!.machine, 'two machines (tribe homes), each with its own core');
+  t.is(joined.tribe!.sisters![0]!.vatId, a.id);
+  // B stops alone, forgets what its join told it, and starts again without --join.
+  t.is((await tribe(['stop', '--only-this', '--home', homeB])).code, 0);
+  t.is(await b.exited, 0);
+  rmSync(join(homeB, 'joined.json'));
+  await startTribe(t, homeB, ['--core-size', '1', '--discovery', discovery]);
+  const again = await eventually(() => tribeReady(homeB, 2), READY_MS, 'B found A again by announcements', () => psOf(homeB));
+  t.is(again.tribe!.sisters![0]!.vatId, a.id);
+  t.true((again.tribe!.discovery?.heard ?? 0) > 0, 'B heard announcements');
+  t.deepEqual(again.tribe!.discovery?.dropped.mac ?? 0, 0);
+  await eventually(() => tribeReady(homeA, 2), READY_MS, 'A sees B again', () => psOf(homeA));
+});
+
+test('a tribe host on a home whose slot 0 runs a --solo host takes slot 1 and spawns nothing over the solo host', async (t) => {
+  const home = tempHome(t);
+  const solo = await startHostProcess(t, home, ['--no-viz']);
+  const member = await startTribe(t, home, ['--core-size', '2']);
+  t.not(member.id, solo.id);
+  const ps = await eventually(async () => {
+    const s = await psOf(slotHome(home, 1));
+    return s?.tribe && (s.tribe.rounds ?? 0) >= 6 ? s : undefined;
+  }, READY_MS, 'six rounds of supervision', () => psOf(slotHome(home, 1)));
+  t.is(ps.tribe!.slot, 1);
+  t.true(ps.tribe!.spawner, 'the only sister spawns for this machine');
+  t.deepEqual(member.output.filter((l) => l.includes('spawning')), [], 'slot 0 is held by the solo host: never spawned over');
+  t.deepEqual([...slotPids(home).keys()].sort(), [0, 1]);
+  t.is((await tribe(['call', 'sister', 'status', '--home', home])).code, 1, 'the solo host has no Sister');
 });

@@ -101,5 +101,5 @@ export const startTribe = async (t: ExecutionContext, home: string, extra: strin
     await tribe(['stop', '--home', home]).catch(() => {});
     await killTribe(home);
   });
-  return startHostProcess(t, home, ['--tribe', ...(extra.includes('--viz') ? [] : ['--no-viz']), '--no-discovery', ...extra]);
+  return startHostProcess(t, home, ['--tribe', ...(extra.includes('--viz') ? [] : ['--no-viz']), ...(extra.includes('--discovery') ? [] : ['--no-discovery']), ...extra]);
 };

@@ -30,6 +30,8 @@ export interface SisterSighting {
   readonly local: readonly SisterView[];
   /** Sisters heard of otherwise: announcements, other machines' sisters that joined. */
   readonly heard: readonly SisterView[];
+  /** Core slots of this machine whose lock a live process holds (a sister, one starting, or a `--solo` host): not to be spawned. */
+  readonly occupied: readonly number[];
   /** Sisters that left the tribe for good (stopped), not to be expected. */
   readonly left: readonly string[];
 }

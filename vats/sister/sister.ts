@@ -171,7 +171,7 @@ export const make = (vatPowers: VatPowers) => {
     spawner = Math.min(...liveSlots) === self.slot;
     if (spawner && !quiet) {
       for (let slot = 0; slot < self.coreSize; slot++) {
-        if (liveSlots.includes(slot) || spawning.has(slot)) continue;
+        if (liveSlots.includes(slot) || spawning.has(slot) || seen.occupied.includes(slot)) continue;
         spawning.add(slot);
         log(`spawning a sister for slot ${slot}`);
         E(p)

@@ -23,7 +23,7 @@ const READY_MS = 45_000;
 const sessionsHaveBridges = (s: NonNullable<Awaited<ReturnType<typeof psOf>>>) =>
   s.sessions.every((x) => x.paths.some((p) => p.address.startsWith('via ')) && x.paths.some((p) => !p.address.startsWith('via ')));
 
-test('one tribe host on a fresh home grows a tribe of three: connected, ready, sessions through the third sister', async (t) => {
+test.serial('one tribe host on a fresh home grows a tribe of three: connected, ready, sessions through the third sister', async (t) => {
   const home = tempHome(t);
   const first = await startTribe(t, home, ['--core-size', '3']);
   const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
@@ -52,7 +52,7 @@ test('one tribe host on a fresh home grows a tribe of three: connected, ready, s
   t.is(text.stdout.match(/ connected /g)?.length, 2, text.stdout);
 });
 
-test('kill -9 of a sister: respawned with its identity, rejoins, and its durable vat comes back with its state', async (t) => {
+test.serial('kill -9 of a sister: respawned with its identity, rejoins, and its durable vat comes back with its state', async (t) => {
   const home = tempHome(t);
   await startTribe(t, home, ['--core-size', '3']);
   const before = await eventually(() => tribeReady(home, 3, 1), READY_MS, 'sister 1 ready', () => psOf(slotHome(home, 1)));
@@ -74,7 +74,7 @@ test('kill -9 of a sister: respawned with its identity, rejoins, and its durable
   await eventually(() => tribeReady(home, 3, 0), READY_MS, 'the first host sees the tribe whole again', () => psOf(home));
 });
 
-test('kill -9 of the first host: the others keep serving, a new spawner restores slot 0 with its identity', async (t) => {
+test.serial('kill -9 of the first host: the others keep serving, a new spawner restores slot 0 with its identity', async (t) => {
   const home = tempHome(t);
   const first = await startTribe(t, home, ['--core-size', '3']);
   await eventually(() => tribeReady(home, 3, 2), READY_MS, 'sister 2 ready', () => psOf(slotHome(home, 2)));
@@ -96,7 +96,7 @@ test('kill -9 of the first host: the others keep serving, a new spawner restores
   t.is((await tribe(['call', 'c', 'increment', '--home', slotHome(home, 2)])).stdout.trim(), '2');
 });
 
-test('two tribe hosts started at the same moment on one home end in one tribe of three, not six', async (t) => {
+test.serial('two tribe hosts started at the same moment on one home end in one tribe of three, not six', async (t) => {
   const home = tempHome(t);
   t.teardown(async () => {
     await tribe(['stop', '--home', home]).catch(() => {});
@@ -113,7 +113,7 @@ test('two tribe hosts started at the same moment on one home end in one tribe of
   t.true([a.proc.pid, b.proc.pid].every((p) => pids.some(([, q]) => q === p)), 'both hand-started hosts are sisters');
 });
 
-test('registry records of dead processes, forged signatures, other tribes and garbage are ignored and removed', async (t) => {
+test.serial('registry records of dead processes, forged signatures, other tribes and garbage are ignored and removed', async (t) => {
   const home = tempHome(t);
   await startTribe(t, home, ['--core-size', '1']);
   await eventually(() => tribeReady(home, 1), READY_MS, 'a tribe of one ready', () => psOf(home));
@@ -141,7 +141,7 @@ test('registry records of dead processes, forged signatures, other tribes and ga
   t.deepEqual(ps.tribe!.sisters, [], 'none of them became a sister');
 });
 
-test('tribe stop stops every sister and leaves no process, socket, pid file or record behind', async (t) => {
+test.serial('tribe stop stops every sister and leaves no process, socket, pid file or record behind', async (t) => {
   const home = tempHome(t);
   const first = await startTribe(t, home, ['--core-size', '3']);
   await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
@@ -166,7 +166,7 @@ test('tribe stop stops every sister and leaves no process, socket, pid file or r
   t.true(PROCESS_MS > 0);
 });
 
-test('tribe stop while a sister is being respawned: the one starting is ended too, nothing comes back', async (t) => {
+test.serial('tribe stop while a sister is being respawned: the one starting is ended too, nothing comes back', async (t) => {
   const home = tempHome(t);
   const first = await startTribe(t, home, ['--core-size', '3']);
   await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
@@ -188,7 +188,7 @@ test('tribe stop while a sister is being respawned: the one starting is ended to
   t.deepEqual(registryFiles(home), []);
 });
 
-test('tribe spawn places vats on the least loaded sister or --on one; names and refs work from every sister, vats included', async (t) => {
+test.serial('tribe spawn places vats on the least loaded sister or --on one; names and refs work from every sister, vats included', async (t) => {
   const home = tempHome(t);
   await startTribe(t, home, ['--core-size', '3']);
   const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
@@ -240,7 +240,7 @@ test('tribe spawn places vats on the least loaded sister or --on one; names and 
   t.regex(unknown.stderr, /NameNotFoundError/);
 });
 
-test('Ctrl-C in the first host\'s terminal stops the whole tribe; SIGTERM to a sister stops only it, and it is respawned', async (t) => {
+test.serial('Ctrl-C in the first host\'s terminal stops the whole tribe; SIGTERM to a sister stops only it, and it is respawned', async (t) => {
   const home = tempHome(t);
   const first = await startTribe(t, home, ['--core-size', '3']);
   await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
@@ -257,7 +257,7 @@ test('Ctrl-C in the first host\'s terminal stops the whole tribe; SIGTERM to a s
   t.deepEqual(registryFiles(home), []);
 });
 
-test('a member of another home joins with a sister ref, and after a restart without it finds the tribe again by its announcements', async (t) => {
+test.serial('a member of another home joins with a sister ref, and after a restart without it finds the tribe again by its announcements', async (t) => {
   const homeA = tempHome(t);
   const homeB = tempHome(t);
   // A port range of this test's own (16 ports), below the kernel's ephemeral ports.
@@ -284,7 +284,7 @@ test('a member of another home joins with a sister ref, and after a restart with
   await eventually(() => tribeReady(homeA, 2), READY_MS, 'A sees B again', () => psOf(homeA));
 });
 
-test('a tribe host on a home whose slot 0 runs a --solo host takes slot 1 and spawns nothing over the solo host', async (t) => {
+test.serial('a tribe host on a home whose slot 0 runs a --solo host takes slot 1 and spawns nothing over the solo host', async (t) => {
   const home = tempHome(t);
   const solo = await startHostProcess(t, home, ['--no-viz']);
   const member = await startTribe(t, home, ['--core-size', '2']);

@@ -7,14 +7,18 @@ import test from 'ava';
 import type { ActorInfo } from '../../runtime/viz/model.js';
 import { tempHome } from '../helpers/host.js';
 import { openVizStream } from '../helpers/viz.js';
+import { tribe } from '../helpers/cli.js';
 import { eventually, psOf, slotPids, startTribe, tribeReady } from '../helpers/tribe.js';
 
 const READY_MS = 45_000;
 
-test('the first host\'s visualizer shows the bootstrap machine of all three sisters in ready, and a respawned one again', async (t) => {
+test('npm start: a tribe of three with the examples; the first host\'s visualizer shows every sister\'s bootstrap machine ready, and a respawned one again', async (t) => {
   const home = tempHome(t);
-  const first = await startTribe(t, home, ['--core-size', '3', '--viz', '0']);
+  // What `npm start` runs (tribe host --examples), on a home of the test's own.
+  const first = await startTribe(t, home, ['--examples', '--viz', '0']);
   t.truthy(first.viz, 'slot 0 serves the visualizer');
+  t.true(first.output.some((l) => l.includes('(the visualizer: every machine of every sister, live)')), 'it says where to look');
+  t.is((await tribe(['call', 'counter', 'increment', '--home', home])).stdout.trim(), '1');
   const ps = await eventually(() => tribeReady(home, 3), READY_MS, 'three sisters ready', () => psOf(home));
   const ids = [ps.id as string, ...ps.tribe!.sisters!.map((x) => x.vatId)];
   const stream = openVizStream(first.viz!);

@@ -38,8 +38,9 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { ExecutionContext } from 'ava';
 import { PROCESS_MS, within } from './bounded.js';
-import { cliPath, type RunningHost } from './cli.js';
+import { cliPath, tribe, type RunningHost } from './cli.js';
 import { killGroup, spawnTracked } from './processes.js';
+import { killTribe } from './tribe.js';
 
 /** Each `ip` command is a few ms; a bound only turns a wedged one into a failure with a name. */
 export const IP_COMMAND_MS = 10_000;
@@ -321,6 +322,15 @@ export const makeTopology = (t: ExecutionContext): Topology => {
   return { id, namespace, link, address, destroy };
 };
 
+export interface StartInOptions {
+  /**
+   * Run a tribe (no `--solo`; `extra` gives its flags: `--core-size`, `--join`, …). Its
+   * spawned sisters run in `ns` too (children of the first host), detached: the
+   * teardown stops the tribe and kills any sister left (tribe.ts killTribe).
+   */
+  readonly tribe?: boolean;
+}
+
 /**
  * `tribe host` inside `ns` (`ip netns exec NAME node …/main.js host --home HOME …`),
  * resolved once it prints its ready line. Like startHostProcess (cli.ts): its own
@@ -328,8 +338,17 @@ export const makeTopology = (t: ExecutionContext): Topology => {
  * socket is a file in its home, so the CLI and `connect()` reach it from the root
  * namespace while its TCP lives in `ns`.
  */
-export const startHostIn = async (t: ExecutionContext, ns: Namespace, home: string, extra: string[] = []): Promise<RunningHost> => {
-  const args = ['host', '--home', home, '--solo', ...extra];
+export const startHostIn = async (t: ExecutionContext, ns: Namespace, home: string, extra: string[] = [], opts: StartInOptions = {}): Promise<RunningHost> => {
+  const asTribe = opts.tribe === true;
+  const args = ['host', '--home', home, ...(asTribe ? [] : ['--solo']), ...extra];
+  if (asTribe) {
+    // Registered first, so it runs last (ava runs teardowns in reverse): after the kill of
+    // slot 0's group below, whatever it spawned (detached, in ns too) is stopped or killed.
+    t.teardown(async () => {
+      await tribe(['stop', '--home', home]).catch(() => {});
+      await killTribe(home);
+    });
+  }
   const { child: proc, exit } = spawnTracked(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const what = `tribe host in ${ns.label} (${home})`;
   t.teardown(async () => {

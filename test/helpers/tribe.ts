@@ -103,3 +103,29 @@ export const startTribe = async (t: ExecutionContext, home: string, extra: strin
   });
   return startHostProcess(t, home, ['--tribe', ...(extra.includes('--viz') ? [] : ['--no-viz']), ...(extra.includes('--discovery') ? [] : ['--no-discovery']), ...extra]);
 };
+
+/**
+ * Live `tribe host` processes (`…/main.js host --home H …`) whose home is one of
+ * `homes` or under one: what a test must not leave behind. Read from /proc, so it
+ * finds hosts no pid file names (one killed before writing it, one in another
+ * network namespace). Linux only; elsewhere answers none.
+ */
+export const hostProcessesUnder = (homes: readonly string[]): { pid: number; home: string }[] => {
+  if (!existsSync('/proc')) return [];
+  const out: { pid: number; home: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let argv: string[];
+    try {
+      argv = readFileSync(join('/proc', entry, 'cmdline'), 'utf8').split('\0');
+    } catch {
+      continue; // Gone meanwhile.
+    }
+    const cli = argv.findIndex((a) => a.endsWith(join('cli', 'main.js')));
+    if (cli < 0 || argv[cli + 1] !== 'host') continue;
+    const home = argv[argv.indexOf('--home', cli) + 1];
+    if (home === undefined || argv.indexOf('--home', cli) < 0) continue;
+    if (homes.some((h) => home === h || home.startsWith(`${h}/`)) && isAlive(Number(entry))) out.push({ pid: Number(entry), home });
+  }
+  return out;
+};

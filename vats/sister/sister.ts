@@ -89,6 +89,7 @@ export const make = (vatPowers: VatPowers) => {
     if (!powers || !self || k.pinging) return;
     k.pinging = true;
     const started = timer.now();
+    let timedOut = false;
     try {
       if (!k.ref) {
         k.ref = E(powers).connect(k.view.vatId, k.view.address);
@@ -98,7 +99,10 @@ export const make = (vatPowers: VatPowers) => {
         (async () => E(await k.ref).ping(self)) () as Promise<{ self: SisterView; known: SisterView[]; vats: number; phase: string }>,
         PING_TIMEOUT_MS,
       );
-      if (answer === 'timeout') throw new Error(`no answer within ${PING_TIMEOUT_MS} ms`);
+      if (answer === 'timeout') {
+        timedOut = true;
+        throw new Error(`no answer within ${PING_TIMEOUT_MS} ms`);
+      }
       k.state = 'connected';
       k.lastAnswer = timer.now();
       k.rttMs = k.lastAnswer - started;
@@ -109,12 +113,14 @@ export const make = (vatPowers: VatPowers) => {
     } catch (err) {
       k.state = k.lastAnswer === 0 && k.state === 'connecting' && timer.now() - started < PING_TIMEOUT_MS ? 'connecting' : 'unreachable';
       k.lastError = String((err as Error)?.message ?? err).slice(0, 200);
-      // A reference that could not be had (no session, not exported yet) is asked for afresh next
-      // round; one that only did not answer in time stays, with its session.
+      // A reference that could not be had (no session, not exported yet), or whose ping was
+      // rejected (its session ended: lost past the grace period, or aborted), is asked for afresh
+      // next round — a presence of an ended session rejects every call for good. One that only
+      // did not answer in time stays, with its session (which may yet resume).
       if (k.ref) {
         const ref = k.ref;
-        const failed = await within(ref.then(() => false, () => true), 0);
-        if (failed === true && k.ref === ref) delete k.ref;
+        const failed = !timedOut || (await within(ref.then(() => false, () => true), 0)) === true;
+        if (failed && k.ref === ref) delete k.ref;
       }
     } finally {
       k.pinging = false;

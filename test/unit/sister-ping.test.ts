@@ -1,0 +1,80 @@
+/**
+ * The Sister's pings (vats/sister/sister.ts) against scripted powers: a sister
+ * whose session ended (its presence rejects every call for good) is reached
+ * afresh through `connect`, so the tribe heals once that sister can be reached
+ * again; one that only does not answer in time keeps its reference.
+ */
+import '@endo/init';
+import { Far } from '@endo/far';
+import test from 'ava';
+import { make, PING_TIMEOUT_MS } from '../../vats/sister/sister.js';
+import type { SisterPowers, SisterView, TribeSisterStatus } from '../../vats/sister/sister-powers.js';
+import { LOCAL_MS, until } from '../helpers/bounded.js';
+
+const view = (vatId: string, machine: string, slot = 0): SisterView =>
+  harden({ vatId, slot, machine, address: '10.0.0.1:1', bridgeRef: '', pid: 1, startedAt: 1, coreSize: 1 });
+
+/** A timer whose delays end at once (so rounds run back to back) and whose clock moves `step` ms per delay. */
+const fastTimer = (step: number) => {
+  let now = 1_000_000;
+  return { now: () => now, delay: async (ms: number) => { now += Math.min(ms, step); await new Promise((r) => setImmediate(r)); return now; } };
+};
+
+/** A sister on another machine, behind `connect`: each connect answers the next presence of `presences`. */
+const scripted = (presences: (() => unknown)[]) => {
+  const self = view('self', 'm1');
+  const other = view('other', 'm2');
+  let connects = 0;
+  let phase = 'ready';
+  const powers = Far('powers', {
+    self: () => self,
+    sisters: () => harden({ local: [self], heard: [other], left: [] }),
+    spawn: async () => 'up' as const,
+    connect: async () => {
+      const next = presences[Math.min(connects, presences.length - 1)]!;
+      connects += 1;
+      return next();
+    },
+    quiesce: () => {},
+    restarted: () => {},
+    widen: () => 0,
+    report: () => {},
+    phase: () => phase,
+    load: () => 0,
+    spawnVat: async () => undefined,
+    awaitGone: async () => {},
+    admit: () => harden({ secret: [], sisters: [] }),
+    stopHost: () => {},
+  }) as unknown as SisterPowers;
+  /** Ends the Sister's loop: it returns once quiesced and its host's machine is stopped. */
+  const end = (sister: ReturnType<typeof make>) => {
+    phase = 'stopped';
+    sister.quiesce();
+  };
+  return { powers, other, connects: () => connects, end };
+};
+
+const answering = (other: SisterView) => Far('Sister', { ping: () => harden({ self: other, known: [other], vats: 0, phase: 'ready' }) });
+/** A presence of an ended session: every call rejects, as CapTP's do. */
+const ended = () => Far('Sister', { ping: () => Promise.reject(new Error('SessionLostError: session ended')) });
+
+const stateOf = (sister: ReturnType<typeof make>) => (sister.status() as TribeSisterStatus).sisters[0]?.state;
+
+test('a sister whose session ended is connected afresh, and becomes connected again', async (t) => {
+  const s = scripted([() => ended(), () => ended(), () => answering(view('other', 'm2'))]);
+  const sister = make({ timer: fastTimer(100), log: () => {} });
+  t.teardown(() => s.end(sister));
+  await sister.start(s.powers);
+  await until(() => stateOf(sister) === 'connected', LOCAL_MS, 'the sister connected', () => `state ${stateOf(sister)}, ${s.connects()} connects`);
+  t.is(s.connects(), 3, 'a connect after each rejected ping');
+});
+
+test('a sister that does not answer in time keeps its reference (its session may resume)', async (t) => {
+  const silent = () => Far('Sister', { ping: () => new Promise(() => {}) });
+  const s = scripted([silent]);
+  const sister = make({ timer: fastTimer(PING_TIMEOUT_MS), log: () => {} });
+  t.teardown(() => s.end(sister));
+  await sister.start(s.powers);
+  await until(() => stateOf(sister) === 'unreachable', LOCAL_MS, 'the sister unreachable', () => `state ${stateOf(sister)}`);
+  t.is(s.connects(), 1, 'no second connect for a ping that only timed out');
+});

@@ -25,6 +25,7 @@
  */
 import { E, Far } from '@endo/far';
 import type { Timer } from '../powers.js';
+import { SisterNotFoundError, UsageError, VatExistsError } from './errors.js';
 import type { SisterPowers, SisterView, TribeSisterStatus } from './sister-powers.js';
 
 /** How often the Sister looks at its tribe: the bound on noticing a dead local sister. */
@@ -317,20 +318,20 @@ export const make = (vatPowers: VatPowers) => {
         const matches = /^\d+$/.test(on) ? here.filter((c) => c.slot === Number(on)) : on.length >= 4 ? all.filter((c) => c.vatId.startsWith(on)) : [];
         if (matches.length !== 1) {
           const list = here.map((c) => `${c.slot} (${c.vatId.slice(0, 8)})`).join(', ');
-          throw new Error(`SisterNotFoundError: ${matches.length > 1 ? `${JSON.stringify(on)} names more than one sister` : `no sister ${JSON.stringify(on)} in this tribe`}; this machine's sisters: ${list}`);
+          throw new SisterNotFoundError(`${matches.length > 1 ? `${JSON.stringify(on)} names more than one sister` : `no sister ${JSON.stringify(on)} in this tribe`}; this machine's sisters: ${list}`);
         }
         const chosen = matches[0]!;
         if (chosen.known && chosen.known.view.machine !== me.machine) {
-          throw new Error(`UsageError: sister ${on} runs on another machine; a vat's module is read where the vat runs: spawn there (tribe spawn --home <its home>)`);
+          throw new UsageError(`sister ${on} runs on another machine; a vat's module is read where the vat runs: spawn there (tribe spawn --home <its home>)`);
         }
-        if (chosen.known && chosen.known.state !== 'connected') throw new Error(`SisterNotFoundError: sister ${on} is ${chosen.known.state} now`);
+        if (chosen.known && chosen.known.state !== 'connected') throw new SisterNotFoundError(`sister ${on} is ${chosen.known.state} now`);
         target = here.find((c) => c.vatId === chosen.vatId) ?? mine;
       } else {
         for (const c of here) if (c.vats < target.vats || (c.vats === target.vats && target !== mine && c.slot < target.slot)) target = c;
       }
       // A name is the tribe's: one published on another sister is taken.
       if (typeof opts?.name === 'string' && ((await E(powers).hasName(opts.name)) || (await resolve(opts.name)) !== undefined)) {
-        throw new Error(`VatExistsError: the name "${opts.name}" is already published in this tribe (tribe call ${opts.name} … reaches it)`);
+        throw new VatExistsError(`the name "${opts.name}" is already published in this tribe (tribe call ${opts.name} … reaches it)`);
       }
       const placed = (target.known ? await E(await target.known.ref).spawnVat(opts) : await E(powers).spawnVat(opts)) as { name: string };
       if (target.known) target.known.vats = (target.known.vats ?? 0) + 1;

@@ -345,7 +345,7 @@ export const makePeerLinks = (opts: PeerLinksOptions): PeerLinks => {
           noPath(reason);
         }
       });
-      triple.attach(tripleSide(a.path), `${a.path.role === 'initiator' ? '→' : '←'} ${a.address}`);
+      triple.attach(tripleSide(a.path), `${a.path.role === 'initiator' ? '→' : '←'} ${a.address}`, isRelayedAddress(a.address));
     };
 
     const startTriple = (a: Arrival, theirs: Join) => {

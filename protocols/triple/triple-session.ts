@@ -126,7 +126,7 @@ export interface TripleSession extends TriplePath {
    * follows once the peer has answered one (validation). A fourth path replaces
    * the worst of three. Returns the path's id. Throws TripleSessionClosedError once ended.
    */
-  attach(path: TriplePath, label?: string): number;
+  attach(path: TriplePath, label?: string, relayed?: boolean): number;
   readonly state: TripleState;
   readonly mode: TripleMode;
   diagnostics(): TripleDiagnostics;
@@ -144,6 +144,8 @@ export const MAX_PATHS = 4;
 interface Leg {
   readonly id: number;
   readonly label: string;
+  /** Through a bridge: its frames ride another session (see ranks()). */
+  readonly relayed: boolean;
   readonly path: TriplePath;
   readonly health: PathHealth;
   grade: PathGrade;
@@ -151,6 +153,11 @@ interface Leg {
 }
 
 const RANK: Record<PathGrade, number> = { good: 0, degraded: 1, attaching: 2, dead: 3 };
+
+/** A relayed path takes the lead from a direct one only if its smoothed RTT is under half the direct's, and 5 ms less. */
+export const RELAYED_LEAD_MARGIN_MS = 5;
+const clearlyFaster = (relayed: number | undefined, direct: number | undefined): boolean =>
+  relayed !== undefined && direct !== undefined && relayed * 2 < direct && relayed + RELAYED_LEAD_MARGIN_MS < direct;
 
 export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => {
   const limits = tripleLimits(opts.limits);
@@ -205,6 +212,18 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
           (a.health.srtt ?? Infinity) - (b.health.srtt ?? Infinity) ||
           a.id - b.id,
       );
+    // A relayed path leads only when it is clearly faster than the best direct one of its grade:
+    // its frames ride another session, and a session whose lead path runs through the very host
+    // it would relay for makes frames go round between two sessions. RTT noise (1 ms against 2)
+    // never flips the lead to a bridge; a direct path slowed by tens of milliseconds still does.
+    const top = live[0];
+    if (top?.relayed) {
+      const direct = live.find((l) => !l.relayed && l.grade === top.grade && l.health.suspectSince === undefined);
+      if (direct && !clearlyFaster(top.health.srtt, direct.health.srtt)) {
+        live.splice(live.indexOf(direct), 1);
+        live.unshift(direct);
+      }
+    }
     rankCache = { live, targets: mode === 'all' ? live : live.slice(0, 1) };
     return rankCache;
   };
@@ -275,14 +294,14 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
     pump();
   };
 
-  const attach = (path: TriplePath, label?: string): number => {
+  const attach = (path: TriplePath, label?: string, relayed = false): number => {
     if (ended) throw new TripleSessionClosedError(`${name}: attach after the session ended`, { cause: life.lifetime.reason });
     if (legs.size >= MAX_PATHS) {
       const worst = [...legs.values()].sort((a, b) => RANK[b.grade] - RANK[a.grade] || (b.health.srtt ?? Infinity) - (a.health.srtt ?? Infinity))[0];
       if (worst) detach(worst, new TriplePathDeadError(`${name}: path ${worst.label} replaced by a newer one`));
     }
     const id = nextLegId++;
-    const leg: Leg = { id, label: label ?? `path-${id}`, path, health: new PathHealth(clock.now()), grade: 'attaching', stopWatching: () => {} };
+    const leg: Leg = { id, label: label ?? `path-${id}`, relayed, path, health: new PathHealth(clock.now()), grade: 'attaching', stopWatching: () => {} };
     legs.set(id, leg);
     rerank();
     leg.stopWatching = path.lifetime.onClose((why) => detach(leg, new TriplePathDeadError(`${name}: path ${leg.label} ended: ${why.message}`, { cause: why })));

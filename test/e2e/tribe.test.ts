@@ -45,6 +45,17 @@ test.serial('one tribe host on a fresh home grows a tribe of three: connected, r
       return s && s.sessions.length === 2 && sessionsHaveBridges(s);
     }, READY_MS, `sister ${slot}'s sessions through bridges`, () => psOf(slotHome(home, slot)));
   }
+  // An idle tribe is quiet: pings and heartbeats only. (Frames of a session once went round
+  // between two sessions whose lead paths ran through each other: megabytes a second.)
+  const bytesOut = (s: NonNullable<Awaited<ReturnType<typeof psOf>>>) => s.sessions.reduce((n, x) => n + x.bytesOut, 0);
+  const before = (await psOf(home))!;
+  const later = await eventually(async () => {
+    const s = await psOf(home);
+    return s && (s.tribe?.rounds ?? 0) >= (before.tribe?.rounds ?? 0) + 10 ? s : undefined;
+  }, READY_MS, 'ten more rounds', () => psOf(home));
+  const perRound = (bytesOut(later) - bytesOut(before)) / ((later.tribe!.rounds ?? 0) - (before.tribe!.rounds ?? 0));
+  t.log(`an idle sister sends ${Math.round(perRound)} bytes a round to its two sisters`);
+  t.true(perRound < 16_384, `${Math.round(perRound)} bytes a round`);
   // The visualizer and ps see the bootstrap machine: `tribe ps` prints the tribe.
   const text = await tribe(['ps', '--home', home]);
   t.is(text.code, 0, text.stderr);

@@ -8,9 +8,10 @@
 import test from 'ava';
 import { Tag } from '../../protocols/framing/frames.js';
 import { ControlKind, encodeControl, encodeSequenced } from '../../protocols/triple/codec.js';
-import { makeTripleSession, type TripleSession } from '../../protocols/triple/triple-session.js';
+import { makeTripleSession, RELAYED_LEAD_MARGIN_MS, type TripleSession } from '../../protocols/triple/triple-session.js';
 import { bytes, makePair, TEST_LIMITS, text } from './triple-fixtures.js';
-import { makeLink } from './triple-network.js';
+import { CLEAN, makeHeapClock, makeLink } from './triple-network.js';
+import { seededRandom } from '../../protocols/framing/memory-stream.js';
 
 const sendAll = (s: TripleSession, prefix: string, n: number) => {
   for (let i = 0; i < n; i++) s.send(Tag.Deliver, bytes(`${prefix}${i}`));
@@ -359,4 +360,43 @@ test('abort is idempotent and ends the paths; send after it throws', (t) => {
   t.is(p.a.state, 'closed');
   t.throws(() => p.a.send(Tag.Deliver, bytes('x')), { name: 'TripleSessionClosedError' });
   t.is(text(bytes('ok')), 'ok');
+});
+
+/** A and B over a direct link and one through a bridge (attached as relayed), with these one-way delays. */
+const directAndRelayed = (directMs: number, relayedMs: number) => {
+  const clock = makeHeapClock();
+  const random = seededRandom(7);
+  const a = makeTripleSession({ name: 'A', clock, epoch: 11, mode: 'standby', limits: TEST_LIMITS });
+  const b = makeTripleSession({ name: 'B', clock, epoch: 22, mode: 'standby', limits: TEST_LIMITS });
+  const got: string[] = [];
+  b.onFrame((_t, p) => got.push(text(p)));
+  const direct = makeLink(clock, random, { ...CLEAN, delayMs: directMs });
+  const relayed = makeLink(clock, random, { ...CLEAN, delayMs: relayedMs });
+  a.attach(direct.a, 'direct', false);
+  b.attach(direct.b, 'direct', false);
+  a.attach(relayed.a, 'via bridge', true);
+  b.attach(relayed.b, 'via bridge', true);
+  // Heartbeats measure both paths' round trips.
+  clock.advance(2_000);
+  return { clock, a, got, direct, relayed };
+};
+
+test('standby: the direct path leads over a relayed one that is only a little faster (RTT noise never makes a bridge the lead)', (t) => {
+  const s = directAndRelayed(2, 1);
+  const [d, r] = [s.direct.a.sent, s.relayed.a.sent];
+  sendAll(s.a, 'x', 20);
+  s.clock.advance(50);
+  t.deepEqual(s.got, expected('x', 20));
+  t.true(s.direct.a.sent - d >= 20, `the frames went direct (${s.direct.a.sent - d} direct, ${s.relayed.a.sent - r} relayed)`);
+  t.true(s.relayed.a.sent - r < 5, 'not through the bridge');
+});
+
+test('standby: a relayed path leads once it is clearly faster than the direct one (half its RTT and 5 ms less)', (t) => {
+  const s = directAndRelayed(30, 1);
+  const [d, r] = [s.direct.a.sent, s.relayed.a.sent];
+  sendAll(s.a, 'x', 20);
+  s.clock.advance(100);
+  t.deepEqual(s.got, expected('x', 20));
+  t.true(s.relayed.a.sent - r >= 20, `the frames went through the bridge (${s.relayed.a.sent - r} relayed, ${s.direct.a.sent - d} direct)`);
+  t.is(RELAYED_LEAD_MARGIN_MS, 5);
 });

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import test from 'ava';
 import { base32 } from '../../protocols/session/vat-id.js';
 import { signRecord, tribeIdOf, type SisterRecord } from '../../protocols/bootstrap/record.js';
@@ -122,6 +123,16 @@ test.serial('two tribe hosts started at the same moment on one home end in one t
   const pids = [...slotPids(home).entries()].filter(([, pid]) => isAlive(pid));
   t.deepEqual(pids.map(([k]) => k).sort(), [0, 1, 2], 'slots 0-2 live, no fourth');
   t.true([a.proc.pid, b.proc.pid].every((p) => pids.some(([, q]) => q === p)), 'both hand-started hosts are sisters');
+  // A host started when the core is full is a member: the next slot, and it spawns nothing.
+  const c = await startHostProcess(t, home, flags);
+  const member = await eventually(() => tribeReady(home, 4, 3), READY_MS, 'the member sees three sisters', () => psOf(slotHome(home, 3)));
+  t.is(member.id as string, c.id);
+  t.is(member.tribe!.slot, 3);
+  t.false(member.tribe!.spawner);
+  t.is(member.tribe!.alive, 3, 'the core is full');
+  t.deepEqual(c.output.filter((l) => l.includes('spawning')), []);
+  await eventually(() => tribeReady(home, 4), READY_MS, 'slot 0 counts the member too', () => psOf(home));
+  t.deepEqual([...slotPids(home).entries()].filter(([, pid]) => isAlive(pid)).map(([k]) => k).sort(), [0, 1, 2, 3]);
 });
 
 test.serial('registry records of dead processes, forged signatures, other tribes and garbage are ignored and removed', async (t) => {
@@ -309,4 +320,13 @@ test.serial('a tribe host on a home whose slot 0 runs a --solo host takes slot 1
   t.deepEqual(member.output.filter((l) => l.includes('spawning')), [], 'slot 0 is held by the solo host: never spawned over');
   t.deepEqual([...slotPids(home).keys()].sort(), [0, 1]);
   t.is((await tribe(['call', 'sister', 'status', '--home', home])).code, 1, 'the solo host has no Sister');
+});
+
+test.serial('--core-size auto keeps one sister per CPU', async (t) => {
+  const home = tempHome(t);
+  await startTribe(t, home, ['--core-size', 'auto']);
+  const want = Math.min(availableParallelism(), 16);
+  const ps = await eventually(() => tribeReady(home, want), READY_MS, `${want} sisters ready`, () => psOf(home));
+  t.is(ps.tribe!.coreSize, want);
+  t.is(JSON.parse(readFileSync(join(home, 'tribe.json'), 'utf8')).coreSize, want, 'kept in the home for the next start');
 });

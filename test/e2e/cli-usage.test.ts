@@ -19,7 +19,7 @@ const usageCases: Array<[string[], string]> = [
   [['ps', '--json=yes'], '--json takes no value; give it alone: tribe ps --json'],
   [['ref', 'a', 'b'], 'tribe ref takes NAME only, got an extra argument "b": tribe ref NAME'],
   [['ps', 'all'], 'tribe ps takes no arguments, got "all": tribe ps [options]'],
-  [['stop', 'now'], 'tribe stop takes no arguments, got "now": tribe stop'],
+  [['stop', 'now'], 'tribe stop takes no arguments, got "now": tribe stop [options]'],
   [['spawn'], 'tribe spawn needs MODULE.ts|js: tribe spawn MODULE.ts|js [options]'],
   [['call', 'counter'], 'tribe call needs METHOD: tribe call NAME|REF METHOD [JSON-ARG|@NAME...]'],
   [['connect'], 'tribe connect needs REF: tribe connect REF [options]'],

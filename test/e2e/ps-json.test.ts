@@ -98,8 +98,8 @@ test('tribe ps --json has exactly the fields and types docs/protocol.md §12 lis
   const unseen = [...tables].flatMap(([k, table]) => [...table.keys()].filter((f) => !seen.get(k)!.has(f)).map((f) => `${k}.${f}`));
   t.deepEqual(
     unseen,
-    ['Top level.bridgeRef', 'sessions.rttMs', 'sessions.redialAttempts', 'sessions.redialError', 'sessions.bridges'],
-    'every documented field appears in this run, but rttMs (it waits for a 15 s silence), the re-dial fields (they need a lost path: resume-hosts.test.ts) and the bridge fields (they need bridge hosts: bridges-kill.test.ts reads them from tribe ps --json)',
+    ['Top level.bridgeRef', 'Top level.tribe', 'Top level.system', 'sessions.rttMs', 'sessions.redialAttempts', 'sessions.redialError', 'sessions.bridges'],
+    'every documented field appears in this run, but rttMs (it waits for a 15 s silence), the re-dial fields (they need a lost path: resume-hosts.test.ts), the bridge fields (they need bridge hosts: bridges-kill.test.ts reads them from tribe ps --json) and the tribe fields (they need sisters: tribe.test.ts reads them)',
   );
 
   // The values §12 describes.

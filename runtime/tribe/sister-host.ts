@@ -332,6 +332,8 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       resolveName: async (name) => ((await E(sister).resolve(name)) as string | undefined) ?? undefined,
       place: async (o, on) => (await E(sister).place(o, on)) as { name: string; on: string },
       stop: async () => {
+        // Leaving alone (not with the tribe): sisters of other machines stop expecting this one.
+        await Promise.race([E(sister).departing(), new Promise((r) => setTimeout(r, STOP_ASK_MS).unref())]).catch(() => {});
         stopping = true;
         endStarting();
         actor.send({ type: 'stop' });

@@ -198,8 +198,9 @@ const acrossTheLink = async (t: ExecutionContext) => {
   t.is(stopB.code, 0, stopB.stderr);
   t.is(await b.exited, 0, 'B exited cleanly');
   t.deepEqual(hostProcessesUnder([homeB]), [], 'no host left on B');
-  // A's three carry on (B stays known to them, unreachable: it left without a tribe stop).
-  await watchAll(slotsA, (_, s) => s.tribe?.alive === CORE && sisterOf(s, b.id)?.state !== 'connected', Date.now(), DETECT_MS, "A's sisters to see B gone");
+  // A's three carry on; B said it left (no sister of its machine starts it again), so they forget
+  // it and are whole again without it.
+  await watchAll(slotsA, (_, s) => s.tribe?.alive === CORE && sisterOf(s, b.id) === undefined && s.tribe?.state === 'ready', Date.now(), DETECT_MS, "A's sisters to forget B and be ready");
   t.deepEqual(pidsA.filter(isAlive), pidsA, "A's three processes are alive");
   t.deepEqual([...slotPids(homeA).values()].sort(), [...pidsA].sort(), 'and none was replaced');
 

@@ -297,6 +297,8 @@ test.serial('a member of another home joins with a sister ref, and after a resta
   // B stops alone, forgets what its join told it, and starts again without --join.
   t.is((await tribe(['stop', '--only-this', '--home', homeB])).code, 0);
   t.is(await b.exited, 0);
+  // Nobody on B's machine starts it again: it left, and A stops expecting it (whole again, alone).
+  await eventually(() => tribeReady(homeA, 1), READY_MS, 'A ready without B after B left', () => psOf(homeA));
   rmSync(join(homeB, 'joined.json'));
   await startTribe(t, homeB, ['--core-size', '1', '--discovery', discovery]);
   const again = await eventually(() => tribeReady(homeB, 2), READY_MS, 'B found A again by announcements', () => psOf(homeB));

@@ -58,6 +58,8 @@ export const make = (vatPowers: VatPowers) => {
   let self: SisterView | undefined;
   const known = new Map<string, Known>();
   const spawning = new Set<number>();
+  /** Sisters of other machines that said they left, by the start time of the run that left: gossip of that run is ignored. */
+  const left = new Map<string, number>();
   let quiet = false;
   let rounds = 0;
   let phase = 'starting';
@@ -66,8 +68,14 @@ export const make = (vatPowers: VatPowers) => {
   const within = <T,>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
     Promise.race([p, timer.delay(ms).then(() => 'timeout' as const)]);
 
-  const learn = (view: SisterView, local: boolean) => {
+  const learn = (view: SisterView, local: boolean, direct = false) => {
     if (!self || view.vatId === self.vatId) return;
+    const gone = left.get(view.vatId);
+    if (gone !== undefined) {
+      // Others may still name a sister that left: only the sister itself (or a newer run of it) brings it back.
+      if (!direct && view.startedAt <= gone) return;
+      left.delete(view.vatId);
+    }
     const had = known.get(view.vatId);
     if (had) {
       // A newer record of the same sister (restarted: new pid, maybe a new address).
@@ -240,14 +248,32 @@ export const make = (vatPowers: VatPowers) => {
     },
     /** A sister's heartbeat: it says who it is, and hears who this one knows. */
     async ping(from: SisterView) {
-      if (from && typeof from.vatId === 'string' && self && from.machine !== self.machine) learn(from, false);
+      if (from && typeof from.vatId === 'string' && self && from.machine !== self.machine) learn(from, false, true);
       const views = [...known.values()].filter((k) => k.state === 'connected').map((k) => k.view);
       const vats = powers ? await E(powers).load() : 0;
       return harden({ self, known: self ? [self, ...views] : views, vats, phase });
     },
-    /** A sister leaves for good (its tribe stop): it is not expected any more. */
-    leave(vatId: string) {
+    /** A sister of another machine leaves (stopped, and nobody there starts it again): it is not expected any more. */
+    leave(vatId: string, startedAt: number) {
+      if (typeof vatId !== 'string' || typeof startedAt !== 'number') return false;
+      const k = known.get(vatId);
+      if (k && k.local) return false; // this machine's sisters come and go by the registry
       known.delete(vatId);
+      left.set(vatId, startedAt);
+      return true;
+    },
+    /**
+     * This host stops on its own (not with its tribe): when no sister of its
+     * machine will start it again — it is the only one alive there, or beyond
+     * the core — it tells every sister it knows that it leaves.
+     */
+    async departing() {
+      if (!powers || !self || quiet) return false;
+      const me = self;
+      const mine = (await E(powers).sisters()).local.filter((v) => v.vatId !== me.vatId);
+      if (mine.length > 0 && me.slot < me.coreSize) return false;
+      const refs = [...known.values()].filter((k) => k.ref).map((k) => k.ref!);
+      await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).leave(me.vatId, me.startedAt)), PING_TIMEOUT_MS).catch(() => {})));
       return true;
     },
     status: () => harden(status()),

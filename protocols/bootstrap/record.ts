@@ -131,10 +131,10 @@ export const checkRecord = (crypto: CryptoSuite, tribe: string, text: string): R
   }
   const key = unbase32(record.key);
   const sig = unbase32(p.sig);
-  if (!key || key.length !== 32 || vatIdOf(crypto, key) !== record.vatId) {
+  if (key?.length !== 32 || vatIdOf(crypto, key as Uint8Array) !== record.vatId) {
     return { ok: false, why: 'forged', detail: `its key is not the key of ${record.vatId}` };
   }
-  if (!sig || sig.length !== 64 || !crypto.ed25519Verify(key, signedBytes(record), sig)) {
+  if (sig?.length !== 64 || !crypto.ed25519Verify(key as Uint8Array, signedBytes(record), sig as Uint8Array)) {
     return { ok: false, why: 'forged', detail: `its signature is not ${record.vatId}'s` };
   }
   if (record.tribe !== tribe) return { ok: false, why: 'other-tribe', detail: `of tribe ${record.tribe}` };

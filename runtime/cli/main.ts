@@ -12,7 +12,7 @@ import { E } from '@endo/far';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import { type connectControl, connectTribeControl } from '../control.js';
 import { UsageError } from '../errors.js';
-import { homePaths, resolveHome } from '../home.js';
+import { resolveHome } from '../home.js';
 import { quietMarshalLogging } from '../quiet-console.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
 import { parseBridgeRef } from '../../protocols/bridge/codec.js';

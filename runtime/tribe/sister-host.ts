@@ -394,6 +394,6 @@ const joinTribe = async (host: Host, ref: string): Promise<{ secret: Uint8Array;
     throw new JoinFailedError(`cannot join through ${ref.replace(/\/[^/]*$/, '/…')}: ${describeError(reviveError(err))}`, { cause: err });
   }
   const bytes = Array.isArray(answer?.secret) ? Uint8Array.from(answer.secret as number[]) : undefined;
-  if (!bytes || bytes.length !== 32 || !Array.isArray(answer.sisters)) throw new JoinFailedError('the sister answered admit() with something else than a tribe');
-  return { secret: bytes, sisters: answer.sisters as SisterView[] };
+  if (bytes?.length !== 32 || !Array.isArray(answer.sisters)) throw new JoinFailedError('the sister answered admit() with something else than a tribe');
+  return { secret: bytes as Uint8Array, sisters: answer.sisters as SisterView[] };
 };

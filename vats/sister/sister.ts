@@ -257,7 +257,7 @@ export const make = (vatPowers: VatPowers) => {
     leave(vatId: string, startedAt: number) {
       if (typeof vatId !== 'string' || typeof startedAt !== 'number') return false;
       const k = known.get(vatId);
-      if (k && k.local) return false; // this machine's sisters come and go by the registry
+      if (k?.local) return false; // this machine's sisters come and go by the registry
       known.delete(vatId);
       left.set(vatId, startedAt);
       return true;

@@ -7,7 +7,7 @@
  * `call(name, …)` already reaches every method of every published object and of
  * every sturdy ref, and any reference a method returns comes back as itself.
  */
-import { E, Far } from '@endo/far';
+import { Far } from '@endo/far';
 import { passableError, reviveError } from '../capabilities/errors.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { closest } from './did-you-mean.js';
@@ -127,7 +127,7 @@ export const makeControlFacet = (host: Host) =>
      */
     stopTribe: () =>
       flatten(async () => {
-        const stopped = (await E(host.names.lookup('sister')).stopTribe()) as string[];
+        const stopped = await host.stopSisters();
         setImmediate(() => void host.stop());
         return stopped;
       }),

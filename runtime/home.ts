@@ -42,11 +42,28 @@ export const ensureHome = (home: string): void => {
   }
 };
 
-const readPid = (path: string): number => {
+/** The pid a pid file names; NaN when it is missing or unreadable. */
+export const readPid = (path: string): number => {
   try {
     return Number.parseInt(readFileSync(path, 'utf8'), 10);
   } catch {
     return Number.NaN;
+  }
+};
+
+/**
+ * Writes `data` (owner-only) aside and renames it into place: a reader sees the
+ * old file or the new one, never half of one. The aside file is removed if
+ * either step fails; the error is thrown as it came.
+ */
+export const writeFileAtomically = (path: string, data: string | Uint8Array): void => {
+  const aside = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(aside, data, { mode: 0o600 });
+    renameSync(aside, path);
+  } catch (err) {
+    rmSync(aside, { force: true });
+    throw err;
   }
 };
 
@@ -99,13 +116,9 @@ export const acquireLock = (lockPath: string): (() => void) => {
         : `a host is already running in ${home}${Number.isInteger(pid) && pid > 0 ? ` (pid ${pid})` : ''}`,
     );
   }
-  // Written aside and renamed into place: readers never see it half-written.
-  const aside = `${lockPath}.${process.pid}.tmp`;
   try {
-    writeFileSync(aside, String(process.pid), { mode: 0o600 });
-    renameSync(aside, lockPath);
+    writeFileAtomically(lockPath, String(process.pid));
   } catch (err) {
-    rmSync(aside, { force: true });
     db.close();
     throw homeFileError(lockPath, 'write', err);
   }

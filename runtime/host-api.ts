@@ -164,6 +164,8 @@ export interface TribeHooks {
   stop(): Promise<void>;
   /** A sturdy ref, on the sister that publishes it, for a name not published here; undefined when no sister does. */
   resolveName(name: string): Promise<string | undefined>;
+  /** Stops every sister of the tribe but this host (which its caller stops); answers their VatIds. */
+  stopSisters(): Promise<string[]>;
   /** Spawns a vat on the least loaded sister, or on `on` (a slot of this machine or a VatId prefix). */
   place(opts: SpawnOptions, on?: string): Promise<{ name: string; on: string }>;
 }
@@ -249,6 +251,8 @@ export interface Host {
    * Answers the vat's name and the VatId of the host it runs on.
    */
   placeVat(opts: SpawnOptions, on?: string): Promise<{ name: string; on: string }>;
+  /** On a sister: stops every other sister of the tribe (`tribe stop`, Ctrl-C), answering their VatIds; [] on a solo host. */
+  stopSisters(): Promise<string[]>;
   /** A sturdy ref to `name` made by the sister that publishes it (on a sister), else undefined. */
   refElsewhere(name: string): Promise<string | undefined>;
 }

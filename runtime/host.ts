@@ -357,20 +357,23 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       const h = handoffs.stats().byRecipient.get(v.name);
       return { ...v, handoffs: h?.direct ?? 0, proxied: h?.proxied ?? 0 };
     });
-  const ps = (): HostStatus => ({
-    id: identity.vatId,
-    home,
-    pid: process.pid,
-    vats: vatStatus().filter((v) => !systemVats.has(v.name)),
-    ...(systemVats.size > 0 ? { system: vatStatus().filter((v) => systemVats.has(v.name)) } : {}),
-    ...(tribe ? { tribe: tribe.status() } : {}),
-    names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
-    ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
-    sessions: remote?.sessions() ?? [],
-    ...(remote && options.bridge ? { bridgeRef: remote.bridges().self ?? '' } : {}),
-    ...(remote ? { bridges: remote.bridges() } : {}),
-    ...(viz ? { viz: viz.url } : {}),
-  });
+  const ps = (): HostStatus => {
+    const all = vatStatus();
+    return {
+      id: identity.vatId,
+      home,
+      pid: process.pid,
+      vats: all.filter((v) => !systemVats.has(v.name)),
+      ...(systemVats.size > 0 ? { system: all.filter((v) => systemVats.has(v.name)) } : {}),
+      ...(tribe ? { tribe: tribe.status() } : {}),
+      names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
+      ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
+      sessions: remote?.sessions() ?? [],
+      ...(remote && options.bridge ? { bridgeRef: remote.bridges().self ?? '' } : {}),
+      ...(remote ? { bridges: remote.bridges() } : {}),
+      ...(viz ? { viz: viz.url } : {}),
+    };
+  };
 
   let control: ControlServer | undefined;
   const stop = async (): Promise<void> => {
@@ -457,6 +460,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       return { name, on: identity.vatId };
     },
     refElsewhere: async (name) => tribe?.resolveName(name),
+    stopSisters: async () => (tribe ? tribe.stopSisters() : []),
     async resolve(name) {
       try {
         return names.lookup(name).ref;

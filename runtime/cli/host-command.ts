@@ -1,6 +1,5 @@
 /** `tribe host`: run a host in the foreground until Ctrl-C or `tribe stop`. */
 import { fileURLToPath } from 'node:url';
-import { E } from '@endo/far';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import type { VatLimits } from '../../vats/supervisor.js';
 import { startHost, type Host, type HostOptions } from '../host.js';
@@ -107,7 +106,7 @@ export const runHostCommand = async (opts: {
       process.stdout.write('stopping the tribe…\n');
       void (async () => {
         try {
-          await E(host.names.lookup('sister')).stopTribe();
+          await host.stopSisters();
         } catch (err) {
           process.stdout.write(`the tribe did not stop cleanly: ${describeError(reviveError(err))}\n`);
         }

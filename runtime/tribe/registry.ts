@@ -5,11 +5,11 @@
  * its process is alive and is the one holding its slot's lock (the slot's pid
  * file names it). Anything else is removed when read, and said once.
  */
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import { checkRecord, encodeRecord, type SignedRecord, type SisterRecord } from '../../protocols/bootstrap/record.js';
-import { homePaths } from '../home.js';
+import { homePaths, readPid, writeFileAtomically } from '../home.js';
 import { tribePaths } from './tribe-home.js';
 
 export interface RegistryScan {
@@ -27,6 +27,12 @@ export interface Registry {
   scan(): RegistryScan;
   /** Records removed since the start, by reason. */
   removedCounts(): Record<string, number>;
+  /**
+   * The slots below `coreSize` whose lock a live process holds (its pid file
+   * names it), sister or not: a host starting, or a `--solo` host on the tribe
+   * home, is not spawned over.
+   */
+  occupied(coreSize: number): number[];
 }
 
 /** Whether process `pid` exists (EPERM: it does, as another user's). */
@@ -36,14 +42,6 @@ export const pidAlive = (pid: number): boolean => {
     return true;
   } catch (err) {
     return (err as { code?: string }).code === 'EPERM';
-  }
-};
-
-const readPidFile = (path: string): number => {
-  try {
-    return Number.parseInt(readFileSync(path, 'utf8'), 10);
-  } catch {
-    return Number.NaN;
   }
 };
 
@@ -57,6 +55,8 @@ export const makeRegistry = (opts: {
   const dir = paths.registry;
   const counts: Record<string, number> = {};
   const fileOf = (slot: number) => join(dir, `${slot}.json`);
+  /** The pid in slot `slot`'s pid file: the process that holds its lock (NaN: none). */
+  const slotPid = (slot: number) => readPid(homePaths(paths.slotHome(slot)).lock);
 
   const remove = (file: string, why: string, removed: { file: string; why: string }[]) => {
     try {
@@ -70,10 +70,7 @@ export const makeRegistry = (opts: {
 
   return {
     publish(signed) {
-      const file = fileOf(signed.record.slot);
-      const aside = `${file}.${process.pid}.tmp`;
-      writeFileSync(aside, encodeRecord(signed), { mode: 0o600 });
-      renameSync(aside, file);
+      writeFileAtomically(fileOf(signed.record.slot), encodeRecord(signed));
     },
     withdraw(record) {
       const file = fileOf(record.slot);
@@ -122,7 +119,7 @@ export const makeRegistry = (opts: {
           continue;
         }
         // A live pid that no longer holds the slot is another process now (pid reuse) or a host mid-restart.
-        if (readPidFile(homePaths(paths.slotHome(r.slot)).lock) !== r.pid) {
+        if (slotPid(r.slot) !== r.pid) {
           remove(file, `dead: process ${r.pid} no longer holds slot ${r.slot}`, removed);
           continue;
         }
@@ -132,5 +129,9 @@ export const makeRegistry = (opts: {
       return { live: live.sort((a, b) => a.slot - b.slot), removed };
     },
     removedCounts: () => ({ ...counts }),
+    occupied: (coreSize) => Array.from({ length: coreSize }, (_, k) => k).filter((k) => {
+      const pid = slotPid(k);
+      return Number.isInteger(pid) && pid > 0 && pidAlive(pid);
+    }),
   };
 };

@@ -8,7 +8,7 @@
  * in `makeSisterPowers` is a door into this process the Sister may use, and
  * nothing else is reachable from its vat.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { E, Far } from '@endo/far';
@@ -21,7 +21,7 @@ import { base32, shortVatId } from '../../protocols/session/vat-id.js';
 import type { BootstrapReport, SisterView, TribeSisterStatus } from '../../vats/sister/sister-powers.js';
 import { nodeCrypto, nodeSigningKey } from '../crypto-node.js';
 import { HostAlreadyRunningError } from '../errors.js';
-import { ensureHome, homePaths, resolveHome } from '../home.js';
+import { ensureHome, homePaths, resolveHome, writeFileAtomically } from '../home.js';
 import { startHost, type Host, type HostOptions } from '../host.js';
 import { loadOrCreateIdentity } from '../identity.js';
 import { makeRegistry, pidAlive } from './registry.js';
@@ -132,7 +132,6 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
   let discovery: Discovery | undefined;
   let stopping = false;
   const heard = new Map<string, { view: SisterView; at: number }>();
-  const left = new Set<string>();
   let lastStatus: TribeSisterStatus | undefined;
   const spawnedArgs = opts.spawnArgs ?? [];
   /** Sisters spawned here that are not in the registry yet, by slot. */
@@ -142,20 +141,6 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
     try {
       process.kill(pid, sig);
     } catch {}
-  };
-  /**
-   * Core slots whose lock a live process holds (its pid file names it), sister or
-   * not: a host starting, or a `--solo` host on the tribe home, is not spawned over.
-   */
-  const occupiedSlots = (): number[] => {
-    const out: number[] = [];
-    for (let k = 0; k < config.coreSize; k++) {
-      try {
-        const pid = Number.parseInt(readFileSync(homePaths(tribePaths(tribeHome).slotHome(k)).lock, 'utf8'), 10);
-        if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) out.push(k);
-      } catch {}
-    }
-    return out;
   };
   const endStarting = () => {
     for (const [k, pid] of starting) {
@@ -225,9 +210,8 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         for (const [id, h] of heard) if (now - h.at > HEARD_TTL_MS) heard.delete(id);
         return harden({
           local: registry.scan().live.map(viewOf),
-          occupied: occupiedSlots(),
+          occupied: registry.occupied(config.coreSize),
           heard: [...heard.values()].map((h) => h.view),
-          left: [...left],
         });
       },
       spawn: async (k: number) => {
@@ -272,10 +256,14 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       widen: (vatId: string, bridges: readonly string[], address: string) =>
         // One side widens each pair's session (the lower VatId): two would make twice the paths.
         host.id < vatId ? host.remote!.widenSession(vatId, bridges, address) : 0,
-      report: (event: BootstrapReport & { sisters?: unknown }) => {
-        actor.send(event as BootstrapEvent);
+      report: (event: BootstrapReport) => {
+        if (event.type === 'status') {
+          const { table, ...health } = event;
+          lastStatus = table;
+          actor.send(health);
+        } else actor.send(event as BootstrapEvent);
+        return String(actor.getSnapshot().value);
       },
-      phase: () => String(actor.getSnapshot().value),
       load: () => host.ps().vats.length,
       hasName: (name: string) => host.names.list().includes(name),
       nameRef: (name: string) => {
@@ -331,6 +319,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       },
       resolveName: async (name) => ((await E(sister).resolve(name)) as string | undefined) ?? undefined,
       place: async (o, on) => (await E(sister).place(o, on)) as { name: string; on: string },
+      stopSisters: async () => (await E(sister).stopTribe()) as string[],
       stop: async () => {
         // Leaving alone (not with the tribe): sisters of other machines stop expecting this one.
         await Promise.race([E(sister).departing(), new Promise((r) => setTimeout(r, STOP_ASK_MS).unref())]).catch(() => {});
@@ -341,21 +330,9 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         await discovery?.close();
       },
     });
-    // The table `tribe ps` shows, refreshed each round (the Sister's own view of its tribe).
-    const refresh = async () => {
-      while (!stopping) {
-        try {
-          lastStatus = (await E(sister).status()) as TribeSisterStatus;
-        } catch {
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 500).unref());
-      }
-    };
     await E(sister).start(powers);
     // Last: a sister in the registry is one others can reach (its Sister is exported and started).
     registry.publish(signed);
-    void refresh();
     print(`sister slot ${slot} of tribe ${tribe.slice(0, 8)} (core ${config.coreSize}, home ${tribeHome})`);
     return { host, slot, tribe };
   } catch (err) {
@@ -377,12 +354,7 @@ const loadJoined = (tribeHome: string): SisterView[] => {
   }
 };
 
-const saveJoined = (tribeHome: string, views: readonly SisterView[]) => {
-  const file = joinedFile(tribeHome);
-  const aside = `${file}.${process.pid}.tmp`;
-  writeFileSync(aside, JSON.stringify(views), { mode: 0o600 });
-  renameSync(aside, file);
-};
+const saveJoined = (tribeHome: string, views: readonly SisterView[]) => writeFileAtomically(joinedFile(tribeHome), JSON.stringify(views));
 
 /** Asks the sister behind `ref` to admit this host: answers the tribe's secret and the sisters it knows. */
 const joinTribe = async (host: Host, ref: string): Promise<{ secret: Uint8Array; sisters: SisterView[] }> => {

@@ -11,11 +11,11 @@
  * per slot, whoever started it, so two hosts started at once on one tribe home
  * end in two slots, never one slot twice.
  */
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HomeError } from '../errors.js';
-import { homeFileError } from '../home.js';
+import { homeFileError, writeFileAtomically } from '../home.js';
 
 /** Slots a tribe home has room for: a machine's core and its members started by hand. */
 export const MAX_SLOTS = 64;
@@ -54,10 +54,7 @@ const createOnce = (path: string, bytes: Uint8Array | string): void => {
 export const loadOrCreateSecret = (tribeHome: string, adopt?: Uint8Array): Uint8Array => {
   const { secret } = tribePaths(tribeHome);
   if (adopt) {
-    const aside = `${secret}.${process.pid}.tmp`;
-    writeFileSync(aside, adopt, { mode: 0o600 });
-    // rename replaces atomically: a reader sees the old secret or the new one.
-    renameSync(aside, secret);
+    writeFileAtomically(secret, adopt);
     return adopt;
   }
   createOnce(secret, randomBytes(SECRET_BYTES));
@@ -98,9 +95,7 @@ export const loadTribeConfig = (tribeHome: string, coreSize: number | undefined)
   }
   if (coreSize !== undefined && coreSize !== kept.coreSize) {
     kept = { ...kept, coreSize };
-    const aside = `${config}.${process.pid}.tmp`;
-    writeFileSync(aside, JSON.stringify(kept), { mode: 0o600 });
-    renameSync(aside, config);
+    writeFileAtomically(config, JSON.stringify(kept));
   }
   return kept;
 };

@@ -2,7 +2,8 @@
  * The Sister's pings (vats/sister/sister.ts) against scripted powers: a sister
  * whose session ended (its presence rejects every call for good) is reached
  * afresh through `connect`, so the tribe heals once that sister can be reached
- * again; one that only does not answer in time keeps its reference.
+ * again; one that only does not answer in time keeps its reference; a name
+ * lookup that times out finds nothing.
  */
 import '@endo/init';
 import { Far } from '@endo/far';
@@ -28,7 +29,7 @@ const scripted = (presences: (() => unknown)[]) => {
   let phase = 'ready';
   const powers = Far('powers', {
     self: () => self,
-    sisters: () => harden({ local: [self], heard: [other], left: [] }),
+    sisters: () => harden({ local: [self], heard: [other], occupied: [] }),
     spawn: async () => 'up' as const,
     connect: async () => {
       const next = presences[Math.min(connects, presences.length - 1)]!;
@@ -38,8 +39,7 @@ const scripted = (presences: (() => unknown)[]) => {
     quiesce: () => {},
     restarted: () => {},
     widen: () => 0,
-    report: () => {},
-    phase: () => phase,
+    report: () => phase,
     load: () => 0,
     spawnVat: async () => undefined,
     awaitGone: async () => {},
@@ -77,4 +77,15 @@ test('a sister that does not answer in time keeps its reference (its session may
   await sister.start(s.powers);
   await until(() => stateOf(sister) === 'unreachable', LOCAL_MS, 'the sister unreachable', () => `state ${stateOf(sister)}`);
   t.is(s.connects(), 1, 'no second connect for a ping that only timed out');
+});
+
+test('a name no sister answers for in time is not found (a timeout is no sturdy ref)', async (t) => {
+  const other = view('other', 'm2');
+  const mute = () => Far('Sister', { ping: () => harden({ self: other, known: [other], vats: 0, phase: 'ready' }), nameRef: () => new Promise(() => {}) });
+  const s = scripted([mute]);
+  const sister = make({ timer: fastTimer(PING_TIMEOUT_MS), log: () => {} });
+  t.teardown(() => s.end(sister));
+  await sister.start(s.powers);
+  await until(() => stateOf(sister) === 'connected', LOCAL_MS, 'the sister connected', () => `state ${stateOf(sister)}`);
+  t.is(await sister.resolve('counter'), undefined);
 });

@@ -22,7 +22,15 @@ export interface SisterView {
 
 export type BootstrapReport =
   | { readonly type: 'discovered'; readonly sisters: number }
-  | { readonly type: 'status'; readonly alive: number; readonly expected: number; readonly connected: number; readonly spawner: boolean }
+  | {
+      readonly type: 'status';
+      readonly alive: number;
+      readonly expected: number;
+      readonly connected: number;
+      readonly spawner: boolean;
+      /** The Sister's table of sisters, for `tribe ps`. */
+      readonly table: TribeSisterStatus;
+    }
   | { readonly type: 'spawn.failed'; readonly detail: string };
 
 export interface SisterSighting {
@@ -32,8 +40,6 @@ export interface SisterSighting {
   readonly heard: readonly SisterView[];
   /** Core slots of this machine whose lock a live process holds (a sister, one starting, or a `--solo` host): not to be spawned. */
   readonly occupied: readonly number[];
-  /** Sisters that left the tribe for good (stopped), not to be expected. */
-  readonly left: readonly string[];
 }
 
 export interface SisterPowers {
@@ -50,11 +56,9 @@ export interface SisterPowers {
   restarted(vatId: string): void;
   /** Paths through `bridges` for the session with `vatId` (its listen address `address`): see docs/architecture.md "Sisters". */
   widen(vatId: string, bridges: readonly string[], address: string): number;
-  /** To the host's bootstrap machine. */
-  report(event: BootstrapReport): void;
-  /** The bootstrap machine's state now. */
-  phase(): string;
-  /** How many vats this host runs (placement picks the least loaded sister). */
+  /** To the host's bootstrap machine; answers its state after the event. */
+  report(event: BootstrapReport): string;
+  /** How many vats this host runs (pings tell it; placement picks the least loaded sister). */
   load(): number;
   /** Whether this host publishes `name`. */
   hasName(name: string): boolean;

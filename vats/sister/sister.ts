@@ -64,9 +64,17 @@ export const make = (vatPowers: VatPowers) => {
   let rounds = 0;
   let phase = 'starting';
   let spawner = false;
+  /** This host's vats, as of the last round: what pings answer (placement asks afresh). */
+  let vats = 0;
 
-  const within = <T,>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
-    Promise.race([p, timer.delay(ms).then(() => 'timeout' as const)]);
+  /** What `within` answers when `ms` passed first: no answer (a string, say a sturdy ref, could be one) can be it. */
+  const TIMED_OUT: unique symbol = Symbol('timed out');
+  const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
+    Promise.race([p, timer.delay(ms).then((): typeof TIMED_OUT => TIMED_OUT)]);
+
+  /** Calls `call` on each of these sisters at once, each bounded by PING_TIMEOUT_MS; failures are theirs. */
+  const tellAll = (refs: readonly Promise<any>[], call: (sister: any) => Promise<unknown>) =>
+    Promise.all(refs.map((r) => within(Promise.resolve(r).then(call), PING_TIMEOUT_MS).catch(() => {})));
 
   const learn = (view: SisterView, local: boolean, direct = false) => {
     if (!self || view.vatId === self.vatId) return;
@@ -108,7 +116,7 @@ export const make = (vatPowers: VatPowers) => {
         (async () => E(await k.ref).ping(self)) () as Promise<{ self: SisterView; known: SisterView[]; vats: number; phase: string }>,
         PING_TIMEOUT_MS,
       );
-      if (answer === 'timeout') {
+      if (answer === TIMED_OUT) {
         timedOut = true;
         throw new Error(`no answer within ${PING_TIMEOUT_MS} ms`);
       }
@@ -180,7 +188,6 @@ export const make = (vatPowers: VatPowers) => {
     }
     for (const v of seen.local) learn(v, true);
     for (const v of seen.heard) learn(v, false);
-    for (const id of seen.left) known.delete(id);
 
     const liveSlots = [self.slot, ...seen.local.filter((v) => v.vatId !== self!.vatId).map((v) => v.slot)];
     spawner = Math.min(...liveSlots) === self.slot;
@@ -212,24 +219,26 @@ export const make = (vatPowers: VatPowers) => {
       if (bridges.length > 0) void E(p).widen(k.view.vatId, bridges, k.view.address);
     }
     const alive = liveSlots.filter((s) => s < self!.coreSize).length;
-    await E(p).report({
+    vats = await E(p).load();
+    // The host's bootstrap machine answers its state; the table is what `tribe ps` shows.
+    phase = await E(p).report({
       type: 'status',
       alive,
       expected: others.length,
       connected: others.filter((k) => k.state === 'connected').length,
       spawner,
+      table: harden(status()),
     });
   };
 
   const loop = async () => {
     if (!powers) return;
-    await E(powers).report({ type: 'discovered', sisters: known.size });
+    phase = await E(powers).report({ type: 'discovered', sisters: known.size });
     for (;;) {
       if (quiet && phase === 'stopped') return;
       try {
         await round();
         rounds += 1;
-        phase = await E(powers!).phase();
       } catch (err) {
         log(`round failed: ${String((err as Error)?.message ?? err)}`);
       }
@@ -250,7 +259,6 @@ export const make = (vatPowers: VatPowers) => {
     async ping(from: SisterView) {
       if (from && typeof from.vatId === 'string' && self && from.machine !== self.machine) learn(from, false, true);
       const views = [...known.values()].filter((k) => k.state === 'connected').map((k) => k.view);
-      const vats = powers ? await E(powers).load() : 0;
       return harden({ self, known: self ? [self, ...views] : views, vats, phase });
     },
     /** A sister of another machine leaves (stopped, and nobody there starts it again): it is not expected any more. */
@@ -272,8 +280,7 @@ export const make = (vatPowers: VatPowers) => {
       const me = self;
       const mine = (await E(powers).sisters()).local.filter((v) => v.vatId !== me.vatId);
       if (mine.length > 0 && me.slot < me.coreSize) return false;
-      const refs = [...known.values()].filter((k) => k.ref).map((k) => k.ref!);
-      await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).leave(me.vatId, me.startedAt)), PING_TIMEOUT_MS).catch(() => {})));
+      await tellAll([...known.values()].filter((k) => k.ref).map((k) => k.ref!), (s) => E(s).leave(me.vatId, me.startedAt));
       return true;
     },
     status: () => harden(status()),
@@ -304,8 +311,8 @@ export const make = (vatPowers: VatPowers) => {
         }
         return k.ref!;
       });
-      await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).quiesce()), PING_TIMEOUT_MS).catch(() => {})));
-      await Promise.all(refs.map((r) => within(Promise.resolve(r).then((s) => E(s).stop()), PING_TIMEOUT_MS).catch(() => {})));
+      await tellAll(refs, (s) => E(s).quiesce());
+      await tellAll(refs, (s) => E(s).stop());
       const stopped = [...known.values()].map((k) => k.view);
       if (powers) await E(powers).awaitGone(stopped);
       return harden(stopped.map((v) => v.vatId));
@@ -337,10 +344,11 @@ export const make = (vatPowers: VatPowers) => {
       if (!powers || !self) throw new Error('the Sister is not started');
       const me = self;
       const mine = { vatId: me.vatId, slot: me.slot, vats: await E(powers).load(), known: undefined as Known | undefined };
-      const here = [mine, ...[...known.values()].filter((k) => k.state === 'connected' && k.view.machine === me.machine).map((k) => ({ vatId: k.view.vatId, slot: k.view.slot, vats: k.vats ?? 0, known: k as Known | undefined }))];
+      const candidate = (k: Known) => ({ vatId: k.view.vatId, slot: k.view.slot, vats: k.vats ?? 0, known: k as Known | undefined });
+      const here = [mine, ...[...known.values()].filter((k) => k.state === 'connected' && k.view.machine === me.machine).map(candidate)];
       let target = mine;
       if (on !== undefined && on !== '') {
-        const all = [mine, ...[...known.values()].map((k) => ({ vatId: k.view.vatId, slot: k.view.slot, vats: k.vats ?? 0, known: k as Known | undefined, machine: k.view.machine }))];
+        const all = [mine, ...[...known.values()].map(candidate)];
         const matches = /^\d+$/.test(on) ? here.filter((c) => c.slot === Number(on)) : on.length >= 4 ? all.filter((c) => c.vatId.startsWith(on)) : [];
         if (matches.length !== 1) {
           const list = here.map((c) => `${c.slot} (${c.vatId.slice(0, 8)})`).join(', ');

@@ -154,11 +154,6 @@ interface Leg {
 
 const RANK: Record<PathGrade, number> = { good: 0, degraded: 1, attaching: 2, dead: 3 };
 
-/** A relayed path takes the lead from a direct one only if its smoothed RTT is under half the direct's, and 5 ms less. */
-export const RELAYED_LEAD_MARGIN_MS = 5;
-const clearlyFaster = (relayed: number | undefined, direct: number | undefined): boolean =>
-  relayed !== undefined && direct !== undefined && relayed * 2 < direct && relayed + RELAYED_LEAD_MARGIN_MS < direct;
-
 export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => {
   const limits = tripleLimits(opts.limits);
   const { clock, name } = opts;
@@ -212,14 +207,14 @@ export const makeTripleSession = (opts: TripleSessionOptions): TripleSession => 
           (a.health.srtt ?? Infinity) - (b.health.srtt ?? Infinity) ||
           a.id - b.id,
       );
-    // A relayed path leads only when it is clearly faster than the best direct one of its grade:
-    // its frames ride another session, and a session whose lead path runs through the very host
-    // it would relay for makes frames go round between two sessions. RTT noise (1 ms against 2)
-    // never flips the lead to a bridge; a direct path slowed by tens of milliseconds still does.
+    // A relayed path never leads over a direct one of its grade that is not suspect: its frames
+    // ride another session, and two sessions leading through each other pass frames round between
+    // them. A direct path much slower than the best (degraded: PathHealth's slow yardstick) or
+    // suspect gives the lead up as before.
     const top = live[0];
     if (top?.relayed) {
       const direct = live.find((l) => !l.relayed && l.grade === top.grade && l.health.suspectSince === undefined);
-      if (direct && !clearlyFaster(top.health.srtt, direct.health.srtt)) {
+      if (direct) {
         live.splice(live.indexOf(direct), 1);
         live.unshift(direct);
       }

@@ -1,0 +1,282 @@
+/**
+ * The saga's SQLite side: keyed spaces (durable), each saga's temp space, the
+ * sagas run and their signed turns (the audit trail), and each peer's chain
+ * head. It lives in the host's store file on a connection of its own.
+ *
+ * Durability: a Commit moves a saga's temp rows into durable space, updates
+ * the summary tree, records the final turns and the chain head, and deletes
+ * the temp rows — one transaction. An abort deletes the temp rows; opening the
+ * store marks every saga still open as aborted by a crash and deletes all temp
+ * rows, so nothing a dead process staged survives it.
+ */
+import Database from 'better-sqlite3';
+import type { CryptoSuite } from '../../protocols/session/crypto.js';
+import { jsonBytes, type SealedTurn } from '../../protocols/saga/codec.js';
+import { FINE_BUCKETS, type SagaLimits, SHORT_DIGEST_CHARS } from '../../protocols/saga/limits.js';
+import { bucketDigest, bucketOfKey, coarseDigests, digestEntry, type DigestedEntry, rootOf, type SyncEntry, ZERO_DIGEST } from '../../protocols/saga/space.js';
+import { openDatabase } from '../store.js';
+import type { SagaRecord, SagaRole, SagaState, SpaceStore, StoredTurn } from '../../protocols/saga/spaces.js';
+
+export type { SagaRecord, SagaRole, SagaState, SpaceStore, SpaceSummary, StoredTurn } from '../../protocols/saga/spaces.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS sync_entries (
+  space TEXT NOT NULL, bucket INTEGER NOT NULL, key TEXT NOT NULL,
+  value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
+  PRIMARY KEY (space, bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_buckets (
+  space TEXT NOT NULL, bucket INTEGER NOT NULL, digest TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (space, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_temp (
+  saga TEXT NOT NULL, n INTEGER NOT NULL, bucket INTEGER NOT NULL, key TEXT NOT NULL,
+  value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
+  PRIMARY KEY (saga, n)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_sagas (
+  saga TEXT PRIMARY KEY, peer TEXT NOT NULL, space TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL,
+  started_at INTEGER NOT NULL, ended_at INTEGER, outcome TEXT, error_name TEXT,
+  chunks INTEGER NOT NULL DEFAULT 0, entries INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, applied INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sync_sagas_peer ON sync_sagas (peer, space, started_at);
+-- The chain: every turn of every saga, in order. Delta turns keep their hash, prev and signature, not their
+-- entries (those are the durable space's rows once committed; keeping them twice would double a sync's writes).
+CREATE TABLE IF NOT EXISTS sync_turns (
+  saga TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL,
+  hash TEXT NOT NULL, prev TEXT NOT NULL, bytes BLOB NOT NULL, at INTEGER NOT NULL,
+  PRIMARY KEY (saga, seq, kind)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sync_heads (
+  peer TEXT NOT NULL, space TEXT NOT NULL, role TEXT NOT NULL, head TEXT NOT NULL,
+  PRIMARY KEY (peer, space, role)
+) WITHOUT ROWID;
+`;
+
+interface EntryRow {
+  bucket: number;
+  key: string;
+  value: string;
+  clock: number;
+  origin: string;
+  deleted: number;
+  digest: string;
+}
+
+const rowEntry = (r: EntryRow): DigestedEntry => ({
+  key: r.key,
+  value: r.value,
+  clock: r.clock,
+  origin: r.origin,
+  deleted: r.deleted === 1,
+  digest: r.digest,
+  bucket: r.bucket,
+});
+
+export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<SagaLimits, 'maxKeyBytes' | 'maxValueBytes'>): SpaceStore => {
+  const db = openDatabase(path);
+  db.exec(SCHEMA);
+  const recovered = db.transaction(() => {
+    db.prepare('DELETE FROM sync_temp').run();
+    return db
+      .prepare("UPDATE sync_sagas SET state = 'aborted', ended_at = ?, outcome = 'crashed: found open when the store was opened', error_name = 'SagaAbortedError' WHERE state = 'open'")
+      .run(Date.now()).changes;
+  })();
+
+  const q = {
+    get: db.prepare<[string, number, string], EntryRow>('SELECT * FROM sync_entries WHERE space = ? AND bucket = ? AND key = ?'),
+    upsert: db.prepare(
+      `INSERT INTO sync_entries (space, bucket, key, value, clock, origin, deleted, digest) VALUES (@space, @bucket, @key, @value, @clock, @origin, @deleted, @digest)
+       ON CONFLICT(space, bucket, key) DO UPDATE SET value = excluded.value, clock = excluded.clock, origin = excluded.origin, deleted = excluded.deleted, digest = excluded.digest`,
+    ),
+    all: db.prepare<[string], EntryRow>('SELECT * FROM sync_entries WHERE space = ? AND deleted = 0 ORDER BY bucket, key'),
+    count: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM sync_entries WHERE space = ?'),
+    maxClock: db.prepare<[], { c: number | null }>('SELECT max(clock) AS c FROM sync_entries'),
+    digestsOf: db.prepare<[string, number], { digest: string }>('SELECT digest FROM sync_entries WHERE space = ? AND bucket = ? ORDER BY key'),
+    putBucket: db.prepare('INSERT INTO sync_buckets (space, bucket, digest, count) VALUES (?, ?, ?, ?) ON CONFLICT(space, bucket) DO UPDATE SET digest = excluded.digest, count = excluded.count'),
+    dropBucket: db.prepare('DELETE FROM sync_buckets WHERE space = ? AND bucket = ?'),
+    buckets: db.prepare<[string], { bucket: number; digest: string }>('SELECT bucket, digest FROM sync_buckets WHERE space = ?'),
+    pageFirst: db.prepare<[string, number, number, number], EntryRow>('SELECT * FROM sync_entries WHERE space = ? AND bucket >= ? AND bucket < ? ORDER BY bucket, key LIMIT ?'),
+    pageAfter: db.prepare<[string, number, number, number, string, number], EntryRow>(
+      'SELECT * FROM sync_entries WHERE space = ? AND bucket >= ? AND bucket < ? AND (bucket, key) > (?, ?) ORDER BY bucket, key LIMIT ?',
+    ),
+    countIn: db.prepare<[string, number, number], { n: number }>('SELECT count(*) AS n FROM sync_entries WHERE space = ? AND bucket >= ? AND bucket < ?'),
+    spaceOf: db.prepare<[string], { space: string }>('SELECT space FROM sync_sagas WHERE saga = ?'),
+    seen: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM sync_sagas WHERE saga = ?'),
+    begin: db.prepare("INSERT INTO sync_sagas (saga, peer, space, role, state, started_at) VALUES (?, ?, ?, ?, 'open', ?)"),
+    stage: db.prepare(
+      'INSERT INTO sync_temp (saga, n, bucket, key, value, clock, origin, deleted, digest) VALUES (@saga, @n, @bucket, @key, @value, @clock, @origin, @deleted, @digest)',
+    ),
+    staged: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(length(value) + length(key)) AS bytes FROM sync_temp WHERE saga = ?'),
+    merge: db.prepare(
+      `INSERT INTO sync_entries (space, bucket, key, value, clock, origin, deleted, digest)
+       SELECT @space, bucket, key, value, clock, origin, deleted, digest FROM sync_temp WHERE saga = @saga ORDER BY n
+       ON CONFLICT(space, bucket, key) DO UPDATE SET value = excluded.value, clock = excluded.clock, origin = excluded.origin, deleted = excluded.deleted, digest = excluded.digest
+       WHERE excluded.clock > sync_entries.clock
+          OR (excluded.clock = sync_entries.clock AND (excluded.origin > sync_entries.origin
+              OR (excluded.origin = sync_entries.origin AND excluded.digest > sync_entries.digest)))`,
+    ),
+    touched: db.prepare<[string], { bucket: number }>('SELECT DISTINCT bucket FROM sync_temp WHERE saga = ?'),
+    tempMaxClock: db.prepare<[string], { c: number | null }>('SELECT max(clock) AS c FROM sync_temp WHERE saga = ?'),
+    dropTemp: db.prepare('DELETE FROM sync_temp WHERE saga = ?'),
+    tempRows: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM sync_temp'),
+    progress: db.prepare('UPDATE sync_sagas SET chunks = ?, entries = ?, bytes = ? WHERE saga = ?'),
+    endSaga: db.prepare('UPDATE sync_sagas SET state = ?, ended_at = ?, outcome = ?, error_name = ?, applied = ? WHERE saga = ?'),
+    turn: db.prepare('INSERT OR REPLACE INTO sync_turns (saga, seq, kind, sender, hash, prev, bytes, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+    turns: db.prepare<[string], StoredTurn & { bytes: Buffer }>('SELECT saga, seq, kind, sender, hash, prev, bytes FROM sync_turns WHERE saga = ? ORDER BY seq, at'),
+    head: db.prepare<[string, string, string], { head: string }>('SELECT head FROM sync_heads WHERE peer = ? AND space = ? AND role = ?'),
+    setHead: db.prepare('INSERT INTO sync_heads (peer, space, role, head) VALUES (?, ?, ?, ?) ON CONFLICT(peer, space, role) DO UPDATE SET head = excluded.head'),
+    sagas: db.prepare<[number], Record<string, unknown>>('SELECT * FROM sync_sagas ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+    sagasOf: db.prepare<[string, number], Record<string, unknown>>('SELECT * FROM sync_sagas WHERE peer = ? ORDER BY started_at DESC, rowid DESC LIMIT ?'),
+  };
+
+  let lastClock = q.maxClock.get()?.c ?? 0;
+  const nextClock = () => (lastClock = Math.max(Date.now(), lastClock + 1));
+  /** Fine digests by space, read once and kept up to date by every write here (the only writer of these tables). */
+  const fineCache = new Map<string, string[]>();
+  const fineOf = (space: string): string[] => {
+    let fine = fineCache.get(space);
+    if (!fine) {
+      fine = new Array<string>(FINE_BUCKETS).fill(ZERO_DIGEST);
+      for (const r of q.buckets.all(space)) fine[r.bucket] = r.digest;
+      fineCache.set(space, fine);
+    }
+    return fine;
+  };
+  const refreshBucket = (space: string, bucket: number) => {
+    const digests = q.digestsOf.all(space, bucket).map((r) => r.digest);
+    const d = bucketDigest(crypto, digests);
+    if (digests.length === 0) q.dropBucket.run(space, bucket);
+    else q.putBucket.run(space, bucket, d, digests.length);
+    fineOf(space)[bucket] = d;
+  };
+
+  const check = (key: string, value: string) => {
+    if (typeof key !== 'string' || key.length === 0 || new TextEncoder().encode(key).length > limits.maxKeyBytes) {
+      throw new RangeError(`a space key is a string of 1..${limits.maxKeyBytes} bytes`);
+    }
+    if (typeof value !== 'string' || jsonBytes(value) > limits.maxValueBytes) throw new RangeError(`a space value is a string of at most ${limits.maxValueBytes} bytes as JSON`);
+  };
+
+  const write = db.transaction((space: string, e: DigestedEntry) => {
+    q.upsert.run({ space, ...e, deleted: e.deleted ? 1 : 0 });
+    refreshBucket(space, e.bucket);
+  });
+
+  const putMany = db.transaction((space: string, entries: readonly SyncEntry[]) => {
+    const touched = new Set<number>();
+    for (const raw of entries) {
+      check(raw.key, raw.value);
+      const e = digestEntry(crypto, raw);
+      lastClock = Math.max(lastClock, e.clock);
+      q.upsert.run({ space, ...e, deleted: e.deleted ? 1 : 0 });
+      touched.add(e.bucket);
+    }
+    for (const b of touched) refreshBucket(space, b);
+  });
+
+  const stage = db.transaction((saga: string, entries: readonly DigestedEntry[]) => {
+    let n = q.staged.get(saga)!.n;
+    for (const e of entries) q.stage.run({ saga, n: n++, ...e, deleted: e.deleted ? 1 : 0 });
+  });
+
+  const recordTurns = (saga: string, turns: readonly SealedTurn[]) => {
+    for (const t of turns) {
+      const bytes = t.turn.k === 'delta' ? t.bytes.subarray(0, 64) : t.bytes;
+      q.turn.run(saga, t.turn.seq, t.turn.k, t.turn.from, t.hash, t.turn.prev, Buffer.from(bytes), t.turn.at);
+    }
+  };
+
+  const commit = db.transaction((saga: string, space: string, final: (done: { applied: number; root: string; count: number }) => readonly SealedTurn[], head: { peer: string; role: SagaRole }) => {
+    const touched = q.touched.all(saga).map((r) => r.bucket);
+    const applied = q.merge.run({ space, saga }).changes;
+    lastClock = Math.max(lastClock, q.tempMaxClock.get(saga)?.c ?? 0);
+    for (const b of touched) refreshBucket(space, b);
+    q.dropTemp.run(saga);
+    const root = rootOf(crypto, fineOf(space));
+    const count = q.count.get(space)!.n;
+    const turns = final({ applied, root, count });
+    recordTurns(saga, turns);
+    const last = turns[turns.length - 1];
+    if (last) q.setHead.run(head.peer, space, head.role, last.hash);
+    q.endSaga.run('committed', Date.now(), `committed: ${applied} of the entries sent changed this space`, null, applied, saga);
+    return { applied, root, count };
+  });
+
+  const toRecord = (r: Record<string, unknown>): SagaRecord => ({
+    saga: String(r['saga']),
+    peer: String(r['peer']),
+    space: String(r['space']),
+    role: r['role'] as SagaRole,
+    state: r['state'] as SagaState,
+    startedAt: Number(r['started_at']),
+    ...(r['ended_at'] != null ? { endedAt: Number(r['ended_at']) } : {}),
+    ...(r['outcome'] != null ? { outcome: String(r['outcome']) } : {}),
+    ...(r['error_name'] != null ? { errorName: String(r['error_name']) } : {}),
+    chunks: Number(r['chunks']),
+    entries: Number(r['entries']),
+    bytes: Number(r['bytes']),
+    applied: Number(r['applied']),
+  });
+
+  return {
+    put(space, key, value, origin) {
+      check(key, value);
+      const e = digestEntry(crypto, { key, value, clock: nextClock(), origin, deleted: false });
+      write(space, e);
+      return e;
+    },
+    remove(space, key, origin) {
+      const had = q.get.get(space, bucketOfKey(crypto, key), key);
+      if (!had || had.deleted === 1) return;
+      write(space, digestEntry(crypto, { key, value: '', clock: nextClock(), origin, deleted: true }));
+    },
+    get(space, key) {
+      const r = q.get.get(space, bucketOfKey(crypto, key), key);
+      return r && r.deleted === 0 ? rowEntry(r) : undefined;
+    },
+    entries: (space, prefix = '') => q.all.all(space).filter((r) => r.key.startsWith(prefix)).map(rowEntry),
+    count: (space) => q.count.get(space)!.n,
+    root: (space) => rootOf(crypto, fineOf(space)),
+    summary(space, bits) {
+      const fine = fineOf(space);
+      return {
+        root: rootOf(crypto, fine),
+        count: q.count.get(space)!.n,
+        bits,
+        buckets: coarseDigests(crypto, fine, bits).map((d) => d.slice(0, SHORT_DIGEST_CHARS)),
+      };
+    },
+    page: (space, lo, hi, after, limit) =>
+      (after ? q.pageAfter.all(space, lo, hi, after[0], after[1], limit) : q.pageFirst.all(space, lo, hi, limit)).map(rowEntry),
+    countIn: (space, lo, hi) => q.countIn.get(space, lo, hi)!.n,
+    putMany: (space, entries) => putMany(space, entries),
+    seen: (saga) => q.seen.get(saga) !== undefined,
+    begin: (saga, peer, space, role) => void q.begin.run(saga, peer, space, role, Date.now()),
+    stage: (saga, entries) => stage(saga, entries),
+    staged(saga) {
+      const r = q.staged.get(saga)!;
+      return { entries: r.n, bytes: r.bytes ?? 0 };
+    },
+    record: db.transaction((saga: string, turns: readonly SealedTurn[], progress?: { chunks: number; entries: number; bytes: number }) => {
+      recordTurns(saga, turns);
+      if (progress) q.progress.run(progress.chunks, progress.entries, progress.bytes, saga);
+    }),
+    commit: (saga, space, final, head) => commit(saga, space, final, head),
+    end: db.transaction((saga: string, state: SagaState, outcome: string, opts: { errorName?: string; applied?: number; head?: { peer: string; role: SagaRole; hash: string } } = {}) => {
+      q.dropTemp.run(saga);
+      q.endSaga.run(state, Date.now(), outcome, opts.errorName ?? null, opts.applied ?? 0, saga);
+      const head = opts.head;
+      if (head) {
+        const space = q.spaceOf.get(saga)?.space;
+        if (space !== undefined) q.setHead.run(head.peer, space, head.role, head.hash);
+      }
+    }),
+    head: (peer, space, role) => q.head.get(peer, space, role)?.head ?? '',
+    sagas: (opts = {}) => (opts.peer ? q.sagasOf.all(opts.peer, opts.limit ?? 50) : q.sagas.all(opts.limit ?? 50)).map(toRecord),
+    turns: (saga) => q.turns.all(saga).map((t) => ({ ...t, bytes: new Uint8Array(t.bytes) })),
+    tempRows: () => q.tempRows.get()!.n,
+    recovered,
+    close: () => db.close(),
+  };
+};

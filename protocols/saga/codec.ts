@@ -200,7 +200,7 @@ const checkBody = (k: TurnKind, b: unknown, limits: SagaLimits): void => {
     case 'ack': {
       if (!isHex(o['root'], 64) || !isCount(o['count']) || !head(o['head']) || typeof o['synced'] !== 'boolean') fail('ack: root, count, head or synced');
       const want = o['want'];
-      if (!Array.isArray(want)) return fail('ack: want is not a list');
+      if (!Array.isArray(want)) throw new SagaMalformedError('ack: want is not a list');
       let last = -1;
       for (const w of want) {
         if (!Array.isArray(w) || w.length !== 2 || !Number.isInteger(w[0]) || w[0] <= last || w[0] >= 1 << FINE_BITS) fail('ack: a wanted bucket is not [bucket, have] in ascending order');

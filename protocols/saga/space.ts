@@ -81,7 +81,7 @@ export const wins = (a: Pick<DigestedEntry, 'clock' | 'origin' | 'digest'>, b: P
 export const bucketDigest = (crypto: CryptoSuite, digests: readonly string[]): string => {
   if (digests.length === 0) return ZERO_DIGEST;
   const all = new Uint8Array(32 * digests.length);
-  digests.forEach((d, i) => all.set(fromHex(d), 32 * i));
+  for (let i = 0; i < digests.length; i++) all.set(fromHex(digests[i]!), 32 * i);
   return toHex(crypto.sha256(all));
 };
 

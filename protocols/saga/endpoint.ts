@@ -66,6 +66,8 @@ export interface SagaParty {
   /** Wall clock (ms), for the turns' `at` and the records. */
   now(): number;
   readonly book: SagaBook;
+  /** The machines' timers (XState's `clock`): tests give a simulated one; default the real timers. */
+  readonly clock?: { setTimeout(fn: (...args: any[]) => void, ms: number): any; clearTimeout(id: any): void };
   /** An XState `inspect` for the machine of saga `saga` (the host's inspector), if any. */
   inspect?(role: SagaRole, peer: string, space: string): ((ev: unknown) => void) | undefined;
 }

@@ -180,7 +180,7 @@ export const runInitiator = async (party: SagaParty, peer: SagaPeerRef, space: s
     },
   });
   const inspect = party.inspect?.('initiator', peer.vatId, space);
-  const actor = createActor(machine, { input: { legTimeoutMs: limits.legTimeoutMs }, ...(inspect ? { inspect } : {}) });
+  const actor = createActor(machine, { input: { legTimeoutMs: limits.legTimeoutMs }, ...(inspect ? { inspect } : {}), ...(party.clock ? { clock: party.clock } : {}) });
   note('init');
   const ended = new Promise<void>((resolve) => actor.subscribe({ complete: () => resolve(), error: () => resolve() }));
   actor.start();

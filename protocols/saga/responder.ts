@@ -174,7 +174,7 @@ export const makeResponder = (party: SagaParty, opts: ResponderOptions): Respond
       },
     });
     const inspect = party.inspect?.('responder', peer, space);
-    const actor = createActor(machine, { input: { legTimeoutMs: limits.legTimeoutMs }, ...(inspect ? { inspect } : {}) });
+    const actor = createActor(machine, { input: { legTimeoutMs: limits.legTimeoutMs }, ...(inspect ? { inspect } : {}), ...(party.clock ? { clock: party.clock } : {}) });
     const ended = new Promise<void>((resolve) => actor.subscribe({ complete: () => resolve(), error: () => resolve() }));
     const wanted = new Set(want.map(([c]) => c));
     a = { saga, peer, key: peerKey, space, bits, wanted, startedAt: party.now(), actor, ended, seq: 2, last: ack, chunks: 0, entries: 0, bytes: 0, total: 0 };

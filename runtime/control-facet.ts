@@ -120,6 +120,22 @@ export const makeControlFacet = (host: Host) =>
       setImmediate(() => void host.stop());
       return true;
     },
+    /** `tribe sync`: sagas both ways with every connected sister (or one). */
+    sync: (req: { space?: string; with?: string }) => flatten(async () => harden(JSON.parse(JSON.stringify(await host.sync(req ?? {}))))),
+    syncStatus: () => flatten(() => harden(JSON.parse(JSON.stringify(host.syncStatus())))),
+    /** `tribe space`: reads and writes of one keyed space of this host. */
+    spaceList: (space: string, prefix: string) => flatten(() => harden(host.space(space).entries(prefix))),
+    spaceGet: (space: string, key: string) => flatten(() => host.space(space).get(key)),
+    spacePut: (space: string, entries: { key: string; value: string }[]) =>
+      flatten(() => {
+        if (!Array.isArray(entries) || !entries.every((e) => e && typeof e.key === 'string' && typeof e.value === 'string')) {
+          throw new TypeError('spacePut takes [{ key, value }] with string keys and values');
+        }
+        host.space(space).putMany(entries);
+        return entries.length;
+      }),
+    spaceRemove: (space: string, key: string) => flatten(() => host.space(space).remove(key)),
+    spaceInfo: (space: string) => flatten(() => harden({ count: host.space(space).count(), root: host.space(space).root() })),
     /**
      * A sister's `tribe stop`: its Sister stops every sister it knows (and waits
      * for this machine's processes to end), then this host stops. Answers the

@@ -158,8 +158,81 @@ export interface HostStatus {
 
 /** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
 /** What a sister's tribe adds to its host (runtime/tribe/sister-host.ts). */
+/** `tribe sync`: sync with every connected sister, or one (`with`: a slot of this machine or a VatId prefix). */
+export interface SyncRequest {
+  /** One space (default: the system spaces, names and registry). */
+  readonly space?: string;
+  readonly with?: string;
+}
+
+export interface SyncResult {
+  readonly peer: string;
+  readonly slot: number;
+  readonly space: string;
+  /** push: this host's entries to the sister; pull: the sister's to this host. */
+  readonly direction: 'push' | 'pull';
+  readonly state: 'synced' | 'committed' | 'failed';
+  readonly entries: number;
+  readonly applied: number;
+  /** The receiving side's root after the saga. */
+  readonly root?: string;
+  readonly ms: number;
+  readonly error?: string;
+}
+
+export interface SyncReport {
+  readonly results: readonly SyncResult[];
+  /** This host's root of each space synced, after the sync. */
+  readonly roots: Readonly<Record<string, string>>;
+}
+
+/** A saga in flight or ended, as `tribe sync --status` shows it. */
+export interface SyncSagaView {
+  readonly saga: string;
+  readonly peer: string;
+  readonly space: string;
+  readonly role: 'initiator' | 'responder';
+  readonly state: string;
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  readonly outcome?: string;
+  readonly errorName?: string;
+  readonly chunks: number;
+  readonly entries: number;
+  readonly bytes: number;
+  /** In flight: entries the initiator may send at most. */
+  readonly total?: number;
+}
+
+export interface SyncStatus {
+  readonly inFlight: readonly SyncSagaView[];
+  /** The last saga with each sister in each space (either role). */
+  readonly last: readonly SyncSagaView[];
+  readonly spaces: readonly { readonly space: string; readonly count: number; readonly root: string }[];
+  /** Sagas found open when the store was opened (their process died), cleaned then. */
+  readonly recovered: number;
+}
+
+/** A keyed space of this host (`host.space(name)`): synced with the tribe by `tribe sync --space NAME`. */
+export interface KeyedSpace {
+  put(key: string, value: string): void;
+  /** Writes many entries in one transaction. */
+  putMany(entries: readonly { key: string; value: string }[]): void;
+  get(key: string): string | undefined;
+  remove(key: string): void;
+  /** Live entries whose key starts with `prefix`. */
+  entries(prefix?: string): { key: string; value: string }[];
+  /** Entries held, deletions (tombstones) included. */
+  count(): number;
+  /** The root of its summary tree: two hosts with the same root hold the same entries. */
+  root(): string;
+}
+
 export interface TribeHooks {
   status(): TribeStatus;
+  sync(req: SyncRequest): Promise<SyncReport>;
+  syncStatus(): SyncStatus;
+  space(name: string): KeyedSpace;
   /** Begins the host's stop: the tribe's parts of it first. */
   stop(): Promise<void>;
   /** A sturdy ref, on the sister that publishes it, for a name not published here; undefined when no sister does. */
@@ -255,4 +328,10 @@ export interface Host {
   stopSisters(): Promise<string[]>;
   /** A sturdy ref to `name` made by the sister that publishes it (on a sister), else undefined. */
   refElsewhere(name: string): Promise<string | undefined>;
+  /** `tribe sync`: sagas both ways with every connected sister (or `with`). UsageError on a solo host. */
+  sync(req?: SyncRequest): Promise<SyncReport>;
+  /** `tribe sync --status`: sagas in flight, the last outcome per sister and space, the spaces here. UsageError on a solo host. */
+  syncStatus(): SyncStatus;
+  /** A keyed space of this sister; `names` and `registry` are the tribe's (read-only here). UsageError on a solo host. */
+  space(name: string): KeyedSpace;
 }

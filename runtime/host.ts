@@ -352,6 +352,10 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
 
   const systemVats = new Set<string>();
   let tribe: TribeHooks | undefined;
+  const needTribe = (what: string): TribeHooks => {
+    if (!tribe) throw new UsageError(`${what} needs a tribe host: this host runs alone (--solo)`);
+    return tribe;
+  };
   const vatStatus = () =>
     supervisor.list().map((v) => {
       const h = handoffs.stats().byRecipient.get(v.name);
@@ -460,6 +464,9 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       return { name, on: identity.vatId };
     },
     refElsewhere: async (name) => tribe?.resolveName(name),
+    sync: async (req = {}) => needTribe('tribe sync').sync(req),
+    syncStatus: () => needTribe('tribe sync --status').syncStatus(),
+    space: (name) => needTribe('a keyed space').space(name),
     stopSisters: async () => (tribe ? tribe.stopSisters() : []),
     async resolve(name) {
       try {

@@ -2,9 +2,9 @@
  * A host's Sister bootstrap: the steps from a bare process to a member of a
  * live tribe, and its health afterwards.
  *
- *   identity ─▶ store ─▶ listen ─▶ discover ─▶ spawn ─▶ connect ─▶ ready ◀──▶ degraded
- *                                                │          │                    │
- *                                                └─spawnWait┴─connectWait────────┘
+ *   identity ─▶ store ─▶ listen ─▶ discover ─▶ spawn ─▶ connect ─▶ sync ─▶ ready ◀──▶ degraded
+ *                                                │          │           │                 │
+ *                                                └─spawnWait┴connectWait┴─syncWait────────┘
  *   any live state ──failed──▶ failed ──status (healthy)──▶ ready;   stop ──▶ stopped
  *
  * The host sends the first three as it does them (its identity key loaded, its
@@ -12,8 +12,10 @@
  * read the registry, then a `status` each round of supervision: how many sisters
  * of this machine's core are alive, how many sisters it expects to be connected
  * to and how many it is. `spawn` waits for a full core, `connect` for every
- * sister connected; either gives up after its wait and goes on `degraded`, which
- * turns `ready` by itself once a status says the tribe is whole again. Repeated
+ * sister connected, `sync` for every connected sister to hold this host's
+ * system spaces (registry, names: pushed by sync sagas both ways); each gives
+ * up after its wait and goes on `degraded`, which turns `ready` by itself once
+ * a status says the tribe is whole and in sync again. Repeated
  * spawn failures make it `failed` (the core cannot be restored from here); a
  * healthy status recovers it. Pure: no clock read, no I/O; delays are XState's.
  */
@@ -25,6 +27,8 @@ export interface BootstrapInput {
   readonly spawnWaitMs: number;
   /** How long `connect` waits for every sister before going on degraded. */
   readonly connectWaitMs: number;
+  /** How long `sync` waits for the connected sisters' spaces to match before going on degraded. */
+  readonly syncWaitMs: number;
   /** Spawn failures in a row that make the bootstrap `failed`. */
   readonly maxSpawnFailures: number;
 }
@@ -38,6 +42,8 @@ export interface BootstrapStatus {
   readonly connected: number;
   /** Whether this host is the one that spawns for its machine. */
   readonly spawner: boolean;
+  /** Whether every connected sister's system spaces have this host's roots (the sync step's condition). */
+  readonly synced: boolean;
 }
 
 export interface BootstrapContext extends BootstrapInput, BootstrapStatus {
@@ -57,6 +63,7 @@ export type BootstrapEvent =
   | { type: 'stop' };
 
 const whole = (c: BootstrapStatus & { coreSize: number }) => c.alive >= c.coreSize && c.connected >= c.expected;
+const UNSYNCED = "the sisters' registry and names are not in sync yet";
 
 export const bootstrapMachine = setup({
   types: {
@@ -67,7 +74,7 @@ export const bootstrapMachine = setup({
   actions: {
     noteStatus: assign(({ event }) =>
       event.type === 'status'
-        ? { alive: event.alive, expected: event.expected, connected: event.connected, spawner: event.spawner }
+        ? { alive: event.alive, expected: event.expected, connected: event.connected, spawner: event.spawner, synced: event.synced }
         : {},
     ),
     noteSpawnFailure: assign(({ context, event }) =>
@@ -79,14 +86,21 @@ export const bootstrapMachine = setup({
       reason: ({ context }) =>
         context.alive < context.coreSize
           ? `${context.alive} of ${context.coreSize} sisters alive`
-          : `${context.connected} of ${context.expected} sisters connected`,
+          : context.connected < context.expected
+            ? `${context.connected} of ${context.expected} sisters connected`
+            : UNSYNCED,
     }),
+    noteUnsynced: assign({ reason: UNSYNCED }),
     clearReason: assign({ reason: undefined }),
   },
   guards: {
     isCoreFull: ({ context }) => context.alive >= context.coreSize,
     isConnected: ({ context }) => context.connected >= context.expected,
+    isSynced: ({ context }) => context.synced,
     isWhole: ({ context }) => whole(context),
+    // Back to ready from degraded takes the sync step's condition too (a sister that came back
+    // has synced); a difference that appears while ready (a name just published) degrades nothing.
+    isWholeAndSynced: ({ context }) => whole(context) && context.synced,
     isBroken: ({ context }) => !whole(context),
     // Guards run before the transition's actions: this failure is not counted yet, so count it here.
     isOutOfTries: ({ context }) => context.spawnFailures + 1 >= context.maxSpawnFailures,
@@ -96,6 +110,7 @@ export const bootstrapMachine = setup({
   delays: {
     spawnWait: ({ context }) => context.spawnWaitMs,
     connectWait: ({ context }) => context.connectWaitMs,
+    syncWait: ({ context }) => context.syncWaitMs,
   },
 }).createMachine({
   id: 'bootstrap',
@@ -105,6 +120,7 @@ export const bootstrapMachine = setup({
     expected: 0,
     connected: 0,
     spawner: false,
+    synced: false,
     spawnFailures: 0,
     reason: undefined,
   }),
@@ -130,8 +146,13 @@ export const bootstrapMachine = setup({
       },
     },
     connect: {
-      always: { guard: 'isConnected', target: 'ready' },
+      always: { guard: 'isConnected', target: 'sync' },
       after: { connectWait: { target: 'degraded', actions: 'noteShortCore' } },
+      on: { status: { actions: 'noteStatus' } },
+    },
+    sync: {
+      always: { guard: 'isSynced', target: 'ready' },
+      after: { syncWait: { target: 'degraded', actions: 'noteUnsynced' } },
       on: { status: { actions: 'noteStatus' } },
     },
     ready: {
@@ -140,7 +161,7 @@ export const bootstrapMachine = setup({
       on: { status: { actions: 'noteStatus' }, 'spawn.failed': { actions: 'noteSpawnFailure' } },
     },
     degraded: {
-      always: { guard: 'isWhole', target: 'ready' },
+      always: { guard: 'isWholeAndSynced', target: 'ready' },
       on: {
         status: { actions: ['noteStatus', 'noteShortCore'] },
         'spawn.failed': [

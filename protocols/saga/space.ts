@@ -47,9 +47,11 @@ export const toHex = (bytes: Uint8Array): string => {
   return s;
 };
 
-export const fromHex = (hex: string): Uint8Array => {
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+const nibble = (c: number): number => (c <= 57 ? c - 48 : c - 87);
+
+/** Lowercase hex to bytes (the caller checked it is hex). */
+export const fromHex = (hex: string, out: Uint8Array = new Uint8Array(hex.length >> 1), at = 0): Uint8Array => {
+  for (let i = 0; i < hex.length >> 1; i++) out[at + i] = (nibble(hex.charCodeAt(2 * i)) << 4) | nibble(hex.charCodeAt(2 * i + 1));
   return out;
 };
 
@@ -81,27 +83,25 @@ export const wins = (a: Pick<DigestedEntry, 'clock' | 'origin' | 'digest'>, b: P
 export const bucketDigest = (crypto: CryptoSuite, digests: readonly string[]): string => {
   if (digests.length === 0) return ZERO_DIGEST;
   const all = new Uint8Array(32 * digests.length);
-  for (let i = 0; i < digests.length; i++) all.set(fromHex(digests[i]!), 32 * i);
+  for (let i = 0; i < digests.length; i++) fromHex(digests[i]!, all, 32 * i);
   return toHex(crypto.sha256(all));
 };
 
-/**
- * The digests of the 2^bits coarse buckets from the FINE_BUCKETS fine ones
- * (`fine[i]`, ZERO_DIGEST when empty). bits = 0 gives [root].
- */
-export const coarseDigests = (crypto: CryptoSuite, fine: readonly string[], bits: number): string[] => {
-  if (fine.length !== FINE_BUCKETS) throw new RangeError(`want ${FINE_BUCKETS} fine digests, got ${fine.length}`);
-  const per = FINE_BUCKETS >>> bits;
+/** The fine digests of a space, FINE_BUCKETS × 32 bytes in bucket order (zeros for an empty bucket). */
+export type FineDigests = Uint8Array;
+
+export const emptyFine = (): FineDigests => new Uint8Array(32 * FINE_BUCKETS);
+
+/** The digests of the 2^bits coarse buckets from the fine ones. bits = 0 gives [root]. */
+export const coarseDigests = (crypto: CryptoSuite, fine: FineDigests, bits: number): string[] => {
+  if (fine.length !== 32 * FINE_BUCKETS) throw new RangeError(`want ${FINE_BUCKETS} fine digests, got ${fine.length / 32}`);
+  const per = 32 * (FINE_BUCKETS >>> bits);
   const out: string[] = [];
-  for (let c = 0; c < 1 << bits; c++) {
-    const all = new Uint8Array(32 * per);
-    for (let i = 0; i < per; i++) all.set(fromHex(fine[c * per + i]!), 32 * i);
-    out.push(toHex(crypto.sha256(all)));
-  }
+  for (let c = 0; c < 1 << bits; c++) out.push(toHex(crypto.sha256(fine.subarray(c * per, (c + 1) * per))));
   return out;
 };
 
-export const rootOf = (crypto: CryptoSuite, fine: readonly string[]): string => coarseDigests(crypto, fine, 0)[0]!;
+export const rootOf = (crypto: CryptoSuite, fine: FineDigests): string => coarseDigests(crypto, fine, 0)[0]!;
 
 /** The fine buckets coarse bucket `c` covers at `bits`: [first, end). */
 export const fineRange = (c: number, bits: number): readonly [number, number] => {

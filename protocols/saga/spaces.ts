@@ -55,13 +55,17 @@ export interface SpaceStore {
   entries(space: string, prefix?: string): SyncEntry[];
   /** Entries of the space, tombstones included. */
   count(space: string): number;
+  /** The spaces that hold entries, with their counts (tombstones included). */
+  spaces(): { space: string; count: number }[];
   root(space: string): string;
   summary(space: string, bits: number): SpaceSummary;
   /** Entries of fine buckets [lo, hi) after (bucket, key), in (bucket, key) order. */
   page(space: string, lo: number, hi: number, after: readonly [number, string] | undefined, limit: number): DigestedEntry[];
   /** How many entries fine buckets [lo, hi) hold. */
   countIn(space: string, lo: number, hi: number): number;
-  /** Writes many local entries in one transaction (tests, benches, imports). */
+  /** The next clock of a local write (greater than any clock this store holds, and than the last one given). */
+  clock(): number;
+  /** Writes many entries as they are, clocks included, in one transaction (imports, tests, benches). */
   putMany(space: string, entries: readonly SyncEntry[]): void;
 
   seen(saga: string): boolean;

@@ -150,6 +150,27 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   ps: { summary: 'vats with their state, sessions with other hosts, names', args: [], options: { json: { type: 'boolean', help: 'print JSON' } } },
   kill: { summary: 'stop a vat and forget it (its durable store is kept)', args: ['NAME'], options: {} },
+  sync: {
+    summary: 'sync keyed spaces with the sisters now: a saga each way with every connected sister (default: the tribe\'s registry and names)',
+    args: [],
+    options: {
+      space: { type: 'string', value: 'NAME', help: 'sync this space (one of yours, or names / registry)' },
+      with: { type: 'string', value: 'SLOT|VATID', help: 'only with this sister: a slot of this machine or a VatId prefix (4+ characters)' },
+      status: { type: 'boolean', help: 'print the sagas in flight, the last saga with each sister and the spaces here; sync nothing' },
+      json: { type: 'boolean', help: 'print JSON' },
+    },
+    notes: 'Progress of sagas in flight goes to stderr once a second; the outcome of each saga to stdout. A space is converged when every side prints the same root.',
+  },
+  space: {
+    summary: 'read and write a keyed space of this sister: ls, get KEY, put KEY VALUE, rm KEY, import FILE (JSON lines {"key":…,"value":…}), root',
+    args: ['ACTION', 'SPACE'],
+    rest: 'KEY [VALUE] | FILE',
+    options: {
+      prefix: { type: 'string', value: 'P', help: 'ls: only keys starting with P' },
+      json: { type: 'boolean', help: 'print JSON' },
+    },
+    notes: 'names and registry are the tribe\'s own spaces: readable, not writable. Writes stay on this sister until a sync (`tribe sync --space SPACE`).',
+  },
   stop: {
     summary: 'stop the host and every sister of its tribe gracefully (a host that is not running is not an error)',
     args: [],

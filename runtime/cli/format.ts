@@ -55,8 +55,8 @@ const formatTribe = (s: HostStatus): string[] => {
   const t = s.tribe!;
   const head = `tribe ${t.tribe.slice(0, 8)}  slot ${t.slot} of core ${t.coreSize}${t.spawner ? ' (spawner)' : ''}  ${t.state}${t.reason ? ` (${t.reason})` : ''}`;
   const rows = [
-    ['SISTER', 'SLOT', 'MACHINE', 'STATE', 'BOOTSTRAP', 'VATS', 'RTT', 'ADDRESS', 'PID'],
-    [shortVatId(s.id), String(t.slot), t.machine.slice(0, 6), 'this host', t.state, String(s.vats.length), '-', s.listen ?? '-', String(s.pid)],
+    ['SISTER', 'SLOT', 'MACHINE', 'STATE', 'BOOTSTRAP', 'SYNC', 'VATS', 'RTT', 'ADDRESS', 'PID'],
+    [shortVatId(s.id), String(t.slot), t.machine.slice(0, 6), 'this host', t.state, '-', String(s.vats.length), '-', s.listen ?? '-', String(s.pid)],
     ...(t.sisters ?? [])
       .slice()
       .sort((a, b) => (a.machine === b.machine ? a.slot - b.slot : a.machine < b.machine ? -1 : 1))
@@ -66,13 +66,17 @@ const formatTribe = (s: HostStatus): string[] => {
         x.machine.slice(0, 6),
         x.lastError && x.state !== 'connected' ? `${x.state} (${x.lastError.split(':')[0]})` : x.state,
         x.phase ?? '-',
+        x.syncError ? 'failing' : x.inSync === undefined ? '-' : x.inSync ? 'in sync' : 'differs',
         x.vats === undefined ? '-' : String(x.vats),
         x.rttMs === undefined ? '-' : `${x.rttMs}ms`,
         x.address,
         String(x.pid),
       ]),
   ];
-  return [head, table(rows)];
+  const sagas = (t.sync?.inFlight ?? []).map(
+    (g) => `  saga ${g.role === 'initiator' ? '→' : '←'} ${shortVatId(g.peer)} ${g.space}: ${g.state}, ${g.entries}${g.total ? ` of ≤ ${g.total}` : ''} entries`,
+  );
+  return [head, table(rows), ...(sagas.length ? ['sync sagas in flight:', ...sagas] : [])];
 };
 
 export const formatPs = (s: HostStatus): string => {

@@ -51,6 +51,12 @@ Usage:
   tribe call   NAME|REF METHOD [JSON-ARG...]
                  E(lookup(NAME)).METHOD(...args) and print the result
   tribe ps     [--json]      vats with their state, sessions with other hosts, names
+  tribe sync   [--space NAME] [--with SLOT|VATID] [--status]
+                 sync keyed spaces with the sisters now (a saga each way); --status:
+                 sagas in flight, the last saga with each sister, the spaces here
+  tribe space  ls|get|put|rm|import|root SPACE [KEY [VALUE] | FILE]
+                 read and write a keyed space of this sister (names and registry
+                 are the tribe's own: read-only)
   tribe kill   NAME          stop a vat and forget it (its durable store is kept)
   tribe restart NAME         stop a vat and start it again with the same module, params,
                              grants, limits and durable store
@@ -294,6 +300,22 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
       write: (text) => process.stdout.write(text),
     });
   },
+  async sync({ values }) {
+    const { formatSyncStatus, runSync } = await import('./sync-command.js');
+    if (values.status) {
+      const st: any = await withControl(values.home, (c) => E(c).syncStatus());
+      process.stdout.write(values.json ? `${JSON.stringify(st, null, 2)}\n` : formatSyncStatus(st));
+      return;
+    }
+    const req = { ...(values.space !== undefined ? { space: values.space } : {}), ...(values.with !== undefined ? { with: values.with } : {}) };
+    const report = await withControl(values.home, (c) => runSync(c, req, values.json ?? false));
+    if (report.results.some((r) => r.state === 'failed')) process.exitCode = 1;
+  },
+  async space({ values, positionals }) {
+    const { runSpace } = await import('./sync-command.js');
+    const [action, space, ...rest] = positionals;
+    await withControl(values.home, (c) => runSpace(c, action!, space!, rest, { ...(values.prefix !== undefined ? { prefix: values.prefix } : {}), json: values.json ?? false }));
+  },
   async stop({ values }) {
     const dir = resolveHome(values.home);
     let client: Awaited<ReturnType<typeof connectControl>>;
@@ -346,7 +368,7 @@ const main = async (argv: string[]): Promise<void> => {
 
 main(process.argv.slice(2)).then(
   () => {
-    if (process.argv[2] !== 'host') process.exit(0);
+    if (process.argv[2] !== 'host') process.exit(Number(process.exitCode ?? 0));
   },
   (err: unknown) => {
     const e = reviveError(err);

@@ -12,8 +12,8 @@
 import Database from 'better-sqlite3';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import { jsonBytes, type SealedTurn } from '../../protocols/saga/codec.js';
-import { FINE_BUCKETS, type SagaLimits, SHORT_DIGEST_CHARS } from '../../protocols/saga/limits.js';
-import { bucketDigest, bucketOfKey, coarseDigests, digestEntry, type DigestedEntry, rootOf, type SyncEntry, ZERO_DIGEST } from '../../protocols/saga/space.js';
+import { type SagaLimits, SHORT_DIGEST_CHARS } from '../../protocols/saga/limits.js';
+import { bucketDigest, bucketOfKey, coarseDigests, digestEntry, type DigestedEntry, emptyFine, type FineDigests, fromHex, rootOf, type SyncEntry } from '../../protocols/saga/space.js';
 import { openDatabase } from '../store.js';
 import type { SagaRecord, SagaRole, SagaState, SpaceStore, StoredTurn } from '../../protocols/saga/spaces.js';
 
@@ -76,6 +76,25 @@ const rowEntry = (r: EntryRow): DigestedEntry => ({
 export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<SagaLimits, 'maxKeyBytes' | 'maxValueBytes'>): SpaceStore => {
   const db = openDatabase(path);
   db.exec(SCHEMA);
+  // The saga's bookkeeping (turns, temp rows, records) commits without an fsync each: a power cut
+  // loses at most the last of it, and a saga that was open is aborted at the next open anyway.
+  // Writes to durable space — a Commit, a local write — run `durable`: fsynced before they return
+  // (and so is all bookkeeping before them: WAL order).
+  db.pragma('synchronous = NORMAL');
+  /** Fine digests and root by space, read once and kept up to date by every write here (the only writer of these tables). */
+  const fineCache = new Map<string, { fine: FineDigests; root?: string }>();
+  const durable = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
+    db.pragma('synchronous = FULL');
+    try {
+      return fn(...args);
+    } catch (err) {
+      // Rolled back: the cached digests may hold what the transaction wrote. Read afresh.
+      fineCache.clear();
+      throw err;
+    } finally {
+      db.pragma('synchronous = NORMAL');
+    }
+  };
   const recovered = db.transaction(() => {
     db.prepare('DELETE FROM sync_temp').run();
     return db
@@ -91,6 +110,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     ),
     all: db.prepare<[string], EntryRow>('SELECT * FROM sync_entries WHERE space = ? AND deleted = 0 ORDER BY bucket, key'),
     count: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM sync_entries WHERE space = ?'),
+    spaces: db.prepare<[], { space: string; count: number }>('SELECT space, sum(count) AS count FROM sync_buckets GROUP BY space ORDER BY space'),
     maxClock: db.prepare<[], { c: number | null }>('SELECT max(clock) AS c FROM sync_entries'),
     digestsOf: db.prepare<[string, number], { digest: string }>('SELECT digest FROM sync_entries WHERE space = ? AND bucket = ? ORDER BY key'),
     putBucket: db.prepare('INSERT INTO sync_buckets (space, bucket, digest, count) VALUES (?, ?, ?, ?) ON CONFLICT(space, bucket) DO UPDATE SET digest = excluded.digest, count = excluded.count'),
@@ -132,23 +152,30 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
 
   let lastClock = q.maxClock.get()?.c ?? 0;
   const nextClock = () => (lastClock = Math.max(Date.now(), lastClock + 1));
-  /** Fine digests by space, read once and kept up to date by every write here (the only writer of these tables). */
-  const fineCache = new Map<string, string[]>();
-  const fineOf = (space: string): string[] => {
-    let fine = fineCache.get(space);
-    if (!fine) {
-      fine = new Array<string>(FINE_BUCKETS).fill(ZERO_DIGEST);
-      for (const r of q.buckets.all(space)) fine[r.bucket] = r.digest;
-      fineCache.set(space, fine);
+  const cached = (space: string) => {
+    let c = fineCache.get(space);
+    if (!c) {
+      const fine = emptyFine();
+      for (const r of q.buckets.all(space)) fromHex(r.digest, fine, 32 * r.bucket);
+      c = { fine };
+      fineCache.set(space, c);
     }
-    return fine;
+    return c;
+  };
+  const fineOf = (space: string): FineDigests => cached(space).fine;
+  const rootNow = (space: string): string => {
+    const c = cached(space);
+    c.root ??= rootOf(crypto, c.fine);
+    return c.root;
   };
   const refreshBucket = (space: string, bucket: number) => {
     const digests = q.digestsOf.all(space, bucket).map((r) => r.digest);
     const d = bucketDigest(crypto, digests);
     if (digests.length === 0) q.dropBucket.run(space, bucket);
     else q.putBucket.run(space, bucket, d, digests.length);
-    fineOf(space)[bucket] = d;
+    const c = cached(space);
+    fromHex(d, c.fine, 32 * bucket);
+    delete c.root;
   };
 
   const check = (key: string, value: string) => {
@@ -158,12 +185,12 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     if (typeof value !== 'string' || jsonBytes(value) > limits.maxValueBytes) throw new RangeError(`a space value is a string of at most ${limits.maxValueBytes} bytes as JSON`);
   };
 
-  const write = db.transaction((space: string, e: DigestedEntry) => {
+  const write = durable(db.transaction((space: string, e: DigestedEntry) => {
     q.upsert.run({ space, ...e, deleted: e.deleted ? 1 : 0 });
     refreshBucket(space, e.bucket);
-  });
+  }));
 
-  const putMany = db.transaction((space: string, entries: readonly SyncEntry[]) => {
+  const putMany = durable(db.transaction((space: string, entries: readonly SyncEntry[]) => {
     const touched = new Set<number>();
     for (const raw of entries) {
       check(raw.key, raw.value);
@@ -173,7 +200,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
       touched.add(e.bucket);
     }
     for (const b of touched) refreshBucket(space, b);
-  });
+  }));
 
   const stage = db.transaction((saga: string, entries: readonly DigestedEntry[]) => {
     let n = q.staged.get(saga)!.n;
@@ -187,13 +214,13 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     }
   };
 
-  const commit = db.transaction((saga: string, space: string, final: (done: { applied: number; root: string; count: number }) => readonly SealedTurn[], head: { peer: string; role: SagaRole }) => {
+  const commit = durable(db.transaction((saga: string, space: string, final: (done: { applied: number; root: string; count: number }) => readonly SealedTurn[], head: { peer: string; role: SagaRole }) => {
     const touched = q.touched.all(saga).map((r) => r.bucket);
     const applied = q.merge.run({ space, saga }).changes;
     lastClock = Math.max(lastClock, q.tempMaxClock.get(saga)?.c ?? 0);
     for (const b of touched) refreshBucket(space, b);
     q.dropTemp.run(saga);
-    const root = rootOf(crypto, fineOf(space));
+    const root = rootNow(space);
     const count = q.count.get(space)!.n;
     const turns = final({ applied, root, count });
     recordTurns(saga, turns);
@@ -201,7 +228,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     if (last) q.setHead.run(head.peer, space, head.role, last.hash);
     q.endSaga.run('committed', Date.now(), `committed: ${applied} of the entries sent changed this space`, null, applied, saga);
     return { applied, root, count };
-  });
+  }));
 
   const toRecord = (r: Record<string, unknown>): SagaRecord => ({
     saga: String(r['saga']),
@@ -237,11 +264,12 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     },
     entries: (space, prefix = '') => q.all.all(space).filter((r) => r.key.startsWith(prefix)).map(rowEntry),
     count: (space) => q.count.get(space)!.n,
-    root: (space) => rootOf(crypto, fineOf(space)),
+    spaces: () => q.spaces.all(),
+    root: (space) => rootNow(space),
     summary(space, bits) {
       const fine = fineOf(space);
       return {
-        root: rootOf(crypto, fine),
+        root: rootNow(space),
         count: q.count.get(space)!.n,
         bits,
         buckets: coarseDigests(crypto, fine, bits).map((d) => d.slice(0, SHORT_DIGEST_CHARS)),
@@ -251,6 +279,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
       (after ? q.pageAfter.all(space, lo, hi, after[0], after[1], limit) : q.pageFirst.all(space, lo, hi, limit)).map(rowEntry),
     countIn: (space, lo, hi) => q.countIn.get(space, lo, hi)!.n,
     putMany: (space, entries) => putMany(space, entries),
+    clock: () => nextClock(),
     seen: (saga) => q.seen.get(saga) !== undefined,
     begin: (saga, peer, space, role) => void q.begin.run(saga, peer, space, role, Date.now()),
     stage: (saga, entries) => stage(saga, entries),

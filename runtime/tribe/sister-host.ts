@@ -28,6 +28,7 @@ import { makeRegistry, pidAlive } from './registry.js';
 import { earlyExitProblem, spawnSister, SPAWN_UP_MS } from './spawner.js';
 import { ensureRegistryDir, loadOrCreateSecret, loadTribeConfig, MAX_SLOTS, tribePaths } from './tribe-home.js';
 import { type Discovery, startDiscovery } from './discovery.js';
+import { type SisterSync, startSisterSync, SYSTEM_SPACES } from './sister-sync.js';
 
 /** Where sisters announce themselves unless told otherwise (`--discovery`). */
 export const DEFAULT_DISCOVERY = '127.0.0.1';
@@ -73,6 +74,7 @@ const viewOf = (r: SisterRecord): SisterView => ({
   pid: r.pid,
   startedAt: r.startedAt,
   coreSize: r.coreSize,
+  key: r.key,
 });
 
 const parseDiscovery = (text: string): { address: string; basePort?: number } => {
@@ -116,7 +118,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
   const { host, slot } = await takeSlot(tribeHome, hostOptions, opts.slot);
   const startedAt = Date.now();
   const actor = createActor(bootstrapMachine, {
-    input: { coreSize: config.coreSize, spawnWaitMs: SPAWN_UP_MS, connectWaitMs: 15_000, maxSpawnFailures: 3 },
+    input: { coreSize: config.coreSize, spawnWaitMs: SPAWN_UP_MS, connectWaitMs: 15_000, syncWaitMs: 15_000, maxSpawnFailures: 3 },
     inspect: host.inspector.tap({ group: 'tribe', name: `bootstrap ${shortVatId(host.id)}` }).inspect,
   });
   actor.start();
@@ -130,6 +132,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
   actor.send({ type: 'listening' });
 
   let discovery: Discovery | undefined;
+  let sync: SisterSync | undefined;
   let stopping = false;
   const heard = new Map<string, { view: SisterView; at: number }>();
   let lastStatus: TribeSisterStatus | undefined;
@@ -202,6 +205,16 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
 
     const sister = await host.startSystemVat({ name: 'sister', module: SISTER_MODULE });
     host.remote!.exportAt(sisterSwiss(nodeCrypto, secret, host.id), 'sister');
+    /** Every sister this host knows, its own machine's and the others'. */
+    const views = (): SisterView[] => {
+      const all = new Map<string, SisterView>();
+      for (const v of lastStatus?.sisters ?? []) all.set(v.vatId, v);
+      for (const h of heard.values()) all.set(h.view.vatId, h.view);
+      for (const r of registry.scan().live) all.set(r.vatId, viewOf(r));
+      return [...all.values()];
+    };
+    sync = startSisterSync({ host, secret, tribe, key, recordText: encodeRecord(signed), startedAt, peers: views, print });
+    const syncing = sync;
 
     const powers = Far('SisterPowers', {
       self: () => harden(viewOf(record)),
@@ -296,6 +309,11 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         }
       },
       stopHost: () => void host.stop(),
+      syncRoots: () => harden(syncing.roots()),
+      push: async (view: SisterView, space: string) => {
+        const { state, entries, applied, root } = await syncing.push(view, space);
+        return harden({ state, entries, applied, root });
+      },
     });
 
     host.attachTribe({
@@ -315,9 +333,24 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
           ...(lastStatus ? { sisters: lastStatus.sisters, rounds: lastStatus.rounds } : {}),
           ...(discovery ? { discovery: { port: discovery.port ?? null, ...discovery.stats() } } : {}),
           registryRemoved: registry.removedCounts(),
+          ...(sync ? { sync: { inFlight: sync.inFlight() } } : {}),
         };
       },
-      resolveName: async (name) => ((await E(sister).resolve(name)) as string | undefined) ?? undefined,
+      resolveName: async (name) => {
+        // The names space says who publishes it: reached directly, no sister asked. A name
+        // published too recently to have synced here is asked of every sister.
+        const owner = syncing.publisherOf(name);
+        const at = owner && owner !== host.id ? lastStatus?.sisters.find((v) => v.vatId === owner && v.state === 'connected') : undefined;
+        if (at) return `tribe://${at.vatId}@${at.address}/${sisterSwiss(nodeCrypto, secret, `${at.vatId}/${name}`)}`;
+        return ((await E(sister).resolve(name)) as string | undefined) ?? undefined;
+      },
+      sync: (req) =>
+        syncing.syncNow(
+          req,
+          (lastStatus?.sisters ?? []).filter((v) => v.state === 'connected'),
+        ),
+      syncStatus: () => syncing.status(),
+      space: (name) => syncing.space(name),
       place: async (o, on) => (await E(sister).place(o, on)) as { name: string; on: string },
       stopSisters: async () => (await E(sister).stopTribe()) as string[],
       stop: async () => {
@@ -328,6 +361,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         actor.send({ type: 'stop' });
         registry.withdraw(record);
         await discovery?.close();
+        syncing.close();
       },
     });
     await E(sister).start(powers);
@@ -337,6 +371,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
     return { host, slot, tribe };
   } catch (err) {
     await discovery?.close();
+    sync?.close();
     await host.stop();
     throw err;
   }

@@ -23,4 +23,8 @@ export interface TribeStatus {
   readonly discovery?: { readonly port: number | null; readonly sent: number; readonly heard: number; readonly dropped: Record<string, number> };
   /** Registry records removed since the start, by reason (dead, forged, malformed, other-tribe). */
   readonly registryRemoved: Record<string, number>;
+  /** Sync sagas in flight on this host (`tribe sync --status` has the full picture). */
+  readonly sync?: {
+    readonly inFlight: readonly { readonly peer: string; readonly space: string; readonly role: string; readonly state: string; readonly entries: number; readonly total?: number; readonly bytes: number }[];
+  };
 }

@@ -7,7 +7,7 @@ import test from 'ava';
 import { createActor, SimulatedClock } from 'xstate';
 import { type BootstrapEvent, type BootstrapInput, bootstrapMachine } from '../../protocols/bootstrap/bootstrap.machine.js';
 
-const INPUT: BootstrapInput = { coreSize: 3, spawnWaitMs: 1000, connectWaitMs: 500, maxSpawnFailures: 3 };
+const INPUT: BootstrapInput = { coreSize: 3, spawnWaitMs: 1000, connectWaitMs: 500, syncWaitMs: 700, maxSpawnFailures: 3 };
 
 const live = (input: Partial<BootstrapInput> = {}) => {
   const clock = new SimulatedClock();
@@ -23,7 +23,7 @@ const live = (input: Partial<BootstrapInput> = {}) => {
   return { clock, actor, visited, state, reason };
 };
 
-const status = (alive: number, expected: number, connected: number, spawner = true): BootstrapEvent => ({ type: 'status', alive, expected, connected, spawner });
+const status = (alive: number, expected: number, connected: number, spawner = true, synced = true): BootstrapEvent => ({ type: 'status', alive, expected, connected, spawner, synced });
 const UP: BootstrapEvent[] = [{ type: 'identity.loaded' }, { type: 'store.opened' }, { type: 'listening' }, { type: 'discovered', sisters: 1 }];
 
 /** An actor driven to `spawn`. */
@@ -92,6 +92,27 @@ test('connectWait expiring: degraded naming the connected counts; whole again is
   t.regex(m.reason() ?? '', /3 of 4 sisters connected/);
   m.actor.send(status(3, 4, 4));
   t.is(m.state(), 'ready');
+});
+
+test('sync step: connected but spaces not in sync waits in sync; in sync is ready; syncWait expiring is degraded, and in sync recovers it', (t) => {
+  const m = atSpawn();
+  m.actor.send(status(3, 2, 2, true, false));
+  t.is(m.state(), 'sync');
+  m.actor.send(status(3, 2, 2, true, true));
+  t.is(m.state(), 'ready');
+
+  const n = atSpawn();
+  n.actor.send(status(3, 2, 2, true, false));
+  n.clock.increment(699);
+  t.is(n.state(), 'sync');
+  n.clock.increment(1);
+  t.is(n.state(), 'degraded');
+  t.regex(n.reason() ?? '', /registry and names are not in sync/);
+  n.actor.send(status(3, 2, 2, true, true));
+  t.is(n.state(), 'ready');
+  // Once ready, a transient difference (a name published a moment ago) does not degrade it.
+  n.actor.send(status(3, 2, 2, true, false));
+  t.is(n.state(), 'ready');
 });
 
 test('spawnWait counts from entering spawn, not from the first status', (t) => {

@@ -13,7 +13,7 @@ import type { SisterPowers, SisterView, TribeSisterStatus } from '../../vats/sis
 import { LOCAL_MS, until } from '../helpers/bounded.js';
 
 const view = (vatId: string, machine: string, slot = 0): SisterView =>
-  harden({ vatId, slot, machine, address: '10.0.0.1:1', bridgeRef: '', pid: 1, startedAt: 1, coreSize: 1 });
+  harden({ vatId, slot, machine, address: '10.0.0.1:1', bridgeRef: '', pid: 1, startedAt: 1, coreSize: 1, key: '' });
 
 /** A timer whose delays end at once (so rounds run back to back) and whose clock moves `step` ms per delay. */
 const fastTimer = (step: number) => {
@@ -45,6 +45,8 @@ const scripted = (presences: (() => unknown)[]) => {
     awaitGone: async () => {},
     admit: () => harden({ secret: [], sisters: [] }),
     stopHost: () => {},
+    syncRoots: () => harden({}),
+    push: async () => harden({ state: 'synced', entries: 0, applied: 0, root: '' }),
   }) as unknown as SisterPowers;
   /** Ends the Sister's loop: it returns once quiesced and its host's machine is stopped. */
   const end = (sister: ReturnType<typeof make>) => {

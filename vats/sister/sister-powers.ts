@@ -18,6 +18,17 @@ export interface SisterView {
   readonly pid: number;
   readonly startedAt: number;
   readonly coreSize: number;
+  /** Its identity key (base32) from its signed record: what its saga turns are verified against. */
+  readonly key: string;
+}
+
+/** A saga's outcome as the Sister sees it (runtime/tribe/sister-sync.ts runs it). */
+export interface PushOutcome {
+  readonly state: 'synced' | 'committed';
+  readonly entries: number;
+  readonly applied: number;
+  /** The receiver's root after the saga. */
+  readonly root: string;
 }
 
 export type BootstrapReport =
@@ -28,6 +39,8 @@ export type BootstrapReport =
       readonly expected: number;
       readonly connected: number;
       readonly spawner: boolean;
+      /** Whether every connected sister's system spaces have this host's roots. */
+      readonly synced: boolean;
       /** The Sister's table of sisters, for `tribe ps`. */
       readonly table: TribeSisterStatus;
     }
@@ -72,6 +85,10 @@ export interface SisterPowers {
   admit(): { readonly secret: readonly number[]; readonly sisters: readonly SisterView[] };
   /** Stops this host. */
   stopHost(): void;
+  /** Refreshes this host's own entries in the system spaces (its record, its names); answers each system space's root. */
+  syncRoots(): Record<string, string>;
+  /** Pushes `space` to sister `view` by a saga; rejects with the saga's named error. */
+  push(view: SisterView, space: string): Promise<PushOutcome>;
 }
 
 export interface TribeSisterStatus {
@@ -87,5 +104,9 @@ export interface TribeSisterStatus {
     readonly vats?: number;
     readonly phase?: string;
     readonly lastError?: string;
+    /** Whether its system spaces had this host's roots at the last ping. */
+    readonly inSync?: boolean;
+    /** Why the last push of a space to it failed, until one succeeds. */
+    readonly syncError?: string;
   })[];
 }

@@ -16,7 +16,10 @@
  *      joined from another machine becomes known to all);
  *   4. asks its host to give each sister session paths through the other
  *      sisters as bridges;
- *   5. reports the tribe's health to the host's bootstrap machine.
+ *   5. pushes its system spaces (registry, names) by a sync saga to each
+ *      sister whose roots, as its last ping answered, differ from its own
+ *      (both sides do, so a pair converges within a round or two);
+ *   6. reports the tribe's health to the host's bootstrap machine.
  *
  * Failure semantics: nothing a sister answers, or fails to answer, ends this
  * loop; a sister that does not answer within PING_TIMEOUT_MS is `unreachable`
@@ -45,7 +48,17 @@ interface Known {
   phase?: string;
   pinging: boolean;
   lastError?: string;
+  /** Its system spaces' roots, as its last ping answered. */
+  roots?: Record<string, string>;
+  /** Spaces being pushed to it now, and when a failed push may be tried again. */
+  pushing: Set<string>;
+  retryAt: Map<string, number>;
+  syncError?: string;
 }
+
+/** A failed push to a sister waits this long before the next, doubling up to SYNC_RETRY_MAX_MS. */
+export const SYNC_RETRY_MS = 1_000;
+export const SYNC_RETRY_MAX_MS = 30_000;
 
 interface VatPowers {
   readonly timer: Timer;
@@ -66,6 +79,9 @@ export const make = (vatPowers: VatPowers) => {
   let spawner = false;
   /** This host's vats, as of the last round: what pings answer (placement asks afresh). */
   let vats = 0;
+  /** This host's system spaces' roots, as of the last round: what pings answer. */
+  let roots: Record<string, string> = {};
+  const failedPushes = new Map<string, number>();
 
   /** What `within` answers when `ms` passed first: no answer (a string, say a sturdy ref, could be one) can be it. */
   const TIMED_OUT: unique symbol = Symbol('timed out');
@@ -99,7 +115,7 @@ export const make = (vatPowers: VatPowers) => {
       had.local ||= local;
       return;
     }
-    known.set(view.vatId, { view, local, state: 'connecting', lastAnswer: 0, pinging: false });
+    known.set(view.vatId, { view, local, state: 'connecting', lastAnswer: 0, pinging: false, pushing: new Set(), retryAt: new Map() });
   };
 
   const ping = async (k: Known) => {
@@ -113,7 +129,7 @@ export const make = (vatPowers: VatPowers) => {
         k.ref.catch(() => {});
       }
       const answer = await within(
-        (async () => E(await k.ref).ping(self)) () as Promise<{ self: SisterView; known: SisterView[]; vats: number; phase: string }>,
+        (async () => E(await k.ref).ping(self)) () as Promise<{ self: SisterView; known: SisterView[]; vats: number; phase: string; roots?: Record<string, string> }>,
         PING_TIMEOUT_MS,
       );
       if (answer === TIMED_OUT) {
@@ -125,6 +141,7 @@ export const make = (vatPowers: VatPowers) => {
       k.rttMs = k.lastAnswer - started;
       k.vats = answer.vats;
       k.phase = answer.phase;
+      if (answer.roots && typeof answer.roots === 'object') k.roots = answer.roots;
       delete k.lastError;
       for (const v of answer.known) if (v.machine !== self.machine) learn(v, false);
     } catch (err) {
@@ -158,8 +175,36 @@ export const make = (vatPowers: VatPowers) => {
       ...(k.vats !== undefined ? { vats: k.vats } : {}),
       ...(k.phase !== undefined ? { phase: k.phase } : {}),
       ...(k.lastError ? { lastError: k.lastError } : {}),
+      ...(k.roots ? { inSync: inSync(k) } : {}),
+      ...(k.syncError ? { syncError: k.syncError } : {}),
     })),
   });
+
+  const inSync = (k: Known) => k.roots !== undefined && Object.keys(roots).every((s) => k.roots![s] === roots[s]);
+
+  /** Pushes `space` to `k` unless a push is running or a failed one is waiting out its backoff. */
+  const pushTo = (p: SisterPowers, k: Known, space: string) => {
+    const id = `${k.view.vatId} ${space}`;
+    if (k.pushing.has(space) || timer.now() < (k.retryAt.get(space) ?? 0)) return;
+    k.pushing.add(space);
+    E(p)
+      .push(k.view, space)
+      .then(
+        () => {
+          failedPushes.delete(id);
+          k.retryAt.delete(space);
+          delete k.syncError;
+        },
+        (err: unknown) => {
+          const n = (failedPushes.get(id) ?? 0) + 1;
+          failedPushes.set(id, n);
+          k.retryAt.set(space, timer.now() + Math.min(SYNC_RETRY_MS * 2 ** (n - 1), SYNC_RETRY_MAX_MS));
+          k.syncError = String((err as Error)?.message ?? err).slice(0, 200);
+          if (n === 1) log(`sync of ${space} to ${k.view.vatId.slice(0, 8)} failed: ${k.syncError}`);
+        },
+      )
+      .finally(() => k.pushing.delete(space));
+  };
 
   /** Asks every connected sister at once; the first that publishes `name` answers with a sturdy ref to it. */
   const resolve = async (name: string): Promise<string | undefined> => {
@@ -178,6 +223,7 @@ export const make = (vatPowers: VatPowers) => {
   const round = async () => {
     if (!powers || !self) return;
     const p = powers;
+    roots = await E(p).syncRoots();
     const seen = await E(p).sisters();
     // Local sisters are exactly the registry's live records: one that left it is dead.
     for (const [id, k] of known) {
@@ -218,6 +264,11 @@ export const make = (vatPowers: VatPowers) => {
       const bridges = others.filter((o) => o !== k && o.state === 'connected' && o.view.bridgeRef).map((o) => o.view.bridgeRef);
       if (bridges.length > 0) void E(p).widen(k.view.vatId, bridges, k.view.address);
     }
+    // Spaces converge by pushes both ways: each side pushes what differs from what the other answered.
+    for (const k of others) {
+      if (k.state !== 'connected' || !k.roots || quiet) continue;
+      for (const space of Object.keys(roots)) if (k.roots[space] !== roots[space]) pushTo(p, k, space);
+    }
     const alive = liveSlots.filter((s) => s < self!.coreSize).length;
     vats = await E(p).load();
     // The host's bootstrap machine answers its state; the table is what `tribe ps` shows.
@@ -227,6 +278,7 @@ export const make = (vatPowers: VatPowers) => {
       expected: others.length,
       connected: others.filter((k) => k.state === 'connected').length,
       spawner,
+      synced: others.every((k) => k.state !== 'connected' || inSync(k)),
       table: harden(status()),
     });
   };
@@ -259,7 +311,7 @@ export const make = (vatPowers: VatPowers) => {
     async ping(from: SisterView) {
       if (from && typeof from.vatId === 'string' && self && from.machine !== self.machine) learn(from, false, true);
       const views = [...known.values()].filter((k) => k.state === 'connected').map((k) => k.view);
-      return harden({ self, known: self ? [self, ...views] : views, vats, phase });
+      return harden({ self, known: self ? [self, ...views] : views, vats, phase, roots });
     },
     /** A sister of another machine leaves (stopped, and nobody there starts it again): it is not expected any more. */
     leave(vatId: string, startedAt: number) {
@@ -331,6 +383,16 @@ export const make = (vatPowers: VatPowers) => {
     nameRef(name: string) {
       if (!powers) return undefined;
       return E(powers).nameRef(name);
+    },
+    /**
+     * Pushes `space` to sister `vatId` now (`tribe sync`: the other direction of
+     * a sync asked for on that sister). Answers the saga's outcome.
+     */
+    async pushTo(vatId: string, space: string) {
+      if (!powers) throw new Error('the Sister is not started');
+      const k = known.get(vatId);
+      if (!k) throw new SisterNotFoundError(`no sister ${String(vatId).slice(0, 8)} is known here`);
+      return E(powers).push(k.view, space);
     },
     /** A sturdy ref for `name` from the first sister that publishes it, or undefined. */
     resolve: (name: string) => resolve(name),

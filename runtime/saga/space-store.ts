@@ -20,11 +20,12 @@ import type { SagaRecord, SagaRole, SagaState, SpaceStore, StoredTurn } from '..
 export type { SagaRecord, SagaRole, SagaState, SpaceStore, SpaceSummary, StoredTurn } from '../../protocols/saga/spaces.js';
 
 const SCHEMA = `
+-- Rowid tables: values run to kilobytes, and WITHOUT ROWID suits small rows only (SQLite's own advice).
 CREATE TABLE IF NOT EXISTS sync_entries (
   space TEXT NOT NULL, bucket INTEGER NOT NULL, key TEXT NOT NULL,
   value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
-  PRIMARY KEY (space, bucket, key)
-) WITHOUT ROWID;
+  UNIQUE (space, bucket, key)
+);
 CREATE TABLE IF NOT EXISTS sync_buckets (
   space TEXT NOT NULL, bucket INTEGER NOT NULL, digest TEXT NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (space, bucket)
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS sync_temp (
   saga TEXT NOT NULL, n INTEGER NOT NULL, bucket INTEGER NOT NULL, key TEXT NOT NULL,
   value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
   PRIMARY KEY (saga, n)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS sync_sagas (
   saga TEXT PRIMARY KEY, peer TEXT NOT NULL, space TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL,
   started_at INTEGER NOT NULL, ended_at INTEGER, outcome TEXT, error_name TEXT,

@@ -23,6 +23,7 @@ import { reviveError } from '../capabilities/errors.js';
 import { connectControl } from './control.js';
 import { homePaths, resolveHome } from './home.js';
 import type { HostStatus, SpawnOptions } from './host.js';
+import type { SyncReport, SyncRequest, SyncStatus } from './host-api.js';
 import { quietMarshalLogging } from './quiet-console.js';
 import type { UpgradedVat, UpgradeOptions } from './upgrade.js';
 
@@ -32,6 +33,17 @@ export const CLOSE_GRACE_MS = 2_000;
 export interface ConnectOptions {
   /** The running host's home; default $TRIBE_HOME or ~/.tribe, as for the CLI. */
   readonly home?: string;
+}
+
+/** A keyed space of a sister, through its control socket (`host.space(name)` in the host's process). */
+export interface ClientSpace {
+  put(key: string, value: string): Promise<void>;
+  putMany(entries: readonly { key: string; value: string }[]): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  remove(key: string): Promise<void>;
+  entries(prefix?: string): Promise<{ key: string; value: string }[]>;
+  /** The root of its summary tree and its entry count (tombstones included). */
+  info(): Promise<{ root: string; count: number }>;
 }
 
 export interface TribeClient {
@@ -57,6 +69,12 @@ export interface TribeClient {
   makeSturdyRef(name: string): Promise<string>;
   /** Like `tribe revoke`. */
   revokeSturdyRef(ref: string): Promise<void>;
+  /** Like `tribe sync` (on a sister): a saga each way with every connected sister, or `with`. */
+  sync(req?: SyncRequest): Promise<SyncReport>;
+  /** Like `tribe sync --status`. */
+  syncStatus(): Promise<SyncStatus>;
+  /** A keyed space of the sister (like `tribe space`); `names` and `registry` are read-only. */
+  space(name: string): ClientSpace;
   /** Hangs up; resolves once the socket is closed. Idempotent. */
   close(): Promise<void>;
   /** Resolves once the connection has ended, however it ended. */
@@ -99,6 +117,18 @@ export const connect = async (options: ConnectOptions = {}): Promise<TribeClient
       ask<UpgradedVat>((c) => c.upgrade(name, typeof module === 'string' && module !== '' ? resolvePath(module) : module, harden({ ...opts }))),
     makeSturdyRef: (name: string) => ask<string>((c) => c.ref(name)),
     revokeSturdyRef: (ref: string) => ask<void>((c) => c.revoke(ref)),
+    sync: (req: SyncRequest = {}) => ask<SyncReport>((c) => c.sync(harden({ ...req }))),
+    syncStatus: () => ask<SyncStatus>((c) => c.syncStatus()),
+    space: (name: string): ClientSpace =>
+      harden({
+        put: (key: string, value: string) => ask<void>(async (c) => void (await c.spacePut(name, harden([{ key, value }])))),
+        putMany: (entries: readonly { key: string; value: string }[]) =>
+          ask<void>(async (c) => void (await c.spacePut(name, harden(entries.map((e) => ({ key: e.key, value: e.value })))))),
+        get: (key: string) => ask<string | undefined>((c) => c.spaceGet(name, key)),
+        remove: (key: string) => ask<void>((c) => c.spaceRemove(name, key)),
+        entries: (prefix = '') => ask<{ key: string; value: string }[]>((c) => c.spaceList(name, prefix)),
+        info: () => ask<{ root: string; count: number }>((c) => c.spaceInfo(name)),
+      }),
     async close() {
       client.close();
       const cut = setTimeout(() => client.destroy(), CLOSE_GRACE_MS);

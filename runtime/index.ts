@@ -14,7 +14,9 @@
  */
 import './lockdown.js';
 
-export { connect, type ConnectOptions, type TribeClient } from './client.js';
+export { connect, type ClientSpace, type ConnectOptions, type TribeClient } from './client.js';
+export type { KeyedSpace, SyncReport, SyncRequest, SyncResult, SyncStatus, SyncSagaView } from './host-api.js';
+export * from '../protocols/saga/errors.js';
 export { startHost, callByName, type Host, type HostOptions, type HostStatus, type RestartedVat, type SpawnOptions } from './host.js';
 export type { UpgradedVat, UpgradeOptions } from './upgrade.js';
 export type { VatId } from './identity.js';

@@ -103,14 +103,20 @@ export const startSisterSync = (opts: SisterSyncOptions): SisterSync => {
   if (spaces.recovered > 0) print(`sync: ${spaces.recovered} saga(s) were open when this host last stopped: aborted, their temp space removed`);
   const book: SagaBook = makeSagaBook();
 
+  /** The VatId is the key's hash: a key that is not its key is no key for it, whoever said so. */
+  const keyFor = (vatId: string, text: string | undefined): Uint8Array | undefined => {
+    const key = text === undefined ? undefined : unbase32(text);
+    return key?.length === 32 && vatIdOf(nodeCrypto, key) === vatId ? key : undefined;
+  };
   const keyOf = (vatId: string): Uint8Array | undefined => {
     for (const p of opts.peers()) {
-      if (p.vatId !== vatId) continue;
-      const key = unbase32(p.key);
-      // The VatId is the key's hash: a key that is not its key is no key for it, whoever said so.
-      if (key?.length === 32 && vatIdOf(nodeCrypto, key) === vatId) return key;
+      const key = p.vatId === vatId ? keyFor(vatId, p.key) : undefined;
+      if (key) return key;
     }
-    return undefined;
+    // A sister known only from the registry space (its record synced here by another sister).
+    const synced = spaces.get('registry', vatId);
+    const check = synced ? checkRecord(nodeCrypto, tribe, synced.value) : undefined;
+    return check?.ok ? keyFor(vatId, check.record.key) : undefined;
   };
 
   const party: SagaParty = {

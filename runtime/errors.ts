@@ -29,6 +29,8 @@ export class UpgradeInProgressError extends TribeError {}
 export class VizRelayError extends TribeError {}
 /** An address asked for (listen or visualizer) is taken by another host or program. */
 export class PortInUseError extends TribeError {}
+/** `tribe space get`: the space has no live entry under that key. */
+export class SpaceKeyNotFoundError extends TribeError {}
 
 /** `err` as a PortInUseError when it is the OS saying the address is taken; otherwise unchanged. */
 export const portInUse = (err: unknown, what: string, address: string, hint: string): unknown =>

@@ -160,6 +160,12 @@ export const SPACE_PATTERN = /^[a-z][a-z0-9._:-]{0,63}$/;
 const utf8Bytes = (s: string): number => encoder.encode(s).length;
 /** A string's size in a turn: its JSON text's UTF-8 bytes (escapes included). */
 export const jsonBytes = (s: string): number => utf8Bytes(JSON.stringify(s));
+/** Whether `s` takes at most `max` bytes as JSON; without encoding it when it plainly does (an escape takes at most 6 bytes per UTF-16 unit). */
+export const jsonFits = (s: string, max: number): boolean => s.length * 6 + 2 <= max || jsonBytes(s) <= max;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is the point
+const NON_ASCII = /[^\u0000-\u007f]/;
+/** UTF-8 bytes of `s`, without encoding it when it is ASCII (most keys and values). */
+const utf8Size = (s: string): number => (NON_ASCII.test(s) ? utf8Bytes(s) : s.length);
 
 const checkHeader = (t: Record<string, unknown>): TurnHeader => {
   if (t['v'] !== TURN_VERSION) fail(`turn version ${JSON.stringify(t['v'])}, want ${TURN_VERSION}`);
@@ -177,7 +183,7 @@ const checkEntry = (e: unknown, limits: SagaLimits): WireEntry => {
   if (!Array.isArray(e) || e.length !== 5) return fail('an entry is not [key, value, clock, origin, deleted]');
   const [key, value, clock, origin, deleted] = e as unknown[];
   if (typeof key !== 'string' || key.length === 0 || utf8Bytes(key) > limits.maxKeyBytes) fail(`an entry's key is not a string of 1..${limits.maxKeyBytes} bytes`);
-  if (typeof value !== 'string' || jsonBytes(value) > limits.maxValueBytes) fail(`an entry's value is not a string of at most ${limits.maxValueBytes} bytes as JSON`);
+  if (typeof value !== 'string' || !jsonFits(value, limits.maxValueBytes)) fail(`an entry's value is not a string of at most ${limits.maxValueBytes} bytes as JSON`);
   if (!isCount(clock)) fail("an entry's clock is not a count");
   if (typeof origin !== 'string' || origin.length === 0 || origin.length > 128) fail("an entry's origin is not a string of 1..128 characters");
   if (deleted !== 0 && deleted !== 1) fail("an entry's deleted flag is not 0 or 1");
@@ -273,4 +279,4 @@ export const toWire = (e: SyncEntry): WireEntry => [e.key, e.value, e.clock, e.o
 export const fromWire = (w: WireEntry): SyncEntry => ({ key: w[0], value: w[1], clock: w[2], origin: w[3], deleted: w[4] === 1 });
 
 /** The bytes an entry takes in a Delta turn's JSON (chunking: a turn never passes maxTurnBytes). */
-export const wireSize = (e: SyncEntry): number => utf8Bytes(JSON.stringify(toWire(e))) + 1;
+export const wireSize = (e: SyncEntry): number => utf8Size(JSON.stringify(toWire(e))) + 1;

@@ -215,7 +215,7 @@ export const makeResponder = (party: SagaParty, opts: ResponderOptions): Respond
           return e;
         });
         if (a.bytes + bytesIn > limits.maxSagaBytes) throw new SagaRefusedError(`the saga's temp space would pass ${limits.maxSagaBytes} bytes`);
-        store.stage(a.saga, staged);
+        store.stage(a.saga, staged, a.entries);
         a.chunks++;
         a.entries += staged.length;
         a.bytes += bytesIn;

@@ -70,8 +70,8 @@ export interface SpaceStore {
 
   seen(saga: string): boolean;
   begin(saga: string, peer: string, space: string, role: SagaRole): void;
-  /** Stages a chunk in the saga's temp space (one transaction). */
-  stage(saga: string, entries: readonly DigestedEntry[]): void;
+  /** Stages a chunk in the saga's temp space (one transaction); `first` is how many entries the saga staged before it. */
+  stage(saga: string, entries: readonly DigestedEntry[], first: number): void;
   staged(saga: string): { entries: number; bytes: number };
   /** Records turns of the chain (and the saga's progress counters). */
   record(saga: string, turns: readonly SealedTurn[], progress?: { chunks: number; entries: number; bytes: number }): void;

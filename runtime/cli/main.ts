@@ -312,8 +312,9 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     if (report.results.some((r) => r.state === 'failed')) process.exitCode = 1;
   },
   async space({ values, positionals }) {
-    const { runSpace } = await import('./sync-command.js');
+    const { checkSpaceArgs, runSpace } = await import('./sync-command.js');
     const [action, space, ...rest] = positionals;
+    checkSpaceArgs(action!, rest);
     await withControl(values.home, (c) => runSpace(c, action!, space!, rest, { ...(values.prefix !== undefined ? { prefix: values.prefix } : {}), json: values.json ?? false }));
   },
   async stop({ values }) {

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { E } from '@endo/far';
 import { shortVatId } from '../../protocols/session/vat-id.js';
-import { UsageError } from '../errors.js';
+import { SpaceKeyNotFoundError, UsageError } from '../errors.js';
 import type { SyncReport, SyncSagaView, SyncStatus } from '../host-api.js';
 
 /** How often a running sync prints the sagas in flight. */
@@ -110,47 +110,49 @@ const importFile = async (control: any, space: string, file: string): Promise<nu
   return n;
 };
 
+/** What each `tribe space` action takes after SPACE. */
+const SPACE_ACTIONS: Readonly<Record<string, readonly string[]>> = { ls: [], get: ['KEY'], put: ['KEY', 'VALUE'], rm: ['KEY'], import: ['FILE'], root: [] };
+
+/** Checks a `tribe space` command line before any host is asked. */
+export const checkSpaceArgs = (action: string, rest: readonly string[]): void => {
+  const takes = SPACE_ACTIONS[action];
+  if (!takes || !Object.hasOwn(SPACE_ACTIONS, action)) throw new UsageError(`tribe space: unknown action ${JSON.stringify(action)} (${Object.keys(SPACE_ACTIONS).join(', ')})`);
+  if (rest.length !== takes.length) {
+    throw new UsageError(`tribe space ${action} takes SPACE${takes.map((a) => ` ${a}`).join('')}, got ${rest.length} argument(s) after SPACE`);
+  }
+};
+
 export const runSpace = async (control: any, action: string, space: string, rest: readonly string[], opts: { prefix?: string; json?: boolean }): Promise<void> => {
-  const want = (n: number, what: string) => {
-    if (rest.length !== n) throw new UsageError(`tribe space ${action} takes SPACE ${what}, got ${rest.length} argument(s) after SPACE`);
-  };
+  checkSpaceArgs(action, rest);
   const out = (text: string) => process.stdout.write(text);
   switch (action) {
     case 'ls': {
-      want(0, '(and --prefix P)');
       const entries = (await E(control).spaceList(space, opts.prefix ?? '')) as { key: string; value: string }[];
       out(opts.json ? `${JSON.stringify(entries, null, 2)}\n` : entries.map((e) => `${e.key}\t${e.value}\n`).join(''));
       return;
     }
     case 'get': {
-      want(1, 'KEY');
       const v = (await E(control).spaceGet(space, rest[0])) as string | undefined;
-      if (v === undefined) throw new UsageError(`no key ${JSON.stringify(rest[0])} in space ${space}`);
+      if (v === undefined) throw new SpaceKeyNotFoundError(`no key ${JSON.stringify(rest[0])} in space ${space}`);
       out(`${v}\n`);
       return;
     }
     case 'put':
-      want(2, 'KEY VALUE');
       await E(control).spacePut(space, harden([{ key: rest[0]!, value: rest[1]! }]));
       return;
     case 'rm':
-      want(1, 'KEY');
       await E(control).spaceRemove(space, rest[0]);
       return;
     case 'import': {
-      want(1, 'FILE');
       const n = await importFile(control, space, rest[0]!);
       const info = (await E(control).spaceInfo(space)) as { count: number; root: string };
       out(`imported ${n.toLocaleString('en-US')} entries into ${space}: ${info.count.toLocaleString('en-US')} entries, root ${info.root}\n`);
       return;
     }
     case 'root': {
-      want(0, '');
       const info = (await E(control).spaceInfo(space)) as { count: number; root: string };
       out(opts.json ? `${JSON.stringify(info)}\n` : `${info.root}\t${info.count} entries\n`);
       return;
     }
-    default:
-      throw new UsageError(`tribe space: unknown action ${JSON.stringify(action)} (ls, get, put, rm, import, root)`);
   }
 };

@@ -11,7 +11,7 @@
  */
 import Database from 'better-sqlite3';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
-import { jsonBytes, type SealedTurn } from '../../protocols/saga/codec.js';
+import { jsonFits, type SealedTurn } from '../../protocols/saga/codec.js';
 import { type SagaLimits, SHORT_DIGEST_CHARS } from '../../protocols/saga/limits.js';
 import { bucketDigest, bucketOfKey, coarseDigests, digestEntry, type DigestedEntry, emptyFine, type FineDigests, fromHex, rootOf, type SyncEntry } from '../../protocols/saga/space.js';
 import { openDatabase } from '../store.js';
@@ -183,7 +183,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     if (typeof key !== 'string' || key.length === 0 || new TextEncoder().encode(key).length > limits.maxKeyBytes) {
       throw new RangeError(`a space key is a string of 1..${limits.maxKeyBytes} bytes`);
     }
-    if (typeof value !== 'string' || jsonBytes(value) > limits.maxValueBytes) throw new RangeError(`a space value is a string of at most ${limits.maxValueBytes} bytes as JSON`);
+    if (typeof value !== 'string' || !jsonFits(value, limits.maxValueBytes)) throw new RangeError(`a space value is a string of at most ${limits.maxValueBytes} bytes as JSON`);
   };
 
   const write = durable(db.transaction((space: string, e: DigestedEntry) => {
@@ -203,8 +203,8 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     for (const b of touched) refreshBucket(space, b);
   }));
 
-  const stage = db.transaction((saga: string, entries: readonly DigestedEntry[]) => {
-    let n = q.staged.get(saga)!.n;
+  const stage = db.transaction((saga: string, entries: readonly DigestedEntry[], first: number) => {
+    let n = first;
     for (const e of entries) q.stage.run({ saga, n: n++, ...e, deleted: e.deleted ? 1 : 0 });
   });
 
@@ -283,7 +283,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     clock: () => nextClock(),
     seen: (saga) => q.seen.get(saga) !== undefined,
     begin: (saga, peer, space, role) => void q.begin.run(saga, peer, space, role, Date.now()),
-    stage: (saga, entries) => stage(saga, entries),
+    stage: (saga, entries, first) => stage(saga, entries, first),
     staged(saga) {
       const r = q.staged.get(saga)!;
       return { entries: r.n, bytes: r.bytes ?? 0 };

@@ -27,6 +27,10 @@ const usageCases: Array<[string[], string]> = [
   [['frobnicate'], 'unknown command "frobnicate" (see tribe --help)'],
   [['help', 'frobnicate'], 'unknown command "frobnicate" (see tribe --help)'],
   [['--version', 'now'], '--version takes no arguments, got "now"'],
+  [['sync', 'now'], 'tribe sync takes no arguments, got "now": tribe sync [options]'],
+  [['space', 'frob', 's'], 'tribe space: unknown action "frob" (ls, get, put, rm, import, root)'],
+  [['space', 'put', 's', 'k'], 'tribe space put takes SPACE KEY VALUE, got 1 argument(s) after SPACE'],
+  [['space', 'ls'], 'tribe space needs SPACE: tribe space ACTION SPACE [KEY [VALUE] | FILE] [options]'],
 ];
 
 test('usage mistakes: one line `tribe: UsageError: …` saying what was wrong, exit code 2', async (t) => {
@@ -66,7 +70,7 @@ test('tribe <command> --help shows that command, and tribe --version the package
   t.false(spawn.stdout.includes('tribe host'), 'only the command asked about');
   t.is((await tribe(['help', 'spawn'])).stdout, spawn.stdout);
   // Every command has its own help.
-  for (const command of ['host', 'viz', 'ref', 'connect', 'revoke', 'spawn', 'call', 'ps', 'kill', 'stop']) {
+  for (const command of ['host', 'viz', 'ref', 'connect', 'revoke', 'spawn', 'call', 'ps', 'kill', 'stop', 'sync', 'space']) {
     const r = await tribe([command, '--help']);
     t.is(r.code, 0, command);
     t.true(r.stdout.startsWith(`Usage: tribe ${command}`), `${command}: ${r.stdout}`);

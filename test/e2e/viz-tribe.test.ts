@@ -46,4 +46,13 @@ test('npm start: a tribe of three with the examples; the first host\'s visualize
     return fresh().length > 0;
   }, READY_MS, "the respawned sister's bootstrap machine ready on the page", async () => [...actors.values()].filter((a) => a.host === victim.vatId).map((a) => [a.aid, values.get(a.aid)]));
   t.is(fresh().length, 1, 'one new bootstrap machine: the new run of slot 2');
+  // Its new record differs from the one its sisters hold: sync sagas push it, and the page shows them.
+  const committedSagas = () => {
+    readyHosts();
+    return [...actors.values()].filter((a) => a.tag.group === 'sync' && values.get(a.aid) === 'committed');
+  };
+  await eventually(async () => committedSagas().length > 0, READY_MS, 'a committed sync saga on the page', async () =>
+    [...actors.values()].filter((a) => a.tag.group === 'sync').map((a) => [a.tag.name, values.get(a.aid)]),
+  );
+  t.regex(committedSagas()[0]!.tag.name, /^saga [→←] [a-z2-7]{8} (registry|names)$/);
 });

@@ -9,13 +9,29 @@
  * store marks every saga still open as aborted by a crash and deletes all temp
  * rows, so nothing a dead process staged survives it.
  */
-import Database from 'better-sqlite3';
+import { chmodSync, rmSync } from 'node:fs';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
 import { jsonFits, type SealedTurn } from '../../protocols/saga/codec.js';
 import { type SagaLimits, SHORT_DIGEST_CHARS } from '../../protocols/saga/limits.js';
 import { bucketDigest, bucketOfKey, coarseDigests, digestEntry, type DigestedEntry, emptyFine, type FineDigests, fromHex, rootOf, type SyncEntry } from '../../protocols/saga/space.js';
 import { openDatabase } from '../store.js';
 import type { SagaRecord, SagaRole, SagaState, SpaceStore, StoredTurn } from '../../protocols/saga/spaces.js';
+
+/**
+ * Temp space: a file of its own beside the store, made afresh each time the store is opened
+ * (what a dead process staged goes with it). Nothing in it must survive a crash, so it is
+ * written without a journal on disk or an fsync: staging costs a write, not a durable one.
+ */
+const TEMP_SCHEMA = `
+CREATE TABLE tmp.sync_temp (
+  saga TEXT NOT NULL, n INTEGER NOT NULL, bucket INTEGER NOT NULL, key TEXT NOT NULL,
+  value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
+  PRIMARY KEY (saga, n)
+);
+`;
+
+/** The temp space's file for the store at `path` (beside it, like its -wal file). */
+export const tempSpacePath = (path: string): string => `${path}.sync-temp`;
 
 export type { SagaRecord, SagaRole, SagaState, SpaceStore, SpaceSummary, StoredTurn } from '../../protocols/saga/spaces.js';
 
@@ -30,11 +46,6 @@ CREATE TABLE IF NOT EXISTS sync_buckets (
   space TEXT NOT NULL, bucket INTEGER NOT NULL, digest TEXT NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (space, bucket)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sync_temp (
-  saga TEXT NOT NULL, n INTEGER NOT NULL, bucket INTEGER NOT NULL, key TEXT NOT NULL,
-  value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
-  PRIMARY KEY (saga, n)
-);
 CREATE TABLE IF NOT EXISTS sync_sagas (
   saga TEXT PRIMARY KEY, peer TEXT NOT NULL, space TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL,
   started_at INTEGER NOT NULL, ended_at INTEGER, outcome TEXT, error_name TEXT,
@@ -48,6 +59,8 @@ CREATE TABLE IF NOT EXISTS sync_turns (
   hash TEXT NOT NULL, prev TEXT NOT NULL, bytes BLOB NOT NULL, at INTEGER NOT NULL,
   PRIMARY KEY (saga, seq, kind)
 ) WITHOUT ROWID;
+-- Before temp space had a file of its own (below), its table lived here.
+DROP TABLE IF EXISTS main.sync_temp;
 CREATE TABLE IF NOT EXISTS sync_heads (
   peer TEXT NOT NULL, space TEXT NOT NULL, role TEXT NOT NULL, head TEXT NOT NULL,
   PRIMARY KEY (peer, space, role)
@@ -77,6 +90,14 @@ const rowEntry = (r: EntryRow): DigestedEntry => ({
 export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<SagaLimits, 'maxKeyBytes' | 'maxValueBytes'>): SpaceStore => {
   const db = openDatabase(path);
   db.exec(SCHEMA);
+  const tempPath = tempSpacePath(path);
+  for (const f of [tempPath, `${tempPath}-journal`]) rmSync(f, { force: true });
+  db.prepare('ATTACH DATABASE ? AS tmp').run(tempPath);
+  db.pragma('tmp.journal_mode = MEMORY');
+  db.pragma('tmp.synchronous = OFF');
+  db.exec(TEMP_SCHEMA);
+  // Temp space holds what peers sent before it is committed: owner-only, like the store.
+  chmodSync(tempPath, 0o600);
   // The saga's bookkeeping (turns, temp rows, records) commits without an fsync each: a power cut
   // loses at most the last of it, and a saga that was open is aborted at the next open anyway.
   // Writes to durable space — a Commit, a local write — run `durable`: fsynced before they return
@@ -97,7 +118,6 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     }
   };
   const recovered = db.transaction(() => {
-    db.prepare('DELETE FROM sync_temp').run();
     return db
       .prepare("UPDATE sync_sagas SET state = 'aborted', ended_at = ?, outcome = 'crashed: found open when the store was opened', error_name = 'SagaAbortedError' WHERE state = 'open'")
       .run(Date.now()).changes;
@@ -126,21 +146,21 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     seen: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM sync_sagas WHERE saga = ?'),
     begin: db.prepare("INSERT INTO sync_sagas (saga, peer, space, role, state, started_at) VALUES (?, ?, ?, ?, 'open', ?)"),
     stage: db.prepare(
-      'INSERT INTO sync_temp (saga, n, bucket, key, value, clock, origin, deleted, digest) VALUES (@saga, @n, @bucket, @key, @value, @clock, @origin, @deleted, @digest)',
+      'INSERT INTO tmp.sync_temp (saga, n, bucket, key, value, clock, origin, deleted, digest) VALUES (@saga, @n, @bucket, @key, @value, @clock, @origin, @deleted, @digest)',
     ),
-    staged: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(length(value) + length(key)) AS bytes FROM sync_temp WHERE saga = ?'),
+    staged: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(length(value) + length(key)) AS bytes FROM tmp.sync_temp WHERE saga = ?'),
     merge: db.prepare(
       `INSERT INTO sync_entries (space, bucket, key, value, clock, origin, deleted, digest)
-       SELECT @space, bucket, key, value, clock, origin, deleted, digest FROM sync_temp WHERE saga = @saga ORDER BY n
+       SELECT @space, bucket, key, value, clock, origin, deleted, digest FROM tmp.sync_temp WHERE saga = @saga ORDER BY n
        ON CONFLICT(space, bucket, key) DO UPDATE SET value = excluded.value, clock = excluded.clock, origin = excluded.origin, deleted = excluded.deleted, digest = excluded.digest
        WHERE excluded.clock > sync_entries.clock
           OR (excluded.clock = sync_entries.clock AND (excluded.origin > sync_entries.origin
               OR (excluded.origin = sync_entries.origin AND excluded.digest > sync_entries.digest)))`,
     ),
-    touched: db.prepare<[string], { bucket: number }>('SELECT DISTINCT bucket FROM sync_temp WHERE saga = ?'),
-    tempMaxClock: db.prepare<[string], { c: number | null }>('SELECT max(clock) AS c FROM sync_temp WHERE saga = ?'),
-    dropTemp: db.prepare('DELETE FROM sync_temp WHERE saga = ?'),
-    tempRows: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM sync_temp'),
+    touched: db.prepare<[string], { bucket: number }>('SELECT DISTINCT bucket FROM tmp.sync_temp WHERE saga = ?'),
+    tempMaxClock: db.prepare<[string], { c: number | null }>('SELECT max(clock) AS c FROM tmp.sync_temp WHERE saga = ?'),
+    dropTemp: db.prepare('DELETE FROM tmp.sync_temp WHERE saga = ?'),
+    tempRows: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM tmp.sync_temp'),
     progress: db.prepare('UPDATE sync_sagas SET chunks = ?, entries = ?, bytes = ? WHERE saga = ?'),
     endSaga: db.prepare('UPDATE sync_sagas SET state = ?, ended_at = ?, outcome = ?, error_name = ?, applied = ? WHERE saga = ?'),
     turn: db.prepare('INSERT OR REPLACE INTO sync_turns (saga, seq, kind, sender, hash, prev, bytes, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),

@@ -8,6 +8,7 @@
  * machines run on timers the test advances by hand, and a reopen (a crash)
  * gives it fresh ones: a dead process's timers never fire.
  */
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { type SagaBook, type SagaEndpoint, type SagaParty, makeSagaBook } from '../../protocols/saga/endpoint.js';
@@ -21,6 +22,7 @@ import { openSpaceStore, type SpaceStore } from '../../runtime/saga/space-store.
 import { LOCAL_MS, within } from '../helpers/bounded.js';
 import { tempHome } from '../helpers/host.js';
 import { manualTimers } from '../helpers/manual-timers.js';
+import { trackDir } from '../helpers/processes.js';
 
 export type ManualTimers = ReturnType<typeof manualTimers>;
 
@@ -77,8 +79,35 @@ const watchEnds = () => {
   return { ended, inspect, endOf };
 };
 
+const TMPFS = '/dev/shm';
+const onTmpfs = (() => {
+  try {
+    accessSync(TMPFS, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * A temp home for one side's store: on tmpfs when the machine has one. The
+ * store commits with synchronous = FULL, an fsync costs milliseconds on this
+ * disk and a saga makes dozens; these tests are about the protocol, not the
+ * disk. Removed at teardown, or by the worker's reaper when a teardown never runs.
+ */
+export const storeHome = (t: ExecutionContext): string => {
+  if (!onTmpfs) return tempHome(t);
+  const dir = mkdtempSync(join(TMPFS, 'tribe-test-'));
+  const tracked = trackDir(dir);
+  t.teardown(() => {
+    rmSync(dir, { recursive: true, force: true });
+    tracked.forget();
+  });
+  return dir;
+};
+
 export const makeSide = (t: ExecutionContext, name: string, limits: Partial<SagaLimits> = {}, opts: { manualClock?: boolean } = {}): Side => {
-  const dir = tempHome(t);
+  const dir = storeHome(t);
   const key = nodeCrypto.ed25519FromSeed(nodeCrypto.sha256(new TextEncoder().encode(`saga test ${name}`)));
   const id = vatIdOf(nodeCrypto, key.publicKey);
   const dbPath = join(dir, 'store.sqlite');

@@ -252,6 +252,9 @@ const ROWS: Row[] = [
   entry('an origin of 129 characters', ['k', 'v', 1, 'o'.repeat(129), 0]),
   entry('deleted true (not 0 or 1)', ['k', 'v', 1, 'o', true]),
   entry('deleted 2', ['k', 'v', 1, 'o', 2]),
+  entry('a lone high surrogate in the key', ['k\ud800', 'v', 1, 'o', 0]),
+  entry('a lone low surrogate in the value', ['k', '\udc00v', 1, 'o', 0]),
+  entry('surrogates the wrong way round in the origin', ['k', 'v', 1, 'o\udc00\ud800', 0]),
   body('commit', 'chunks negative', (b) => (b.chunks = -1)),
   body('commit', 'entries a string', (b) => (b.entries = '2')),
   body('committed', 'root not hex', (b) => (b.root = 'g'.repeat(64))),
@@ -399,6 +402,16 @@ test('property: the store keeps the summary tree the pure functions compute; bit
   );
   t.is(rootOf(crypt, new Array(FINE_BUCKETS).fill(ZERO_DIGEST)), coarseDigests(crypt, new Array(FINE_BUCKETS).fill(ZERO_DIGEST), 0)[0]!);
   t.throws(() => coarseDigests(crypt, [ZERO_DIGEST], 0), { instanceOf: RangeError });
+});
+
+test('the store refuses a key or value it could not keep as given (a lone surrogate), and keeps astral ones', (t) => {
+  const store = openSpaceStore(join(storeHome(t), 'store.sqlite'), crypt, LIMITS);
+  t.teardown(() => store.close());
+  t.throws(() => store.put('s', 'k\ud800', 'v', 'o'), { instanceOf: RangeError });
+  t.throws(() => store.putMany('s', [{ key: 'k', value: 'v\udfff', clock: 1, origin: 'o', deleted: false }]), { instanceOf: RangeError });
+  t.is(store.count('s'), 0);
+  store.put('s', 'k😀', 'v😀', 'o');
+  t.is(store.get('s', 'k😀')?.value, 'v😀');
 });
 
 test('space names: the pattern the header check uses', (t) => {

@@ -183,6 +183,20 @@ test('an entry with a lone surrogate in its key, value or origin: SagaMalformedE
   }
 });
 
+test('a malformed turn of the saga in flight (an empty key, a value past maxValueBytes, a negative total, a Commit without counts): SagaMalformedError', async (t) => {
+  const bad: Array<(s: Scene) => Promise<unknown>> = [
+    (s) => s.w.delta(s.turn('delta', { total: 6, entries: [['', 'v', 9000, 'hostile', 0]] }).bytes),
+    (s) => s.w.delta(s.turn('delta', { total: 6, entries: [wireEntry(EXTRA[2]!, 'x'.repeat(s.b.party.limits.maxValueBytes))] }).bytes),
+    (s) => s.w.delta(s.turn('delta', { total: -1, entries: [] }).bytes),
+    (s) => s.w.commit(s.turn('commit', { chunks: 1 } as Turn<'commit'>['b']).bytes),
+  ];
+  for (const send of bad) {
+    const s = await begin(t, { maxValueBytes: 64 });
+    await stageOne(t, s);
+    await refused(t, s, send(s), 'SagaMalformedError');
+  }
+});
+
 test('a Commit whose counts are not what was staged: SagaOrderError', async (t) => {
   for (const counts of [
     { chunks: 1, entries: 3 },

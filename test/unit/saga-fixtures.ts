@@ -39,7 +39,8 @@ export interface Side {
   readonly key: SigningKey;
   readonly dbPath: string;
   store: SpaceStore;
-  readonly book: SagaBook;
+  /** Its sagas in flight (a crash empties it, as it would a process's memory). */
+  book: SagaBook;
   party: SagaParty;
   /** The simulated timers of this side's machines (sides made with `manualClock`). */
   clock: ManualTimers | undefined;
@@ -128,7 +129,8 @@ export const makeSide = (t: ExecutionContext, name: string, limits: Partial<Saga
       side.store.close();
       side.store = openSpaceStore(dbPath, nodeCrypto, all);
       side.clock = opts.manualClock ? manualTimers() : undefined;
-      side.party = { ...side.party, store: side.store, ...(side.clock ? { clock: side.clock } : {}) };
+      side.book = makeSagaBook();
+      side.party = { ...side.party, store: side.store, book: side.book, ...(side.clock ? { clock: side.clock } : {}) };
     },
   };
   side.party = {

@@ -27,7 +27,7 @@ type Machine = typeof initiatorMachine | typeof responderMachine;
  */
 type Outcome = { to: string } | { aborted: string } | 'ignored' | 'n/a';
 
-const valueOf = (v: unknown): string => (typeof v === 'string' ? v : Object.entries(v as Record<string, unknown>).map(([k, sub]) => `${k}.${valueOf(sub)}`)[0]!);
+const stateName = (v: unknown): string => (typeof v === 'string' ? v : Object.entries(v as Record<string, unknown>).map(([k, sub]) => `${k}.${stateName(sub)}`)[0]!);
 
 /** The snapshot after `path` from the start (pure). */
 const drive = (machine: Machine, path: readonly AnyEvent[]) => {
@@ -42,22 +42,22 @@ const check = (t: import('ava').ExecutionContext, machine: Machine, path: readon
   const [to, actions] = transition(machine as typeof initiatorMachine, from, ev as never);
   const types: string[] = actions.map((a) => a.type);
   if (want === 'ignored') {
-    t.is(valueOf(to.value), valueOf(from.value), label);
+    t.is(stateName(to.value), stateName(from.value), label);
     t.is(to.status, from.status, label);
     t.deepEqual(to.context, from.context, label);
     t.deepEqual(types, [], `${label}: no action`);
   } else if ('to' in want) {
-    t.is(valueOf(to.value), want.to, label);
+    t.is(stateName(to.value), want.to, label);
     t.is(to.status, want.to === 'synced' || want.to === 'committed' ? 'done' : 'active', label);
     if (to.status === 'done') t.is(types.filter((x) => x === 'onFinished').length, 1, `${label}: onFinished once`);
   } else {
-    t.is(valueOf(to.value), 'aborted', label);
+    t.is(stateName(to.value), 'aborted', label);
     t.is(to.status, 'done', label);
     t.is(to.context.errorName, want.aborted, label);
     t.true(typeof to.context.error === 'string' && to.context.error.length > 0, `${label}: says why`);
     t.is(types.filter((x) => x === 'onAborted').length, 1, `${label}: onAborted once`);
     // The timer of the state it left is cancelled (every state but committing has one): an aborted saga leaves none behind.
-    if (valueOf(from.value) !== 'committing' && !ev.type.startsWith('xstate.after.')) t.true(types.includes('xstate.cancel'), `${label}: its leg timer cancelled`);
+    if (stateName(from.value) !== 'committing' && !ev.type.startsWith('xstate.after.')) t.true(types.includes('xstate.cancel'), `${label}: its leg timer cancelled`);
   }
 };
 
@@ -66,7 +66,7 @@ const sweep = (t: import('ava').ExecutionContext, machine: Machine, states: Reco
   t.deepEqual(Object.keys(table).sort(), Object.keys(states).sort(), 'the table covers every state');
   for (const [state, row] of Object.entries(table)) {
     t.deepEqual(Object.keys(row).sort(), Object.keys(events).sort(), `the ${state} row covers every event`);
-    t.is(valueOf(drive(machine, states[state]!).value), state === 'delta' || state === 'receiving' ? `${state}.waiting` : state);
+    t.is(stateName(drive(machine, states[state]!).value), state === 'delta' || state === 'receiving' ? `${state}.waiting` : state);
     for (const [name, want] of Object.entries(row)) check(t, machine, states[state]!, events[name]!, want, `${state} × ${name}`);
   }
 };
@@ -248,8 +248,8 @@ const run = <M extends Machine>(machine: M, actors: Record<string, unknown>) => 
   });
   const actor = createActor(provided, { input: INPUT, clock });
   actor.start();
-  const reach = (value: string) => within(waitFor(actor as AnyActorRef, (s) => valueOf(s.value) === value), LOCAL_MS, `the machine in ${value}`);
-  return { actor: actor as unknown as AnyActorRef & { send(ev: AnyEvent): void }, clock, ends, reach, value: () => valueOf(actor.getSnapshot().value) };
+  const reach = (value: string) => within(waitFor(actor as AnyActorRef, (s) => stateName(s.value) === value), LOCAL_MS, `the machine in ${value}`);
+  return { actor: actor as unknown as AnyActorRef & { send(ev: AnyEvent): void }, clock, ends, reach, value: () => stateName(actor.getSnapshot().value) };
 };
 
 /** Fires the leg timer: nothing at LEG - 1 ms, the abort at LEG; then no timer is left. */

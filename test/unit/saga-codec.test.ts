@@ -102,7 +102,7 @@ test('property: every kind of turn round-trips seal → open, with the hash of i
       // As an Init is opened: no saga expected yet, only "never seen".
       if (turn.k === 'init') deepStrictEqual(openTurn(crypto, sealed.bytes, { ...expecting(turn), saga: undefined, prev: undefined, seen: () => false }, LIMITS).turn, sent);
     }),
-    { numRuns: 300, seed: 0x5a6a },
+    { numRuns: 200, seed: 0x5a6a },
   );
   t.pass();
 });
@@ -118,7 +118,7 @@ test('property: a sealed turn with any one byte changed never opens (SagaSignatu
       seen.add(name);
       return name === 'SagaSignatureError' || name === 'SagaMalformedError';
     }),
-    { numRuns: 400, seed: 0xf11b },
+    { numRuns: 300, seed: 0xf11b },
   );
   // Both ways of failing were reached (a flip in the signature, one that breaks the JSON).
   t.deepEqual([...seen].sort(), ['SagaMalformedError', 'SagaSignatureError']);
@@ -365,7 +365,7 @@ test('property: the store merges a saga by the same rule, in any order, and a se
       strictEqual(commit(one, [...ys, ...xs]), 0, 'idempotent: nothing wins a second time');
       deepStrictEqual(rows(one), rows(two));
     }),
-    { numRuns: 25, seed: 0x5703 },
+    { numRuns: 15, seed: 0x5703 },
   );
   t.is(store.tempRows(), 0);
 });
@@ -398,7 +398,7 @@ test('property: the store keeps the summary tree the pure functions compute; bit
       strictEqual(summary.count, list.length);
       for (const e of list) strictEqual(e.bucket, bucketOfKey(crypt, e.key));
     }),
-    { numRuns: 8, seed: 0x7e1e },
+    { numRuns: 5, seed: 0x7e1e },
   );
   t.is(rootOf(crypt, new Array(FINE_BUCKETS).fill(ZERO_DIGEST)), coarseDigests(crypt, new Array(FINE_BUCKETS).fill(ZERO_DIGEST), 0)[0]!);
   t.throws(() => coarseDigests(crypt, [ZERO_DIGEST], 0), { instanceOf: RangeError });

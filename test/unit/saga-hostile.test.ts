@@ -154,14 +154,13 @@ test('a Delta whose prev is not the previous turn: SagaOrderError', async (t) =>
 });
 
 test('a Delta addressed to another party, or of another space: SagaOrderError', async (t) => {
-  for (const over of [{ to: s0(t).id }, { space: 'other' }]) {
+  const bystander = makeSide(t, 'bystander');
+  for (const over of [{ to: bystander.id }, { space: 'other' }]) {
     const s = await begin(t);
     await stageOne(t, s);
     await refused(t, s, s.w.delta(s.turn('delta', { total: 6, entries: [wireEntry(EXTRA[2]!)] }, over).bytes), 'SagaOrderError');
   }
 });
-/** A side whose id is a well-formed VatId that is neither party. */
-const s0 = (t: ExecutionContext) => makeSide(t, 'bystander');
 
 test('an entry in a bucket the responder did not ask for: SagaMalformedError', async (t) => {
   const s = await begin(t);

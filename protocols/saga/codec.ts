@@ -179,9 +179,18 @@ const checkHeader = (t: Record<string, unknown>): TurnHeader => {
   return t as unknown as TurnHeader;
 };
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/**
+ * Whether a string has a UTF-8 form (no lone surrogate). One that has not is
+ * not kept as given: SQLite stores U+FFFD bytes instead, and the entry no
+ * longer matches the digest and bucket computed from it.
+ */
+export const isWellFormed = (s: string): boolean => !LONE_SURROGATE.test(s);
+
 const checkEntry = (e: unknown, limits: SagaLimits): WireEntry => {
   if (!Array.isArray(e) || e.length !== 5) return fail('an entry is not [key, value, clock, origin, deleted]');
   const [key, value, clock, origin, deleted] = e as unknown[];
+  if ([key, value, origin].some((s) => typeof s === 'string' && !isWellFormed(s))) fail("an entry's key, value or origin is not well-formed Unicode (a lone surrogate)");
   if (typeof key !== 'string' || key.length === 0 || utf8Bytes(key) > limits.maxKeyBytes) fail(`an entry's key is not a string of 1..${limits.maxKeyBytes} bytes`);
   if (typeof value !== 'string' || !jsonFits(value, limits.maxValueBytes)) fail(`an entry's value is not a string of at most ${limits.maxValueBytes} bytes as JSON`);
   if (!isCount(clock)) fail("an entry's clock is not a count");

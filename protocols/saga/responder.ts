@@ -87,8 +87,27 @@ export const makeResponder = (party: SagaParty, opts: ResponderOptions): Respond
     }
   };
 
+  /** The saga a turn names, read without checking the turn (to end that saga when the turn is malformed). */
+  const sagaNamed = (bytes: Uint8Array): string | undefined => {
+    if (!(bytes instanceof Uint8Array) || bytes.length > limits.maxTurnBytes) return undefined;
+    try {
+      const saga = (JSON.parse(new TextDecoder().decode(bytes.subarray(64))) as { saga?: unknown } | null)?.saga;
+      return typeof saga === 'string' ? saga : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
   const find = (bytes: Uint8Array): { a: Active; turn: Turn } => {
-    const { turn } = parseTurn(bytes, limits);
+    let turn: Turn;
+    try {
+      turn = parseTurn(bytes, limits).turn;
+    } catch (err) {
+      // A malformed turn of a saga in flight ends it, as every turn that does not open does.
+      const a = active.get(sagaNamed(bytes) ?? '');
+      if (a) abortWith(a, err);
+      throw err;
+    }
     const a = active.get(turn.saga);
     if (!a) {
       if (store.seen(turn.saga)) throw new SagaReplayError(`saga ${turn.saga} is over: a ${turn.k} turn of it again`);

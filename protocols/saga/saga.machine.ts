@@ -22,8 +22,8 @@
  *   receiving ◀─turn.delta (the timer starts again)
  *     │ turn.commit
  *     ▼
- *   committing ──done──▶ committed
- *   any state: turn.bad, abort, legTimeout, a turn it does not expect ──▶ aborted
+ *   committing ──done──▶ committed      (its transaction decides: nothing else ends it)
+ *   any other state: turn.bad, abort, legTimeout, a turn it does not expect ──▶ aborted
  *
  * `aborted` runs `onAborted` (discard temp space, tell the peer, record the
  * outcome); `synced`/`committed` run `onFinished`. Pure: no clock read, no I/O.
@@ -234,10 +234,15 @@ export const responderMachine = setup({
         onDone: { target: 'committed' },
         onError: { target: 'aborted', actions: assign(({ event }) => errorOf(event.error)) },
       },
+      // The commit is one transaction, already under way (or done) when this state is entered: nothing that
+      // arrives now can undo it, so nothing ends the saga but the transaction's own outcome. What arrives is
+      // refused to its sender by the adapter; aborting here would record a committed saga as aborted.
       on: {
-        'turn.init': { target: 'aborted', actions: 'unexpected' },
-        'turn.delta': { target: 'aborted', actions: 'unexpected' },
-        'turn.commit': { target: 'aborted', actions: 'unexpected' },
+        'turn.init': {},
+        'turn.delta': {},
+        'turn.commit': {},
+        'turn.bad': {},
+        abort: {},
       },
     },
     synced: { type: 'final', entry: [assign({ leg: 'done' }), 'onFinished'] },

@@ -75,9 +75,28 @@ export const digestEntry = (crypto: CryptoSuite, e: SyncEntry): DigestedEntry =>
   bucket: bucketOfKey(crypto, e.key),
 });
 
-/** Whether `a` wins over `b` (entries of one key): greater clock, then origin, then digest. */
+/**
+ * Whether `a` is after `b` in UTF-8 byte order (code point order), as SQLite's
+ * BINARY collation compares them. JS's `>` compares UTF-16 units, which puts
+ * U+E000..U+FFFF after every astral code point: the store's merge and this rule
+ * would then pick different winners.
+ */
+const utf8After = (a: string, b: string): boolean => {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(j)!;
+    if (x !== y) return x > y;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
+  }
+  return i < a.length;
+};
+
+/** Whether `a` wins over `b` (entries of one key): greater clock, then origin (UTF-8 byte order, as the store compares), then digest. */
 export const wins = (a: Pick<DigestedEntry, 'clock' | 'origin' | 'digest'>, b: Pick<DigestedEntry, 'clock' | 'origin' | 'digest'>): boolean =>
-  a.clock !== b.clock ? a.clock > b.clock : a.origin !== b.origin ? a.origin > b.origin : a.digest > b.digest;
+  a.clock !== b.clock ? a.clock > b.clock : a.origin !== b.origin ? utf8After(a.origin, b.origin) : a.digest > b.digest;
 
 /** A fine bucket's digest from its entries' digests in key order. */
 export const bucketDigest = (crypto: CryptoSuite, digests: readonly string[]): string => {

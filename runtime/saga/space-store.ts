@@ -11,7 +11,7 @@
  */
 import { chmodSync, rmSync } from 'node:fs';
 import type { CryptoSuite } from '../../protocols/session/crypto.js';
-import { jsonFits, type SealedTurn } from '../../protocols/saga/codec.js';
+import { isWellFormed, jsonFits, type SealedTurn } from '../../protocols/saga/codec.js';
 import { type SagaLimits, SHORT_DIGEST_CHARS } from '../../protocols/saga/limits.js';
 import { bucketDigest, bucketOfKey, coarseDigests, digestEntry, type DigestedEntry, emptyFine, type FineDigests, fromHex, rootOf, type SyncEntry } from '../../protocols/saga/space.js';
 import { openDatabase } from '../store.js';
@@ -200,6 +200,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
   };
 
   const check = (key: string, value: string) => {
+    if (!isWellFormed(key) || !isWellFormed(value)) throw new RangeError('a space key or value is not well-formed Unicode (a lone surrogate): it could not be stored as given');
     if (typeof key !== 'string' || key.length === 0 || new TextEncoder().encode(key).length > limits.maxKeyBytes) {
       throw new RangeError(`a space key is a string of 1..${limits.maxKeyBytes} bytes`);
     }

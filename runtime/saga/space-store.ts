@@ -129,6 +129,8 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
       'INSERT INTO sync_temp (saga, n, bucket, key, value, clock, origin, deleted, digest) VALUES (@saga, @n, @bucket, @key, @value, @clock, @origin, @deleted, @digest)',
     ),
     staged: db.prepare<[string], { n: number; bytes: number | null }>('SELECT count(*) AS n, sum(length(value) + length(key)) AS bytes FROM sync_temp WHERE saga = ?'),
+    // The next row number from the primary key's last entry: counting the saga's rows (let alone summing them) would make each chunk cost what was staged before it.
+    nextN: db.prepare<[string], { n: number }>('SELECT coalesce(max(n) + 1, 0) AS n FROM sync_temp WHERE saga = ?'),
     merge: db.prepare(
       `INSERT INTO sync_entries (space, bucket, key, value, clock, origin, deleted, digest)
        SELECT @space, bucket, key, value, clock, origin, deleted, digest FROM sync_temp WHERE saga = @saga ORDER BY n
@@ -204,7 +206,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
   }));
 
   const stage = db.transaction((saga: string, entries: readonly DigestedEntry[]) => {
-    let n = q.staged.get(saga)!.n;
+    let n = q.nextN.get(saga)!.n;
     for (const e of entries) q.stage.run({ saga, n: n++, ...e, deleted: e.deleted ? 1 : 0 });
   });
 

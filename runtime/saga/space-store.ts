@@ -19,8 +19,11 @@ import type { SagaRecord, SagaRole, SagaState, SpaceStore, StoredTurn } from '..
 
 /**
  * Temp space: a file of its own beside the store, made afresh each time the store is opened
- * (what a dead process staged goes with it). Nothing in it must survive a crash, so it is
- * written without a journal on disk or an fsync: staging costs a write, not a durable one.
+ * (what a dead process staged goes with it). Nothing in it must survive a crash or an abort,
+ * so it has no rollback journal and no fsync: staging costs a write, not a durable one, and
+ * dropping a saga's rows journals nothing (a journal, even in memory, would hold every page
+ * of a 100 MiB saga while its rows are deleted). Its rows are deleted outside the store's
+ * transactions, after them: a failure in between leaves rows the next open discards.
  */
 const TEMP_SCHEMA = `
 CREATE TABLE tmp.sync_temp (
@@ -93,7 +96,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
   const tempPath = tempSpacePath(path);
   for (const f of [tempPath, `${tempPath}-journal`]) rmSync(f, { force: true });
   db.prepare('ATTACH DATABASE ? AS tmp').run(tempPath);
-  db.pragma('tmp.journal_mode = MEMORY');
+  db.pragma('tmp.journal_mode = OFF');
   db.pragma('tmp.synchronous = OFF');
   db.exec(TEMP_SCHEMA);
   // Temp space holds what peers sent before it is committed: owner-only, like the store.
@@ -241,7 +244,6 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     const applied = q.merge.run({ space, saga }).changes;
     lastClock = Math.max(lastClock, q.tempMaxClock.get(saga)?.c ?? 0);
     for (const b of touched) refreshBucket(space, b);
-    q.dropTemp.run(saga);
     const root = rootNow(space);
     const count = q.count.get(space)!.n;
     const turns = final({ applied, root, count });
@@ -251,6 +253,15 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     q.endSaga.run('committed', Date.now(), `committed: ${applied} of the entries sent changed this space`, null, applied, saga);
     return { applied, root, count };
   }));
+
+  const endSaga = db.transaction((saga: string, state: SagaState, outcome: string, opts: { errorName?: string; applied?: number; head?: { peer: string; role: SagaRole; hash: string } } = {}) => {
+    q.endSaga.run(state, Date.now(), outcome, opts.errorName ?? null, opts.applied ?? 0, saga);
+    const head = opts.head;
+    if (head) {
+      const space = q.spaceOf.get(saga)?.space;
+      if (space !== undefined) q.setHead.run(head.peer, space, head.role, head.hash);
+    }
+  });
 
   const toRecord = (r: Record<string, unknown>): SagaRecord => ({
     saga: String(r['saga']),
@@ -313,16 +324,15 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
       recordTurns(saga, turns);
       if (progress) q.progress.run(progress.chunks, progress.entries, progress.bytes, saga);
     }),
-    commit: (saga, space, final, head) => commit(saga, space, final, head),
-    end: db.transaction((saga: string, state: SagaState, outcome: string, opts: { errorName?: string; applied?: number; head?: { peer: string; role: SagaRole; hash: string } } = {}) => {
+    commit: (saga, space, final, head) => {
+      const done = commit(saga, space, final, head);
       q.dropTemp.run(saga);
-      q.endSaga.run(state, Date.now(), outcome, opts.errorName ?? null, opts.applied ?? 0, saga);
-      const head = opts.head;
-      if (head) {
-        const space = q.spaceOf.get(saga)?.space;
-        if (space !== undefined) q.setHead.run(head.peer, space, head.role, head.hash);
-      }
-    }),
+      return done;
+    },
+    end: (saga, state, outcome, opts) => {
+      endSaga(saga, state, outcome, opts);
+      q.dropTemp.run(saga);
+    },
     head: (peer, space, role) => q.head.get(peer, space, role)?.head ?? '',
     sagas: (opts = {}) => (opts.peer ? q.sagasOf.all(opts.peer, opts.limit ?? 50) : q.sagas.all(opts.limit ?? 50)).map(toRecord),
     turns: (saga) => q.turns.all(saga).map((t) => ({ ...t, bytes: new Uint8Array(t.bytes) })),

@@ -23,7 +23,7 @@ import { SagaRefusedError, SagaMalformedError } from '../../protocols/saga/error
 import { runInitiator, type SagaOutcome } from '../../protocols/saga/initiator.js';
 import { DEFAULT_SAGA_LIMITS, type SagaLimits } from '../../protocols/saga/limits.js';
 import { makeResponder } from '../../protocols/saga/responder.js';
-import { SPACE_PATTERN } from '../../protocols/saga/codec.js';
+import { parseTurn, SPACE_PATTERN } from '../../protocols/saga/codec.js';
 import type { SagaRecord, SpaceStore } from '../../protocols/saga/spaces.js';
 import type { SigningKey } from '../../protocols/session/crypto.js';
 import { shortVatId, vatIdOf } from '../../protocols/session/vat-id.js';
@@ -90,8 +90,15 @@ const fromB64 = (text: unknown, limits: SagaLimits): Uint8Array => {
   return new Uint8Array(Buffer.from(text, 'base64'));
 };
 
-/** A test hook: `TRIBE_TEST_SAGA_HOLD=init|delta|commit` makes the responder keep turns of that leg unanswered (fault-injection tests kill a side then). */
-const HOLD = process.env['TRIBE_TEST_SAGA_HOLD'];
+/**
+ * A test hook: `TRIBE_TEST_SAGA_HOLD=LEG[:SPACE][,…]` (LEG init|delta|commit) makes the responder keep
+ * turns of that leg unanswered — of that space only, when one is named, so one tribe holds a different
+ * leg in each space and its system spaces still sync (fault-injection tests kill a side then).
+ */
+const HOLD = process.env['TRIBE_TEST_SAGA_HOLD'] ?? '';
+const HOLDS = HOLD.split(',')
+  .filter((h) => h !== '')
+  .map((h) => (h.includes(':') ? { leg: h.slice(0, h.indexOf(':')), space: h.slice(h.indexOf(':') + 1) } : { leg: h, space: undefined }));
 const legMs = Number(process.env['TRIBE_TEST_SAGA_LEG_MS'] ?? '') || undefined;
 
 const isSystemName = (name: string) => name === 'sister' || name.startsWith('sister.');
@@ -142,15 +149,22 @@ export const startSisterSync = (opts: SisterSyncOptions): SisterSync => {
     maxActive: MAX_ACTIVE_SAGAS,
   });
 
-  const hold = (leg: string): Promise<never> | undefined => {
-    if (HOLD !== leg) return undefined;
-    print(`sync: holding a ${leg} turn unanswered (TRIBE_TEST_SAGA_HOLD=${leg})`);
+  const hold = (leg: string, text: unknown): Promise<never> | undefined => {
+    if (!HOLDS.some((h) => h.leg === leg)) return undefined;
+    let space: string;
+    try {
+      space = parseTurn(fromB64(text, limits), limits).turn.space;
+    } catch {
+      return undefined; // Not a turn: the responder refuses it.
+    }
+    if (!HOLDS.some((h) => h.leg === leg && (h.space === undefined || h.space === space))) return undefined;
+    print(`sync: holding a ${leg} turn unanswered (space ${space}; TRIBE_TEST_SAGA_HOLD=${HOLD})`);
     return new Promise<never>(() => {});
   };
   const endpoint = Far('SagaEndpoint', {
-    init: async (t: unknown) => (await hold('init')) ?? toB64(await responder.init(fromB64(t, limits))),
-    delta: async (t: unknown) => (await hold('delta')) ?? responder.delta(fromB64(t, limits)),
-    commit: async (t: unknown) => (await hold('commit')) ?? toB64(await responder.commit(fromB64(t, limits))),
+    init: async (t: unknown) => (await hold('init', t)) ?? toB64(await responder.init(fromB64(t, limits))),
+    delta: async (t: unknown) => (await hold('delta', t)) ?? responder.delta(fromB64(t, limits)),
+    commit: async (t: unknown) => (await hold('commit', t)) ?? toB64(await responder.commit(fromB64(t, limits))),
     abort: async (t: unknown) => {
       await responder.abort(fromB64(t, limits));
     },

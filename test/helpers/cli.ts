@@ -62,15 +62,19 @@ export interface RunningHost {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `tribe host` and resolves once it prints its ready line (within PROCESS_MS). */
-export const startHostProcess = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
+/**
+ * Starts `tribe host` and resolves once it prints its ready line (within PROCESS_MS). `env` is
+ * added to this process's environment (the sisters it spawns inherit it: test hooks such as
+ * TRIBE_TEST_SAGA_HOLD). `t` is a test, or anything that runs teardowns later (a file's scope).
+ */
+export const startHostProcess = async (t: Pick<ExecutionContext, 'teardown'>, home: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<RunningHost> => {
   // A single host unless the test asks for a tribe: the tribe's own tests give its flags.
   const tribeFlags = ['--core-size', '--join', '--slot', '--tribe'];
   const args = ['host', '--home', home, ...(extra.some((a) => tribeFlags.includes(a)) ? extra.filter((a) => a !== '--tribe') : ['--solo', ...extra])];
   // A host that never gets ready is asked for a diagnostic report (SIGUSR2): its stack says where it waits.
   const reportDir = home;
   const nodeFlags = ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`];
-  const { child: proc, exit } = spawnTracked(process.execPath, [...nodeFlags, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { child: proc, exit } = spawnTracked(process.execPath, [...nodeFlags, cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   const exitCode = exit.then(({ code }) => code);
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) killGroup(proc.pid!);

@@ -20,8 +20,8 @@ export const example = (name: string) => join(repoRoot, 'vats', 'examples', name
 export const TEST_RUN_ENV = 'TRIBE_TEST_RUN';
 const tempRoot = (): string => process.env[TEST_RUN_ENV] || tmpdir();
 
-/** A fresh home, removed by the test's teardown or, failing that, when the worker ends (processes.ts). */
-export const tempHome = (t: ExecutionContext): string => {
+/** A fresh home, removed by the test's teardown (or a file scope's: anything with `teardown`) or, failing that, when the worker ends (processes.ts). */
+export const tempHome = (t: Pick<ExecutionContext, 'teardown'>): string => {
   const dir = mkdtempSync(join(tempRoot(), 'tribe-test-'));
   const tracked = trackDir(dir);
   t.teardown(() => {

@@ -95,13 +95,13 @@ export const killTribe = async (home: string): Promise<void> => {
   }
 };
 
-/** Starts `tribe host` on a fresh tribe home (no announcements: tests run side by side); the teardown stops it, then kills what is left. */
-export const startTribe = async (t: ExecutionContext, home: string, extra: string[] = []): Promise<RunningHost> => {
+/** Starts `tribe host` on a fresh tribe home (no announcements: tests run side by side); the teardown stops it, then kills what is left. `env`: see startHostProcess. */
+export const startTribe = async (t: Pick<ExecutionContext, 'teardown'>, home: string, extra: string[] = [], env?: NodeJS.ProcessEnv): Promise<RunningHost> => {
   t.teardown(async () => {
     await tribe(['stop', '--home', home]).catch(() => {});
     await killTribe(home);
   });
-  return startHostProcess(t, home, ['--tribe', ...(extra.includes('--viz') ? [] : ['--no-viz']), ...(extra.includes('--discovery') ? [] : ['--no-discovery']), ...extra]);
+  return startHostProcess(t, home, ['--tribe', ...(extra.includes('--viz') ? [] : ['--no-viz']), ...(extra.includes('--discovery') ? [] : ['--no-discovery']), ...extra], env);
 };
 
 /**

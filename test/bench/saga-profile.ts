@@ -1,11 +1,15 @@
 /**
- * Where a sister's CPU goes during section 10's syncs: reads the profiles a
- * `TRIBE_BENCH_SAGA_PROFILE=DIR` run wrote (one per sister, cpu-prof-preload.ts)
- * and DIR/windows.json (when each CLI command ran, and which pid held which
- * slot), keeps the samples inside the windows of one label, and sums self time
- * by layer and by function.
+ * Where the CPU goes during section 10's syncs: reads the profiles a
+ * `TRIBE_BENCH_SAGA_PROFILE=DIR` run wrote (one per sister, cpu-prof-preload.ts;
+ * and the bench process's own when it ran under `node --cpu-prof
+ * --cpu-prof-dir=DIR`) and DIR/windows.json (when each sync ran, which pid held
+ * which slot), keeps the samples inside the windows of one label, and sums self
+ * time by layer and by function.
  *
  *   node dist/test/bench/saga-profile.js DIR [--label='bulk push'] [--top=20]
+ *
+ * Labels: `import`, `bulk push`, `no-op N` (over the tribe: the whole CLI
+ * command, push and pull back), `in-process push`, `in-process no-op N`.
  *
  * Profiles and windows share a clock (the monotonic clock, in µs), so one
  * process's windows cut another's profile.
@@ -25,6 +29,8 @@ interface Profile {
   readonly timeDeltas: readonly number[];
 }
 interface Windows {
+  /** The bench's own pid (its profile, from `node --cpu-prof`, holds the in-process sagas). */
+  readonly bench: number;
   /** pid → slot. */
   readonly slots: Record<string, number>;
   readonly windows: readonly { label: string; from: number; to: number }[];
@@ -64,7 +70,9 @@ const main = () => {
   const wallMs = mine.reduce((s, x) => s + (x.to - x.from), 0) / 1000;
   console.log(`${mine.length} window(s) labelled ${JSON.stringify(label)}, ${wallMs.toFixed(0)} ms of wall time`);
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
-    const pid = file.replace(/\.cpuprofile$/, '');
+    // The preload names a sister's profile <pid>.cpuprofile; `node --cpu-prof` names the bench's CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile.
+    const pid = /^(\d+)\.cpuprofile$/.exec(file)?.[1] ?? /^CPU\.\d+\.\d+\.(\d+)\.0\./.exec(file)?.[1];
+    if (pid === undefined) continue;
     const p = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
     const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
     const layers = new Map<string, number>();
@@ -82,8 +90,9 @@ const main = () => {
       layers.set(layer, (layers.get(layer) ?? 0) + dt);
       fns.set(short(f), (fns.get(short(f)) ?? 0) + dt);
     });
-    const slot = w.slots[pid];
-    console.log(`\n## slot ${slot ?? '?'} (pid ${pid}): busy ${(busy / 1000).toFixed(0)} ms of ${wallMs.toFixed(0)} ms\n`);
+    if (busy === 0) continue;
+    const who = Number(pid) === w.bench ? 'the bench process' : `slot ${w.slots[pid] ?? '?'}`;
+    console.log(`\n## ${who} (pid ${pid}): busy ${(busy / 1000).toFixed(0)} ms of ${wallMs.toFixed(0)} ms\n`);
     const pct = (us: number) => `${((100 * us) / busy).toFixed(1)} %`;
     console.log('| layer (self time) | ms | share of busy |\n| --- | --- | --- |');
     for (const [k, us] of [...layers].sort((a, b) => b[1] - a[1])) console.log(`| ${k} | ${(us / 1000).toFixed(0)} | ${pct(us)} |`);

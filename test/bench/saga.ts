@@ -23,28 +23,18 @@
  *    verify, hash) with nothing else: the crypto floor of signed turns.
  *
  * Every process this starts is stopped (`tribe stop`), then any slot's process
- * still alive is killed (test/helpers/tribe.ts killTribe).
+ * still alive is killed (test/helpers/tribe.ts killTribe). The in-process half
+ * (data, floor, parties) is saga-local.ts; profiles: saga-profile.ts.
  */
-import { createWriteStream, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
-import { makeSagaBook, type SagaEndpoint, type SagaParty } from '../../protocols/saga/endpoint.js';
-import { openTurn, parseTurn, sealTurn } from '../../protocols/saga/codec.js';
-import { runInitiator } from '../../protocols/saga/initiator.js';
-import { DEFAULT_SAGA_LIMITS } from '../../protocols/saga/limits.js';
-import { makeResponder, type Responder } from '../../protocols/saga/responder.js';
-import type { SyncEntry } from '../../protocols/saga/space.js';
-import type { SigningKey } from '../../protocols/session/crypto.js';
-import { vatIdOf } from '../../protocols/session/vat-id.js';
-import { nodeCrypto } from '../../runtime/crypto-node.js';
-import { openSpaceStore, type SpaceStore } from '../../runtime/saga/space-store.js';
-import { openDatabase } from '../../runtime/store.js';
 import { within } from '../helpers/bounded.js';
 import { cliPath } from '../helpers/cli.js';
 import { isAlive, killGroup, spawnTracked } from '../helpers/processes.js';
 import { killTribe, slotHome, slotPids, tribeReady } from '../helpers/tribe.js';
+import { entriesOf, FLOOR_NAMES, floorOf, floorSample, floorSamples, type FloorSamples, type LocalNoop, type LocalRun, localBulk, localNoops, makeSide, payloadBytes, writeJsonLines } from './saga-local.js';
 import { fmt, median, summarize, type RowInput } from './stats.js';
 
 export interface SagaBenchConfig {
@@ -91,126 +81,7 @@ const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const actorTs = (name: string) => join(repoRoot, 'test', 'bench', 'actors', `${name}.ts`);
-const encoder = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// --- data ----------------------------------------------------------------------
-
-const FILLER = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'.repeat(8);
-const keyAt = (i: number) => `k${String(i).padStart(7, '0')}`;
-const valueAt = (i: number, size: number) => {
-  const head = `v${i}:`;
-  let v = head;
-  while (v.length < size) v += FILLER.slice(i % 62, i % 62 + Math.min(size - v.length, 400));
-  return v;
-};
-/** Payload bytes of `n` keys: keys and values (what a user put in). */
-const payloadBytes = (n: number, size: number) => {
-  let b = 0;
-  for (let i = 0; i < n; i++) b += keyAt(i).length + Math.max(size, `v${i}:`.length);
-  return b;
-};
-
-/** `tribe space import`'s input: JSON lines {"key","value"}. */
-const writeJsonLines = async (path: string, n: number, size: number) => {
-  const out = createWriteStream(path);
-  for (let i = 0; i < n; i++) {
-    if (!out.write(`${JSON.stringify({ key: keyAt(i), value: valueAt(i, size) })}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-};
-
-const entriesOf = (n: number, size: number, origin: string): SyncEntry[] => {
-  const clock = Date.now();
-  return Array.from({ length: n }, (_, i) => ({ key: keyAt(i), value: valueAt(i, size), clock, origin, deleted: false }));
-};
-
-// --- the floor: rows copied between two SQLite files -----------------------------------
-
-const removeDb = (path: string) => {
-  for (const p of [path, `${path}-wal`, `${path}-shm`]) rmSync(p, { force: true });
-};
-
-type FloorWay = 'attach' | 'loop';
-/**
- * Copies `space`'s rows of sync_entries from `srcPath` into a fresh file with the same
- * table (its CREATE statement and index, read from the source), in one transaction;
- * answers the ms of that transaction. The file is opened like the host's store (WAL,
- * synchronous = FULL: the commit is fsynced, as the saga's Commit is).
- */
-const floorCopy = (srcPath: string, space: string, dir: string, way: FloorWay, want: number): number => {
-  const dstPath = join(dir, `floor-${way}.sqlite`);
-  removeDb(dstPath);
-  const src = new Database(srcPath, { readonly: true });
-  const dst = openDatabase(dstPath);
-  try {
-    const ddl = src.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE tbl_name = 'sync_entries' AND sql IS NOT NULL").all();
-    for (const { sql } of ddl) dst.exec(sql);
-    let rows: number;
-    let ms: number;
-    if (way === 'attach') {
-      dst.prepare('ATTACH DATABASE ? AS src').run(srcPath);
-      const copy = dst.prepare('INSERT INTO main.sync_entries SELECT * FROM src.sync_entries WHERE space = ?');
-      const t = performance.now();
-      rows = dst.transaction(() => copy.run(space).changes)();
-      ms = performance.now() - t;
-    } else {
-      const select = src.prepare('SELECT * FROM sync_entries WHERE space = ?');
-      const insert = dst.prepare('INSERT INTO sync_entries (space, bucket, key, value, clock, origin, deleted, digest) VALUES (@space, @bucket, @key, @value, @clock, @origin, @deleted, @digest)');
-      const t = performance.now();
-      rows = dst.transaction(() => {
-        let n = 0;
-        for (const r of select.iterate(space)) n += insert.run(r as Record<string, unknown>).changes;
-        return n;
-      })();
-      ms = performance.now() - t;
-    }
-    if (rows !== want) throw new Error(`BenchError: the floor copied ${rows} rows, want ${want}`);
-    return ms;
-  } finally {
-    src.close();
-    dst.close();
-    removeDb(dstPath);
-  }
-};
-
-/** One sample of each way, in alternating order. */
-const floorSample = (srcPath: string, space: string, dir: string, want: number, rep: number, into: Record<FloorWay, number[]>) => {
-  const ways: FloorWay[] = rep % 2 === 0 ? ['attach', 'loop'] : ['loop', 'attach'];
-  for (const w of ways) into[w].push(floorCopy(srcPath, space, dir, w, want));
-};
-
-const floorOf = (s: Record<FloorWay, number[]>) => {
-  const way: FloorWay = median(s.attach) <= median(s.loop) ? 'attach' : 'loop';
-  return { way, ms: median(s[way]), other: median(s[way === 'attach' ? 'loop' : 'attach']) };
-};
-const FLOOR_NAMES: Record<FloorWay, string> = {
-  attach: 'ATTACH + INSERT … SELECT',
-  loop: 'prepared-statement row loop',
-};
-
-// --- in-process parties ---------------------------------------------------------------
-
-interface Side {
-  readonly id: string;
-  readonly key: SigningKey;
-  readonly path: string;
-  readonly store: SpaceStore;
-  readonly party: SagaParty;
-}
-
-const makeSide = (dir: string, name: string): Side => {
-  const key = nodeCrypto.ed25519FromSeed(nodeCrypto.sha256(encoder.encode(`saga bench ${name}`)));
-  const id = vatIdOf(nodeCrypto, key.publicKey);
-  const path = join(dir, `${name}.sqlite`);
-  const store = openSpaceStore(path, nodeCrypto, DEFAULT_SAGA_LIMITS);
-  return { id, key, path, store, party: { crypto: nodeCrypto, key, self: id, store, limits: DEFAULT_SAGA_LIMITS, now: () => Date.now(), book: makeSagaBook() } };
-};
-
-const responderFor = (from: Side, to: Side): Responder =>
-  makeResponder(to.party, { keyOf: (id) => (id === from.id ? from.key.publicKey : undefined), accepts: () => true, maxActive: 8 });
-
-const push = (from: Side, to: Side, space: string, endpoint: SagaEndpoint) => runInitiator(from.party, { vatId: to.id, key: to.key.publicKey }, space, endpoint);
 
 // --- the tribe through its CLI ------------------------------------------------------------
 
@@ -294,214 +165,201 @@ const startTribe = async (home: string, profileDir: string | undefined, log: (l:
   return { readyMs: performance.now() - t0, stop };
 };
 
-// --- the section -----------------------------------------------------------------------------
+// --- over the tribe ---------------------------------------------------------------------------
 
-export async function benchSaga({ config, row, details, log, tempDir }: SagaBenchContext): Promise<void> {
-  const { keys, valueBytes, bulkReps, localBulkReps, noopKeys, noopReps, localNoopReps, pings, profileDir } = config;
-  /** With profileDir: when each CLI command ran, for saga-profile.ts to cut the sisters' profiles by. */
-  const windows: { label: string; from: number; to: number }[] = [];
-  const marked = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
-    const from = nowUs();
-    try {
-      return await run();
-    } finally {
-      windows.push({ label, from, to: nowUs() });
+interface TribeSamples {
+  readyMs: number;
+  readonly pushMs: number[];
+  readonly pullAfterPushMs: number[];
+  readonly importMs: number[];
+  readonly floor: FloorSamples;
+  /** By space size (0: empty): the push's and the pull back's ms. */
+  readonly noop: Map<number, { push: number[]; pull: number[] }>;
+  /** ms per vat-to-vat E() round trip, one sample per no-op round. */
+  readonly pingMs: number[];
+  /** pid → slot, for saga-profile.ts. */
+  readonly slots: Record<number, number>;
+  leftAfterStop: number;
+}
+
+/** Imports a fresh space per repetition on slot 0 and pushes it to slot 1; a floor sample after each. */
+const tribeBulk = async (run: LocalRun, home: string, file: string, reps: number, s: TribeSamples) => {
+  const { a, dir, keys, log } = run;
+  for (let rep = 0; rep < reps; rep++) {
+    const space = `bulk-${rep}`;
+    const t = performance.now();
+    await run.marked('import', () => cli(['space', 'import', space, file, '--home', home], `tribe space import ${space}`));
+    s.importMs.push(performance.now() - t);
+    const { push, pull } = await run.marked('bulk push', () => syncOnce(home, space));
+    if (push.state !== 'committed' || push.entries !== keys || push.applied !== keys) throw new Error(`BenchError: push of ${space}: ${JSON.stringify(push)}`);
+    const [r0, r1] = [await rootOn(home, 0, space), await rootOn(home, 1, space)];
+    if (r0.root !== r1.root || r1.count !== keys) throw new Error(`BenchError: ${space} differs after the push: ${JSON.stringify([r0, r1])}`);
+    s.pushMs.push(push.ms);
+    s.pullAfterPushMs.push(pull.ms);
+    floorSample(a.path, 'bulk', dir, keys, rep, s.floor);
+    log(`  tribe push ${rep + 1}/${reps}: ${fmt(push.ms, 0)} ms (${fmt((keys * 1000) / push.ms, 0)} keys/s); import ${fmt(s.importMs.at(-1)!, 0)} ms; floor attach ${fmt(s.floor.attach.at(-1)!, 0)} ms, loop ${fmt(s.floor.loop.at(-1)!, 0)} ms`);
+  }
+};
+
+/** The no-op spaces synced once, then pushed again and again in rotating order, with a vat-to-vat E() sample per round. */
+const tribeNoops = async (run: LocalRun, home: string, config: SagaBenchConfig, fileOf: (n: number) => Promise<string>, s: TribeSamples) => {
+  const { noopKeys, noopReps, pings } = config;
+  for (const n of noopKeys) {
+    await cli(['space', 'import', `noop-${n}`, await fileOf(n), '--home', home], `tribe space import noop-${n}`);
+    const first = await syncOnce(home, `noop-${n}`);
+    if (first.push.applied !== n) throw new Error(`BenchError: the first push of noop-${n}: ${JSON.stringify(first.push)}`);
+  }
+  await cli(['spawn', actorTs('pinger'), '--name', 'saga-bench-pinger', '--on', '1', '--home', home], 'spawn the pinger on slot 1');
+  await cli(['spawn', actorTs('driver'), '--name', 'saga-bench-driver', '--on', '0', '--home', home], 'spawn the driver on slot 0');
+  if ((await cli(['call', 'saga-bench-driver', 'connect', '"saga-bench-pinger"', '--home', home], 'connect the driver')).trim() !== 'true') throw new Error('BenchError: the driver did not reach the pinger');
+  const kinds = [...s.noop.keys()];
+  for (let rep = 0; rep < noopReps; rep++) {
+    // Rotate who goes first: drift on a shared machine hits every kind alike.
+    for (let i = 0; i <= kinds.length; i++) {
+      const k = (i + rep) % (kinds.length + 1);
+      if (k === kinds.length) {
+        s.pingMs.push(Number(await cli(['call', 'saga-bench-driver', 'sequential', String(pings), '--home', home], 'pings')) / pings);
+        continue;
+      }
+      const n = kinds[k]!;
+      const r = await run.marked(`no-op ${n}`, () => syncOnce(home, `noop-${n}`));
+      if (r.push.state !== 'synced' || r.pull.state !== 'synced') throw new Error(`BenchError: noop-${n} was not in sync: ${JSON.stringify(r)}`);
+      s.noop.get(n)!.push.push(r.push.ms);
+      s.noop.get(n)!.pull.push(r.pull.ms);
     }
+    run.log(`  no-op round ${rep + 1}/${noopReps}: ${kinds.map((n) => `${fmt(n, 0)} keys ${s.noop.get(n)!.push.at(-1)} ms`).join(', ')}; E() round trip ${fmt(s.pingMs.at(-1)!, 2)} ms`);
+  }
+};
+
+/** Rows 1 and 3 over a tribe of two on a fresh home; the tribe is stopped (and whatever is left killed) whatever happens. */
+const overTheTribe = async (run: LocalRun, config: SagaBenchConfig, home: string, fileOf: (n: number, size: number) => Promise<string>): Promise<TribeSamples> => {
+  const s: TribeSamples = { readyMs: 0, pushMs: [], pullAfterPushMs: [], importMs: [], floor: floorSamples(), noop: new Map([0, ...config.noopKeys].map((n) => [n, { push: [], pull: [] }])), pingMs: [], slots: {}, leftAfterStop: 0 };
+  const tribe = await startTribe(home, config.profileDir, run.log);
+  s.readyMs = tribe.readyMs;
+  run.log(`  tribe of 2 ready in ${fmt(tribe.readyMs, 0)} ms${config.profileDir ? ` (profiling into ${config.profileDir})` : ''}`);
+  try {
+    await tribeBulk(run, home, await fileOf(config.keys, config.valueBytes), config.bulkReps, s);
+    await tribeNoops(run, home, config, (n) => fileOf(n, NOOP_VALUE_BYTES), s);
+  } finally {
+    for (const [slot, pid] of slotPids(home)) s.slots[pid] = slot;
+    s.leftAfterStop = await tribe.stop();
+  }
+  return s;
+};
+
+// --- the rows ------------------------------------------------------------------------------------
+
+interface Measured {
+  readonly tribe: TribeSamples;
+  readonly local: { ms: number[]; floor: FloorSamples };
+  readonly localNoop: Map<number, LocalNoop>;
+}
+
+const report = (ctx: SagaBenchContext, m: Measured) => {
+  const { config, row } = ctx;
+  const { keys, valueBytes, noopKeys, noopReps, localNoopReps, pings } = config;
+  const bytes = payloadBytes(keys, valueBytes);
+  const section = 'sync saga';
+  const rate = (ms: number) => ({ keys: (keys * 1000) / ms, mb: (bytes / MB) * (1000 / ms) });
+  const bulkRows = (label: string, samples: number[], floor: FloorSamples, extra: string) => {
+    const f = floorOf(floor);
+    const ms = median(samples);
+    const baselineName = `the same rows copied between two SQLite files in this process, one transaction (${FLOOR_NAMES[f.way]}; the other way ${fmt(f.other, 0)} ms)`;
+    row({ section, metric: label, unit: 'ms', ours: ms, baseline: f.ms, baselineName, note: `${fmt(Math.min(...samples), 0)}–${fmt(Math.max(...samples), 0)} ms over ${samples.length}; ${extra}` });
+    row({ section, metric: '  keys/s', unit: 'keys/s', ours: rate(ms).keys, baseline: rate(f.ms).keys, baselineName: 'the floor above' });
+    row({ section, metric: '  MB/s (keys + values)', unit: 'MB/s', ours: rate(ms).mb, baseline: rate(f.ms).mb, baselineName: 'the floor above' });
   };
+  const what = `${fmt(keys, 0)} keys × ${valueBytes} B (${fmt(bytes / MB, 1)} MB)`;
+  bulkRows(`push ${what} between two sister processes (tribe sync, push row's ms)`, m.tribe.pushMs, m.tribe.floor, `import ${fmt(median(m.tribe.importMs), 0)} ms (untimed)`);
+  bulkRows('the same push in one process (runInitiator → makeResponder, no CapTP)', m.local.ms, m.local.floor, `tribe push / in-process push = ${fmt(median(m.tribe.pushMs) / median(m.local.ms), 2)}`);
+  for (const n of [...noopKeys, 0]) {
+    const s = m.tribe.noop.get(n)!;
+    row({
+      section,
+      metric: `no-op push (in sync, ends after the Ack), ${n === 0 ? 'empty space' : `${fmt(n, 0)} keys`}, between the sisters`,
+      unit: 'ms',
+      ours: median(s.push),
+      baseline: median(m.tribe.pingMs),
+      baselineName: `one E() round trip, vat on slot 0 → vat on slot 1 (median of ${pings} in a row, ${noopReps} samples)`,
+      note: `${fmt(Math.min(...s.push), 0)}–${fmt(Math.max(...s.push), 0)} ms; the pull back (also in sync) ${fmt(median(s.pull), 0)} ms; ms resolution`,
+    });
+  }
+  for (const n of noopKeys) {
+    const s = m.localNoop.get(n)!;
+    row({
+      section,
+      metric: `no-op saga in one process, ${fmt(n, 0)} keys`,
+      unit: 'ms',
+      ours: median(s.saga),
+      baseline: median(s.turns),
+      baselineName: 'the same Init and Ack sealed and opened alone (JSON, Ed25519 sign + verify, SHA-256)',
+      note: `Init ${fmt(s.initBytes / 1024, 1)} KiB, Ack ${fmt(s.ackBytes / 1024, 1)} KiB; ${localNoopReps} sagas`,
+    });
+  }
+};
+
+const detailsOf = (m: Measured) => {
+  const floors = (f: FloorSamples) => ({ attach: summarize(f.attach), loop: summarize(f.loop) });
+  const { tribe: t } = m;
+  return {
+    tribe: { readyMs: t.readyMs, pushMs: summarize(t.pushMs), pullAfterPushMs: summarize(t.pullAfterPushMs), importMs: summarize(t.importMs), leftAfterStop: t.leftAfterStop, floor: floors(t.floor) },
+    local: { pushMs: summarize(m.local.ms), floor: floors(m.local.floor) },
+    noop: Object.fromEntries([...t.noop].map(([n, s]) => [n, { push: summarize(s.push), pull: summarize(s.pull) }])),
+    pingMs: summarize(t.pingMs),
+    localNoop: Object.fromEntries([...m.localNoop].map(([n, s]) => [n, { saga: summarize(s.saga), turns: summarize(s.turns), initBytes: s.initBytes, ackBytes: s.ackBytes }])),
+  };
+};
+
+// --- the section -----------------------------------------------------------------------------------
+
+export async function benchSaga(ctx: SagaBenchContext): Promise<void> {
+  const { config, details, log, tempDir } = ctx;
+  const { keys, valueBytes, bulkReps, localBulkReps, noopKeys, profileDir } = config;
   const load0 = loadavg();
-  const bulkBytes = payloadBytes(keys, valueBytes);
-  log(`[10] sync saga: ${fmt(keys, 0)} keys × ${valueBytes} B (${fmt(bulkBytes / MB, 1)} MB) × ${bulkReps} over a tribe of 2, × ${localBulkReps} in process; no-ops at ${noopKeys.map((n) => fmt(n, 0)).join(', ')} keys (load ${load0.map((x) => x.toFixed(2)).join(' ')})`);
+  log(`[10] sync saga: ${fmt(keys, 0)} keys × ${valueBytes} B (${fmt(payloadBytes(keys, valueBytes) / MB, 1)} MB) × ${bulkReps} over a tribe of 2, × ${localBulkReps} in process; no-ops at ${noopKeys.map((n) => fmt(n, 0)).join(', ')} keys (load ${load0.map((x) => x.toFixed(2)).join(' ')})`);
   const dir = tempDir('tribe-bench-saga-');
-  const files = new Map<string, string>();
   const fileOf = async (n: number, size: number) => {
     const path = join(dir, `${n}x${size}.jsonl`);
-    if (!files.has(path)) {
-      await writeJsonLines(path, n, size);
-      files.set(path, path);
-    }
+    await writeJsonLines(path, n, size);
     return path;
   };
-
-  // The in-process initiator: it holds every space this section pushes, and its file is the floor's source.
+  /** With profileDir: when each sync ran (CLI commands, in-process sagas), for saga-profile.ts to cut the profiles by. */
+  const windows: { label: string; from: number; to: number }[] = [];
+  // The in-process initiator: it holds every space the in-process rows push, and its file is the floor's source.
   const a = makeSide(dir, 'a');
-  const sides: Side[] = [a];
-  const tribeFloor: Record<FloorWay, number[]> = { attach: [], loop: [] };
-  const localFloor: Record<FloorWay, number[]> = { attach: [], loop: [] };
+  const run: LocalRun = {
+    a,
+    dir,
+    keys,
+    log,
+    async marked(label, fn) {
+      const from = nowUs();
+      try {
+        return await fn();
+      } finally {
+        windows.push({ label, from, to: nowUs() });
+      }
+    },
+  };
+  let slots: Record<number, number> = {};
   try {
-    let t = performance.now();
+    const t = performance.now();
     a.store.putMany('bulk', entriesOf(keys, valueBytes, a.id));
     const fillMs = performance.now() - t;
     log(`  in-process store filled: ${fmt(keys, 0)} keys in ${fmt(fillMs, 0)} ms (putMany: digests, one fsynced transaction)`);
-    floorSample(a.path, 'bulk', dir, keys, 0, { attach: [], loop: [] }); // warm-up, untimed
-
-    // 1 and 3, over the tribe.
-    const home = tempDir('tribe-bench-saga-home-');
-    const tribe = await startTribe(home, profileDir, log);
-    log(`  tribe of 2 ready in ${fmt(tribe.readyMs, 0)} ms${profileDir ? ` (profiling into ${profileDir})` : ''}`);
-    const pushMs: number[] = [];
-    const pullAfterPushMs: number[] = [];
-    const importMs: number[] = [];
-    const noop = new Map<number, { push: number[]; pull: number[] }>([0, ...noopKeys].map((n) => [n, { push: [], pull: [] }]));
-    const pingMs: number[] = [];
-    let leftAfterStop = 0;
-    try {
-      const bulkFile = await fileOf(keys, valueBytes);
-      for (let rep = 0; rep < bulkReps; rep++) {
-        const space = `bulk-${rep}`;
-        t = performance.now();
-        await marked('import', () => cli(['space', 'import', space, bulkFile, '--home', home], `tribe space import ${space}`));
-        importMs.push(performance.now() - t);
-        const { push: p, pull } = await marked('bulk push', () => syncOnce(home, space));
-        if (p.state !== 'committed' || p.entries !== keys || p.applied !== keys) throw new Error(`BenchError: push of ${space}: ${JSON.stringify(p)}`);
-        const [r0, r1] = [await rootOn(home, 0, space), await rootOn(home, 1, space)];
-        if (r0.root !== r1.root || r1.count !== keys) throw new Error(`BenchError: ${space} differs after the push: ${JSON.stringify([r0, r1])}`);
-        pushMs.push(p.ms);
-        pullAfterPushMs.push(pull.ms);
-        floorSample(a.path, 'bulk', dir, keys, rep, tribeFloor);
-        log(`  tribe push ${rep + 1}/${bulkReps}: ${fmt(p.ms, 0)} ms (${fmt((keys * 1000) / p.ms, 0)} keys/s, ${fmt((bulkBytes / MB) * (1000 / p.ms), 1)} MB/s); import ${fmt(importMs.at(-1)!, 0)} ms; floor attach ${fmt(tribeFloor.attach.at(-1)!, 0)} ms, loop ${fmt(tribeFloor.loop.at(-1)!, 0)} ms`);
-      }
-
-      // No-op spaces, synced once, then pushed again and again; an E() baseline between vats on the two sisters.
-      for (const n of noopKeys) {
-        await cli(['space', 'import', `noop-${n}`, await fileOf(n, NOOP_VALUE_BYTES), '--home', home], `tribe space import noop-${n}`);
-        const first = await syncOnce(home, `noop-${n}`);
-        if (first.push.applied !== n) throw new Error(`BenchError: the first push of noop-${n}: ${JSON.stringify(first.push)}`);
-      }
-      await cli(['spawn', actorTs('pinger'), '--name', 'saga-bench-pinger', '--on', '1', '--home', home], 'spawn the pinger on slot 1');
-      await cli(['spawn', actorTs('driver'), '--name', 'saga-bench-driver', '--on', '0', '--home', home], 'spawn the driver on slot 0');
-      if ((await cli(['call', 'saga-bench-driver', 'connect', '"saga-bench-pinger"', '--home', home], 'connect the driver')).trim() !== 'true') throw new Error('BenchError: the driver did not reach the pinger');
-      const kinds = [...noop.keys()];
-      for (let rep = 0; rep < noopReps; rep++) {
-        // Rotate who goes first: drift on a shared machine hits every kind alike.
-        for (let i = 0; i <= kinds.length; i++) {
-          const k = (i + rep) % (kinds.length + 1);
-          if (k === kinds.length) {
-            pingMs.push(Number(await cli(['call', 'saga-bench-driver', 'sequential', String(pings), '--home', home], 'pings')) / pings);
-            continue;
-          }
-          const n = kinds[k]!;
-          const r = await marked(`no-op ${n}`, () => syncOnce(home, `noop-${n}`));
-          if (r.push.state !== 'synced' || r.pull.state !== 'synced') throw new Error(`BenchError: noop-${n} was not in sync: ${JSON.stringify(r)}`);
-          noop.get(n)!.push.push(r.push.ms);
-          noop.get(n)!.pull.push(r.pull.ms);
-        }
-        log(`  no-op round ${rep + 1}/${noopReps}: ${kinds.map((n) => `${fmt(n, 0)} keys ${noop.get(n)!.push.at(-1)} ms`).join(', ')}; E() round trip ${fmt(pingMs.at(-1)!, 2)} ms`);
-      }
-    } finally {
-      const pids = Object.fromEntries([...slotPids(home)].map(([slot, pid]) => [pid, slot]));
-      leftAfterStop = await tribe.stop();
-      if (profileDir) writeFileSync(join(profileDir, 'windows.json'), `${JSON.stringify({ slots: pids, windows }, null, 1)}\n`);
-    }
-
-    // 2 and 3, in this process.
-    const localMs: number[] = [];
-    for (let rep = 0; rep < localBulkReps; rep++) {
-      const b = makeSide(dir, `b${rep}`);
-      try {
-        t = performance.now();
-        const o = await push(a, b, 'bulk', responderFor(a, b));
-        const ms = performance.now() - t;
-        if (o.state !== 'committed' || o.applied !== keys || b.store.root('bulk') !== a.store.root('bulk')) throw new Error(`BenchError: in-process push: ${JSON.stringify(o)}`);
-        localMs.push(ms);
-      } finally {
-        b.store.close();
-        removeDb(b.path);
-      }
-      floorSample(a.path, 'bulk', dir, keys, rep, localFloor);
-      log(`  in-process push ${rep + 1}/${localBulkReps}: ${fmt(localMs.at(-1)!, 0)} ms; floor attach ${fmt(localFloor.attach.at(-1)!, 0)} ms, loop ${fmt(localFloor.loop.at(-1)!, 0)} ms`);
-    }
-
-    const r = makeSide(dir, 'r');
-    sides.push(r);
-    const responder = responderFor(a, r);
-    const local = new Map<number, { saga: number[]; turns: number[]; initBytes: number; ackBytes: number }>();
-    for (const n of noopKeys) {
-      const space = `noop-${n}`;
-      a.store.putMany(space, entriesOf(n, NOOP_VALUE_BYTES, a.id));
-      await push(a, r, space, responder);
-      // The Init and Ack of a no-op, kept to seal and open them alone.
-      let turns: { init: Uint8Array; ack: Uint8Array } | undefined;
-      const capture: SagaEndpoint = { ...responder, init: async (b) => { const ack = await responder.init(b); turns = { init: b, ack }; return ack; } };
-      if ((await push(a, r, space, capture)).state !== 'synced') throw new Error(`BenchError: ${space} is not in sync in process`);
-      const init = parseTurn(turns!.init, DEFAULT_SAGA_LIMITS).turn;
-      const ack = parseTurn(turns!.ack, DEFAULT_SAGA_LIMITS).turn;
-      const sealAndOpen = () => {
-        const t0 = performance.now();
-        const i = sealTurn(nodeCrypto, a.key, init);
-        const oi = openTurn(nodeCrypto, i.bytes, { key: a.key.publicKey, from: a.id, to: r.id, seq: 0, kinds: ['init'], seen: () => false }, DEFAULT_SAGA_LIMITS);
-        const k = sealTurn(nodeCrypto, r.key, ack);
-        openTurn(nodeCrypto, k.bytes, { key: r.key.publicKey, from: r.id, to: a.id, saga: init.saga, space, seq: 1, prev: oi.hash, kinds: ['ack'] }, DEFAULT_SAGA_LIMITS);
-        return performance.now() - t0;
-      };
-      const s = { saga: [] as number[], turns: [] as number[], initBytes: turns!.init.length, ackBytes: turns!.ack.length };
-      for (let rep = 0; rep < localNoopReps; rep++) {
-        const sagaFirst = rep % 2 === 0;
-        if (!sagaFirst) s.turns.push(sealAndOpen());
-        const t0 = performance.now();
-        const o = await push(a, r, space, responder);
-        s.saga.push(performance.now() - t0);
-        if (o.state !== 'synced') throw new Error(`BenchError: ${space} was not in sync: ${JSON.stringify(o)}`);
-        if (sagaFirst) s.turns.push(sealAndOpen());
-      }
-      local.set(n, s);
-      log(`  in-process no-op, ${fmt(n, 0)} keys: ${fmt(median(s.saga), 2)} ms; Init + Ack sealed and opened alone ${fmt(median(s.turns), 2)} ms (Init ${fmt(s.initBytes / 1024, 1)} KiB)`);
-    }
-
-    // --- rows ---------------------------------------------------------------------------
+    floorSample(a.path, 'bulk', dir, keys, 0, floorSamples()); // warm-up, untimed
+    const tribe = await overTheTribe(run, config, tempDir('tribe-bench-saga-home-'), fileOf);
+    slots = tribe.slots;
+    const local = await localBulk(run, localBulkReps);
+    const localNoop = await localNoops(run, noopKeys, NOOP_VALUE_BYTES, config.localNoopReps);
+    const m: Measured = { tribe, local, localNoop };
+    report(ctx, m);
     const load1 = loadavg();
-    const mib = `${fmt(keys, 0)} keys × ${valueBytes} B (${fmt(bulkBytes / MB, 1)} MB)`;
-    const perRate = (ms: number) => ({ keys: (keys * 1000) / ms, mb: (bulkBytes / MB) * (1000 / ms) });
-    const tf = floorOf(tribeFloor);
-    const lf = floorOf(localFloor);
-    const pushMed = median(pushMs);
-    const localMed = median(localMs);
-    const section = 'sync saga';
-    const bulkRows = (label: string, ms: number, samples: number[], f: ReturnType<typeof floorOf>, extra: string) => {
-      const floorName = `the same rows copied between two SQLite files in this process, one transaction (${FLOOR_NAMES[f.way]}; the other way ${fmt(f.other, 0)} ms)`;
-      row({ section, metric: label, unit: 'ms', ours: ms, baseline: f.ms, baselineName: floorName, note: `${fmt(Math.min(...samples), 0)}–${fmt(Math.max(...samples), 0)} ms over ${samples.length}; ${extra}` });
-      row({ section, metric: '  keys/s', unit: 'keys/s', ours: perRate(ms).keys, baseline: perRate(f.ms).keys, baselineName: 'the floor above' });
-      row({ section, metric: '  MB/s (keys + values)', unit: 'MB/s', ours: perRate(ms).mb, baseline: perRate(f.ms).mb, baselineName: 'the floor above' });
-    };
-    bulkRows(`push ${mib} between two sister processes (tribe sync, push row's ms)`, pushMed, pushMs, tf, `import ${fmt(median(importMs), 0)} ms (untimed)`);
-    bulkRows(`the same push in one process (runInitiator → makeResponder, no CapTP)`, localMed, localMs, lf, `tribe push / in-process push = ${fmt(pushMed / localMed, 2)}`);
-    const ping = median(pingMs);
-    for (const n of [...noopKeys, 0]) {
-      const s = noop.get(n)!;
-      row({
-        section,
-        metric: `no-op push (in sync, ends after the Ack), ${n === 0 ? 'empty space' : `${fmt(n, 0)} keys`}, between the sisters`,
-        unit: 'ms',
-        ours: median(s.push),
-        baseline: ping,
-        baselineName: `one E() round trip, vat on slot 0 → vat on slot 1 (median of ${pings} in a row, ${noopReps} samples)`,
-        note: `${fmt(Math.min(...s.push), 0)}–${fmt(Math.max(...s.push), 0)} ms; the pull back (also in sync) ${fmt(median(s.pull), 0)} ms; ms resolution`,
-      });
-    }
-    for (const n of noopKeys) {
-      const s = local.get(n)!;
-      row({
-        section,
-        metric: `no-op saga in one process, ${fmt(n, 0)} keys`,
-        unit: 'ms',
-        ours: median(s.saga),
-        baseline: median(s.turns),
-        baselineName: 'the same Init and Ack sealed and opened alone (JSON, Ed25519 sign + verify, SHA-256)',
-        note: `Init ${fmt(s.initBytes / 1024, 1)} KiB, Ack ${fmt(s.ackBytes / 1024, 1)} KiB; ${localNoopReps} sagas`,
-      });
-    }
-    details['saga'] = {
-      keys,
-      valueBytes,
-      payloadBytes: bulkBytes,
-      loadavg: { before: load0, after: load1 },
-      tribe: { readyMs: tribe.readyMs, pushMs: summarize(pushMs), pullAfterPushMs: summarize(pullAfterPushMs), importMs: summarize(importMs), leftAfterStop, floor: { attach: summarize(tribeFloor.attach), loop: summarize(tribeFloor.loop) } },
-      local: { fillMs, pushMs: summarize(localMs), floor: { attach: summarize(localFloor.attach), loop: summarize(localFloor.loop) } },
-      noop: Object.fromEntries([...noop].map(([n, s]) => [n, { push: summarize(s.push), pull: summarize(s.pull) }])),
-      pingMs: summarize(pingMs),
-      localNoop: Object.fromEntries([...local].map(([n, s]) => [n, { saga: summarize(s.saga), turns: summarize(s.turns), initBytes: s.initBytes, ackBytes: s.ackBytes }])),
-    };
-    log(`  medians: tribe push ${fmt(pushMed, 0)} ms, in-process ${fmt(localMed, 0)} ms, floor ${fmt(tf.ms, 0)} / ${fmt(lf.ms, 0)} ms (${tf.way}); ${leftAfterStop} process(es) left after tribe stop (killed); load ${load1.map((x) => x.toFixed(2)).join(' ')}`);
+    details['saga'] = { keys, valueBytes, payloadBytes: payloadBytes(keys, valueBytes), loadavg: { before: load0, after: load1 }, fillMs, ...detailsOf(m) };
+    const tf = floorOf(tribe.floor);
+    log(`  medians: tribe push ${fmt(median(tribe.pushMs), 0)} ms, in-process ${fmt(median(local.ms), 0)} ms, floor ${fmt(tf.ms, 0)} / ${fmt(floorOf(local.floor).ms, 0)} ms (${tf.way}); ${tribe.leftAfterStop} process(es) left after tribe stop (killed); load ${load1.map((x) => x.toFixed(2)).join(' ')}`);
   } finally {
-    for (const s of sides) s.store.close();
+    a.store.close();
+    if (profileDir) writeFileSync(join(profileDir, 'windows.json'), `${JSON.stringify({ bench: process.pid, slots, windows }, null, 1)}\n`);
   }
 }

@@ -28,6 +28,10 @@
  * 9. A tribe of sisters (tribe.ts): `tribe host --core-size 3` from spawn to a
  *    ready tribe, against `tribe host --solo` to its ready line; kill -9 of a
  *    sister and of the first host: time to detection and to replacement.
+ * 10. The sync saga (saga.ts): a push of 20,000 keys of 1 KiB between two sister
+ *    processes (`tribe sync`) and in one process through the protocol alone,
+ *    against the same rows copied between two SQLite files; a no-op sync (in
+ *    sync already) against one E() round trip, and against its turns alone.
  *
  * Prints a table and writes test-artifacts/bench.json. Every number is a median
  * over repetitions; baselines run interleaved with ours in the same process.
@@ -38,6 +42,8 @@
  *   TRIBE_BENCH_REPS=30    round-trip repetitions (default 11)
  *   TRIBE_BENCH_DURABLE=0  leave out the durable-vat round-trip contender
  *   TRIBE_BENCH_PART=bulk  in section 4, run only these parts (roundtrips, bulk, handshakes)
+ *   TRIBE_BENCH_SAGA_KEYS=100000  in section 10, keys of the bulk push (default 20,000)
+ *   TRIBE_BENCH_SAGA_PROFILE=DIR  in section 10, run the tribe's hosts with --cpu-prof into DIR
  */
 // First: playwright (section 5) starts an AsyncLocalStorage late; see the helper.
 import '../helpers/track-promises.js';
@@ -55,6 +61,7 @@ import { makeModuleCompiler } from '../../vats/module-compiler.js';
 import { benchBridges } from './bridges.js';
 import { benchDurable } from './durable.js';
 import { benchHandoff } from './handoff.js';
+import { benchSaga } from './saga.js';
 import { benchSessions } from './sessions.js';
 import { benchTribe } from './tribe.js';
 import { benchViz } from './viz.js';
@@ -698,6 +705,26 @@ const benchTribeOfSisters = () =>
     tempDir,
   });
 
+const benchSyncSaga = () =>
+  benchSaga({
+    // ≈ 2.5 min here: 3 pushes of 20 MB over the tribe (each imported first) and 5 in process, 7 rounds of no-ops.
+    config: {
+      keys: Number(process.env['TRIBE_BENCH_SAGA_KEYS'] ?? (QUICK ? 2000 : 20_000)),
+      valueBytes: 1024,
+      bulkReps: QUICK ? 2 : 3,
+      localBulkReps: QUICK ? 2 : 5,
+      noopKeys: QUICK ? [1000, 10_000] : [1000, 100_000],
+      noopReps: QUICK ? 3 : 7,
+      localNoopReps: QUICK ? 5 : 21,
+      pings: 200,
+      ...(process.env['TRIBE_BENCH_SAGA_PROFILE'] ? { profileDir: process.env['TRIBE_BENCH_SAGA_PROFILE'] } : {}),
+    },
+    row,
+    details,
+    log,
+    tempDir,
+  });
+
 // --- report -------------------------------------------------------------------
 
 const printTable = () => {
@@ -705,7 +732,7 @@ const printTable = () => {
   const lines: string[][] = [];
   let section = '';
   const digits = (unit: string, x: number) =>
-    unit === 'calls/s' || unit === 'MB/s' ? fmt(x, 0) : unit === 'MiB' || unit === 'ms CPU' ? fmt(x, 2) : fmt(x, 1);
+    unit === 'calls/s' || unit === 'keys/s' || (unit === 'MB/s' && x >= 100) ? fmt(x, 0) : unit === 'MiB' || unit === 'ms CPU' ? fmt(x, 2) : fmt(x, 1);
   for (const r of rows) {
     if (r.section !== section) {
       section = r.section;
@@ -742,7 +769,7 @@ const main = async () => {
   const t0 = performance.now();
   const started = new Date().toISOString();
   const loadBefore = loadavg();
-  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions, benchVisualizer, benchThreePartyHandoff, benchDurableObjects, benchBridgeSessions, benchTribeOfSisters];
+  const phases = [benchRoundTrips, benchLoadAndSpawn, benchMemory, benchHostSessions, benchVisualizer, benchThreePartyHandoff, benchDurableObjects, benchBridgeSessions, benchTribeOfSisters, benchSyncSaga];
   const only = process.env['TRIBE_BENCH_ONLY']; // e.g. "1,3"
   const phaseSeconds: Record<string, number> = {};
   try {

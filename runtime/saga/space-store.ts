@@ -107,7 +107,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
   // (and so is all bookkeeping before them: WAL order).
   db.pragma('synchronous = NORMAL');
   /** Fine digests and root by space, read once and kept up to date by every write here (the only writer of these tables). */
-  const fineCache = new Map<string, { fine: FineDigests; root?: string }>();
+  const fineCache = new Map<string, { fine: FineDigests; root?: string; count?: number; coarse: Map<number, string[]> }>();
   const durable = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
     db.pragma('synchronous = FULL');
     try {
@@ -133,7 +133,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
        ON CONFLICT(space, bucket, key) DO UPDATE SET value = excluded.value, clock = excluded.clock, origin = excluded.origin, deleted = excluded.deleted, digest = excluded.digest`,
     ),
     all: db.prepare<[string], EntryRow>('SELECT * FROM sync_entries WHERE space = ? AND deleted = 0 ORDER BY bucket, key'),
-    count: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM sync_entries WHERE space = ?'),
+    bucketCount: db.prepare<[string], { n: number | null }>('SELECT sum(count) AS n FROM sync_buckets WHERE space = ?'),
     spaces: db.prepare<[], { space: string; count: number }>('SELECT space, sum(count) AS count FROM sync_buckets GROUP BY space ORDER BY space'),
     maxClock: db.prepare<[], { c: number | null }>('SELECT max(clock) AS c FROM sync_entries'),
     digestsOf: db.prepare<[string, number], { digest: string }>('SELECT digest FROM sync_entries WHERE space = ? AND bucket = ? ORDER BY key'),
@@ -181,12 +181,27 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     if (!c) {
       const fine = emptyFine();
       for (const r of q.buckets.all(space)) fromHex(r.digest, fine, 32 * r.bucket);
-      c = { fine };
+      c = { fine, coarse: new Map() };
       fineCache.set(space, c);
     }
     return c;
   };
-  const fineOf = (space: string): FineDigests => cached(space).fine;
+  /** Entries of a space, tombstones included, from its buckets' counts (kept with the digests). */
+  const countNow = (space: string): number => {
+    const c = cached(space);
+    c.count ??= q.bucketCount.get(space)?.n ?? 0;
+    return c.count;
+  };
+  /** A no-op saga costs what comparing two cached summaries costs: they are recomputed only after a write. */
+  const coarseNow = (space: string, bits: number): string[] => {
+    const c = cached(space);
+    let coarse = c.coarse.get(bits);
+    if (!coarse) {
+      coarse = coarseDigests(crypto, c.fine, bits).map((d) => d.slice(0, SHORT_DIGEST_CHARS));
+      c.coarse.set(bits, coarse);
+    }
+    return coarse;
+  };
   const rootNow = (space: string): string => {
     const c = cached(space);
     c.root ??= rootOf(crypto, c.fine);
@@ -200,6 +215,8 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     const c = cached(space);
     fromHex(d, c.fine, 32 * bucket);
     delete c.root;
+    delete c.count;
+    c.coarse.clear();
   };
 
   const check = (key: string, value: string) => {
@@ -245,7 +262,7 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
     lastClock = Math.max(lastClock, q.tempMaxClock.get(saga)?.c ?? 0);
     for (const b of touched) refreshBucket(space, b);
     const root = rootNow(space);
-    const count = q.count.get(space)!.n;
+    const count = countNow(space);
     const turns = final({ applied, root, count });
     recordTurns(saga, turns);
     const last = turns[turns.length - 1];
@@ -296,16 +313,15 @@ export const openSpaceStore = (path: string, crypto: CryptoSuite, limits: Pick<S
       return r && r.deleted === 0 ? rowEntry(r) : undefined;
     },
     entries: (space, prefix = '') => q.all.all(space).filter((r) => r.key.startsWith(prefix)).map(rowEntry),
-    count: (space) => q.count.get(space)!.n,
+    count: (space) => countNow(space),
     spaces: () => q.spaces.all(),
     root: (space) => rootNow(space),
     summary(space, bits) {
-      const fine = fineOf(space);
       return {
         root: rootNow(space),
-        count: q.count.get(space)!.n,
+        count: countNow(space),
         bits,
-        buckets: coarseDigests(crypto, fine, bits).map((d) => d.slice(0, SHORT_DIGEST_CHARS)),
+        buckets: [...coarseNow(space, bits)],
       };
     },
     page: (space, lo, hi, after, limit) =>

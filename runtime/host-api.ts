@@ -8,11 +8,13 @@ import type { HandoffLimits } from '../capabilities/handoff.js';
 import type { PathLimits } from '../protocols/session/path.js';
 import type { SessionLimits } from '../protocols/session/session-limits.js';
 import type { TripleLimits } from '../protocols/triple/limits.js';
+import type { SagaRecord } from '../protocols/saga/spaces.js';
 import type { TripleMode } from '../protocols/triple/triple-session.js';
 import type { BridgesStatus } from './sessions/bridges.js';
 import type { RelayFault } from '../protocols/bridge/bridge-service.js';
 import type { Grant } from '../vats/link.js';
 import type { VatLimits, VatStatus } from '../vats/supervisor.js';
+import type { SagaRecord } from '../protocols/saga/spaces.js';
 import type { VatId } from './identity.js';
 import type { SessionStatus, RemoteHosts } from './sessions/remote-hosts.js';
 import type { StoredSturdyRef } from './store.js';
@@ -186,23 +188,13 @@ export interface SyncReport {
   readonly roots: Readonly<Record<string, string>>;
 }
 
-/** A saga in flight or ended, as `tribe sync --status` shows it. */
-export interface SyncSagaView {
-  readonly saga: string;
-  readonly peer: string;
-  readonly space: string;
-  readonly role: 'initiator' | 'responder';
+/** A saga in flight or ended, as `tribe sync --status` shows it: its record, and in flight its machine's state and the most it may send. */
+export type SyncSagaView = Omit<SagaRecord, 'state' | 'applied'> & {
   readonly state: string;
-  readonly startedAt: number;
-  readonly endedAt?: number;
-  readonly outcome?: string;
-  readonly errorName?: string;
-  readonly chunks: number;
-  readonly entries: number;
-  readonly bytes: number;
+  readonly applied?: number;
   /** In flight: entries the initiator may send at most. */
   readonly total?: number;
-}
+};
 
 export interface SyncStatus {
   readonly inFlight: readonly SyncSagaView[];

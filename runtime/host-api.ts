@@ -8,7 +8,6 @@ import type { HandoffLimits } from '../capabilities/handoff.js';
 import type { PathLimits } from '../protocols/session/path.js';
 import type { SessionLimits } from '../protocols/session/session-limits.js';
 import type { TripleLimits } from '../protocols/triple/limits.js';
-import type { SagaRecord } from '../protocols/saga/spaces.js';
 import type { TripleMode } from '../protocols/triple/triple-session.js';
 import type { BridgesStatus } from './sessions/bridges.js';
 import type { RelayFault } from '../protocols/bridge/bridge-service.js';

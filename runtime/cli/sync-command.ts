@@ -12,8 +12,8 @@ import type { SyncReport, SyncSagaView, SyncStatus } from '../host-api.js';
 
 /** How often a running sync prints the sagas in flight. */
 const PROGRESS_MS = 1_000;
-/** Bytes of entries per control call of an import. */
-const IMPORT_BATCH_BYTES = 256 * 1024;
+/** Bytes of entries per control call of an import: each call is one fsynced transaction, so bigger batches import faster (a control line may hold 8 MiB). */
+const IMPORT_BATCH_BYTES = 1024 * 1024;
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 const ago = (t: number) => `${Math.max(0, Math.round((Date.now() - t) / 1000))} s ago`;

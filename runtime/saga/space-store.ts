@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS sync_entries (
   value TEXT NOT NULL, clock INTEGER NOT NULL, origin TEXT NOT NULL, deleted INTEGER NOT NULL, digest TEXT NOT NULL,
   UNIQUE (space, bucket, key)
 );
+-- A bucket's digest is recomputed from its entries' digests after each write to it: this index
+-- holds them in order, so that reads a few index pages, never the kilobyte rows (without it, a
+-- 100,000-key import in 1,000-key batches read ≈ 2 million rows at random: 62 s).
+CREATE INDEX IF NOT EXISTS sync_entries_digests ON sync_entries (space, bucket, key, digest);
 CREATE TABLE IF NOT EXISTS sync_buckets (
   space TEXT NOT NULL, bucket INTEGER NOT NULL, digest TEXT NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (space, bucket)

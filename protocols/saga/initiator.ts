@@ -12,7 +12,7 @@
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { SagaParty, SagaEndpoint } from './endpoint.js';
 import { type CommittedBody, openTurn, sealTurn, type SealedTurn, type Turn, type TurnKind, TURN_VERSION, toWire, type WireEntry, wireSize, type AckBody } from './codec.js';
-import { SagaAbortedError, SagaError, SagaMalformedError, SagaOrderError, SagaTimeoutError } from './errors.js';
+import { SagaAbortedError, type SagaError, SagaMalformedError, SagaOrderError, SagaTimeoutError } from './errors.js';
 import { ENTRIES_PER_BUCKET, SHORT_DIGEST_CHARS } from './limits.js';
 import { initiatorMachine, type InitiatorEvent } from './saga.machine.js';
 import { fineRange, summaryBits, toHex } from './space.js';

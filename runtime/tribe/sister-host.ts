@@ -28,7 +28,7 @@ import { makeRegistry, pidAlive } from './registry.js';
 import { earlyExitProblem, spawnSister, SPAWN_UP_MS } from './spawner.js';
 import { ensureRegistryDir, loadOrCreateSecret, loadTribeConfig, MAX_SLOTS, tribePaths } from './tribe-home.js';
 import { type Discovery, startDiscovery } from './discovery.js';
-import { type SisterSync, startSisterSync, SYSTEM_SPACES } from './sister-sync.js';
+import { type SisterSync, startSisterSync } from './sister-sync.js';
 
 /** Where sisters announce themselves unless told otherwise (`--discovery`). */
 export const DEFAULT_DISCOVERY = '127.0.0.1';

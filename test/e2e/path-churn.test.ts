@@ -24,7 +24,7 @@ import test, { type ExecutionContext } from 'ava';
 import { E } from '@endo/far';
 import { IO_MS, until, within } from '../helpers/bounded.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { activeResources, MiB, settledHeap } from '../helpers/footprint.js';
+import { activeResources, MiB, settledHeap, settledResources } from '../helpers/footprint.js';
 import { example, withHost } from '../helpers/host.js';
 import type { Host } from '../../runtime/index.js';
 
@@ -120,12 +120,13 @@ test.serial(`${DEATHS} path deaths and repairs: no call lost or doubled, one ses
       'the hosts to settle',
       () => JSON.stringify({ open: proxy.open, b: b.remote!.diagnostics.stats(), a: sessionWith(a, b.id) }),
     );
-  const footprint = async () => {
+  /** `timersAtMost`: for the footprint compared with the warm one, wait for work in flight (timers, immediates) to drain to it first. */
+  const footprint = async (timersAtMost?: number) => {
     await quiet();
     const sa = sessionWith(a, b.id)!;
     return {
       heap: await settledHeap(),
-      resources: activeResources(),
+      resources: timersAtMost === undefined ? activeResources() : await settledResources(timersAtMost, IO_MS),
       tableA: a.remote!.diagnostics.stats(),
       tableB: b.remote!.diagnostics.stats(),
       session: { state: sa.state, paths: sa.paths.length, channels: sa.channels, unsentBytes: sa.unsentBytes },
@@ -162,7 +163,7 @@ test.serial(`${DEATHS} path deaths and repairs: no call lost or doubled, one ses
     if ((i - WARMUP) % every === 0 && i < DEATHS) series.push(`${i}: ${((await settledHeap()).data / MiB).toFixed(2)}`);
   }
   const churnMs = Date.now() - warmAt;
-  const end = await footprint();
+  const end = await footprint((warm.resources['Timeout'] ?? 0) + (warm.resources['Immediate'] ?? 0) + TIMER_MARGIN);
   const totalMs = Date.now() - started;
 
   const measured = DEATHS - WARMUP;
@@ -255,9 +256,10 @@ test.serial(`${DEATHS} deaths of a path through a bridge, each made again: no ca
     check(await within(E(counter).increment(), IO_MS, `the call at death ${i}`), `the call at death ${i}`);
     await until(() => repaired(made), IO_MS, `the bridged path made again after death ${i}`, () => JSON.stringify(sessionWith(a, b.id)));
   };
-  const footprint = async () => ({
+  /** `timersAtMost`: for the footprint compared with the warm one, wait for work in flight (timers, immediates) to drain to it first. */
+  const footprint = async (timersAtMost?: number) => ({
     heap: await settledHeap(),
-    resources: activeResources(),
+    resources: timersAtMost === undefined ? activeResources() : await settledResources(timersAtMost, IO_MS),
     tableA: a.remote!.diagnostics.stats(),
     tableB: b.remote!.diagnostics.stats(),
     bridge: bridge.ps().bridges!.service!.routes,
@@ -267,7 +269,7 @@ test.serial(`${DEATHS} deaths of a path through a bridge, each made again: no ca
   for (let i = 1; i <= WARMUP; i++) await die(i);
   const warm = await footprint();
   for (let i = WARMUP + 1; i <= DEATHS; i++) await die(i);
-  const end = await footprint();
+  const end = await footprint((warm.resources['Timeout'] ?? 0) + (warm.resources['Immediate'] ?? 0) + TIMER_MARGIN);
   const measured = DEATHS - WARMUP;
   const growth = end.heap.data - warm.heap.data;
   const ends = { a: a.ps().bridges!.relayedPathEnds, b: b.ps().bridges!.relayedPathEnds };

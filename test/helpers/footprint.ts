@@ -47,4 +47,19 @@ export const activeResources = (): Record<string, number> => {
   return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
 };
 
+/**
+ * Active resources once the pending timers and immediates are at most `atMost`,
+ * waiting up to `ms` (a timer between samples): a sample taken in the middle of
+ * a burst of work counts what is in flight as held. Answers the last sample
+ * either way, so a real leak still shows in it.
+ */
+export const settledResources = async (atMost: number, ms: number): Promise<Record<string, number>> => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = activeResources();
+    if ((r['Timeout'] ?? 0) + (r['Immediate'] ?? 0) <= atMost || Date.now() >= deadline) return r;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+};
+
 export const MiB = 1024 * 1024;

@@ -32,7 +32,7 @@ export const formatSyncStatus = (st: SyncStatus): string => {
   if (st.last.length === 0) lines.push('  none yet');
   for (const s of st.last) {
     const dir = s.role === 'initiator' ? 'push →' : 'pull ←';
-    lines.push(`  ${dir} ${shortVatId(s.peer)} ${s.space.padEnd(10)} ${s.state.padEnd(9)} ${s.endedAt ? ago(s.endedAt) : ''}  ${s.errorName && s.state === 'aborted' ? `${s.outcome}` : (s.outcome ?? '')}`);
+    lines.push(`  ${dir} ${shortVatId(s.peer)} ${s.space.padEnd(10)} ${s.state.padEnd(9)} ${s.endedAt ? ago(s.endedAt) : ''}  ${s.outcome ?? ''}`);
   }
   lines.push('', 'spaces here:');
   for (const s of st.spaces) lines.push(`  ${s.space.padEnd(16)} ${String(s.count).padStart(9)} entries  root ${s.root.slice(0, 16)}`);

@@ -216,12 +216,15 @@ export const startSisterSync = (opts: SisterSyncOptions): SisterSync => {
       spaces.putMany('registry', [{ key: host.id, value: opts.recordText, clock: recordClock, origin: host.id, deleted: false }]);
     }
     const local = new Set(host.names.list().filter((n) => !isSystemName(n)));
+    // The sisters known, read once a round and only if a name needs them (it reads the registry's files).
+    let known: Set<string> | undefined;
+    const isKnown = (id: string) => (known ??= new Set(opts.peers().map((p) => p.vatId))).has(id);
     for (const name of local) {
       const e = spaces.get('names', name);
       const owner = e ? (JSON.parse(e.value) as { vatId?: string }).vatId : undefined;
       if (owner === host.id) continue;
       // Taken by a sister that still has it (a name is the tribe's): not fought over.
-      if (owner !== undefined && opts.peers().some((p) => p.vatId === owner)) continue;
+      if (owner !== undefined && isKnown(owner)) continue;
       // Its derived ref first: a sister that reads the entry reaches it at once.
       host.remote!.exportAt(sisterSwiss(nodeCrypto, secret, `${host.id}/${name}`), name);
       spaces.put('names', name, JSON.stringify({ vatId: host.id }), host.id);

@@ -218,7 +218,10 @@ export const startSisterSync = (opts: SisterSyncOptions): SisterSync => {
     const local = new Set(host.names.list().filter((n) => !isSystemName(n)));
     // The sisters known, read once a round and only if a name needs them (it reads the registry's files).
     let known: Set<string> | undefined;
-    const isKnown = (id: string) => (known ??= new Set(opts.peers().map((p) => p.vatId))).has(id);
+    const isKnown = (id: string) => {
+      known ??= new Set(opts.peers().map((p) => p.vatId));
+      return known.has(id);
+    };
     for (const name of local) {
       const e = spaces.get('names', name);
       const owner = e ? (JSON.parse(e.value) as { vatId?: string }).vatId : undefined;

@@ -3,7 +3,8 @@
  * whose session ended (its presence rejects every call for good) is reached
  * afresh through `connect`, so the tribe heals once that sister can be reached
  * again; one that only does not answer in time keeps its reference; a name
- * lookup that times out finds nothing.
+ * lookup that times out finds nothing; stopping the tribe names every sister it
+ * stopped, even one a round forgot while it stopped.
  */
 import '@endo/init';
 import { Far } from '@endo/far';
@@ -90,4 +91,52 @@ test('a name no sister answers for in time is not found (a timeout is no sturdy 
   await sister.start(s.powers);
   await until(() => stateOf(sister) === 'connected', LOCAL_MS, 'the sister connected', () => `state ${stateOf(sister)}`);
   t.is(await sister.resolve('counter'), undefined);
+});
+
+test('stopping the tribe names every sister it stopped, even one a round forgot meanwhile (its record left the registry)', async (t) => {
+  const self = view('self', 'm1', 0);
+  const sib = view('sib', 'm1', 1);
+  let sibAlive = true;
+  let sightingsAfterStop = 0;
+  let roundSawItGone: () => void = () => {};
+  const forgotten = new Promise<void>((r) => (roundSawItGone = r));
+  const gone: string[][] = [];
+  let phase = 'ready';
+  const powers = Far('powers', {
+    self: () => self,
+    sisters: () => {
+      if (!sibAlive && ++sightingsAfterStop >= 2) roundSawItGone();
+      return harden({ local: sibAlive ? [self, sib] : [self], heard: [], occupied: [0, 1] });
+    },
+    spawn: async () => 'up' as const,
+    connect: async () =>
+      Far('Sister', {
+        ping: () => harden({ self: sib, known: [sib], vats: 0, phase: 'ready' }),
+        quiesce: () => true,
+        // The sister's process ends at once and its record leaves the registry; it answers once a round has seen that.
+        stop: async () => {
+          sibAlive = false;
+          await forgotten;
+          return true;
+        },
+      }),
+    quiesce: () => {},
+    restarted: () => {},
+    widen: () => 0,
+    report: () => phase,
+    load: () => 0,
+    spawnVat: async () => undefined,
+    awaitGone: async (views: readonly SisterView[]) => void gone.push(views.map((v) => v.vatId)),
+    admit: () => harden({ secret: [], sisters: [] }),
+    stopHost: () => {},
+    syncRoots: () => harden({}),
+    push: async () => harden({ state: 'synced', entries: 0, applied: 0, root: '' }),
+  }) as unknown as SisterPowers;
+  const sister = make({ timer: fastTimer(100), log: () => {} });
+  t.teardown(() => void (phase = 'stopped')); // the loop of a quiet Sister ends once its host reports stopped
+  await sister.start(powers);
+  await until(() => stateOf(sister) === 'connected', LOCAL_MS, 'the sibling connected', () => `state ${stateOf(sister)}`);
+  t.deepEqual(await sister.stopTribe(), ['sib'], 'the sibling it stopped is named');
+  t.deepEqual(gone, [['sib']], 'and awaited');
+  t.is(stateOf(sister), undefined, 'a round did forget it meanwhile (the race this test is about)');
 });

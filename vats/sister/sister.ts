@@ -355,8 +355,10 @@ export const make = (vatPowers: VatPowers) => {
     async stopTribe() {
       quiet = true;
       if (powers) await E(powers).quiesce();
-      // Every sister known, reached afresh if this one holds no reference to it now.
-      const refs = [...known.values()].map((k) => {
+      // Every sister known now, reached afresh if this one holds no reference to it. Taken before
+      // they stop: a round meanwhile forgets a local sister whose record left the registry.
+      const stopping = [...known.values()];
+      const refs = stopping.map((k) => {
         if (!k.ref && powers) {
           k.ref = E(powers).connect(k.view.vatId, k.view.address);
           k.ref.catch(() => {});
@@ -365,7 +367,7 @@ export const make = (vatPowers: VatPowers) => {
       });
       await tellAll(refs, (s) => E(s).quiesce());
       await tellAll(refs, (s) => E(s).stop());
-      const stopped = [...known.values()].map((k) => k.view);
+      const stopped = stopping.map((k) => k.view);
       if (powers) await E(powers).awaitGone(stopped);
       return harden(stopped.map((v) => v.vatId));
     },

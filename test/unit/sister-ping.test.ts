@@ -133,7 +133,10 @@ test('stopping the tribe names every sister it stopped, even one a round forgot 
     push: async () => harden({ state: 'synced', entries: 0, applied: 0, root: '' }),
   }) as unknown as SisterPowers;
   const sister = make({ timer: fastTimer(100), log: () => {} });
-  t.teardown(() => void (phase = 'stopped')); // the loop of a quiet Sister ends once its host reports stopped
+  // The loop of a quiet Sister ends once its host reports stopped.
+  t.teardown(() => {
+    phase = 'stopped';
+  });
   await sister.start(powers);
   await until(() => stateOf(sister) === 'connected', LOCAL_MS, 'the sibling connected', () => `state ${stateOf(sister)}`);
   t.deepEqual(await sister.stopTribe(), ['sib'], 'the sibling it stopped is named');

@@ -119,6 +119,12 @@ export interface SpawnOptions {
   readonly grants?: readonly Grant[];
   /** Budgets for this vat; `startTimeoutMs` applies to this start only and is not recorded. */
   readonly limits?: Partial<VatLimits>;
+  /**
+   * A replicated service (a tribe only): the vat runs on this many sisters
+   * (3: a triple service), its state replicated by a Raft log; callers reach it
+   * through a front that follows the leader, and each call is applied once. Durable.
+   */
+  readonly replicas?: number;
 }
 
 /** What `restartVat` did: the vat's state before and after, and the spawn record it started from. */
@@ -155,6 +161,8 @@ export interface HostStatus {
   readonly system?: readonly HostVatStatus[];
   /** The tribe this host is a sister of, when it runs as one (`tribe host`). */
   readonly tribe?: TribeStatus;
+  /** The replicated services this host is a replica of (a sister only). */
+  readonly services?: readonly ServiceStatus[];
 }
 
 /** A vat as `ps` shows it: its supervisor status, and how the references handed to it by third parties ended. */
@@ -234,6 +242,32 @@ export interface TribeHooks {
   place(opts: SpawnOptions, on?: string): Promise<{ name: string; on: string }>;
 }
 
+/** A replicated service as one of its replicas sees it (`tribe ps`, `ps --json` `services`). */
+export interface ServiceStatus {
+  readonly name: string;
+  readonly module: string;
+  /** The replicas' VatIds, this host's among them. */
+  readonly replicas: readonly string[];
+  readonly role: 'follower' | 'candidate' | 'leader';
+  readonly term: number;
+  readonly leader: string | undefined;
+  readonly commitIndex: number;
+  readonly lastApplied: number;
+  readonly lastIndex: number;
+  readonly snapshotIndex: number;
+  /** On the leader: how many entries each other replica lacks (its lag). */
+  readonly lag?: Readonly<Record<string, number>>;
+  /** Whether this host runs the service's vat (it is the leader and has applied its term's first entry). */
+  readonly serving: boolean;
+}
+
+/** What the replicated services of a tribe need of the host (runtime/replica/replica-host.ts provides them). */
+export interface ReplicaHooks {
+  /** A replicated vat's turn: commit its write-set through its service's log; settles once applied here. */
+  replicate(vat: string, writeSet: unknown): Promise<void>;
+  status(): ServiceStatus[];
+}
+
 export interface HostVatStatus extends VatStatus {
   /** References handed on to this vat that it claimed directly from their owner. */
   readonly handoffs: number;
@@ -304,6 +338,12 @@ export interface Host {
   startSystemVat(opts: { readonly name: string; readonly module: string }): Promise<any>;
   /** What `ps().tribe` shows, from now on; and how `stop()` begins (stopping the tribe's parts of this host first). */
   attachTribe(tribe: TribeHooks): void;
+  /** The replicated services of this host's tribe (runtime/replica/): turns of replicated vats commit through them; `ps().services`. */
+  attachReplicas(replicas: ReplicaHooks): void;
+  /** Starts a replica vat of a replicated service on its rows (this host leads the service): not recorded, not published. Answers its admin facet (`invoke`). */
+  startReplicaVat(opts: { readonly name: string; readonly module: string; readonly params: string; readonly grants: readonly string[] }): Promise<any>;
+  /** Stops a replica vat (this host no longer leads): its turn in flight fails, its callers retry at the next leader. */
+  stopReplicaVat(name: string): Promise<void>;
   /**
    * The reference published as `name` here, else (on a sister) on another sister
    * of the tribe, reached directly; NameNotFoundError when none has it.

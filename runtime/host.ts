@@ -40,7 +40,7 @@ import { serveHostViz, sessionHealth, type HostViz } from './viz/serve.js';
 import { makeHostHandoffs, shortFullId } from './handoffs.js';
 
 export type { Host, HostOptions, HostStatus, HostVatStatus, RestartedVat, SpawnOptions } from './host-api.js';
-import type { Host, HostOptions, HostStatus, RestartedVat, SpawnOptions, TribeHooks } from './host-api.js';
+import type { Host, HostOptions, HostStatus, ReplicaHooks, RestartedVat, SpawnOptions, TribeHooks } from './host-api.js';
 
 /** Heartbeats are routine: the visualizer records them only when they change a vat's state. */
 const VAT_TAP = { quiet: (ev: { type: string }) => ev.type.startsWith('heartbeat.') || ev.type.startsWith('xstate.after.') };
@@ -182,6 +182,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     resolveElsewhere: (name) => tribe?.resolveName(name) ?? Promise.resolve(undefined),
     onPeerFault: (vat, peer, reason) => remote?.peerFault(vat, peer, reason),
     onCalls: (vat, report) => inspector.vatCalls(vat, report),
+    replicate: (vat, ws) => (replicas ? replicas.replicate(vat, ws) : Promise.reject(new UsageError('no replicated services run here'))),
   });
   // Vats trace their calls only while someone (a page, a peer's relay) watches this host's machines.
   if (options.vizCalls !== false) inspector.onLooking((on) => supervisor.traceCalls(on));
@@ -200,7 +201,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     return `${stem}-${n}`;
   };
 
-  const startVat = async (row: VatRow, startTimeoutMs?: number): Promise<{ name: string; root: any }> => {
+  const startVat = async (row: VatRow, startTimeoutMs?: number, replicated = false): Promise<{ name: string; root: any }> => {
     if (stopping) throw new HostStoppedError('the host is stopping');
     const spec: VatSpec = {
       name: row.name,
@@ -208,6 +209,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       moduleUrl: pathToFileURL(realPathOr(row.module)).href,
       params: row.params,
       durable: row.durable,
+      ...(replicated ? { replicated } : {}),
       grants: row.grants,
       traceLimit: options.traceLimit ?? 0,
       maxTickets: limitsOfSessions.maxVatTickets,
@@ -352,6 +354,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
 
   const systemVats = new Set<string>();
   let tribe: TribeHooks | undefined;
+  let replicas: ReplicaHooks | undefined;
   const needTribe = (what: string): TribeHooks => {
     if (!tribe) throw new UsageError(`${what} needs a tribe host: this host runs alone (--solo)`);
     return tribe;
@@ -370,6 +373,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       vats: all.filter((v) => !systemVats.has(v.name)),
       ...(systemVats.size > 0 ? { system: all.filter((v) => systemVats.has(v.name)) } : {}),
       ...(tribe ? { tribe: tribe.status() } : {}),
+      ...(replicas ? { services: replicas.status() } : {}),
       names: names.list().map((e) => ({ name: e.name, owner: e.owner })),
       ...(remote ? { listen: formatAddress(remote.address.host, remote.address.port) } : {}),
       sessions: remote?.sessions() ?? [],
@@ -457,8 +461,20 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     attachTribe(t) {
       tribe = t;
     },
+    attachReplicas(r) {
+      replicas = r;
+    },
+    async startReplicaVat({ name, module, params, grants }) {
+      const row: VatRow = { name, module, params, durable: true, grants: checkGrants(grants), timeBudgetMs: undefined, heapMb: undefined };
+      await startVat(row, undefined, true);
+      return supervisor.admin(name);
+    },
+    async stopReplicaVat(name) {
+      if (supervisor.list().some((v) => v.name === name)) await supervisor.stop(name);
+    },
     async placeVat(opts, on) {
       if (tribe) return tribe.place(opts, on);
+      if (opts.replicas !== undefined) throw new UsageError('--replicas runs a service on several sisters: this host runs alone (--solo)');
       if (on !== undefined) throw new UsageError('--on places a vat on a sister: this host runs alone (--solo)');
       const { name } = await spawnVat(opts);
       return { name, on: identity.vatId };

@@ -27,6 +27,13 @@ const spec: VatSpec =
     parent.once('message', (m: SpareAssignment) => resolve(m.spec)),
   ));
 
+async function storeBackendFor(vat: VatSpec) {
+  const local = (await import('./store.js')).openVatStoreBackend(dbPath, vat.name);
+  if (!vat.replicated) return local;
+  const { makeReplicatedBackend } = await import('./replica/turn-backend.js');
+  return makeReplicatedBackend(local, (msg) => parent.postMessage(msg));
+}
+
 // Workers reject --expose-gc in execArgv; setting the flag and reading `gc` from a
 // fresh context gives the same function. Only when asked (tests, diagnostics).
 let gc: (() => void) | undefined;
@@ -38,8 +45,9 @@ runVat({
   spec,
   parent: wrapMessagePort(parent),
   wrapPort: (raw) => wrapMessagePort(raw as MessagePort),
-  // SQLite is loaded only by durable vats: the others save its memory.
-  storeBackend: spec.durable ? (await import('./store.js')).openVatStoreBackend(dbPath, spec.name) : undefined,
+  // SQLite is loaded only by durable vats: the others save its memory. A replica of a
+  // replicated service reads its rows here and commits through its host (the service's log).
+  storeBackend: spec.durable ? await storeBackendFor(spec) : undefined,
   clock: {
     now: () => Date.now(),
     setTimeout: (fn, ms) => setTimeout(fn, ms),

@@ -45,3 +45,5 @@ export class InvalidParamsError extends TribeError {}
  * a kind that the vat's code (after a restart or upgrade) does not define.
  */
 export class DurableKindError extends TribeError {}
+/** A call into a replica of a replicated service that is not one (no call id, a method it lacks, a vat that is not replicated). */
+export class ReplicaCallError extends TribeError {}

@@ -78,6 +78,14 @@ export interface VatSpec {
   readonly params: string;
   /** Durable vats get `powers.store`, committed per turn. */
   readonly durable: boolean;
+  /**
+   * A replica of a replicated service (runtime/replica/): durable, its turn's
+   * writes and replies commit through the service's log (a majority of its
+   * replicas) before its messages leave, its root is not published under its
+   * name (callers reach the service through a front that follows the leader),
+   * and the host calls it through `VatAdmin.invoke` with call ids.
+   */
+  readonly replicated?: boolean;
   /** Extra authority for the compartment: 'clock' (Date.now/new Date), 'random' (Math.random). */
   readonly grants: readonly Grant[];
   /** Keep this many CapTP messages per connection for tracing; 0 = off. */

@@ -33,8 +33,13 @@ export interface StoreBackend {
   kinds(): { kind: string; count: number }[];
   /** Keys of up to `limit` objects of `kind`. */
   idsOf(kind: string, limit: number): string[];
-  /** Applies all writes in one transaction; `undefined` deletes a key. */
-  commit(writes: ReadonlyMap<string, string | undefined>, objects?: ReadonlyMap<string, ObjectRow>): void;
+  /**
+   * Applies all writes in one transaction; `undefined` deletes a key. A
+   * replicated vat's backend also gets the replies of the calls its turn
+   * answered (call id → reply text): they commit with the writes, so a call
+   * retried after a failover is answered from them and never runs twice.
+   */
+  commit(writes: ReadonlyMap<string, string | undefined>, objects?: ReadonlyMap<string, ObjectRow>, replies?: ReadonlyMap<string, string>): void;
 }
 
 /** How references are written in stored values: to a text and back (durable.ts makes the real one). */
@@ -176,8 +181,8 @@ export interface TurnObjects {
 export interface TurnStore {
   readonly store: Store;
   readonly dirty: () => boolean;
-  /** Makes this turn's writes durable; throws if the backend fails. */
-  readonly commit: () => void;
+  /** Makes this turn's writes (and, in a replicated vat, the replies it gave) durable; throws if the backend fails. */
+  readonly commit: (replies?: ReadonlyMap<string, string>) => void;
 }
 
 export const makeTurnStore = (backend: StoreBackend, objects?: TurnObjects): TurnStore => {
@@ -220,10 +225,11 @@ export const makeTurnStore = (backend: StoreBackend, objects?: TurnObjects): Tur
   return {
     store,
     dirty: () => writes.size > 0 || (objects?.dirty() ?? false),
-    commit() {
+    commit(replies) {
       const rows = objects?.takeWrites();
-      if (writes.size === 0 && !rows?.size) return;
-      backend.commit(writes, rows ?? new Map());
+      if (writes.size === 0 && !rows?.size && !replies?.size) return;
+      if (replies?.size) backend.commit(writes, rows ?? new Map(), replies);
+      else backend.commit(writes, rows ?? new Map());
       writes.clear();
     },
   };

@@ -81,7 +81,19 @@ export interface SupervisorPowers {
   readonly handoffs?: SupervisorHandoffs;
   /** A vat's call-tracing report (vats/call-trace.ts), unchecked: the visualizer checks it. */
   readonly onCalls?: (vat: string, report: unknown) => void;
+  /**
+   * A replicated vat's turn (VatSpec.replicated): its write-set, unchecked, to
+   * commit through its service's log. Settles once committed and applied here;
+   * rejects when it cannot be (this host is no longer the leader): the vat then
+   * dies without sending what the turn produced. Absent: such turns fail.
+   */
+  readonly replicate?: (vat: string, writeSet: unknown) => Promise<void>;
 }
+
+/** How a blocked replicated turn learns its outcome: the word at index 0 of its shared buffer. */
+export const REPLICATE_PENDING = 0;
+export const REPLICATE_COMMITTED = 1;
+export const REPLICATE_FAILED = 2;
 
 /** What the supervisor needs of the host's handoff: its gift table, and the rendezvous for vats that claim. */
 export interface SupervisorHandoffs {
@@ -281,6 +293,20 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
    * before the answer) and answers on the vat's port, outside CapTP, so that a
    * vat whose host connection waits for a gift is never stuck behind it.
    */
+  /** A replicated vat's turn waits (Atomics.wait on `flag`) until its write-set is committed through the log, or failed. */
+  const replicateFor = (spec: VatSpec, msg: { ws?: unknown; flag?: unknown }) => {
+    if (!(msg.flag instanceof SharedArrayBuffer) || msg.flag.byteLength < 4) return;
+    const word = new Int32Array(msg.flag, 0, 1);
+    const settle = (outcome: number) => {
+      Atomics.store(word, 0, outcome);
+      Atomics.notify(word, 0);
+    };
+    if (!spec.replicated || !powers.replicate) return settle(REPLICATE_FAILED);
+    powers.replicate(spec.name, msg.ws).then(
+      () => settle(REPLICATE_COMMITTED),
+      () => settle(REPLICATE_FAILED),
+    );
+  };
   const introduceFor = (record: VatRecord, req: IntroduceRequest) => {
     const answer = (reply: Omit<Extract<HostToVat, { k: 'introduced' }>, 'k' | 'req'>) => {
       if (!req.linked) record.worker.postMessage({ k: 'introduced', req: req.req, ...reply } satisfies HostToVat);
@@ -374,7 +400,8 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
             );
         },
         announceRunning: () => {
-          powers.names.publish({ name: spec.name, ref: record.root, owner: spec.name, home: { vat: spec.name, key: 'root' } });
+          // A replica's root is reached through its service's front, never by its name.
+          if (!spec.replicated) powers.names.publish({ name: spec.name, ref: record.root, owner: spec.name, home: { vat: spec.name, key: 'root' } });
           powers.onVatEvent?.(spec.name, 'running');
           settleStart.resolve({ root: record.root });
         },
@@ -425,6 +452,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
       else if (msg.k === 'log') powers.print(sanitizeLogLine(String((msg as { line?: unknown }).line)), spec.name);
       else if (msg.k === 'introduce') introduceFor(record, msg as unknown as IntroduceRequest);
       else if (msg.k === 'handoff') claimSettled(record, msg as { req?: unknown });
+      else if (msg.k === 'replicate') replicateFor(spec, msg as { ws?: unknown; flag?: unknown });
       else if (msg.k === 'peer-fault') {
         const { vat, reason } = msg as { vat?: unknown; reason?: unknown };
         powers.onPeerFault?.(spec.name, String(vat), String(reason));

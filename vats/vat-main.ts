@@ -20,7 +20,7 @@ import { assertValidName } from '../capabilities/names.js';
 import { notFar } from '../capabilities/passable.js';
 import { isSturdyRefText } from '../capabilities/sturdy-ref.js';
 import { DURABLE_KEY_PATTERN } from '../capabilities/gift-notes.js';
-import { ActorStartError, InvalidParamsError, VatTerminatedError } from './errors.js';
+import { ActorStartError, InvalidParamsError, ReplicaCallError, VatTerminatedError } from './errors.js';
 import { MAX_VAT_TICKETS } from '../protocols/session/session-limits.js';
 import type { PortLike, VatSpec, VatToHost } from './link.js';
 import { loadActorModule } from './loader.js';
@@ -82,6 +82,21 @@ const formatLogArg = (a: unknown): string => {
   }
 };
 
+/** Whether `v` is JSON data a reply can be recorded as (and given again, equal, to a retried call). */
+const isReplayable = (v: unknown, depth = 0): boolean => {
+  if (depth > 64) return false;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every((x) => isReplayable(x, depth + 1));
+  if (typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype) return false;
+  return Object.values(v as object).every((x) => isReplayable(x, depth + 1));
+};
+/** A reply as recorded in a replicated service's log: `{ok}`, `{error}`, or `{unreplayable}` for a value that is not JSON data. */
+const replyText = (reply: { ok: unknown } | { error: { name: string; message: string } }): string =>
+  'ok' in reply && reply.ok !== undefined && !isReplayable(reply.ok)
+    ? JSON.stringify({ unreplayable: 'the reply was not JSON data (a reference, a promise or a special number): a retried call cannot be given it again' })
+    : JSON.stringify(reply);
+
 export const runVat = (p: VatWorkerPowers): void => {
   const { spec, parent, clock } = p;
   const self = spec.name;
@@ -100,12 +115,15 @@ export const runVat = (p: VatWorkerPowers): void => {
       })
     : undefined;
   const turnStore = backend ? makeTurnStore(backend, objects) : undefined;
+  /** A replicated vat's replies given this turn, by call id: they commit with the turn's writes (`invoke` below). */
+  const replies = new Map<string, string>();
   const outbox: Array<() => void> = [];
   let flushScheduled = false;
   const flush = () => {
     flushScheduled = false;
     try {
-      turnStore?.commit();
+      turnStore?.commit(replies);
+      replies.clear();
     } catch (err) {
       p.die(`vat "${self}" could not commit its store: ${describeError(err)}`);
     }
@@ -449,6 +467,34 @@ export const runVat = (p: VatWorkerPowers): void => {
         throw passableError(err);
       }
     },
+    /**
+     * A replicated vat's calls, from its host's front (runtime/replica/): the
+     * reply — a value or an error — is recorded under `callId` and commits with
+     * the writes of the turn that gave it, so a call retried after a failover is
+     * answered from the log and never applied twice. Exactly once holds for
+     * methods that settle within their turn; one that waits on another party
+     * commits its earlier turns' writes before its reply.
+     */
+    async invoke(callId: unknown, method: unknown, args: unknown) {
+      if (!spec.replicated) throw passableError(new ReplicaCallError(`vat "${self}" is not a replica of a replicated service`));
+      if (typeof callId !== 'string' || callId === '' || callId.length > 256 || typeof method !== 'string' || !Array.isArray(args)) {
+        throw passableError(new ReplicaCallError('invoke takes a call id (text), a method name and an array of arguments'));
+      }
+      if (root === undefined) throw passableError(new ReplicaCallError(`vat "${self}" has not started`));
+      // The answer is tagged, never thrown: a rejection of `invoke` means the replica failed
+      // (its caller retries elsewhere), an `{ error }` that the method threw (recorded, final).
+      try {
+        const result = await E(root as any)[method](...args);
+        replies.set(callId, replyText({ ok: result }));
+        return harden({ ok: result });
+      } catch (err) {
+        const error = { name: String((err as Error)?.name ?? 'Error'), message: describeError(err) };
+        replies.set(callId, replyText({ error }));
+        return harden({ error });
+      }
+    },
+    /** A replicated vat's root's methods: what its fronts offer callers. */
+    methods: () => harden(root === undefined ? [] : Reflect.ownKeys(root as object).filter((k): k is string => typeof k === 'string' && typeof (root as any)[k] === 'function').sort()),
     /** The host admits a remote enliven request: `ticket` may be redeemed once for export `key`. */
     admit(ticket: string, key: string) {
       if (byKey(key) === undefined) throw passableError(new SturdyRefError(`vat "${self}" exports nothing under key ${JSON.stringify(key)}`));

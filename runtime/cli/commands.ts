@@ -135,6 +135,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       },
       ...limits,
       check: { type: 'boolean', help: "typecheck the module first with the project's tsc and tsconfig (TypeCheckError lists the errors; nothing is spawned)" },
+      replicas: {
+        type: 'string',
+        value: 'N',
+        help: 'on a tribe: a replicated service on N sisters (3, 5 or 7; 3 is a triple service): durable, its state in a Raft log, each call applied once, it survives the loss of any minority of them',
+      },
       on: { type: 'string', value: 'SISTER', help: "on a tribe: run it on this sister (its slot, or a VatId prefix from `tribe ps`); default: this machine's sister with the fewest vats" },
     },
   },

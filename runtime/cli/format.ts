@@ -79,9 +79,28 @@ const formatTribe = (s: HostStatus): string[] => {
   return [head, table(rows), ...(sagas.length ? ['sync sagas in flight:', ...sagas] : [])];
 };
 
+/** Replicated services this sister is a replica of: its role, the leader, term, commit index and each replica's lag. */
+const formatServices = (s: HostStatus): string[] => {
+  const rows = [
+    ['SERVICE', 'ROLE', 'LEADER', 'TERM', 'COMMIT', 'APPLIED', 'SNAPSHOT', 'REPLICAS (LAG)'],
+    ...(s.services ?? []).map((x) => [
+      x.name,
+      x.serving ? `${x.role} (serving)` : x.role,
+      x.leader ? shortVatId(x.leader) : '-',
+      String(x.term),
+      String(x.commitIndex),
+      String(x.lastApplied),
+      String(x.snapshotIndex),
+      x.replicas.map((r) => `${shortVatId(r)}${r === s.id ? '*' : x.lag?.[r] !== undefined ? ` (${x.lag[r]})` : ''}`).join(' '),
+    ]),
+  ];
+  return [table(rows)];
+};
+
 export const formatPs = (s: HostStatus): string => {
   const lines = [`host ${shortVatId(s.id)}  pid ${s.pid}  home ${s.home}`, ''];
   if (s.tribe) lines.push(...formatTribe(s), '');
+  if (s.services && s.services.length > 0) lines.push(...formatServices(s), '');
   if (s.vats.length === 0) lines.push('no vats (spawn one with: tribe spawn <module> --name NAME)');
   else {
     lines.push(

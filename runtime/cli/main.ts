@@ -229,6 +229,8 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
     const params = values.params === undefined ? undefined : parseJson(values.params, '--params');
     const timeBudgetMs = positiveInt(values['time-budget'], '--time-budget');
     const heapMb = positiveInt(values['heap-mb'], '--heap-mb');
+    const replicas = positiveInt(values.replicas, '--replicas');
+    if (replicas !== undefined && ![3, 5, 7].includes(replicas)) throw new UsageError(`--replicas is 3, 5 or 7 (an odd number: a majority decides), not ${replicas}`);
     const { resolve } = await import('node:path');
     if (values.check) await (await import('./check.js')).checkModule(resolve(positionals[0]!));
     const result: any = await withControl(values.home, (c) =>
@@ -237,13 +239,18 @@ const commands: Record<string, (p: Parsed) => Promise<void>> = {
           module: resolve(positionals[0]!),
           ...(values.name ? { name: values.name } : {}),
           ...(params !== undefined ? { params } : {}),
-          durable: values.durable ?? false,
+          durable: (values.durable ?? false) || replicas !== undefined,
           grants: values.grant ?? [],
           limits: { ...(timeBudgetMs ? { timeBudgetMs } : {}), ...(heapMb ? { heapMb } : {}) },
+          ...(replicas !== undefined ? { replicas } : {}),
         }),
         values.on,
       ),
     );
+    if (replicas !== undefined) {
+      process.stdout.write(`spawned ${result.name}: a service replicated on ${replicas} sisters, led by ${shortVatId(String(result.on))}\n`);
+      return;
+    }
     // On a tribe the vat may run on another sister: say which.
     const where = result.vat ? '' : ` on sister ${shortVatId(String(result.on))}`;
     process.stdout.write(`spawned ${result.name}${where} (${result.vat?.state ?? 'running'})\n`);

@@ -20,7 +20,7 @@ import { checkRecord, sisterSwiss, signRecord, type SignedRecord, type SisterRec
 import { base32, shortVatId } from '../../protocols/session/vat-id.js';
 import type { BootstrapReport, SisterView, TribeSisterStatus } from '../../vats/sister/sister-powers.js';
 import { nodeCrypto, nodeSigningKey } from '../crypto-node.js';
-import { HostAlreadyRunningError } from '../errors.js';
+import { HostAlreadyRunningError, UsageError } from '../errors.js';
 import { ensureHome, homePaths, resolveHome, writeFileAtomically } from '../home.js';
 import { startHost, type Host, type HostOptions } from '../host.js';
 import { loadOrCreateIdentity } from '../identity.js';
@@ -29,6 +29,7 @@ import { earlyExitProblem, spawnSister, SPAWN_UP_MS } from './spawner.js';
 import { ensureRegistryDir, loadOrCreateSecret, loadTribeConfig, MAX_SLOTS, tribePaths } from './tribe-home.js';
 import { type Discovery, startDiscovery } from './discovery.js';
 import { type SisterSync, startSisterSync } from './sister-sync.js';
+import { startReplicaHost } from '../replica/replica-host.js';
 
 /** Where sisters announce themselves unless told otherwise (`--discovery`). */
 export const DEFAULT_DISCOVERY = '127.0.0.1';
@@ -215,6 +216,14 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
     };
     sync = startSisterSync({ host, secret, tribe, key, recordText: encodeRecord(signed), startedAt, peers: views, print });
     const syncing = sync;
+    const sisters = () => lastStatus?.sisters ?? [];
+    const replicas = startReplicaHost({
+      host,
+      secret,
+      peers: () => sisters().map((v) => ({ vatId: v.vatId, address: v.address, machine: v.machine, vats: v.vats ?? 0, connected: v.state === 'connected' })),
+      print,
+    });
+    host.attachReplicas(replicas);
 
     const powers = Far('SisterPowers', {
       self: () => harden(viewOf(record)),
@@ -351,7 +360,13 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         ),
       syncStatus: () => syncing.status(),
       space: (name) => syncing.space(name),
-      place: async (o, on) => (await E(sister).place(o, on)) as { name: string; on: string },
+      place: async (o, on) => {
+        if (o.replicas !== undefined) {
+          if (on !== undefined) throw new UsageError('--on places one vat: a replicated service picks its sisters itself');
+          return replicas.create(o);
+        }
+        return (await E(sister).place(o, on)) as { name: string; on: string };
+      },
       stopSisters: async () => (await E(sister).stopTribe()) as string[],
       stop: async () => {
         // Leaving alone (not with the tribe): sisters of other machines stop expecting this one.
@@ -361,6 +376,7 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         actor.send({ type: 'stop' });
         registry.withdraw(record);
         await discovery?.close();
+        await replicas.close();
         syncing.close();
       },
     });

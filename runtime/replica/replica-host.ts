@@ -1,0 +1,340 @@
+/**
+ * A sister's replicated services ("triple services"): one Raft group per
+ * service, over the service's replicas (three sisters). The leader runs the
+ * service's vat; each of the vat's turns posts its write-set and replies
+ * (turn-backend.ts), which become one log entry; the turn's messages leave
+ * once the entry is committed on a majority and applied here. Followers apply
+ * the same entries to their own rows and run no vat. When the leader changes,
+ * the new one applies its term's first entry (so everything committed before
+ * it), then starts the vat on its rows.
+ *
+ * Callers reach a service through a front (front.ts) on their own host, which
+ * follows the leader and retries a call with the same call id until it is
+ * answered: the leader answers a call id it has applied from its replies
+ * table, so a call is applied once whatever fails in between.
+ *
+ * Between replicas, Raft messages cross CapTP as JSON text to each sister's
+ * replica endpoint (exported at a ref derived from the tribe's secret, like
+ * the Sister's), one-way. Lost, late or repeated messages are Raft's to handle.
+ *
+ * Failure semantics: `create` settles once the service has a serving leader
+ * (ServiceUnavailableError past SERVE_WAIT_MS: the spec stays, and the group
+ * goes on electing); a host that restarts re-opens every group it is in.
+ */
+import { E, Far } from '@endo/far';
+import { describeError, reviveError } from '../../capabilities/errors.js';
+import { assertValidName } from '../../capabilities/names.js';
+import { sisterSwiss } from '../../protocols/bootstrap/record.js';
+import { makeRaftNode } from '../../protocols/raft/node.js';
+import type { RaftMessage, RaftNode, RaftStatus } from '../../protocols/raft/types.js';
+import { shortVatId } from '../../protocols/session/vat-id.js';
+import { nodeCrypto } from '../crypto-node.js';
+import { UsageError } from '../errors.js';
+import { homePaths } from '../home.js';
+import type { Host, ServiceStatus, SpawnOptions } from '../host-api.js';
+import { ServiceNotFoundError, ServiceUnavailableError } from './errors.js';
+import { makeFront, type ServiceRoute } from './front.js';
+import { openRaftStorage } from './raft-store.js';
+import { openServiceState } from './service-state.js';
+import { openServicesStore, type ServiceSpec } from './services-store.js';
+
+/** The name the replica endpoint is published under on each sister. */
+export const REPLICA_ENDPOINT_NAME = 'sister.replica';
+/** How long `create` waits for the new service's first leader to serve: a few election rounds. */
+export const SERVE_WAIT_MS = 15_000;
+/** A Raft message as JSON text: an append carries at most maxAppendBytes of entries, with room. */
+const MAX_MESSAGE_CHARS = 2 * 1024 * 1024;
+
+const TIMED_OUT = Symbol('timed out');
+const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([p, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]).finally(() => clearTimeout(timer));
+};
+
+export interface ReplicaPeer {
+  readonly vatId: string;
+  readonly address: string;
+  readonly machine: string;
+  readonly vats: number;
+  /** Whether its Sister answered the last ping: new services pick connected sisters only. */
+  readonly connected: boolean;
+}
+
+export interface ReplicaHostOptions {
+  readonly host: Host;
+  readonly secret: Uint8Array;
+  /** The sisters this one knows (its Sister's table), connected or not. */
+  peers(): readonly ReplicaPeer[];
+  readonly print: (line: string) => void;
+}
+
+export interface ReplicaHost {
+  /** `tribe spawn --replicas N`: the service on this sister and N-1 others. */
+  create(opts: SpawnOptions): Promise<{ name: string; on: string }>;
+  status(): ServiceStatus[];
+  replicate(vat: string, writeSet: unknown): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Group {
+  readonly spec: ServiceSpec;
+  readonly node: RaftNode;
+  readonly state: ReturnType<typeof openServiceState>;
+  readonly storage: ReturnType<typeof openRaftStorage>;
+  /** The vat's admin facet while this host serves; the promise while it starts. */
+  admin: Promise<any> | undefined;
+  serving: boolean;
+  methods: readonly string[];
+  /** Calls being answered here, by call id: a retry that arrives meanwhile waits for the same answer. */
+  readonly inflight: Map<string, Promise<unknown>>;
+  /** Settles once the service's front is published here under its name. */
+  published: Promise<void>;
+}
+
+export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
+  const { host, secret, print } = opts;
+  const dbPath = homePaths(host.home).db;
+  const services = openServicesStore(dbPath);
+  const groups = new Map<string, Group>();
+  let closed = false;
+
+  const swissOf = (vatId: string) => sisterSwiss(nodeCrypto, secret, `${vatId}/replica`);
+  const endpoints = new Map<string, Promise<any>>();
+  /** The replica endpoint of sister `vatId`, enlivened once and again after a failure. */
+  const endpointOf = (vatId: string): Promise<any> => {
+    if (vatId === host.id) return Promise.resolve(endpoint);
+    const known = endpoints.get(vatId);
+    if (known) return known;
+    const peer = opts.peers().find((p) => p.vatId === vatId);
+    if (!peer) return Promise.reject(new ServiceUnavailableError(`sister ${shortVatId(vatId)} is not connected`));
+    const p = host.enliven(`tribe://${vatId}@${peer.address}/${swissOf(vatId)}`);
+    endpoints.set(vatId, p);
+    p.catch(() => endpoints.get(vatId) === p && endpoints.delete(vatId));
+    return p;
+  };
+  const forget = (vatId: string, p: Promise<any>) => {
+    if (endpoints.get(vatId) === p) endpoints.delete(vatId);
+  };
+
+  const send = (group: string, to: string, message: RaftMessage) => {
+    const p = endpointOf(to);
+    const text = JSON.stringify(message);
+    p.then((ref) => E(ref).deliver(group, host.id, text)).catch(() => forget(to, p));
+  };
+
+  const firstIndexOfTerm = (g: Group, status: RaftStatus): number => {
+    let i = status.lastIndex;
+    while (i > status.snapshotIndex && g.storage.termAt(i - 1) === status.term) i -= 1;
+    return i;
+  };
+
+  /** Starts the vat once this host leads and has applied its term's first entry; stops it when it does not lead. */
+  const follow = (g: Group, status: RaftStatus) => {
+    if (closed) return;
+    const leads = status.role === 'leader';
+    if (!leads) {
+      if (g.admin !== undefined) {
+        g.admin = undefined;
+        g.serving = false;
+        void host.stopReplicaVat(g.spec.name).catch(() => {});
+      }
+      return;
+    }
+    if (g.admin !== undefined || status.lastApplied < firstIndexOfTerm(g, status)) return;
+    const starting = host.startReplicaVat({ name: g.spec.name, module: g.spec.module, params: g.spec.params, grants: g.spec.grants });
+    g.admin = starting;
+    starting.then(
+      async (admin) => {
+        if (g.admin !== starting) return;
+        g.methods = (await E(admin).methods()) as string[];
+        g.serving = true;
+        print(`service ${g.spec.name}: serving as leader (term ${status.term})`);
+      },
+      (err: unknown) => {
+        if (g.admin === starting) g.admin = undefined;
+        print(`service ${g.spec.name}: its vat did not start here: ${describeError(reviveError(err))}`);
+      },
+    );
+  };
+
+  const open = (spec: ServiceSpec): Group => {
+    const existing = groups.get(spec.name);
+    if (existing) return existing;
+    const storage = openRaftStorage(dbPath, spec.name);
+    const state = openServiceState(dbPath, { group: spec.name, vat: spec.name });
+    let g: Group | undefined;
+    const tap = host.inspector.tap({ group: 'replicas', name: `${spec.name} (raft)` });
+    const node = makeRaftNode({
+      id: host.id,
+      members: spec.members,
+      storage,
+      machine: state,
+      send: (to, m) => send(spec.name, to, m),
+      timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h) },
+      random: Math.random,
+      inspect: tap.inspect as (ev: unknown) => void,
+      onStatus: (s) => g && follow(g, s),
+    });
+    g = { spec, node, state, storage, admin: undefined, serving: false, methods: [], inflight: new Map(), published: Promise.resolve() };
+    groups.set(spec.name, g);
+    node.start();
+    g.published = publishFront(spec.name);
+    return g;
+  };
+
+  /**
+   * Publishes the service's front here under its name, once a leader told its
+   * methods: vats' `names.lookup`, `tribe call` and `host.resolve` on this sister
+   * find it; other sisters reach it through the names space.
+   */
+  const publishFront = (name: string): Promise<void> =>
+    (async () => {
+      while (!closed) {
+        try {
+          const front = await makeFront({ name, route: route(name), print }).ready();
+          if (closed) return;
+          if (!host.names.list().includes(name)) host.names.publish(name, front);
+          return;
+        } catch (err) {
+          print(`service ${name}: no leader yet (${describeError(reviveError(err))}); trying again`);
+        }
+      }
+    })();
+
+  const groupOf = (name: unknown): Group => {
+    const g = typeof name === 'string' ? groups.get(name) : undefined;
+    if (!g) throw new ServiceNotFoundError(`no replicated service ${JSON.stringify(name)} has a replica here`);
+    return g;
+  };
+
+  /** A call at the leader: from the replies table when applied already, else through the vat. */
+  const invoke = async (g: Group, callId: string, method: string, args: unknown[]): Promise<unknown> => {
+    const stored = g.state.reply(callId);
+    if (stored !== undefined) return harden(JSON.parse(stored));
+    const running = g.inflight.get(callId);
+    if (running) return running;
+    if (!g.serving || !g.admin) return harden({ leader: g.node.status().leader ?? null });
+    const p = (async () => {
+      const admin = await g.admin;
+      return E(admin).invoke(callId, method, args);
+    })();
+    g.inflight.set(callId, p);
+    try {
+      return await p;
+    } finally {
+      g.inflight.delete(callId);
+    }
+  };
+
+  const endpoint = Far('ReplicaEndpoint', {
+    /** A Raft message of group `group` from replica `from` (one-way). */
+    deliver(group: unknown, from: unknown, text: unknown) {
+      if (typeof text !== 'string' || text.length > MAX_MESSAGE_CHARS || typeof from !== 'string') return;
+      const g = typeof group === 'string' ? groups.get(group) : undefined;
+      if (!g) return;
+      let message: RaftMessage;
+      try {
+        message = JSON.parse(text) as RaftMessage;
+      } catch {
+        return;
+      }
+      g.node.receive(from, message);
+    },
+    /** A front's call: `{ ok }` / `{ error }` (final: the method's answer), or `{ leader }` (not here: try there). */
+    invoke(group: unknown, callId: unknown, method: unknown, args: unknown) {
+      const g = groupOf(group);
+      if (typeof callId !== 'string' || typeof method !== 'string' || !Array.isArray(args)) throw new UsageError('invoke takes a call id, a method name and an array of arguments');
+      return invoke(g, callId, method, args);
+    },
+    /** The service's methods, from its leader (`{ leader }` elsewhere). */
+    methods(group: unknown) {
+      const g = groupOf(group);
+      return g.serving ? harden({ methods: g.methods }) : harden({ leader: g.node.status().leader ?? null });
+    },
+    /** Becomes a replica of `spec` (the creating sister asks each member). */
+    create(spec: unknown) {
+      const s = spec as ServiceSpec;
+      if (!s || typeof s.name !== 'string' || !Array.isArray(s.members) || !s.members.includes(host.id)) throw new UsageError('a service spec names this sister among its members');
+      assertValidName(s.name);
+      const had = services.get(s.name);
+      if (had && had.createdAt !== s.createdAt) throw new UsageError(`a service named ${s.name} exists already`);
+      if (!had) services.save(s);
+      open(s);
+      return true;
+    },
+  });
+  host.names.publish(REPLICA_ENDPOINT_NAME, endpoint);
+  host.remote!.exportAt(swissOf(host.id), REPLICA_ENDPOINT_NAME);
+
+  for (const spec of services.list()) open(spec);
+
+  const route = (name: string): ServiceRoute => {
+    const g = groups.get(name);
+    const members = g ? g.spec.members : [];
+    return {
+      members: () => members,
+      endpoint: endpointOf,
+      forget: (vatId) => endpoints.delete(vatId),
+    };
+  };
+
+  return {
+    async create(o) {
+      const name = assertValidName(String(o.name ?? ''));
+      const n = o.replicas ?? 3;
+      if (groups.has(name) || host.names.list().includes(name)) throw new UsageError(`the name ${name} is taken here`);
+      const others = opts.peers().filter((p) => p.connected).sort((a, b) => a.vats - b.vats || (a.vatId < b.vatId ? -1 : 1));
+      if (others.length < n - 1) throw new ServiceUnavailableError(`--replicas ${n} needs ${n - 1} other connected sisters; ${others.length} are connected`);
+      const { isAbsolute, resolve } = await import('node:path');
+      const spec: ServiceSpec = {
+        name,
+        module: isAbsolute(o.module) ? o.module : resolve(o.module),
+        params: JSON.stringify(o.params ?? null),
+        grants: [...(o.grants ?? [])],
+        members: [host.id, ...others.slice(0, n - 1).map((p) => p.vatId)],
+        createdAt: Date.now(),
+      };
+      await Promise.all(spec.members.map(async (m) => E(await endpointOf(m)).create(harden(spec))));
+      const g = groups.get(name)!;
+      // The leader may be any replica: the service is up once one answers its methods (and its front is published here).
+      const ready = await within(g.published, SERVE_WAIT_MS);
+      if (ready === TIMED_OUT) throw new ServiceUnavailableError(`service ${name} had no serving leader within ${SERVE_WAIT_MS} ms (its replicas go on electing one)`);
+      return { name, on: g.node.status().leader ?? host.id };
+    },
+    status: () =>
+      [...groups.values()].map((g) => {
+        const s = g.node.status();
+        const lag = s.role === 'leader' ? Object.fromEntries(Object.entries(s.matchIndex).filter(([id]) => id !== host.id).map(([id, m]) => [id, Math.max(0, s.lastIndex - m)])) : undefined;
+        return {
+          name: g.spec.name,
+          module: g.spec.module,
+          replicas: g.spec.members,
+          role: s.role,
+          term: s.term,
+          leader: s.leader,
+          commitIndex: s.commitIndex,
+          lastApplied: s.lastApplied,
+          lastIndex: s.lastIndex,
+          snapshotIndex: s.snapshotIndex,
+          ...(lag ? { lag } : {}),
+          serving: g.serving,
+        };
+      }),
+    async replicate(vat, writeSet) {
+      const g = groups.get(vat);
+      // While the vat starts (make() may write) it is not serving yet, but this host leads.
+      if (!g || g.admin === undefined || g.node.status().role !== 'leader') throw new ServiceUnavailableError(`this host does not lead service ${vat}`);
+      await g.node.propose(writeSet);
+    },
+    async close() {
+      closed = true;
+      for (const g of groups.values()) {
+        g.node.stop();
+        if (g.admin) await host.stopReplicaVat(g.spec.name).catch(() => {});
+        g.state.close();
+        g.storage.close();
+      }
+      services.close();
+    },
+  };
+};

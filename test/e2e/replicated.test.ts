@@ -1,0 +1,161 @@
+/**
+ * Triple services between real sisters (runtime/replica/): a tribe of three
+ * `tribe host` processes on loopback, one home for the whole file.
+ *
+ *   1. `tribe spawn counter.ts --replicas 3`: every sister is a replica, one
+ *      leads (the same one, in the same term, on all three) and runs the vat;
+ *      `tribe call` on any sister reaches it; ps shows role, term, commit, lag.
+ *   2. kill -9 of the leader's host during 10,000 increments from several
+ *      clients (on the other two sisters): every increment is acknowledged once
+ *      with its own value (none lost, none applied twice: the answers are
+ *      exactly 1..10,000), a new leader serves within FAILOVER_MS, and the
+ *      killed sister, respawned, catches up to the same rows.
+ */
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import Database from 'better-sqlite3';
+import { E } from '@endo/far';
+import { connect } from '../../runtime/client.js';
+import type { HostStatus, ServiceStatus } from '../../runtime/host-api.js';
+import { tribe } from '../helpers/cli.js';
+import { example, tempHome } from '../helpers/host.js';
+import { eventually, hostProcessesUnder, killTribe, psOf, slotHome, slotPids, startTribe, tribeReady } from '../helpers/tribe.js';
+
+/** Three sisters up and connected (three processes start and lock down on a loaded 2-CPU machine). */
+const READY_MS = 60_000;
+/** A new leader serves within this after the old one's host died: its followers' election timeout, an election, a vat start. */
+const FAILOVER_MS = 10_000;
+const CORE = 3;
+const INCREMENTS = 10_000;
+const CLIENTS = 4;
+/** Calls each client keeps in flight. */
+const IN_FLIGHT = 8;
+
+const later: (() => unknown)[] = [];
+const fileScope: Pick<ExecutionContext, 'teardown'> = { teardown: (fn) => void later.push(fn) };
+test.after.always('stop the tribe and remove its home', async () => {
+  while (later.length > 0) await later.pop()!();
+});
+
+let theHome: string | undefined;
+const home = (): string => (theHome ??= tempHome(fileScope));
+let started = false;
+const tribeUp = async () => {
+  if (started) return;
+  started = true;
+  await startTribe(fileScope, home(), ['--core-size', String(CORE)]);
+  await eventually(async () => (await tribeReady(home(), CORE, 0)) && (await tribeReady(home(), CORE, 1)) && tribeReady(home(), CORE, 2), READY_MS, 'three sisters ready', () => psOf(home()));
+};
+
+const serviceOn = async (slot: number, name: string): Promise<{ ps: HostStatus; service: ServiceStatus } | undefined> => {
+  const ps = await psOf(slotHome(home(), slot));
+  const service = ps?.services?.find((s) => s.name === name);
+  return ps && service ? { ps, service } : undefined;
+};
+const slotOf = async (vatId: string): Promise<number | undefined> => {
+  for (let k = 0; k < CORE; k++) if ((await psOf(slotHome(home(), k)))?.id === vatId) return k;
+  return undefined;
+};
+/** The leader all live replicas agree on, serving, or undefined. */
+const agreedLeader = async (name: string, slots: readonly number[]): Promise<{ leader: string; term: number } | undefined> => {
+  const seen = await Promise.all(slots.map((k) => serviceOn(k, name)));
+  if (seen.some((s) => s === undefined)) return undefined;
+  const leader = seen[0]!.service.leader;
+  const term = seen[0]!.service.term;
+  if (!leader || seen.some((s) => s!.service.leader !== leader || s!.service.term !== term)) return undefined;
+  const serving = seen.find((s) => s!.ps.id === leader)?.service.serving;
+  return serving === false ? undefined : { leader, term };
+};
+
+/** The counter's count in slot `slot`'s rows (read-only, beside the running host). */
+const countInStore = (slot: number, vat: string): number | undefined => {
+  const db = new Database(join(slotHome(home(), slot), 'tribe.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare('SELECT value FROM vat_store WHERE vat = ? AND key = ?').get(vat, 'count') as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as number) : undefined;
+  } finally {
+    db.close();
+  }
+};
+
+test.serial('tribe spawn --replicas 3: three replicas agree on one leader, which serves; calls reach it from every sister', async (t) => {
+  await tribeUp();
+  const spawned = await tribe(['spawn', example('counter.ts'), '--name', 'tally', '--replicas', '3', '--home', home()]);
+  t.is(spawned.code, 0, spawned.stderr);
+  t.regex(spawned.stdout, /spawned tally: a service replicated on 3 sisters, led by \w+/);
+  const agreed = await eventually(() => agreedLeader('tally', [0, 1, 2]), READY_MS, 'the replicas to agree on a serving leader', () => serviceOn(0, 'tally'));
+  t.log(`leader ${agreed.leader.slice(0, 8)} in term ${agreed.term}`);
+  for (let k = 0; k < CORE; k++) {
+    const call = await tribe(['call', 'tally', 'increment', '--home', slotHome(home(), k)]);
+    t.is(call.code, 0, call.stderr);
+    t.is(call.stdout.trim(), String(k + 1), `the call from slot ${k} is applied once, in order`);
+  }
+  const ps = await tribe(['ps', '--home', home()]);
+  t.regex(ps.stdout, /SERVICE\s+ROLE\s+LEADER\s+TERM\s+COMMIT/);
+  t.regex(ps.stdout, /tally\s+(leader \(serving\)|follower)/);
+  // Every replica applied the three increments to its own rows.
+  await eventually(async () => [0, 1, 2].every((k) => countInStore(k, 'tally') === 3), READY_MS, 'every replica to hold count 3', async () => [0, 1, 2].map((k) => countInStore(k, 'tally')));
+  const bad = await tribe(['spawn', example('counter.ts'), '--name', 'x', '--replicas', '2', '--home', home()]);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /UsageError: --replicas is 3, 5 or 7/);
+});
+
+test.serial('kill -9 of the leader during 10,000 increments from several clients: none lost, none applied twice, a new leader in bounded time', async (t) => {
+  await tribeUp();
+  const spawned = await tribe(['spawn', example('counter.ts'), '--name', 'hits', '--replicas', '3', '--home', home()]);
+  t.is(spawned.code, 0, spawned.stderr);
+  const first = await eventually(() => agreedLeader('hits', [0, 1, 2]), READY_MS, 'a serving leader', () => serviceOn(0, 'hits'));
+  const leaderSlot = (await slotOf(first.leader))!;
+  const others = [0, 1, 2].filter((k) => k !== leaderSlot);
+  const leaderPid = slotPids(home()).get(leaderSlot)!;
+  t.log(`leader ${first.leader.slice(0, 8)} is slot ${leaderSlot} (pid ${leaderPid}), term ${first.term}; clients on slots ${others.join(', ')}`);
+
+  const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connect({ home: slotHome(home(), others[i % others.length]!) })));
+  t.teardown(() => Promise.all(clients.map((c) => c.close().catch(() => {}))));
+  const fronts = await Promise.all(clients.map((c) => c.lookup('hits')));
+
+  const answers: number[] = [];
+  let issued = 0;
+  let killedAt: number | undefined;
+  const worker = async (front: unknown) => {
+    while (issued < INCREMENTS) {
+      issued += 1;
+      const value = (await E(front as any).increment()) as number;
+      answers.push(value);
+      if (killedAt === undefined && answers.length >= INCREMENTS / 5) {
+        killedAt = Date.now();
+        process.kill(leaderPid, 'SIGKILL');
+      }
+    }
+  };
+  const began = Date.now();
+  await Promise.all(fronts.flatMap((f) => Array.from({ length: IN_FLIGHT }, () => worker(f))));
+  const ms = Date.now() - began;
+  t.truthy(killedAt, 'the leader was killed mid-run');
+  t.log(`${INCREMENTS} increments by ${CLIENTS} clients × ${IN_FLIGHT} in flight: ${ms} ms (${Math.round((INCREMENTS * 1000) / ms)}/s), leader killed after ${INCREMENTS / 5}`);
+
+  // None lost, none twice: the answers are exactly 1..10,000.
+  t.is(answers.length, INCREMENTS);
+  const sorted = [...answers].sort((a, b) => a - b);
+  const firstWrong = sorted.findIndex((v, i) => v !== i + 1);
+  t.is(firstWrong, -1, `answers are 1..${INCREMENTS} (at ${firstWrong}: ${sorted[firstWrong]}, around: ${sorted.slice(Math.max(0, firstWrong - 2), firstWrong + 3).join(',')})`);
+  t.is(await E(fronts[0] as any).read(), INCREMENTS);
+
+  const next = await eventually(async () => {
+    const a = await agreedLeader('hits', others);
+    return a && a.leader !== first.leader ? a : undefined;
+  }, FAILOVER_MS, 'a new leader among the survivors', () => serviceOn(others[0]!, 'hits'));
+  t.true(next.term > first.term, 'in a later term');
+
+  // The killed sister comes back (its spawner starts it again, same VatId) and catches up.
+  await eventually(async () => countInStore(leaderSlot, 'hits') === INCREMENTS && (await serviceOn(leaderSlot, 'hits'))?.service.lastApplied === (await serviceOn(others[0]!, 'hits'))?.service.commitIndex, READY_MS, 'the restarted replica to catch up', async () => [countInStore(leaderSlot, 'hits'), (await serviceOn(leaderSlot, 'hits'))?.service]);
+  t.deepEqual(others.map((k) => countInStore(k, 'hits')), [INCREMENTS, INCREMENTS]);
+});
+
+test.serial('the tribe stops with its services, and leaves no process', async (t) => {
+  await tribeUp();
+  const stop = await tribe(['stop', '--home', home()]);
+  t.is(stop.code, 0, stop.stderr);
+  await killTribe(home());
+  t.deepEqual(hostProcessesUnder([home()]), []);
+});

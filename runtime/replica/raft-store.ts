@@ -16,8 +16,8 @@
  * its caches.
  *
  * Failure semantics: a call that would break the log's shape (a gap, indices
- * out of order, rewriting compacted entries) throws RaftStorageError and
- * changes nothing; an SQLite failure (disk full) throws as it comes, the
+ * out of order, rewriting compacted entries, a snapshot older than the one
+ * held) throws RaftStorageError and changes nothing; an SQLite failure (disk full) throws as it comes, the
  * transaction rolled back and the caches as they were.
  */
 import type Database from 'better-sqlite3';
@@ -129,7 +129,7 @@ export const openRaftStorage = (dbPath: string, group: string): SqliteRaftStorag
   const checkBatch = (from: number, entries: readonly LogEntry[]): [number, number, string][] => {
     if (!isIndex(from) || from < 1) throw new RaftStorageError(`truncateAndAppend from ${from}: not an index ≥ 1`);
     if (from <= snapIndex()) throw new RaftStorageError(`truncateAndAppend from ${from}: entries up to ${snapIndex()} are compacted into the snapshot`);
-    if (entries.length > 0 && from > last + 1) throw new RaftStorageError(`truncateAndAppend from ${from}: the log ends at ${last}, a gap`);
+    if (from > last + 1) throw new RaftStorageError(`truncateAndAppend from ${from}: the log ends at ${last}, a gap`);
     return entries.map((e, i) => {
       if (e.index !== from + i) throw new RaftStorageError(`truncateAndAppend from ${from}: entry ${i} has index ${e.index}, want ${from + i}`);
       if (!Number.isSafeInteger(e.term) || e.term < 1) throw new RaftStorageError(`truncateAndAppend: entry ${e.index} has term ${e.term}, not a term ≥ 1`);
@@ -152,9 +152,8 @@ export const openRaftStorage = (dbPath: string, group: string): SqliteRaftStorag
       return r && toEntry(r);
     },
     entries(from, to, maxBytes) {
+      // A range that starts in the compacted prefix starts after it (the entries there are gone).
       const lo = Math.max(from, snapIndex() + 1);
-      // A range that starts in the compacted prefix answers nothing: the caller needs the snapshot, not a log with its start missing.
-      if (lo !== from) return [];
       const out: LogEntry[] = [];
       let bytes = 0;
       for (const r of q.range.iterate(group, lo, Math.min(to, last))) {
@@ -165,7 +164,6 @@ export const openRaftStorage = (dbPath: string, group: string): SqliteRaftStorag
       return out;
     },
     truncateAndAppend(from, entries) {
-      if (entries.length === 0 && from > last) return;
       const rows = checkBatch(from, entries);
       truncateAndAppend(from, rows);
       last = Math.max(from - 1 + rows.length, snapIndex());
@@ -173,8 +171,8 @@ export const openRaftStorage = (dbPath: string, group: string): SqliteRaftStorag
     snapshot: () => snap,
     saveSnapshot(s) {
       if (!isIndex(s.index) || !isIndex(s.term)) throw new RaftStorageError(`saveSnapshot: index ${s.index} / term ${s.term} are not counts`);
-      // An older snapshot than the one kept changes nothing: the kept one covers it, and its entries are gone.
-      if (s.index < snapIndex()) return;
+      // Its entries are gone already: the node must not install a snapshot older than the one it holds.
+      if (s.index < snapIndex()) throw new RaftStorageError(`saveSnapshot at ${s.index}: the snapshot held is at ${snapIndex()}`);
       const data = JSON.stringify(s.data) ?? 'null';
       const keepTail = s.index <= last && termAt(s.index) === s.term;
       saveSnapshot(s, data, keepTail);

@@ -91,8 +91,8 @@ test('truncateAndAppend replaces a conflicting suffix in one step, durably', (t)
   t.is(s.entry(4), undefined);
   s.truncateAndAppend(2, []);
   t.is(s.lastIndex(), 1, 'an empty append truncates');
-  s.truncateAndAppend(7, []);
-  t.is(s.lastIndex(), 1, 'truncating past the end changes nothing');
+  s.truncateAndAppend(2, []);
+  t.is(s.lastIndex(), 1, 'truncating just past the end changes nothing');
 });
 
 test('a gap, indices out of order, or a rewrite of compacted entries is RaftStorageError and changes nothing', (t) => {
@@ -101,6 +101,7 @@ test('a gap, indices out of order, or a rewrite of compacted entries is RaftStor
   box.s.saveSnapshot({ index: 2, term: 1, data: null });
   const bad: [number, LogEntry[]][] = [
     [5, run(5, [1])],
+    [5, []],
     [4, [data(4, 1), data(6, 1)]],
     [4, [data(5, 1)]],
     [2, run(2, [2])],
@@ -127,11 +128,12 @@ test('a snapshot over a held entry keeps the log after it; termAt answers its te
     t.is(s.lastIndex(), 5);
     t.deepEqual([0, 1, 2, 3, 4, 5].map((i) => s.termAt(i)), [0, undefined, undefined, 2, 2, 3]);
     t.is(s.entry(3), undefined);
-    t.deepEqual(s.entries(3, 5, 1 << 20), [], 'a range starting in the compacted prefix gives nothing');
+    t.deepEqual(s.entries(1, 5, 1 << 20), run(4, [2, 3]), 'a range starting in the compacted prefix starts after it');
     t.deepEqual(s.entries(4, 5, 1 << 20), run(4, [2, 3]));
   });
-  box.s.saveSnapshot({ index: 2, term: 1, data: 'older' });
+  t.throws(() => box.s.saveSnapshot({ index: 2, term: 1, data: 'older' }), { name: 'RaftStorageError' });
   t.deepEqual(box.s.snapshot(), snap, 'an older snapshot changes nothing');
+  t.is(box.s.lastIndex(), 5);
 });
 
 test('a snapshot past the log, or over an entry of another term, drops the whole log', (t) => {
@@ -174,25 +176,27 @@ const makeModel = (): RaftStorage => {
   const termAt = (i: number) => (i === 0 ? 0 : i === snap?.index ? snap.term : find(i)?.term);
   return {
     load: () => meta,
-    saveTerm: (term, votedFor) => void (meta = { term, votedFor }),
+    saveTerm(term, votedFor) {
+      meta = { term, votedFor };
+    },
     lastIndex: last,
     termAt,
     entry: find,
     entries(from, to, maxBytes) {
-      if (from < first()) return [];
       const out: LogEntry[] = [];
       let bytes = 0;
-      for (const e of log.filter((e) => e.index >= from && e.index <= to)) {
+      for (const e of log.filter((e) => e.index >= Math.max(from, first()) && e.index <= to)) {
         bytes += Buffer.byteLength(JSON.stringify(e));
         if (out.length > 0 && bytes > maxBytes) break;
         out.push(e);
       }
       return out;
     },
-    truncateAndAppend: (from, entries) => void (log = [...log.filter((e) => e.index < from), ...entries]),
+    truncateAndAppend(from, entries) {
+      log = [...log.filter((e) => e.index < from), ...entries];
+    },
     snapshot: () => snap,
     saveSnapshot(s) {
-      if (snap && s.index < snap.index) return;
       // "Holds the snapshot's entry": the log's entry, the kept snapshot's own, or index 0.
       const held = termAt(s.index) === s.term;
       log = held ? log.filter((e) => e.index > s.index) : [];
@@ -243,7 +247,7 @@ test('random operation sequences with reopens: the SQLite storage answers as the
           s.truncateAndAppend(from, entries);
           model.truncateAndAppend(from, entries);
         } else if (o.op === 'snapshot') {
-          const index = Math.max(0, model.lastIndex() + o.ahead);
+          const index = Math.max(model.snapshot()?.index ?? 0, model.lastIndex() + o.ahead);
           const term = (o.sameTerm ? model.termAt(index) : undefined) ?? 9;
           s.saveSnapshot({ index, term, data: { at: index } });
           model.saveSnapshot({ index, term, data: { at: index } });

@@ -26,7 +26,8 @@ import { describeError, reviveError } from '../../capabilities/errors.js';
 import { assertValidName } from '../../capabilities/names.js';
 import { sisterSwiss } from '../../protocols/bootstrap/record.js';
 import { makeRaftNode } from '../../protocols/raft/node.js';
-import type { RaftMessage, RaftNode, RaftStatus } from '../../protocols/raft/types.js';
+import type { RaftMessage, RaftNode, RaftStatus, StateMachine } from '../../protocols/raft/types.js';
+import type { SpaceStore } from '../../protocols/saga/spaces.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
 import { nodeCrypto } from '../crypto-node.js';
 import { UsageError } from '../errors.js';
@@ -42,6 +43,8 @@ import { openServicesStore, type ServiceSpec } from './services-store.js';
 export const REPLICA_ENDPOINT_NAME = 'sister.replica';
 /** How long `create` waits for the new service's first leader to serve: a few election rounds. */
 export const SERVE_WAIT_MS = 15_000;
+/** Pause before publishing a front again after no leader answered (the front itself sought one for CALL_DEADLINE_MS). */
+const PUBLISH_RETRY_MS = 1_000;
 /** A Raft message as JSON text: an append carries at most maxAppendBytes of entries, with room. */
 const MAX_MESSAGE_CHARS = 2 * 1024 * 1024;
 
@@ -56,13 +59,22 @@ export interface ReplicaPeer {
   readonly address: string;
   readonly machine: string;
   readonly vats: number;
+  /** Its identity key (base32): a saga to it is verified against it. */
+  readonly key: string;
   /** Whether its Sister answered the last ping: new services pick connected sisters only. */
   readonly connected: boolean;
+}
+
+/** How a leader sends a lagging replica its state: the sister's sync (sister-sync.ts) — a space, pushed by a saga. */
+export interface SnapshotTransport {
+  readonly spaces: SpaceStore;
+  push(peer: { vatId: string; address: string; key: string }, space: string): Promise<unknown>;
 }
 
 export interface ReplicaHostOptions {
   readonly host: Host;
   readonly secret: Uint8Array;
+  readonly sync: SnapshotTransport;
   /** The sisters this one knows (its Sister's table), connected or not. */
   peers(): readonly ReplicaPeer[];
   readonly print: (line: string) => void;
@@ -117,9 +129,46 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   };
 
   const send = (group: string, to: string, message: RaftMessage) => {
+    if (message.type === 'snapshot.request') return void transfer(group, to, message);
     const p = endpointOf(to);
     const text = JSON.stringify(message);
     p.then((ref) => E(ref).deliver(group, host.id, text)).catch(() => forget(to, p));
+  };
+
+  /** The space a snapshot of `group` travels in to `to`: one per transfer, so nothing of an earlier one mixes in. */
+  const transferSpace = (group: string, index: number) => {
+    const hash = nodeCrypto.sha256(new TextEncoder().encode(group));
+    const tag = Array.from(hash.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join('');
+    return `svc.${tag}.${index}.${Date.now().toString(36)}`;
+  };
+  const transfers = new Set<string>();
+  /**
+   * A follower needs entries the leader compacted away: the leader writes its
+   * rows into a fresh space, pushes it to the follower by a saga (signed turns,
+   * temp space, one commit), then sends the snapshot naming that space. The
+   * rows are this host's as applied now (an index ≥ the snapshot's): applying
+   * write-sets is absolute and idempotent, so the entries after the snapshot
+   * that the follower applies again change nothing.
+   */
+  const transfer = async (group: string, to: string, message: Extract<RaftMessage, { type: 'snapshot.request' }>) => {
+    const g = groups.get(group);
+    const peer = opts.peers().find((p) => p.vatId === to);
+    const id = `${group} ${to}`;
+    if (!g || !peer || transfers.has(id)) return;
+    transfers.add(id);
+    try {
+      const space = transferSpace(group, message.snapshot.index);
+      const entries = g.state.toSpace(opts.sync.spaces, space, host.id);
+      print(`service ${group}: sending replica ${shortVatId(to)} its state by a saga (space ${space}, ${entries} rows, snapshot at ${message.snapshot.index})`);
+      await opts.sync.push(peer, space);
+      const p = endpointOf(to);
+      const text = JSON.stringify({ ...message, snapshot: { ...message.snapshot, data: { space } } });
+      await p.then((ref) => E(ref).deliver(group, host.id, text)).catch(() => forget(to, p));
+    } catch (err) {
+      print(`service ${group}: the state transfer to ${shortVatId(to)} failed: ${describeError(reviveError(err))}`);
+    } finally {
+      transfers.delete(id);
+    }
   };
 
   const firstIndexOfTerm = (g: Group, status: RaftStatus): number => {
@@ -164,11 +213,21 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
     const state = openServiceState(dbPath, { group: spec.name, vat: spec.name });
     let g: Group | undefined;
     const tap = host.inspector.tap({ group: 'replicas', name: `${spec.name} (raft)` });
+    // A snapshot from the leader names the space its rows came in (transfer, above).
+    const machine: StateMachine = {
+      apply: (data, index) => state.apply(data, index),
+      snapshot: () => state.snapshot(),
+      appliedIndex: () => state.appliedIndex(),
+      restore: (data, index) => {
+        const space = (data as { space?: unknown } | null)?.space;
+        state.restore(typeof space === 'string' ? { rows: state.fromSpace(opts.sync.spaces, space) } : data, index);
+      },
+    };
     const node = makeRaftNode({
       id: host.id,
       members: spec.members,
       storage,
-      machine: state,
+      machine,
       send: (to, m) => send(spec.name, to, m),
       timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h) },
       random: Math.random,
@@ -197,6 +256,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
           return;
         } catch (err) {
           print(`service ${name}: no leader yet (${describeError(reviveError(err))}); trying again`);
+          await new Promise((r) => setTimeout(r, PUBLISH_RETRY_MS));
         }
       }
     })();
@@ -266,8 +326,6 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   host.names.publish(REPLICA_ENDPOINT_NAME, endpoint);
   host.remote!.exportAt(swissOf(host.id), REPLICA_ENDPOINT_NAME);
 
-  for (const spec of services.list()) open(spec);
-
   const route = (name: string): ServiceRoute => {
     const g = groups.get(name);
     const members = g ? g.spec.members : [];
@@ -277,6 +335,9 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       forget: (vatId) => endpoints.delete(vatId),
     };
   };
+
+  // A host that restarts takes its place in every group it is in (after `route`, which fronts use).
+  for (const spec of services.list()) open(spec);
 
   return {
     async create(o) {

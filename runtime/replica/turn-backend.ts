@@ -17,16 +17,11 @@
 import type { StoreBackend } from '../../vats/store.js';
 import { REPLICATE_COMMITTED, REPLICATE_FAILED, REPLICATE_PENDING } from '../../vats/supervisor.js';
 import { ReplicationFailedError } from './errors.js';
+import type { WriteSet } from './write-set.js';
 
 /** How long a turn waits for its write-set to commit: past a leader's lease (it steps down and fails the wait first) with room for a slow disk. */
 export const REPLICATE_WAIT_MS = 30_000;
 
-/** A write-set as it crosses to the host and goes into the log (runtime/replica/service-state.ts checks it). */
-export interface WriteSet {
-  readonly writes: [string, string | null][];
-  readonly objects: [string, { kind: string; state: string }][];
-  readonly replies: [string, string][];
-}
 
 export const makeReplicatedBackend = (local: StoreBackend, post: (msg: { k: 'replicate'; ws: WriteSet; flag: SharedArrayBuffer }) => void): StoreBackend => ({
   get: (key) => local.get(key),

@@ -220,7 +220,8 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
     const replicas = startReplicaHost({
       host,
       secret,
-      peers: () => sisters().map((v) => ({ vatId: v.vatId, address: v.address, machine: v.machine, vats: v.vats ?? 0, connected: v.state === 'connected' })),
+      sync: syncing,
+      peers: () => sisters().map((v) => ({ vatId: v.vatId, address: v.address, machine: v.machine, vats: v.vats ?? 0, key: v.key, connected: v.state === 'connected' })),
       print,
     });
     host.attachReplicas(replicas);

@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import type { RaftMessage } from '../../protocols/raft/types.js';
-import { type Envelope, elect, from, isVote, logOf, makeCluster, to } from './raft-fixtures.js';
+import { type Envelope, elect, from, isVote, logOf, makeCluster } from './raft-fixtures.js';
 
 type Append = Extract<RaftMessage, { type: 'append.request' }>;
 /** An append from `a` to `b` whose first entry has `index`. */

@@ -489,6 +489,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
         return names.lookup(name).ref;
       } catch (err) {
         if ((err as Error).name !== 'NameNotFoundError' || !tribe) throw err;
+        const named = await replicas?.resolve(name);
+        if (named !== undefined) return named;
         const elsewhere = await tribe.resolveName(name);
         if (elsewhere === undefined) throw err;
         return needRemote().enliven(elsewhere);

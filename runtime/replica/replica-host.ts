@@ -37,6 +37,7 @@ import { ServiceNotFoundError, ServiceUnavailableError } from './errors.js';
 import { makeFront, type ServiceRoute } from './front.js';
 import { openRaftStorage } from './raft-store.js';
 import { openServiceState } from './service-state.js';
+import { NAMES_METHODS, namesCommand, type NamesState, openNamesState } from './names-state.js';
 import { openServicesStore, type ServiceSpec } from './services-store.js';
 
 /** The name the replica endpoint is published under on each sister. */
@@ -83,6 +84,16 @@ export interface ReplicaHostOptions {
 export interface ReplicaHost {
   /** `tribe spawn --replicas N`: the service on this sister and N-1 others. */
   create(opts: SpawnOptions): Promise<{ name: string; on: string }>;
+  /** Makes the tribe's own service `spec.name` (the naming service) on its members, unless it exists here already. */
+  createSystem(spec: Omit<ServiceSpec, 'createdAt'>): Promise<void>;
+  /** Whether this sister is a replica of service `name`. */
+  has(name: string): boolean;
+  /**
+   * A front of service `name`: made from its spec here, or — on a sister that is
+   * not one of its replicas — from the spec a connected sister that is gives.
+   * Undefined when no sister knows the service.
+   */
+  frontOf(name: string): Promise<any | undefined>;
   status(): ServiceStatus[];
   replicate(vat: string, writeSet: unknown): Promise<void>;
   close(): Promise<void>;
@@ -91,7 +102,9 @@ export interface ReplicaHost {
 interface Group {
   readonly spec: ServiceSpec;
   readonly node: RaftNode;
-  readonly state: ReturnType<typeof openServiceState>;
+  /** A vat service's rows, or (the naming service) the names table. */
+  readonly state: ReturnType<typeof openServiceState> | undefined;
+  readonly names: NamesState | undefined;
   readonly storage: ReturnType<typeof openRaftStorage>;
   /** The vat's admin facet while this host serves; the promise while it starts. */
   admin: Promise<any> | undefined;
@@ -129,7 +142,8 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   };
 
   const send = (group: string, to: string, message: RaftMessage) => {
-    if (message.type === 'snapshot.request') return void transfer(group, to, message);
+    // A vat service's rows travel by a saga; the naming service's few rows go inline.
+    if (message.type === 'snapshot.request' && groups.get(group)?.state) return void transfer(group, to, message);
     const p = endpointOf(to);
     const text = JSON.stringify(message);
     p.then((ref) => E(ref).deliver(group, host.id, text)).catch(() => forget(to, p));
@@ -154,7 +168,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
     const g = groups.get(group);
     const peer = opts.peers().find((p) => p.vatId === to);
     const id = `${group} ${to}`;
-    if (!g || !peer || transfers.has(id)) return;
+    if (!g?.state || !peer || transfers.has(id)) return;
     transfers.add(id);
     try {
       const space = transferSpace(group, message.snapshot.index);
@@ -181,6 +195,11 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   const follow = (g: Group, status: RaftStatus) => {
     if (closed) return;
     const leads = status.role === 'leader';
+    if (g.names) {
+      // The naming service runs no vat: it serves once it leads and has applied its term's first entry.
+      g.serving = leads && status.lastApplied >= firstIndexOfTerm(g, status);
+      return;
+    }
     if (!leads) {
       if (g.admin !== undefined) {
         g.admin = undefined;
@@ -210,17 +229,18 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
     const existing = groups.get(spec.name);
     if (existing) return existing;
     const storage = openRaftStorage(dbPath, spec.name);
-    const state = openServiceState(dbPath, { group: spec.name, vat: spec.name });
+    const names = spec.system === 'names' ? openNamesState(dbPath) : undefined;
+    const state = names ? undefined : openServiceState(dbPath, { group: spec.name, vat: spec.name });
     let g: Group | undefined;
     const tap = host.inspector.tap({ group: 'replicas', name: `${spec.name} (raft)` });
     // A snapshot from the leader names the space its rows came in (transfer, above).
-    const machine: StateMachine = {
-      apply: (data, index) => state.apply(data, index),
-      snapshot: () => state.snapshot(),
-      appliedIndex: () => state.appliedIndex(),
+    const machine: StateMachine = names ?? {
+      apply: (data, index) => state!.apply(data, index),
+      snapshot: () => state!.snapshot(),
+      appliedIndex: () => state!.appliedIndex(),
       restore: (data, index) => {
         const space = (data as { space?: unknown } | null)?.space;
-        state.restore(typeof space === 'string' ? { rows: state.fromSpace(opts.sync.spaces, space) } : data, index);
+        state!.restore(typeof space === 'string' ? { rows: state!.fromSpace(opts.sync.spaces, space) } : data, index);
       },
     };
     const node = makeRaftNode({
@@ -234,10 +254,10 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       inspect: tap.inspect as (ev: unknown) => void,
       onStatus: (s) => g && follow(g, s),
     });
-    g = { spec, node, state, storage, admin: undefined, serving: false, methods: [], inflight: new Map(), published: Promise.resolve() };
+    g = { spec, node, state, names, storage, admin: undefined, serving: false, methods: names ? NAMES_METHODS : [], inflight: new Map(), published: Promise.resolve() };
     groups.set(spec.name, g);
     node.start();
-    g.published = publishFront(spec.name);
+    if (!names) g.published = publishFront(spec.name);
     return g;
   };
 
@@ -269,7 +289,12 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
 
   /** A call at the leader: from the replies table when applied already, else through the vat. */
   const invoke = async (g: Group, callId: string, method: string, args: unknown[]): Promise<unknown> => {
-    const stored = g.state.reply(callId);
+    if (g.names) {
+      // Names commands are idempotent: a retried one changes nothing twice.
+      if (!g.serving) return harden({ leader: g.node.status().leader ?? null });
+      return harden((await g.node.propose(namesCommand(method, args))) as object);
+    }
+    const stored = g.state!.reply(callId);
     if (stored !== undefined) return harden(JSON.parse(stored));
     const running = g.inflight.get(callId);
     if (running) return running;
@@ -311,11 +336,17 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       const g = groupOf(group);
       return g.serving ? harden({ methods: g.methods }) : harden({ leader: g.node.status().leader ?? null });
     },
+    /** The spec of service `name` if this sister is one of its replicas (a sister that is not finds the replicas so). */
+    spec(name: unknown) {
+      const g = typeof name === 'string' ? groups.get(name) : undefined;
+      return g ? harden({ ...g.spec }) : undefined;
+    },
     /** Becomes a replica of `spec` (the creating sister asks each member). */
     create(spec: unknown) {
       const s = spec as ServiceSpec;
       if (!s || typeof s.name !== 'string' || !Array.isArray(s.members) || !s.members.includes(host.id)) throw new UsageError('a service spec names this sister among its members');
       assertValidName(s.name);
+      if (s.system !== undefined && s.system !== 'names') throw new UsageError(`no system service ${JSON.stringify(s.system)}`);
       const had = services.get(s.name);
       if (had && had.createdAt !== s.createdAt) throw new UsageError(`a service named ${s.name} exists already`);
       if (!had) services.save(s);
@@ -326,9 +357,10 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   host.names.publish(REPLICA_ENDPOINT_NAME, endpoint);
   host.remote!.exportAt(swissOf(host.id), REPLICA_ENDPOINT_NAME);
 
+  /** Specs of services this sister is no replica of, as a replica told them (for fronts here). */
+  const told = new Map<string, ServiceSpec>();
   const route = (name: string): ServiceRoute => {
-    const g = groups.get(name);
-    const members = g ? g.spec.members : [];
+    const members = (groups.get(name)?.spec ?? told.get(name))?.members ?? [];
     return {
       members: () => members,
       endpoint: endpointOf,
@@ -362,6 +394,22 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       if (ready === TIMED_OUT) throw new ServiceUnavailableError(`service ${name} had no serving leader within ${SERVE_WAIT_MS} ms (its replicas go on electing one)`);
       return { name, on: g.node.status().leader ?? host.id };
     },
+    async createSystem(o) {
+      if (groups.has(o.name)) return;
+      const spec: ServiceSpec = { ...o, createdAt: Date.now() };
+      await Promise.all(spec.members.map(async (m) => E(await endpointOf(m)).create(harden(spec))));
+      print(`service ${spec.name}: made on ${spec.members.map(shortVatId).join(', ')}`);
+    },
+    has: (name) => groups.has(name),
+    async frontOf(name) {
+      if (!groups.has(name) && !told.has(name)) {
+        const asked = opts.peers().filter((p) => p.connected).map(async (p) => (await E(await endpointOf(p.vatId)).spec(name)) as ServiceSpec | undefined);
+        const spec = (await Promise.all(asked.map((a) => a.catch(() => undefined)))).find((x) => x !== undefined);
+        if (!spec) return undefined;
+        told.set(name, spec);
+      }
+      return makeFront({ name, route: route(name), print }).ready();
+    },
     status: () =>
       [...groups.values()].map((g) => {
         const s = g.node.status();
@@ -392,7 +440,8 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       for (const g of groups.values()) {
         g.node.stop();
         if (g.admin) await host.stopReplicaVat(g.spec.name).catch(() => {});
-        g.state.close();
+        g.state?.close();
+        g.names?.close();
         g.storage.close();
       }
       services.close();

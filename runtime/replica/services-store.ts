@@ -16,6 +16,8 @@ export interface ServiceSpec {
   /** The replicas' VatIds (three for a triple service); fixed for the service's life. */
   readonly members: readonly string[];
   readonly createdAt: number;
+  /** A service of the tribe itself, run by the replica host with no vat: 'names' is the naming service. */
+  readonly system?: 'names';
 }
 
 export interface ServicesStore {

@@ -30,6 +30,7 @@ import { ensureRegistryDir, loadOrCreateSecret, loadTribeConfig, MAX_SLOTS, trib
 import { type Discovery, startDiscovery } from './discovery.js';
 import { type SisterSync, startSisterSync } from './sister-sync.js';
 import { startReplicaHost } from '../replica/replica-host.js';
+import { makeTribeNames } from '../replica/names-service.js';
 
 /** Where sisters announce themselves unless told otherwise (`--discovery`). */
 export const DEFAULT_DISCOVERY = '127.0.0.1';
@@ -224,7 +225,12 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
       peers: () => sisters().map((v) => ({ vatId: v.vatId, address: v.address, machine: v.machine, vats: v.vats ?? 0, key: v.key, connected: v.state === 'connected' })),
       print,
     });
-    host.attachReplicas(replicas);
+    const tribeNames = makeTribeNames({ host, replicas, secret, print });
+    host.attachReplicas({
+      replicate: (vat, ws) => replicas.replicate(vat, ws),
+      status: () => replicas.status(),
+      resolve: (name) => tribeNames.resolve(name),
+    });
 
     const powers = Far('SisterPowers', {
       self: () => harden(viewOf(record)),
@@ -283,6 +289,10 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         if (event.type === 'status') {
           const { table, ...health } = event;
           lastStatus = table;
+          if (health.spawner) {
+            const core = [{ vatId: host.id, slot }, ...table.sisters.filter((v) => v.machine === config.machine && v.state === 'connected')];
+            tribeNames.ensure(core, config.coreSize);
+          }
           actor.send(health);
         } else actor.send(event as BootstrapEvent);
         return String(actor.getSnapshot().value);
@@ -319,7 +329,10 @@ export const startSisterHost = async (hostOptions: HostOptions, opts: TribeOptio
         }
       },
       stopHost: () => void host.stop(),
-      syncRoots: () => harden(syncing.roots()),
+      syncRoots: () => {
+        tribeNames.register();
+        return harden(syncing.roots());
+      },
       push: async (view: SisterView, space: string) => {
         const { state, entries, applied, root } = await syncing.push(view, space);
         return harden({ state, entries, applied, root });

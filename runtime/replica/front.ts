@@ -29,6 +29,19 @@ export const CALL_DEADLINE_MS = 30_000;
 const RETRY_MIN_MS = 25;
 const RETRY_MAX_MS = 400;
 
+/** A front's timing, one record (tests shrink it; callers keep the defaults). */
+export interface FrontLimits {
+  /** One attempt at one replica, then the next is asked. */
+  readonly attemptMs: number;
+  /** How long a call seeks a leader before ServiceUnavailableError. */
+  readonly callDeadlineMs: number;
+  /** The first pause between rounds; it doubles up to retryMaxMs. */
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+}
+
+export const DEFAULT_FRONT_LIMITS: FrontLimits = harden({ attemptMs: ATTEMPT_MS, callDeadlineMs: CALL_DEADLINE_MS, retryMinMs: RETRY_MIN_MS, retryMaxMs: RETRY_MAX_MS });
+
 /** How a front reaches the service's replicas. */
 export interface ServiceRoute {
   members(): readonly string[];
@@ -52,18 +65,23 @@ const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
 
 type Answer = { ok?: unknown; error?: { name: string; message: string }; unreplayable?: string; leader?: string | null; methods?: string[] };
 
-export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (line: string) => void }): Front => {
+export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (line: string) => void; limits?: Partial<FrontLimits> }): Front => {
   const { name, route } = opts;
+  const limits: FrontLimits = { ...DEFAULT_FRONT_LIMITS, ...opts.limits };
   const id = randomBytes(10).toString('hex');
   let seq = 0;
   let leader: string | undefined;
 
   /** Asks replicas, the believed leader first, until one answers finally (not `{ leader }`). */
   const ask = async (what: (ref: any) => Promise<Answer>, label: string): Promise<Answer> => {
-    const deadline = Date.now() + CALL_DEADLINE_MS;
-    let pause = RETRY_MIN_MS;
+    const deadline = Date.now() + limits.callDeadlineMs;
+    let pause = limits.retryMinMs;
     let last = 'no replica answered';
+    // A round that ends by following a redirect starts the next at once, but not two in a row:
+    // replicas that name each other (a stale leader) still pause between rounds.
+    let straight = false;
     for (;;) {
+      let redirected = false;
       const members = route.members();
       const order = leader && members.includes(leader) ? [leader, ...members.filter((m) => m !== leader)] : [...members];
       for (const m of order) {
@@ -71,7 +89,7 @@ export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (li
         const p = route.endpoint(m);
         let answer: Answer | typeof TIMED_OUT;
         try {
-          answer = await within(p.then((ref) => what(ref)), ATTEMPT_MS);
+          answer = await within(p.then((ref) => what(ref)), limits.attemptMs);
         } catch (err) {
           route.forget(m);
           last = `${shortVatId(m)}: ${reviveError(err).message}`;
@@ -80,7 +98,7 @@ export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (li
         }
         if (answer === TIMED_OUT) {
           route.forget(m);
-          last = `${shortVatId(m)} did not answer within ${ATTEMPT_MS} ms`;
+          last = `${shortVatId(m)} did not answer within ${limits.attemptMs} ms`;
           if (leader === m) leader = undefined;
           continue;
         }
@@ -88,6 +106,7 @@ export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (li
           last = `${shortVatId(m)} does not lead${answer.leader ? ` (it names ${shortVatId(answer.leader)})` : ' and knows no leader'}`;
           if (answer.leader && answer.leader !== m && members.includes(answer.leader)) {
             leader = answer.leader;
+            redirected = true;
             break; // straight to the leader it names
           }
           continue;
@@ -95,9 +114,11 @@ export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (li
         leader = m;
         return answer;
       }
-      if (Date.now() > deadline) throw new ServiceUnavailableError(`service ${name}: no leader answered ${label} within ${CALL_DEADLINE_MS} ms (last: ${last})`);
+      if (Date.now() > deadline) throw new ServiceUnavailableError(`service ${name}: no leader answered ${label} within ${limits.callDeadlineMs} ms (last: ${last})`);
+      straight = redirected && !straight;
+      if (straight) continue;
       await delay(pause);
-      pause = Math.min(RETRY_MAX_MS, pause * 2);
+      pause = Math.min(limits.retryMaxMs, pause * 2);
     }
   };
 

@@ -20,6 +20,7 @@ import type Database from 'better-sqlite3';
 import { NAME_PATTERN } from '../../capabilities/names.js';
 import type { StateMachine } from '../../protocols/raft/types.js';
 import { openDatabase } from '../store.js';
+import { ReplicaSnapshotError } from './errors.js';
 
 /** Names the service keeps: each a row of at most ≈ 0.5 KiB; a bound so that no member can grow every replica's store without limit. */
 export const MAX_NAMES = 100_000;
@@ -92,7 +93,9 @@ const checkCommand = (data: unknown): NamesCommand | string => {
   }
 };
 
-export const openNamesState = (dbPath: string): NamesState => {
+/** `maxNames` replaces MAX_NAMES (tests reach the bound without 100,000 rows); every replica of a group must use the same. */
+export const openNamesState = (dbPath: string, opts: { maxNames?: number } = {}): NamesState => {
+  const maxNames = opts.maxNames ?? MAX_NAMES;
   const db: Database.Database = openDatabase(dbPath);
   db.exec(SCHEMA);
   const q = {
@@ -115,7 +118,7 @@ export const openNamesState = (dbPath: string): NamesState => {
       case 'publish': {
         const had = q.get.get(c.name);
         if (had && had.publisher !== c.publisher) return refused('NameTakenError', `the name "${c.name}" is published by sister ${had.publisher.slice(0, 8)}`);
-        if (!had && q.count.get()!.n >= MAX_NAMES) return refused('NamesFullError', `the naming service holds ${MAX_NAMES} names, its bound`);
+        if (!had && q.count.get()!.n >= maxNames) return refused('NamesFullError', `the naming service holds ${maxNames} names, its bound`);
         q.put.run(c.name, c.publisher, c.ref);
         return { ok: true };
       }
@@ -162,7 +165,7 @@ export const openNamesState = (dbPath: string): NamesState => {
     snapshot: () => ({ names: q.all.all() }),
     restore(data, index) {
       const rows = (data as { names?: unknown } | null)?.names;
-      if (!Array.isArray(rows) || !rows.every((r) => field(r?.name) && field(r?.publisher) && field(r?.ref))) throw new TypeError('a names snapshot is { names: [{ name, publisher, ref }] }');
+      if (!Array.isArray(rows) || !rows.every((r) => field(r?.name) && field(r?.publisher) && field(r?.ref))) throw new ReplicaSnapshotError('a names snapshot is { names: [{ name, publisher, ref }] }');
       restoreRows(rows as NameRecord[], index);
       applied = index;
     },

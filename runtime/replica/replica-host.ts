@@ -49,6 +49,13 @@ const PUBLISH_RETRY_MS = 1_000;
 /** A Raft message as JSON text: an append carries at most maxAppendBytes of entries, with room. */
 const MAX_MESSAGE_CHARS = 2 * 1024 * 1024;
 
+/**
+ * A test hook: `TRIBE_TEST_SERVICE_DEADLINE_MS` shortens a front's deadline for a call (30 s by
+ * default), so that a test of a partitioned minority sees its refused write end sooner.
+ */
+const deadlineMs = Number(process.env['TRIBE_TEST_SERVICE_DEADLINE_MS'] ?? '') || undefined;
+const FRONT_LIMITS = deadlineMs ? { callDeadlineMs: deadlineMs } : {};
+
 const TIMED_OUT = Symbol('timed out');
 const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -270,7 +277,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
     (async () => {
       while (!closed) {
         try {
-          const front = await makeFront({ name, route: route(name), print }).ready();
+          const front = await makeFront({ name, route: route(name), print, limits: FRONT_LIMITS }).ready();
           if (closed) return;
           if (!host.names.list().includes(name)) host.names.publish(name, front);
           return;
@@ -408,7 +415,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
         if (!spec) return undefined;
         told.set(name, spec);
       }
-      return makeFront({ name, route: route(name), print }).ready();
+      return makeFront({ name, route: route(name), print, limits: FRONT_LIMITS }).ready();
     },
     status: () =>
       [...groups.values()].map((g) => {

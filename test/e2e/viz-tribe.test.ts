@@ -55,4 +55,16 @@ test('npm start: a tribe of three with the examples; the first host\'s visualize
     [...actors.values()].filter((a) => a.tag.group === 'sync').map((a) => [a.tag.name, values.get(a.aid)]),
   );
   t.regex(committedSagas()[0]!.tag.name, /^saga [→←] [a-z2-7]{8} (registry|names)$/);
+  // The naming service is a triple service: each sister's Raft role machine is on the page, one of them leading.
+  const namesMachines = () => {
+    readyHosts();
+    return [...actors.values()].filter((a) => a.tag.group === 'replicas' && a.tag.name === 'sister.names (raft)' && !a.gone);
+  };
+  await eventually(
+    async () => new Set(namesMachines().map((a) => a.host)).size === 3 && namesMachines().some((a) => values.get(a.aid) === 'leader'),
+    READY_MS,
+    "the naming service's three role machines on the page, one leading",
+    async () => namesMachines().map((a) => [a.host.slice(0, 8), values.get(a.aid)]),
+  );
+  t.deepEqual([...new Set(namesMachines().map((a) => a.host))].sort(), [...ids].sort());
 });

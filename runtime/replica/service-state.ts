@@ -104,6 +104,10 @@ export const openServiceState = (dbPath: string, opts: ServiceStateOptions): Ser
   const { group, vat } = opts;
   const maxReplies = opts.maxReplies ?? MAX_REPLIES_PER_GROUP;
   const db = openDatabase(dbPath);
+  // Applying is replay: the Raft log (raft-store.ts, synchronous = FULL) is what a reply rests on.
+  // An apply lost to a power cut (WAL, NORMAL: never to a crash of the process) leaves the applied
+  // index behind with the rows, and the entries are applied again from the log. One fsync less per turn.
+  db.pragma('synchronous = NORMAL');
   try {
     db.exec(SCHEMA);
   } catch (err) {

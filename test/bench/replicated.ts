@@ -11,6 +11,9 @@
  *    ops/s per K, the two interleaved per repetition (the order rotates).
  *    The leader's commitIndex before and after each replicated run gives
  *    increments per log entry: how many turns' write-sets one entry carried.
+ *    A repetition during which the service's term changed (an election: a
+ *    loaded machine can delay heartbeats past the election timeout) is run
+ *    again, on the sister that leads then (with a baseline counter of its own).
  * 2. Commit latency: every call of the K = 1 runs timed on its own; median and
  *    p99 of the pooled samples, replicated against unreplicated.
  * 3. Failover: a client on a surviving sister calls `increment` in a loop, one
@@ -69,6 +72,8 @@ const STOP_GRACE_MS = 15_000;
 const POLL_MS = 50;
 /** Answered increments before the kill: the loop is in its steady state. */
 const CALLS_BEFORE_KILL = 20;
+/** Attempts per kept repetition before the section gives up (each failed one saw an election). */
+const MAX_ATTEMPTS_PER_REP = 3;
 const REPLICATED = 'bench-replicated';
 const PLAIN = 'bench-plain';
 
@@ -198,59 +203,100 @@ const drive = async (ref: unknown, n: number, k: number): Promise<Run> => {
 };
 
 interface Throughput {
-  /** By K: ops/s per repetition. */
+  /** By K: ops/s per kept repetition. */
   readonly rates: Map<number, { replicated: number[]; plain: number[] }>;
-  /** By K: increments per log entry per replicated repetition. */
+  /** By K: increments per log entry per kept replicated repetition. */
   readonly opsPerEntry: Map<number, number[]>;
   readonly latency: { replicated: number[]; plain: number[] };
-  /** Replicated repetitions after which another sister led (the client's sister no longer the leader's). */
-  leaderChanges: number;
-  leaderSlot: number;
+  /** Repetitions run again because the service's term changed during their replicated run (an election). */
+  discarded: number;
+  /** The slots the leader was on, in order (a new one each time the leader moved between repetitions). */
+  readonly leaderSlots: number[];
   /** Increments the replicated counter answered in the throughput runs, and what it reads at the end of the section. */
   issued: number;
   finalCount: number;
 }
 
+/** The leader's sister, as the throughput runs use it: a client there, the front, and an unreplicated counter there. */
+interface Placement {
+  readonly slot: number;
+  readonly client: TribeClient;
+  readonly refs: { readonly replicated: unknown; readonly plain: unknown };
+  /** Ks both contenders have been warmed up at here. */
+  readonly warm: Set<number>;
+}
+
+/**
+ * The placement on the sister that leads now (made the first time it leads: the
+ * baseline counter spawned there), and the term it leads in. Load on a shared
+ * machine can delay heartbeats past the election timeout; the leader may move.
+ */
+const placeAtLeader = async (home: string, placements: Map<number, Placement>): Promise<{ at: Placement; term: number }> => {
+  const leader = await pollUntil(() => agreedLeader(home, [0, 1, 2]), 'the replicas to agree on a serving leader', () => psOf(home));
+  let at = placements.get(leader.slot);
+  if (!at) {
+    const plain = `${PLAIN}-${leader.slot}`;
+    await cli(['spawn', example('counter.ts'), '--name', plain, '--durable', '--on', String(leader.slot), '--home', home]);
+    const client = await connect({ home: slotHome(home, leader.slot) });
+    if (!(await client.ps()).vats.some((v) => v.name === plain)) throw new Error(`BenchError: ${plain} does not run on slot ${leader.slot}, the leader's sister`);
+    at = { slot: leader.slot, client, refs: { replicated: await lookupEventually(client, REPLICATED), plain: await lookupEventually(client, plain) }, warm: new Set() };
+    placements.set(leader.slot, at);
+  }
+  return { at, term: leader.term };
+};
+
+/** Repetitions of both contenders per K, interleaved; a repetition whose replicated run saw an election is run again. */
 const throughput = async (t: Tribe, config: ReplicatedBenchConfig, log: (l: string) => void): Promise<Throughput> => {
   const { home } = t;
   const spawned = await cli(['spawn', example('counter.ts'), '--name', REPLICATED, '--replicas', String(CORE), '--home', home]);
   log(`  ${spawned.trim()}`);
-  const leader = await pollUntil(() => agreedLeader(home, [0, 1, 2]), 'the replicas to agree on a serving leader', () => psOf(home));
-  await cli(['spawn', example('counter.ts'), '--name', PLAIN, '--durable', '--on', String(leader.slot), '--home', home]);
-  const client = await connect({ home: slotHome(home, leader.slot) });
-  const m: Throughput = { rates: new Map(WINDOWS.map((k) => [k, { replicated: [], plain: [] }])), opsPerEntry: new Map(WINDOWS.map((k) => [k, []])), latency: { replicated: [], plain: [] }, leaderChanges: 0, leaderSlot: leader.slot, issued: 0, finalCount: 0 };
+  const m: Throughput = { rates: new Map(WINDOWS.map((k) => [k, { replicated: [], plain: [] }])), opsPerEntry: new Map(WINDOWS.map((k) => [k, []])), latency: { replicated: [], plain: [] }, discarded: 0, leaderSlots: [], issued: 0, finalCount: 0 };
+  const placements = new Map<number, Placement>();
   try {
-    const refs = { replicated: await lookupEventually(client, REPLICATED), plain: await lookupEventually(client, PLAIN) };
-    if (!(await client.ps()).vats.some((v) => v.name === PLAIN)) throw new Error(`BenchError: ${PLAIN} does not run on slot ${leader.slot}, the leader's sister`);
-    const commitIndex = async () => serviceIn(await client.ps())?.commitIndex ?? NaN;
-    const role = async () => serviceIn(await client.ps())?.role;
     for (const k of WINDOWS) {
       const n = config.ops[k]!;
-      await drive(refs.replicated, config.warmupOps, k);
-      await drive(refs.plain, config.warmupOps, k);
-      m.issued += config.warmupOps;
-      for (let rep = 0; rep < config.reps; rep++) {
-        const order = rep % 2 === 0 ? (['replicated', 'plain'] as const) : (['plain', 'replicated'] as const);
-        const line: string[] = [];
-        for (const which of order) {
-          const before = which === 'replicated' ? await commitIndex() : 0;
-          const r = await drive(refs[which], n, k);
-          m.rates.get(k)![which].push((n * 1000) / r.ms);
-          if (k === 1) m.latency[which].push(...r.latencies);
-          if (which === 'replicated') {
-            m.issued += n;
-            m.opsPerEntry.get(k)!.push(n / Math.max(1, (await commitIndex()) - before));
-            if ((await role()) !== 'leader') m.leaderChanges += 1;
-          }
-          line.push(`${which} ${fmt((n * 1000) / r.ms, 0)}/s`);
+      for (let rep = 0, attempt = 0; rep < config.reps; attempt++) {
+        if (attempt >= config.reps * MAX_ATTEMPTS_PER_REP) throw new Error(`BenchError: ${m.discarded} of ${attempt} repetitions at K=${k} saw an election`);
+        const { at, term } = await placeAtLeader(home, placements);
+        if (m.leaderSlots.at(-1) !== at.slot) m.leaderSlots.push(at.slot);
+        if (!at.warm.has(k)) {
+          await drive(at.refs.replicated, config.warmupOps, k);
+          await drive(at.refs.plain, config.warmupOps, k);
+          m.issued += config.warmupOps;
+          at.warm.add(k);
         }
-        log(`  K=${k} rep ${rep + 1}/${config.reps}: ${line.join(', ')}; ${fmt(m.opsPerEntry.get(k)!.at(-1)!, 2)} increments/entry`);
+        const status = async () => serviceIn(await at.client.ps());
+        const runs: Partial<Record<'replicated' | 'plain', Run>> = {};
+        let entries = NaN;
+        let elected = false;
+        // Rotate who goes first, so drift on a shared machine hits both alike.
+        for (const which of rep % 2 === 0 ? (['replicated', 'plain'] as const) : (['plain', 'replicated'] as const)) {
+          const before = which === 'replicated' ? await status() : undefined;
+          runs[which] = await drive(at.refs[which], n, k);
+          if (which !== 'replicated') continue;
+          m.issued += n;
+          const after = await status();
+          elected = before?.term !== term || after?.term !== term || after.role !== 'leader';
+          entries = (after?.commitIndex ?? NaN) - (before?.commitIndex ?? NaN);
+        }
+        const rate = (w: 'replicated' | 'plain') => (n * 1000) / runs[w]!.ms;
+        const line = `replicated ${fmt(rate('replicated'), 0)}/s, plain ${fmt(rate('plain'), 0)}/s; ${fmt(n / entries, 2)} increments/entry (leader on slot ${at.slot})`;
+        if (elected) {
+          m.discarded += 1;
+          log(`  K=${k} rep ${rep + 1}/${config.reps}: ${line}: an election during it (term ${term} → ${(await status())?.term}); run again`);
+          continue;
+        }
+        for (const w of ['replicated', 'plain'] as const) {
+          m.rates.get(k)![w].push(rate(w));
+          if (k === 1) m.latency[w].push(...runs[w]!.latencies);
+        }
+        m.opsPerEntry.get(k)!.push(n / entries);
+        rep += 1;
+        log(`  K=${k} rep ${rep}/${config.reps}: ${line}`);
       }
     }
-    m.finalCount = (await E(refs.replicated).read()) as number;
-    if (m.finalCount !== m.issued) throw new Error(`BenchError: the replicated counter reads ${m.finalCount} after ${m.issued} increments`);
   } finally {
-    await client.close().catch(() => {});
+    await Promise.all([...placements.values()].map((p) => p.client.close().catch(() => {})));
   }
   return m;
 };
@@ -350,8 +396,8 @@ const report = (ctx: ReplicatedBenchContext, m: Throughput, kills: readonly Kill
     const ratio = rep / plain;
     const paired = r.replicated.map((x, i) => x / r.plain[i]!);
     const entries = median(m.opsPerEntry.get(k)!);
-    const range = `replicated ${fmt(Math.min(...r.replicated), 0)}–${fmt(Math.max(...r.replicated), 0)}/s, unreplicated ${fmt(Math.min(...r.plain), 0)}–${fmt(Math.max(...r.plain), 0)}/s over ${r.plain.length}; per-repetition ratios ${fmt(Math.min(...paired), 2)}–${fmt(Math.max(...paired), 2)}; ${fmt(entries, 2)} increments per log entry`;
     const goal = k === WINDOWS.at(-1);
+    const range = `${m.discarded > 0 && goal ? `${m.discarded} repetition(s) run again after an election during them (leader on slots ${m.leaderSlots.join(' → ')}); ` : ''}replicated ${fmt(Math.min(...r.replicated), 0)}–${fmt(Math.max(...r.replicated), 0)}/s, unreplicated ${fmt(Math.min(...r.plain), 0)}–${fmt(Math.max(...r.plain), 0)}/s over ${r.plain.length}; per-repetition ratios ${fmt(Math.min(...paired), 2)}–${fmt(Math.max(...paired), 2)}; ${fmt(entries, 2)} increments per log entry`;
     row({
       section,
       metric: `increments/s, counter --replicas ${CORE} (client on the leader's sister), ${k} in flight`,
@@ -450,8 +496,8 @@ export async function benchReplicated(ctx: ReplicatedBenchContext): Promise<void
   details['replicated'] = {
     loadavg: { before: load0, after: load1 },
     config,
-    leaderSlot: m.leaderSlot,
-    leaderChangesDuringThroughput: m.leaderChanges,
+    leaderSlots: m.leaderSlots,
+    repetitionsRunAgainAfterAnElection: m.discarded,
     incrementsInThroughputRuns: m.issued,
     finalCount: m.finalCount,
     opsPerSecond: { replicated: sums((w) => w.replicated), plain: sums((w) => w.plain) },

@@ -147,4 +147,6 @@ export interface RowInput {
   readonly baseline?: number;
   readonly baselineName?: string;
   readonly note?: string;
+  /** What the goals summary calls the baseline of a goal row ("raw" when absent). */
+  readonly goalBaseline?: string;
 }

@@ -33,7 +33,7 @@ const CORE = 3;
 const INCREMENTS = 10_000;
 const CLIENTS = 4;
 /** Calls each client keeps in flight. */
-const IN_FLIGHT = 8;
+const IN_FLIGHT = 16;
 
 const later: (() => unknown)[] = [];
 const fileScope: Pick<ExecutionContext, 'teardown'> = { teardown: (fn) => void later.push(fn) };

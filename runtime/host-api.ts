@@ -248,7 +248,7 @@ export interface ServiceStatus {
   readonly module: string;
   /** The replicas' VatIds, this host's among them. */
   readonly replicas: readonly string[];
-  readonly role: 'follower' | 'candidate' | 'leader';
+  readonly role: 'follower' | 'precandidate' | 'candidate' | 'leader';
   readonly term: number;
   readonly leader: string | undefined;
   readonly commitIndex: number;

@@ -34,11 +34,14 @@ const entriesReason = (m: Record<string, unknown>, limits: RaftLimits): string |
 const shapeReason = (from: NodeId, m: Record<string, unknown>, limits: RaftLimits): string | undefined => {
   if (!isCount(m.term)) return 'bad.term';
   switch (m.type) {
+    // A pre-vote request is shaped like a vote request: its term is the prospective one, still above the candidate's last log term.
+    case 'prevote.request':
     case 'vote.request':
       if (m.candidate !== from) return 'sender.mismatch';
       if (m.term < 1 || !isCount(m.lastIndex) || !isCount(m.lastTerm)) return 'bad.index';
       if (m.lastTerm >= m.term || (m.lastIndex === 0) !== (m.lastTerm === 0)) return 'bad.index';
       return undefined;
+    case 'prevote.reply':
     case 'vote.reply':
       return typeof m.granted === 'boolean' ? undefined : 'malformed';
     case 'append.request':

@@ -9,6 +9,13 @@
  * loses only the message. All work runs one step at a time: a message that
  * arrives while a step runs (a `send` that delivered synchronously) waits in
  * `inbox` until the step ends, and timers fire through the same gate.
+ *
+ * Elections use pre-vote and leader stickiness (Raft thesis §9.6, as
+ * etcd/raft): a node asks for pre-votes at term + 1 before it raises its
+ * term, and a node that leads or heard the current leader within
+ * electionMinMs refuses pre-votes and ignores vote requests of a higher term.
+ * A replica that restarts or returns from a partition therefore cannot
+ * depose a live leader: it learns the term from the refusals and follows.
  */
 import { type Actor, createActor } from 'xstate';
 import { LeadershipLostError, NotLeaderError, RaftBusyError, RaftStoppedError } from './errors.js';
@@ -38,11 +45,14 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
   let votedFor: NodeId | undefined;
   let role: RaftRole = 'follower';
   let leader: NodeId | undefined;
+  /** `leader` was heard within electionMinMs (the follower's first timer phase): it is current. */
+  let leaderCurrent = false;
   let commitIndex = 0;
   let lastApplied = 0;
   let snapshotIndex = 0;
   let started = false;
   let stopped = false;
+  /** Pre-votes (as a precandidate) or votes (as a candidate) granted this round, its own among them. */
   const votes = new Set<NodeId>();
   const pending = new Map<number, Pending>();
   const dropped: Record<string, number> = {};
@@ -87,8 +97,11 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
     if (t <= term) return;
     persistTerm(t, undefined);
     leader = undefined;
+    leaderCurrent = false;
     actor.send({ type: 'term.higher' });
   };
+  /** Leader stickiness: this node leads, or heard the leader of its term within electionMinMs. */
+  const followsLiveLeader = () => role === 'leader' || (leaderCurrent && leader !== undefined);
   const lastLog = () => {
     const lastIndex = storage.lastIndex();
     return { lastIndex, lastTerm: storage.termAt(lastIndex) ?? 0 };
@@ -153,6 +166,20 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
         role = 'follower';
         votes.clear();
       },
+      forgetLeader: () => {
+        leaderCurrent = false;
+      },
+      startPreVote: () => {
+        role = 'precandidate';
+        leader = undefined;
+        leaderCurrent = false;
+        votes.clear();
+        votes.add(id);
+        // Nothing is written: the term and the vote stay as they are until a majority answers.
+        const { lastIndex, lastTerm } = lastLog();
+        for (const peer of peers) opts.send(peer, { type: 'prevote.request', term: term + 1, candidate: id, lastIndex, lastTerm });
+        if (votes.size >= majority) actor.send({ type: 'prevotes.won' });
+      },
       startElection: () => {
         role = 'candidate';
         leader = undefined;
@@ -181,7 +208,10 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
       },
     },
     guards: { quorumHeard: () => heard.size >= majority },
-    delays: { election: () => Math.floor(limits.electionMinMs + opts.random() * (limits.electionMaxMs - limits.electionMinMs)) },
+    delays: {
+      election: () => Math.floor(limits.electionMinMs + opts.random() * (limits.electionMaxMs - limits.electionMinMs)),
+      electionRest: () => Math.floor(opts.random() * (limits.electionMaxMs - limits.electionMinMs)),
+    },
   });
   /** The machine's clock: the given timers, each firing through the step gate (and not at all once stopped). */
   const clock: RaftTimers = {
@@ -189,12 +219,23 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
     clearTimeout: (handle) => opts.timers.clearTimeout(handle),
   };
   const actor: Actor<typeof roleMachine> = createActor(roleMachine, {
-    input: { id, heartbeatMs: limits.heartbeatMs, leaderLeaseMs: limits.leaderLeaseMs },
+    input: { id, electionMinMs: limits.electionMinMs, heartbeatMs: limits.heartbeatMs, leaderLeaseMs: limits.leaderLeaseMs },
     clock,
     ...(opts.inspect ? { inspect: opts.inspect } : {}),
   });
 
   // --- messages ---
+  /** A pre-vote changes nothing here: no term or vote is written and the election timer runs on (it is not a vote). */
+  const onPreVoteRequest = (from: NodeId, m: Msg<'prevote.request'>) => {
+    const granted = m.term > term && !followsLiveLeader() && upToDate(m, lastLog());
+    // A grant echoes the prospective term; a refusal carries ours, so a pre-candidate behind it learns the term and follows.
+    opts.send(from, { type: 'prevote.reply', term: granted ? m.term : term, granted });
+  };
+  const onPreVoteReply = (from: NodeId, m: Msg<'prevote.reply'>) => {
+    if (role !== 'precandidate' || m.term !== term + 1 || !m.granted) return;
+    votes.add(from);
+    if (votes.size >= majority) actor.send({ type: 'prevotes.won' });
+  };
   const onVoteRequest = (from: NodeId, m: Msg<'vote.request'>) => {
     let granted = false;
     if (m.term === term && (votedFor === undefined || votedFor === m.candidate) && upToDate(m, lastLog())) {
@@ -216,6 +257,7 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
       return false;
     }
     leader = from;
+    leaderCurrent = true;
     actor.send({ type: 'leader.heard' });
     return true;
   };
@@ -251,9 +293,22 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
     if (m.type === 'snapshot.reply') lead.snapshotReplied(from, m.index);
     else lead.appendReplied(from, m.success, m.index);
   };
+  /**
+   * Which terms move this node (etcd's rules): a pre-vote request carries a
+   * prospective term and a granted pre-vote echoes it, so neither does; a
+   * refused one carries the refuser's term, which does. A vote request of a
+   * higher term is ignored whole (no step down, no reply) while this node
+   * follows a live leader. A leadership transfer would mark its vote request
+   * to pass this check; there is none yet.
+   */
   const dispatch = (from: NodeId, m: RaftMessage) => {
-    observeTerm(m.term);
+    if (m.type === 'vote.request' && m.term > term && followsLiveLeader()) return;
+    if (m.type !== 'prevote.request' && !(m.type === 'prevote.reply' && m.granted)) observeTerm(m.term);
     switch (m.type) {
+      case 'prevote.request':
+        return onPreVoteRequest(from, m);
+      case 'prevote.reply':
+        return onPreVoteReply(from, m);
       case 'vote.request':
         return onVoteRequest(from, m);
       case 'vote.reply':

@@ -51,7 +51,17 @@ export interface Snapshot {
   readonly data: unknown;
 }
 
+/**
+ * `prevote.*` is the Raft thesis §9.6 pre-vote (as etcd/raft does it): a
+ * node whose election timer fired asks whether it *could* win before it
+ * raises its term. The request carries the prospective term (its term + 1)
+ * and changes nothing on the receiver (no term, no vote is written); a
+ * granted reply echoes the prospective term, a refusal carries the
+ * receiver's own term (a higher one sends the pre-candidate back to follower).
+ */
 export type RaftMessage =
+  | { readonly type: 'prevote.request'; readonly term: number; readonly candidate: NodeId; readonly lastIndex: number; readonly lastTerm: number }
+  | { readonly type: 'prevote.reply'; readonly term: number; readonly granted: boolean }
   | { readonly type: 'vote.request'; readonly term: number; readonly candidate: NodeId; readonly lastIndex: number; readonly lastTerm: number }
   | { readonly type: 'vote.reply'; readonly term: number; readonly granted: boolean }
   | {
@@ -121,7 +131,11 @@ export interface RaftTimers {
 }
 
 export interface RaftLimits {
-  /** Election timeouts are drawn uniformly from [electionMinMs, electionMaxMs): randomness breaks split votes. */
+  /**
+   * Election timeouts are drawn uniformly from [electionMinMs, electionMaxMs): randomness breaks split votes.
+   * electionMinMs is also the leader stickiness: a node that heard from the current leader within it
+   * refuses pre-votes and ignores vote requests of a higher term.
+   */
   readonly electionMinMs: number;
   readonly electionMaxMs: number;
   /** A leader sends an append (maybe empty) to each follower at least this often; well under electionMinMs. */
@@ -138,7 +152,8 @@ export interface RaftLimits {
   readonly maxPendingProposals: number;
 }
 
-export type RaftRole = 'follower' | 'candidate' | 'leader';
+/** `precandidate`: its election timer fired and it asks for pre-votes, its term not raised yet. */
+export type RaftRole = 'follower' | 'precandidate' | 'candidate' | 'leader';
 
 export interface RaftStatus {
   readonly id: NodeId;

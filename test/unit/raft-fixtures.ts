@@ -3,7 +3,10 @@
  * SimulatedClock, every message in one queue that the test delivers, drops or
  * duplicates one at a time (no randomized simulation here; that lives in
  * test/sim/). `expire(id)` fires a follower's or candidate's election timer
- * now, so a test chooses who stands for election without racing clocks;
+ * now, so a test chooses who stands for election without racing clocks
+ * (a follower's timer has two phases: leader stickiness for electionMinMs,
+ * then the rest; `expire` runs both, `lapse` only the first — what time
+ * passing does to a follower whose leader went quiet);
  * `run(ms)` moves the clock a millisecond at a time and delivers everything
  * (across the partition's cut, nothing) for the tests about time.
  */
@@ -58,21 +61,25 @@ export type Recorder = ReturnType<typeof makeRecorder>;
 /** Timers on the shared clock that know which are still pending (the "no timers left" checks and `expire`). */
 const trackedTimers = (clock: SimulatedClock) => {
   const live = new Map<unknown, () => void>();
+  const delays = new Map<unknown, number>();
   const timers: RaftTimers = {
     setTimeout: (fn, ms) => {
       const handle = clock.setTimeout(() => {
         live.delete(handle);
+        delays.delete(handle);
         fn();
       }, ms);
       live.set(handle, fn);
+      delays.set(handle, ms);
       return handle;
     },
     clearTimeout: (handle) => {
       live.delete(handle);
+      delays.delete(handle);
       clock.clearTimeout(handle);
     },
   };
-  return { timers, live };
+  return { timers, live, delays };
 };
 
 export interface Member {
@@ -80,6 +87,8 @@ export interface Member {
   readonly storage: MemoryStorage;
   machine: Recorder;
   live: Map<unknown, () => void>;
+  /** The delay each live timer was set with. */
+  delays: Map<unknown, number>;
   up: boolean;
 }
 
@@ -97,6 +106,7 @@ export const TEST_LIMITS: Partial<RaftLimits> = { electionMinMs: 300, electionMa
 
 export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}) => {
   const clock = new SimulatedClock();
+  const limits = { ...TEST_LIMITS, ...options.limits };
   const queue: Envelope[] = [];
   const sent: Envelope[] = [];
   const members: Record<NodeId, Member> = {};
@@ -105,7 +115,7 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
   const connected = (a: NodeId, b: NodeId) => !groups || groups.some((g) => g.includes(a) && g.includes(b));
 
   const boot = (id: NodeId, storage: MemoryStorage, machine: Recorder): Member => {
-    const { timers, live } = trackedTimers(clock);
+    const { timers, live, delays } = trackedTimers(clock);
     const node = makeRaftNode({
       id,
       members: ids,
@@ -113,7 +123,7 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
       machine,
       timers,
       random: options.random?.[id] ?? (() => 0.5),
-      limits: { ...TEST_LIMITS, ...options.limits },
+      limits,
       send: (to, message) => {
         const env = { from: id, to, message };
         queue.push(env);
@@ -122,13 +132,29 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
       ...(options.onStatus ? { onStatus: (s) => options.onStatus!(id, s) } : {}),
     });
     node.start();
-    return { node, storage, machine, live, up: true };
+    return { node, storage, machine, live, delays, up: true };
   };
   for (const id of ids) members[id] = boot(id, makeMemoryStorage(options.seed?.[id] ?? {}), makeRecorder(options.durable));
 
   const take = (match: (e: Envelope) => boolean): Envelope | undefined => {
     const i = queue.findIndex(match);
     return i < 0 ? undefined : queue.splice(i, 1)[0];
+  };
+  /** Fires a node's only timer now. */
+  const fire = (id: NodeId) => {
+    const m = members[id]!;
+    const entries = [...m.live];
+    if (entries.length !== 1) throw new Error(`${id} has ${entries.length} timers`);
+    const [handle, fn] = entries[0]!;
+    clock.clearTimeout(handle as number);
+    m.live.delete(handle);
+    m.delays.delete(handle);
+    fn();
+  };
+  /** A follower's timer in its first phase (leader stickiness) is the one of exactly electionMinMs (the second phase is shorter than electionMaxMs − electionMinMs, below it in the tests' limits). */
+  const sticky = (id: NodeId) => {
+    const m = members[id]!;
+    return m.node.status().role === 'follower' && m.delays.size === 1 && [...m.delays.values()][0] === limits.electionMinMs;
   };
   const hand = (e: Envelope) => {
     const m = members[e.to];
@@ -165,16 +191,15 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
       queue.splice(0, queue.length, ...kept);
       return n;
     },
-    /** Fires the election timer of a follower or candidate now (its only timer). */
+    /** Fires the election timer of a follower, pre-candidate or candidate now (its only timer; a follower's both phases). */
     expire: (id: NodeId) => {
-      const m = members[id]!;
-      if (m.node.status().role === 'leader') throw new Error(`${id} leads: it has no election timer`);
-      const entries = [...m.live];
-      if (entries.length !== 1) throw new Error(`${id} has ${entries.length} timers`);
-      const [handle, fn] = entries[0]!;
-      clock.clearTimeout(handle as number);
-      m.live.delete(handle);
-      fn();
+      if (members[id]!.node.status().role === 'leader') throw new Error(`${id} leads: it has no election timer`);
+      if (sticky(id)) fire(id);
+      fire(id);
+    },
+    /** Ends the leader stickiness of followers now (the first phase of their timer: electionMinMs without hearing the leader); others are left alone. */
+    lapse: (...ids: NodeId[]) => {
+      for (const id of ids) if (members[id]!.up && sticky(id)) fire(id);
     },
     /** Moves the clock `ms` a millisecond at a time, delivering everything after each (a partition drops what crosses it). */
     run: (ms: number, deliver = true) => {
@@ -221,11 +246,13 @@ export type Cluster = ReturnType<typeof makeCluster>;
 /** Entries of the given terms from index 1 (data: "t<term>i<index>"). */
 export const logOf = (...terms: number[]): LogEntry[] => terms.map((term, k) => ({ index: k + 1, term, command: { type: 'data', data: `t${term}i${k + 1}` } }));
 
-export const isVote = (e: Envelope) => e.message.type === 'vote.request' || e.message.type === 'vote.reply';
+/** Votes and pre-votes, requests and replies. */
+export const isVote = (e: Envelope) => e.message.type.startsWith('vote.') || e.message.type.startsWith('prevote.');
+export const isPreVote = (e: Envelope) => e.message.type.startsWith('prevote.');
 export const from = (id: NodeId) => (e: Envelope) => e.from === id;
 export const to = (id: NodeId) => (e: Envelope) => e.to === id;
 
-/** Elects `id`: fires its timer, delivers the votes, checks it leads. Its appends stay queued. */
+/** Elects `id`: fires its timer, delivers the pre-votes and the votes, checks it leads. Its appends stay queued. */
 export const elect = (c: Cluster, id: NodeId) => {
   c.expire(id);
   c.deliverAll(isVote);

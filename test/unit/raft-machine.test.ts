@@ -11,9 +11,9 @@ import { initialTransition, SimulatedClock, transition } from 'xstate';
 import { makeMemoryStorage } from '../../protocols/raft/memory-storage.js';
 import { makeRaftNode } from '../../protocols/raft/node.js';
 import { type RaftMachineEvent, raftMachine } from '../../protocols/raft/raft.machine.js';
-import { elect, makeCluster, makeRecorder } from './raft-fixtures.js';
+import { elect, isPreVote, makeCluster, makeRecorder } from './raft-fixtures.js';
 
-const INPUT = { id: 'a', heartbeatMs: 50, leaderLeaseMs: 600 };
+const INPUT = { id: 'a', electionMinMs: 300, heartbeatMs: 50, leaderLeaseMs: 600 };
 type Machine = typeof raftMachine;
 
 const drive = (machine: Machine, path: readonly RaftMachineEvent[]) => {
@@ -24,15 +24,18 @@ const drive = (machine: Machine, path: readonly RaftMachineEvent[]) => {
 
 const states: Record<string, RaftMachineEvent[]> = {
   follower: [],
-  candidate: [{ type: 'election.timeout' }],
-  leader: [{ type: 'election.timeout' }, { type: 'votes.won' }],
+  precandidate: [{ type: 'election.timeout' }],
+  candidate: [{ type: 'election.timeout' }, { type: 'prevotes.won' }],
+  leader: [{ type: 'election.timeout' }, { type: 'prevotes.won' }, { type: 'votes.won' }],
   stopped: [{ type: 'stop' }],
 };
 const events: Record<string, RaftMachineEvent> = {
   'election.timeout': { type: 'election.timeout' },
+  'leader.stale': { type: 'leader.stale' },
   'leader.heard': { type: 'leader.heard' },
   'vote.granted': { type: 'vote.granted' },
   'term.higher': { type: 'term.higher' },
+  'prevotes.won': { type: 'prevotes.won' },
   'votes.won': { type: 'votes.won' },
   'heartbeat.due': { type: 'heartbeat.due' },
   'lease.check': { type: 'lease.check' },
@@ -49,11 +52,15 @@ const ignored = 'ignored' as const;
 
 const table: Record<string, Record<string, Outcome>> = {
   follower: {
-    'election.timeout': to('candidate', 'startElection', ...timer),
+    // Pre-vote first: the term is raised only once a majority granted one.
+    'election.timeout': to('precandidate', 'startPreVote', ...timer),
+    // electionMinMs without the leader: stickiness ends, the rest of the randomized timeout starts (same timer id).
+    'leader.stale': to('follower', 'forgetLeader', 'xstate.raise'),
     'leader.heard': to('follower', 'becomeFollower', ...timer),
     'vote.granted': to('follower', 'becomeFollower', ...timer),
     // Already a follower: a higher term (maybe a stale candidate's) does not restart the election timer.
     'term.higher': ignored,
+    'prevotes.won': ignored, // a stale reply of a pre-vote it gave up
     'votes.won': ignored, // a stale reply of an election it gave up
     'heartbeat.due': ignored,
     'lease.check': ignored,
@@ -61,11 +68,30 @@ const table: Record<string, Record<string, Outcome>> = {
     status: to('follower'),
     stop: to('stopped', 'xstate.cancel'),
   },
+  precandidate: {
+    // No pre-vote majority in time: a new round, a new draw, the same term.
+    'election.timeout': to('precandidate', 'startPreVote', ...timer),
+    'leader.stale': ignored, // only a follower's timer raises it
+    'leader.heard': to('follower', 'becomeFollower', ...timer),
+    // It granted a real vote (its term's, to a candidate already standing): it follows that election.
+    'vote.granted': to('follower', 'becomeFollower', ...timer),
+    'term.higher': to('follower', 'becomeFollower', ...timer),
+    'prevotes.won': to('candidate', 'startElection', ...timer),
+    'votes.won': ignored, // a stale reply of an election it gave up
+    'heartbeat.due': ignored,
+    'lease.check': ignored,
+    'lease.lost': ignored,
+    status: to('precandidate'),
+    stop: to('stopped', 'xstate.cancel'),
+  },
   candidate: {
-    'election.timeout': to('candidate', 'startElection', ...timer),
+    // Not won in time (a split vote): pre-vote again before another term (etcd's rule).
+    'election.timeout': to('precandidate', 'startPreVote', ...timer),
+    'leader.stale': ignored,
     'leader.heard': to('follower', 'becomeFollower', ...timer),
     'vote.granted': ignored, // it voted for itself this term
     'term.higher': to('follower', 'becomeFollower', ...timer),
+    'prevotes.won': ignored, // late pre-vote replies
     'votes.won': to('leader', 'becomeLeader', 'xstate.cancel', 'xstate.raise'),
     'heartbeat.due': ignored,
     'lease.check': ignored,
@@ -75,6 +101,8 @@ const table: Record<string, Record<string, Outcome>> = {
   },
   leader: {
     'election.timeout': ignored,
+    'leader.stale': ignored,
+    'prevotes.won': ignored,
     'leader.heard': ignored, // the node drops a second leader's append before it gets here
     'vote.granted': ignored,
     'term.higher': to('follower', 'leaveLeader', 'becomeFollower', ...timer),
@@ -123,29 +151,38 @@ test('a leader that heard a majority renews its lease and stays', (t) => {
   );
 });
 
-test('the election delay is the provided one, drawn anew each time the timer starts', (t) => {
+type Raise = { params: { delay: number; event: { type: string } } };
+const raiseIn = (actions: readonly { type: string }[]) => (actions.find((a) => a.type === 'xstate.raise') as unknown as Raise).params;
+
+test('the election timeout: a follower waits electionMinMs (stickiness), then the provided rest; the others the provided election delay; each drawn anew', (t) => {
   let draws = 0;
-  const m = raftMachine.provide({ delays: { election: () => 300 + ++draws } });
-  const [, first] = initialTransition(m, INPUT);
-  const raise = first.find((a) => a.type === 'xstate.raise') as unknown as { params: { delay: number; event: { type: string } } };
-  t.like(raise.params, { delay: 300 + draws, event: { type: 'election.timeout' } });
-  const [, again] = transition(m, drive(m, []), { type: 'leader.heard' });
-  const next = again.find((a) => a.type === 'xstate.raise') as unknown as { params: { delay: number } };
-  t.is(next.params.delay, 300 + draws, 'a restart draws again');
-  t.not(next.params.delay, raise.params.delay);
+  const m = raftMachine.provide({ delays: { election: () => 300 + ++draws, electionRest: () => ++draws } });
+  const [start, first] = initialTransition(m, INPUT);
+  t.like(raiseIn(first), { delay: INPUT.electionMinMs, event: { type: 'leader.stale' } }, 'exactly electionMinMs of stickiness first');
+  const [, rest] = transition(m, start, { type: 'leader.stale' });
+  t.like(raiseIn(rest), { delay: draws, event: { type: 'election.timeout' } });
+  const [, again] = transition(m, start, { type: 'leader.stale' });
+  t.is(raiseIn(again).delay, draws, 'a restart draws again');
+  t.not(raiseIn(again).delay, raiseIn(rest).delay);
+  const [pre, preActions] = transition(m, start, { type: 'election.timeout' });
+  t.like(raiseIn(preActions), { delay: 300 + draws, event: { type: 'election.timeout' } }, "a pre-candidate's timeout");
+  const [, candActions] = transition(m, pre, { type: 'prevotes.won' });
+  t.like(raiseIn(candActions), { delay: 300 + draws, event: { type: 'election.timeout' } }, "a candidate's timeout");
 });
 
 test('no timers left after stop(), from every role', (t) => {
-  const c = makeCluster(['a', 'b', 'c'], { random: { b: () => 0.99, c: () => 0.99 } });
+  const c = makeCluster(['a', 'b', 'c', 'd'], { random: { b: () => 0.99, c: () => 0.99, d: () => 0.99 } });
   elect(c, 'a');
   c.expire('b');
+  c.deliverAll(isPreVote); // c and d have not heard a's appends: they grant b a pre-vote for term 2
+  c.expire('c');
   t.deepEqual(
-    ['a', 'b', 'c'].map((id) => c.status(id).role),
-    ['leader', 'candidate', 'follower'],
+    ['a', 'b', 'c', 'd'].map((id) => c.status(id).role),
+    ['leader', 'candidate', 'precandidate', 'follower'],
   );
   t.is(c.members.a!.live.size, 2, 'a leader: heartbeat and lease');
-  t.is(c.members.b!.live.size, 1);
-  for (const id of ['a', 'b', 'c']) {
+  for (const id of ['b', 'c', 'd']) t.is(c.members[id]!.live.size, 1, `${id}: one election timer`);
+  for (const id of ['a', 'b', 'c', 'd']) {
     c.node(id).stop();
     t.is(c.members[id]!.live.size, 0, `${id}: no timer after stop`);
   }
@@ -189,7 +226,8 @@ test('the inspect stream shows role, term, leader and commit index (what the vis
     },
   });
   live.start();
-  clock.increment(300);
+  clock.increment(300); // stickiness ends; the rest of the timeout (0 with random() = 0) runs at the next flush
+  clock.increment(1);
   t.is(shown.at(-1)?.value, 'leader');
   t.like(shown.at(-1)?.context, { term: 1, leader: 'solo', commitIndex: 1 });
   live.stop();

@@ -24,17 +24,15 @@
 import { E, Far } from '@endo/far';
 import { describeError, reviveError } from '../../capabilities/errors.js';
 import { assertValidName } from '../../capabilities/names.js';
-import { sisterSwiss } from '../../protocols/bootstrap/record.js';
 import { makeRaftNode } from '../../protocols/raft/node.js';
 import type { RaftMessage, RaftNode, RaftStatus, StateMachine } from '../../protocols/raft/types.js';
-import type { SpaceStore } from '../../protocols/saga/spaces.js';
 import { shortVatId } from '../../protocols/session/vat-id.js';
-import { nodeCrypto } from '../crypto-node.js';
 import { UsageError } from '../errors.js';
 import { homePaths } from '../home.js';
 import type { Host, ServiceStatus, SpawnOptions } from '../host-api.js';
 import { ServiceNotFoundError, ServiceUnavailableError } from './errors.js';
 import { makeFront, type ServiceRoute } from './front.js';
+import { makeReplicaLinks, type ReplicaPeer, type SnapshotTransport } from './replica-links.js';
 import { openRaftStorage } from './raft-store.js';
 import { openServiceState } from './service-state.js';
 import { NAMES_METHODS, namesCommand, type NamesState, openNamesState } from './names-state.js';
@@ -44,6 +42,8 @@ import { openServicesStore, type ServiceSpec } from './services-store.js';
 export const REPLICA_ENDPOINT_NAME = 'sister.replica';
 /** How long `create` waits for the new service's first leader to serve: a few election rounds. */
 export const SERVE_WAIT_MS = 15_000;
+/** Pause before a leader starts its service's vat again after it failed to start (a module missing on this machine, say). */
+const VAT_RETRY_MS = 1_000;
 /** Pause before publishing a front again after no leader answered (the front itself sought one for CALL_DEADLINE_MS). */
 const PUBLISH_RETRY_MS = 1_000;
 /** A Raft message as JSON text: an append carries at most maxAppendBytes of entries, with room. */
@@ -61,23 +61,6 @@ const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([p, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]).finally(() => clearTimeout(timer));
 };
-
-export interface ReplicaPeer {
-  readonly vatId: string;
-  readonly address: string;
-  readonly machine: string;
-  readonly vats: number;
-  /** Its identity key (base32): a saga to it is verified against it. */
-  readonly key: string;
-  /** Whether its Sister answered the last ping: new services pick connected sisters only. */
-  readonly connected: boolean;
-}
-
-/** How a leader sends a lagging replica its state: the sister's sync (sister-sync.ts) — a space, pushed by a saga. */
-export interface SnapshotTransport {
-  readonly spaces: SpaceStore;
-  push(peer: { vatId: string; address: string; key: string }, space: string): Promise<unknown>;
-}
 
 export interface ReplicaHostOptions {
   readonly host: Host;
@@ -121,7 +104,13 @@ interface Group {
   readonly inflight: Map<string, Promise<unknown>>;
   /** Settles once the service's front is published here under its name. */
   published: Promise<void>;
+  /** The first index of the term this host leads (firstIndexOfTerm), once found. */
+  termStart?: { term: number; index: number };
+  /** When the vat last failed to start here: it is not started again before VAT_RETRY_MS. */
+  failedAt?: number;
 }
+
+export type { ReplicaPeer, SnapshotTransport };
 
 export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   const { host, secret, print } = opts;
@@ -130,71 +119,28 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
   const groups = new Map<string, Group>();
   let closed = false;
 
-  const swissOf = (vatId: string) => sisterSwiss(nodeCrypto, secret, `${vatId}/replica`);
-  const endpoints = new Map<string, Promise<any>>();
-  /** The replica endpoint of sister `vatId`, enlivened once and again after a failure. */
-  const endpointOf = (vatId: string): Promise<any> => {
-    if (vatId === host.id) return Promise.resolve(endpoint);
-    const known = endpoints.get(vatId);
-    if (known) return known;
-    const peer = opts.peers().find((p) => p.vatId === vatId);
-    if (!peer) return Promise.reject(new ServiceUnavailableError(`sister ${shortVatId(vatId)} is not connected`));
-    const p = host.enliven(`tribe://${vatId}@${peer.address}/${swissOf(vatId)}`);
-    endpoints.set(vatId, p);
-    p.catch(() => endpoints.get(vatId) === p && endpoints.delete(vatId));
-    return p;
-  };
-  const forget = (vatId: string, p: Promise<any>) => {
-    if (endpoints.get(vatId) === p) endpoints.delete(vatId);
-  };
+  const links = makeReplicaLinks({
+    host,
+    secret,
+    peers: opts.peers,
+    print,
+    sync: opts.sync,
+    local: () => endpoint,
+    stateOf: (group) => groups.get(group)?.state,
+  });
+  const { endpointOf } = links;
+  const send = links.send;
 
-  const send = (group: string, to: string, message: RaftMessage) => {
-    // A vat service's rows travel by a saga; the naming service's few rows go inline.
-    if (message.type === 'snapshot.request' && groups.get(group)?.state) return void transfer(group, to, message);
-    const p = endpointOf(to);
-    const text = JSON.stringify(message);
-    p.then((ref) => E(ref).deliver(group, host.id, text)).catch(() => forget(to, p));
-  };
-
-  /** The space a snapshot of `group` travels in to `to`: one per transfer, so nothing of an earlier one mixes in. */
-  const transferSpace = (group: string, index: number) => {
-    const hash = nodeCrypto.sha256(new TextEncoder().encode(group));
-    const tag = Array.from(hash.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join('');
-    return `svc.${tag}.${index}.${Date.now().toString(36)}`;
-  };
-  const transfers = new Set<string>();
   /**
-   * A follower needs entries the leader compacted away: the leader writes its
-   * rows into a fresh space, pushes it to the follower by a saga (signed turns,
-   * temp space, one commit), then sends the snapshot naming that space. The
-   * rows are this host's as applied now (an index ≥ the snapshot's): applying
-   * write-sets is absolute and idempotent, so the entries after the snapshot
-   * that the follower applies again change nothing.
+   * The index of the first entry of the leader's term (its no-op): serving waits until it is
+   * applied. Found once per term, by walking back from the end of the log when the term begins
+   * (the node appends its no-op on election, so the walk is short), then remembered.
    */
-  const transfer = async (group: string, to: string, message: Extract<RaftMessage, { type: 'snapshot.request' }>) => {
-    const g = groups.get(group);
-    const peer = opts.peers().find((p) => p.vatId === to);
-    const id = `${group} ${to}`;
-    if (!g?.state || !peer || transfers.has(id)) return;
-    transfers.add(id);
-    try {
-      const space = transferSpace(group, message.snapshot.index);
-      const entries = g.state.toSpace(opts.sync.spaces, space, host.id);
-      print(`service ${group}: sending replica ${shortVatId(to)} its state by a saga (space ${space}, ${entries} rows, snapshot at ${message.snapshot.index})`);
-      await opts.sync.push(peer, space);
-      const p = endpointOf(to);
-      const text = JSON.stringify({ ...message, snapshot: { ...message.snapshot, data: { space } } });
-      await p.then((ref) => E(ref).deliver(group, host.id, text)).catch(() => forget(to, p));
-    } catch (err) {
-      print(`service ${group}: the state transfer to ${shortVatId(to)} failed: ${describeError(reviveError(err))}`);
-    } finally {
-      transfers.delete(id);
-    }
-  };
-
   const firstIndexOfTerm = (g: Group, status: RaftStatus): number => {
+    if (g.termStart?.term === status.term) return g.termStart.index;
     let i = status.lastIndex;
     while (i > status.snapshotIndex && g.storage.termAt(i - 1) === status.term) i -= 1;
+    g.termStart = { term: status.term, index: i };
     return i;
   };
 
@@ -216,6 +162,8 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       return;
     }
     if (g.admin !== undefined || status.lastApplied < firstIndexOfTerm(g, status)) return;
+    // Status changes come with every commit: a vat that failed to start is tried again after a pause.
+    if (g.failedAt !== undefined && Date.now() - g.failedAt < VAT_RETRY_MS) return;
     const starting = host.startReplicaVat({ name: g.spec.name, module: g.spec.module, params: g.spec.params, grants: g.spec.grants });
     g.admin = starting;
     starting.then(
@@ -227,7 +175,9 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       },
       (err: unknown) => {
         if (g.admin === starting) g.admin = undefined;
-        print(`service ${g.spec.name}: its vat did not start here: ${describeError(reviveError(err))}`);
+        g.failedAt = Date.now();
+        setTimeout(() => follow(g, g.node.status()), VAT_RETRY_MS).unref();
+        print(`service ${g.spec.name}: its vat did not start here (tried again in ${VAT_RETRY_MS} ms, or by the next leader): ${describeError(reviveError(err))}`);
       },
     );
   };
@@ -362,7 +312,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
     },
   });
   host.names.publish(REPLICA_ENDPOINT_NAME, endpoint);
-  host.remote!.exportAt(swissOf(host.id), REPLICA_ENDPOINT_NAME);
+  host.remote!.exportAt(links.swissOf(host.id), REPLICA_ENDPOINT_NAME);
 
   /** Specs of services this sister is no replica of, as a replica told them (for fronts here). */
   const told = new Map<string, ServiceSpec>();
@@ -371,7 +321,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
     return {
       members: () => members,
       endpoint: endpointOf,
-      forget: (vatId) => endpoints.delete(vatId),
+      forget: (vatId) => links.forget(vatId),
     };
   };
 

@@ -44,10 +44,12 @@ test.after.always('stop the tribe and remove its home', async () => {
 let theHome: string | undefined;
 const home = (): string => (theHome ??= tempHome(fileScope));
 let started = false;
+/** The file's tribe of three, started once; each test waits for all three ready (an earlier test may have killed one). */
 const tribeUp = async () => {
-  if (started) return;
-  started = true;
-  await startTribe(fileScope, home(), ['--core-size', String(CORE)]);
+  if (!started) {
+    started = true;
+    await startTribe(fileScope, home(), ['--core-size', String(CORE)]);
+  }
   await eventually(async () => (await tribeReady(home(), CORE, 0)) && (await tribeReady(home(), CORE, 1)) && tribeReady(home(), CORE, 2), READY_MS, 'three sisters ready', () => psOf(home()));
 };
 

@@ -55,6 +55,13 @@ const MAX_MESSAGE_CHARS = 2 * 1024 * 1024;
  */
 const deadlineMs = Number(process.env['TRIBE_TEST_SERVICE_DEADLINE_MS'] ?? '') || undefined;
 const FRONT_LIMITS = deadlineMs ? { callDeadlineMs: deadlineMs } : {};
+/**
+ * A test hook: `TRIBE_TEST_RAFT_SNAPSHOT_EVERY=N` compacts the log every N applied entries (1,000 by
+ * default), so that a replica killed for a few seconds comes back behind the leader's snapshot and
+ * is caught up by a state transfer (a sync saga), as a long-lagging one would be.
+ */
+const snapshotEvery = Number(process.env['TRIBE_TEST_RAFT_SNAPSHOT_EVERY'] ?? '') || undefined;
+const RAFT_LIMITS = snapshotEvery ? { snapshotEvery } : {};
 
 const TIMED_OUT = Symbol('timed out');
 const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
@@ -208,6 +215,7 @@ export const startReplicaHost = (opts: ReplicaHostOptions): ReplicaHost => {
       send: (to, m) => send(spec.name, to, m),
       timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h) },
       random: Math.random,
+      limits: RAFT_LIMITS,
       inspect: tap.inspect as (ev: unknown) => void,
       onStatus: (s) => g && follow(g, s),
     });

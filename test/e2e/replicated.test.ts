@@ -9,7 +9,8 @@
  *      clients (on the other two sisters): every increment is acknowledged once
  *      with its own value (none lost, none applied twice: the answers are
  *      exactly 1..10,000), a new leader serves within FAILOVER_MS, and the
- *      killed sister, respawned, catches up to the same rows.
+ *      killed sister, respawned behind the leader's compacted log, catches up
+ *      to the same rows by a state transfer (a sync saga).
  *   3. the naming service (`sister.names`, three replicas): kill -9 of its
  *      leader; a name published before resolves, one published after is in
  *      the survivors' tables and resolves, the restarted sister catches up.
@@ -30,6 +31,8 @@ const READY_MS = 60_000;
 /** A new leader serves within this after the old one's host died: its followers' election timeout, an election, a vat start. */
 const FAILOVER_MS = 10_000;
 const CORE = 3;
+/** Entries between snapshots in this file's tribe (1,000 by default). */
+const SNAPSHOT_EVERY = 50;
 const INCREMENTS = 10_000;
 const CLIENTS = 4;
 /** Calls each client keeps in flight. */
@@ -48,7 +51,8 @@ let started = false;
 const tribeUp = async () => {
   if (!started) {
     started = true;
-    await startTribe(fileScope, home(), ['--core-size', String(CORE)]);
+    // A short log (compacted every SNAPSHOT_EVERY entries): a killed replica comes back behind the leader's snapshot.
+    await startTribe(fileScope, home(), ['--core-size', String(CORE)], { TRIBE_TEST_RAFT_SNAPSHOT_EVERY: String(SNAPSHOT_EVERY) });
   }
   await eventually(async () => (await tribeReady(home(), CORE, 0)) && (await tribeReady(home(), CORE, 1)) && tribeReady(home(), CORE, 2), READY_MS, 'three sisters ready', () => psOf(home()));
 };
@@ -169,7 +173,21 @@ test.serial('kill -9 of the leader during 10,000 increments from several clients
   // The killed sister comes back (its spawner starts it again, same VatId) and catches up.
   await eventually(async () => countInStore(leaderSlot, 'hits') === INCREMENTS && (await serviceOn(leaderSlot, 'hits'))?.service.lastApplied === (await serviceOn(others[0]!, 'hits'))?.service.commitIndex, READY_MS, 'the restarted replica to catch up', async () => [countInStore(leaderSlot, 'hits'), (await serviceOn(leaderSlot, 'hits'))?.service]);
   t.deepEqual(others.map((k) => countInStore(k, 'hits')), [INCREMENTS, INCREMENTS]);
+  // It was behind the leader's compacted log: its state came by a sync saga, committed into a space of its own.
+  const transfers = sagasInStore(leaderSlot, 'svc.%');
+  t.true(transfers.some((x) => x.role === 'responder' && x.state === 'committed'), `a state transfer committed on the restarted replica: ${JSON.stringify(transfers)}`);
+  t.true((await serviceOn(others[0]!, 'hits'))!.service.snapshotIndex > 0, 'the log was compacted');
 });
+
+/** Slot `slot`'s sync sagas of the spaces LIKE `pattern`. */
+const sagasInStore = (slot: number, pattern: string): { space: string; role: string; state: string }[] => {
+  const db = new Database(join(slotHome(home(), slot), 'tribe.db'), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT space, role, state FROM sync_sagas WHERE space LIKE ?').all(pattern) as { space: string; role: string; state: string }[];
+  } finally {
+    db.close();
+  }
+};
 
 /** Names in slot `slot`'s naming-service table (read-only, beside the running host). */
 const namesInStore = (slot: number): string[] => {

@@ -266,8 +266,12 @@ export interface ReplicaHooks {
   /** A replicated vat's turn: commit its write-set through its service's log; settles once applied here. */
   replicate(vat: string, writeSet: unknown): Promise<void>;
   status(): ServiceStatus[];
-  /** A live reference to a name no vat of this host publishes, from the tribe's naming service; undefined when it does not know it (or does not answer in time). */
-  resolve(name: string): Promise<unknown>;
+  /**
+   * A name no vat of this host publishes, from the tribe's naming service: a sturdy ref to
+   * it, or a front of a replicated service; undefined when it does not know it (or does not
+   * answer in time).
+   */
+  resolve(name: string): Promise<{ readonly sturdy: string } | { readonly front: unknown } | undefined>;
 }
 
 export interface HostVatStatus extends VatStatus {

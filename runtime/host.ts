@@ -178,8 +178,13 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       if (!remote) throw new SturdyRefError('this host was started without networking (listen: false)');
       return remote.enlivenFor(from, refText);
     },
-    // A name no vat or caller published here may be another sister's.
-    resolveElsewhere: (name) => tribe?.resolveName(name) ?? Promise.resolve(undefined),
+    // A name no vat or caller published here may be another sister's: the naming service says
+    // whose (a replicated service's name gives a front here), else the names space.
+    resolveElsewhere: async (name) => {
+      const named = await replicas?.resolve(name);
+      if (named !== undefined) return 'front' in named ? { ref: named.front } : named.sturdy;
+      return tribe?.resolveName(name);
+    },
     onPeerFault: (vat, peer, reason) => remote?.peerFault(vat, peer, reason),
     onCalls: (vat, report) => inspector.vatCalls(vat, report),
     replicate: (vat, ws) => (replicas ? replicas.replicate(vat, ws) : Promise.reject(new UsageError('no replicated services run here'))),
@@ -490,7 +495,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       } catch (err) {
         if ((err as Error).name !== 'NameNotFoundError' || !tribe) throw err;
         const named = await replicas?.resolve(name);
-        if (named !== undefined) return named;
+        if (named !== undefined) return 'front' in named ? named.front : needRemote().enliven(named.sturdy);
         const elsewhere = await tribe.resolveName(name);
         if (elsewhere === undefined) throw err;
         return needRemote().enliven(elsewhere);

@@ -73,8 +73,12 @@ export interface SupervisorPowers {
    * to the remote endpoint and returns where to redeem it. Absent: no networking.
    */
   readonly enlivenFor?: (from: string, refText: string) => Promise<unknown>;
-  /** A sturdy ref for a name published elsewhere (another sister of the host's tribe), or undefined. */
-  readonly resolveElsewhere?: (name: string) => Promise<string | undefined>;
+  /**
+   * A name published elsewhere (another sister of the host's tribe): a sturdy ref the vat
+   * reaches directly, or `{ ref }`, an object of the host's the vat reaches through it (a
+   * replicated service's front); undefined when no sister publishes it.
+   */
+  readonly resolveElsewhere?: (name: string) => Promise<string | { readonly ref: unknown } | undefined>;
   /** A vat saw malformed CapTP from a remote peer (`<VatId>/<endpoint>`). */
   readonly onPeerFault?: (vat: string, peer: string, reason: string) => void;
   /** The host's part in handoff (runtime/handoffs.ts); absent: references through the host stay proxies. */
@@ -267,6 +271,7 @@ export const makeSupervisor = (powers: SupervisorPowers): Supervisor => {
             // Not published here: perhaps on a sister of this host's tribe, reached directly.
             const elsewhere = (err as Error).name === 'NameNotFoundError' ? await powers.resolveElsewhere?.(name) : undefined;
             if (elsewhere === undefined) throw err;
+            if (typeof elsewhere !== 'string') return harden({ ref: elsewhere.ref });
             return enlivenFor(from, elsewhere);
           }
           const { home, ref } = entry;

@@ -39,13 +39,20 @@ const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
   return Promise.race([p, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]).finally(() => clearTimeout(timer));
 };
 
+/** What the naming service says of a name: a sturdy ref (a vat reaches it directly), or a front of a replicated service. */
+export type Resolved = { readonly sturdy: string } | { readonly front: unknown };
+
 export interface TribeNames {
   /** On the spawner, each round: makes the service when the core is whole (`core`: this machine's live sisters by slot). */
   ensure(core: readonly { vatId: string; slot: number }[], coreSize: number): void;
   /** Each round: registers this host's names, withdraws those it dropped. */
   register(): void;
-  /** A live reference to `name` as the service knows it, or undefined (not known there, or no answer in time). */
-  resolve(name: string): Promise<unknown>;
+  /**
+   * `name` as the service knows it: a sturdy ref to its publisher's object, or (a
+   * replicated service) a front made here; undefined when it does not know it (or did
+   * not answer in time), or when this host publishes it.
+   */
+  resolve(name: string): Promise<Resolved | undefined>;
 }
 
 export const makeTribeNames = (opts: { host: Host; replicas: ReplicaHost; secret: Uint8Array; print: (line: string) => void }): TribeNames => {
@@ -119,9 +126,12 @@ export const makeTribeNames = (opts: { host: Host; replicas: ReplicaHost; secret
     async resolve(name) {
       const record = (await call((s) => E(s).lookup(name))) as NameRecord | null | undefined;
       if (!record) return undefined;
-      if (record.ref.startsWith(SERVICE_REF)) return replicas.frontOf(record.ref.slice(SERVICE_REF.length));
+      if (record.ref.startsWith(SERVICE_REF)) {
+        const front = await replicas.frontOf(record.ref.slice(SERVICE_REF.length));
+        return front === undefined ? undefined : { front };
+      }
       if (record.publisher === host.id) return undefined; // ours: the host's own names answer it
-      return host.enliven(record.ref);
+      return { sturdy: record.ref };
     },
   };
 };

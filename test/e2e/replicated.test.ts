@@ -23,7 +23,7 @@ import { E } from '@endo/far';
 import { connect } from '../../runtime/client.js';
 import type { HostStatus, ServiceStatus } from '../../runtime/host-api.js';
 import { tribe } from '../helpers/cli.js';
-import { example, tempHome } from '../helpers/host.js';
+import { example, fixture, tempHome } from '../helpers/host.js';
 import { eventually, hostProcessesUnder, killTribe, psOf, slotHome, slotPids, startTribe, tribeReady } from '../helpers/tribe.js';
 
 /** Three sisters up and connected (three processes start and lock down on a loaded 2-CPU machine). */
@@ -88,7 +88,7 @@ const countInStore = (slot: number, vat: string): number | undefined => {
   }
 };
 
-test.serial('tribe spawn --replicas 3: three replicas agree on one leader, which serves; calls reach it from every sister', async (t) => {
+test.serial('tribe spawn --replicas 3: three replicas agree on one leader, which serves; calls reach it from every sister, from actors that looked it up or were handed it, and from the API', async (t) => {
   await tribeUp();
   const spawned = await tribe(['spawn', example('counter.ts'), '--name', 'tally', '--replicas', '3', '--home', home()]);
   t.is(spawned.code, 0, spawned.stderr);
@@ -100,11 +100,27 @@ test.serial('tribe spawn --replicas 3: three replicas agree on one leader, which
     t.is(call.code, 0, call.stderr);
     t.is(call.stdout.trim(), String(k + 1), `the call from slot ${k} is applied once, in order`);
   }
+  // What actors do: a vat looks the service up by name, and another is handed the reference; both reach it.
+  for (const [k, how] of [[1, 'lookup'], [2, 'hold']] as const) {
+    const spawnedHolder = await tribe(['spawn', fixture('holder.ts'), '--name', `holder-${how}`, '--on', String(k), '--home', home()]);
+    t.is(spawnedHolder.code, 0, spawnedHolder.stderr);
+    const given = how === 'lookup' ? ['lookup', '"tally"'] : ['hold', '@tally'];
+    t.is((await tribe(['call', `holder-${how}`, ...given, '--home', home()])).stdout.trim(), 'true');
+    const viaActor = await tribe(['call', `holder-${how}`, 'call', '"increment"', '--home', home()]);
+    t.is(viaActor.code, 0, viaActor.stderr);
+    t.is(viaActor.stdout.trim(), String(how === 'lookup' ? 4 : 5), `an actor that got it by ${how} calls it`);
+  }
+  // The embedder API's twin of --replicas.
+  const client = await connect({ home: slotHome(home(), 1) });
+  t.teardown(() => client.close());
+  const api = await client.spawn({ module: example('counter.ts'), name: 'api-tally', replicas: 3 });
+  t.is(api.name, 'api-tally');
+  t.is(await E(api.root).increment(2), 2);
   const ps = await tribe(['ps', '--home', home()]);
   t.regex(ps.stdout, /SERVICE\s+ROLE\s+LEADER\s+TERM\s+COMMIT/);
   t.regex(ps.stdout, /tally\s+(leader \(serving\)|follower)/);
   // Every replica applied the three increments to its own rows.
-  await eventually(async () => [0, 1, 2].every((k) => countInStore(k, 'tally') === 3), READY_MS, 'every replica to hold count 3', async () => [0, 1, 2].map((k) => countInStore(k, 'tally')));
+  await eventually(async () => [0, 1, 2].every((k) => countInStore(k, 'tally') === 5), READY_MS, 'every replica to hold count 5', async () => [0, 1, 2].map((k) => countInStore(k, 'tally')));
   const bad = await tribe(['spawn', example('counter.ts'), '--name', 'x', '--replicas', '2', '--home', home()]);
   t.is(bad.code, 2);
   t.regex(bad.stderr, /UsageError: --replicas is 3, 5 or 7/);

@@ -100,6 +100,8 @@ export const openNamesState = (dbPath: string, opts: { maxNames?: number } = {})
   // Applying is replay: the Raft log (raft-store.ts, synchronous = FULL) is what a reply rests on.
   // An apply lost to a power cut (WAL, NORMAL: never to a crash of the process) leaves the applied
   // index behind with the rows, and the entries are applied again from the log. One fsync less per turn.
+  // Compaction stays safe: the log's snapshot is saved by a FULL transaction on the same WAL file, whose
+  // fsync makes every earlier apply durable before the entries it covers are dropped.
   db.pragma('synchronous = NORMAL');
   db.exec(SCHEMA);
   const q = {

@@ -360,6 +360,8 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
   const systemVats = new Set<string>();
   let tribe: TribeHooks | undefined;
   let replicas: ReplicaHooks | undefined;
+  /** Vats of replicated services this host has led (started by the replica host, never by a user). */
+  const replicaVats = new Set<string>();
   const needTribe = (what: string): TribeHooks => {
     if (!tribe) throw new UsageError(`${what} needs a tribe host: this host runs alone (--solo)`);
     return tribe;
@@ -421,6 +423,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
     ps,
     async terminateVat(name) {
       if (systemVats.has(name)) throw new UsageError(`${name} is one of the host's own vats: it ends with the host (tribe stop)`);
+      if (replicaVats.has(name)) throw new UsageError(`${name} is a replicated service's vat: it runs on whichever sister leads the service (removing a service is not supported yet)`);
       await supervisor.stop(name);
       store.vats.remove(name);
       store.durableNames.removeVat(name);
@@ -470,6 +473,7 @@ export const startHost = async (options: HostOptions = {}): Promise<Host> => {
       replicas = r;
     },
     async startReplicaVat({ name, module, params, grants }) {
+      replicaVats.add(name);
       const row: VatRow = { name, module, params, durable: true, grants: checkGrants(grants), timeBudgetMs: undefined, heapMb: undefined };
       await startVat(row, undefined, true);
       return supervisor.admin(name);

@@ -1,0 +1,97 @@
+/**
+ * Thousands of deterministic simulations of the Raft node serving a counter
+ * and a register (test/sim/simulate.ts), a determinism check, and mutants the
+ * simulation must catch.
+ *
+ *   TRIBE_SIM_SEEDS=K   runs seeds 1..K (default SEEDS below)
+ *   TRIBE_SIM_SEED=N    reruns exactly seed N, both services, printing its event log
+ */
+import test from 'ava';
+import { makeRaftNode } from '../../protocols/raft/node.js';
+import { MUTANTS } from './mutants.js';
+import { type SimOptions, type SimResult, simulate } from './simulate.js';
+
+/** Seeds per run by default: each runs the counter and the register for DURATION_MS of faults. */
+const SEEDS = 1000;
+const DURATION_MS = 2000;
+/** Seeds run per ava test, so no test comes near ava's 120 s inactivity timeout on a loaded machine. */
+const CHUNK = 100;
+/** How far a mutant search may go before the mutant counts as surviving. */
+const MUTANT_SEEDS = 200;
+
+const base = { makeNode: makeRaftNode, durationMs: DURATION_MS } satisfies Partial<SimOptions>;
+const kinds = ['counter', 'register'] as const;
+const only = process.env['TRIBE_SIM_SEED'];
+const seeds = Number(process.env['TRIBE_SIM_SEEDS'] ?? SEEDS);
+
+const failure = (r: SimResult): string =>
+  `seed ${r.seed} failed: ${r.violations[0]}; reproduce with TRIBE_SIM_SEED=${r.seed} npx ava dist/test/sim/raft-sim.test.js`;
+
+if (only !== undefined) {
+  test(`seed ${only} (TRIBE_SIM_SEED)`, async (t) => {
+    for (const kind of kinds) {
+      const r = await simulate(Number(only), { ...base, kind, log: 'messages' });
+      console.log(`--- ${kind}, seed ${only}: event log ---\n${r.log.join('\n')}`);
+      console.log(`--- ${kind}: ${r.ok ? 'ok' : r.violations.join('\n')}\nstats ${JSON.stringify(r.stats)}`);
+      t.true(r.ok, failure(r));
+    }
+  });
+} else {
+  const totals = { runs: 0, elections: 0, maxTerm: 0, commits: 0, snapshotsInstalled: 0, ok: 0, pending: 0, retries: 0, duplicatesSuppressed: 0, unknown: 0 };
+  for (let from = 1; from <= seeds; from += CHUNK) {
+    const to = Math.min(seeds, from + CHUNK - 1);
+    test.serial(`seeds ${from}..${to}: counter and register stay safe and linearizable`, async (t) => {
+      const failures: string[] = [];
+      for (let seed = from; seed <= to; seed++) {
+        for (const kind of kinds) {
+          const r = await simulate(seed, { ...base, kind });
+          const s = r.stats;
+          totals.runs++;
+          totals.elections += s.elections;
+          totals.maxTerm = Math.max(totals.maxTerm, s.maxTerm);
+          totals.commits += s.maxCommit;
+          totals.snapshotsInstalled += s.snapshotsInstalled;
+          totals.ok += s.ok;
+          totals.pending += s.pending;
+          totals.retries += s.retries;
+          totals.duplicatesSuppressed += s.duplicatesSuppressed;
+          if (s.linearizability === 'unknown') totals.unknown++;
+          if (!r.ok) failures.push(`${kind} ${failure(r)}`);
+        }
+      }
+      t.deepEqual(failures, []);
+    });
+  }
+  test.serial('totals over all seeds (the faults really happened)', (t) => {
+    t.log(JSON.stringify(totals));
+    t.true(totals.elections > totals.runs, 'more than one election per run on average');
+    t.true(totals.snapshotsInstalled > 0, 'some follower installed a snapshot');
+    t.true(totals.duplicatesSuppressed > 0, 'some retry was deduplicated');
+    t.true(totals.pending > 0 && totals.ok > 100 * totals.pending, 'ops finish; few stay pending');
+    t.true(totals.unknown <= totals.runs / 100, 'the checker decides almost every history');
+  });
+}
+
+test('same seed, same run: the event log is identical line for line', async (t) => {
+  const a = await simulate(7, { ...base, kind: 'register', log: 'messages' });
+  const b = await simulate(7, { ...base, kind: 'register', log: 'messages' });
+  t.true(a.log.length > 1000);
+  t.deepEqual(a.log, b.log);
+  t.deepEqual(a.history, b.history);
+  const c = await simulate(8, { ...base, kind: 'register', log: 'messages' });
+  t.notDeepEqual(a.log, c.log);
+});
+
+for (const mutant of MUTANTS) {
+  test(`mutant caught: ${mutant.name}`, async (t) => {
+    for (let seed = 1; seed <= MUTANT_SEEDS; seed++) {
+      const r = await simulate(seed, { ...base, ...mutant.options });
+      if (!r.ok) {
+        t.log(`caught at seed ${seed}: ${r.violations[0]}`);
+        t.regex(r.violations[0]!, mutant.caughtBy);
+        return;
+      }
+    }
+    t.fail(`${mutant.name} survived ${MUTANT_SEEDS} seeds`);
+  });
+}

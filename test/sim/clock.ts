@@ -79,8 +79,8 @@ export const makeClock = (): SimClock => {
     push(e);
     live++;
     if (owner !== undefined) {
-      let set = byOwner.get(owner);
-      if (!set) byOwner.set(owner, (set = new Set()));
+      const set = byOwner.get(owner) ?? new Set<Event>();
+      byOwner.set(owner, set);
       set.add(e);
     }
     return e;

@@ -91,7 +91,10 @@ export const makeCluster = (o: ClusterOptions): Cluster => {
       if (reply && m.token === token) o.network.send(m.id, from, reply);
     };
     const local = o.mutation?.serveLocally?.(node, service, request);
-    if (local) return answer(local);
+    if (local) {
+      answer(local);
+      return;
+    }
     const { seq } = request.command;
     node.propose(request.command).then(
       (result) => answer({ type: 'client.reply', seq, outcome: 'ok', result }),

@@ -6,7 +6,9 @@
  * - Terms never go back on a node (they are durable).
  * - Committed entries are never lost or changed: every index→(term, command)
  *   any node reported committed is recorded; a node writing a different entry
- *   at a committed index, or truncating a committed entry it held, or a new
+ *   of the same or a newer term at a committed index, or truncating a
+ *   committed entry it held, or reporting a commit index over a different
+ *   entry, or a new
  *   leader lacking one (Leader Completeness) is a violation.
  * - State Machine Safety: every replica applies the same command at an index,
  *   each index at most once per incarnation, in increasing order, skipping
@@ -121,7 +123,10 @@ export const makeInvariants = (now: () => number, log?: (line: string) => void):
         if (!c) continue;
         const fresh = entries[i - from];
         const old = storage.entry(i);
-        if (fresh && (fresh.term !== c.term || commandKey(fresh) !== c.key)) violate(`${inc.id} overwrites committed ${show(i, c)} with ${show(i, fresh)}`);
+        // An entry of an older term at a committed index is legal (a stranded leader's own proposal, or an append it sent to a node
+        // that missed the newer term): it never commits. One of the same or a newer term must be the committed one (Log Matching,
+        // Leader Completeness).
+        if (fresh && fresh.term >= c.term && (fresh.term !== c.term || commandKey(fresh) !== c.key)) violate(`${inc.id} writes ${show(i, fresh)} over committed ${show(i, c)}`);
         else if (!fresh && old && old.term === c.term && commandKey(old) === c.key) violate(`${inc.id} truncates committed ${show(i, c)} (truncateAndAppend from ${from} with ${entries.length} entries)`);
       }
       storage.truncateAndAppend(from, entries);

@@ -46,7 +46,15 @@ export interface NetworkStats {
   cut: number;
 }
 
-export const makeNetwork = (clock: SimClock, random: Random, log?: (line: string) => void, describe?: (m: unknown) => string): SimNetwork => {
+export interface NetworkHooks {
+  readonly log?: (line: string) => void;
+  readonly describe?: (m: unknown) => string;
+  /** Told after each delivery (a fault injector aims faults at interesting moments with it). */
+  readonly onDeliver?: (from: string, to: string, message: unknown) => void;
+}
+
+export const makeNetwork = (clock: SimClock, random: Random, hooks: NetworkHooks = {}): SimNetwork => {
+  const { log, describe, onDeliver } = hooks;
   const handlers = new Map<string, Handler>();
   const incarnation = new Map<string, number>();
   let group = new Map<string, number>();
@@ -70,6 +78,7 @@ export const makeNetwork = (clock: SimClock, random: Random, log?: (line: string
       stats.delivered++;
       log?.(`${clock.now()} ${from}→${to}${copy ? ' (dup)' : ''} ${describe ? describe(message) : JSON.stringify(message)}`);
       handler(from, message);
+      onDeliver?.(from, to, message);
     });
   };
   return {

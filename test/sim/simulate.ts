@@ -21,6 +21,14 @@ import { makeRandom, type Random } from './random.js';
 import { modelOf, type ServiceInput, type ServiceKind, type ServiceOptions } from './services.js';
 import { makeSimStorage } from './storage.js';
 
+/** Thrown out of a node that runs away (a send loop), to end the run. */
+export class SimulationAbortError extends Error {
+  override name = 'SimulationAbortError';
+  constructor(why: string) {
+    super(`SimulationAbortError: ${why}`);
+  }
+}
+
 export interface SimOptions {
   readonly kind: ServiceKind;
   readonly makeNode: MakeNode;
@@ -36,6 +44,10 @@ export interface SimOptions {
   readonly mutation?: NodeMutation;
   /** 'messages' logs every delivered message too (for a reproduction). */
   readonly log?: 'none' | 'events' | 'messages';
+  /** Time between two faults, drawn uniformly (default 100–500 ms). */
+  readonly faultGapMs?: readonly [number, number];
+  /** Chance that a voter is bounced right after its granted vote arrives (default VOTER_BOUNCE). */
+  readonly voterBounce?: number;
   /** Stop at the first violation (the default) or run on. */
   readonly runOn?: boolean;
 }
@@ -80,6 +92,10 @@ const NETWORK_MOODS: readonly NetworkFaults[] = [
 ];
 /** Events one run may take: a run of a few simulated seconds takes a few thousand, so far more is a message or timer storm. */
 export const MAX_EVENTS = 200_000;
+/** Messages one event may cause: a handful is normal, more is a send loop (reported with its stack). */
+export const MAX_SENDS_PER_EVENT = 10_000;
+/** Chance of bouncing a voter whose vote just arrived: rare, elections are frequent. */
+export const VOTER_BOUNCE = 0.05;
 /** How often the convergence check looks, once healed. */
 const SETTLE_STEP_MS = 50;
 
@@ -98,7 +114,27 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
   const lines: string[] = [];
   const level = options.log ?? 'none';
   const log = level === 'none' ? undefined : (line: string) => lines.push(line);
-  const network = makeNetwork(clock, random.fork('network'), level === 'messages' ? log : undefined);
+  let events = 0;
+  let sendsThisEvent = 0;
+  const duration = options.durationMs ?? 3000;
+  const faults = { crashes: 0, partitions: 0 };
+  const chaos = random.fork('faults');
+  const inner = makeNetwork(clock, random.fork('network'), {
+    ...(level === 'messages' && log ? { log } : {}),
+    onDeliver: (from, to, message) => aimedFault(from, to, message),
+  });
+  const network: typeof inner = {
+    ...inner,
+    send: (from, to, message) => {
+      if (++sendsThisEvent === MAX_SENDS_PER_EVENT) {
+        const where = (new Error().stack ?? '').split('\n').slice(2, 8).join('\n');
+        invariants.violations.push(`Liveness: ${from} sent ${MAX_SENDS_PER_EVENT} messages in one event at t=${clock.now()} (last to ${to}: ${JSON.stringify(message).slice(0, 300)})\n${where}`);
+      }
+      // A send loop may never end on its own: throwing out of the node is the only way out (XState may rethrow it later, uncaught).
+      if (sendsThisEvent >= MAX_SENDS_PER_EVENT) throw new SimulationAbortError(invariants.violations.at(-1)!);
+      inner.send(from, to, message);
+    },
+  };
   const invariants = makeInvariants(clock.now, log);
   const members: NodeId[] = Array.from({ length: options.nodes ?? 3 }, (_, i) => `n${i + 1}`);
   const tolerated = Math.floor((members.length - 1) / 2);
@@ -136,8 +172,7 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
       ...(log ? { log } : {}),
     }),
   );
-  const faults = { crashes: 0, partitions: 0 };
-  const chaos = random.fork('faults');
+
   const fault = (): void => {
     const r = chaos.next();
     const up = cluster.up();
@@ -149,6 +184,12 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
       cluster.crash(victim);
     } else if (r < 0.45 && down.length > 0) {
       cluster.restart(chaos.pick(down));
+    } else if (r < 0.45) {
+      // A quick bounce (a process restart): the node comes back within an election timeout, with what it persisted.
+      const victim = chaos.pick(up);
+      faults.crashes++;
+      cluster.crash(victim);
+      clock.after(chaos.int(1, 60), () => cluster.restart(victim));
     } else if (r < 0.6) {
       const order = shuffle(chaos, members);
       const cut = chaos.int(1, members.length - 1);
@@ -173,17 +214,32 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
       log?.(`${clock.now()} network ${JSON.stringify(mood)}`);
     }
   };
-  const duration = options.durationMs ?? 3000;
+  /** A voter bounced right after its vote arrived: it must come back remembering it (votes are durable). */
+  function aimedFault(from: string, _to: string, message: unknown): void {
+    const m = message as { type?: string; granted?: boolean };
+    if (m.type !== 'vote.reply' || !m.granted || clock.now() >= duration || cluster.down().length >= tolerated) return;
+    if (!chaos.chance(options.voterBounce ?? VOTER_BOUNCE)) return;
+    faults.crashes++;
+    cluster.crash(from);
+    clock.after(chaos.int(1, 30), () => cluster.restart(from));
+  }
   const scheduleFaults = (): void => {
-    clock.after(chaos.int(100, 500), () => {
+    const [gapMin, gapMax] = options.faultGapMs ?? [100, 500];
+    clock.after(chaos.int(gapMin, gapMax), () => {
       if (clock.now() >= duration) return;
       fault();
       scheduleFaults();
     });
   };
-  let events = 0;
   const runUntil = async (until: number): Promise<void> => {
-    while (clock.step(until)) {
+    for (;;) {
+      try {
+        if (!clock.step(until)) return;
+      } catch (err) {
+        invariants.violations.push(`a node threw at t=${clock.now()}: ${(err as Error)?.stack ?? err}`);
+        return;
+      }
+      sendsThisEvent = 0;
       events++;
       if (events > MAX_EVENTS) {
         invariants.violations.push(`Liveness: more than ${MAX_EVENTS} events by t=${clock.now()} (a message or timer storm; ${clock.pending()} pending)`);

@@ -57,6 +57,12 @@ export type RaftMachineEvent =
   | { type: 'status'; term: number; leader: NodeId | undefined; commitIndex: number }
   | { type: 'stop' };
 
+/** What every live role takes; the final `stopped` takes nothing (and the pure `transition()` shows it). */
+const live = {
+  status: { actions: 'showStatus' as const },
+  stop: { target: '#raft.stopped' },
+};
+
 export const raftMachine = setup({
   types: {
     context: {} as RaftMachineContext,
@@ -91,15 +97,12 @@ export const raftMachine = setup({
   id: 'raft',
   context: ({ input }) => ({ ...input, term: 0, leader: undefined, commitIndex: 0 }),
   initial: 'follower',
-  on: {
-    status: { actions: 'showStatus' },
-    stop: { target: '.stopped' },
-  },
   states: {
     follower: {
       entry: ['becomeFollower', raise({ type: 'election.timeout' }, { delay: 'election', id: 'election' })],
       exit: cancel('election'),
       on: {
+        ...live,
         'election.timeout': { target: 'candidate' },
         'leader.heard': { target: 'follower', reenter: true },
         'vote.granted': { target: 'follower', reenter: true },
@@ -111,6 +114,7 @@ export const raftMachine = setup({
       entry: ['startElection', raise({ type: 'election.timeout' }, { delay: 'election', id: 'election' })],
       exit: cancel('election'),
       on: {
+        ...live,
         // A split vote: a new term and a new randomized timeout.
         'election.timeout': { target: 'candidate', reenter: true },
         'votes.won': { target: 'leader' },
@@ -126,6 +130,7 @@ export const raftMachine = setup({
       ],
       exit: [cancel('heartbeat'), cancel('lease'), 'leaveLeader'],
       on: {
+        ...live,
         'heartbeat.due': { actions: ['sendHeartbeats', raise({ type: 'heartbeat.due' }, { delay: 'heartbeat', id: 'heartbeat' })] },
         'lease.check': [
           { guard: 'quorumHeard', actions: ['renewLease', raise({ type: 'lease.check' }, { delay: 'lease', id: 'lease' })] },

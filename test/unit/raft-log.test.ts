@@ -9,7 +9,7 @@
  */
 import test from 'ava';
 import type { RaftMessage } from '../../protocols/raft/types.js';
-import { type Envelope, elect, from, isVote, logOf, makeCluster, to } from './raft-fixtures.js';
+import { type Envelope, elect, from, isVote, logOf, makeCluster } from './raft-fixtures.js';
 
 type Append = Extract<RaftMessage, { type: 'append.request' }>;
 /** An append from `a` to `b` whose first entry has `index`. */
@@ -193,5 +193,26 @@ test('duplicated and reordered append.requests never truncate entries a follower
     'each is acknowledged',
   );
   t.deepEqual(b.machine.applied, [2, 3, 4, 5, 6, 7], 'applied once each');
+  c.stopAll();
+});
+
+test('pipelining is bounded: at most maxInflightAppends unanswered appends per follower, each within maxAppendBytes', async (t) => {
+  const c = makeCluster(['a', 'b', 'c'], { limits: { maxAppendBytes: 200, maxInflightAppends: 2 }, random: { a: () => 0.99, b: () => 0.99, c: () => 0.99 } });
+  elect(c, 'a');
+  c.deliverAll();
+  const done = Array.from({ length: 10 }, (_, i) => c.node('a').propose(`value-${i}`));
+  const appends = (id: string) => c.queue.filter((e) => e.to === id && e.message.type === 'append.request').map((e) => e.message as Append);
+  t.is(appends('b').length, 2, 'two in flight to b, the rest waits for answers');
+  c.deliverAll();
+  await Promise.all(done);
+  t.is(c.status('a').commitIndex, 11);
+  const all = c.sent.filter((e) => e.to === 'b' && e.message.type === 'append.request').map((e) => e.message as Append);
+  const bytes = (m: Append) => m.entries.reduce((n, e) => n + JSON.stringify(e).length, 0);
+  for (const m of all) t.true(m.entries.length <= 1 || bytes(m) <= 200, `${bytes(m)} bytes of entries: within maxAppendBytes`);
+  t.true(
+    all.some((m) => m.entries.length > 1),
+    'what waited goes in batches',
+  );
+  t.true(c.sent.filter((e) => e.to === 'b' && e.message.type === 'append.request').length > 2, 'answers let more go');
   c.stopAll();
 });

@@ -8,7 +8,8 @@
  *   retries the SAME {client, seq} elsewhere: the service deduplicates;
  * - on `ok` records the answer and, after a think time, starts the next op.
  * Every op goes into the history at its invocation; one still unanswered when
- * the run ends stays pending (it may or may not have taken effect).
+ * the run ends, or abandoned by a client restart, stays pending (it may or may
+ * not have taken effect).
  */
 import type { NodeId } from '../../protocols/raft/types.js';
 import type { SimClock } from './clock.js';
@@ -33,6 +34,7 @@ export interface ClientStats {
   timeouts: number;
   redirects: number;
   errors: number;
+  abandoned: number;
 }
 
 export interface ClientOptions {
@@ -59,6 +61,11 @@ export interface SimClient {
   readonly stop: () => void;
   /** True when no op is outstanding. */
   readonly idle: () => boolean;
+  /**
+   * The client restarts: its outstanding op stays unanswered forever (pending in the history — it may still commit
+   * later, or never), and it goes on with the next seq (its seq counter survives, as a session's would).
+   */
+  readonly abandon: () => void;
 }
 
 type Pending = { command: ClientCommand; record: { -readonly [K in keyof Operation<ServiceInput, unknown>]: Operation<ServiceInput, unknown>[K] } };
@@ -162,5 +169,13 @@ export const makeClient = (o: ClientOptions): SimClient => {
       o.clock.cancelOwner(o.id);
     },
     idle: () => current === undefined,
+    abandon: () => {
+      if (!current || stopped) return;
+      o.stats.abandoned++;
+      o.log?.(`${o.clock.now()} ${o.id} abandons #${current.record.id} seq ${current.command.seq}`);
+      current = undefined;
+      o.clock.cancelOwner(o.id);
+      timer = o.clock.after(o.random.int(o.thinkMs[0], o.thinkMs[1]), issue, o.id);
+    },
   };
 };

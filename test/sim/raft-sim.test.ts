@@ -9,6 +9,7 @@
 import test from 'ava';
 import { makeRaftNode } from '../../protocols/raft/node.js';
 import { MUTANTS } from './mutants.js';
+import { makeSimStorage } from './storage.js';
 import { type SimOptions, type SimResult, simulate } from './simulate.js';
 
 /** Seeds per run by default: each runs the counter and the register for DURATION_MS of faults. */
@@ -71,7 +72,7 @@ if (only !== undefined) {
     t.true(totals.elections > totals.runs, 'more than one election per run on average');
     t.true(totals.snapshotsInstalled > 0, 'some follower installed a snapshot');
     t.true(totals.duplicatesSuppressed > 0, 'some retry was deduplicated');
-    t.true(totals.pending > 0 && totals.ok > 100 * totals.pending, 'ops finish; few stay pending');
+    t.true(totals.ok > 20 * totals.runs && totals.pending > 0 && totals.pending * 50 <= totals.ok, 'ops finish; a few stay pending (abandoned by restarting clients)');
     t.true(totals.unknown <= totals.runs / 100, 'the checker decides almost every history');
   });
 }
@@ -79,7 +80,7 @@ if (only !== undefined) {
 test('same seed, same run: the event log is identical line for line', async (t) => {
   const a = await simulate(7, { ...base, kind: 'register', log: 'messages' });
   const b = await simulate(7, { ...base, kind: 'register', log: 'messages' });
-  t.true(a.log.length > 1000);
+  t.true(a.log.length > 300, 'messages are in the log');
   t.deepEqual(a.log, b.log);
   t.deepEqual(a.history, b.history);
   const c = await simulate(8, { ...base, kind: 'register', log: 'messages' });
@@ -97,6 +98,7 @@ for (const mutant of MUTANTS) {
         other.push(`seed ${seed}: ${r.violations[0]!.split('\n')[0]}`);
         continue;
       }
+      t.pass(`caught at seed ${seed}`);
       t.log(`caught at seed ${seed}: ${r.violations[0]}`);
       if (other.length > 0) t.log(`before that, failures of another kind:\n${other.join('\n')}`);
       return;

@@ -154,7 +154,7 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
     ...(log ? { log } : {}),
   });
   const history: Operation<ServiceInput, unknown>[] = [];
-  const clientStats: ClientStats = { ops: 0, ok: 0, retries: 0, timeouts: 0, redirects: 0, errors: 0 };
+  const clientStats: ClientStats = { ops: 0, ok: 0, retries: 0, timeouts: 0, redirects: 0, errors: 0, abandoned: 0 };
   let logical = 0;
   const clients = Array.from({ length: options.clients ?? 3 }, (_, i) =>
     makeClient({
@@ -205,9 +205,11 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
       network.partition([minority, others.slice(tolerated - 1)]);
       faults.partitions++;
       log?.(`${clock.now()} minority-leader partition ${minority.join(',')} | ${others.slice(tolerated - 1).join(',')}`);
-    } else if (r < 0.85) {
+    } else if (r < 0.8) {
       network.heal();
       log?.(`${clock.now()} heal`);
+    } else if (r < 0.9) {
+      chaos.pick(clients).abandon();
     } else {
       const mood = chaos.pick(NETWORK_MOODS);
       network.setFaults(mood);

@@ -9,7 +9,6 @@
 import test from 'ava';
 import { makeRaftNode } from '../../protocols/raft/node.js';
 import { MUTANTS } from './mutants.js';
-import { makeSimStorage } from './storage.js';
 import { type SimOptions, type SimResult, simulate } from './simulate.js';
 
 /** Seeds per run by default: each runs the counter and the register for DURATION_MS of faults. */

@@ -7,6 +7,7 @@
  *   TRIBE_SIM_SEED=N    reruns exactly seed N, both services, printing its event log
  */
 import test from 'ava';
+import { makeMemoryStorage } from '../../protocols/raft/memory-storage.js';
 import { makeRaftNode } from '../../protocols/raft/node.js';
 import { MUTANTS } from './mutants.js';
 import { type SimOptions, type SimResult, simulate } from './simulate.js';
@@ -19,7 +20,8 @@ const CHUNK = 100;
 /** How far a mutant search may go before the mutant counts as surviving. */
 const MUTANT_SEEDS = 200;
 
-const base = { makeNode: makeRaftNode, durationMs: DURATION_MS } satisfies Partial<SimOptions>;
+/** The node and the storage under test: protocols/raft's own (the simulation's storage.ts is for other runs). */
+const base = { makeNode: makeRaftNode, makeStorage: makeMemoryStorage, durationMs: DURATION_MS } satisfies Partial<SimOptions>;
 const kinds = ['counter', 'register'] as const;
 const only = process.env['TRIBE_SIM_SEED'];
 const seeds = Number(process.env['TRIBE_SIM_SEEDS'] ?? SEEDS);

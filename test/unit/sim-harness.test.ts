@@ -1,7 +1,7 @@
 /** The simulation's parts on their own: seeded random, clock, network faults, exactly-once services, sim storage. */
 import test from 'ava';
 import { makeClock } from '../sim/clock.js';
-import { CALM, makeNetwork } from '../sim/network.js';
+import { makeNetwork } from '../sim/network.js';
 import { makeRandom } from '../sim/random.js';
 import { makeService, STALE } from '../sim/services.js';
 import { makeSimStorage } from '../sim/storage.js';

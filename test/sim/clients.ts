@@ -35,6 +35,9 @@ export interface ClientStats {
   redirects: number;
   errors: number;
   abandoned: number;
+  /** Answers of LeadershipLostError: a leader lost its majority (or stepped down) holding the op. */
+  lost: number;
+  busy: number;
 }
 
 export interface ClientOptions {
@@ -153,6 +156,7 @@ export const makeClient = (o: ClientOptions): SimClient => {
         return;
       default:
         // lost or busy: the op may still commit; ask again, elsewhere.
+        o.stats[reply.outcome]++;
         retry(NO_LEADER_BACKOFF_MS, otherNode());
     }
   };

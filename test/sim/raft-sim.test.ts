@@ -43,7 +43,7 @@ if (only !== undefined) {
     }
   });
 } else {
-  const totals = { runs: 0, elections: 0, maxTerm: 0, commits: 0, snapshotsInstalled: 0, ok: 0, pending: 0, retries: 0, duplicatesSuppressed: 0, unknown: 0 };
+  const totals = { runs: 0, elections: 0, maxTerm: 0, commits: 0, snapshotsInstalled: 0, ok: 0, pending: 0, retries: 0, lost: 0, redirects: 0, duplicatesSuppressed: 0, unknown: 0 };
   for (let from = 1; from <= seeds; from += CHUNK) {
     const to = Math.min(seeds, from + CHUNK - 1);
     test.serial(`seeds ${from}..${to}: counter and register stay safe and linearizable`, async (t) => {
@@ -60,6 +60,8 @@ if (only !== undefined) {
           totals.ok += s.ok;
           totals.pending += s.pending;
           totals.retries += s.retries;
+          totals.lost += s.lost;
+          totals.redirects += s.redirects;
           totals.duplicatesSuppressed += s.duplicatesSuppressed;
           if (s.linearizability === 'unknown') totals.unknown++;
           if (!r.ok) {
@@ -77,6 +79,7 @@ if (only !== undefined) {
     t.true(totals.elections > totals.runs, 'more than one election per run on average');
     t.true(totals.snapshotsInstalled > 0, 'some follower installed a snapshot');
     t.true(totals.duplicatesSuppressed > 0, 'some retry was deduplicated');
+    t.true(totals.lost > 0 && totals.redirects > 0, 'clients failed over: LeadershipLostError and NotLeaderError hints');
     t.true(totals.ok > 20 * totals.runs && totals.pending > 0 && totals.pending * 50 <= totals.ok, 'ops finish; a few stay pending (abandoned by restarting clients)');
     t.true(totals.unknown <= totals.runs / 100, 'the checker decides almost every history');
   });

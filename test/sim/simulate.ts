@@ -154,7 +154,7 @@ export const simulate = async (seed: number, options: SimOptions): Promise<SimRe
     ...(log ? { log } : {}),
   });
   const history: Operation<ServiceInput, unknown>[] = [];
-  const clientStats: ClientStats = { ops: 0, ok: 0, retries: 0, timeouts: 0, redirects: 0, errors: 0, abandoned: 0 };
+  const clientStats: ClientStats = { ops: 0, ok: 0, retries: 0, timeouts: 0, redirects: 0, errors: 0, abandoned: 0, lost: 0, busy: 0 };
   let logical = 0;
   const clients = Array.from({ length: options.clients ?? 3 }, (_, i) =>
     makeClient({

@@ -5,11 +5,11 @@
  * - Election Safety: at most one leader per term, over every term ever seen.
  * - Terms never go back on a node (they are durable).
  * - Committed entries are never lost or changed: every index→(term, command)
- *   any node reported committed is recorded; a node writing a different entry
- *   of the same or a newer term at a committed index, or truncating a
- *   committed entry it held, or reporting a commit index over a different
- *   entry, or a new
- *   leader lacking one (Leader Completeness) is a violation.
+ *   any node reported committed is recorded, with the reporter's term; a node
+ *   reporting a commit index over a different entry, writing a different
+ *   entry of that term or later at a committed index, truncating a committed
+ *   entry it held with no conflict, or a leader of a later term lacking one
+ *   (Leader Completeness) is a violation.
  * - State Machine Safety: every replica applies the same command at an index,
  *   each index at most once per incarnation, in increasing order, skipping
  *   only noops — so applied sequences are prefixes of one another.
@@ -22,6 +22,11 @@ import type { LogEntry, NodeId, RaftStatus, RaftStorage, Snapshot, StateMachine 
 interface Committed {
   readonly term: number;
   readonly key: string;
+  /**
+   * The term of the node that first reported it committed: never below the term of the leader that committed it
+   * (that leader, or a node that learned it from it or a later one), so checks that use it never fire falsely.
+   */
+  readonly commitTerm: number;
 }
 
 interface Incarnation {
@@ -67,12 +72,12 @@ export const makeInvariants = (now: () => number, log?: (line: string) => void):
     violations.push(line);
     log?.(`${now()} VIOLATION ${what}`);
   };
-  const learnCommitted = (inc: Incarnation, upTo: number): void => {
+  const learnCommitted = (inc: Incarnation, upTo: number, term: number): void => {
     for (let i = inc.commitChecked + 1; i <= upTo; i++) {
       const e = inc.storage.entry(i);
       if (!e) continue; // compacted into a snapshot: its content was checked when it was an entry
       const c = committed.get(i);
-      if (!c) committed.set(i, { term: e.term, key: commandKey(e) });
+      if (!c) committed.set(i, { term: e.term, key: commandKey(e), commitTerm: term });
       else if (c.term !== e.term || c.key !== commandKey(e)) violate(`State Machine Safety: ${inc.id} committed ${show(i, e)} but ${show(i, c)} was committed before`);
     }
     inc.commitChecked = Math.max(inc.commitChecked, upTo);
@@ -82,7 +87,8 @@ export const makeInvariants = (now: () => number, log?: (line: string) => void):
     const from = (inc.storage.snapshot()?.index ?? 0) + 1;
     for (let i = from; i <= stats.maxCommit; i++) {
       const c = committed.get(i);
-      if (!c) continue;
+      // Leader Completeness binds leaders of later terms only: a leader of an older term can be elected late (its votes were delayed).
+      if (!c || c.commitTerm >= term) continue;
       const e = inc.storage.entry(i);
       if (!e || e.term !== c.term || commandKey(e) !== c.key) {
         violate(`Leader Completeness: ${inc.id} leads term ${term} without committed ${show(i, c)} (holds ${e ? show(i, e) : 'nothing'})`);
@@ -97,7 +103,7 @@ export const makeInvariants = (now: () => number, log?: (line: string) => void):
     stats.maxTerm = Math.max(stats.maxTerm, s.term);
     if (s.commitIndex > inc.commitChecked) {
       if (s.commitIndex > inc.storage.lastIndex()) violate(`${inc.id} commitIndex ${s.commitIndex} beyond its lastIndex ${inc.storage.lastIndex()}`);
-      learnCommitted(inc, s.commitIndex);
+      learnCommitted(inc, s.commitIndex, s.term);
     }
     if (s.role === 'leader') {
       const other = leaders.get(s.term);
@@ -117,17 +123,22 @@ export const makeInvariants = (now: () => number, log?: (line: string) => void):
       entries.forEach((e, k) => {
         if (e.index !== from + k) violate(`${inc.id} appends entry index ${e.index} at position ${from + k}`);
       });
+      // A real conflict (an entry of another term where the new one goes) may take committed entries with it when the
+      // sender is a stranded leader of a term older than their commit; truncating with no conflict never may.
+      const conflict = entries.some((e, k) => {
+        const old = storage.entry(from + k);
+        return old !== undefined && old.term !== e.term;
+      });
       const end = Math.min(stats.maxCommit, Math.max(storage.lastIndex(), from + entries.length - 1));
       for (let i = from; i <= end; i++) {
         const c = committed.get(i);
         if (!c) continue;
         const fresh = entries[i - from];
         const old = storage.entry(i);
-        // An entry of an older term at a committed index is legal (a stranded leader's own proposal, or an append it sent to a node
-        // that missed the newer term): it never commits. One of the same or a newer term must be the committed one (Log Matching,
-        // Leader Completeness).
-        if (fresh && fresh.term >= c.term && (fresh.term !== c.term || commandKey(fresh) !== c.key)) violate(`${inc.id} writes ${show(i, fresh)} over committed ${show(i, c)}`);
-        else if (!fresh && old && old.term === c.term && commandKey(old) === c.key) violate(`${inc.id} truncates committed ${show(i, c)} (truncateAndAppend from ${from} with ${entries.length} entries)`);
+        // An entry of a term before the commit may sit at a committed index (a stranded leader's own proposal): it never
+        // commits. One of the commit's term or later must be the committed one (Leader Completeness, Log Matching).
+        if (fresh && fresh.term >= c.commitTerm && (fresh.term !== c.term || commandKey(fresh) !== c.key)) violate(`${inc.id} writes ${show(i, fresh)} over committed ${show(i, c)}`);
+        else if (!fresh && !conflict && old && old.term === c.term && commandKey(old) === c.key) violate(`${inc.id} truncates committed ${show(i, c)} with no conflict (truncateAndAppend from ${from} with ${entries.length} entries)`);
       }
       storage.truncateAndAppend(from, entries);
     },

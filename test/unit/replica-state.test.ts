@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { join } from 'node:path';
 import { DEFAULT_SAGA_LIMITS } from '../../protocols/saga/limits.js';
 import { nodeCrypto } from '../../runtime/crypto-node.js';
-import { openServiceState, type ServiceState } from '../../runtime/replica/service-state.js';
+import { MAX_REPLIES_PER_GROUP, openServiceState } from '../../runtime/replica/service-state.js';
 import type { ReplicaRows, WriteSet } from '../../runtime/replica/write-set.js';
 import { openSpaceStore } from '../../runtime/saga/space-store.js';
 import { openHostStore, openVatStoreBackend } from '../../runtime/store.js';
@@ -132,8 +132,7 @@ test('replies are bounded: the oldest go first, and a retry that may have lost i
   t.is(s.reply('new', 2), undefined, 'a call made after the horizon is unknown, not expired');
 });
 
-test('the default bound is MAX_REPLIES_PER_GROUP', async (t) => {
-  const { MAX_REPLIES_PER_GROUP } = await import('../../runtime/replica/service-state.js');
+test('the default bound is MAX_REPLIES_PER_GROUP', (t) => {
   t.is(MAX_REPLIES_PER_GROUP, 100_000);
 });
 

@@ -11,7 +11,9 @@
  *   sends no message that rests on a write before that write returned.
  * - `send` is fire-and-forget: a message may be lost, delayed, duplicated or
  *   reordered, and the node must stay safe under all of them (Raft's RPCs are
- *   idempotent; replies carry the term and the index they answer).
+ *   idempotent; replies carry the term and the index they answer). It should
+ *   deliver later (a queue, a socket); a message delivered synchronously back
+ *   into a node while it works waits until that node's step ends.
  * - `timers` are the XState machine's clock: the simulation gives a simulated
  *   one, the runtime the real one.
  * - `random` picks election timeouts: seeded in the simulation.
@@ -104,6 +106,13 @@ export interface StateMachine {
   readonly snapshot: () => unknown;
   /** Replaces the state by a snapshot's (a follower catching up past the leader's compacted log). */
   readonly restore: (data: unknown, index: number) => void;
+  /**
+   * A durable state machine says which index it has applied (its state survives a restart):
+   * the node restarts applying after it and does not restore a snapshot at or below it.
+   * Without it (an in-memory machine), a restart restores the snapshot and re-applies the
+   * committed entries after it as the commit index is learned again.
+   */
+  readonly appliedIndex?: () => number;
 }
 
 export interface RaftTimers {
@@ -121,7 +130,7 @@ export interface RaftLimits {
   readonly leaderLeaseMs: number;
   /** One append.request carries at most this much JSON of entries (at least one entry). */
   readonly maxAppendBytes: number;
-  /** Entries in flight to one follower before the leader waits for its replies. */
+  /** Appends carrying entries (or a snapshot) in flight to one follower before the leader waits for its replies. */
   readonly maxInflightAppends: number;
   /** After this many applied entries past the last snapshot, the node takes a snapshot and compacts its log. */
   readonly snapshotEvery: number;

@@ -11,7 +11,9 @@
  * Idempotent and absolute: a write-set puts whole values (and whole object
  * states), never increments, and a reply already recorded keeps its first
  * result. So applying an entry twice, or applying entries S+1..X on top of a
- * state already at X, gives the state at X. A snapshot transfer relies on it:
+ * state already at X, gives the state at X. (The replies table is bounded, and
+ * that holds for it too: it keeps the newest replies by the last index that
+ * carried each call id, a function of the entries whatever replays happened.) A snapshot transfer relies on it:
  * the snapshot is a marker at S (`{ durable: true, index }`, the state IS the
  * rows), the rows a follower receives are read later, at some X ≥ S, and the
  * follower restores them at S and applies S+1.. on top.
@@ -127,6 +129,7 @@ export const openServiceState = (dbPath: string, opts: ServiceStateOptions): Ser
       'INSERT INTO vat_objects (vat, id, kind, state) VALUES (?, ?, ?, ?) ON CONFLICT(vat, id) DO UPDATE SET kind = excluded.kind, state = excluded.state',
     ),
     addReply: db.prepare('INSERT OR IGNORE INTO replica_replies (grp, call_id, result, idx) VALUES (?, ?, ?, ?)'),
+    touchReply: db.prepare('UPDATE replica_replies SET idx = max(idx, ?) WHERE grp = ? AND call_id = ?'),
     reply: db.prepare<[string, string], { result: string }>('SELECT result FROM replica_replies WHERE grp = ? AND call_id = ?'),
     nthOldest: db.prepare<[string, number], { idx: number; call_id: string }>(
       'SELECT idx, call_id FROM replica_replies WHERE grp = ? ORDER BY idx, call_id LIMIT 1 OFFSET ?',
@@ -146,6 +149,20 @@ export const openServiceState = (dbPath: string, opts: ServiceStateOptions): Ser
   const row = q.progress.get(group);
   let progress: Progress = { applied: row?.idx ?? 0, replies: row?.replies ?? 0, horizon: row?.horizon ?? 0 };
 
+  /**
+   * Records a reply; a call id recorded already keeps its first result, and its row's index
+   * moves up to the latest entry that carried it. Why the latest: a row's age must be a
+   * function of the entries alone, whatever order of replays led here. Kept at the first
+   * index, a duplicate that arrived after its first reply was dropped would be ignored on one
+   * replica and recorded on another that replays it on top of later rows (a snapshot
+   * transfer), and the two would drop different replies from then on. 1 when recorded.
+   */
+  const record = (callId: string, result: string, index: number): number => {
+    if (q.addReply.run(group, callId, result, index).changes === 1) return 1;
+    q.touchReply.run(index, group, callId);
+    return 0;
+  };
+
   /** Drops the oldest replies past the bound (by index, then call id: the same rows on every replica); the new horizon. */
   const prune = (count: number, horizon: number): { replies: number; horizon: number } => {
     if (count <= maxReplies) return { replies: count, horizon };
@@ -161,7 +178,7 @@ export const openServiceState = (dbPath: string, opts: ServiceStateOptions): Ser
     }
     for (const [id, o] of ws.objects) q.putObject.run(vat, id, o.kind, o.state);
     let recorded = 0;
-    for (const [callId, result] of ws.replies) recorded += q.addReply.run(group, callId, result, index).changes;
+    for (const [callId, result] of ws.replies) recorded += record(callId, result, index);
     const kept = prune(before.replies + recorded, before.horizon);
     q.setProgress.run(group, index, kept.replies, kept.horizon);
     return { applied: index, ...kept, recorded };
@@ -178,7 +195,7 @@ export const openServiceState = (dbPath: string, opts: ServiceStateOptions): Ser
     for (const [key, value] of rows.store) q.put.run(vat, key, value);
     for (const [id, o] of rows.objects) q.putObject.run(vat, id, o.kind, o.state);
     let count = 0;
-    for (const [callId, result, idx] of rows.replies) count += q.addReply.run(group, callId, result, idx).changes;
+    for (const [callId, result, idx] of rows.replies) count += record(callId, result, idx);
     const kept = prune(count, 0);
     // Rows come without their horizon. Replies are only ever dropped down to the bound, so a full
     // table may have lost older ones: treat everything below its oldest as dropped (sound, if cautious).

@@ -3,11 +3,12 @@
  * method as types.ts documents it, durability across a "crash" (close and
  * reopen: every call is durable when it returns), and a conformance run of
  * random operation sequences against a plain in-memory model of the same
- * contract, reopening at random points.
+ * contract and the simulation's memory storage, reopening at random points.
  */
 import test from 'ava';
 import fc from 'fast-check';
 import { join } from 'node:path';
+import { makeMemoryStorage } from '../../protocols/raft/memory-storage.js';
 import type { LogEntry, RaftStorage, Snapshot } from '../../protocols/raft/types.js';
 import { openRaftStorage, type SqliteRaftStorage } from '../../runtime/replica/raft-store.js';
 import { tempHome } from '../helpers/host.js';
@@ -231,30 +232,30 @@ const observe = (s: RaftStorage) => {
   };
 };
 
-test('random operation sequences with reopens: the SQLite storage answers as the model does', (t) => {
+test('random operation sequences with reopens: the SQLite storage answers as the model and the memory storage do', (t) => {
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 25 }), (ops) => {
       const { box, reopen } = opened(t);
       const model = makeModel();
+      // The simulation's storage (protocols/raft/memory-storage.ts): the node is tested against it, so this one must agree.
+      const memory = makeMemoryStorage();
       for (const o of ops) {
-        const s = box.s;
+        const all = [box.s, model, memory];
         if (o.op === 'term') {
-          s.saveTerm(o.term, o.vote);
-          model.saveTerm(o.term, o.vote);
+          for (const s of all) s.saveTerm(o.term, o.vote);
         } else if (o.op === 'append') {
           const from = Math.max((model.snapshot()?.index ?? 0) + 1, model.lastIndex() + 1 - o.back);
-          const entries = run(from, o.terms);
-          s.truncateAndAppend(from, entries);
-          model.truncateAndAppend(from, entries);
+          for (const s of all) s.truncateAndAppend(from, run(from, o.terms));
         } else if (o.op === 'snapshot') {
           const index = Math.max(model.snapshot()?.index ?? 0, model.lastIndex() + o.ahead);
           const term = (o.sameTerm ? model.termAt(index) : undefined) ?? 9;
-          s.saveSnapshot({ index, term, data: { at: index } });
-          model.saveSnapshot({ index, term, data: { at: index } });
+          for (const s of all) s.saveSnapshot({ index, term, data: { at: index } });
         } else {
           reopen();
         }
-        t.deepEqual(observe(box.s), observe(model), JSON.stringify(o));
+        const want = observe(model);
+        t.deepEqual(observe(box.s), want, `sqlite after ${JSON.stringify(o)}`);
+        t.deepEqual(observe(memory), want, `memory after ${JSON.stringify(o)}`);
       }
     }),
     { numRuns: 60 },

@@ -64,11 +64,18 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
   let busy = false;
   const inbox: [NodeId, RaftMessage][] = [];
   let shown = '';
+  /** On a leader, the entries each other member lacks (what the visualizer shows beside the role); {} elsewhere. */
+  const lagOf = (): Record<NodeId, number> => {
+    if (role !== 'leader') return {};
+    const last = storage.lastIndex();
+    const match = lead.matchIndex();
+    return Object.fromEntries(opts.members.filter((m) => m !== id).map((m) => [m, Math.max(0, last - (match[m] ?? 0))]));
+  };
   const notify = () => {
     const key = `${role}|${term}|${leader}|${commitIndex}`;
     if (key === shown || stopped) return;
     shown = key;
-    actor.send({ type: 'status', term, leader, commitIndex });
+    actor.send({ type: 'status', term, leader, commitIndex, lag: lagOf() });
     try {
       opts.onStatus?.(status());
     } catch {
@@ -219,7 +226,7 @@ export const makeRaftNode = (opts: RaftNodeOptions): RaftNode => {
     clearTimeout: (handle) => opts.timers.clearTimeout(handle),
   };
   const actor: Actor<typeof roleMachine> = createActor(roleMachine, {
-    input: { id, electionMinMs: limits.electionMinMs, heartbeatMs: limits.heartbeatMs, leaderLeaseMs: limits.leaderLeaseMs },
+    input: { id, members: [...opts.members], electionMinMs: limits.electionMinMs, heartbeatMs: limits.heartbeatMs, leaderLeaseMs: limits.leaderLeaseMs },
     clock,
     ...(opts.inspect ? { inspect: opts.inspect } : {}),
   });

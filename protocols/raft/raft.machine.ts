@@ -44,6 +44,8 @@ import type { NodeId } from './types.js';
 
 export interface RaftMachineInput {
   readonly id: NodeId;
+  /** The group's members (for the visualizer: the replicas beside the role). */
+  readonly members: readonly NodeId[];
   /** How long a leader heard stays current (leader stickiness), and the first phase of a follower's election timeout. */
   readonly electionMinMs: number;
   readonly heartbeatMs: number;
@@ -55,6 +57,8 @@ export interface RaftMachineContext extends RaftMachineInput {
   term: number;
   leader: NodeId | undefined;
   commitIndex: number;
+  /** On a leader: how many entries each other member lacks. */
+  lag: Readonly<Record<NodeId, number>>;
 }
 
 export type RaftMachineEvent =
@@ -79,7 +83,7 @@ export type RaftMachineEvent =
   /** No majority answered within the lease: step down. */
   | { type: 'lease.lost' }
   /** What the visualizer shows. */
-  | { type: 'status'; term: number; leader: NodeId | undefined; commitIndex: number }
+  | { type: 'status'; term: number; leader: NodeId | undefined; commitIndex: number; lag: Readonly<Record<NodeId, number>> }
   | { type: 'stop' };
 
 /** What every live role takes; the final `stopped` takes nothing (and the pure `transition()` shows it). */
@@ -110,7 +114,7 @@ export const raftMachine = setup({
     sendHeartbeats: () => {},
     /** A majority answered in the last lease period: count again from now. */
     renewLease: () => {},
-    showStatus: assign(({ event }) => (event.type === 'status' ? { term: event.term, leader: event.leader, commitIndex: event.commitIndex } : {})),
+    showStatus: assign(({ event }) => (event.type === 'status' ? { term: event.term, leader: event.leader, commitIndex: event.commitIndex, lag: event.lag } : {})),
   },
   guards: {
     /** Whether a majority (this leader counted) answered since the last lease check. */
@@ -128,7 +132,7 @@ export const raftMachine = setup({
   },
 }).createMachine({
   id: 'raft',
-  context: ({ input }) => ({ ...input, term: 0, leader: undefined, commitIndex: 0 }),
+  context: ({ input }) => ({ ...input, term: 0, leader: undefined, commitIndex: 0, lag: {} }),
   initial: 'follower',
   states: {
     follower: {

@@ -9,10 +9,12 @@ import { startHostProcess, tribe } from '../helpers/cli.js';
 import { example, fixture, repoRoot, tempHome } from '../helpers/host.js';
 
 const usageCases: Array<[string[], string]> = [
-  [['spawn', 'x.ts', '--bogus'], "Unknown option '--bogus' for tribe spawn; its options are --name, --params, --durable, --grant, --time-budget, --heap-mb, --check, --on, --home, --help"],
+  [['spawn', 'x.ts', '--bogus'], "Unknown option '--bogus' for tribe spawn; its options are --name, --params, --durable, --grant, --time-budget, --heap-mb, --check, --replicas, --on, --home, --help"],
   [['spawn', 'x.ts', '--nmae', 'x'], "Unknown option '--nmae' for tribe spawn; did you mean --name?"],
   [['ps', '-x'], "Unknown option '-x' for tribe ps; its options are --json, --home, --help"],
   [['spawn', 'x.ts', '--name'], '--name needs a value: tribe spawn --name NAME'],
+  [['spawn', 'x.ts', '--replicas', '4'], '--replicas is 3, 5 or 7 (an odd number: a majority decides), not 4'],
+  [['spawn', 'x.ts', '--replicas', 'three'], '--replicas must be a positive integer, got "three"'],
   // node's parseArgs calls this one "ambiguous" over three lines; it is a missing value too.
   [['spawn', 'x.ts', '--name', '--durable'], '--name needs a value: tribe spawn --name NAME'],
   [['call', 'x', 'm', '--home'], '--home needs a value: tribe call --home DIR'],

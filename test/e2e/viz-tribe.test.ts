@@ -26,10 +26,12 @@ test('npm start: a tribe of three with the examples; the first host\'s visualize
   const hello = await stream.hello;
   const actors = new Map<string, ActorInfo>(hello.actors.map((a) => [a.aid, a]));
   const values = new Map<string, unknown>(hello.latest.map((s) => [s.aid, s.value]));
+  const contexts = new Map<string, unknown>(hello.latest.filter((s) => s.context !== undefined).map((s) => [s.aid, s.context]));
   const readyHosts = () => {
     for (const u of stream.updates) {
       if (u.k === 'actor') actors.set(u.actor.aid, u.actor);
       if (u.k === 'step') values.set(u.aid, u.value);
+      if (u.k === 'step' && u.context !== undefined) contexts.set(u.aid, u.context);
     }
     return new Set([...actors.values()].filter((a) => a.tag.group === 'tribe' && values.get(a.aid) === 'ready' && !a.gone).map((a) => a.host));
   };
@@ -67,4 +69,9 @@ test('npm start: a tribe of three with the examples; the first host\'s visualize
     async () => namesMachines().map((a) => [a.host.slice(0, 8), values.get(a.aid)]),
   );
   t.deepEqual([...new Set(namesMachines().map((a) => a.host))].sort(), [...ids].sort());
+  // The leader's machine shows the replicas and each one's lag (ps shows the same).
+  const leading = namesMachines().find((a) => values.get(a.aid) === 'leader')!;
+  const shown = contexts.get(leading.aid) as { members?: string[]; lag?: Record<string, number>; term?: number } | undefined;
+  t.deepEqual([...(shown?.members ?? [])].sort(), [...ids].sort(), 'its members');
+  t.deepEqual(Object.keys(shown?.lag ?? {}).sort(), ids.filter((id) => id !== leading.host).sort(), 'a lag for each other replica');
 });

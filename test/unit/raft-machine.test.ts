@@ -13,7 +13,7 @@ import { makeRaftNode } from '../../protocols/raft/node.js';
 import { type RaftMachineEvent, raftMachine } from '../../protocols/raft/raft.machine.js';
 import { elect, isPreVote, makeCluster, makeRecorder } from './raft-fixtures.js';
 
-const INPUT = { id: 'a', electionMinMs: 300, heartbeatMs: 50, leaderLeaseMs: 600 };
+const INPUT = { id: 'a', members: ['a', 'b', 'c'], electionMinMs: 300, heartbeatMs: 50, leaderLeaseMs: 600 };
 type Machine = typeof raftMachine;
 
 const drive = (machine: Machine, path: readonly RaftMachineEvent[]) => {
@@ -40,7 +40,7 @@ const events: Record<string, RaftMachineEvent> = {
   'heartbeat.due': { type: 'heartbeat.due' },
   'lease.check': { type: 'lease.check' },
   'lease.lost': { type: 'lease.lost' },
-  status: { type: 'status', term: 7, leader: 'b', commitIndex: 3 },
+  status: { type: 'status', term: 7, leader: 'b', commitIndex: 3, lag: { b: 2 } },
   stop: { type: 'stop' },
 };
 
@@ -136,7 +136,7 @@ test('every (role × event) pair does what the table says', (t) => {
       t.is(next.value as string, want.to, label);
       t.is(next.status, want.to === 'stopped' ? 'done' : 'active', label);
       t.deepEqual([...new Set(types)].sort(), [...want.runs].sort(), `${label}: runs ${want.runs.join(', ')}`);
-      if (name === 'status') t.like(next.context, { term: 7, leader: 'b', commitIndex: 3 }, `${label}: shows the status`);
+      if (name === 'status') t.like(next.context, { term: 7, leader: 'b', commitIndex: 3, lag: { b: 2 } }, `${label}: shows the status`);
     }
   }
 });
@@ -192,7 +192,7 @@ test('no timers left after stop(), from every role', (t) => {
   t.is(c.pendingTimers(), 0);
 });
 
-test('the inspect stream shows role, term, leader and commit index (what the visualizer reads)', (t) => {
+test('the inspect stream shows role, term, leader, commit index, members and lag (what the visualizer reads)', (t) => {
   const seen: { value: unknown; context: Record<string, unknown> }[] = [];
   const node = makeRaftNode({
     id: 'solo',
@@ -229,6 +229,6 @@ test('the inspect stream shows role, term, leader and commit index (what the vis
   clock.increment(300); // stickiness ends; the rest of the timeout (0 with random() = 0) runs at the next flush
   clock.increment(1);
   t.is(shown.at(-1)?.value, 'leader');
-  t.like(shown.at(-1)?.context, { term: 1, leader: 'solo', commitIndex: 1 });
+  t.like(shown.at(-1)?.context, { term: 1, leader: 'solo', commitIndex: 1, members: ['solo'], lag: {} });
   live.stop();
 });

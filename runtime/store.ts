@@ -110,6 +110,18 @@ export const openDatabase = (path: string): Database.Database => {
   return db;
 };
 
+/** `openDatabase`, then `schema` (CREATE … IF NOT EXISTS): the tables of a part of the host kept in the same file. Closed again if the schema fails. */
+export const openDatabaseWithSchema = (path: string, schema: string): Database.Database => {
+  const db = openDatabase(path);
+  try {
+    db.exec(schema);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+};
+
 export interface HostStore {
   meta: { get(key: string): string | undefined; set(key: string, value: string): void };
   vats: { save(row: VatRow): void; list(): VatRow[]; get(name: string): VatRow | undefined; remove(name: string): void };

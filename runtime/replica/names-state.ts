@@ -19,7 +19,7 @@
 import type Database from 'better-sqlite3';
 import { NAME_PATTERN } from '../../capabilities/names.js';
 import type { StateMachine } from '../../protocols/raft/types.js';
-import { openDatabase } from '../store.js';
+import { openDatabaseWithSchema } from '../store.js';
 import { ReplicaSnapshotError } from './errors.js';
 
 /** Names the service keeps: each a row of at most ≈ 0.5 KiB; a bound so that no member can grow every replica's store without limit. */
@@ -96,14 +96,13 @@ const checkCommand = (data: unknown): NamesCommand | string => {
 /** `maxNames` replaces MAX_NAMES (tests reach the bound without 100,000 rows); every replica of a group must use the same. */
 export const openNamesState = (dbPath: string, opts: { maxNames?: number } = {}): NamesState => {
   const maxNames = opts.maxNames ?? MAX_NAMES;
-  const db: Database.Database = openDatabase(dbPath);
+  const db: Database.Database = openDatabaseWithSchema(dbPath, SCHEMA);
   // Applying is replay: the Raft log (raft-store.ts, synchronous = FULL) is what a reply rests on.
   // An apply lost to a power cut (WAL, NORMAL: never to a crash of the process) leaves the applied
   // index behind with the rows, and the entries are applied again from the log. One fsync less per turn.
   // Compaction stays safe: the log's snapshot is saved by a FULL transaction on the same WAL file, whose
   // fsync makes every earlier apply durable before the entries it covers are dropped.
   db.pragma('synchronous = NORMAL');
-  db.exec(SCHEMA);
   const q = {
     applied: db.prepare<[], { idx: number }>('SELECT idx FROM replica_names_applied WHERE one = 1'),
     setApplied: db.prepare('INSERT INTO replica_names_applied (one, idx) VALUES (1, ?) ON CONFLICT(one) DO UPDATE SET idx = excluded.idx'),

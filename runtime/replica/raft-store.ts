@@ -22,7 +22,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Command, LogEntry, NodeId, RaftStorage, Snapshot } from '../../protocols/raft/types.js';
-import { openDatabase } from '../store.js';
+import { openDatabaseWithSchema } from '../store.js';
 import { RaftStorageError } from './errors.js';
 
 /**
@@ -72,13 +72,7 @@ const checkCommand = (c: unknown, where: string): Command => {
 const toEntry = (r: LogRow): LogEntry => ({ index: r.idx, term: r.term, command: JSON.parse(r.entry) as Command });
 
 export const openRaftStorage = (dbPath: string, group: string): SqliteRaftStorage => {
-  const db: Database.Database = openDatabase(dbPath);
-  try {
-    db.exec(SCHEMA);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
+  const db: Database.Database = openDatabaseWithSchema(dbPath, SCHEMA);
   const q = {
     meta: db.prepare<[string], { term: number; voted_for: string | null }>('SELECT term, voted_for FROM raft_meta WHERE grp = ?'),
     saveMeta: db.prepare(

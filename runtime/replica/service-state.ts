@@ -26,7 +26,7 @@
 import type { SagaLimits } from '../../protocols/saga/limits.js';
 import type { SpaceStore } from '../../protocols/saga/spaces.js';
 import type { StateMachine } from '../../protocols/raft/types.js';
-import { openDatabase } from '../store.js';
+import { openDatabaseWithSchema } from '../store.js';
 import { ReplicaReplyExpiredError, ReplicaSnapshotError, ReplicaWriteSetError } from './errors.js';
 import { rowsFromSpace, rowsToSpace } from './space-transfer.js';
 import { checkRows, checkWriteSet, type ReplicaRows, type WriteSet } from './write-set.js';
@@ -105,19 +105,13 @@ const isMarker = (d: unknown): d is DurableSnapshotMarker =>
 export const openServiceState = (dbPath: string, opts: ServiceStateOptions): ServiceState => {
   const { group, vat } = opts;
   const maxReplies = opts.maxReplies ?? MAX_REPLIES_PER_GROUP;
-  const db = openDatabase(dbPath);
+  const db = openDatabaseWithSchema(dbPath, SCHEMA);
   // Applying is replay: the Raft log (raft-store.ts, synchronous = FULL) is what a reply rests on.
   // An apply lost to a power cut (WAL, NORMAL: never to a crash of the process) leaves the applied
   // index behind with the rows, and the entries are applied again from the log. One fsync less per turn.
   // Compaction stays safe: the log's snapshot is saved by a FULL transaction on the same WAL file, whose
   // fsync makes every earlier apply durable before the entries it covers are dropped.
   db.pragma('synchronous = NORMAL');
-  try {
-    db.exec(SCHEMA);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
   const q = {
     progress: db.prepare<[string], { idx: number; replies: number; horizon: number }>('SELECT idx, replies, horizon FROM replica_applied WHERE grp = ?'),
     setProgress: db.prepare(

@@ -4,7 +4,7 @@
  * respawned after kill -9 — takes its place in every group again.
  */
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../store.js';
+import { openDatabaseWithSchema } from '../store.js';
 
 export interface ServiceSpec {
   readonly name: string;
@@ -30,8 +30,7 @@ export interface ServicesStore {
 const SCHEMA = `CREATE TABLE IF NOT EXISTS replica_services (name TEXT PRIMARY KEY, spec TEXT NOT NULL) WITHOUT ROWID;`;
 
 export const openServicesStore = (dbPath: string): ServicesStore => {
-  const db: Database.Database = openDatabase(dbPath);
-  db.exec(SCHEMA);
+  const db: Database.Database = openDatabaseWithSchema(dbPath, SCHEMA);
   const all = db.prepare<[], { spec: string }>('SELECT spec FROM replica_services ORDER BY name');
   const one = db.prepare<[string], { spec: string }>('SELECT spec FROM replica_services WHERE name = ?');
   const put = db.prepare('INSERT INTO replica_services (name, spec) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec');

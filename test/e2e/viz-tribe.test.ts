@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import type { ActorInfo } from '../../runtime/viz/model.js';
-import { tempHome } from '../helpers/host.js';
+import { example, tempHome } from '../helpers/host.js';
 import { openVizStream } from '../helpers/viz.js';
 import { tribe } from '../helpers/cli.js';
 import { eventually, psOf, slotPids, startTribe, tribeReady } from '../helpers/tribe.js';
@@ -69,9 +69,21 @@ test('npm start: a tribe of three with the examples; the first host\'s visualize
     async () => namesMachines().map((a) => [a.host.slice(0, 8), values.get(a.aid)]),
   );
   t.deepEqual([...new Set(namesMachines().map((a) => a.host))].sort(), [...ids].sort());
-  // The leader's machine shows the replicas and each one's lag (ps shows the same).
+  // The leader's machine shows the replicas and each one's lag (ps shows the same). A step carries its
+  // context when it changed: a name published now is a commit of the naming service, so a new step.
   const leading = namesMachines().find((a) => values.get(a.aid) === 'leader')!;
-  const shown = contexts.get(leading.aid) as { members?: string[]; lag?: Record<string, number>; term?: number } | undefined;
+  const commitBefore = (contexts.get(leading.aid) as { commitIndex?: number } | undefined)?.commitIndex ?? -1;
+  t.is((await tribe(['spawn', example('counter.ts'), '--name', 'viz-probe', '--home', home])).code, 0);
+  const shown = await eventually(
+    async () => {
+      readyHosts();
+      const c = contexts.get(leading.aid) as { members?: string[]; lag?: Record<string, number>; commitIndex?: number } | undefined;
+      return c && (c.commitIndex ?? -1) > commitBefore ? c : undefined;
+    },
+    READY_MS,
+    "the naming service leader's context after a commit",
+    async () => contexts.get(leading.aid),
+  );
   t.deepEqual([...(shown?.members ?? [])].sort(), [...ids].sort(), 'its members');
   t.deepEqual(Object.keys(shown?.lag ?? {}).sort(), ids.filter((id) => id !== leading.host).sort(), 'a lag for each other replica');
 });

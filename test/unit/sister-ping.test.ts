@@ -22,25 +22,13 @@ const fastTimer = (step: number) => {
   return { now: () => now, delay: async (ms: number) => { now += Math.min(ms, step); await new Promise((r) => setImmediate(r)); return now; } };
 };
 
-/** A sister on another machine, behind `connect`: each connect answers the next presence of `presences`. */
-const scripted = (presences: (() => unknown)[]) => {
-  const self = view('self', 'm1');
-  const other = view('other', 'm2');
-  let connects = 0;
-  let phase = 'ready';
-  const powers = Far('powers', {
-    self: () => self,
-    sisters: () => harden({ local: [self], heard: [other], occupied: [] }),
+/** A host's powers for its Sister that do nothing, with `overrides` (self, sisters, connect, report, …) in their place. */
+const fakePowers = (overrides: Record<string, (...args: any[]) => unknown>): SisterPowers =>
+  Far('powers', {
     spawn: async () => 'up' as const,
-    connect: async () => {
-      const next = presences[Math.min(connects, presences.length - 1)]!;
-      connects += 1;
-      return next();
-    },
     quiesce: () => {},
     restarted: () => {},
     widen: () => 0,
-    report: () => phase,
     load: () => 0,
     spawnVat: async () => undefined,
     awaitGone: async () => {},
@@ -48,7 +36,25 @@ const scripted = (presences: (() => unknown)[]) => {
     stopHost: () => {},
     syncRoots: () => harden({}),
     push: async () => harden({ state: 'synced', entries: 0, applied: 0, root: '' }),
+    ...overrides,
   }) as unknown as SisterPowers;
+
+/** A sister on another machine, behind `connect`: each connect answers the next presence of `presences`. */
+const scripted = (presences: (() => unknown)[]) => {
+  const self = view('self', 'm1');
+  const other = view('other', 'm2');
+  let connects = 0;
+  let phase = 'ready';
+  const powers = fakePowers({
+    self: () => self,
+    sisters: () => harden({ local: [self], heard: [other], occupied: [] }),
+    connect: async () => {
+      const next = presences[Math.min(connects, presences.length - 1)]!;
+      connects += 1;
+      return next();
+    },
+    report: () => phase,
+  });
   /** Ends the Sister's loop: it returns once quiesced and its host's machine is stopped. */
   const end = (sister: ReturnType<typeof make>) => {
     phase = 'stopped';
@@ -102,13 +108,12 @@ test('stopping the tribe names every sister it stopped, even one a round forgot 
   const forgotten = new Promise<void>((r) => (roundSawItGone = r));
   const gone: string[][] = [];
   let phase = 'ready';
-  const powers = Far('powers', {
+  const powers = fakePowers({
     self: () => self,
     sisters: () => {
       if (!sibAlive && ++sightingsAfterStop >= 2) roundSawItGone();
       return harden({ local: sibAlive ? [self, sib] : [self], heard: [], occupied: [0, 1] });
     },
-    spawn: async () => 'up' as const,
     connect: async () =>
       Far('Sister', {
         ping: () => harden({ self: sib, known: [sib], vats: 0, phase: 'ready' }),
@@ -120,18 +125,9 @@ test('stopping the tribe names every sister it stopped, even one a round forgot 
           return true;
         },
       }),
-    quiesce: () => {},
-    restarted: () => {},
-    widen: () => 0,
     report: () => phase,
-    load: () => 0,
-    spawnVat: async () => undefined,
     awaitGone: async (views: readonly SisterView[]) => void gone.push(views.map((v) => v.vatId)),
-    admit: () => harden({ secret: [], sisters: [] }),
-    stopHost: () => {},
-    syncRoots: () => harden({}),
-    push: async () => harden({ state: 'synced', entries: 0, applied: 0, root: '' }),
-  }) as unknown as SisterPowers;
+  });
   const sister = make({ timer: fastTimer(100), log: () => {} });
   // The loop of a quiet Sister ends once its host reports stopped.
   t.teardown(() => {

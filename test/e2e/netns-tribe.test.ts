@@ -9,6 +9,15 @@
  * `ready` on its own, with no process restarted. Then a call crosses the link,
  * B stops alone, and A's tribe stops with nothing left behind.
  *
+ * A replicated service rides along (`tribe spawn counter.ts --replicas 3` from
+ * B: a replica on B and two on A). Cut off, B is a minority of one: it stops
+ * accepting writes (it does not lead — a leader there steps down when its lease
+ * runs out — and a call through B's front ends ServiceUnavailableError; that
+ * call's fate is unknown to its caller, and it is applied at most once), while
+ * A's replicas elect a leader if they need one and go on committing. Healed, B
+ * catches up — the same applied index, the same count in its own store — and
+ * calls through B continue the count.
+ *
  * The test process is outside both namespaces: it reaches every host over its
  * control socket (a file in the home), never over the link.
  *
@@ -19,7 +28,10 @@ import '@endo/init';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import type { HostStatus } from '../../runtime/host-api.js';
+import { E } from '@endo/far';
+import Database from 'better-sqlite3';
+import { connect } from '../../runtime/client.js';
+import type { HostStatus, ServiceStatus } from '../../runtime/host-api.js';
 import { PING_TIMEOUT_MS } from '../../vats/sister/sister.js';
 import { IO_MS } from '../helpers/bounded.js';
 import { tribe } from '../helpers/cli.js';
@@ -38,6 +50,11 @@ const HEAL_MS = IO_MS;
 const CORE = 3;
 /** Lines of each host's output a failed wait logs. */
 const TAIL_LINES = 40;
+/** A front's whole deadline for a call in these hosts (the default is 30 s): B's refused write ends sooner. */
+const DEADLINE_MS = 5_000;
+process.env['TRIBE_TEST_SERVICE_DEADLINE_MS'] = String(DEADLINE_MS);
+/** Writes A's side commits while B is cut off. */
+const WRITES = 20;
 
 const unavailable = netnsUnavailable();
 
@@ -87,6 +104,22 @@ const diagnosed = async <T,>(t: ExecutionContext, homeA: string, outputB: readon
 };
 
 const sisterOf = (s: HostStatus, vatId: string): Sister | undefined => s.tribe?.sisters?.find((x) => x.vatId === vatId);
+
+const serviceIn = async (home: string, name: string): Promise<ServiceStatus | undefined> => (await psOf(home))?.services?.find((x) => x.name === name);
+/** The replicated counter's count in `home`'s own store (read-only, beside the running host). */
+const countIn = (home: string, vat: string): number | undefined => {
+  const db = new Database(join(home, 'tribe.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare('SELECT value FROM vat_store WHERE vat = ? AND key = ?').get(vat, 'count') as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as number) : undefined;
+  } finally {
+    db.close();
+  }
+};
+const increment = async (home: string) => {
+  const r = await tribe(['call', 'part', 'increment', '--home', home]);
+  return { ...r, value: r.code === 0 ? Number(r.stdout.trim()) : undefined };
+};
 
 const acrossTheLink = async (t: ExecutionContext) => {
   const net = makeTopology(t);
@@ -144,6 +177,13 @@ const acrossTheLink = async (t: ExecutionContext) => {
     t.true(direct.every((a) => a.startsWith(`${link.a.address}:`)), `direct paths go to A's address: ${direct}`);
   }
 
+  // A replicated service across the link: made from B, so B is one of its three replicas.
+  const made = await tribe(['spawn', example('counter.ts'), '--name', 'part', '--replicas', '3', '--home', homeB]);
+  t.is(made.code, 0, made.stderr);
+  for (let i = 1; i <= 3; i++) t.is((await increment(i === 2 ? homeB : homeA)).value, i, 'calls from both machines');
+  await eventually(async () => countIn(homeB, 'part') === 3, READY_MS, 'B to apply the first writes', async () => countIn(homeB, 'part'));
+  const bLed = (await serviceIn(homeB, 'part'))?.role === 'leader';
+
   // (2) The cable is pulled: each side finds the other unreachable and goes degraded.
   await link.down();
   const cutAt = Date.now();
@@ -163,6 +203,31 @@ const acrossTheLink = async (t: ExecutionContext) => {
   t.log(`cut: unreachable and degraded after ${detected.slice(0, CORE).join('/')} ms on A's sisters 0/1/2, ${detected[CORE]} ms on B (ping timeout ${PING_TIMEOUT_MS} ms)`);
   for (const h of slotsA) t.like((await psOf(h))!.tribe, { alive: CORE, expected: CORE, connected: CORE - 1 });
 
+  // The service: B, a minority of one, does not lead; A's side serves and commits; B takes no write.
+  const sides = await eventually(
+    async () => {
+      const onB = await serviceIn(homeB, 'part');
+      const leaderA = (await Promise.all(slotsA.map((h) => serviceIn(h, 'part')))).find((x) => x?.role === 'leader' && x.serving);
+      return onB && onB.role !== 'leader' && !onB.serving && leaderA ? { onB, leaderA } : undefined;
+    },
+    DETECT_MS,
+    'B not leading and A serving',
+    async () => [await serviceIn(homeB, 'part'), ...(await Promise.all(slotsA.map((h) => serviceIn(h, 'part'))))],
+  );
+  t.log(`service: B (${bLed ? 'its leader' : 'a follower'} before the cut) is a ${sides.onB.role}; A's leader serves in term ${sides.leaderA.term}`);
+  const client = await connect({ home: homeA });
+  t.teardown(() => client.close().catch(() => {}));
+  const part = await client.lookup('part');
+  for (let i = 0; i < WRITES; i++) await E(part).increment();
+  await client.close();
+  const refused = await increment(homeB);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /ServiceUnavailableError: service part: no leader answered increment\(\)/);
+  t.is((await serviceIn(homeB, 'part'))!.commitIndex, sides.onB.commitIndex, 'nothing committed on B while it was cut off');
+  t.is(countIn(homeB, 'part'), 3, "B's store kept what it had");
+  const countA = (await Promise.all(slotsA.map(async (h) => ((await serviceIn(h, 'part')) ? countIn(h, 'part') : undefined)))).find((c) => c !== undefined)!;
+  t.is(countA, 3 + WRITES, 'A counted every write');
+
   // (3) The link is back: the tribe heals by itself, every sister ready with all connected.
   await link.up();
   const upAt = Date.now();
@@ -178,6 +243,25 @@ const acrossTheLink = async (t: ExecutionContext) => {
   ));
   t.log(`healed: ready with all connected ${healed.slice(0, CORE).join('/')} ms after the link came up on A's sisters 0/1/2, ${healed[CORE]} ms on B (down ${upAt - cutAt} ms)`);
   t.deepEqual(await Promise.all(slotsA.map(async (h) => String((await psOf(h))!.id))), idsA, 'the same three processes: nothing was restarted');
+
+  // The service heals too: B catches up. The call refused during the cut was unknown to its caller
+  // (its session kept the message through the cut and may deliver it now): applied at most once.
+  const read = await tribe(['call', 'part', 'read', '--home', homeA]);
+  const after = Number(read.stdout.trim());
+  t.true(after === countA || after === countA + 1, `the call refused during the cut was applied at most once (count ${after}, ${countA} before it)`);
+  await eventually(
+    async () => {
+      const onB = await serviceIn(homeB, 'part');
+      const leader = (await Promise.all(slotsA.map((h) => serviceIn(h, 'part')))).find((x) => x?.role === 'leader');
+      return onB && leader && onB.lastApplied === leader.commitIndex && countIn(homeB, 'part') === after;
+    },
+    HEAL_MS,
+    'B to catch up',
+    async () => [await serviceIn(homeB, 'part'), countIn(homeB, 'part')],
+  );
+  const again = await increment(homeB);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.value, after + 1, 'the next call through B continues the count: nothing lost, nothing twice');
 
   // (4) A call crosses the link: a counter on B, called from A through a sturdy ref made on B.
   const spawned = await tribe(['spawn', example('counter.ts'), '--name', 'counter', '--home', homeB]);
@@ -214,7 +298,7 @@ const acrossTheLink = async (t: ExecutionContext) => {
 };
 
 if (unavailable === undefined) {
-  test.serial('a tribe across two namespaces: a member joins over the link, both sides find a cut, the tribe heals, a call crosses, nothing is left', acrossTheLink);
+  test.serial('a tribe across two namespaces: a member joins over the link, both sides find a cut (a replicated service\'s minority takes no write), the tribe heals (the minority catches up), a call crosses, nothing is left', acrossTheLink);
 } else {
   console.log(`netns-tribe: skipped, ${unavailable}`);
   test.skip('a tribe across two network namespaces (needs root and ip netns)', () => {});

@@ -102,7 +102,13 @@ export const makeFront = (opts: { name: string; route: ServiceRoute; print?: (li
           if (leader === m) leader = undefined;
           continue;
         }
-        if (answer && 'leader' in answer) {
+        if (typeof answer !== 'object' || answer === null) {
+          // Not an answer of a replica endpoint: that replica is no use to this call.
+          last = `${shortVatId(m)} answered something that is no answer (${typeof answer})`;
+          if (leader === m) leader = undefined;
+          continue;
+        }
+        if ('leader' in answer) {
           last = `${shortVatId(m)} does not lead${answer.leader ? ` (it names ${shortVatId(answer.leader)})` : ' and knows no leader'}`;
           if (answer.leader && answer.leader !== m && members.includes(answer.leader)) {
             leader = answer.leader;

@@ -170,7 +170,10 @@ export const openNamesState = (dbPath: string, opts: { maxNames?: number } = {})
     snapshot: () => ({ names: q.all.all() }),
     restore(data, index) {
       const rows = (data as { names?: unknown } | null)?.names;
-      if (!Array.isArray(rows) || !rows.every((r) => field(r?.name) && field(r?.publisher) && field(r?.ref))) throw new ReplicaSnapshotError('a names snapshot is { names: [{ name, publisher, ref }] }');
+      const wellFormed = (r: Partial<NameRecord> | null) => typeof r?.name === 'string' && NAME_PATTERN.test(r.name) && field(r.publisher) && field(r.ref);
+      if (!Array.isArray(rows) || rows.length > maxNames || !rows.every(wellFormed)) {
+        throw new ReplicaSnapshotError(`a names snapshot is { names: [{ name, publisher, ref }] }, names as tribe names, at most ${maxNames}`);
+      }
       restoreRows(rows as NameRecord[], index);
       applied = index;
     },

@@ -133,6 +133,18 @@ test('a member whose endpoint rejects is forgotten and skipped; the same call id
   t.deepEqual(s.who().slice(3), [B], 'the next call starts at B, the member that answered');
 });
 
+test('a member that answers something that is no answer (undefined, a number) is skipped; the same call id goes to the next', async (t) => {
+  hold(t);
+  const garbage = [undefined, 7] as unknown as Answer[];
+  const s = scripted({ [A]: (a, n) => (a.kind === 'methods' ? leads(a, n) : garbage[(n - 2) % 2]!), [B]: leads });
+  const f = front(s.route);
+  t.is(await call(f, 'incr'), 'B:incr');
+  const invokes = s.asked.filter((a) => a.kind === 'invoke');
+  t.deepEqual(invokes.map((a) => a.member), [A, B]);
+  t.is(invokes[0]?.callId, invokes[1]?.callId, 'one call id across the retry');
+  t.is(await call(f, 'get'), 'B:get', 'and the front goes on with the member that answered');
+});
+
 test('an endpoint that cannot be reached (the route rejects) is skipped the same way', async (t) => {
   hold(t);
   const s = scripted({ [A]: leads, [B]: leads });

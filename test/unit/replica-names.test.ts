@@ -194,7 +194,7 @@ test('restore refuses a snapshot that is not { names: [{ name, publisher, ref }]
   feed(s, [publish('printer'), publish('scanner')]);
   const rows = s.list();
   const row = { name: 'x', publisher: P1, ref: 'r' };
-  for (const bad of [null, 7, 'names', {}, { names: 'x' }, { names: {} }, { names: [null] }, { names: [row, { ...row, ref: undefined }] }, { names: [{ ...row, name: '' }] }, { names: [{ ...row, publisher: 'p'.repeat(513) }] }, { names: [{ ...row, ref: 1 }] }]) {
+  for (const bad of [null, 7, 'names', {}, { names: 'x' }, { names: {} }, { names: [null] }, { names: [row, { ...row, ref: undefined }] }, { names: [{ ...row, name: '' }] }, { names: [{ ...row, publisher: 'p'.repeat(513) }] }, { names: [{ ...row, ref: 1 }] }, { names: [{ ...row, name: 'a name with spaces' }] }, { names: [{ ...row, name: '../x' }] }]) {
     t.throws(() => s.restore(bad, 9), { name: 'ReplicaSnapshotError', message: /^ReplicaSnapshotError: a names snapshot is/ }, JSON.stringify(bad));
   }
   t.deepEqual(s.list(), rows);

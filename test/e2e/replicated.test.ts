@@ -232,7 +232,8 @@ test.serial('the naming service is a triple service: names survive the loss of i
   const call = await tribe(['call', 'before-loss', 'increment', '--home', slotHome(home(), reader)]);
   t.is(call.code, 0, call.stderr);
   t.is(call.stdout.trim(), '1');
-  const after = await tribe(['spawn', example('counter.ts'), '--name', 'after-loss', '--on', String(publisher), '--home', home()]);
+  // Asked of a survivor: the killed sister's home answers only once its respawned host has joined the tribe again.
+  const after = await tribe(['spawn', example('counter.ts'), '--name', 'after-loss', '--on', String(publisher), '--home', slotHome(home(), reader)]);
   t.is(after.code, 0, after.stderr);
   await eventually(async () => [publisher, reader].every((k) => namesInStore(k).includes('after-loss')), READY_MS, 'the survivors to hold the new name', async () => [publisher, reader].map(namesInStore));
   const next = await eventually(async () => {

@@ -13,8 +13,12 @@ export const DEFAULT_RAFT_LIMITS: RaftLimits = Object.freeze({
   electionMaxMs: 600,
   /** Four heartbeats per minimum election timeout: a follower misses three in a row before it starts an election. */
   heartbeatMs: 75,
-  /** As long as the longest election timeout: a minority leader stops taking writes about when the majority can have elected another. */
-  leaderLeaseMs: 600,
+  /**
+   * Longer than the longest election timeout, with room for a loaded machine: a leader whose
+   * followers' replies come late (busy event loops, fsyncs) must not step down before its service's
+   * vat has even started; a minority leader still stops taking writes within 3 s.
+   */
+  leaderLeaseMs: 1_500,
   /** One append stays a small frame on the wire (well under a CapTP/session frame) while a catching-up follower still gets many entries per round trip. */
   maxAppendBytes: 256 * 1024,
   /** Four appends in flight fill a LAN pipe; a follower that does not answer costs at most 4 × maxAppendBytes of buffered sends. */

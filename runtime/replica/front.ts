@@ -57,8 +57,10 @@ export interface Front {
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.());
-const TIMED_OUT = Symbol('timed out');
-const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
+/** What `within` answers when `ms` passed first (no answer of a replica can be it). */
+export const TIMED_OUT = Symbol('timed out');
+/** `p`, or TIMED_OUT once `ms` passed first; the timer never outlives the race. */
+export const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([p, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]).finally(() => clearTimeout(timer));
 };

@@ -23,6 +23,7 @@ import { nodeCrypto } from '../crypto-node.js';
 import type { Host } from '../host-api.js';
 import type { NameRecord } from './names-state.js';
 import type { ReplicaHost } from './replica-host.js';
+import { TIMED_OUT, within } from './front.js';
 
 /** The naming service's group (a `sister.` name: no vat or user may take it). */
 export const NAMES_SERVICE = 'sister.names';
@@ -33,11 +34,6 @@ export const NAMES_CALL_MS = 3_000;
 /** A reference to a replicated service is its name behind this prefix (any sister builds a front for it). */
 const SERVICE_REF = 'service:';
 
-const TIMED_OUT = Symbol('timed out');
-const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([p, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]).finally(() => clearTimeout(timer));
-};
 
 /** What the naming service says of a name: a sturdy ref (a vat reaches it directly), or a front of a replicated service. */
 export type Resolved = { readonly sturdy: string } | { readonly front: unknown };

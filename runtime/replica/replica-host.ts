@@ -31,7 +31,7 @@ import { UsageError } from '../errors.js';
 import { homePaths } from '../home.js';
 import type { Host, ServiceStatus, SpawnOptions } from '../host-api.js';
 import { ServiceNotFoundError, ServiceUnavailableError } from './errors.js';
-import { makeFront, type ServiceRoute } from './front.js';
+import { makeFront, type ServiceRoute, TIMED_OUT, within } from './front.js';
 import { makeReplicaLinks, type ReplicaPeer, type SnapshotTransport } from './replica-links.js';
 import { openRaftStorage } from './raft-store.js';
 import { openServiceState } from './service-state.js';
@@ -63,11 +63,6 @@ const FRONT_LIMITS = deadlineMs ? { callDeadlineMs: deadlineMs } : {};
 const snapshotEvery = Number(process.env['TRIBE_TEST_RAFT_SNAPSHOT_EVERY'] ?? '') || undefined;
 const RAFT_LIMITS = snapshotEvery ? { snapshotEvery } : {};
 
-const TIMED_OUT = Symbol('timed out');
-const within = <T,>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([p, new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms)))]).finally(() => clearTimeout(timer));
-};
 
 export interface ReplicaHostOptions {
   readonly host: Host;
